@@ -1,0 +1,188 @@
+// Package engine stores agents' event logs and fans their events out to
+// subscribers. The agent service is written against the Engine interface only,
+// so where the logs live (process memory, Redis) is a deployment choice.
+//
+// Every implementation passes the same contract tests (enginetest): the
+// guarantees below are the ones the agent service relies on.
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+)
+
+// Errors returned by engines. Callers compare with errors.Is.
+var (
+	// ErrNotFound: the agent has no log (never used, or deleted).
+	ErrNotFound = errors.New("engine: agent not found")
+	// ErrLeaseLost: the caller's reply lease expired or was taken over, so the
+	// reply was not appended. Another replica answers the message instead.
+	ErrLeaseLost = errors.New("engine: reply lease lost")
+	// ErrAlreadyAnswered: the user message was answered already.
+	ErrAlreadyAnswered = errors.New("engine: message already answered")
+	// ErrUnavailable: the backing store cannot be reached. Wrapped with the
+	// underlying cause.
+	ErrUnavailable = errors.New("engine: unavailable")
+	// ErrOverflow: a subscription was dropped because its consumer did not keep
+	// up. The consumer can resume from the last seq it saw.
+	ErrOverflow = errors.New("engine: subscriber too slow")
+	// ErrDeleted: a subscription ended because its agent was deleted.
+	ErrDeleted = errors.New("engine: agent deleted")
+	// ErrClosed: the engine was closed.
+	ErrClosed = errors.New("engine: closed")
+)
+
+// Engine holds agents' event logs, the idempotency keys of their messages, a
+// reply lease per agent, and the fan-out of live events.
+//
+// All methods are safe for concurrent use. Events passed in are not modified
+// and must not be modified by the caller afterwards; events returned or
+// delivered are shared and must be treated as read-only.
+type Engine interface {
+	// AppendUser appends a user message to the agent's log, creating the agent
+	// on first use, and assigns it the next seq. If idemKey is not empty and an
+	// earlier message of this agent used it, nothing is appended and that
+	// earlier event is returned with duplicate true. The appended event is
+	// delivered to subscribers before AppendUser returns.
+	AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, idemKey string) (stored *agentv1.AgentEvent, duplicate bool, err error)
+
+	// AppendReply appends the answer (an assistant message or a run error) to
+	// the user message at seq answers. It succeeds only while lease is still
+	// the agent's current reply lease (ErrLeaseLost otherwise) and only if
+	// answers is greater than every seq answered so far
+	// (ErrAlreadyAnswered otherwise). It advances Stat.Answered to answers.
+	AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error)
+
+	// Publish delivers an ephemeral event (seq 0) to the agent's subscribers
+	// on every replica without storing it.
+	Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error
+
+	// Read returns up to limit persisted events with seq > after, in seq
+	// order, with the log's bounds. An unknown agent gives an empty Page and
+	// no error.
+	Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error)
+
+	// Subscribe starts delivering the agent's live events, persisted and
+	// ephemeral, in the order they were appended or published. Events
+	// appended before Subscribe returns are not delivered: read them with
+	// Read. Subscribing does not create the agent.
+	Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error)
+
+	// Stat describes the agent, or returns ErrNotFound.
+	Stat(ctx context.Context, agentID string) (Stat, error)
+
+	// List returns up to limit agents with ids greater than after, ordered by
+	// id.
+	List(ctx context.Context, after string, limit int) ([]Stat, error)
+
+	// Delete removes the agent's log, idempotency keys and lease, and ends
+	// its subscriptions with ErrDeleted. It returns ErrNotFound if the agent
+	// has no log.
+	Delete(ctx context.Context, agentID string) error
+
+	// AcquireLease tries to take the agent's reply lease for ttl. It returns
+	// ok false, without error, while another holder's lease is current.
+	AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (lease Lease, ok bool, err error)
+
+	// RenewLease extends a lease the caller holds, or returns ErrLeaseLost.
+	RenewLease(ctx context.Context, lease Lease, ttl time.Duration) error
+
+	// ReleaseLease gives a lease up early; releasing a lost lease is a no-op.
+	ReleaseLease(ctx context.Context, lease Lease) error
+
+	// Ping reports whether the engine can serve requests now. Readiness
+	// follows it.
+	Ping(ctx context.Context) error
+
+	// Close stops the engine: subscriptions end with ErrClosed and later calls
+	// fail. It is idempotent.
+	Close() error
+}
+
+// Lease is a held reply lease: the right to append replies to one agent until
+// it expires. Token tells holders apart (fencing), so that a replica whose
+// lease expired cannot append a duplicate reply.
+type Lease struct {
+	AgentID string
+	Token   string
+}
+
+// Page is a slice of an agent's log and the log's bounds at the time of the
+// read.
+type Page struct {
+	// Events with seq > after, in order, at most limit of them.
+	Events []*agentv1.AgentEvent
+	// FirstSeq is the oldest retained seq, 0 if the log is empty.
+	FirstSeq uint64
+	// LastSeq is the newest seq, 0 if the log is empty.
+	LastSeq uint64
+	// Answered is the seq of the newest user message that has an answer.
+	Answered uint64
+}
+
+// Stat describes an agent.
+type Stat struct {
+	AgentID  string
+	FirstSeq uint64
+	LastSeq  uint64
+	// Answered is the seq of the newest user message that has an answer; user
+	// messages with a greater seq are waiting for the reply lease holder.
+	Answered uint64
+	// Subscribers counts live subscriptions on all replicas.
+	Subscribers int64
+	Created     time.Time
+	LastActive  time.Time
+}
+
+// SubscribeOptions tunes one subscription.
+type SubscribeOptions struct {
+	// Internal subscriptions (the service's own bookkeeping) are not counted
+	// in Stat.Subscribers, which reports client connections.
+	Internal bool
+}
+
+// Subscription is a live feed of one agent's events.
+//
+// Events arrive on C in order. The engine never blocks on a subscriber: when
+// C's buffer is full the subscription is dropped, C is closed and Err returns
+// ErrOverflow. C is also closed when the agent is deleted (ErrDeleted), the
+// engine closes (ErrClosed), or the store fails (ErrUnavailable). Persisted
+// events may be missing from C after a store outage; consumers detect the gap
+// from the seq and fill it with Read.
+type Subscription interface {
+	// C delivers the events. It is closed when the subscription ends.
+	C() <-chan *agentv1.AgentEvent
+	// Err tells why C was closed; nil while it is open or after Close.
+	Err() error
+	// Close ends the subscription. It is idempotent.
+	Close()
+}
+
+// Config holds the settings every engine shares.
+type Config struct {
+	// HistoryLimit is how many persisted events each agent keeps; older ones
+	// are trimmed. Default 1000.
+	HistoryLimit int
+	// SubscriberBuffer is the capacity of each Subscription's channel: how far
+	// a subscriber may fall behind before it is dropped. Default 256.
+	SubscriberBuffer int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.HistoryLimit <= 0 {
+		c.HistoryLimit = 1000
+	}
+	if c.SubscriberBuffer <= 0 {
+		c.SubscriberBuffer = 256
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
