@@ -1,0 +1,414 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"sort"
+	"sync"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+var _ Engine = (*Memory)(nil)
+
+// Memory is the embedded engine: every log lives in this process, so it
+// serves one replica only. It is the default when no REDIS_URL is set.
+//
+// One mutex guards all state. Appends and fan-out happen under it, which is
+// what makes delivery order equal seq order; the work done under the lock is a
+// slice append and a non-blocking channel send per subscriber.
+type Memory struct {
+	cfg Config
+
+	mu     sync.Mutex
+	agents map[string]*memAgent
+	subs   map[string]map[*memSub]struct{}
+	leases map[string]memLease
+	closed bool
+}
+
+type memAgent struct {
+	events     []*agentv1.AgentEvent // the retained log; events[i].Seq == first+i
+	first      uint64
+	last       uint64
+	answered   uint64
+	idem       map[string]*agentv1.AgentEvent
+	created    time.Time
+	lastActive time.Time
+}
+
+type memLease struct {
+	token   string
+	expires time.Time
+}
+
+// NewMemory returns an empty in-memory engine.
+func NewMemory(cfg Config) *Memory {
+	return &Memory{
+		cfg:    cfg.WithDefaults(),
+		agents: make(map[string]*memAgent),
+		subs:   make(map[string]map[*memSub]struct{}),
+		leases: make(map[string]memLease),
+	}
+}
+
+// AppendUser implements Engine.
+func (m *Memory) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, idemKey string) (*agentv1.AgentEvent, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, false, ErrClosed
+	}
+	a := m.agentLocked(agentID)
+	if idemKey != "" {
+		if prev, ok := a.idem[idemKey]; ok {
+			return prev, true, nil
+		}
+	}
+	stored := m.appendLocked(agentID, a, ev)
+	if idemKey != "" {
+		a.idem[idemKey] = stored
+	}
+	return stored, false, nil
+}
+
+// AppendReply implements Engine.
+func (m *Memory) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if !m.leaseHeldLocked(lease) {
+		return nil, ErrLeaseLost
+	}
+	a, ok := m.agents[agentID]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	if answers <= a.answered {
+		return nil, ErrAlreadyAnswered
+	}
+	stored := m.appendLocked(agentID, a, ev)
+	a.answered = answers
+	return stored, nil
+}
+
+// Publish implements Engine.
+func (m *Memory) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.fanOutLocked(agentID, ev)
+	return nil
+}
+
+// Read implements Engine.
+func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error) {
+	if err := ctx.Err(); err != nil {
+		return Page{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Page{}, ErrClosed
+	}
+	a, ok := m.agents[agentID]
+	if !ok {
+		return Page{}, nil
+	}
+	p := Page{FirstSeq: a.first, LastSeq: a.last, Answered: a.answered}
+	if len(a.events) == 0 || after >= a.last || limit <= 0 {
+		return p, nil
+	}
+	start := 0
+	if after >= a.first {
+		start = int(after - a.first + 1)
+	}
+	end := min(start+limit, len(a.events))
+	p.Events = append([]*agentv1.AgentEvent(nil), a.events[start:end]...)
+	return p, nil
+}
+
+// Subscribe implements Engine.
+func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	s := &memSub{m: m, agentID: agentID, internal: opts.Internal, ch: make(chan *agentv1.AgentEvent, m.cfg.SubscriberBuffer)}
+	set := m.subs[agentID]
+	if set == nil {
+		set = make(map[*memSub]struct{})
+		m.subs[agentID] = set
+	}
+	set[s] = struct{}{}
+	return s, nil
+}
+
+// Stat implements Engine.
+func (m *Memory) Stat(ctx context.Context, agentID string) (Stat, error) {
+	if err := ctx.Err(); err != nil {
+		return Stat{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Stat{}, ErrClosed
+	}
+	a, ok := m.agents[agentID]
+	if !ok {
+		return Stat{}, ErrNotFound
+	}
+	return m.statLocked(agentID, a), nil
+}
+
+// List implements Engine.
+func (m *Memory) List(ctx context.Context, after string, limit int) ([]Stat, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	ids := make([]string, 0, len(m.agents))
+	for id := range m.agents {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	if len(ids) > limit {
+		ids = ids[:max(limit, 0)]
+	}
+	out := make([]Stat, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, m.statLocked(id, m.agents[id]))
+	}
+	return out, nil
+}
+
+// Delete implements Engine.
+func (m *Memory) Delete(ctx context.Context, agentID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if _, ok := m.agents[agentID]; !ok {
+		return ErrNotFound
+	}
+	delete(m.agents, agentID)
+	delete(m.leases, agentID)
+	for s := range m.subs[agentID] {
+		s.endLocked(ErrDeleted)
+	}
+	return nil
+}
+
+// AcquireLease implements Engine.
+func (m *Memory) AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (Lease, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Lease{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Lease{}, false, ErrClosed
+	}
+	now := m.cfg.Now()
+	if l, ok := m.leases[agentID]; ok && now.Before(l.expires) {
+		return Lease{}, false, nil
+	}
+	l := memLease{token: rand.Text(), expires: now.Add(ttl)}
+	m.leases[agentID] = l
+	return Lease{AgentID: agentID, Token: l.token}, true, nil
+}
+
+// RenewLease implements Engine.
+func (m *Memory) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if !m.leaseHeldLocked(lease) {
+		return ErrLeaseLost
+	}
+	m.leases[lease.AgentID] = memLease{token: lease.Token, expires: m.cfg.Now().Add(ttl)}
+	return nil
+}
+
+// ReleaseLease implements Engine.
+func (m *Memory) ReleaseLease(ctx context.Context, lease Lease) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.leases[lease.AgentID]; ok && l.token == lease.Token {
+		delete(m.leases, lease.AgentID)
+	}
+	return nil
+}
+
+// Ping implements Engine: memory is always reachable until closed.
+func (m *Memory) Ping(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close implements Engine.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	for _, set := range m.subs {
+		for s := range set {
+			s.endLocked(ErrClosed)
+		}
+	}
+	return nil
+}
+
+func (m *Memory) agentLocked(agentID string) *memAgent {
+	a, ok := m.agents[agentID]
+	if !ok {
+		now := m.cfg.Now()
+		a = &memAgent{idem: make(map[string]*agentv1.AgentEvent), created: now, lastActive: now}
+		m.agents[agentID] = a
+	}
+	return a
+}
+
+// appendLocked stamps ev with the next seq, stores it, trims the log and
+// delivers it. ev is cloned so the caller's value stays untouched.
+func (m *Memory) appendLocked(agentID string, a *memAgent, ev *agentv1.AgentEvent) *agentv1.AgentEvent {
+	stored := cloneEvent(ev)
+	a.last++
+	stored.Seq = a.last
+	stored.AgentId = agentID
+	if len(a.events) == 0 {
+		a.first = stored.Seq
+	}
+	a.events = append(a.events, stored)
+	if over := len(a.events) - m.cfg.HistoryLimit; over > 0 {
+		clear(a.events[:over]) // let the trimmed events be collected
+		a.events = a.events[over:]
+		a.first = a.events[0].Seq
+	}
+	a.lastActive = m.cfg.Now()
+	m.fanOutLocked(agentID, stored)
+	return stored
+}
+
+func (m *Memory) fanOutLocked(agentID string, ev *agentv1.AgentEvent) {
+	for s := range m.subs[agentID] {
+		select {
+		case s.ch <- ev:
+		default:
+			s.endLocked(ErrOverflow)
+		}
+	}
+}
+
+func (m *Memory) leaseHeldLocked(lease Lease) bool {
+	l, ok := m.leases[lease.AgentID]
+	return ok && l.token == lease.Token && m.cfg.Now().Before(l.expires)
+}
+
+func (m *Memory) statLocked(agentID string, a *memAgent) Stat {
+	var n int64
+	for s := range m.subs[agentID] {
+		if !s.internal {
+			n++
+		}
+	}
+	return Stat{
+		AgentID:     agentID,
+		FirstSeq:    a.first,
+		LastSeq:     a.last,
+		Answered:    a.answered,
+		Subscribers: n,
+		Created:     a.created,
+		LastActive:  a.lastActive,
+	}
+}
+
+// memSub is a Subscription of the memory engine. Its fields other than ch
+// and err are guarded by m.mu.
+type memSub struct {
+	m        *Memory
+	agentID  string
+	internal bool
+	ch       chan *agentv1.AgentEvent
+
+	errMu sync.Mutex
+	err   error
+	ended bool // guarded by m.mu
+}
+
+func (s *memSub) C() <-chan *agentv1.AgentEvent { return s.ch }
+
+func (s *memSub) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *memSub) Close() {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	s.endLocked(nil)
+}
+
+// endLocked removes the subscription and closes its channel, recording why.
+func (s *memSub) endLocked(err error) {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.errMu.Lock()
+	s.err = err
+	s.errMu.Unlock()
+	if set := s.m.subs[s.agentID]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(s.m.subs, s.agentID)
+		}
+	}
+	close(s.ch)
+}
+
+func cloneEvent(ev *agentv1.AgentEvent) *agentv1.AgentEvent {
+	return proto.Clone(ev).(*agentv1.AgentEvent)
+}
