@@ -61,8 +61,8 @@ type Engine interface {
 	Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error
 
 	// Read returns up to limit persisted events with seq > after, in seq
-	// order, with the log's bounds. An unknown agent gives an empty Page and
-	// no error.
+	// order, with the log's bounds. A limit of 0 reads the bounds only. An
+	// unknown agent gives an empty Page and no error.
 	Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error)
 
 	// Subscribe starts delivering the agent's live events, persisted and

@@ -1,0 +1,41 @@
+package agent
+
+import "fmt"
+
+// MaxIDLen is the longest agent_id and client_message_id accepted.
+const MaxIDLen = 128
+
+// ValidateID reports whether id is a valid agent_id: 1 to 128 characters of
+// A-Z a-z 0-9 . _ : -. The set is small on purpose: ids appear in URLs, Redis
+// keys and log lines, and none of these need escaping for it.
+func ValidateID(id string) error {
+	if id == "" {
+		return invalidf("agent_id is required")
+	}
+	if len(id) > MaxIDLen {
+		return invalidf("agent_id is %d characters long; the limit is %d", len(id), MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if !idChar(id[i]) {
+			return invalidf("agent_id %q has a character outside A-Z a-z 0-9 . _ : - at offset %d", truncate(id, 40), i)
+		}
+	}
+	return nil
+}
+
+func idChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	case c == '.', c == '_', c == ':', c == '-':
+		return true
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s…", s[:n])
+}

@@ -1,0 +1,322 @@
+// Package agent is the domain of the gateway: agents, their ordered event
+// logs, and the replies of their responder. It knows nothing of HTTP,
+// Connect or WebSockets; adapters in other packages translate.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Config configures a Service. The zero value of every field but Engine is a
+// documented default.
+type Config struct {
+	// Engine stores the logs and fans events out. Required.
+	Engine engine.Engine
+	// Responder writes the replies. Default Echo{}.
+	Responder Responder
+	// Logger receives the service's logs. Default slog.Default().
+	Logger *slog.Logger
+	// LeaseTTL is how long a replica may hold an agent's reply lease without
+	// renewing it: after a crash, the agent answers again within this time.
+	// Default 10s.
+	LeaseTTL time.Duration
+	// ReplyTimeout bounds one call of the Responder. Default 60s.
+	ReplyTimeout time.Duration
+	// MaxTextBytes is the longest message text accepted. Default 16384.
+	MaxTextBytes int
+	// PollInterval is how often a waiting SendMessage looks at the log itself,
+	// a backstop for fan-out lost in a store outage. Default 2s.
+	PollInterval time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Responder == nil {
+		c.Responder = Echo{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 10 * time.Second
+	}
+	if c.ReplyTimeout <= 0 {
+		c.ReplyTimeout = 60 * time.Second
+	}
+	if c.MaxTextBytes <= 0 {
+		c.MaxTextBytes = 16384
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Service is the agent service. It is safe for concurrent use. Close it to
+// stop its background reply workers.
+type Service struct {
+	cfg Config
+	eng engine.Engine
+	log *slog.Logger
+
+	// ctx lives as long as the Service; reply workers run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	workers map[string]*worker // agents with a reply worker in this process
+	watches map[string]*watch  // agents with SendMessage calls waiting here
+	closed  bool
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{
+		cfg:     cfg,
+		eng:     cfg.Engine,
+		log:     cfg.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		workers: make(map[string]*worker),
+		watches: make(map[string]*watch),
+	}
+}
+
+// Close stops the reply workers and waits for them. Replies in progress are
+// abandoned; their messages are answered by the next replica that takes the
+// agent's lease. Close does not close the engine.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+// SendResult is the outcome of Send.
+type SendResult struct {
+	// Message is the persisted user message.
+	Message *agentv1.AgentEvent
+	// Reply is the persisted answer: an assistant message or a run error. It
+	// is nil only for a duplicate whose reply was trimmed from the history.
+	Reply *agentv1.AgentEvent
+	// Duplicate is true if clientMessageID matched an earlier send.
+	Duplicate bool
+}
+
+// Send appends a user message to the agent's log and waits for the reply.
+// If clientMessageID repeats an earlier one, nothing is appended and the
+// original message and reply are returned.
+func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string) (SendResult, error) {
+	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
+		return SendResult{}, err
+	}
+	w, err := s.watch(agentID)
+	if err != nil {
+		return SendResult{}, err
+	}
+	defer s.unwatch(w)
+
+	ev := s.userEvent(text, clientMessageID)
+	stored, dup, err := s.eng.AppendUser(ctx, agentID, ev, clientMessageID)
+	if err != nil {
+		return SendResult{}, s.engineError(ctx, "append message", err)
+	}
+	s.kick(agentID)
+	reply, err := s.awaitReply(ctx, w, stored.GetSeq())
+	if err != nil {
+		return SendResult{}, err
+	}
+	return SendResult{Message: stored, Reply: reply, Duplicate: dup}, nil
+}
+
+// Enqueue appends a user message and returns at once; the reply arrives as
+// events. Converse uses it, since its client reads the events anyway.
+func (s *Service) Enqueue(ctx context.Context, agentID, text, clientMessageID string) (*agentv1.AgentEvent, bool, error) {
+	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
+		return nil, false, err
+	}
+	stored, dup, err := s.eng.AppendUser(ctx, agentID, s.userEvent(text, clientMessageID), clientMessageID)
+	if err != nil {
+		return nil, false, s.engineError(ctx, "append message", err)
+	}
+	s.kick(agentID)
+	return stored, dup, nil
+}
+
+func (s *Service) validateSend(agentID, text, clientMessageID string) error {
+	if err := ValidateID(agentID); err != nil {
+		return err
+	}
+	switch {
+	case text == "":
+		return invalidf("text is required")
+	case len(text) > s.cfg.MaxTextBytes:
+		return invalidf("text is %d bytes long; the limit is %d", len(text), s.cfg.MaxTextBytes)
+	case !utf8.ValidString(text):
+		return invalidf("text is not valid UTF-8")
+	case len(clientMessageID) > MaxIDLen:
+		return invalidf("client_message_id is %d characters long; the limit is %d", len(clientMessageID), MaxIDLen)
+	}
+	return nil
+}
+
+func (s *Service) userEvent(text, clientMessageID string) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{
+		CreateTime: timestamppb.New(s.cfg.Now()),
+		Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{
+			MessageId:       newID(),
+			Role:            agentv1.Role_ROLE_USER,
+			Text:            text,
+			ClientMessageId: clientMessageID,
+		}},
+	}
+}
+
+// HistoryPage is a page of an agent's persisted events.
+type HistoryPage struct {
+	Events   []*agentv1.AgentEvent
+	FirstSeq uint64
+	LastSeq  uint64
+	HasMore  bool
+}
+
+// MaxPage is the largest page History and List return.
+const MaxPage = 1000
+
+// History returns up to limit (default 100, at most MaxPage) persisted events
+// with seq > after.
+func (s *Service) History(ctx context.Context, agentID string, after uint64, limit int) (HistoryPage, error) {
+	if err := ValidateID(agentID); err != nil {
+		return HistoryPage{}, err
+	}
+	limit, err := pageSize("limit", limit)
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	p, err := s.eng.Read(ctx, agentID, after, limit)
+	if err != nil {
+		return HistoryPage{}, s.engineError(ctx, "read history", err)
+	}
+	hp := HistoryPage{Events: p.Events, FirstSeq: p.FirstSeq, LastSeq: p.LastSeq}
+	if n := len(p.Events); n > 0 {
+		hp.HasMore = p.Events[n-1].GetSeq() < p.LastSeq
+	}
+	return hp, nil
+}
+
+// Get describes an agent.
+func (s *Service) Get(ctx context.Context, agentID string) (engine.Stat, error) {
+	if err := ValidateID(agentID); err != nil {
+		return engine.Stat{}, err
+	}
+	st, err := s.eng.Stat(ctx, agentID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return engine.Stat{}, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %q does not exist: send it a message to create it", agentID)}
+	}
+	if err != nil {
+		return engine.Stat{}, s.engineError(ctx, "stat agent", err)
+	}
+	return st, nil
+}
+
+// List returns up to size (default 100, at most MaxPage) agents with ids
+// greater than after, and the id to continue after, empty on the last page.
+func (s *Service) List(ctx context.Context, after string, size int) ([]engine.Stat, string, error) {
+	if after != "" {
+		if err := ValidateID(after); err != nil {
+			return nil, "", invalidf("page_token is not one this server returned")
+		}
+	}
+	size, err := pageSize("page_size", size)
+	if err != nil {
+		return nil, "", err
+	}
+	// One more than asked tells whether another page follows.
+	stats, err := s.eng.List(ctx, after, size+1)
+	if err != nil {
+		return nil, "", s.engineError(ctx, "list agents", err)
+	}
+	next := ""
+	if len(stats) > size {
+		stats = stats[:size]
+		next = stats[size-1].AgentID
+	}
+	return stats, next, nil
+}
+
+// Delete removes an agent and its history.
+func (s *Service) Delete(ctx context.Context, agentID string) error {
+	if err := ValidateID(agentID); err != nil {
+		return err
+	}
+	err := s.eng.Delete(ctx, agentID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %q does not exist", agentID)}
+	}
+	if err != nil {
+		return s.engineError(ctx, "delete agent", err)
+	}
+	return nil
+}
+
+// Ready reports whether the service can do work now: its engine answers.
+func (s *Service) Ready(ctx context.Context) error {
+	return s.eng.Ping(ctx)
+}
+
+func pageSize(field string, n int) (int, error) {
+	switch {
+	case n == 0:
+		return 100, nil
+	case n < 0 || n > MaxPage:
+		return 0, invalidf("%s must be between 1 and %d (0 means 100); got %d", field, MaxPage, n)
+	}
+	return n, nil
+}
+
+// engineError turns an engine failure into an Error for the client: the
+// caller's own cancellation and deadline come first, a store outage is
+// unavailable, anything else internal (and logged, since the client is not
+// told the cause).
+func (s *Service) engineError(ctx context.Context, op string, err error) error {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return ctxError(ctx)
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: KindDeadlineExceeded, Msg: "deadline exceeded", Err: err}
+	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, engine.ErrClosed):
+		return &Error{Kind: KindUnavailable, Msg: "the agent store is unavailable; retry shortly", Err: err}
+	}
+	s.log.Error("engine failure", "op", op, "err", err)
+	return &Error{Kind: KindInternal, Msg: "internal error", Err: err}
+}
+
+func ctxError(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &Error{Kind: KindDeadlineExceeded, Msg: "deadline exceeded", Err: ctx.Err()}
+	}
+	return &Error{Kind: KindCanceled, Msg: "canceled", Err: ctx.Err()}
+}
+
+// newID returns a random, URL-safe id for messages and runs. 128 bits of
+// randomness make ids unique across replicas without coordination.
+func newID() string { return rand.Text() }

@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
+)
+
+// A watch delivers the replies of one agent to the Send calls in this process
+// that wait for them. There is one per agent with waiters, whatever their
+// number, so that waiting costs one engine subscription per agent rather than
+// one per call; the reply may be written by any replica.
+type watch struct {
+	agentID string
+	ready   chan struct{} // closed once sub is set or err is known
+	err     error
+	refs    int // guarded by Service.mu
+	cancel  context.CancelFunc
+
+	mu      sync.Mutex
+	waiting map[uint64][]chan *agentv1.AgentEvent
+	recheck chan struct{} // closed, then replaced, when waiters must read the log
+}
+
+// watch returns the agent's watch, starting it if needed. Callers must
+// unwatch it.
+func (s *Service) watch(agentID string) (*watch, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, &Error{Kind: KindUnavailable, Msg: "the server is shutting down; retry on another replica"}
+	}
+	w := s.watches[agentID]
+	if w == nil {
+		ctx, cancel := context.WithCancel(s.ctx)
+		w = &watch{
+			agentID: agentID,
+			ready:   make(chan struct{}),
+			cancel:  cancel,
+			waiting: make(map[uint64][]chan *agentv1.AgentEvent),
+			recheck: make(chan struct{}),
+		}
+		s.watches[agentID] = w
+		s.wg.Add(1)
+		go s.runWatch(ctx, w)
+	}
+	w.refs++
+	s.mu.Unlock()
+
+	<-w.ready
+	if w.err != nil {
+		s.unwatch(w)
+		return nil, s.engineError(context.Background(), "subscribe", w.err)
+	}
+	return w, nil
+}
+
+func (s *Service) unwatch(w *watch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.refs--
+	if w.refs == 0 {
+		if s.watches[w.agentID] == w {
+			delete(s.watches, w.agentID)
+		}
+		w.cancel()
+	}
+}
+
+// runWatch feeds replies to waiters until the watch is cancelled. When the
+// subscription breaks (a store outage, or this watch fell behind) it
+// subscribes again and tells every waiter to look at the log, since replies
+// may have been missed meanwhile.
+func (s *Service) runWatch(ctx context.Context, w *watch) {
+	defer s.wg.Done()
+	sub, err := s.eng.Subscribe(ctx, w.agentID, engine.SubscribeOptions{Internal: true})
+	if err != nil {
+		w.err = err
+		close(w.ready)
+		return
+	}
+	close(w.ready)
+	delay := newBackoff(50*time.Millisecond, 2*time.Second)
+	for {
+		s.feed(ctx, w, sub)
+		sub.Close()
+		for {
+			if !sleep(ctx, delay.next()) {
+				return
+			}
+			if sub, err = s.eng.Subscribe(ctx, w.agentID, engine.SubscribeOptions{Internal: true}); err == nil {
+				break
+			}
+		}
+		delay.reset()
+		w.wakeAll()
+	}
+}
+
+// feed delivers replies from sub until it ends or ctx is done.
+func (s *Service) feed(ctx context.Context, w *watch, sub engine.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.C():
+			if !ok {
+				if err := sub.Err(); err != nil && !errors.Is(err, engine.ErrClosed) {
+					s.log.Debug("reply watch restarts", "agent", w.agentID, "err", err)
+				}
+				return
+			}
+			if to := replyTo(ev); to != 0 {
+				w.deliver(to, ev)
+			}
+		}
+	}
+}
+
+func (w *watch) register(seq uint64) chan *agentv1.AgentEvent {
+	ch := make(chan *agentv1.AgentEvent, 1)
+	w.mu.Lock()
+	w.waiting[seq] = append(w.waiting[seq], ch)
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *watch) unregister(seq uint64, ch chan *agentv1.AgentEvent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	chans := w.waiting[seq]
+	for i, c := range chans {
+		if c == ch {
+			chans = append(chans[:i], chans[i+1:]...)
+			break
+		}
+	}
+	if len(chans) == 0 {
+		delete(w.waiting, seq)
+	} else {
+		w.waiting[seq] = chans
+	}
+}
+
+func (w *watch) deliver(seq uint64, ev *agentv1.AgentEvent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.waiting[seq] {
+		select {
+		case ch <- ev:
+		default: // already has its reply
+		}
+	}
+}
+
+func (w *watch) recheckChan() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.recheck
+}
+
+func (w *watch) wakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.recheck)
+	w.recheck = make(chan struct{})
+}
+
+// awaitReply waits for the answer to the user message at seq: from the watch,
+// or from the log when the watch says it may have missed it, or every
+// PollInterval as a backstop.
+func (s *Service) awaitReply(ctx context.Context, w *watch, seq uint64) (*agentv1.AgentEvent, error) {
+	ch := w.register(seq)
+	defer w.unregister(seq, ch)
+	poll := time.NewTicker(s.cfg.PollInterval)
+	defer poll.Stop()
+	for {
+		recheck := w.recheckChan()
+		reply, answered, err := s.findReply(ctx, w.agentID, seq)
+		if err == nil && answered {
+			return reply, nil
+		}
+		if err != nil && ctx.Err() != nil {
+			return nil, ctxError(ctx)
+		}
+		select {
+		case ev := <-ch:
+			return ev, nil
+		case <-recheck:
+		case <-poll.C:
+		case <-ctx.Done():
+			return nil, ctxError(ctx)
+		case <-s.ctx.Done():
+			return nil, &Error{Kind: KindUnavailable, Msg: "the server is shutting down; the reply will be in the history"}
+		}
+	}
+}
+
+// findReply looks for the answer to seq in the log. answered is false while
+// the message waits for its reply; it is true with a nil reply if the reply
+// was already trimmed.
+func (s *Service) findReply(ctx context.Context, agentID string, seq uint64) (reply *agentv1.AgentEvent, answered bool, err error) {
+	after := seq
+	for {
+		p, err := s.eng.Read(ctx, agentID, after, 256)
+		if err != nil {
+			return nil, false, err
+		}
+		if p.Answered < seq {
+			return nil, false, nil
+		}
+		for _, ev := range p.Events {
+			if replyTo(ev) == seq {
+				return ev, true, nil
+			}
+		}
+		if len(p.Events) == 0 {
+			return nil, true, nil
+		}
+		after = p.Events[len(p.Events)-1].GetSeq()
+	}
+}
+
+// replyTo returns the seq of the user message that ev answers, or 0 if ev is
+// not an answer.
+func replyTo(ev *agentv1.AgentEvent) uint64 {
+	if ev.GetSeq() == 0 {
+		return 0
+	}
+	switch k := ev.GetKind().(type) {
+	case *agentv1.AgentEvent_Message:
+		if k.Message.GetRole() == agentv1.Role_ROLE_ASSISTANT {
+			return k.Message.GetReplyToSeq()
+		}
+	case *agentv1.AgentEvent_RunError:
+		return k.RunError.GetReplyToSeq()
+	}
+	return 0
+}

@@ -1,0 +1,239 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// A worker answers an agent's pending user messages in this process. There is
+// at most one per agent per process; across replicas, the engine's reply
+// lease lets one of them write at a time, and the engine's Answered cursor
+// makes "pending" mean the same thing everywhere. A message whose replica
+// crashed mid-reply is pending again once the lease expires, and the next
+// worker answers it.
+type worker struct {
+	agentID string
+	again   bool // guarded by Service.mu: more work arrived while draining
+}
+
+// kick makes sure a worker looks at the agent's pending messages soon.
+func (s *Service) kick(agentID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if w := s.workers[agentID]; w != nil {
+		w.again = true
+		return
+	}
+	w := &worker{agentID: agentID}
+	s.workers[agentID] = w
+	s.wg.Add(1)
+	go s.runWorker(w)
+}
+
+func (s *Service) runWorker(w *worker) {
+	defer s.wg.Done()
+	for {
+		s.drain(w.agentID)
+		s.mu.Lock()
+		if !w.again || s.ctx.Err() != nil {
+			delete(s.workers, w.agentID)
+			s.mu.Unlock()
+			return
+		}
+		w.again = false
+		s.mu.Unlock()
+	}
+}
+
+// drain returns once the agent has no pending message, answering them itself
+// whenever it can take the reply lease. While another holder has the lease,
+// it checks again every tenth of the lease time.
+func (s *Service) drain(agentID string) {
+	ctx := s.ctx
+	retry := newBackoff(20*time.Millisecond, time.Second)
+	leaseWait := min(max(s.cfg.LeaseTTL/10, 10*time.Millisecond), time.Second)
+	for ctx.Err() == nil {
+		pending, err := s.pending(ctx, agentID)
+		if err != nil {
+			s.log.Warn("reading pending messages failed", "agent", agentID, "err", err)
+			sleep(ctx, retry.next())
+			continue
+		}
+		if len(pending) == 0 {
+			return
+		}
+		lease, ok, err := s.eng.AcquireLease(ctx, agentID, s.cfg.LeaseTTL)
+		switch {
+		case err != nil:
+			s.log.Warn("taking the reply lease failed", "agent", agentID, "err", err)
+			sleep(ctx, retry.next())
+		case !ok:
+			sleep(ctx, leaseWait)
+		default:
+			retry.reset()
+			s.answerWithLease(agentID, lease)
+			// A fresh context: the lease is worth releasing even on shutdown,
+			// so that another replica need not wait for it to expire.
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.eng.ReleaseLease(rctx, lease)
+			cancel()
+		}
+	}
+}
+
+// answerWithLease answers pending messages in seq order while it holds the
+// lease, renewing it in the background.
+func (s *Service) answerWithLease(agentID string, lease engine.Lease) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		s.renew(ctx, cancel, lease)
+	}()
+	defer func() {
+		cancel()
+		<-renewed
+	}()
+	for ctx.Err() == nil {
+		pending, err := s.pending(ctx, agentID)
+		if err != nil || len(pending) == 0 {
+			return
+		}
+		for _, ev := range pending {
+			if err := s.answer(ctx, agentID, ev, lease); err != nil {
+				if !errors.Is(err, context.Canceled) {
+					s.log.Warn("reply not written", "agent", agentID, "seq", ev.GetSeq(), "err", err)
+				}
+				return
+			}
+		}
+	}
+}
+
+// renew keeps the lease alive every third of its time; if it is lost, the
+// answering stops (cancel), so that two replicas never reply at once.
+func (s *Service) renew(ctx context.Context, cancel context.CancelFunc, lease engine.Lease) {
+	t := time.NewTicker(s.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := s.eng.RenewLease(ctx, lease, s.cfg.LeaseTTL)
+			if errors.Is(err, engine.ErrLeaseLost) {
+				s.log.Warn("reply lease lost", "agent", lease.AgentID)
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// pending returns the user messages that wait for an answer, oldest first.
+func (s *Service) pending(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
+	bounds, err := s.eng.Read(ctx, agentID, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	if bounds.LastSeq <= bounds.Answered {
+		return nil, nil
+	}
+	p, err := s.eng.Read(ctx, agentID, bounds.Answered, 64)
+	if err != nil {
+		return nil, err
+	}
+	var out []*agentv1.AgentEvent
+	for _, ev := range p.Events {
+		if ev.GetSeq() > p.Answered && ev.GetMessage().GetRole() == agentv1.Role_ROLE_USER {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// answer runs the responder on one user message, streams its deltas and
+// appends the reply (or a run error, so the message is never left without an
+// answer).
+func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease) error {
+	seq, msg := ev.GetSeq(), ev.GetMessage()
+	runID, replyID := newID(), newID()
+	s.publish(ctx, agentID, &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{
+		RunId: runID, MessageId: replyID, ReplyToSeq: seq,
+	}}})
+
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReplyTimeout)
+	var text strings.Builder
+	err := s.cfg.Responder.Respond(rctx, Request{AgentID: agentID, Seq: seq, Message: msg}, func(delta string) error {
+		if delta == "" {
+			return nil
+		}
+		text.WriteString(delta)
+		s.publish(rctx, agentID, &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
+			RunId: runID, MessageId: replyID, Delta: delta,
+		}}})
+		return nil
+	})
+	cancel()
+	if ctx.Err() != nil {
+		// Shutting down, or the lease is lost: another worker answers.
+		return ctx.Err()
+	}
+
+	reply := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now())}
+	if err != nil {
+		code, text := "responder_failed", "the agent failed to reply; send the message again"
+		if errors.Is(err, context.DeadlineExceeded) {
+			code, text = "reply_timeout", "the agent took too long to reply; send the message again"
+		}
+		s.log.Warn("responder failed", "agent", agentID, "seq", seq, "err", err)
+		reply.Kind = &agentv1.AgentEvent_RunError{RunError: &agentv1.RunError{
+			RunId: runID, ReplyToSeq: seq, Code: code, Message: text,
+		}}
+	} else {
+		reply.Kind = &agentv1.AgentEvent_Message{Message: &agentv1.Message{
+			MessageId: replyID, Role: agentv1.Role_ROLE_ASSISTANT, Text: text.String(), RunId: runID, ReplyToSeq: seq,
+		}}
+	}
+	return s.appendReply(ctx, agentID, reply, seq, lease)
+}
+
+// appendReply appends the reply, retrying through short store outages while
+// the lease lasts.
+func (s *Service) appendReply(ctx context.Context, agentID string, reply *agentv1.AgentEvent, seq uint64, lease engine.Lease) error {
+	retry := newBackoff(20*time.Millisecond, time.Second)
+	for {
+		_, err := s.eng.AppendReply(ctx, agentID, reply, seq, lease)
+		switch {
+		case err == nil, errors.Is(err, engine.ErrAlreadyAnswered):
+			return nil
+		case errors.Is(err, engine.ErrUnavailable):
+			if !sleep(ctx, retry.next()) {
+				return ctx.Err()
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// publish sends an ephemeral event. Losing one is harmless, since the reply
+// that follows carries the whole text, so failures are only logged.
+func (s *Service) publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) {
+	ev.AgentId = agentID
+	if ev.CreateTime == nil {
+		ev.CreateTime = timestamppb.New(s.cfg.Now())
+	}
+	if err := s.eng.Publish(ctx, agentID, ev); err != nil && ctx.Err() == nil {
+		s.log.Debug("publish failed", "agent", agentID, "err", err)
+	}
+}

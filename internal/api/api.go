@@ -1,0 +1,284 @@
+// Package api adapts the agent service to Connect: it implements the
+// generated agentv1connect.AgentServiceHandler, translating requests into
+// calls of agent.Service and its errors into Connect codes. It holds no logic
+// of its own, so the WebSocket bridge, which calls this same handler, sees
+// exactly what Connect clients see.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"connectrpc.com/connect"
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/engine"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+var _ agentv1connect.AgentServiceHandler = (*Handler)(nil)
+
+// Config configures a Handler.
+type Config struct {
+	// Service does the work. Required.
+	Service *agent.Service
+	// Heartbeat is how long a Subscribe or Converse stream may stay silent
+	// before a heartbeat event is sent, so that proxies with idle timeouts
+	// (Railway's is 5 minutes, many load balancers' 60 s) keep it open.
+	// Default 15s.
+	Heartbeat time.Duration
+	// Draining is closed when the server begins to shut down: open streams
+	// then end with Unavailable so that clients reconnect elsewhere. Nil
+	// means never.
+	Draining <-chan struct{}
+}
+
+// Handler serves agent.v1.AgentService.
+type Handler struct {
+	svc       *agent.Service
+	heartbeat time.Duration
+	draining  <-chan struct{}
+}
+
+// New returns a Handler.
+func New(cfg Config) *Handler {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	return &Handler{svc: cfg.Service, heartbeat: cfg.Heartbeat, draining: cfg.Draining}
+}
+
+// SendMessage implements AgentServiceHandler.
+func (h *Handler) SendMessage(ctx context.Context, req *connect.Request[agentv1.SendMessageRequest]) (*connect.Response[agentv1.SendMessageResponse], error) {
+	m := req.Msg
+	res, err := h.svc.Send(ctx, m.GetAgentId(), m.GetText(), m.GetClientMessageId())
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	return connect.NewResponse(&agentv1.SendMessageResponse{
+		Message:   res.Message,
+		Reply:     res.Reply,
+		Duplicate: res.Duplicate,
+	}), nil
+}
+
+// Subscribe implements AgentServiceHandler.
+func (h *Handler) Subscribe(ctx context.Context, req *connect.Request[agentv1.SubscribeRequest], stream *connect.ServerStream[agentv1.SubscribeResponse]) error {
+	f, err := h.svc.Follow(ctx, req.Msg.GetAgentId(), req.Msg.AfterSeq)
+	if err != nil {
+		return ToConnect(err)
+	}
+	defer f.Close()
+	// Send the headers now: the subscription is live, and a client waiting
+	// for the response headers knows that it will see every later event.
+	if err := stream.Send(nil); err != nil {
+		return err
+	}
+	send := func(ev *agentv1.AgentEvent) error {
+		return stream.Send(&agentv1.SubscribeResponse{Event: ev})
+	}
+	return h.follow(ctx, f, send, nil)
+}
+
+// follow replays, then streams live events to send until the client goes,
+// the subscription ends or the server drains. It sends a heartbeat whenever
+// the stream was silent for h.heartbeat. If in is not nil, follow also
+// returns when it yields an error (Converse's receive side).
+func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agentv1.AgentEvent) error, in <-chan error) error {
+	if err := f.Replay(ctx, send); err != nil {
+		return ToConnect(err)
+	}
+	hb := time.NewTimer(h.heartbeat)
+	defer hb.Stop()
+	sendReset := func(ev *agentv1.AgentEvent) error {
+		hb.Reset(h.heartbeat)
+		return send(ev)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return connect.NewError(connect.CodeCanceled, ctx.Err())
+		case <-h.draining:
+			return connect.NewError(connect.CodeUnavailable,
+				fmt.Errorf("server is shutting down; reconnect and resume with after_seq=%d", f.Last()))
+		case err := <-in:
+			return err
+		case <-hb.C:
+			if err := sendReset(heartbeat()); err != nil {
+				return err
+			}
+		case ev, ok := <-f.C():
+			var err error
+			if ok {
+				err = f.Deliver(ctx, ev, sendReset)
+			} else {
+				err = f.Resume(ctx, sendReset)
+			}
+			if err != nil {
+				return ToConnect(err)
+			}
+		}
+	}
+}
+
+func heartbeat() *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{
+		CreateTime: timestamppb.Now(),
+		Kind:       &agentv1.AgentEvent_Heartbeat{Heartbeat: &agentv1.Heartbeat{}},
+	}
+}
+
+// Converse implements AgentServiceHandler.
+func (h *Handler) Converse(ctx context.Context, stream *connect.BidiStream[agentv1.ConverseRequest, agentv1.ConverseResponse]) error {
+	first, err := stream.Receive()
+	if err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, errors.New("the first request must name the agent"))
+	}
+	agentID := first.GetAgentId()
+	f, err := h.svc.Follow(ctx, agentID, first.AfterSeq)
+	if err != nil {
+		return ToConnect(err)
+	}
+	defer f.Close()
+	if err := stream.Send(nil); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The receive side runs in its own goroutine, since Receive blocks and
+	// cannot be interrupted by ctx; it reports its end on in (buffered, so it
+	// never blocks). It is not waited for: when this handler returns, net/http
+	// closes the request body, which ends the blocked Receive.
+	in := make(chan error, 1)
+	go func() {
+		in <- h.converseReceive(ctx, stream, agentID, first)
+	}()
+	send := func(ev *agentv1.AgentEvent) error {
+		return stream.Send(&agentv1.ConverseResponse{Event: ev})
+	}
+	err = h.follow(ctx, f, send, in)
+	if err == nil || errors.Is(err, errClientDone) {
+		return nil
+	}
+	return err
+}
+
+var errClientDone = errors.New("client closed the stream")
+
+func (h *Handler) converseReceive(ctx context.Context, stream *connect.BidiStream[agentv1.ConverseRequest, agentv1.ConverseResponse], agentID string, req *agentv1.ConverseRequest) error {
+	for {
+		if req.GetText() != "" {
+			if _, _, err := h.svc.Enqueue(ctx, agentID, req.GetText(), req.GetClientMessageId()); err != nil {
+				return ToConnect(err)
+			}
+		}
+		var err error
+		if req, err = stream.Receive(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return errClientDone
+			}
+			return err
+		}
+		switch {
+		case req.GetAgentId() != "" && req.GetAgentId() != agentID:
+			return connect.NewError(connect.CodePermissionDenied,
+				fmt.Errorf("this stream talks to agent %q; open another stream for %q", agentID, req.GetAgentId()))
+		case req.AfterSeq != nil:
+			return connect.NewError(connect.CodeInvalidArgument, errors.New("after_seq is only allowed in the first request"))
+		}
+	}
+}
+
+// GetHistory implements AgentServiceHandler.
+func (h *Handler) GetHistory(ctx context.Context, req *connect.Request[agentv1.GetHistoryRequest]) (*connect.Response[agentv1.GetHistoryResponse], error) {
+	m := req.Msg
+	p, err := h.svc.History(ctx, m.GetAgentId(), m.GetAfterSeq(), int(m.GetLimit()))
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	return connect.NewResponse(&agentv1.GetHistoryResponse{
+		Events:   p.Events,
+		FirstSeq: p.FirstSeq,
+		LastSeq:  p.LastSeq,
+		HasMore:  p.HasMore,
+	}), nil
+}
+
+// GetAgent implements AgentServiceHandler.
+func (h *Handler) GetAgent(ctx context.Context, req *connect.Request[agentv1.GetAgentRequest]) (*connect.Response[agentv1.GetAgentResponse], error) {
+	st, err := h.svc.Get(ctx, req.Msg.GetAgentId())
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	return connect.NewResponse(&agentv1.GetAgentResponse{Agent: agentInfo(st)}), nil
+}
+
+// ListAgents implements AgentServiceHandler.
+func (h *Handler) ListAgents(ctx context.Context, req *connect.Request[agentv1.ListAgentsRequest]) (*connect.Response[agentv1.ListAgentsResponse], error) {
+	stats, next, err := h.svc.List(ctx, req.Msg.GetPageToken(), int(req.Msg.GetPageSize()))
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	res := &agentv1.ListAgentsResponse{NextPageToken: next, Agents: make([]*agentv1.Agent, 0, len(stats))}
+	for _, st := range stats {
+		res.Agents = append(res.Agents, agentInfo(st))
+	}
+	return connect.NewResponse(res), nil
+}
+
+// DeleteAgent implements AgentServiceHandler.
+func (h *Handler) DeleteAgent(ctx context.Context, req *connect.Request[agentv1.DeleteAgentRequest]) (*connect.Response[agentv1.DeleteAgentResponse], error) {
+	if err := h.svc.Delete(ctx, req.Msg.GetAgentId()); err != nil {
+		return nil, ToConnect(err)
+	}
+	return connect.NewResponse(&agentv1.DeleteAgentResponse{}), nil
+}
+
+func agentInfo(st engine.Stat) *agentv1.Agent {
+	a := &agentv1.Agent{
+		AgentId:     st.AgentID,
+		LastSeq:     st.LastSeq,
+		FirstSeq:    st.FirstSeq,
+		Connections: st.Subscribers,
+	}
+	if !st.Created.IsZero() {
+		a.CreateTime = timestamppb.New(st.Created)
+	}
+	if !st.LastActive.IsZero() {
+		a.LastActivityTime = timestamppb.New(st.LastActive)
+	}
+	return a
+}
+
+// ToConnect maps an error of the agent service to a Connect error with the
+// most specific code. Connect errors pass through unchanged.
+func ToConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	var ae *agent.Error
+	if !errors.As(err, &ae) {
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	return connect.NewError(codes[ae.Kind], errors.New(ae.Msg))
+}
+
+var codes = [...]connect.Code{
+	agent.KindInternal:           connect.CodeInternal,
+	agent.KindInvalidArgument:    connect.CodeInvalidArgument,
+	agent.KindNotFound:           connect.CodeNotFound,
+	agent.KindUnavailable:        connect.CodeUnavailable,
+	agent.KindResourceExhausted:  connect.CodeResourceExhausted,
+	agent.KindFailedPrecondition: connect.CodeFailedPrecondition,
+	agent.KindDeadlineExceeded:   connect.CodeDeadlineExceeded,
+	agent.KindCanceled:           connect.CodeCanceled,
+}

@@ -1,0 +1,299 @@
+// Package config turns the process environment into one validated Config.
+// It reads nothing itself: main passes os.LookupEnv, tests pass a map, so
+// parsing is a pure function that a fuzz target can drive.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the server can be told by its environment. The zero
+// value is not valid; use Load, which applies the documented defaults.
+type Config struct {
+	// Host is the bind address; empty means all interfaces, IPv4 and IPv6.
+	Host string
+	// Port is the TCP port, 0 to 65535 (0 picks a free one). Default 8080.
+	Port int
+	// RedisURL selects the Redis engine; empty means the in-memory engine.
+	RedisURL string
+	// HistoryLimit is how many persisted events each agent keeps. Default 1000.
+	HistoryLimit int
+	// ShutdownTimeout bounds the drain on SIGTERM. Default 10s.
+	ShutdownTimeout time.Duration
+	// LogLevel is the minimum level logged. Default info.
+	LogLevel slog.Level
+	// LogFormat is "json" (default) or "text".
+	LogFormat string
+	// AllowedOrigins lists the origins allowed to open the WebSocket; empty
+	// allows any.
+	AllowedOrigins []string
+	// AuthTokens lists the accepted bearer tokens; empty disables auth.
+	AuthTokens []string
+	// LeaseTTL is how long an agent's reply lease lasts without renewal: the
+	// longest an agent stays silent after the replica answering it died.
+	// Default 10s.
+	LeaseTTL time.Duration
+	// ReplyTimeout bounds one reply of the responder. Default 60s.
+	ReplyTimeout time.Duration
+	// Heartbeat is the longest silence on a Subscribe or Converse stream.
+	// Default 15s.
+	Heartbeat time.Duration
+	// EchoDelay is a pause before each delta of the echo responder. Default 0.
+	EchoDelay time.Duration
+	// WSPingInterval is how often the server pings each WebSocket. Default 25s.
+	WSPingInterval time.Duration
+	// WSPongTimeout closes a WebSocket silent for this long. Default 60s.
+	WSPongTimeout time.Duration
+	// WSReadLimit is the largest WebSocket frame accepted. Default 64 KiB.
+	WSReadLimit int64
+	// WSSendQueue is how many frames may wait for a slow WebSocket reader
+	// before it is closed with 1013. Default 256.
+	WSSendQueue int
+}
+
+// Addr is the listen address, host:port.
+func (c Config) Addr() string {
+	return net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+}
+
+// Error is a configuration error: one line naming the variable, what it
+// holds and what is accepted.
+type Error struct {
+	Var    string
+	Value  string
+	Accept string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid %s=%q: %s", e.Var, e.Value, e.Accept)
+}
+
+// Load reads the configuration through lookup (os.LookupEnv in main). It
+// returns the first invalid variable as an *Error.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	p := parser{lookup: lookup}
+	c := Config{
+		Host:            p.host("HOST"),
+		Port:            p.int("PORT", 8080, 0, 65535),
+		RedisURL:        p.redisURL("REDIS_URL"),
+		HistoryLimit:    p.int("HISTORY_LIMIT", 1000, 1, 1_000_000),
+		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Millisecond, time.Hour),
+		LogLevel:        p.level("LOG_LEVEL"),
+		LogFormat:       p.oneOf("LOG_FORMAT", "json", "json", "text"),
+		AllowedOrigins:  p.origins("ALLOWED_ORIGINS"),
+		AuthTokens:      p.tokens("AUTH_TOKENS"),
+		LeaseTTL:        p.duration("LEASE_TTL", 10*time.Second, 100*time.Millisecond, time.Hour),
+		ReplyTimeout:    p.duration("REPLY_TIMEOUT", 60*time.Second, time.Millisecond, 24*time.Hour),
+		Heartbeat:       p.duration("HEARTBEAT_INTERVAL", 15*time.Second, 10*time.Millisecond, time.Hour),
+		EchoDelay:       p.duration("ECHO_DELAY", 0, 0, time.Minute),
+		WSPingInterval:  p.duration("WS_PING_INTERVAL", 25*time.Second, 10*time.Millisecond, time.Hour),
+		WSPongTimeout:   p.duration("WS_PONG_TIMEOUT", 60*time.Second, 10*time.Millisecond, time.Hour),
+		WSReadLimit:     int64(p.int("WS_READ_LIMIT", 64<<10, 512, 16<<20)),
+		WSSendQueue:     p.int("WS_SEND_QUEUE", 256, 1, 1<<20),
+	}
+	if p.err == nil && c.WSPongTimeout <= c.WSPingInterval {
+		p.fail("WS_PONG_TIMEOUT", c.WSPongTimeout.String(), "must be longer than WS_PING_INTERVAL ("+c.WSPingInterval.String()+")")
+	}
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	return c, nil
+}
+
+// parser reads variables, keeping the first error so that Load stays a flat
+// list of fields.
+type parser struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (p *parser) get(name string) (string, bool) {
+	v, ok := p.lookup(name)
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+func (p *parser) fail(name, value, accept string) {
+	if p.err == nil {
+		p.err = &Error{Var: name, Value: value, Accept: accept}
+	}
+}
+
+func (p *parser) int(name string, def, lo, hi int) int {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(name, v, fmt.Sprintf("want a whole number from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		p.fail(name, v, fmt.Sprintf("want a duration such as 10s or 500ms, from %s to %s", lo, hi))
+		return def
+	}
+	return d
+}
+
+func (p *parser) oneOf(name, def string, allowed ...string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	p.fail(name, v, "want one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+func (p *parser) level(name string) slog.Level {
+	switch p.oneOf(name, "info", "debug", "info", "warn", "error") {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func (p *parser) host(name string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return ""
+	}
+	h := strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+	if net.ParseIP(h) == nil && !validHostname(h) {
+		p.fail(name, v, "want an IP address (0.0.0.0, ::, 127.0.0.1) or a host name; leave empty for all interfaces")
+		return ""
+	}
+	return h
+}
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c == '-' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (p *parser) redisURL(name string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		p.fail(name, redact(v), "want redis://[user:password@]host:port[/db] or rediss://…")
+		return ""
+	}
+	return v
+}
+
+// redact hides a URL's password, so that a bad REDIS_URL can be reported in
+// the logs without leaking it.
+func redact(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		if strings.Contains(v, "@") {
+			return "(unparsable URL with credentials)"
+		}
+		return v
+	}
+	return u.Redacted()
+}
+
+func (p *parser) list(name string) []string {
+	v, ok := p.get(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func (p *parser) origins(name string) []string {
+	list := p.list(name)
+	for _, o := range list {
+		if err := ValidateOrigin(o); err != nil {
+			p.fail(name, o, err.Error())
+			return nil
+		}
+	}
+	return list
+}
+
+// ValidateOrigin accepts "*", an origin (scheme://host[:port]) or a wildcard
+// host pattern "*.example.com" (any scheme) or "https://*.example.com".
+func ValidateOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	rest := o
+	if i := strings.Index(o, "://"); i >= 0 {
+		scheme := o[:i]
+		if scheme != "http" && scheme != "https" {
+			return fmt.Errorf("want http:// or https:// origins, or *.domain wildcards")
+		}
+		rest = o[i+3:]
+	}
+	rest = strings.TrimPrefix(rest, "*.")
+	host := rest
+	if h, port, err := net.SplitHostPort(rest); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("want a port from 1 to 65535")
+		}
+		host = h
+	}
+	if strings.ContainsAny(host, "/?#@* ") || (!validHostname(host) && net.ParseIP(strings.Trim(host, "[]")) == nil) {
+		return fmt.Errorf("want origins like https://app.example.com or *.example.com, separated by commas")
+	}
+	return nil
+}
+
+func (p *parser) tokens(name string) []string {
+	list := p.list(name)
+	for _, t := range list {
+		if len(t) < 16 || strings.ContainsAny(t, " \t\"'") {
+			// The value is a secret: never echo it.
+			p.fail(name, "(redacted)", "want comma-separated tokens of at least 16 characters without spaces or quotes")
+			return nil
+		}
+	}
+	return list
+}

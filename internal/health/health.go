@@ -1,0 +1,144 @@
+// Package health answers the platform's probes: plain HTTP for Railway,
+// Kubernetes and load balancers, and the gRPC health protocol for gRPC
+// probers. Both report the same readiness: serving while the server accepts
+// work, not serving while it drains or its engine is unreachable.
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+)
+
+// Config configures a State.
+type Config struct {
+	// Ping reports whether the engine answers. Nil means always.
+	Ping func(context.Context) error
+	// Services are the gRPC service names reported besides "" (the server).
+	Services []string
+	// PingTimeout bounds one Ping. Default 1s.
+	PingTimeout time.Duration
+	// CacheFor is how long a Ping result is reused, so that frequent probes
+	// do not each reach the engine. Default 500ms.
+	CacheFor time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// State is the server's readiness. It is safe for concurrent use.
+type State struct {
+	cfg      Config
+	services map[string]bool
+	draining chan struct{}
+	drain    sync.Once
+
+	mu      sync.Mutex
+	checked time.Time
+	lastErr error
+}
+
+// New returns a State that is ready until Drain is called.
+func New(cfg Config) *State {
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = time.Second
+	}
+	if cfg.CacheFor <= 0 {
+		cfg.CacheFor = 500 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	services := map[string]bool{"": true}
+	for _, s := range cfg.Services {
+		services[s] = true
+	}
+	return &State{cfg: cfg, services: services, draining: make(chan struct{})}
+}
+
+// Drain marks the server as shutting down: readiness fails from now on.
+// It is idempotent.
+func (s *State) Drain() { s.drain.Do(func() { close(s.draining) }) }
+
+// Draining is closed once Drain was called.
+func (s *State) Draining() <-chan struct{} { return s.draining }
+
+// Ready returns nil while the server accepts work, or the reason it does not:
+// "draining" or "engine unavailable: …".
+func (s *State) Ready(ctx context.Context) (reason string, ok bool) {
+	select {
+	case <-s.draining:
+		return "draining", false
+	default:
+	}
+	if s.cfg.Ping == nil {
+		return "", true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now := s.cfg.Now(); now.Sub(s.checked) >= s.cfg.CacheFor {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
+		s.lastErr = s.cfg.Ping(ctx)
+		cancel()
+		s.checked = s.cfg.Now()
+	}
+	if s.lastErr != nil {
+		return "engine unavailable: " + s.lastErr.Error(), false
+	}
+	return "", true
+}
+
+type status struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Root answers GET and HEAD / with 200 OK: the default probe path of many
+// platforms, which only needs to know the process answers HTTP.
+func (s *State) Root(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("OK"))
+}
+
+// Readiness answers /health: 200 while ready, 503 with the reason otherwise.
+func (s *State) Readiness(w http.ResponseWriter, r *http.Request) {
+	reason, ok := s.Ready(r.Context())
+	if ok {
+		writeJSON(w, http.StatusOK, status{Status: "ok"})
+		return
+	}
+	writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: reason})
+}
+
+// Liveness answers /health/live: 200 while the process runs, draining or not,
+// so that an orchestrator does not restart a replica that is only draining or
+// waiting for its engine.
+func (s *State) Liveness(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, status{Status: "ok"})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+var _ grpchealth.Checker = (*State)(nil)
+
+// Check implements grpchealth.Checker: the same readiness for the whole
+// server ("") and for every registered service.
+func (s *State) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	if !s.services[req.Service] {
+		return nil, connect.NewError(connect.CodeNotFound, nil)
+	}
+	if _, ok := s.Ready(ctx); !ok {
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+	}
+	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+}

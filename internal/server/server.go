@@ -1,0 +1,182 @@
+// Package server puts every endpoint of the gateway on one http.Server and
+// one port, HTTP/1.1 and h2c together: the typed agent API, gRPC health,
+// reflection, the plain health probes and, mounted by the caller, the
+// WebSocket bridge and metrics. It also owns the order of a graceful
+// shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/api"
+	"github.com/agentgate/agentgate/internal/health"
+)
+
+// Config configures a Server.
+type Config struct {
+	// API serves agent.v1.AgentService. Required.
+	API *api.Handler
+	// Health is the readiness state. Required.
+	Health *health.State
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the drain. Default 10s.
+	ShutdownTimeout time.Duration
+	// ReadMaxBytes is the largest request message Connect accepts.
+	// Default 1 MiB.
+	ReadMaxBytes int
+	// ReadHeaderTimeout cuts off clients that send headers too slowly
+	// (slowloris). Default 10s.
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds request headers. Default 64 KiB.
+	MaxHeaderBytes int
+	// MaxConcurrentStreams bounds HTTP/2 streams per connection. Default 500.
+	MaxConcurrentStreams int
+	// Interceptors run around every RPC, in order, whether it comes over
+	// Connect, gRPC, gRPC-Web or the WebSocket bridge.
+	Interceptors []connect.Interceptor
+	// Routes are further handlers by ServeMux pattern, such as the WebSocket
+	// bridge and /metrics.
+	Routes map[string]http.Handler
+	// OnShutdown functions run when draining starts, concurrently with the
+	// HTTP shutdown and under its deadline. The WebSocket bridge closes its
+	// sockets here: http.Server.Shutdown does not touch hijacked
+	// connections. They must return by the time ctx is done.
+	OnShutdown []func(ctx context.Context)
+}
+
+// Server is the gateway's HTTP server.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	http *http.Server
+	// agentHandler is the mounted AgentService handler, for in-process calls.
+	agentPath    string
+	agentHandler http.Handler
+}
+
+// New builds the server and its mux.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.ReadMaxBytes <= 0 {
+		cfg.ReadMaxBytes = 1 << 20
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10
+	}
+	if cfg.MaxConcurrentStreams <= 0 {
+		cfg.MaxConcurrentStreams = 500
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+
+	opts := []connect.HandlerOption{
+		connect.WithReadMaxBytes(cfg.ReadMaxBytes),
+		// Small agent messages are not worth gzip's CPU: compress only what
+		// is large enough to gain from it.
+		connect.WithCompressMinBytes(1024),
+		connect.WithInterceptors(cfg.Interceptors...),
+	}
+	mux := http.NewServeMux()
+	s.agentPath, s.agentHandler = agentv1connect.NewAgentServiceHandler(cfg.API, opts...)
+	mux.Handle(s.agentPath, s.agentHandler)
+	mux.Handle(grpchealth.NewHandler(cfg.Health))
+	reflector := grpcreflect.NewStaticReflector(agentv1connect.AgentServiceName, grpchealth.HealthV1ServiceName)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.HandleFunc("GET /{$}", cfg.Health.Root) // GET also answers HEAD
+	mux.HandleFunc("GET /health", cfg.Health.Readiness)
+	mux.HandleFunc("GET /health/live", cfg.Health.Liveness)
+	for pattern, h := range cfg.Routes {
+		mux.Handle(pattern, h)
+	}
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	// h2c with prior knowledge, as gRPC clients, grpcurl -plaintext and
+	// platforms that end TLS at their edge speak it.
+	protocols.SetUnencryptedHTTP2(true)
+	s.http = &http.Server{
+		Handler:           mux,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		// No ReadTimeout or WriteTimeout: they would cut long streams and
+		// WebSockets. Idle keep-alive connections are closed, though.
+		IdleTimeout: 2 * time.Minute,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+			// Ping connections that go quiet, so that dead peers are noticed.
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		},
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// AgentHandler returns the mounted AgentService handler and its path prefix,
+// with every option and interceptor applied: the WebSocket bridge calls it
+// in-process, so bridged calls take exactly the path Connect calls take.
+func (s *Server) AgentHandler() (string, http.Handler) { return s.agentPath, s.agentHandler }
+
+// Handler returns the server's root handler, for tests that serve it
+// themselves.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+// Serve accepts connections on ln until ctx is done, then drains: readiness
+// fails at once, the listener closes, streams end with Unavailable, the
+// OnShutdown functions run, and in-flight calls may finish within
+// ShutdownTimeout; after it, remaining connections are cut. Serve returns nil
+// after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	start := time.Now()
+	s.log.Info("draining", "timeout", s.cfg.ShutdownTimeout.String())
+	s.cfg.Health.Drain()
+
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, fn := range s.cfg.OnShutdown {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(sctx)
+		}()
+	}
+	err := s.http.Shutdown(sctx)
+	if err != nil {
+		s.log.Warn("drain timed out; closing remaining connections", "err", err)
+		_ = s.http.Close()
+	}
+	wg.Wait()
+	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	s.log.Info("drained", "duration", time.Since(start).String())
+	return nil
+}
