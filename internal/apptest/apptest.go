@@ -1,0 +1,92 @@
+// Package apptest starts the whole gateway (the same wiring as the server
+// binary) on a loopback port for tests, and stops it when the test ends.
+package apptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/agentgate/agentgate/internal/app"
+	"github.com/agentgate/agentgate/internal/config"
+)
+
+// Server is a running gateway.
+type Server struct {
+	// Addr is host:port, URL is http://host:port.
+	Addr string
+	URL  string
+	// Config is the configuration it runs with.
+	Config config.Config
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs a gateway on 127.0.0.1 with the default configuration plus env
+// (variable name to value, as in the process environment) and stops it with
+// t.Cleanup. Logs go to the test log.
+func Start(t testing.TB, env map[string]string, opts ...func(*app.Options)) *Server {
+	t.Helper()
+	lookup := func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	o := app.Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), Version: "test"}
+	for _, f := range opts {
+		f(&o)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, o)
+	if err != nil {
+		cancel()
+		t.Fatalf("app: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatalf("listen: %v", err)
+	}
+	s := &Server{Addr: ln.Addr().String(), URL: "http://" + ln.Addr().String(), Config: cfg, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := a.Serve(ctx, ln)
+		a.Close()
+		s.done <- err
+	}()
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return s
+}
+
+// Stop drains the server as SIGTERM would and waits until it has stopped.
+// It is safe to call more than once.
+func (s *Server) Stop() error {
+	s.cancel()
+	err, ok := <-s.done
+	if ok {
+		close(s.done)
+	}
+	return err
+}
+
+// Quiet returns an option that discards logs, for benchmarks.
+func Quiet() func(*app.Options) {
+	return func(o *app.Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) }
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
