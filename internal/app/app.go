@@ -77,6 +77,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Health:          a.health,
 		Logger:          a.log,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		DrainDelay:      cfg.DrainDelay,
 	})
 	return a, nil
 }

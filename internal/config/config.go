@@ -26,6 +26,9 @@ type Config struct {
 	HistoryLimit int
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 10s.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long readiness fails before the listener closes on
+	// shutdown, within ShutdownTimeout. Default 0.
+	DrainDelay time.Duration
 	// LogLevel is the minimum level logged. Default info.
 	LogLevel slog.Level
 	// LogFormat is "json" (default) or "text".
@@ -84,6 +87,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		RedisURL:        p.redisURL("REDIS_URL"),
 		HistoryLimit:    p.int("HISTORY_LIMIT", 1000, 1, 1_000_000),
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Millisecond, time.Hour),
+		DrainDelay:      p.duration("DRAIN_DELAY", 0, 0, time.Hour),
 		LogLevel:        p.level("LOG_LEVEL"),
 		LogFormat:       p.oneOf("LOG_FORMAT", "json", "json", "text"),
 		AllowedOrigins:  p.origins("ALLOWED_ORIGINS"),
@@ -96,6 +100,9 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		WSPongTimeout:   p.duration("WS_PONG_TIMEOUT", 60*time.Second, 10*time.Millisecond, time.Hour),
 		WSReadLimit:     int64(p.int("WS_READ_LIMIT", 64<<10, 512, 16<<20)),
 		WSSendQueue:     p.int("WS_SEND_QUEUE", 256, 1, 1<<20),
+	}
+	if p.err == nil && c.DrainDelay >= c.ShutdownTimeout {
+		p.fail("DRAIN_DELAY", c.DrainDelay.String(), "must be shorter than SHUTDOWN_TIMEOUT ("+c.ShutdownTimeout.String()+")")
 	}
 	if p.err == nil && c.WSPongTimeout <= c.WSPingInterval {
 		p.fail("WS_PONG_TIMEOUT", c.WSPongTimeout.String(), "must be longer than WS_PING_INTERVAL ("+c.WSPingInterval.String()+")")

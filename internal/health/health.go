@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -36,6 +37,7 @@ type State struct {
 	services map[string]bool
 	draining chan struct{}
 	drain    sync.Once
+	unready  atomic.Bool
 
 	mu      sync.Mutex
 	checked time.Time
@@ -60,20 +62,25 @@ func New(cfg Config) *State {
 	return &State{cfg: cfg, services: services, draining: make(chan struct{})}
 }
 
-// Drain marks the server as shutting down: readiness fails from now on.
-// It is idempotent.
-func (s *State) Drain() { s.drain.Do(func() { close(s.draining) }) }
+// Unready makes readiness fail from now on, while the server still serves:
+// the first step of a shutdown, so that load balancers move traffic away.
+func (s *State) Unready() { s.unready.Store(true) }
+
+// Drain marks the server as shutting down: readiness fails and Draining is
+// closed, which ends open streams. It is idempotent.
+func (s *State) Drain() {
+	s.unready.Store(true)
+	s.drain.Do(func() { close(s.draining) })
+}
 
 // Draining is closed once Drain was called.
 func (s *State) Draining() <-chan struct{} { return s.draining }
 
-// Ready returns nil while the server accepts work, or the reason it does not:
-// "draining" or "engine unavailable: …".
+// Ready reports whether the server accepts work, and if not, why: "draining"
+// or "engine unavailable: …".
 func (s *State) Ready(ctx context.Context) (reason string, ok bool) {
-	select {
-	case <-s.draining:
+	if s.unready.Load() {
 		return "draining", false
-	default:
 	}
 	if s.cfg.Ping == nil {
 		return "", true

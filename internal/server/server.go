@@ -32,6 +32,11 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the drain. Default 10s.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long, after the shutdown signal, readiness already
+	// fails while the server still accepts and serves everything, so that
+	// load balancers (a Kubernetes Service, say) stop routing to it before
+	// its listener closes. It is part of ShutdownTimeout. Default 0.
+	DrainDelay time.Duration
 	// ReadMaxBytes is the largest request message Connect accepts.
 	// Default 1 MiB.
 	ReadMaxBytes int
@@ -155,11 +160,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	start := time.Now()
-	s.log.Info("draining", "timeout", s.cfg.ShutdownTimeout.String())
-	s.cfg.Health.Drain()
-
+	s.log.Info("draining", "timeout", s.cfg.ShutdownTimeout.String(), "delay", s.cfg.DrainDelay.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	s.cfg.Health.Unready()
+	if s.cfg.DrainDelay > 0 {
+		t := time.NewTimer(min(s.cfg.DrainDelay, s.cfg.ShutdownTimeout))
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return err
+		}
+	}
+	s.cfg.Health.Drain()
 	var wg sync.WaitGroup
 	for _, fn := range s.cfg.OnShutdown {
 		wg.Add(1)
