@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need (scripts/setup.sh),
+# then runs every check in order and stops at the first failure.
+#
+# Usage:
+#   ./scripts/test.sh                      all steps
+#   ./scripts/test.sh -run TestBridge -v   all steps; the arguments go to `go test`
+#   GO_TEST_PACKAGES=./internal/bridge/... ./scripts/test.sh -run TestBridge
+#                                          go test on some packages only (default ./...)
+#   STEPS="gofmt go-vet" ./scripts/test.sh only the named steps, in the order below
+#
+# Steps: setup buf-lint buf-format buf-generate gofmt go-vet railway go-test.
+# To add one, write a step_NAME function and name it in ALL_STEPS.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ALL_STEPS=(
+	setup
+	buf-lint
+	buf-format
+	buf-generate
+	gofmt
+	go-vet
+	railway
+	go-test
+)
+
+GO_TEST_ARGS=("$@")
+
+buf() { go tool -modfile=tools/go.mod buf "$@"; }
+
+step_setup() { bash "$REPO_ROOT/scripts/setup.sh"; }
+
+step_buf-lint() { buf lint; }
+
+step_buf-format() {
+	buf format --diff --exit-code ||
+		fail "the .proto files are not formatted: run 'go tool -modfile=tools/go.mod buf format -w'"
+}
+
+# step_buf-generate regenerates gen/ and fails if that changed anything, so
+# that the committed code always matches the .proto files and the pinned
+# plugins.
+step_buf-generate() {
+	buf generate
+	local changes
+	changes="$(git status --porcelain --untracked-files=all -- gen)"
+	if [[ -n "$changes" ]]; then
+		log "$changes"
+		git --no-pager diff --stat -- gen >&2
+		fail "gen/ differs from what is committed: run 'go tool -modfile=tools/go.mod buf generate' and commit gen/"
+	fi
+}
+
+step_gofmt() {
+	local unformatted
+	unformatted="$(find . -name node_modules -prune -o -name .git -prune -o -name '*.go' -print0 | xargs -0 -r gofmt -l)"
+	if [[ -n "$unformatted" ]]; then
+		log "$unformatted"
+		fail "these files are not gofmt-formatted: run 'gofmt -w' on them"
+	fi
+}
+
+step_go-vet() { go vet ./...; }
+
+# step_railway type-checks .railway/railway.ts against the pinned railway/iac
+# DSL, then runs it to check what types cannot (references, draining).
+step_railway() {
+	local bin=.railway/node_modules/.bin
+	[[ -x "$bin/tsc" ]] || fail "$bin/tsc is missing: run scripts/setup.sh"
+	"$bin/tsc" --noEmit -p .railway
+	(cd .railway && node_modules/.bin/tsx check.ts)
+}
+
+step_go-test() {
+	# shellcheck disable=SC2086 # GO_TEST_PACKAGES is a list of patterns.
+	go test -race -count=1 -timeout 20m ${GO_TEST_PACKAGES:-./...} ${GO_TEST_ARGS[@]+"${GO_TEST_ARGS[@]}"}
+}
+
+fail() {
+	log "error: $*"
+	return 1
+}
+
+# run_step runs one step, framed by its name and its duration, and exits at
+# once when it fails. The step runs in a subshell with `set -e` of its own, so
+# that any failing command in it fails the step.
+run_step() {
+	local name="$1" start status
+	start="$(now)"
+	say "==> $name"
+	set +e
+	(
+		set -e
+		"step_$name"
+	) </dev/null
+	status=$?
+	set -e
+	if ((status != 0)); then
+		log "--- FAIL: $name ($(since "$start")), exit status $status"
+		die "step $name failed; the steps after it did not run"
+	fi
+	say "--- ok: $name ($(since "$start"))"
+}
+
+# selected_steps prints the steps to run: those named in STEPS (separated by
+# spaces or commas), in the order of ALL_STEPS, or all of them.
+selected_steps() {
+	local wanted name
+	if [[ -z "${STEPS:-}" ]]; then
+		printf '%s\n' "${ALL_STEPS[@]}"
+		return
+	fi
+	for wanted in ${STEPS//,/ }; do
+		[[ " ${ALL_STEPS[*]} " == *" $wanted "* ]] || die "unknown step '$wanted' in STEPS; the steps are: ${ALL_STEPS[*]}"
+	done
+	for name in "${ALL_STEPS[@]}"; do
+		if [[ " ${STEPS//,/ } " == *" $name "* ]]; then
+			printf '%s\n' "$name"
+		fi
+	done
+}
+
+main() {
+	local steps name start list
+	start="$(now)"
+	list="$(selected_steps)"
+	mapfile -t steps <<<"$list"
+	[[ -n "$list" ]] || die "STEPS names no step; the steps are: ${ALL_STEPS[*]}"
+	use_go
+	for name in "${steps[@]}"; do
+		run_step "$name"
+	done
+	say "all ${#steps[@]} steps passed in $(since "$start"): ${steps[*]}"
+}
+
+main
