@@ -17,8 +17,8 @@ import (
 // come. Subscribe, Converse and the WebSocket push all use it.
 //
 // A Follower is used by one goroutine. It owns no goroutine itself, so the
-// caller can select on C together with its other work (the WebSocket writer
-// does), and an idle subscriber costs no stack.
+// caller can select on Ready together with its other work (the WebSocket
+// writer does), and an idle subscriber costs no stack.
 type Follower struct {
 	s       *Service
 	agentID string
@@ -52,9 +52,27 @@ func (s *Service) Follow(ctx context.Context, agentID string, after *uint64) (*F
 	return f, nil
 }
 
-// C delivers live events; pass each one to Deliver. It is closed when the
-// subscription ends: then call Resume (or stop and report Err).
-func (f *Follower) C() <-chan *agentv1.AgentEvent { return f.sub.C() }
+// Ready has a value, or is closed, when Pump has something to do.
+func (f *Follower) Ready() <-chan struct{} { return f.sub.Ready() }
+
+// Pump delivers the live events that wait, in order. If the subscription
+// ended, it resumes it after a store outage (see Resume) or returns why it
+// ended, as Err does.
+func (f *Follower) Pump(ctx context.Context, emit func(*agentv1.AgentEvent) error) error {
+	for {
+		ev, ok := f.sub.Next()
+		if !ok {
+			break
+		}
+		if err := f.Deliver(ctx, ev, emit); err != nil {
+			return err
+		}
+	}
+	if f.sub.Err() == nil {
+		return nil
+	}
+	return f.Resume(ctx, emit)
+}
 
 // Last is the seq of the newest persisted event delivered: where a client
 // resumes with after_seq.
@@ -98,7 +116,7 @@ func (f *Follower) Deliver(ctx context.Context, ev *agentv1.AgentEvent, emit fun
 	return emit(ev)
 }
 
-// Err tells why C was closed, as an Error for the client: ResourceExhausted
+// Err tells why the subscription ended, as an Error for the client: ResourceExhausted
 // when the subscriber fell behind, NotFound when the agent was deleted,
 // Unavailable when the store failed or the server stops.
 func (f *Follower) Err() error {

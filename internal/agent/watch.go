@@ -107,15 +107,21 @@ func (s *Service) feed(ctx context.Context, w *watch, sub engine.Subscription) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-sub.C():
-			if !ok {
-				if err := sub.Err(); err != nil && !errors.Is(err, engine.ErrClosed) {
+		case <-sub.Ready():
+			for {
+				ev, ok := sub.Next()
+				if !ok {
+					break
+				}
+				if to := replyTo(ev); to != 0 {
+					w.deliver(to, ev)
+				}
+			}
+			if err := sub.Err(); err != nil {
+				if !errors.Is(err, engine.ErrClosed) {
 					s.log.Debug("reply watch restarts", "agent", w.agentID, "err", err)
 				}
 				return
-			}
-			if to := replyTo(ev); to != 0 {
-				w.deliver(to, ev)
 			}
 		}
 	}

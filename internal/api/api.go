@@ -111,14 +111,8 @@ func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agen
 			if err := sendReset(heartbeat()); err != nil {
 				return err
 			}
-		case ev, ok := <-f.C():
-			var err error
-			if ok {
-				err = f.Deliver(ctx, ev, sendReset)
-			} else {
-				err = f.Resume(ctx, sendReset)
-			}
-			if err != nil {
+		case <-f.Ready():
+			if err := f.Pump(ctx, sendReset); err != nil {
 				return ToConnect(err)
 			}
 		}

@@ -146,16 +146,23 @@ type SubscribeOptions struct {
 
 // Subscription is a live feed of one agent's events.
 //
-// Events arrive on C in order. The engine never blocks on a subscriber: when
-// C's buffer is full the subscription is dropped, C is closed and Err returns
-// ErrOverflow. C is also closed when the agent is deleted (ErrDeleted), the
-// engine closes (ErrClosed), or the store fails (ErrUnavailable). Persisted
-// events may be missing from C after a store outage; consumers detect the gap
-// from the seq and fill it with Read.
+// Events wait in a Queue, in order. The engine never blocks on a subscriber:
+// when the queue holds Config.SubscriberBuffer events the subscription is
+// dropped and Err returns ErrOverflow. It also ends when the agent is deleted
+// (ErrDeleted), the engine closes (ErrClosed), or the store fails
+// (ErrUnavailable). Persisted events may be missing after a store outage;
+// consumers detect the gap from the seq and fill it with Read.
+//
+// The consumer waits on Ready, takes events with Next until it returns false,
+// then checks Err.
 type Subscription interface {
-	// C delivers the events. It is closed when the subscription ends.
-	C() <-chan *agentv1.AgentEvent
-	// Err tells why C was closed; nil while it is open or after Close.
+	// Ready has a value, or is closed, when events wait or the subscription
+	// ended.
+	Ready() <-chan struct{}
+	// Next takes the oldest waiting event; ok is false when none waits.
+	Next() (ev *agentv1.AgentEvent, ok bool)
+	// Err is why the subscription ended, once every queued event was taken;
+	// nil while it runs. After Close it stays nil.
 	Err() error
 	// Close ends the subscription. It is idempotent.
 	Close()
@@ -166,8 +173,9 @@ type Config struct {
 	// HistoryLimit is how many persisted events each agent keeps; older ones
 	// are trimmed. Default 1000.
 	HistoryLimit int
-	// SubscriberBuffer is the capacity of each Subscription's channel: how far
-	// a subscriber may fall behind before it is dropped. Default 256.
+	// SubscriberBuffer is how many events may wait for one subscriber before
+	// it is dropped (see Queue: the memory is taken only while they wait).
+	// Default 1024.
 	SubscriberBuffer int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -179,7 +187,7 @@ func (c Config) WithDefaults() Config {
 		c.HistoryLimit = 1000
 	}
 	if c.SubscriberBuffer <= 0 {
-		c.SubscriberBuffer = 256
+		c.SubscriberBuffer = 1024
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -153,7 +153,7 @@ func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOp
 	if m.closed {
 		return nil, ErrClosed
 	}
-	s := &memSub{m: m, agentID: agentID, internal: opts.Internal, ch: make(chan *agentv1.AgentEvent, m.cfg.SubscriberBuffer)}
+	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer), m: m, agentID: agentID, internal: opts.Internal}
 	set := m.subs[agentID]
 	if set == nil {
 		set = make(map[*memSub]struct{})
@@ -333,9 +333,7 @@ func (m *Memory) appendLocked(agentID string, a *memAgent, ev *agentv1.AgentEven
 
 func (m *Memory) fanOutLocked(agentID string, ev *agentv1.AgentEvent) {
 	for s := range m.subs[agentID] {
-		select {
-		case s.ch <- ev:
-		default:
+		if !s.Push(ev) {
 			s.endLocked(ErrOverflow)
 		}
 	}
@@ -364,49 +362,32 @@ func (m *Memory) statLocked(agentID string, a *memAgent) Stat {
 	}
 }
 
-// memSub is a Subscription of the memory engine. Its fields other than ch
-// and err are guarded by m.mu.
+// memSub is a Subscription of the memory engine: a Queue registered in m.subs
+// (guarded by m.mu).
 type memSub struct {
+	*Queue
 	m        *Memory
 	agentID  string
 	internal bool
-	ch       chan *agentv1.AgentEvent
-
-	errMu sync.Mutex
-	err   error
-	ended bool // guarded by m.mu
 }
 
-func (s *memSub) C() <-chan *agentv1.AgentEvent { return s.ch }
-
-func (s *memSub) Err() error {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return s.err
-}
-
+// Close implements Subscription.
 func (s *memSub) Close() {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
 	s.endLocked(nil)
 }
 
-// endLocked removes the subscription and closes its channel, recording why.
+// endLocked ends the queue, recording why, and unregisters it. The queue
+// may have ended itself already (overflow).
 func (s *memSub) endLocked(err error) {
-	if s.ended {
-		return
-	}
-	s.ended = true
-	s.errMu.Lock()
-	s.err = err
-	s.errMu.Unlock()
+	s.End(err)
 	if set := s.m.subs[s.agentID]; set != nil {
 		delete(set, s)
 		if len(set) == 0 {
 			delete(s.m.subs, s.agentID)
 		}
 	}
-	close(s.ch)
 }
 
 func cloneEvent(ev *agentv1.AgentEvent) *agentv1.AgentEvent {

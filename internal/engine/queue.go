@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"sync"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+)
+
+// Queue is the buffer behind a Subscription, shared by the engines. It
+// allocates nothing until events arrive, grows with a burst up to its limit
+// and gives the memory back once drained: an idle subscriber (most of the
+// sockets of a busy gateway) costs a few words, while a subscriber that falls
+// briefly behind a fast agent is not dropped for it. Only when the limit is
+// reached is it ended with ErrOverflow.
+//
+// Push and End are called by the engine, Ready, Next and Err by the one
+// consumer; all are safe for concurrent use.
+type Queue struct {
+	mu    sync.Mutex
+	items []*agentv1.AgentEvent // waiting events are items[head:]
+	head  int
+	limit int
+	ready chan struct{} // one token while events wait; closed when ended
+	ended bool
+	err   error
+}
+
+// NewQueue returns an empty queue that holds at most limit events.
+func NewQueue(limit int) *Queue {
+	return &Queue{limit: max(limit, 1), ready: make(chan struct{}, 1)}
+}
+
+// Push adds ev. It returns false if the queue has ended, ending it with
+// ErrOverflow if ev would exceed the limit. It never blocks.
+func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ended {
+		return false
+	}
+	if len(q.items)-q.head >= q.limit {
+		q.endLocked(ErrOverflow)
+		q.items, q.head = nil, 0 // an overflowed subscriber resumes from the log
+		return false
+	}
+	q.items = append(q.items, ev)
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// End ends the queue with err (nil: closed by its consumer). Events already
+// queued can still be taken with Next. Only the first End counts; it reports
+// whether it was the first.
+func (q *Queue) End(err error) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ended {
+		return false
+	}
+	q.endLocked(err)
+	return true
+}
+
+func (q *Queue) endLocked(err error) {
+	q.ended, q.err = true, err
+	close(q.ready)
+}
+
+// Ready has a value, or is closed, whenever Next may return an event or Err
+// may have become non-nil.
+func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// Next takes the oldest waiting event; ok is false if none waits.
+func (q *Queue) Next() (ev *agentv1.AgentEvent, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.items) {
+		return nil, false
+	}
+	ev = q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		// Drained: reuse small buffers, drop large ones.
+		if cap(q.items) > 64 {
+			q.items = nil
+		} else {
+			q.items = q.items[:0]
+		}
+		q.head = 0
+	}
+	return ev, true
+}
+
+// Ended reports whether the queue has ended, and why (nil when closed by its
+// consumer).
+func (q *Queue) Ended() (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ended, q.err
+}
+
+// Err is the reason the queue ended, once it has ended and every queued
+// event was taken; nil before.
+func (q *Queue) Err() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.ended || q.head < len(q.items) {
+		return nil
+	}
+	return q.err
+}
