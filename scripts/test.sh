@@ -9,7 +9,8 @@
 #                                          go test on some packages only (default ./...)
 #   STEPS="gofmt go-vet" ./scripts/test.sh only the named steps, in the order below
 #
-# Steps: setup buf-lint buf-format buf-generate gofmt go-vet railway go-test.
+# Steps: setup buf-lint buf-format buf-generate gofmt go-vet dockerfile
+# railway go-test.
 # To add one, write a step_NAME function and name it in ALL_STEPS.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,6 +22,7 @@ ALL_STEPS=(
 	buf-generate
 	gofmt
 	go-vet
+	dockerfile
 	railway
 	go-test
 )
@@ -62,6 +64,18 @@ step_gofmt() {
 }
 
 step_go-vet() { go vet ./...; }
+
+# step_dockerfile checks what a Docker engine would otherwise find out on
+# the platform (none runs here): the builder image carries go.mod's Go
+# version, and the server builds static, as the Dockerfile builds it.
+step_dockerfile() {
+	local want have
+	want="$(go_required)"
+	have="$(sed -n 's/^FROM golang:\([0-9.]*\)-.* AS build$/\1/p' Dockerfile)"
+	[[ "$have" == "$want" ]] ||
+		fail "Dockerfile builds with golang:${have:-?}, go.mod asks for Go $want: make them equal"
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=test" -o /dev/null ./cmd/server
+}
 
 # step_railway type-checks .railway/railway.ts against the pinned railway/iac
 # DSL, then runs it to check what types cannot (references, draining).
