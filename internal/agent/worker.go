@@ -139,26 +139,36 @@ func (s *Service) renew(ctx context.Context, cancel context.CancelFunc, lease en
 	}
 }
 
-// pending returns the user messages that wait for an answer, oldest first.
+// pending returns the user messages that wait for an answer, oldest first
+// (at most one page of them). Replies to earlier messages may stand between
+// the last answered message and the next pending one (a burst of messages is
+// followed by a burst of replies), so it reads on until it finds one.
 func (s *Service) pending(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
 	bounds, err := s.eng.Read(ctx, agentID, 0, 0)
 	if err != nil {
 		return nil, err
 	}
-	if bounds.LastSeq <= bounds.Answered {
-		return nil, nil
-	}
-	p, err := s.eng.Read(ctx, agentID, bounds.Answered, 64)
-	if err != nil {
-		return nil, err
-	}
-	var out []*agentv1.AgentEvent
-	for _, ev := range p.Events {
-		if ev.GetSeq() > p.Answered && ev.GetMessage().GetRole() == agentv1.Role_ROLE_USER {
-			out = append(out, ev)
+	answered, after := bounds.Answered, bounds.Answered
+	for after < bounds.LastSeq {
+		p, err := s.eng.Read(ctx, agentID, after, 256)
+		if err != nil {
+			return nil, err
 		}
+		if len(p.Events) == 0 {
+			return nil, nil
+		}
+		var out []*agentv1.AgentEvent
+		for _, ev := range p.Events {
+			if ev.GetSeq() > answered && ev.GetMessage().GetRole() == agentv1.Role_ROLE_USER {
+				out = append(out, ev)
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		after = p.Events[len(p.Events)-1].GetSeq()
 	}
-	return out, nil
+	return nil, nil
 }
 
 // answer runs the responder on one user message, streams its deltas and
