@@ -11,11 +11,15 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Debian packages, each checked by the command it provides: COMMAND=PACKAGE.
-# redis-server runs the Redis engine's tests; git, node and npm are on most
-# machines already and are installed here only where they are missing.
+# Debian packages, each checked by the command or the file (an absolute path)
+# it provides: COMMAND=PACKAGE or /PATH=PACKAGE. redis-server runs the Redis
+# engine's tests; gcc and the C headers are what `go test -race` (cgo) needs;
+# git, node and npm are on most machines already and are installed here only
+# where they are missing.
 APT_PACKAGES=(
 	git=git
+	gcc=gcc
+	/usr/include/stdio.h=libc6-dev
 	redis-server=redis-server
 	node=nodejs
 	npm=npm
@@ -36,9 +40,14 @@ SETUP_STEPS=(
 # apt_packages installs the missing Debian packages, refreshing the package
 # lists first only when something is missing.
 apt_packages() {
-	local entry missing=()
+	local entry what missing=()
 	for entry in "${APT_PACKAGES[@]}"; do
-		command -v "${entry%%=*}" >/dev/null || missing+=("${entry#*=}")
+		what="${entry%%=*}"
+		if [[ "$what" == /* ]]; then
+			[[ -e "$what" ]] || missing+=("${entry#*=}")
+		else
+			command -v "$what" >/dev/null || missing+=("${entry#*=}")
+		fi
 	done
 	((${#missing[@]} > 0)) || return 0
 	command -v apt-get >/dev/null || die "missing ${missing[*]}, and apt-get is not available to install them"
