@@ -55,6 +55,30 @@ type Config struct {
 	WSPongTimeout time.Duration
 	// WSReadLimit is the largest WebSocket frame accepted. Default 64 KiB.
 	WSReadLimit int64
+	// MaxConnections caps open WebSockets and streams; beyond it new ones get
+	// HTTP 503. Default 20000.
+	MaxConnections int
+	// ConnectionRate is how many new WebSockets and streams per second are
+	// accepted (token bucket, burst twice the rate). Default 500.
+	ConnectionRate float64
+	// WSFrameRate is how many frames per second one socket may send (token
+	// bucket, burst twice the rate). Default 50.
+	WSFrameRate float64
+	// MaxTextBytes is the longest message text accepted. Default 16384.
+	MaxTextBytes int
+	// ReadMaxBytes is the largest Connect request message. Default 1 MiB.
+	ReadMaxBytes int
+	// MaxHeaderBytes bounds HTTP request headers. Default 64 KiB.
+	MaxHeaderBytes int
+	// ReadHeaderTimeout cuts off clients that send headers slowly. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// MaxConcurrentStreams bounds HTTP/2 streams per connection. Default 500.
+	MaxConcurrentStreams int
+	// MetricsAddr, when set, serves /metrics on its own address instead of
+	// the main port.
+	MetricsAddr string
+	// Console serves the operator's console page at /console. Default true.
+	Console bool
 	// WSSendQueue is how many frames may wait for a slow WebSocket reader
 	// before it is closed with 1013. Default 256.
 	WSSendQueue int
@@ -100,6 +124,17 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		WSPongTimeout:   p.duration("WS_PONG_TIMEOUT", 60*time.Second, 10*time.Millisecond, time.Hour),
 		WSReadLimit:     int64(p.int("WS_READ_LIMIT", 64<<10, 512, 16<<20)),
 		WSSendQueue:     p.int("WS_SEND_QUEUE", 256, 1, 1<<20),
+
+		MaxConnections:       p.int("MAX_CONNECTIONS", 20000, 1, 10_000_000),
+		ConnectionRate:       p.float("CONNECTION_RATE", 500, 0.1, 1e6),
+		WSFrameRate:          p.float("WS_FRAME_RATE", 50, 0.1, 1e6),
+		MaxTextBytes:         p.int("MAX_TEXT_BYTES", 16384, 1, 4<<20),
+		ReadMaxBytes:         p.int("READ_MAX_BYTES", 1<<20, 1024, 64<<20),
+		MaxHeaderBytes:       p.int("MAX_HEADER_BYTES", 64<<10, 4<<10, 1<<20),
+		ReadHeaderTimeout:    p.duration("READ_HEADER_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
+		MaxConcurrentStreams: p.int("MAX_CONCURRENT_STREAMS", 500, 1, 1<<20),
+		MetricsAddr:          p.addr("METRICS_ADDR"),
+		Console:              p.bool("CONSOLE_ENABLED", true),
 	}
 	if p.err == nil && c.DrainDelay >= c.ShutdownTimeout {
 		p.fail("DRAIN_DELAY", c.DrainDelay.String(), "must be shorter than SHUTDOWN_TIMEOUT ("+c.ShutdownTimeout.String()+")")
@@ -143,6 +178,47 @@ func (p *parser) int(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+func (p *parser) float(name string, def, lo, hi float64) float64 {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= lo && f <= hi) {
+		p.fail(name, v, fmt.Sprintf("want a number from %g to %g", lo, hi))
+		return def
+	}
+	return f
+}
+
+func (p *parser) bool(name string, def bool) bool {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "want true or false")
+		return def
+	}
+	return b
+}
+
+// addr accepts host:port or :port.
+func (p *parser) addr(name string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(v)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 0 || n > 65535 || (host != "" && net.ParseIP(host) == nil && !validHostname(host)) {
+		p.fail(name, v, "want host:port or :port, such as :9090")
+		return ""
+	}
+	return v
 }
 
 func (p *parser) duration(name string, def, lo, hi time.Duration) time.Duration {
