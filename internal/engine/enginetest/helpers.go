@@ -222,5 +222,5 @@ func newClock(t time.Time) *clock {
 	return c
 }
 
-func (c *clock) set(t time.Time)  { c.ns.Store(t.UnixNano()) }
-func (c *clock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+func (c *clock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func (c *clock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
