@@ -5,16 +5,27 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 
+	connectcors "connectrpc.com/cors"
+	"github.com/rs/cors"
+
+	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/accesslog"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/api"
+	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/health"
+	"github.com/agentgate/agentgate/internal/limit"
+	"github.com/agentgate/agentgate/internal/metrics"
+	"github.com/agentgate/agentgate/internal/origin"
 	"github.com/agentgate/agentgate/internal/server"
 )
 
@@ -39,6 +50,13 @@ type App struct {
 	health  *health.State
 	server  *server.Server
 	version string
+
+	metrics *metrics.Metrics
+	tokens  *auth.Tokens
+	origins *origin.Policy
+	gate    *limit.Gate
+	// metricsSrv serves /metrics on METRICS_ADDR, when set.
+	metricsSrv *http.Server
 }
 
 // New wires an App. The caller must Close it after Serve returns.
@@ -56,8 +74,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	} else {
 		return nil, fmt.Errorf("REDIS_URL: the redis engine is not available in this build")
 	}
+	a.metrics = metrics.New(opts.Version, a.name)
+	a.engine = a.metrics.Engine(a.engine)
+	a.tokens = auth.New(cfg.AuthTokens)
+	a.origins = origin.New(cfg.AllowedOrigins)
+	a.gate = limit.NewGate(cfg.MaxConnections, cfg.ConnectionRate)
+	if !a.tokens.Enabled() {
+		a.log.Warn("AUTH_TOKENS is empty: anyone who reaches this port can talk to every agent")
+	}
+	if a.origins.AllowsAny() {
+		a.log.Warn("ALLOWED_ORIGINS is empty: web pages from any site may open the WebSocket")
+	}
+
 	a.service = agent.New(agent.Config{
 		Engine:       a.engine,
+		MaxTextBytes: cfg.MaxTextBytes,
 		Responder:    opts.Responder,
 		Logger:       a.log,
 		LeaseTTL:     cfg.LeaseTTL,
@@ -72,14 +103,65 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Heartbeat: cfg.Heartbeat,
 		Draining:  a.health.Draining(),
 	})
+	routes := map[string]http.Handler{}
+	if cfg.MetricsAddr == "" {
+		// On the public port, metrics need a token like the API does.
+		routes["GET /metrics"] = a.tokens.Middleware(a.metrics.Handler(), a.refusedHTTP)
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.Handler())
+		a.metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
+	}
 	a.server = server.New(server.Config{
-		API:             handler,
-		Health:          a.health,
-		Logger:          a.log,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		DrainDelay:      cfg.DrainDelay,
+		API:                  handler,
+		Health:               a.health,
+		Logger:               a.log,
+		ShutdownTimeout:      cfg.ShutdownTimeout,
+		DrainDelay:           cfg.DrainDelay,
+		ReadMaxBytes:         cfg.ReadMaxBytes,
+		ReadHeaderTimeout:    cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:       cfg.MaxHeaderBytes,
+		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+		Interceptors: []connect.Interceptor{
+			accesslog.Interceptor(a.log),
+			a.metrics.Interceptor(),
+			a.gate.StreamInterceptor(a.refusedStream),
+		},
+		Protect: a.protect,
+		Outer:   accesslog.Middleware,
+		Routes:  routes,
 	})
 	return a, nil
+}
+
+// protect puts CORS (for browsers using Connect or gRPC-Web, from the
+// allowed origins) in front of bearer-token authentication. Preflight
+// requests carry no token, so CORS answers them first.
+func (a *App) protect(h http.Handler) http.Handler {
+	h = a.tokens.Middleware(h, a.refusedHTTP)
+	return cors.New(cors.Options{
+		AllowOriginFunc: a.origins.Allowed,
+		AllowedMethods:  connectcors.AllowedMethods(),
+		AllowedHeaders:  append(connectcors.AllowedHeaders(), "Authorization", "X-Request-Id"),
+		ExposedHeaders:  append(connectcors.ExposedHeaders(), "X-Request-Id"),
+		MaxAge:          7200,
+	}).Handler(h)
+}
+
+// refusedHTTP logs and counts a request refused for its credentials.
+func (a *App) refusedHTTP(r *http.Request, err error) {
+	reason := "unauthenticated"
+	if errors.Is(err, auth.ErrInvalid) {
+		reason = "invalid_token"
+	}
+	a.metrics.Refused(reason)
+	a.log.Warn("request refused", "reason", reason, "path", r.URL.Path,
+		"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
+}
+
+func (a *App) refusedStream(procedure, reason string) {
+	a.metrics.Refused(reason)
+	a.log.Warn("stream refused", "reason", reason, "procedure", procedure)
 }
 
 // Serve serves on ln until ctx is done, then drains (see server.Serve).
@@ -90,7 +172,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		"version", a.version,
 		"history_limit", a.cfg.HistoryLimit,
 	)
-	return a.server.Serve(ctx, ln)
+	if a.metricsSrv == nil {
+		return a.server.Serve(ctx, ln)
+	}
+	mln, err := net.Listen("tcp", a.metricsSrv.Addr)
+	if err != nil {
+		return fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	a.log.Info("serving metrics", "addr", mln.Addr().String())
+	go func() { _ = a.metricsSrv.Serve(mln) }()
+	err = a.server.Serve(ctx, ln)
+	// Metrics outlive the drain, so that it can be watched; then they stop.
+	_ = a.metricsSrv.Close()
+	return err
 }
 
 // Close stops the reply workers and the engine.

@@ -50,6 +50,12 @@ type Config struct {
 	// Interceptors run around every RPC, in order, whether it comes over
 	// Connect, gRPC, gRPC-Web or the WebSocket bridge.
 	Interceptors []connect.Interceptor
+	// Protect wraps the agent API and reflection handlers (authentication,
+	// CORS). The wrapped API handler is also what AgentHandler returns, so
+	// bridged calls are checked the same way. Nil means no wrapping.
+	Protect func(http.Handler) http.Handler
+	// Outer wraps the whole mux (request ids). Nil means no wrapping.
+	Outer func(http.Handler) http.Handler
 	// Routes are further handlers by ServeMux pattern, such as the WebSocket
 	// bridge and /metrics.
 	Routes map[string]http.Handler
@@ -99,18 +105,31 @@ func New(cfg Config) *Server {
 		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(cfg.Interceptors...),
 	}
+	protect := cfg.Protect
+	if protect == nil {
+		protect = func(h http.Handler) http.Handler { return h }
+	}
 	mux := http.NewServeMux()
 	s.agentPath, s.agentHandler = agentv1connect.NewAgentServiceHandler(cfg.API, opts...)
+	s.agentHandler = protect(s.agentHandler)
 	mux.Handle(s.agentPath, s.agentHandler)
+	// Health stays open: probes carry no token.
 	mux.Handle(grpchealth.NewHandler(cfg.Health))
 	reflector := grpcreflect.NewStaticReflector(agentv1connect.AgentServiceName, grpchealth.HealthV1ServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	path, h := grpcreflect.NewHandlerV1(reflector)
+	mux.Handle(path, protect(h))
+	path, h = grpcreflect.NewHandlerV1Alpha(reflector)
+	mux.Handle(path, protect(h))
 	mux.HandleFunc("GET /{$}", cfg.Health.Root) // GET also answers HEAD
 	mux.HandleFunc("GET /health", cfg.Health.Readiness)
 	mux.HandleFunc("GET /health/live", cfg.Health.Liveness)
 	for pattern, h := range cfg.Routes {
 		mux.Handle(pattern, h)
+	}
+
+	var root http.Handler = mux
+	if cfg.Outer != nil {
+		root = cfg.Outer(mux)
 	}
 
 	var protocols http.Protocols
@@ -119,7 +138,7 @@ func New(cfg Config) *Server {
 	// platforms that end TLS at their edge speak it.
 	protocols.SetUnencryptedHTTP2(true)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           root,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,

@@ -1,0 +1,107 @@
+// Package metrics exposes the gateway's Prometheus metrics. Each server has
+// its own registry (no global state), so tests can run several servers in
+// one process and read each one's numbers.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the collectors. Its methods are safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	WSOpen      prometheus.Gauge
+	WSOpened    prometheus.Counter
+	WSClosed    *prometheus.CounterVec // by close code
+	WSFrames    *prometheus.CounterVec // by direction: in, out
+	WSOverflows prometheus.Counter
+
+	RPCs        *prometheus.CounterVec   // by procedure, code
+	RPCDuration *prometheus.HistogramVec // by procedure
+	RPCInFlight prometheus.Gauge
+
+	Events       *prometheus.CounterVec // by kind: user, reply, ephemeral
+	EngineErrors *prometheus.CounterVec // by op
+	Refusals     *prometheus.CounterVec // by reason
+}
+
+// New registers the collectors, the Go runtime and process collectors, and
+// agentgate_build_info.
+func New(version, engine string) *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{reg: reg}
+
+	m.WSOpen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "agentgate_websockets_open", Help: "WebSocket connections open now."})
+	m.WSOpened = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agentgate_websockets_opened_total", Help: "WebSocket connections accepted."})
+	m.WSClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgate_websockets_closed_total", Help: "WebSocket connections closed, by close code."}, []string{"code"})
+	m.WSFrames = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgate_websocket_frames_total", Help: "WebSocket frames, by direction (in, out)."}, []string{"direction"})
+	m.WSOverflows = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agentgate_websocket_queue_overflows_total", Help: "WebSockets closed with 1013 because their send queue overflowed."})
+	m.RPCs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgate_rpcs_total", Help: "RPCs finished, by procedure and Connect code, bridged calls included."}, []string{"procedure", "code"})
+	m.RPCDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "agentgate_rpc_duration_seconds",
+		Help:    "RPC latency, by procedure; streams count until they end.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"procedure"})
+	m.RPCInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "agentgate_rpcs_in_flight", Help: "RPCs and streams running now."})
+	m.Events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgate_events_total", Help: "Agent events written by this replica, by kind (user, reply, ephemeral)."}, []string{"kind"})
+	m.EngineErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgate_engine_errors_total", Help: "Failed engine operations, by operation."}, []string{"op"})
+	m.Refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgate_refusals_total", Help: "Requests refused before any work, by reason."}, []string{"reason"})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "agentgate_build_info",
+		Help:        "Always 1; the labels describe the build.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version(), "engine": engine},
+	})
+	build.Set(1)
+
+	for _, c := range []prometheus.Collector{
+		m.WSOpen, m.WSOpened, m.WSClosed, m.WSFrames, m.WSOverflows,
+		m.RPCs, m.RPCDuration, m.RPCInFlight, m.Events, m.EngineErrors, m.Refusals, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		f(c)
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry is the registry, for tests that read values.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Refused counts a refusal; reason is a short stable word such as
+// "unauthenticated" or "origin".
+func (m *Metrics) Refused(reason string) {
+	if m != nil {
+		m.Refusals.WithLabelValues(reason).Inc()
+	}
+}
+
+// WSClose counts a closed socket by its close code.
+func (m *Metrics) WSClose(code int) {
+	if m != nil {
+		m.WSOpen.Dec()
+		m.WSClosed.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+}
