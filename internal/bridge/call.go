@@ -1,0 +1,251 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+)
+
+// Calls reach the service through its mounted Connect handler, in process:
+// each becomes an http.Request in the Connect protocol with the binary proto
+// codec, so the handler runs exactly as for a Connect client, interceptors
+// included. Unary calls post application/proto and read one message back;
+// server streams post one enveloped message as application/connect+proto and
+// the response writer below cuts the streamed envelopes apart as the handler
+// writes them.
+
+// forwardHeaders are the upgrade request's headers that every call of the
+// socket carries besides its credentials: the request ids that tie the
+// calls' logs to the socket's, and the client's address behind proxies.
+var forwardHeaders = [...]string{"X-Request-Id", "X-Railway-Request-Id", "X-Forwarded-For", "X-Real-Ip"}
+
+// peer is what the calls of one socket carry from its upgrade request.
+type peer struct {
+	remoteAddr string
+	host       string
+	// header holds canonical names and values, alternating.
+	header []string
+}
+
+func newPeer(r *http.Request, authorization string) peer {
+	p := peer{remoteAddr: r.RemoteAddr, host: r.Host}
+	if authorization != "" {
+		p.header = append(p.header, "Authorization", authorization)
+	}
+	for _, k := range forwardHeaders {
+		if v := r.Header.Get(k); v != "" {
+			p.header = append(p.header, k, v)
+		}
+	}
+	return p
+}
+
+// request builds the in-process request of a call.
+func (p *peer) request(ctx context.Context, path, contentType string, body []byte) *http.Request {
+	h := make(http.Header, 2+len(p.header)/2)
+	h["Content-Type"] = []string{contentType}
+	h["Connect-Protocol-Version"] = []string{"1"}
+	for i := 0; i+1 < len(p.header); i += 2 {
+		h[p.header[i]] = []string{p.header[i+1]}
+	}
+	r := &http.Request{
+		Method:        http.MethodPost,
+		URL:           &url.URL{Path: path},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Host:          p.host,
+		RemoteAddr:    p.remoteAddr,
+		RequestURI:    path,
+	}
+	return r.WithContext(ctx)
+}
+
+// rpcError is how a call failed, with its Connect code name.
+type rpcError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// unaryWriter collects a unary response.
+type unaryWriter struct {
+	header http.Header
+	status int
+	body   *[]byte
+}
+
+func (w *unaryWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
+
+func (w *unaryWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *unaryWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	*w.body = append(*w.body, p...)
+	return len(p), nil
+}
+
+// result reads the response into out, or returns the call's error.
+func (w *unaryWriter) result(out proto.Message) *rpcError {
+	if w.status == 0 || w.status == http.StatusOK {
+		if err := proto.Unmarshal(*w.body, out); err != nil {
+			return &rpcError{Code: connect.CodeInternal.String(), Message: "the service sent a response the bridge cannot read"}
+		}
+		return nil
+	}
+	return wireError(w.status, *w.body)
+}
+
+// wireError reads a Connect error body; a body that is not one (a protocol
+// failure) gets the code Connect clients infer from the HTTP status.
+func wireError(status int, body []byte) *rpcError {
+	var e rpcError
+	if json.Unmarshal(body, &e) == nil && e.Code != "" {
+		return &e
+	}
+	return &rpcError{Code: httpCode(status).String(), Message: http.StatusText(status)}
+}
+
+// httpCode maps an HTTP status without a Connect error body to a code, as
+// the Connect protocol specifies for clients.
+func httpCode(status int) connect.Code {
+	switch status {
+	case http.StatusBadRequest:
+		return connect.CodeInternal
+	case http.StatusUnauthorized:
+		return connect.CodeUnauthenticated
+	case http.StatusForbidden:
+		return connect.CodePermissionDenied
+	case http.StatusNotFound:
+		return connect.CodeUnimplemented
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return connect.CodeUnavailable
+	}
+	return connect.CodeUnknown
+}
+
+// Flags of the Connect streaming envelope.
+const (
+	flagCompressed = 0b01
+	flagEndStream  = 0b10
+	envelopeHeader = 5
+)
+
+// errStreamClosed stops a stream whose frames can no longer be sent: the
+// socket closed or its queue overflowed.
+var errStreamClosed = errors.New("bridge: socket closed")
+
+// streamWriter receives a server stream as the handler writes it, and turns
+// each message into a response frame as soon as its envelope is complete.
+type streamWriter struct {
+	header http.Header
+	status int
+	buf    *[]byte // bytes of an envelope not yet complete
+	// message decodes one streamed message into out and sends its frame; it
+	// returns false when the socket can take no more.
+	message func(data []byte) bool
+	end     *rpcError // the end-of-stream error, once seen
+	ended   bool
+	failed  bool // the stream was cut: a bad envelope, or the socket went away
+}
+
+func (w *streamWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
+
+func (w *streamWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+// Flush implements http.Flusher, which Connect requires of streams; every
+// complete message is passed on at once anyway.
+func (w *streamWriter) Flush() {}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if w.failed {
+		return 0, errStreamClosed
+	}
+	if w.status != http.StatusOK {
+		*w.buf = append(*w.buf, p...) // an error body, read by result
+		return len(p), nil
+	}
+	*w.buf = append(*w.buf, p...)
+	b := *w.buf
+	for len(b) >= envelopeHeader {
+		flags := b[0]
+		n := binary.BigEndian.Uint32(b[1:envelopeHeader])
+		if uint64(len(b)-envelopeHeader) < uint64(n) {
+			break
+		}
+		data := b[envelopeHeader : envelopeHeader+int(n)]
+		b = b[envelopeHeader+int(n):]
+		switch {
+		case w.ended || flags&flagCompressed != 0:
+			// Nothing follows the end, and compression was never offered.
+			w.failed = true
+		case flags&flagEndStream != 0:
+			w.ended = true
+			var end struct {
+				Error *rpcError `json:"error"`
+			}
+			if json.Unmarshal(data, &end) != nil {
+				w.failed = true
+			}
+			w.end = end.Error
+		default:
+			w.failed = !w.message(data)
+		}
+		if w.failed {
+			return 0, errStreamClosed
+		}
+	}
+	// Keep the incomplete rest at the start of the buffer.
+	*w.buf = append((*w.buf)[:0], b...)
+	return len(p), nil
+}
+
+// result is the stream's outcome once the handler returned: nil when it
+// ended cleanly.
+func (w *streamWriter) result() *rpcError {
+	switch {
+	case w.status != 0 && w.status != http.StatusOK:
+		return wireError(w.status, *w.buf)
+	case w.failed || !w.ended:
+		return &rpcError{Code: connect.CodeInternal.String(), Message: "the stream ended without its end message"}
+	}
+	return w.end
+}
+
+// envelope wraps msg for a Connect streaming request, appending to b.
+func envelope(b []byte, msg proto.Message) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0)
+	b, err := proto.MarshalOptions{}.MarshalAppend(b, msg)
+	binary.BigEndian.PutUint32(b[start+1:], uint32(len(b)-start-envelopeHeader))
+	return b, err
+}

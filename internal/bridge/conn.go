@@ -1,0 +1,255 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/gorilla/websocket"
+)
+
+// conn is one WebSocket. Two goroutines serve it, and no more however long
+// it stays open: the reader (run), which reads frames and hands them to the
+// session, and the writer (writeLoop), the only goroutine that writes to the
+// socket. The writer sends the queued response frames, the pushed events
+// straight from the agent subscription, and the pings. Calls in flight run
+// in goroutines of their own while they last.
+//
+// The reader starts the writer and, when it stops reading, closes the
+// connection: it tells the writer to send the close frame, waits for it,
+// closes the network connection, cancels the calls in flight and waits for
+// them. close may be called any number of times, from any goroutine; the
+// first code wins.
+type conn struct {
+	b  *Bridge
+	ws *websocket.Conn
+	session
+	// cancel ends ctx, the connection's context: it lives as long as the
+	// connection, not as the upgrade request.
+	cancel context.CancelFunc
+	opened time.Time
+
+	// Owned by the writer.
+	f     *agent.Follower // the push subscription; nil when off
+	emit  func(*agentv1.AgentEvent) error
+	spare []*[]byte
+
+	mu           sync.Mutex
+	queue        []*[]byte // response frames waiting for the writer
+	pongDue      bool
+	pong         []byte
+	closed       bool // no more frames are queued
+	code         CloseCode
+	reason       string
+	flushOnClose bool
+
+	wake       chan struct{} // a token while frames or a pong wait
+	closing    chan struct{} // closed by close
+	writerDone chan struct{}
+	closeOnce  sync.Once
+
+	// dlMu orders the read deadline updates of the reader (every frame
+	// extends it) and the writer (which shortens it once closing).
+	dlMu    sync.Mutex
+	closeBy time.Time
+}
+
+var (
+	// errClosing stops writing frames once the connection is closing.
+	errClosing = errors.New("bridge: connection closing")
+	// errTooBig is a frame over the read limit.
+	errTooBig = errors.New("bridge: frame too big")
+)
+
+func (c *conn) setup() {
+	c.wake = make(chan struct{}, 1)
+	c.closing = make(chan struct{})
+	c.writerDone = make(chan struct{})
+	c.session.send = c.enqueue
+	c.session.idle = func() { c.closeFlush(CloseGoingAway, "server shutting down; reconnect and resume with after_seq") }
+	c.emit = c.writeEvent
+	c.ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	c.ws.SetPingHandler(func(data string) error {
+		c.touch()
+		c.mu.Lock()
+		c.pongDue, c.pong = true, append(c.pong[:0], data...)
+		c.mu.Unlock()
+		c.signal()
+		return nil
+	})
+	// The reader sees the client's close as an error and lets the writer
+	// answer it: gorilla's default handler would write from the reader.
+	c.ws.SetCloseHandler(func(int, string) error { return nil })
+}
+
+// run is the reader goroutine.
+func (c *conn) run() {
+	defer c.b.release(c)
+	go c.writeLoop()
+	c.touch()
+	code, reason := c.readLoop()
+	c.close(code, reason)
+	<-c.writerDone
+	_ = c.ws.NetConn().Close()
+	c.cancel()
+	c.session.wait()
+	c.b.cfg.Observer.Closed(c.closeCode())
+	c.b.log.Debug("websocket closed", "agent", c.agentID, "remote", c.peer.remoteAddr,
+		"code", c.closeCode().String(), "duration", time.Since(c.opened).String())
+}
+
+// readLoop reads frames until the connection fails or, once closing, until
+// the client answers the close or CloseGrace passes. It returns the close to
+// send if none was decided yet.
+func (c *conn) readLoop() (CloseCode, string) {
+	for {
+		kind, r, err := c.ws.NextReader()
+		if err != nil {
+			return c.readError(err)
+		}
+		c.touch()
+		if c.isClosing() {
+			continue // the next NextReader discards the frame
+		}
+		c.b.cfg.Observer.FrameIn()
+		if kind != websocket.TextMessage {
+			c.close(CloseUnsupportedData, "binary frames are not supported: send JSON in text frames")
+			continue
+		}
+		buf := getBuf()
+		*buf, err = readFrame(r, *buf, c.b.cfg.ReadLimit)
+		switch {
+		case errors.Is(err, errTooBig):
+			c.close(CloseMessageTooBig, fmt.Sprintf("frame over the limit of %d bytes", c.b.cfg.ReadLimit))
+		case err != nil:
+			putBuf(buf)
+			return c.readError(err)
+		default:
+			c.session.handle(*buf)
+		}
+		putBuf(buf)
+	}
+}
+
+// readError decides how a connection whose read failed is closed.
+func (c *conn) readError(err error) (CloseCode, string) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return CloseNormal, "" // echo the client's close
+	case c.isClosing():
+		return closeAbnormal, "" // the client did not answer our close in time
+	case errors.As(err, &ne) && ne.Timeout():
+		return CloseGoingAway, fmt.Sprintf("no pong for %s", c.b.cfg.PongTimeout)
+	}
+	return closeAbnormal, ""
+}
+
+// readFrame reads one message into b, up to limit bytes.
+func readFrame(r io.Reader, b []byte, limit int64) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return b, errTooBig
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// touch extends the read deadline: a client silent for PongTimeout is gone.
+// Once closing, the deadline is the end of the close grace instead.
+func (c *conn) touch() {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	d := c.closeBy
+	if d.IsZero() {
+		d = time.Now().Add(c.b.cfg.PongTimeout)
+	}
+	_ = c.ws.SetReadDeadline(d)
+}
+
+// endRead makes the reader give up at t.
+func (c *conn) endRead(t time.Time) {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.closeBy = t
+	_ = c.ws.SetReadDeadline(t)
+}
+
+// enqueue queues a response frame for the writer; it implements
+// session.send. A full queue means the client reads too slowly: the
+// connection is closed with 1013 rather than slowing anyone down.
+func (c *conn) enqueue(b *[]byte) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		putBuf(b)
+		return false
+	}
+	if len(c.queue) >= c.b.cfg.SendQueue {
+		c.mu.Unlock()
+		putBuf(b)
+		c.close(CloseTryAgainLater, "send queue overflow: reconnect and resume with after_seq")
+		return false
+	}
+	c.queue = append(c.queue, b)
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close starts closing the connection with code: frames still queued are
+// dropped, and the writer sends the close frame.
+func (c *conn) close(code CloseCode, reason string) { c.closeWith(code, reason, false) }
+
+// closeFlush closes like close, but the writer sends the frames already
+// queued first (the responses of calls that finished during a drain).
+func (c *conn) closeFlush(code CloseCode, reason string) { c.closeWith(code, reason, true) }
+
+func (c *conn) closeWith(code CloseCode, reason string, flush bool) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.code, c.reason, c.flushOnClose = code, closeReason(reason), flush
+		c.mu.Unlock()
+		close(c.closing)
+	})
+}
+
+func (c *conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *conn) closeCode() CloseCode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.code
+}

@@ -1,0 +1,159 @@
+package bridge
+
+import (
+	"fmt"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+// agentIDField is the request field the bridge fills from the socket's URL.
+const agentIDField = "agent_id"
+
+// method is one RPC of the bridged service, resolved once from its
+// descriptor: everything a frame needs to become an in-process call.
+type method struct {
+	name    string
+	path    string // the Connect procedure, /package.Service/Method
+	stream  bool   // server streaming
+	in, out protoreflect.MessageType
+	// agentID is the input's string agent_id field, if it has one.
+	agentID protoreflect.FieldDescriptor
+	// refused explains why the method is not bridged (client and bidi
+	// streams); empty when it is.
+	refused string
+}
+
+// methods is the bridged service's method table.
+type methods struct {
+	byName map[string]*method
+	names  string // for error messages: "SendMessage, Subscribe, …"
+	// text is the method the plain-text shorthand calls and textField the
+	// string field that receives the text; text is nil when the shorthand
+	// is off.
+	text      *method
+	textField protoreflect.FieldDescriptor
+}
+
+// newMethods resolves every method of sd. textMethod and textField name the
+// shorthand's target; an empty textMethod turns the shorthand off.
+func newMethods(sd protoreflect.ServiceDescriptor, textMethod, textField string) (*methods, error) {
+	ms := &methods{byName: make(map[string]*method)}
+	var names []string
+	for i := 0; i < sd.Methods().Len(); i++ {
+		md := sd.Methods().Get(i)
+		m := &method{
+			name:   string(md.Name()),
+			path:   "/" + string(sd.FullName()) + "/" + string(md.Name()),
+			stream: md.IsStreamingServer(),
+			in:     messageType(md.Input()),
+			out:    messageType(md.Output()),
+		}
+		if f := md.Input().Fields().ByName(agentIDField); f != nil && f.Kind() == protoreflect.StringKind && !f.IsList() {
+			m.agentID = f
+		}
+		if md.IsStreamingClient() {
+			kind := "a client stream"
+			if md.IsStreamingServer() {
+				kind = "a bidirectional stream"
+			}
+			m.refused = fmt.Sprintf("%s is %s, which the WebSocket does not bridge: the socket is itself the duplex stream; send request frames and read the event frames", m.name, kind)
+		} else {
+			names = append(names, m.name)
+		}
+		ms.byName[m.name] = m
+	}
+	ms.names = strings.Join(names, ", ")
+	if textMethod == "" {
+		return ms, nil
+	}
+	m := ms.byName[textMethod]
+	if m == nil || m.refused != "" || m.stream {
+		return nil, fmt.Errorf("bridge: text method %q is not a unary method of %s", textMethod, sd.FullName())
+	}
+	f := m.in.Descriptor().Fields().ByName(protoreflect.Name(textField))
+	if f == nil || f.Kind() != protoreflect.StringKind || f.IsList() {
+		return nil, fmt.Errorf("bridge: %s has no string field %q for the text shorthand", m.in.Descriptor().FullName(), textField)
+	}
+	ms.text, ms.textField = m, f
+	return ms, nil
+}
+
+// messageType returns the generated Go type of md when one is linked in, and
+// a dynamic one otherwise: a service known only by its descriptor is bridged
+// all the same.
+func messageType(md protoreflect.MessageDescriptor) protoreflect.MessageType {
+	if mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName()); err == nil && mt.Descriptor() == md {
+		return mt
+	}
+	return dynamicpb.NewMessageType(md)
+}
+
+// lookup finds a bridged method by name.
+func (ms *methods) lookup(name string) (*method, error) {
+	m := ms.byName[name]
+	if m == nil {
+		return nil, &frameError{code: connect.CodeUnimplemented, msg: fmt.Sprintf("unknown method %q; the methods are %s", truncate(name, 64), ms.names)}
+	}
+	if m.refused != "" {
+		return nil, &frameError{code: connect.CodeUnimplemented, msg: m.refused}
+	}
+	return m, nil
+}
+
+// decodeOpts rejects unknown fields, so that a typo in a hand-written client
+// shows at once instead of being dropped.
+var decodeOpts = protojson.UnmarshalOptions{DiscardUnknown: false}
+
+// decode reads the request of a call frame: raw is protojson (nil means
+// the empty message).
+func (m *method) decode(raw []byte) (proto.Message, error) {
+	msg := m.in.New().Interface()
+	if raw == nil {
+		return msg, nil
+	}
+	if err := decodeOpts.Unmarshal(raw, msg); err != nil {
+		return nil, invalidFrame("invalid %s request: %s", m.name, protojsonMessage(err))
+	}
+	return msg, nil
+}
+
+// bindAgent fills the request's agent_id with the socket's agent, or refuses
+// a request that names another one.
+func (m *method) bindAgent(msg proto.Message, agentID string) error {
+	if m.agentID == nil {
+		return nil
+	}
+	r := msg.ProtoReflect()
+	switch got := r.Get(m.agentID).String(); got {
+	case "":
+		r.Set(m.agentID, protoreflect.ValueOfString(agentID))
+	case agentID:
+	default:
+		return &frameError{code: connect.CodePermissionDenied, msg: fmt.Sprintf(
+			"this socket talks to agent %q; the request names %q: open a socket at /ws/agent/%s for it", agentID, truncate(got, 64), truncate(got, 64))}
+	}
+	return nil
+}
+
+// protojsonMessage drops protojson's "proto:" prefix, which means nothing to
+// a client writing JSON.
+func protojsonMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "proto:"); i == 0 {
+		msg = strings.TrimLeft(msg[len("proto:"):], " \u00a0")
+	}
+	return msg
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,311 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// rpc is what the sessions of one bridge share: the method table and the
+// handler that serves it.
+type rpc struct {
+	methods *methods
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// session maps the frames of one socket to calls, independently of the
+// socket itself (tests and the fuzz target drive it with a fake sink).
+//
+// handle is called by one goroutine, the socket's reader. Every call runs in
+// its own goroutine, for as long as it lasts, and passes its frames to send.
+type session struct {
+	rpc      *rpc
+	agentID  string
+	peer     peer
+	ctx      context.Context
+	maxCalls int
+	// send hands a frame buffer (from getBuf) to the socket's writer, which
+	// owns it from then on; it returns false when the socket takes no more
+	// frames.
+	send func(*[]byte) bool
+	// idle is called when the last call ends after drain.
+	idle func()
+
+	mu       sync.Mutex
+	calls    []*call
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// call is one request in flight.
+type call struct {
+	m      *method
+	id     string
+	hasID  bool
+	prefix string // start of its frames: {"id":"…",
+	ctx    context.Context
+	cancel context.CancelFunc
+	// Guarded by session.mu.
+	canceled bool // the client sent cancel
+	drained  bool // the server is shutting down
+}
+
+// handle serves one text frame.
+func (s *session) handle(data []byte) {
+	f, err := parseFrame(data)
+	if err != nil {
+		s.reject(f.id, f.hasID, err)
+		return
+	}
+	if f.cancel {
+		s.cancelCall(f.id)
+		return
+	}
+	m, msg, err := s.request(f)
+	if err != nil {
+		s.reject(f.id, f.hasID, err)
+		return
+	}
+	s.start(f, m, msg)
+}
+
+// request resolves the method of a call frame and decodes its request.
+func (s *session) request(f clientFrame) (*method, proto.Message, error) {
+	ms := s.rpc.methods
+	var m *method
+	var msg proto.Message
+	if f.shorthand {
+		if ms.text == nil {
+			return nil, nil, invalidFrame(`frames must be JSON objects, as in {"id":"1","method":"…","request":{}}`)
+		}
+		m = ms.text
+		msg = m.in.New().Interface()
+		msg.ProtoReflect().Set(ms.textField, protoreflect.ValueOfString(f.text))
+	} else {
+		var err error
+		if m, err = ms.lookup(f.method); err != nil {
+			return nil, nil, err
+		}
+		if m.stream && !f.hasID {
+			return nil, nil, invalidFrame("%s is a stream: give the frame an id, to tell its responses apart and to cancel it", m.name)
+		}
+		if msg, err = m.decode(f.request); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := m.bindAgent(msg, s.agentID); err != nil {
+		return nil, nil, err
+	}
+	return m, msg, nil
+}
+
+// start registers a call and runs it in its own goroutine.
+func (s *session) start(f clientFrame, m *method, msg proto.Message) {
+	body := getBuf()
+	var err error
+	if m.stream {
+		*body, err = envelope(*body, msg)
+	} else {
+		*body, err = proto.MarshalOptions{}.MarshalAppend(*body, msg)
+	}
+	if err != nil {
+		putBuf(body)
+		s.reject(f.id, f.hasID, &frameError{code: connect.CodeInvalidArgument, msg: "request cannot be encoded: " + err.Error()})
+		return
+	}
+	c := &call{m: m, id: f.id, hasID: f.hasID, ctx: s.ctx, cancel: func() {}}
+	s.mu.Lock()
+	if err := s.admitLocked(c); err != nil {
+		s.mu.Unlock()
+		putBuf(body)
+		s.reject(f.id, f.hasID, err)
+		return
+	}
+	if c.hasID {
+		c.ctx, c.cancel = context.WithCancel(s.ctx)
+	}
+	s.calls = append(s.calls, c)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	c.prefix = framePrefix(c.id, c.hasID)
+	go s.run(c, body)
+}
+
+func (s *session) admitLocked(c *call) error {
+	switch {
+	case s.draining:
+		return &frameError{code: connect.CodeUnavailable, msg: "the server is shutting down; reconnect and retry"}
+	case len(s.calls) >= s.maxCalls:
+		return &frameError{code: connect.CodeResourceExhausted, msg: fmt.Sprintf("%d requests are in flight on this socket; wait for one to finish", len(s.calls))}
+	}
+	if c.hasID {
+		for _, o := range s.calls {
+			if o.hasID && o.id == c.id {
+				return invalidFrame("id %q is in use by a request in flight; use a new id per request", truncate(c.id, 64))
+			}
+		}
+	}
+	return nil
+}
+
+// run performs a call and sends its frames; its last frame is the response,
+// end or error.
+func (s *session) run(c *call, body *[]byte) {
+	defer s.finish(c)
+	defer putBuf(body)
+	defer func() {
+		// A panic in service code must not take the process down with it;
+		// over HTTP, net/http would have recovered it too.
+		if p := recover(); p != nil {
+			s.rpc.log.Error("panic in bridged call", "method", c.m.name, "panic", p)
+			s.sendError(c, &rpcError{Code: connect.CodeInternal.String(), Message: "internal error"})
+		}
+	}()
+	if c.m.stream {
+		s.runStream(c, *body)
+	} else {
+		s.runUnary(c, *body)
+	}
+}
+
+func (s *session) runUnary(c *call, body []byte) {
+	w := &unaryWriter{body: getBuf()}
+	defer putBuf(w.body)
+	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, "application/proto", body))
+	out := c.m.out.New().Interface()
+	if e := w.result(out); e != nil {
+		s.sendError(c, s.outcome(c, e))
+		return
+	}
+	b := getBuf()
+	var err error
+	if *b, err = appendResponse(*b, c.prefix, out); err != nil {
+		putBuf(b)
+		s.sendError(c, &rpcError{Code: connect.CodeInternal.String(), Message: "the response cannot be encoded as JSON"})
+		return
+	}
+	s.send(b)
+}
+
+func (s *session) runStream(c *call, body []byte) {
+	out := c.m.out.New().Interface()
+	w := &streamWriter{buf: getBuf()}
+	defer putBuf(w.buf)
+	w.message = func(data []byte) bool {
+		proto.Reset(out)
+		if proto.Unmarshal(data, out) != nil {
+			return false
+		}
+		b := getBuf()
+		var err error
+		if *b, err = appendResponse(*b, c.prefix, out); err != nil {
+			putBuf(b)
+			return false
+		}
+		return s.send(b)
+	}
+	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, "application/connect+proto", body))
+	if e := s.outcome(c, w.result()); e != nil {
+		s.sendError(c, e)
+		return
+	}
+	b := getBuf()
+	*b = appendEnd(*b, c.prefix)
+	s.send(b)
+}
+
+// outcome adjusts the error a call ended with for the client: a stream the
+// client canceled simply ends, and a call cut by the shutdown says so.
+func (s *session) outcome(c *call, e *rpcError) *rpcError {
+	s.mu.Lock()
+	canceled, drained := c.canceled, c.drained
+	s.mu.Unlock()
+	switch {
+	case e == nil:
+		return nil
+	case canceled && c.m.stream:
+		return nil
+	case drained && e.Code == connect.CodeCanceled.String():
+		return &rpcError{Code: connect.CodeUnavailable.String(), Message: "the server is shutting down; reconnect and subscribe again"}
+	}
+	return e
+}
+
+func (s *session) sendError(c *call, e *rpcError) {
+	b := getBuf()
+	*b = appendError(*b, c.prefix, e.Code, e.Message)
+	s.send(b)
+}
+
+// reject answers a frame that did not become a call.
+func (s *session) reject(id string, hasID bool, err error) {
+	code, msg := connect.CodeInternal, err.Error()
+	if fe, ok := err.(*frameError); ok {
+		code = fe.code
+	}
+	b := getBuf()
+	*b = appendError(*b, framePrefix(id, hasID), code.String(), msg)
+	s.send(b)
+}
+
+// cancelCall cancels the call with the given id. Canceling a call that
+// already finished does nothing: the two cross on the wire.
+func (s *session) cancelCall(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.calls {
+		if c.hasID && c.id == id {
+			c.canceled = true
+			c.cancel()
+			return
+		}
+	}
+}
+
+func (s *session) finish(c *call) {
+	c.cancel()
+	s.mu.Lock()
+	for i, o := range s.calls {
+		if o == c {
+			last := len(s.calls) - 1
+			s.calls[i], s.calls[last] = s.calls[last], nil
+			s.calls = s.calls[:last]
+			break
+		}
+	}
+	if len(s.calls) == 0 {
+		s.calls = nil // an idle socket keeps no slice
+	}
+	idle := s.draining && len(s.calls) == 0
+	s.mu.Unlock()
+	s.wg.Done()
+	if idle && s.idle != nil {
+		s.idle()
+	}
+}
+
+// drain refuses new calls and ends the streams in flight, which cannot
+// finish by themselves; unary calls may finish. It reports whether no call
+// is left, in which case idle is not called.
+func (s *session) drain() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	for _, c := range s.calls {
+		if c.m.stream {
+			c.drained = true
+			c.cancel()
+		}
+	}
+	return len(s.calls) == 0
+}
+
+// wait waits for every call to return.
+func (s *session) wait() { s.wg.Wait() }

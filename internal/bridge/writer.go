@@ -1,0 +1,197 @@
+package bridge
+
+import (
+	"errors"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/gorilla/websocket"
+)
+
+// The writer is the only goroutine that writes to a socket. It waits on the
+// closing signal, the response queue, the push subscription and the ping
+// ticker; an idle socket's writer is parked in that select and costs its
+// stack only.
+//
+// Every frame gets a write deadline of WriteTimeout. A client that stops
+// reading is dropped in one of two ways, neither of which slows any other
+// socket: its queue overflows (responses past SendQueue, or pushed events
+// past the agent subscription's limit) and it is closed with 1013, or a write
+// blocks for WriteTimeout and the connection is cut.
+
+// writeLoop is the writer goroutine.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	defer func() {
+		if c.f != nil {
+			c.f.Close()
+		}
+	}()
+	ping := time.NewTicker(c.b.cfg.PingInterval)
+	defer ping.Stop()
+	err := c.startPush()
+	for err == nil {
+		if c.isClosing() {
+			c.finish()
+			return
+		}
+		var ready <-chan struct{}
+		if c.f != nil {
+			ready = c.f.Ready()
+		}
+		select {
+		case <-c.closing:
+		case <-c.wake:
+			err = c.flush()
+		case <-ready:
+			err = c.pump()
+		case <-ping.C:
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.b.cfg.WriteTimeout))
+		}
+		if errors.Is(err, errClosing) {
+			err = nil
+		}
+	}
+	// A write failed: the client is gone, or stopped reading for
+	// WriteTimeout. No close frame can get through.
+	c.close(closeAbnormal, "")
+	c.endRead(time.Now())
+}
+
+// finish sends what must precede the close frame, then the close frame, and
+// gives the client CloseGrace to answer it.
+func (c *conn) finish() {
+	c.mu.Lock()
+	code, reason, flush := c.code, c.reason, c.flushOnClose
+	c.mu.Unlock()
+	if flush && c.flush() != nil {
+		code = closeAbnormal
+	}
+	c.mu.Lock()
+	for _, b := range c.queue {
+		putBuf(b)
+	}
+	c.queue = nil
+	c.mu.Unlock()
+	if code == closeAbnormal {
+		c.endRead(time.Now())
+		return
+	}
+	msg := websocket.FormatCloseMessage(int(code), reason)
+	if c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.b.cfg.WriteTimeout)) != nil {
+		c.endRead(time.Now())
+		return
+	}
+	c.endRead(time.Now().Add(c.b.cfg.CloseGrace))
+}
+
+// flush writes the queued response frames and a pending pong.
+func (c *conn) flush() error {
+	for {
+		c.mu.Lock()
+		q := c.queue
+		c.queue = c.spare
+		pong, pongDue := c.pong, c.pongDue
+		c.pongDue = false
+		c.mu.Unlock()
+		c.spare = nil
+		if pongDue {
+			if err := c.ws.WriteControl(websocket.PongMessage, pong, time.Now().Add(c.b.cfg.WriteTimeout)); err != nil {
+				return err
+			}
+		}
+		if len(q) == 0 {
+			c.spare = q
+			return nil
+		}
+		var err error
+		for i, b := range q {
+			if err == nil {
+				err = c.write(*b)
+			}
+			putBuf(b)
+			q[i] = nil
+		}
+		if cap(q) <= 16 {
+			c.spare = q[:0] // reuse; larger ones go, so idle sockets stay small
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// startPush replays the events the client missed, when it asked with
+// after_seq.
+func (c *conn) startPush() error {
+	if c.f == nil {
+		return nil
+	}
+	if err := c.f.Replay(c.ctx, c.emit); err != nil {
+		return c.pushEnded(err)
+	}
+	return nil
+}
+
+// pump writes the pushed events that wait.
+func (c *conn) pump() error {
+	if err := c.f.Pump(c.ctx, c.emit); err != nil {
+		return c.pushEnded(err)
+	}
+	return nil
+}
+
+// pushEnded handles the end of the push subscription. A write error ends the
+// writer. An agent that was deleted is followed again from its new start (it
+// comes back on first use). Otherwise the socket closes: 1013 when the client
+// fell behind or the store is unavailable, so that it resumes with after_seq.
+func (c *conn) pushEnded(err error) error {
+	var ae *agent.Error
+	if !errors.As(err, &ae) {
+		return err // a write error, or errClosing
+	}
+	c.f.Close()
+	c.f = nil
+	switch ae.Kind {
+	case agent.KindNotFound:
+		zero := uint64(0)
+		f, ferr := c.b.cfg.Agents.Follow(c.ctx, c.agentID, &zero)
+		if ferr != nil {
+			c.close(CloseTryAgainLater, "event stream interrupted; reconnect and resume with after_seq")
+			return nil
+		}
+		c.f = f
+		return c.startPush()
+	case agent.KindResourceExhausted:
+		c.close(CloseTryAgainLater, "client fell behind: reconnect and resume with after_seq")
+	case agent.KindInternal:
+		c.close(CloseInternalError, "event stream failed; reconnect and resume with after_seq")
+	default:
+		c.close(CloseTryAgainLater, "event stream interrupted; reconnect and resume with after_seq")
+	}
+	return nil
+}
+
+// writeEvent writes one pushed event; it is the Follower's emit.
+func (c *conn) writeEvent(ev *agentv1.AgentEvent) error {
+	if c.isClosing() {
+		return errClosing
+	}
+	frame, err := c.b.frames.frame(ev)
+	if err != nil {
+		c.b.log.Error("cannot encode event", "agent", c.agentID, "seq", ev.GetSeq(), "err", err)
+		return nil
+	}
+	return c.write(frame)
+}
+
+// write writes one text frame under the write deadline.
+func (c *conn) write(frame []byte) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		return err
+	}
+	c.b.cfg.Observer.FrameOut()
+	return nil
+}
