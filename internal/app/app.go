@@ -15,11 +15,13 @@ import (
 	"github.com/rs/cors"
 
 	"connectrpc.com/connect"
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
 	"github.com/agentgate/agentgate/internal/accesslog"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/api"
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/bridge"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/health"
@@ -55,6 +57,7 @@ type App struct {
 	tokens  *auth.Tokens
 	origins *origin.Policy
 	gate    *limit.Gate
+	bridge  *bridge.Bridge
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
 }
@@ -112,6 +115,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		mux.Handle("GET /metrics", a.metrics.Handler())
 		a.metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
 	}
+	ws, err := a.websocketBridge()
+	if err != nil {
+		return nil, err
+	}
+	routes["GET /ws/agent/{agent_id}"] = ws
 	a.server = server.New(server.Config{
 		API:                  handler,
 		Health:               a.health,
@@ -130,8 +138,49 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Protect: a.protect,
 		Outer:   accesslog.Middleware,
 		Routes:  routes,
+		// Hijacked sockets are closed (1001) by the bridge itself.
+		OnShutdown: []func(context.Context){a.bridge.Drain},
 	})
 	return a, nil
+}
+
+// websocketBridge builds the WebSocket bridge. Its calls go through the
+// server's mounted AgentService handler (built after it), so that they meet
+// the same authentication and interceptors as Connect calls; the upgrade
+// itself needs a valid token (401) from an allowed origin (403).
+func (a *App) websocketBridge() (http.Handler, error) {
+	b, err := bridge.New(bridge.Config{
+		Service: agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, h := a.server.AgentHandler()
+			h.ServeHTTP(w, r)
+		}),
+		Agents:      a.service,
+		Logger:      a.log,
+		CheckOrigin: a.origins.CheckRequest,
+		Credentials: func(r *http.Request) string {
+			if tok, _ := auth.WebSocketToken(r); tok != "" {
+				return "Bearer " + tok
+			}
+			return ""
+		},
+		PingInterval: a.cfg.WSPingInterval,
+		PongTimeout:  a.cfg.WSPongTimeout,
+		ReadLimit:    a.cfg.WSReadLimit,
+		SendQueue:    a.cfg.WSSendQueue,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.bridge = b
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.tokens.CheckWebSocket(r); err != nil {
+			a.refusedHTTP(r, err)
+			http.Error(w, "a valid token is required: pass access_token or the bearer.<token> subprotocol", http.StatusUnauthorized)
+			return
+		}
+		b.ServeHTTP(w, r)
+	}), nil
 }
 
 // protect puts CORS (for browsers using Connect or gRPC-Web, from the
