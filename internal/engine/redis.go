@@ -1,0 +1,679 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+)
+
+var _ Engine = (*Redis)(nil)
+
+// RedisConfig configures NewRedis. The zero value of every field but URL is
+// a documented default.
+type RedisConfig struct {
+	// URL locates Redis, as go-redis ParseURL reads it:
+	// redis://[user:password@]host:port[/db], rediss:// for TLS, with its
+	// query options (dial_timeout, pool_size, …). Required.
+	URL string
+	// Config holds the settings every engine shares.
+	Config Config
+	// ReplicaID names this replica in Redis, so that an operator can tell
+	// whose subscriber counts are whose. Default: the host name.
+	ReplicaID string
+	// KeyPrefix starts every key and channel name, so that several
+	// deployments can share one Redis. Default "agentgate:".
+	KeyPrefix string
+	// OperationTimeout bounds every call to Redis, even when the caller's
+	// context allows longer, so that an unreachable Redis turns into
+	// ErrUnavailable quickly instead of a hang. It is also the default dial,
+	// read, write and pool timeout of the connections. Default 2s.
+	OperationTimeout time.Duration
+	// HeartbeatInterval is how often this replica renews its liveness in
+	// Redis (its subscribers stop counting three intervals after it dies)
+	// and how long the pub/sub connection may stay silent before it is
+	// pinged (a dead one is noticed within two intervals). Default 5s.
+	HeartbeatInterval time.Duration
+	// Logger receives the engine's connection events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c RedisConfig) withDefaults() RedisConfig {
+	c.Config = c.Config.WithDefaults()
+	if c.ReplicaID == "" {
+		c.ReplicaID, _ = os.Hostname()
+		if c.ReplicaID == "" {
+			c.ReplicaID = "replica"
+		}
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "agentgate:"
+	}
+	if c.OperationTimeout <= 0 {
+		c.OperationTimeout = 2 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Redis is the engine for several replicas: agents' logs, idempotency keys,
+// leases and subscriber counts live in Redis, and live events reach every
+// replica through Redis pub/sub.
+//
+// Each agent's log is a Redis list of protobuf-encoded events plus a hash of
+// counters (see keyspace). Lua scripts do every multi-step change, appending,
+// trimming, storing the idempotency key and publishing in one atomic step,
+// so seqs are gap-free and published in seq order whichever replica appends.
+// Replies are fenced by the lease token inside the same script.
+//
+// Calls fail with an error wrapping ErrUnavailable when Redis cannot be
+// reached within OperationTimeout (or the caller's deadline, if earlier);
+// go-redis retries are off, because a retried append could be applied twice.
+// After an outage everything resumes by itself: commands use fresh
+// connections, and the pub/sub reader reconnects with backoff.
+type Redis struct {
+	cfg     Config
+	timeout time.Duration
+	rdb     *redis.Client
+	keys    keyspace
+	fan     *fanout
+	pres    *presence
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+// NewRedis connects to Redis, loads the scripts and starts the pub/sub
+// reader and the heartbeat. It fails if Redis cannot be reached within ctx
+// and OperationTimeout: a replica that starts without its store is
+// misconfigured more often than unlucky.
+func NewRedis(ctx context.Context, rc RedisConfig) (*Redis, error) {
+	if rc.URL == "" {
+		return nil, errors.New("engine: redis URL is empty")
+	}
+	rc = rc.withDefaults()
+	opts, err := redis.ParseURL(rc.URL)
+	if err != nil {
+		return nil, fmt.Errorf("engine: redis URL: %w", err)
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = rc.OperationTimeout
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = rc.OperationTimeout
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = rc.OperationTimeout
+	}
+	if opts.PoolTimeout == 0 {
+		opts.PoolTimeout = rc.OperationTimeout
+	}
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = -1 // scripts are not idempotent: see Redis
+	}
+	opts.ContextTimeoutEnabled = true
+
+	rdb := redis.NewClient(opts)
+	keys := keyspace{prefix: rc.KeyPrefix}
+	pres := newPresence(rdb, keys, rc.ReplicaID, rc.HeartbeatInterval, rc.OperationTimeout, rc.Logger)
+	r := &Redis{
+		cfg:     rc.Config,
+		timeout: rc.OperationTimeout,
+		rdb:     rdb,
+		keys:    keys,
+		pres:    pres,
+		fan:     newFanout(rdb, pres, rc.Config.SubscriberBuffer, rc.OperationTimeout, rc.HeartbeatInterval, rc.Logger),
+	}
+	sctx, cancel := context.WithTimeout(ctx, rc.OperationTimeout)
+	defer cancel()
+	if err := loadScripts(sctx, rdb); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("%w: connect to redis: %w", ErrUnavailable, err)
+	}
+	if err := pres.start(sctx); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("%w: connect to redis: %w", ErrUnavailable, err)
+	}
+	r.fan.start()
+	return r, nil
+}
+
+// AppendUser implements Engine. If this replica has subscribers of the
+// agent, it returns once they have the event.
+func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, idemKey string) (*agentv1.AgentEvent, bool, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer cancel()
+	body, err := encodeForAppend(ev, agentID)
+	if err != nil {
+		return nil, false, err
+	}
+	k := r.keys.agent(agentID)
+	h, _ := r.fan.watch(k.channel)
+	var res *redis.Cmd
+	// The index entry is added after the script, and Delete removes it
+	// before its script: whatever the interleaving, an agent that exists is
+	// listed (at worst a deleted one lingers in the index, and List skips it).
+	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
+		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem},
+			body, idemKey, r.cfg.HistoryLimit, r.now(), k.channel)
+		p.ZAdd(opCtx, r.keys.index(), redis.Z{Member: agentID})
+	})
+	if err != nil {
+		return nil, false, r.fail(ctx, err)
+	}
+	vals, err := res.Slice()
+	if err != nil || len(vals) != 2 {
+		return nil, false, fmt.Errorf("engine: redis: unexpected append result %v: %w", vals, err)
+	}
+	stored, err := decodeEvent(vals[1])
+	if err != nil {
+		return nil, false, err
+	}
+	dup := vals[0] == int64(1)
+	if !dup {
+		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
+	}
+	return stored, dup, nil
+}
+
+// AppendReply implements Engine. Like AppendUser, it returns once this
+// replica's subscribers have the event.
+func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	body, err := encodeForAppend(ev, agentID)
+	if err != nil {
+		return nil, err
+	}
+	k := r.keys.agent(agentID)
+	h, _ := r.fan.watch(k.channel)
+	vals, err := scriptAppendReply.Run(opCtx, r.rdb, []string{k.meta, k.log, k.lease},
+		body, lease.Token, strconv.FormatUint(answers, 10), r.cfg.HistoryLimit, r.now(), k.channel).Slice()
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	if len(vals) == 0 {
+		return nil, errors.New("engine: redis: empty reply result")
+	}
+	switch vals[0] {
+	case int64(replyLeaseLost):
+		return nil, ErrLeaseLost
+	case int64(replyNotFound):
+		return nil, ErrNotFound
+	case int64(replyAlreadyAnswered):
+		return nil, ErrAlreadyAnswered
+	}
+	if len(vals) != 2 {
+		return nil, fmt.Errorf("engine: redis: unexpected reply result %v", vals)
+	}
+	stored, err := decodeEvent(vals[1])
+	if err != nil {
+		return nil, err
+	}
+	r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
+	return stored, nil
+}
+
+// Publish implements Engine. It returns once Redis accepted the event; it
+// reaches subscribers after every event appended or published before it.
+func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("engine: encode event: %w", err)
+	}
+	msg := append([]byte{msgEvent}, b...)
+	if err := r.rdb.Publish(opCtx, r.keys.agent(agentID).channel, msg).Err(); err != nil {
+		return r.fail(ctx, err)
+	}
+	return nil
+}
+
+// Read implements Engine.
+func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	defer cancel()
+	k := r.keys.agent(agentID)
+	vals, err := scriptRead.Run(opCtx, r.rdb, []string{k.meta, k.log},
+		strconv.FormatUint(after, 10), max(limit, 0)).Slice()
+	if err != nil {
+		return Page{}, r.fail(ctx, err)
+	}
+	if len(vals) < 3 {
+		return Page{}, fmt.Errorf("engine: redis: unexpected read result %v", vals)
+	}
+	p := Page{FirstSeq: asUint(vals[0]), LastSeq: asUint(vals[1]), Answered: asUint(vals[2])}
+	for _, v := range vals[3:] {
+		ev, err := decodeEvent(v)
+		if err != nil {
+			return Page{}, err
+		}
+		p.Events = append(p.Events, ev)
+	}
+	return p, nil
+}
+
+// Subscribe implements Engine. It returns once Redis confirmed the
+// subscription, so every event appended after it returns is delivered.
+func (r *Redis) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts.Internal)
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	if !opts.Internal {
+		if err := r.pres.add(opCtx, agentID, 1); err != nil {
+			s.Close()
+			return nil, r.fail(ctx, err)
+		}
+		r.fan.markCounted(s)
+	}
+	return s, nil
+}
+
+// Stat implements Engine.
+func (r *Redis) Stat(ctx context.Context, agentID string) (Stat, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return Stat{}, err
+	}
+	defer cancel()
+	stats, err := r.stats(opCtx, []string{agentID})
+	if err != nil {
+		return Stat{}, r.fail(ctx, err)
+	}
+	if len(stats) == 0 {
+		return Stat{}, ErrNotFound
+	}
+	return stats[0], nil
+}
+
+// List implements Engine. It pages the agents index in id order and skips
+// entries whose agent is gone (see AppendUser).
+func (r *Redis) List(ctx context.Context, after string, limit int) ([]Stat, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	out := make([]Stat, 0, max(min(limit, 1000), 0))
+	for len(out) < limit {
+		want := limit - len(out)
+		lo := "-"
+		if after != "" {
+			lo = "(" + after
+		}
+		ids, err := r.rdb.ZRangeByLex(opCtx, r.keys.index(), &redis.ZRangeBy{Min: lo, Max: "+", Count: int64(want)}).Result()
+		if err != nil {
+			return nil, r.fail(ctx, err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		stats, err := r.stats(opCtx, ids)
+		if err != nil {
+			return nil, r.fail(ctx, err)
+		}
+		out = append(out, stats...)
+		if len(ids) < want {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	return out, nil
+}
+
+// Delete implements Engine. If this replica has subscribers of the agent, it
+// returns once their subscriptions have ended.
+func (r *Redis) Delete(ctx context.Context, agentID string) error {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	k := r.keys.agent(agentID)
+	h, deletes := r.fan.watch(k.channel)
+	var res *redis.Cmd
+	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
+		p.ZRem(opCtx, r.keys.index(), agentID) // first: see AppendUser
+		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease}, k.channel)
+	})
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	if n, _ := res.Int64(); n == 0 {
+		return ErrNotFound
+	}
+	r.fan.await(opCtx, h, func(h *hub) bool { return h.deletes > deletes })
+	return nil
+}
+
+// AcquireLease implements Engine with SET NX PX: the lease is a key holding a
+// random token, which expires by itself if its holder dies.
+func (r *Redis) AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (Lease, bool, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return Lease{}, false, err
+	}
+	defer cancel()
+	token := rand.Text()
+	ok, err := r.rdb.SetNX(opCtx, r.keys.agent(agentID).lease, token, leaseTTL(ttl)).Result()
+	if err != nil {
+		return Lease{}, false, r.fail(ctx, err)
+	}
+	if !ok {
+		return Lease{}, false, nil
+	}
+	return Lease{AgentID: agentID, Token: token}, true, nil
+}
+
+// RenewLease implements Engine.
+func (r *Redis) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) error {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	n, err := scriptRenew.Run(opCtx, r.rdb, []string{r.keys.agent(lease.AgentID).lease},
+		lease.Token, leaseTTL(ttl).Milliseconds()).Int64()
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	if n == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// ReleaseLease implements Engine.
+func (r *Redis) ReleaseLease(ctx context.Context, lease Lease) error {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	err = scriptRelease.Run(opCtx, r.rdb, []string{r.keys.agent(lease.AgentID).lease}, lease.Token).Err()
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	return nil
+}
+
+// Ping implements Engine: Redis must answer, and the pub/sub connection must
+// not be between a failure and its reconnection.
+func (r *Redis) Ping(ctx context.Context) error {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if !r.fan.healthy() {
+		return fmt.Errorf("%w: pub/sub connection is reconnecting", ErrUnavailable)
+	}
+	if err := r.rdb.Ping(opCtx).Err(); err != nil {
+		return r.fail(ctx, err)
+	}
+	return nil
+}
+
+// Close implements Engine. It ends the subscriptions, stops the goroutines,
+// retires this replica's subscriber counts and closes the connections.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		r.fan.close()
+		r.pres.close()
+		_ = r.rdb.Close()
+	})
+	return nil
+}
+
+// begin starts a call: it refuses calls after Close and bounds the call by
+// OperationTimeout.
+func (r *Redis) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if r.closed.Load() {
+		return nil, nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, r.timeout)
+	return opCtx, cancel, nil
+}
+
+// fail classifies an error of a call made with ctx. Errors of the
+// connection, and a Redis that does not answer in time, become
+// ErrUnavailable (wrapping the cause, so errors.Is still finds
+// context.DeadlineExceeded). A caller that cancelled gets its context's
+// error, as from the memory engine.
+func (r *Redis) fail(ctx context.Context, err error) error {
+	var rerr redis.Error
+	switch {
+	case r.closed.Load():
+		return ErrClosed
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
+		return err
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &rerr) && !transient(rerr):
+		return fmt.Errorf("engine: redis: %w", err)
+	default:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+}
+
+// transient reports whether a Redis error reply means the server cannot
+// serve now (loading, failing over, out of memory) rather than a bug.
+func transient(err redis.Error) bool {
+	for _, prefix := range []string{"LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "NOREPLICAS", "OOM"} {
+		if strings.HasPrefix(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Redis) now() string {
+	return strconv.FormatInt(r.cfg.Now().UnixNano(), 10)
+}
+
+// stats describes the agents that exist among ids, in order, summing the
+// subscriber counts of live replica epochs. Fields of dead epochs are
+// deleted on the way, best effort.
+func (r *Redis) stats(ctx context.Context, ids []string) ([]Stat, error) {
+	cmds := make([]*redis.Cmd, len(ids))
+	_, err := pipelined(ctx, r.rdb, func(p redis.Pipeliner) {
+		for i, id := range ids {
+			k := r.keys.agent(id)
+			cmds[i] = scriptStat.EvalSha(ctx, p, []string{k.meta, k.log, k.subs})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stat, 0, len(ids))
+	subs := make([][]string, 0, len(ids))
+	var epochs []string
+	seen := make(map[string]bool)
+	for i, cmd := range cmds {
+		st, fields, ok, err := parseStat(ids[i], cmd)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		for j := 0; j < len(fields); j += 2 {
+			if !seen[fields[j]] {
+				seen[fields[j]] = true
+				epochs = append(epochs, fields[j])
+			}
+		}
+		out = append(out, st)
+		subs = append(subs, fields)
+	}
+	alive, err := r.pres.alive(ctx, epochs)
+	if err != nil {
+		return nil, err
+	}
+	dead := make(map[string][]string)
+	for i := range out {
+		var d []string
+		out[i].Subscribers, d = sumAlive(subs[i], alive)
+		if len(d) > 0 {
+			dead[out[i].AgentID] = d
+		}
+	}
+	if len(dead) > 0 {
+		_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for id, fields := range dead {
+				p.HDel(ctx, r.keys.agent(id).subs, fields...)
+			}
+			return nil
+		})
+	}
+	return out, nil
+}
+
+// parseStat reads one scriptStat result. ok is false if the agent does not
+// exist.
+func parseStat(agentID string, cmd *redis.Cmd) (st Stat, subs []string, ok bool, err error) {
+	vals, err := cmd.Slice()
+	if err != nil {
+		return Stat{}, nil, false, err
+	}
+	if len(vals) == 0 {
+		return Stat{}, nil, false, nil
+	}
+	if len(vals) != 6 {
+		return Stat{}, nil, false, fmt.Errorf("engine: redis: unexpected stat result %v", vals)
+	}
+	last, n := asUint(vals[0]), asUint(vals[4])
+	st = Stat{
+		AgentID:    agentID,
+		LastSeq:    last,
+		Answered:   asUint(vals[1]),
+		Created:    asTime(vals[2]),
+		LastActive: asTime(vals[3]),
+	}
+	if n > 0 {
+		st.FirstSeq = last - n + 1
+	}
+	fields, _ := vals[5].([]any)
+	for _, f := range fields {
+		s, _ := f.(string)
+		subs = append(subs, s)
+	}
+	return st, subs, true, nil
+}
+
+// pipelined runs fn's commands in one round trip. Pipelined EVALSHA cannot
+// fall back to EVAL by itself, so when Redis forgot the scripts (it
+// restarted) they are loaded and the pipeline runs once more; the commands
+// that failed with NOSCRIPT had no effect.
+func pipelined(ctx context.Context, rdb *redis.Client, fn func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	run := func(p redis.Pipeliner) error { fn(p); return nil }
+	cmds, err := rdb.Pipelined(ctx, run)
+	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return cmds, err
+	}
+	if err := loadScripts(ctx, rdb); err != nil {
+		return nil, err
+	}
+	return rdb.Pipelined(ctx, run)
+}
+
+func loadScripts(ctx context.Context, rdb *redis.Client) error {
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range scripts {
+			s.Load(ctx, p)
+		}
+		return nil
+	})
+	return err
+}
+
+// encodeForAppend encodes ev as stored, but without its seq, which the
+// append script adds (see luaAppend). The caller's event is not modified.
+func encodeForAppend(ev *agentv1.AgentEvent, agentID string) ([]byte, error) {
+	c := cloneEvent(ev)
+	c.Seq = 0
+	c.AgentId = agentID
+	b, err := proto.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("engine: encode event: %w", err)
+	}
+	return b, nil
+}
+
+func decodeEvent(v any) (*agentv1.AgentEvent, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("engine: redis: stored event is %T, not a string", v)
+	}
+	ev := &agentv1.AgentEvent{}
+	if err := proto.Unmarshal([]byte(s), ev); err != nil {
+		return nil, fmt.Errorf("engine: redis: decode stored event: %w", err)
+	}
+	return ev, nil
+}
+
+// asUint reads a number that Redis returned as an integer or a string.
+func asUint(v any) uint64 {
+	switch v := v.(type) {
+	case int64:
+		return uint64(max(v, 0))
+	case string:
+		n, _ := strconv.ParseUint(v, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func asTime(v any) time.Time {
+	s, _ := v.(string)
+	ns, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || s == "" {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// leaseTTL rounds ttl up to whole milliseconds, the unit of PX, and to at
+// least one.
+func leaseTTL(ttl time.Duration) time.Duration {
+	return max(((ttl+time.Millisecond-1)/time.Millisecond)*time.Millisecond, time.Millisecond)
+}

@@ -1,0 +1,549 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+)
+
+// Reconnection backoff of the pub/sub reader after a failure.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// fanout delivers the live events of every agent this replica watches over
+// one Redis pub/sub connection, whatever the number of subscribers: each
+// watched agent has a hub, which holds the agent's local subscriptions and
+// one SUBSCRIBE to its channel.
+//
+// One goroutine, the reader, receives messages and pushes them into the
+// subscriptions' queues. Queues never block (a full one ends its
+// subscription with ErrOverflow), so one slow consumer cannot delay the
+// others. When the connection fails, every subscription ends with
+// ErrUnavailable, since events may have been missed: consumers fill the gap
+// with Read after subscribing again. The reader then reconnects with backoff;
+// Subscribe fails fast with ErrUnavailable until it has.
+//
+// A second goroutine, the janitor, unsubscribes from the channels of hubs
+// that lost their last subscription.
+type fanout struct {
+	rdb      *redis.Client
+	log      *slog.Logger
+	buffer   int           // Config.SubscriberBuffer
+	timeout  time.Duration // for UNSUBSCRIBE and the health-check ping
+	pingIdle time.Duration // a silent connection is pinged after this
+	pres     *presence
+
+	// sem is held while a SUBSCRIBE or UNSUBSCRIBE is decided and written,
+	// so that Redis receives them in the order of the decisions: otherwise an
+	// UNSUBSCRIBE of a hub being retired could overtake the SUBSCRIBE of its
+	// successor.
+	sem chan struct{}
+
+	mu     sync.Mutex
+	ps     *redis.PubSub   // the current connection; nil while reconnecting
+	hubs   map[string]*hub // by channel
+	down   bool            // the last connection failed; logged once per outage
+	closed bool
+
+	idle chan struct{} // wakes the janitor
+	done chan struct{} // closed by close
+	wg   sync.WaitGroup
+}
+
+// hub is one watched agent. Its fields are guarded by fanout.mu.
+type hub struct {
+	agentID string
+	channel string
+	subs    map[*redisSub]struct{}
+	// confirmed is set when Redis acknowledged the SUBSCRIBE; only then are
+	// messages delivered, and Subscribe returns.
+	confirmed bool
+	ready     chan struct{} // closed when confirmed or gone
+	gone      bool          // removed from fanout.hubs
+	// seen is the seq of the newest persisted event delivered, and deletes
+	// counts deletion notices: appenders wait on them (see await).
+	seen    uint64
+	deletes uint64
+	wake    chan struct{} // closed, and cleared, when seen or deletes change
+}
+
+// redisSub is a Subscription of the Redis engine: a Queue registered in its
+// hub.
+type redisSub struct {
+	*Queue
+	f        *fanout
+	h        *hub
+	internal bool
+	counted  bool // included in presence; guarded by fanout.mu
+}
+
+func newFanout(rdb *redis.Client, pres *presence, buffer int, timeout, pingIdle time.Duration, log *slog.Logger) *fanout {
+	return &fanout{
+		rdb: rdb, pres: pres, buffer: buffer, timeout: timeout, pingIdle: pingIdle, log: log,
+		sem:  make(chan struct{}, 1),
+		hubs: make(map[string]*hub),
+		idle: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+}
+
+// start opens the first connection (lazily: go-redis dials on first use)
+// before returning, so that Subscribe works right after NewRedis.
+func (f *fanout) start() {
+	f.ps = f.rdb.Subscribe(context.Background())
+	f.wg.Add(2)
+	go f.run(f.ps)
+	go f.janitor()
+}
+
+// healthy reports whether the pub/sub connection is up (or being set up),
+// for Ping.
+func (f *fanout) healthy() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ps != nil
+}
+
+// subscribe registers a subscription and returns once Redis confirmed the
+// channel's SUBSCRIBE, so that every event appended after it returns is
+// delivered.
+func (f *fanout) subscribe(ctx context.Context, agentID, channel string, internal bool) (*redisSub, error) {
+	s := &redisSub{Queue: NewQueue(f.buffer), f: f, internal: internal}
+	h, err := f.attach(ctx, agentID, channel, s)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	}
+	f.mu.Lock()
+	confirmed := h.confirmed
+	f.mu.Unlock()
+	if !confirmed { // the connection failed or the engine closed meanwhile
+		if _, err := s.Ended(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: pub/sub connection lost", ErrUnavailable)
+	}
+	return s, nil
+}
+
+// attach adds s to the channel's hub, creating the hub and sending its
+// SUBSCRIBE if there is none.
+func (f *fanout) attach(ctx context.Context, agentID, channel string, s *redisSub) (*hub, error) {
+	f.mu.Lock()
+	if h, err := f.joinLocked(channel, s); h != nil || err != nil {
+		f.mu.Unlock()
+		return h, err
+	}
+	f.mu.Unlock()
+
+	select {
+	case f.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-f.done:
+		return nil, ErrClosed
+	}
+	defer func() { <-f.sem }()
+	f.mu.Lock()
+	if h, err := f.joinLocked(channel, s); h != nil || err != nil {
+		f.mu.Unlock()
+		return h, err
+	}
+	ps := f.ps
+	if ps == nil {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("%w: pub/sub connection is reconnecting", ErrUnavailable)
+	}
+	h := &hub{agentID: agentID, channel: channel, subs: make(map[*redisSub]struct{}), ready: make(chan struct{})}
+	f.hubs[channel] = h
+	s.h = h
+	h.subs[s] = struct{}{}
+	f.mu.Unlock()
+
+	if err := ps.Subscribe(ctx, channel); err != nil {
+		// The connection is broken (or ctx ended mid-write, which leaves it
+		// unusable too): closing it makes the reader end every hub on it,
+		// this one included, and reconnect.
+		f.log.Warn("redis engine: pub/sub subscribe failed", "err", err)
+		_ = ps.Close()
+	}
+	return h, nil
+}
+
+// joinLocked adds s to an existing hub of channel. It returns a nil hub if
+// there is none.
+func (f *fanout) joinLocked(channel string, s *redisSub) (*hub, error) {
+	if f.closed {
+		return nil, ErrClosed
+	}
+	h := f.hubs[channel]
+	if h == nil {
+		return nil, nil
+	}
+	s.h = h
+	h.subs[s] = struct{}{}
+	return h, nil
+}
+
+// markCounted records that s was added to presence, or takes it back out if
+// s ended meanwhile, so that every counted subscription is uncounted exactly
+// once.
+func (f *fanout) markCounted(s *redisSub) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ended, _ := s.Ended(); ended {
+		f.pres.addLater(s.h.agentID, -1)
+		return
+	}
+	s.counted = true
+}
+
+// Close implements Subscription.
+func (s *redisSub) Close() {
+	f := s.f
+	f.mu.Lock()
+	counted := s.counted
+	s.counted = false
+	first := f.endLocked(s, nil)
+	f.mu.Unlock()
+	if first && counted {
+		ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+		defer cancel()
+		_ = f.pres.add(ctx, s.h.agentID, -1)
+	}
+}
+
+// endLocked ends s with err and unregisters it. It reports whether s was
+// still registered.
+func (f *fanout) endLocked(s *redisSub, err error) bool {
+	s.End(err)
+	h := s.h
+	if _, ok := h.subs[s]; !ok {
+		return false
+	}
+	delete(h.subs, s)
+	if s.counted {
+		s.counted = false
+		f.pres.addLater(h.agentID, -1)
+	}
+	if len(h.subs) == 0 {
+		h.wakeLocked()
+		select {
+		case f.idle <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+func (h *hub) wakeLocked() {
+	if h.wake != nil {
+		close(h.wake)
+		h.wake = nil
+	}
+}
+
+// watch returns the channel's hub if local subscriptions would receive an
+// event published now, and its count of deletion notices, for await.
+func (f *fanout) watch(channel string) (*hub, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h := f.hubs[channel]; h != nil && h.confirmed && len(h.subs) > 0 {
+		return h, h.deletes
+	}
+	return nil, 0
+}
+
+// await waits until the reader has delivered what an append (or delete)
+// published, so that, as with the memory engine, local subscribers have the
+// event when the call returns. The hub must have been taken by watch before
+// the command was sent: its SUBSCRIBE was then processed first, so the
+// message will come unless the connection fails, which ends the hub. It
+// gives up when ctx ends.
+func (f *fanout) await(ctx context.Context, h *hub, done func(*hub) bool) {
+	if h == nil {
+		return
+	}
+	for {
+		f.mu.Lock()
+		if done(h) || h.gone || len(h.subs) == 0 {
+			f.mu.Unlock()
+			return
+		}
+		if h.wake == nil {
+			h.wake = make(chan struct{})
+		}
+		wake := h.wake
+		f.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// run is the reader: it receives from one connection until it fails, then
+// ends every subscription on it and reconnects with backoff.
+func (f *fanout) run(ps *redis.PubSub) {
+	defer f.wg.Done()
+	backoff := minBackoff
+	for {
+		replied, err := f.receive(ps)
+		f.reset(ps, err)
+		if replied {
+			backoff = minBackoff
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-f.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+		if ps = f.reconnect(); ps == nil {
+			return
+		}
+	}
+}
+
+// reconnect installs a new connection, or returns nil if the engine closed.
+func (f *fanout) reconnect() *redis.PubSub {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.ps = f.rdb.Subscribe(context.Background())
+	return f.ps
+}
+
+// receive reads from ps until it fails. A connection silent for pingIdle is
+// pinged; if the next pingIdle brings no reply either, it is considered
+// dead, so that a half-open TCP connection is noticed.
+func (f *fanout) receive(ps *redis.PubSub) (replied bool, err error) {
+	// The first ping dials at once, so that a Redis outage is noticed
+	// before anyone subscribes.
+	if err := f.ping(ps); err != nil {
+		return false, err
+	}
+	pinged := true
+	for {
+		msg, err := ps.ReceiveTimeout(context.Background(), f.pingIdle)
+		if err != nil {
+			var netErr net.Error
+			if pinged || !errors.As(err, &netErr) || !netErr.Timeout() {
+				return replied, err
+			}
+			if err := f.ping(ps); err != nil {
+				return replied, err
+			}
+			pinged = true
+			continue
+		}
+		if !replied {
+			replied = true
+			f.up()
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				f.confirm(m.Channel)
+			}
+		case *redis.Message:
+			f.dispatch(m.Channel, m.Payload)
+		}
+	}
+}
+
+// up logs the end of an outage.
+func (f *fanout) up() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		f.down = false
+		f.log.Info("redis engine: pub/sub connection restored")
+	}
+}
+
+func (f *fanout) ping(ps *redis.PubSub) error {
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	return ps.Ping(ctx)
+}
+
+func (f *fanout) confirm(channel string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hubs[channel]
+	if h == nil || h.confirmed {
+		return
+	}
+	h.confirmed = true
+	close(h.ready)
+	if len(h.subs) == 0 { // its subscriber gave up while waiting
+		select {
+		case f.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dispatch delivers one message to the channel's subscriptions. The event is
+// decoded once and shared by all of them, as Subscription allows.
+func (f *fanout) dispatch(channel, payload string) {
+	if payload == "" {
+		return
+	}
+	var ev *agentv1.AgentEvent
+	if payload[0] == msgEvent {
+		ev = &agentv1.AgentEvent{}
+		if err := proto.Unmarshal([]byte(payload[1:]), ev); err != nil {
+			f.log.Error("redis engine: undecodable event dropped", "channel", channel, "err", err)
+			return
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hubs[channel]
+	if h == nil || !h.confirmed {
+		return
+	}
+	switch payload[0] {
+	case msgEvent:
+		for s := range h.subs {
+			if !s.Push(ev) {
+				f.endLocked(s, ErrOverflow)
+			}
+		}
+		if ev.GetSeq() > 0 {
+			h.seen = ev.GetSeq()
+		}
+	case msgDeleted:
+		for s := range h.subs {
+			f.endLocked(s, ErrDeleted)
+		}
+		h.seen = 0
+		h.deletes++
+	}
+	h.wakeLocked()
+}
+
+// reset ends every hub of ps, which failed: their subscriptions end with
+// ErrUnavailable (ErrClosed if the engine closed), and the hubs go, since
+// Redis dropped their SUBSCRIBEs with the connection.
+func (f *fanout) reset(ps *redis.PubSub, err error) {
+	f.mu.Lock()
+	cause := ErrClosed
+	if !f.closed {
+		cause = fmt.Errorf("%w: pub/sub connection lost: %w", ErrUnavailable, err)
+		f.pres.markDirty()
+		if !f.down {
+			f.down = true
+			f.log.Warn("redis engine: pub/sub connection lost; its subscriptions end with ErrUnavailable", "err", err)
+		}
+	}
+	if f.ps == ps {
+		f.ps = nil
+	}
+	hubs := f.hubs
+	f.hubs = make(map[string]*hub)
+	f.endHubsLocked(hubs, cause)
+	f.mu.Unlock()
+	_ = ps.Close()
+}
+
+func (f *fanout) endHubsLocked(hubs map[string]*hub, cause error) {
+	for _, h := range hubs {
+		h.gone = true
+		if !h.confirmed {
+			close(h.ready)
+		}
+		for s := range h.subs {
+			f.endLocked(s, cause)
+		}
+		h.wakeLocked()
+	}
+}
+
+// janitor unsubscribes from the channels of hubs left without
+// subscriptions.
+func (f *fanout) janitor() {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-f.idle:
+		}
+		f.sweep()
+	}
+}
+
+func (f *fanout) sweep() {
+	select {
+	case f.sem <- struct{}{}:
+	case <-f.done:
+		return
+	}
+	defer func() { <-f.sem }()
+	f.mu.Lock()
+	ps := f.ps
+	var channels []string
+	for ch, h := range f.hubs {
+		if h.confirmed && len(h.subs) == 0 {
+			delete(f.hubs, ch)
+			h.gone = true
+			h.wakeLocked()
+			channels = append(channels, ch)
+		}
+	}
+	f.mu.Unlock()
+	if len(channels) == 0 || ps == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	if err := ps.Unsubscribe(ctx, channels...); err != nil {
+		f.log.Warn("redis engine: pub/sub unsubscribe failed", "err", err)
+		_ = ps.Close() // the reader reconnects
+	}
+}
+
+// close ends every subscription with ErrClosed and stops the goroutines.
+func (f *fanout) close() {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.closed = true
+	ps := f.ps
+	f.ps = nil
+	hubs := f.hubs
+	f.hubs = make(map[string]*hub)
+	f.endHubsLocked(hubs, ErrClosed)
+	f.mu.Unlock()
+	close(f.done)
+	if ps != nil {
+		_ = ps.Close() // unblocks the reader
+	}
+	f.wg.Wait()
+}
