@@ -1,0 +1,92 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr() != ":8080" || c.HistoryLimit != 1000 || c.ShutdownTimeout != 10*time.Second || c.LogFormat != "json" ||
+		c.WSPingInterval != 25*time.Second || c.WSPongTimeout != 60*time.Second || c.WSReadLimit != 64<<10 || !c.Console {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestValues(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"PORT": "9000", "HOST": "::", "REDIS_URL": "redis://:pw@redis:6379/0", "ALLOWED_ORIGINS": "https://a.example.com, *.example.org",
+		"AUTH_TOKENS": "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb", "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "text", "METRICS_ADDR": ":9090",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr() != "[::]:9000" || len(c.AllowedOrigins) != 2 || len(c.AuthTokens) != 2 || c.LogFormat != "text" || c.MetricsAddr != ":9090" {
+		t.Fatalf("parsed: %+v", c)
+	}
+}
+
+func TestErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value string }{
+		{"PORT", "abc"}, {"PORT", "-1"}, {"HOST", "not a host"}, {"HISTORY_LIMIT", "0"},
+		{"SHUTDOWN_TIMEOUT", "10"}, {"LOG_LEVEL", "loud"}, {"LOG_FORMAT", "xml"},
+		{"REDIS_URL", "localhost:6379"}, {"ALLOWED_ORIGINS", "ftp://x"}, {"AUTH_TOKENS", "short"},
+		{"WS_PONG_TIMEOUT", "1s"}, {"METRICS_ADDR", "9090"}, {"CONSOLE_ENABLED", "maybe"}, {"DRAIN_DELAY", "1h"},
+	} {
+		_, err := Load(env(map[string]string{tc.name: tc.value}))
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != tc.name || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s=%q: %v, want one line naming %s", tc.name, tc.value, err, tc.name)
+		}
+	}
+}
+
+func TestSecretsAreNotEchoed(t *testing.T) {
+	t.Parallel()
+	_, err := Load(env(map[string]string{"AUTH_TOKENS": "has space secret-value"}))
+	if err == nil || strings.Contains(err.Error(), "secret-value") {
+		t.Fatalf("error %v echoes the token", err)
+	}
+	_, err = Load(env(map[string]string{"REDIS_URL": "http://user:hunter2@redis:6379"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v echoes the Redis password", err)
+	}
+}
+
+// FuzzLoad feeds arbitrary values to every variable: Load must either accept
+// them or return one *Error naming the variable, in one line, and never
+// panic.
+func FuzzLoad(f *testing.F) {
+	f.Add("PORT", "8080")
+	f.Add("HOST", "[::1]")
+	f.Add("ALLOWED_ORIGINS", "*.example.com,https://a.b:8443")
+	f.Add("REDIS_URL", "rediss://u:p@h:1/2")
+	f.Add("SHUTDOWN_TIMEOUT", "1e9h")
+	f.Add("WS_FRAME_RATE", "NaN")
+	f.Add("METRICS_ADDR", "[::]:9090")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		_, err := Load(env(map[string]string{name: value}))
+		if err == nil {
+			return
+		}
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != name {
+			t.Fatalf("%s=%q: error %v does not name the variable", name, value, err)
+		}
+		if name == "AUTH_TOKENS" && value != "" && strings.Contains(err.Error(), value) {
+			t.Fatalf("AUTH_TOKENS error echoes the value")
+		}
+	})
+}
