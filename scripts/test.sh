@@ -40,17 +40,19 @@ step_buf-format() {
 		fail "the .proto files are not formatted: run 'go tool -modfile=tools/go.mod buf format -w'"
 }
 
-# step_buf-generate regenerates gen/ and fails if that changed anything, so
-# that the committed code always matches the .proto files and the pinned
-# plugins.
+# step_buf-generate regenerates gen/ (Go) and clients/ts/src/gen/
+# (TypeScript) and fails if that changed anything, so that the committed code
+# always matches the .proto files and the pinned plugins.
 step_buf-generate() {
+	local gen=(gen clients/ts/src/gen) changes
+	[[ -x clients/ts/node_modules/.bin/protoc-gen-es ]] ||
+		fail "clients/ts/node_modules/.bin/protoc-gen-es is missing: run scripts/setup.sh"
 	buf generate
-	local changes
-	changes="$(git status --porcelain --untracked-files=all -- gen)"
+	changes="$(git status --porcelain --untracked-files=all -- "${gen[@]}")"
 	if [[ -n "$changes" ]]; then
 		log "$changes"
-		git --no-pager diff --stat -- gen >&2
-		fail "gen/ differs from what is committed: run 'go tool -modfile=tools/go.mod buf generate' and commit gen/"
+		git --no-pager diff --stat -- "${gen[@]}" >&2
+		fail "${gen[*]} differ from what is committed: run 'go tool -modfile=tools/go.mod buf generate' and commit them"
 	fi
 }
 

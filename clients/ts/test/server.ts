@@ -1,0 +1,130 @@
+// Starts the real server binary on a loopback port for the end-to-end tests,
+// and stops it by its PID.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { EventEmitter, once } from "node:events";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+/** The repository root. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+let built: Promise<string> | undefined;
+
+/**
+ * serverBinary returns the path of the server binary: $AGENTGATE_BIN when
+ * set, else a build of ./cmd/server into bin/ (once per test process).
+ */
+export function serverBinary(): Promise<string> {
+  if (process.env.AGENTGATE_BIN) return Promise.resolve(process.env.AGENTGATE_BIN);
+  built ??= (async () => {
+    const out = path.join(repoRoot, "bin", "agentgate-server");
+    mkdirSync(path.dirname(out), { recursive: true });
+    await promisify(execFile)("go", ["build", "-o", out, "./cmd/server"], { cwd: repoRoot });
+    return out;
+  })();
+  return built;
+}
+
+/** A running server process. */
+export interface Server {
+  /** "127.0.0.1:PORT" */
+  addr: string;
+  port: number;
+  /** "http://127.0.0.1:PORT" */
+  url: string;
+  proc: ChildProcess;
+  /** Everything the server logged so far, for failure messages. */
+  logs: string[];
+  /**
+   * waitForLog resolves with the first JSON log record, past or future,
+   * for which match is true, and fails after timeoutMs.
+   */
+  waitForLog(match: (rec: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** stop sends SIGTERM and waits for the exit (SIGKILL after 15s). */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * startServer runs the binary with env on 127.0.0.1 (PORT=0 unless env
+ * names one) and resolves once it logs that it serves. It fails after 30s.
+ */
+export async function startServer(env: Record<string, string> = {}): Promise<Server> {
+  const bin = await serverBinary();
+  const proc = spawn(bin, [], {
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const logs: string[] = [];
+  const lineEvents = new EventEmitter();
+  const exited = once(proc, "exit").then(([code]) => code as number | null);
+  const addr = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30s:\n${logs.join("\n")}`)), 30_000);
+    const lines = createInterface({ input: proc.stderr! });
+    lines.on("line", (line) => {
+      logs.push(line);
+      lineEvents.emit("line", line);
+      try {
+        const rec = JSON.parse(line);
+        if (rec.msg === "serving" && rec.addr) {
+          clearTimeout(timer);
+          resolve(rec.addr);
+        }
+      } catch {
+        // Not JSON: kept in logs only.
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before serving:\n${logs.join("\n")}`));
+    });
+  });
+  const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+  return {
+    addr: `127.0.0.1:${port}`,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    logs,
+    waitForLog(match, timeoutMs = 10_000) {
+      const test = (line: string) => {
+        try {
+          const rec = JSON.parse(line);
+          return match(rec) ? rec : undefined;
+        } catch {
+          return undefined;
+        }
+      };
+      for (const line of logs) {
+        const rec = test(line);
+        if (rec) return Promise.resolve(rec);
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          lineEvents.off("line", onLine);
+          reject(new Error(`no matching log record in ${timeoutMs}ms:\n${logs.join("\n")}`));
+        }, timeoutMs);
+        const onLine = (line: string) => {
+          const rec = test(line);
+          if (!rec) return;
+          clearTimeout(timer);
+          lineEvents.off("line", onLine);
+          resolve(rec);
+        };
+        lineEvents.on("line", onLine);
+      });
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill("SIGTERM");
+      const kill = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(kill);
+      }
+    },
+  };
+}
