@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	connectcors "connectrpc.com/cors"
 	"github.com/rs/cors"
@@ -75,7 +76,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if cfg.RedisURL == "" {
 		a.engine, a.name = engine.NewMemory(ecfg), "memory"
 	} else {
-		return nil, fmt.Errorf("REDIS_URL: the redis engine is not available in this build")
+		r, err := connectRedis(ctx, a.log, engine.RedisConfig{URL: cfg.RedisURL, Config: ecfg, Logger: a.log})
+		if err != nil {
+			return nil, err
+		}
+		a.engine, a.name = r, "redis"
 	}
 	a.metrics = metrics.New(opts.Version, a.name)
 	a.engine = a.metrics.Engine(a.engine)
@@ -240,4 +245,29 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	a.service.Close()
 	return a.engine.Close()
+}
+
+// connectRedis opens the Redis engine, retrying with backoff while Redis is
+// unreachable (on a platform, the database may start after the gateway) until
+// ctx is done. Each failed attempt is logged without the URL's password.
+func connectRedis(ctx context.Context, log *slog.Logger, rc engine.RedisConfig) (*engine.Redis, error) {
+	delay := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		r, err := engine.NewRedis(ctx, rc)
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, engine.ErrUnavailable) {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		log.Warn("redis unreachable; retrying", "attempt", attempt, "in", delay.String(), "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("REDIS_URL: gave up connecting: %w", err)
+		case <-t.C:
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
