@@ -1,0 +1,297 @@
+// Command agentbench measures the gateway against the bare libraries it is
+// built on, on loopback, with every run bounded in time and count.
+//
+// Usage:
+//
+//	agentbench compare [flags]          every mode, gateway and bare alternately (A B A B), medians and ratios
+//	agentbench ws-rtt|ws-idle|ws-fanout|rpc|startup [flags]
+//	                                    one mode against one server (-target)
+//	agentbench baseline-server [-small-buffers]
+//	                                    the bare servers, on $PORT
+//
+// The tool builds cmd/server into a temporary directory (or runs -server),
+// starts every server itself as a child process, one at a time, and stops
+// it with SIGTERM after each run. See docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentgate/agentgate/internal/bench"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: agentbench <mode> [flags]
+
+modes:
+  compare (or all)  run each mode against the gateway and the bare servers, alternately
+  ws-rtt            WebSocket SendMessage round trips
+  ws-idle           RSS per idle subscribed WebSocket
+  ws-fanout         one agent, many sockets: delivery rate and latency
+  rpc               SendMessage over h2c in Connect, gRPC or gRPC-Web (-protocol)
+  startup           exec to first healthy /health, SIGTERM to exit
+  baseline-server   serve the bare servers on $PORT (used by the other modes)
+
+Run "agentbench <mode> -h" for the flags.
+`
+
+// gatewayEnv lifts the gateway's abuse limits, which are policy rather than
+// capacity: at their defaults (50 frames/s per socket, 500 new
+// connections/s) they, not the server, would set every figure.
+var gatewayEnv = []string{"WS_FRAME_RATE=1000000", "CONNECTION_RATE=1000000", "MAX_CONNECTIONS=100000"}
+
+// options are the flags common to every measuring mode.
+type options struct {
+	server, redisURL, target, protocol, modes, jsonPath string
+	env                                                 multiFlag
+	duration, warmup                                    time.Duration
+	conns, rttConns, idleConns, idleAgents, fanoutConns int
+	callers, startupRuns, rounds, window                int
+	subscribe, smallBuffers                             bool
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func (o *options) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.server, "server", "", "gateway binary to run (default: go build ./cmd/server into a temporary directory)")
+	fs.Var(&o.env, "env", "KEY=VALUE for the gateway's environment, repeatable (after the tool's own: "+strings.Join(gatewayEnv, " ")+")")
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "REDIS_URL for the agentgate+redis target and the ws-rtt-redis comparison")
+	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis or bare")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each run")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each ws-rtt and rpc run")
+	fs.IntVar(&o.conns, "conns", 0, "for a single mode: its sockets or callers (overrides the mode's own flag)")
+	fs.IntVar(&o.rttConns, "rtt-conns", 64, "ws-rtt sockets")
+	fs.IntVar(&o.idleConns, "idle-conns", 10000, "ws-idle sockets")
+	fs.IntVar(&o.idleAgents, "idle-agents", 0, "ws-idle: agents the sockets spread over (0: one per socket)")
+	fs.IntVar(&o.fanoutConns, "fanout-conns", 1000, "ws-fanout sockets on the one agent")
+	fs.IntVar(&o.window, "window", 1, "ws-fanout messages on their way at once")
+	fs.IntVar(&o.callers, "callers", 64, "rpc concurrent callers")
+	fs.StringVar(&o.protocol, "protocol", "connect", "rpc protocol for the rpc mode: connect, grpc or grpcweb")
+	fs.IntVar(&o.startupRuns, "startup-runs", 5, "startup: starts and stops per run")
+	fs.BoolVar(&o.subscribe, "subscribe", false, "ws-rtt: leave the gateway's push on for the sending sockets")
+	fs.BoolVar(&o.smallBuffers, "small-buffers", false, "bare WebSocket servers: 1 KiB buffers and a write buffer pool instead of gorilla's defaults")
+	fs.IntVar(&o.rounds, "rounds", 2, "compare: runs of each server per mode")
+	fs.StringVar(&o.modes, "modes", "", "compare: comma list of modes (default all; ws-rtt-redis when -redis-url is set)")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	mode := args[0]
+	if mode == "baseline-server" {
+		return baselineServer(args[1:], stderr)
+	}
+	fs := flag.NewFlagSet("agentbench "+mode, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	o.register(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := measure(ctx, mode, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "agentbench:", err)
+		return 1
+	}
+	return 0
+}
+
+func measure(ctx context.Context, mode string, o options, stdout, stderr io.Writer) error {
+	if _, err := bench.RaiseFileLimit(); err != nil {
+		fmt.Fprintln(stderr, "agentbench: cannot raise the file descriptor limit:", err)
+	}
+	dir, err := os.MkdirTemp("", "agentbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	setup, err := newSetup(ctx, o, dir, stderr)
+	if err != nil {
+		return err
+	}
+	plan := o.plan()
+	var modes []bench.Mode
+	switch mode {
+	case "compare", "all":
+		var names []string
+		if o.modes != "" {
+			names = strings.Split(o.modes, ",")
+		}
+		if modes, err = setup.Modes(plan, names); err != nil {
+			return err
+		}
+		rep, err := bench.Compare(ctx, modes, max(o.rounds, 1), stderr)
+		if rep != nil {
+			fmt.Fprintln(stdout)
+			_ = rep.WriteTable(stdout)
+			if o.jsonPath != "" {
+				if jerr := writeJSON(o.jsonPath, rep); jerr != nil && err == nil {
+					err = jerr
+				}
+			}
+		}
+		return err
+	case "ws-rtt", "ws-idle", "ws-fanout", "rpc", "startup":
+		return single(ctx, setup, mode, o, plan, stdout)
+	}
+	return fmt.Errorf("unknown mode %q\n%s", mode, usage)
+}
+
+func (o options) plan() bench.Plan {
+	return bench.Plan{
+		RTT:         bench.WSRTTConfig{Conns: o.rttConns, Warmup: o.warmup, Duration: o.duration, Subscribe: o.subscribe},
+		Idle:        bench.WSIdleConfig{Conns: o.idleConns, Agents: o.idleAgents},
+		Fanout:      bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window},
+		RPC:         bench.RPCConfig{Protocol: o.protocol, Callers: o.callers, Warmup: o.warmup, Duration: o.duration},
+		StartupRuns: o.startupRuns,
+		Redis:       o.redisURL != "",
+	}
+}
+
+// single runs one mode against -target and prints its figures.
+func single(ctx context.Context, s *bench.Setup, mode string, o options, p bench.Plan, stdout io.Writer) error {
+	var r *bench.Result
+	var err error
+	switch mode {
+	case "startup":
+		r, err = s.Startup(ctx, o.target, p.StartupRuns)
+	default:
+		var fn bench.Runner
+		switch mode {
+		case "ws-rtt":
+			p.RTT.Conns = pick(o.conns, p.RTT.Conns)
+			fn = func(ctx context.Context, t bench.Target) (*bench.Result, error) { return bench.WSRTT(ctx, t, p.RTT) }
+		case "ws-idle":
+			p.Idle.Conns = pick(o.conns, p.Idle.Conns)
+			fn = func(ctx context.Context, t bench.Target) (*bench.Result, error) { return bench.WSIdle(ctx, t, p.Idle) }
+		case "ws-fanout":
+			p.Fanout.Conns = pick(o.conns, p.Fanout.Conns)
+			fn = func(ctx context.Context, t bench.Target) (*bench.Result, error) {
+				return bench.WSFanout(ctx, t, p.Fanout)
+			}
+		case "rpc":
+			p.RPC.Callers = pick(o.conns, p.RPC.Callers)
+			fn = func(ctx context.Context, t bench.Target) (*bench.Result, error) { return bench.RPC(ctx, t, p.RPC) }
+		}
+		r, err = s.Run(ctx, o.target, fn)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s against %s\n", r.Mode, r.Target)
+	for _, k := range r.Names() {
+		fmt.Fprintf(stdout, "  %-18s %.4g\n", k, r.Metrics[k])
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(stdout, "  note: %s\n", n)
+	}
+	if o.jsonPath != "" {
+		return writeJSON(o.jsonPath, &bench.Report{Results: []*bench.Result{r}})
+	}
+	return nil
+}
+
+func pick(override, def int) int {
+	if override > 0 {
+		return override
+	}
+	return def
+}
+
+func newSetup(ctx context.Context, o options, dir string, stderr io.Writer) (*bench.Setup, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	server := o.server
+	if server == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		root, err := bench.FindModuleRoot(wd)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(stderr, "building ./cmd/server …")
+		if server, err = bench.BuildServer(ctx, root, dir); err != nil {
+			return nil, err
+		}
+	}
+	baseArgs := []string{"baseline-server"}
+	if o.smallBuffers {
+		baseArgs = append(baseArgs, "-small-buffers")
+	}
+	return &bench.Setup{
+		Gateway:  bench.Command{Path: server, Env: append(append([]string(nil), gatewayEnv...), o.env...)},
+		Baseline: bench.Command{Path: self, Args: baseArgs},
+		RedisURL: o.redisURL,
+		Dir:      dir,
+		Progress: stderr,
+	}, nil
+}
+
+func writeJSON(path string, rep *bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// baselineServer serves the bare servers on $PORT (default 0) until SIGTERM.
+func baselineServer(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agentbench baseline-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	small := fs.Bool("small-buffers", false, "1 KiB WebSocket buffers and a write buffer pool instead of gorilla's defaults")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "0"
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		fmt.Fprintf(stderr, "agentbench: invalid PORT=%q\n", port)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		log.Error("listen failed", "err", err)
+		return 1
+	}
+	if err := bench.ServeBaseline(ctx, ln, bench.BaselineConfig{SmallBuffers: *small}, log); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}

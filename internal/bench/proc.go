@@ -1,0 +1,219 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Proc is a server process started by the tool: the gateway binary or the
+// tool itself in baseline-server mode.
+type Proc struct {
+	// Addr is the loopback host:port to dial.
+	Addr string
+	cmd  *exec.Cmd
+	log  string // the file that receives its stderr
+	done chan struct{}
+	err  error // Wait's error, once done is closed
+}
+
+// Command says how to start a server: the binary, its arguments and its
+// environment besides PATH and PORT.
+type Command struct {
+	Path string
+	Args []string
+	Env  []string
+}
+
+// Start runs c with PORT=0 and waits, up to timeout, for its
+// {"msg":"serving","addr":…} line on stderr. Stderr goes to a file in dir,
+// not through a pipe, so that a chatty server spends no CPU of the tool's.
+func Start(ctx context.Context, c Command, dir string, timeout time.Duration) (*Proc, error) {
+	logf, err := os.CreateTemp(dir, "server-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(c.Path, c.Args...)
+	cmd.Env = append([]string{"PORT=0", "PATH=" + os.Getenv("PATH")}, c.Env...)
+	cmd.Stderr = logf
+	cmd.Stdout = logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Proc{cmd: cmd, log: logf.Name(), done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if addr := servingAddr(p.log); addr != "" {
+			p.Addr = addr
+			return p, nil
+		}
+		select {
+		case <-tick.C:
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited before serving: %v\n%s", filepath.Base(c.Path), p.err, p.Tail())
+		case <-deadline.C:
+			p.Kill()
+			return nil, fmt.Errorf("%s did not log its serving line within %s\n%s", filepath.Base(c.Path), timeout, p.Tail())
+		case <-ctx.Done():
+			p.Kill()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// servingAddr finds the serving line in the log file and returns its
+// address turned into a loopback one, or "".
+func servingAddr(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "serving" && rec.Addr != "" {
+			return loopback(rec.Addr)
+		}
+	}
+	return ""
+}
+
+// loopback turns a listen address such as [::]:8080 into one to dial.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// PID is the process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// RSS is the process's resident set size in bytes, from /proc/PID/status.
+func (p *Proc) RSS() (int64, error) { return RSS(p.PID()) }
+
+// Stop sends SIGTERM and waits up to timeout for the exit, then kills. It
+// returns how long the exit took after the signal.
+func (p *Proc) Stop(timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return 0, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		took := time.Since(start)
+		if p.err != nil {
+			return took, fmt.Errorf("exit after SIGTERM: %v\n%s", p.err, p.Tail())
+		}
+		return took, nil
+	case <-t.C:
+		p.Kill()
+		return time.Since(start), fmt.Errorf("no exit within %s of SIGTERM; killed", timeout)
+	}
+}
+
+// Kill ends the process at once and waits for it. It is safe after Stop.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Tail is the end of the process's log, for error messages.
+func (p *Proc) Tail() string {
+	data, _ := os.ReadFile(p.log)
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// RSS reads VmRSS of pid from /proc in bytes.
+func RSS(pid int) (int64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/PID/status")
+}
+
+// RaiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit and returns
+// it. Setting it explicitly (rather than relying on the runtime's own raise)
+// makes child processes inherit the raised limit too.
+func RaiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	return lim.Cur, nil
+}
+
+// BuildServer compiles the gateway (the cmd/server package of the module
+// in moduleDir) into dir and returns the binary's path.
+func BuildServer(ctx context.Context, moduleDir, dir string) (string, error) {
+	out := filepath.Join(dir, "agentgate-server")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/server")
+	cmd.Dir = moduleDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/server: %v\n%s", err, stderr.String())
+	}
+	return out, nil
+}
+
+// FindModuleRoot walks up from dir to the directory holding go.mod.
+func FindModuleRoot(dir string) (string, error) {
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory; pass -server")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Target is a running server under test.
+type Target struct {
+	// Name labels the results: "agentgate", "bare", "agentgate+redis".
+	Name string
+	// Addr is the loopback host:port.
+	Addr string
+	// Project is true for the gateway, false for the bare servers.
+	Project bool
+	// PID is the server's process id, for its RSS; 0 when unknown.
+	PID int
+}
+
+// wsURL is the socket URL for agent id (the gateway) or the bare path.
+func (t Target) wsURL(agentID, barePath string, subscribe bool) string {
+	if !t.Project {
+		u := "ws://" + t.Addr + barePath
+		if !subscribe {
+			u += "?subscribe=false"
+		}
+		return u
+	}
+	u := "ws://" + t.Addr + "/ws/agent/" + agentID
+	if !subscribe {
+		u += "?subscribe=false"
+	}
+	return u
+}
+
+// dialer is the client side of every socket: gorilla's defaults but for
+// smaller buffers, which only the tool's own memory sees.
+var dialer = websocket.Dialer{
+	HandshakeTimeout: 10 * time.Second,
+	ReadBufferSize:   2 << 10,
+	WriteBufferSize:  2 << 10,
+}
+
+func dial(ctx context.Context, url string) (*websocket.Conn, error) {
+	c, resp, err := dialer.DialContext(ctx, url, http.Header{})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%s: %w (HTTP %d)", url, err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return c, nil
+}
+
+// dialAll opens n sockets with parallel dialers; url gives each one's URL.
+// On error it closes what it opened.
+func dialAll(ctx context.Context, n, parallel int, url func(i int) string) ([]*websocket.Conn, error) {
+	conns := make([]*websocket.Conn, n)
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range min(parallel, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				c, err := dial(ctx, url(i))
+				if err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("socket %d of %d: %w", i+1, n, err) })
+					cancel()
+					return
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		closeAll(conns)
+		return nil, firstErr
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*websocket.Conn) {
+	for _, c := range conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// WSRTTConfig configures ws-rtt.
+type WSRTTConfig struct {
+	// Conns is how many sockets send, each its own agent. Default 64.
+	Conns int
+	// Warmup runs before Duration and is not counted. Default 1s.
+	Warmup time.Duration
+	// Duration is the measured time. Default 5s.
+	Duration time.Duration
+	// Subscribe leaves the gateway's push on, so that each round trip also
+	// pushes the agent's events to the sender. Default off: the figure is
+	// the request/response path, which the bare echo is compared with.
+	Subscribe bool
+}
+
+func (c WSRTTConfig) withDefaults() WSRTTConfig {
+	if c.Conns <= 0 {
+		c.Conns = 64
+	}
+	if c.Warmup < 0 {
+		c.Warmup = 0
+	} else if c.Warmup == 0 {
+		c.Warmup = time.Second
+	}
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	return c
+}
+
+// WSRTT runs ws-rtt: each socket sends a SendMessage frame and waits for its
+// response (the bare echo: for the frame itself), over and over. Figures:
+// rtt_per_s and the latency percentiles.
+func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
+	cfg = cfg.withDefaults()
+	r := newResult("ws-rtt", t.Name)
+	conns, err := dialAll(ctx, cfg.Conns, 16, func(i int) string {
+		return t.wsURL("rtt-"+strconv.Itoa(i), "/echo", cfg.Subscribe)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
+	start := time.Now()
+	from, until := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
+	all := &Samples{}
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			s := &Samples{}
+			if err := rttLoop(c, i, from, until, s); err != nil {
+				errs.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+			all.Merge(s)
+		})
+	}
+	wg.Wait()
+	r.Errors = errs.Load()
+	if e, ok := firstErr.Load().(string); ok {
+		r.Note(e)
+	}
+	r.Set("conns", float64(cfg.Conns))
+	r.Set("rtt_per_s", float64(all.Count())/cfg.Duration.Seconds())
+	latencyMetrics(r, "", all)
+	return r, nil
+}
+
+// rttLoop sends and waits until the deadline, recording round trips that
+// start at or after from.
+func rttLoop(c *websocket.Conn, worker int, from, until time.Time, s *Samples) error {
+	prefix := `{"id":"w` + strconv.Itoa(worker) + `-`
+	buf := make([]byte, 0, 128)
+	idb := make([]byte, 0, 32)
+	_ = c.SetReadDeadline(until.Add(10 * time.Second))
+	for n := 0; ; n++ {
+		sent := time.Now()
+		if !sent.Before(until) {
+			return nil
+		}
+		buf = append(buf[:0], prefix...)
+		buf = strconv.AppendInt(buf, int64(n), 10)
+		buf = append(buf, `","method":"SendMessage","request":{"text":"hello `...)
+		buf = strconv.AppendInt(buf, int64(n), 10)
+		buf = append(buf, `"}}`...)
+		idb = append(idb[:0], prefix[1:]...)
+		idb = strconv.AppendInt(idb, int64(n), 10)
+		idb = append(idb, '"')
+		if err := c.WriteMessage(websocket.TextMessage, buf); err != nil {
+			return err
+		}
+		for {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains(data, idb) {
+				continue // a pushed event
+			}
+			if bytes.Contains(data, []byte(`"error":{`)) {
+				return fmt.Errorf("error frame: %.300s", data)
+			}
+			break
+		}
+		if !sent.Before(from) {
+			s.Add(time.Since(sent))
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WSFanoutConfig configures ws-fanout.
+type WSFanoutConfig struct {
+	// Conns is how many sockets listen on the one agent (room). Default 1000.
+	Conns int
+	// Duration is the measured time, after one warm-up message has reached
+	// every socket. Default 5s.
+	Duration time.Duration
+	// Window is how many messages may be on their way at once: the sender
+	// sends the next one when fewer than Window have not yet reached every
+	// socket. Default 1, so that latency has no queue of the tool's making.
+	Window int
+	// Lost is how long the sender waits for a message to reach every socket
+	// before it counts it lost and goes on. Default 5s.
+	Lost time.Duration
+}
+
+func (c WSFanoutConfig) withDefaults() WSFanoutConfig {
+	if c.Conns <= 0 {
+		c.Conns = 1000
+	}
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Window <= 0 {
+		c.Window = 1
+	}
+	if c.Lost <= 0 {
+		c.Lost = 5 * time.Second
+	}
+	return c
+}
+
+// maxFanoutMessages bounds the per-message counters of one run.
+const maxFanoutMessages = 1 << 20
+
+// fanout is the shared state of one ws-fanout run.
+type fanout struct {
+	conns     int
+	measuring atomic.Bool
+	// seen counts, per message seq, the sockets that received it.
+	seen     []atomic.Int32
+	complete chan int // seqs that reached every socket
+	frames   atomic.Int64
+	markers  atomic.Int64
+}
+
+// WSFanout runs ws-fanout: Conns sockets on one agent (the bare server: one
+// room), and one more socket, not subscribed, that sends SendMessage
+// frames. Each receiver times the arrival of the user message (the bare
+// room: of the frame itself) against the send time the message carries.
+// Figures: deliveries_per_s (user messages arriving on a socket, per
+// second), frames_per_s (every frame pushed, the agent's reply included),
+// and the delivery latency percentiles.
+func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error) {
+	cfg = cfg.withDefaults()
+	r := newResult("ws-fanout", t.Name)
+	room := "fanout-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	conns, err := dialAll(ctx, cfg.Conns, 32, func(int) string {
+		return t.wsURL(room, "/room/"+room, true)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(conns)
+	sender, err := dial(ctx, t.wsURL(room, "/room/"+room, false))
+	if err != nil {
+		return nil, err
+	}
+	defer sender.Close()
+	go discard(sender)
+
+	f := &fanout{conns: cfg.Conns, seen: make([]atomic.Int32, maxFanoutMessages), complete: make(chan int, 1024)}
+	samples := make([]*Samples, len(conns))
+	var wg sync.WaitGroup
+	var dropped atomic.Int64
+	for i, c := range conns {
+		samples[i] = &Samples{}
+		wg.Go(func() {
+			if f.receive(c, samples[i]) {
+				dropped.Add(1)
+			}
+		})
+	}
+	defer func() {
+		closeAll(conns)
+		wg.Wait()
+	}()
+
+	// The warm-up message proves every socket is subscribed.
+	if err := sendMarker(sender, 0); err != nil {
+		return nil, err
+	}
+	if !f.await(ctx, 0, 10*time.Second) {
+		return nil, fmt.Errorf("the warm-up message reached %d of %d sockets within 10s", f.seen[0].Load(), cfg.Conns)
+	}
+	lost, sent, err := f.run(ctx, sender, cfg)
+	elapsed := cfg.Duration.Seconds()
+	if err != nil {
+		return nil, err
+	}
+	closeAll(conns)
+	wg.Wait()
+	all := &Samples{}
+	for _, s := range samples {
+		all.Merge(s)
+	}
+	r.Errors = lost + dropped.Load()
+	if lost > 0 {
+		r.Note(fmt.Sprintf("%d of %d messages did not reach every socket within %s", lost, sent, cfg.Lost))
+	}
+	if d := dropped.Load(); d > 0 {
+		r.Note(fmt.Sprintf("%d sockets were closed by the server", d))
+	}
+	r.Set("conns", float64(cfg.Conns))
+	r.Set("messages_per_s", float64(sent)/elapsed)
+	r.Set("deliveries_per_s", float64(f.markers.Load())/elapsed)
+	r.Set("frames_per_s", float64(f.frames.Load())/elapsed)
+	latencyMetrics(r, "", all)
+	return r, nil
+}
+
+// run sends messages 1, 2, … for cfg.Duration, keeping at most cfg.Window
+// on their way. It returns how many were lost and sent.
+func (f *fanout) run(ctx context.Context, sender *websocket.Conn, cfg WSFanoutConfig) (lost, sent int64, err error) {
+	f.measuring.Store(true)
+	defer f.measuring.Store(false)
+	until := time.Now().Add(cfg.Duration)
+	pending := map[int]time.Time{}
+	for seq := 1; time.Now().Before(until) && seq < maxFanoutMessages; {
+		if len(pending) < cfg.Window {
+			if err := sendMarker(sender, seq); err != nil {
+				return lost, sent, err
+			}
+			pending[seq] = time.Now()
+			sent++
+			seq++
+			continue
+		}
+		oldest := time.Now()
+		for _, at := range pending {
+			oldest = minTime(oldest, at)
+		}
+		wait := time.NewTimer(time.Until(oldest.Add(cfg.Lost)))
+		select {
+		case done := <-f.complete:
+			delete(pending, done)
+		case <-wait.C:
+			for s, at := range pending {
+				if time.Since(at) >= cfg.Lost {
+					delete(pending, s)
+					lost++
+				}
+			}
+		case <-ctx.Done():
+			wait.Stop()
+			return lost, sent, ctx.Err()
+		}
+		wait.Stop()
+	}
+	return lost, sent, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// await waits until message seq reached every socket.
+func (f *fanout) await(ctx context.Context, seq int, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case s := <-f.complete:
+			if s == seq {
+				return true
+			}
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// sendMarker sends message seq, stamped with the time: a SendMessage frame,
+// which the bare room broadcasts as it is.
+func sendMarker(c *websocket.Conn, seq int) error {
+	buf := make([]byte, 0, 128)
+	buf = append(buf, `{"id":"s`...)
+	buf = strconv.AppendInt(buf, int64(seq), 10)
+	buf = append(buf, `","method":"SendMessage","request":{"text":"m`...)
+	buf = strconv.AppendInt(buf, int64(seq), 10)
+	buf = append(buf, 't')
+	buf = strconv.AppendInt(buf, time.Now().UnixNano(), 10)
+	buf = append(buf, `"}}`...)
+	return c.WriteMessage(websocket.TextMessage, buf)
+}
+
+var markerKey = []byte(`"text":"m`)
+
+// parseMarker finds the message seq and send time in a frame. Only the user
+// message carries "text":"m…: the reply's text starts with "echo: " and
+// deltas have no text field.
+func parseMarker(data []byte) (seq int, sent int64, ok bool) {
+	i := bytes.Index(data, markerKey)
+	if i < 0 {
+		return 0, 0, false
+	}
+	rest := data[i+len(markerKey):]
+	t := bytes.IndexByte(rest, 't')
+	q := bytes.IndexByte(rest, '"')
+	if t < 0 || q < t {
+		return 0, 0, false
+	}
+	s, err1 := strconv.Atoi(string(rest[:t]))
+	ns, err2 := strconv.ParseInt(string(rest[t+1:q]), 10, 64)
+	if err1 != nil || err2 != nil || s < 0 || s >= maxFanoutMessages {
+		return 0, 0, false
+	}
+	return s, ns, true
+}
+
+// receive reads one socket until it fails. It reports whether the server
+// closed it (rather than the tool).
+func (f *fanout) receive(c *websocket.Conn, s *Samples) bool {
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			return errors.As(err, &ce)
+		}
+		measuring := f.measuring.Load()
+		if measuring {
+			f.frames.Add(1)
+		}
+		seq, sent, ok := parseMarker(data)
+		if !ok {
+			continue
+		}
+		if measuring && seq > 0 {
+			s.Add(time.Duration(time.Now().UnixNano() - sent))
+			f.markers.Add(1)
+		}
+		if int(f.seen[seq].Add(1)) == f.conns {
+			select {
+			case f.complete <- seq:
+			default:
+			}
+		}
+	}
+}
+
+// discard reads and drops a socket's frames until it fails.
+func discard(c *websocket.Conn) {
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WSIdleConfig configures ws-idle.
+type WSIdleConfig struct {
+	// Conns is how many sockets are held. Default 10000.
+	Conns int
+	// Agents is how many agents the sockets spread over, round robin;
+	// 0 gives each socket its own agent (the default), the costlier case.
+	Agents int
+	// Settle is how long the sockets are held after the last one opened,
+	// before RSS is read. Default 2s.
+	Settle time.Duration
+	// Parallel is how many dials run at once. Default 32.
+	Parallel int
+}
+
+func (c WSIdleConfig) withDefaults() WSIdleConfig {
+	if c.Conns <= 0 {
+		c.Conns = 10000
+	}
+	if c.Settle <= 0 {
+		c.Settle = 2 * time.Second
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 32
+	}
+	return c
+}
+
+// WSIdle runs ws-idle: it opens Conns sockets (on the gateway, each
+// subscribed to its agent, the default), holds them, and reads the server's
+// RSS before and after. Figures: kb_per_conn, rss_before_mb, rss_after_mb,
+// open (sockets still open at the end), dial_per_s.
+func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
+	cfg = cfg.withDefaults()
+	if t.PID == 0 {
+		return nil, errors.New("ws-idle needs the server's PID to read its RSS")
+	}
+	r := newResult("ws-idle", t.Name)
+	agent := func(i int) string {
+		if cfg.Agents > 0 {
+			i %= cfg.Agents
+		}
+		return "idle-" + strconv.Itoa(i)
+	}
+	// One socket opened and closed first, so that what every server
+	// allocates once (handler code paths, pools) is not charged to the
+	// sockets.
+	warm, err := dial(ctx, t.wsURL(agent(0), "/echo", true))
+	if err != nil {
+		return nil, err
+	}
+	_ = warm.Close()
+	before, err := stableRSS(ctx, t.PID, 500*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	conns, err := dialAll(ctx, cfg.Conns, cfg.Parallel, func(i int) string {
+		return t.wsURL(agent(i), "/echo", true)
+	})
+	if err != nil {
+		return nil, err
+	}
+	dialTime := time.Since(start)
+	defer closeAll(conns)
+	var closed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { holdReader(c, &closed, &firstErr) })
+	}
+	select {
+	case <-time.After(cfg.Settle):
+	case <-ctx.Done():
+	}
+	after, err := RSS(t.PID)
+	closeAll(conns)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	// Readers end when the tool closes the sockets; only closes seen before
+	// that count as errors.
+	r.Errors = closed.Load()
+	if e, ok := firstErr.Load().(string); ok {
+		r.Note(e)
+	}
+	r.Set("conns", float64(cfg.Conns))
+	r.Set("open", float64(int64(cfg.Conns)-r.Errors))
+	r.Set("dial_per_s", float64(cfg.Conns)/dialTime.Seconds())
+	r.Set("rss_before_mb", float64(before)/(1<<20))
+	r.Set("rss_after_mb", float64(after)/(1<<20))
+	r.Set("kb_per_conn", float64(after-before)/float64(cfg.Conns)/1000)
+	return r, nil
+}
+
+// holdReader reads a held socket until it fails; a failure before the tool
+// closes the socket (a close frame from the server, a reset) is counted.
+func holdReader(c *websocket.Conn, closed *atomic.Int64, firstErr *atomic.Value) {
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				closed.Add(1)
+				firstErr.CompareAndSwap(nil, fmt.Sprintf("closed by the server: %v", err))
+			}
+			return
+		}
+	}
+}
+
+// stableRSS reads the RSS of pid until two readings d apart differ by less
+// than 1%, at most five times, and returns the last one.
+func stableRSS(ctx context.Context, pid int, d time.Duration) (int64, error) {
+	prev, err := RSS(pid)
+	if err != nil {
+		return 0, err
+	}
+	for range 5 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		cur, err := RSS(pid)
+		if err != nil {
+			return 0, err
+		}
+		if diff := cur - prev; diff*100 < prev && -diff*100 < prev {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
+}
