@@ -34,6 +34,9 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	// persist keeps the data across Restart (append-only file, fsync on
+	// every write), as a Redis that restarts or fails over does.
+	persist bool
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -55,6 +58,18 @@ type process struct {
 // scripts/setup.sh (Debian and Ubuntu: the redis-server package).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, false)
+}
+
+// StartPersistent is Start for a server that keeps its data across Restart:
+// an outage of a Redis with persistence, rather than the loss of one.
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, persist bool) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -62,7 +77,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Fatalf("redistest: redis-server not found in PATH; run scripts/setup.sh to install it: %v", err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), persist: persist}
 	t.Cleanup(s.Stop)
 
 	var lastErr error
@@ -105,7 +120,7 @@ func (s *Server) Stop() {
 }
 
 // Restart stops the server if it runs and starts it again on the same port,
-// empty. It fails the test if the server does not come back.
+// empty unless it was started with StartPersistent. It fails the test if the server does not come back.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
@@ -123,11 +138,16 @@ func (s *Server) Restart() {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	appendonly, fsync := "no", "everysec"
+	if s.persist {
+		appendonly, fsync = "yes", "always"
+	}
 	cmd := exec.Command(s.bin,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
-		"--appendonly", "no",
+		"--appendonly", appendonly,
+		"--appendfsync", fsync,
 		"--dir", s.dir,
 		"--logfile", "",
 		"--daemonize", "no",
