@@ -24,6 +24,7 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/bridge"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/health"
 	"github.com/agentgate/agentgate/internal/limit"
@@ -125,6 +126,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	routes["GET /ws/agent/{agent_id}"] = ws
+	if cfg.Console {
+		// The page itself is public; what it does goes through the socket,
+		// which checks token and origin like any other client's.
+		for pattern, h := range console.New().Routes() {
+			routes[pattern] = h
+		}
+	}
 	a.server = server.New(server.Config{
 		API:                  handler,
 		Health:               a.health,

@@ -1,0 +1,456 @@
+// The agentgate console: one agent's conversation over the WebSocket bridge
+// (/ws/agent/{agent_id}), in the same JSON frames as the legacy frontend.
+//
+// The socket pushes the agent's events ({"event": …}); persisted ones carry a
+// seq, and the page remembers the last one it showed. When the socket drops
+// (a deploy closes it with 1001, a slow reader gets 1013, the network goes),
+// the page reconnects with jittered exponential backoff and resumes with
+// ?after_seq=<last seq>, so it shows what it missed and nothing twice. After
+// a reconnect it checks, with GetHistory, that the server still has the event
+// it saw last: a server without Redis that restarted starts every log over at
+// seq 1, and then the page reloads the conversation from the start.
+"use strict";
+
+(() => {
+  const AGENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+  const BACKOFF_BASE_MS = 250;
+  const BACKOFF_MAX_MS = 10000;
+  const MAX_LOG_LINES = 500;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    form: $("connect-form"), agent: $("agent"), token: $("token"),
+    status: $("status"), statusText: $("status-text"),
+    messages: $("messages"), events: $("events"), seq: $("seq"),
+    sendForm: $("send-form"), text: $("text"), send: $("send"),
+  };
+
+  // Connection state.
+  let agentId = "";
+  let token = "";
+  let ws = null; // the current socket; events of older ones are ignored
+  let attempt = 0; // reconnects since the last healthy socket, for the backoff
+  let retryTimer = 0;
+  let retryAt = 0;
+  let lastClose = "";
+  let nextRequest = 0;
+  const requests = new Map(); // request id → {kind, cmid}
+  let verifying = null; // {id, buffer}: persisted events held back during the check
+
+  // Conversation state.
+  let lastSeq = 0; // the newest persisted event shown
+  let lastKey = ""; // its identity, to recognise a log that started over
+  const shown = new Set(); // keys of persisted events shown
+  const replies = new Map(); // message id → element of a reply being streamed
+  const runs = new Map(); // run id → message id
+  const pending = new Map(); // client message id → {text, el, requestId}
+
+  // ---- rendering ----------------------------------------------------------
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function scrollDown(list) {
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function clock(ts) {
+    const d = ts ? new Date(ts) : new Date();
+    return isNaN(d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  function bubble(role, text, meta) {
+    ui.messages.querySelector(".empty")?.remove();
+    const li = el("li", "msg");
+    li.dataset.role = role;
+    li.append(el("span", "meta", meta), el("div", "text", text));
+    ui.messages.append(li);
+    scrollDown(ui.messages);
+    return li;
+  }
+
+  function setMeta(li, text) {
+    li.querySelector(".meta").textContent = text;
+  }
+
+  function divider(text) {
+    ui.messages.append(el("li", "divider", text));
+    scrollDown(ui.messages);
+  }
+
+  function logLine(kind, seq, detail) {
+    const li = el("li", "k-" + kind);
+    li.append(el("span", "", seq ? "#" + seq : ""), el("span", "", kind), el("span", "", detail));
+    li.title = detail;
+    ui.events.append(li);
+    while (ui.events.childElementCount > MAX_LOG_LINES) ui.events.firstElementChild.remove();
+    scrollDown(ui.events);
+  }
+
+  function setStatus(state, text) {
+    ui.status.dataset.state = state;
+    ui.statusText.textContent = text;
+  }
+
+  function showSeq() {
+    ui.seq.textContent = "seq " + lastSeq;
+  }
+
+  function resetConversation() {
+    ui.messages.replaceChildren(el("li", "empty", "No messages yet. Say something to the agent."));
+    ui.events.replaceChildren();
+    lastSeq = 0;
+    lastKey = "";
+    shown.clear();
+    replies.clear();
+    runs.clear();
+    pending.clear();
+    showSeq();
+  }
+
+  // ---- events -------------------------------------------------------------
+
+  // eventKey identifies a persisted event independently of its seq.
+  function eventKey(ev) {
+    if (ev.message) return "m:" + ev.message.messageId;
+    if (ev.runError) return "e:" + (ev.runError.runId || "") + ":" + (ev.runError.replyToSeq || "");
+    return "";
+  }
+
+  function onEvent(ev) {
+    const seq = Number(ev.seq || 0);
+    if (verifying && seq > 0) {
+      verifying.buffer.push(ev);
+      return;
+    }
+    apply(ev);
+  }
+
+  function apply(ev) {
+    const seq = Number(ev.seq || 0);
+    if (seq > 0) {
+      const key = eventKey(ev);
+      if (seq <= lastSeq || shown.has(key)) return; // replayed twice: shown already
+      shown.add(key);
+      lastSeq = seq;
+      lastKey = key;
+      showSeq();
+    }
+    if (ev.message) return showMessage(ev, seq);
+    if (ev.runStarted) {
+      const r = ev.runStarted;
+      runs.set(r.runId, r.messageId);
+      logLine("runStarted", 0, "reply to #" + (r.replyToSeq || "?"));
+      streamingReply(r.messageId);
+      return;
+    }
+    if (ev.textDelta) {
+      const d = ev.textDelta;
+      logLine("textDelta", 0, JSON.stringify(d.delta));
+      const li = streamingReply(d.messageId);
+      li.querySelector(".text").textContent += d.delta;
+      scrollDown(ui.messages);
+      return;
+    }
+    if (ev.runError) {
+      const e = ev.runError;
+      logLine("runError", seq, e.code + ": " + e.message);
+      const mid = runs.get(e.runId);
+      const li = mid && replies.get(mid);
+      if (li) li.remove();
+      bubble("error", e.message || e.code, "#" + seq + " · agent failed · " + clock(ev.createTime));
+      return;
+    }
+    if (ev.historyGap) {
+      const g = ev.historyGap;
+      logLine("historyGap", 0, "trimmed before #" + g.firstRetainedSeq);
+      divider("Older events were trimmed; history continues at #" + g.firstRetainedSeq);
+      return;
+    }
+    if (ev.heartbeat) return;
+    logLine("unknown", seq, Object.keys(ev).join(" "));
+  }
+
+  function streamingReply(messageId) {
+    let li = replies.get(messageId);
+    if (!li) {
+      li = bubble("assistant", "", "agent · typing…");
+      li.classList.add("streaming");
+      li.dataset.messageId = messageId;
+      replies.set(messageId, li);
+    }
+    return li;
+  }
+
+  function showMessage(ev, seq) {
+    const m = ev.message;
+    const user = m.role === "ROLE_USER";
+    logLine("message", seq, (user ? "user: " : "agent: ") + m.text);
+    const meta = "#" + seq + " · " + (user ? "you" : "agent") + " · " + clock(ev.createTime);
+    let li;
+    if (user && m.clientMessageId && pending.has(m.clientMessageId)) {
+      li = pending.get(m.clientMessageId).el;
+      pending.delete(m.clientMessageId);
+      li.classList.remove("pending");
+    } else if (!user && replies.has(m.messageId)) {
+      li = replies.get(m.messageId);
+      replies.delete(m.messageId);
+      li.classList.remove("streaming");
+    } else {
+      li = bubble(user ? "user" : "assistant", m.text, meta);
+    }
+    li.querySelector(".text").textContent = m.text;
+    li.dataset.seq = String(seq);
+    li.dataset.messageId = m.messageId;
+    setMeta(li, meta);
+    scrollDown(ui.messages);
+  }
+
+  // ---- requests -----------------------------------------------------------
+
+  function request(kind, method, body, extra) {
+    const id = kind[0] + ++nextRequest;
+    requests.set(id, Object.assign({ kind }, extra));
+    ws.send(JSON.stringify({ id, method, request: body }));
+    return id;
+  }
+
+  function onReply(frame) {
+    const r = requests.get(frame.id);
+    if (!r) return;
+    requests.delete(frame.id);
+    if (r.kind === "verify") return verified(frame);
+    if (r.kind !== "send") return;
+    const p = pending.get(r.cmid);
+    if (frame.error) {
+      logLine("error", 0, frame.error.code + ": " + frame.error.message);
+      if (p) {
+        pending.delete(r.cmid);
+        p.el.dataset.role = "error";
+        p.el.classList.remove("pending");
+        setMeta(p.el, "not sent · " + frame.error.code);
+        p.el.querySelector(".text").textContent = p.text + "\n— " + frame.error.message;
+      }
+    } else if (p) {
+      p.requestId = "done"; // its events are on their way, pushed
+    }
+  }
+
+  function random() {
+    const b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
+  function sendMessage(text) {
+    const cmid = "console-" + random();
+    const li = bubble("user", text, "sending…");
+    li.classList.add("pending");
+    pending.set(cmid, { text, el: li, requestId: "" });
+    flush();
+  }
+
+  // flush sends the messages not sent on the current socket. A message whose
+  // socket dropped before the answer is sent again: its client_message_id
+  // makes the retry idempotent.
+  function flush() {
+    if (!ws || ws.readyState !== WebSocket.OPEN || verifying) {
+      for (const p of pending.values()) if (!p.requestId) setMeta(p.el, "queued · waiting for the connection");
+      return;
+    }
+    for (const [cmid, p] of pending) {
+      if (p.requestId) continue;
+      p.requestId = request("send", "SendMessage", { text: p.text, clientMessageId: cmid }, { cmid });
+      setMeta(p.el, "sending…");
+    }
+  }
+
+  // ---- resume check -------------------------------------------------------
+
+  function verify() {
+    verifying = { buffer: [] };
+    verifying.id = request("verify", "GetHistory", { afterSeq: String(lastSeq - 1), limit: 1 });
+  }
+
+  function verified(frame) {
+    const held = verifying ? verifying.buffer : [];
+    verifying = null;
+    const res = frame.response;
+    if (res) {
+      const ev = (res.events || [])[0];
+      const same = ev && Number(ev.seq) === lastSeq && eventKey(ev) === lastKey;
+      const trimmed = Number(res.firstSeq || 0) > lastSeq;
+      if (!same && !trimmed) return startOver();
+    }
+    // Verified, or not verifiable (an error): go on from where we were.
+    held.forEach(apply);
+    flush();
+  }
+
+  // startOver follows a log that began again at seq 1 on the server.
+  function startOver() {
+    logLine("conn", 0, "history started over on the server; reloading");
+    divider("The server's history started over (a restart without Redis?) — showing it from the beginning");
+    lastSeq = 0;
+    lastKey = "";
+    showSeq();
+    connect();
+  }
+
+  // ---- the socket ---------------------------------------------------------
+
+  function socketURL(withToken) {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    let url = scheme + "//" + location.host + "/ws/agent/" + encodeURIComponent(agentId) + "?after_seq=" + lastSeq;
+    if (withToken) url += "&access_token=" + encodeURIComponent(token);
+    return url;
+  }
+
+  function openSocket() {
+    if (!token) return new WebSocket(socketURL(false), ["agent.v1"]);
+    try {
+      // Browsers cannot set headers on a WebSocket: the token rides in a
+      // subprotocol, which keeps it out of URLs and access logs.
+      return new WebSocket(socketURL(false), ["agent.v1", "bearer." + token]);
+    } catch (e) {
+      // A token with characters a subprotocol cannot carry goes in the query.
+      return new WebSocket(socketURL(true), ["agent.v1"]);
+    }
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    if (ws) {
+      const old = ws;
+      ws = null;
+      old.close(1000, "reconnecting");
+    }
+    requests.clear();
+    verifying = null;
+    for (const p of pending.values()) if (p.requestId !== "done") p.requestId = "";
+    setStatus(attempt ? "reconnecting" : "connecting", "connecting to " + agentId + "…");
+    const resumed = lastSeq > 0;
+    let sock;
+    try {
+      sock = openSocket();
+    } catch (e) {
+      setStatus("failed", "cannot open the socket: " + e.message);
+      return;
+    }
+    ws = sock;
+    let openedAt = 0;
+    sock.onopen = () => {
+      if (ws !== sock) return;
+      openedAt = Date.now();
+      setStatus("open", "connected · " + agentId);
+      logLine("conn", 0, "open, after_seq=" + lastSeq);
+      if (resumed) verify();
+      flush();
+    };
+    sock.onmessage = (msg) => {
+      if (ws !== sock) return;
+      let frame;
+      try {
+        frame = JSON.parse(msg.data);
+      } catch (e) {
+        logLine("error", 0, "not JSON: " + String(msg.data).slice(0, 80));
+        return;
+      }
+      if (frame.event) onEvent(frame.event);
+      else if (frame.id !== undefined) onReply(frame);
+      else if (frame.error) logLine("error", 0, frame.error.code + ": " + frame.error.message);
+    };
+    sock.onclose = (e) => {
+      if (ws !== sock) return;
+      ws = null;
+      lastClose = e.code + (e.reason ? " " + e.reason : "");
+      // A socket that lived a while was healthy: start the backoff afresh.
+      // One closed at once (refused, overloaded) keeps backing off.
+      if (openedAt && Date.now() - openedAt > 5000) attempt = 0;
+      logLine("conn", 0, "closed " + lastClose);
+      scheduleReconnect();
+    };
+  }
+
+  // scheduleReconnect waits a jittered, exponentially growing delay: between
+  // half and all of min(10s, 250ms × 2^attempt), so that the clients a
+  // deploy disconnected do not all come back in the same instant.
+  function scheduleReconnect() {
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16));
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    attempt++;
+    retryAt = Date.now() + delay;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, delay);
+    for (const p of pending.values()) if (p.requestId !== "done") p.requestId = "";
+    tickStatus();
+  }
+
+  function tickStatus() {
+    if (!retryTimer) return;
+    const left = Math.max(0, retryAt - Date.now());
+    setStatus("reconnecting", "reconnecting in " + (left / 1000).toFixed(1) + "s · attempt " + attempt +
+      (lastClose ? " · closed " + lastClose : ""));
+    setTimeout(tickStatus, Math.min(250, left + 10));
+  }
+
+  // open switches to an agent (or reconnects to the same one).
+  function open(id, tok) {
+    if (id !== agentId) resetConversation();
+    agentId = id;
+    token = tok;
+    attempt = 0;
+    localStorage.setItem("agentgate.agent", id);
+    sessionStorage.setItem("agentgate.token", tok);
+    const url = new URL(location.href);
+    url.searchParams.set("agent", id);
+    history.replaceState(null, "", url);
+    document.title = id + " · agentgate console";
+    connect();
+  }
+
+  // ---- wiring -------------------------------------------------------------
+
+  ui.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = ui.agent.value.trim();
+    if (!AGENT_ID.test(id)) {
+      ui.agent.setCustomValidity("1 to 128 characters of A-Z a-z 0-9 . _ : -");
+      ui.agent.reportValidity();
+      return;
+    }
+    open(id, ui.token.value.trim());
+  });
+  ui.agent.addEventListener("input", () => ui.agent.setCustomValidity(""));
+
+  ui.sendForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = ui.text.value.trim();
+    if (!text || !agentId) return;
+    ui.text.value = "";
+    sendMessage(text);
+    ui.text.focus();
+  });
+  ui.text.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      ui.sendForm.requestSubmit();
+    }
+  });
+  // Back online: try at once instead of waiting out the backoff.
+  window.addEventListener("online", () => {
+    if (retryTimer) connect();
+  });
+
+  const params = new URLSearchParams(location.search);
+  const initial = params.get("agent") || localStorage.getItem("agentgate.agent") || "demo";
+  ui.agent.value = AGENT_ID.test(initial) ? initial : "demo";
+  ui.token.value = sessionStorage.getItem("agentgate.token") || "";
+  resetConversation();
+  open(ui.agent.value, ui.token.value);
+})();
