@@ -59,7 +59,7 @@ var gatewayEnv = []string{"WS_FRAME_RATE=1000000", "CONNECTION_RATE=1000000", "M
 type options struct {
 	server, redisURL, target, protocol, modes, jsonPath string
 	env                                                 multiFlag
-	duration, warmup                                    time.Duration
+	duration, warmup, settle                            time.Duration
 	conns, rttConns, idleConns, idleAgents, fanoutConns int
 	callers, startupRuns, rounds, window                int
 	subscribe, smallBuffers                             bool
@@ -77,6 +77,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis or bare")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each run")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each ws-rtt and rpc run")
+	fs.DurationVar(&o.settle, "settle", 2*time.Second, "ws-idle: how long the sockets are held before the server's RSS is read")
 	fs.IntVar(&o.conns, "conns", 0, "for a single mode: its sockets or callers (overrides the mode's own flag)")
 	fs.IntVar(&o.rttConns, "rtt-conns", 64, "ws-rtt sockets")
 	fs.IntVar(&o.idleConns, "idle-conns", 10000, "ws-idle sockets")
@@ -162,7 +163,7 @@ func measure(ctx context.Context, mode string, o options, stdout, stderr io.Writ
 func (o options) plan() bench.Plan {
 	return bench.Plan{
 		RTT:         bench.WSRTTConfig{Conns: o.rttConns, Warmup: o.warmup, Duration: o.duration, Subscribe: o.subscribe},
-		Idle:        bench.WSIdleConfig{Conns: o.idleConns, Agents: o.idleAgents},
+		Idle:        bench.WSIdleConfig{Conns: o.idleConns, Agents: o.idleAgents, Settle: o.settle},
 		Fanout:      bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window},
 		RPC:         bench.RPCConfig{Protocol: o.protocol, Callers: o.callers, Warmup: o.warmup, Duration: o.duration},
 		StartupRuns: o.startupRuns,
