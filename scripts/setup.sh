@@ -15,7 +15,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # it provides: COMMAND=PACKAGE or /PATH=PACKAGE. redis-server runs the Redis
 # engine's tests; gcc and the C headers are what `go test -race` (cgo) needs;
 # git, node and npm are on most machines already and are installed here only
-# where they are missing.
+# where they are missing; chromium runs the browser tests of clients/ts
+# (playwright-core drives Debian's build and never downloads a browser).
 APT_PACKAGES=(
 	git=git
 	gcc=gcc
@@ -23,10 +24,14 @@ APT_PACKAGES=(
 	redis-server=redis-server
 	node=nodejs
 	npm=npm
+	/usr/bin/chromium=chromium
 )
 
 # Go programs installed with `go install`, at pinned versions, into GOPATH/bin.
-GO_INSTALLS=()
+# grpcurl is the off-the-shelf gRPC client of the tool smoke tests.
+GO_INSTALLS=(
+	grpcurl=github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+)
 
 SETUP_STEPS=(
 	apt_packages
