@@ -12,6 +12,7 @@ import (
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/engine/enginetest"
 	"github.com/agentgate/agentgate/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // newRedis connects an engine to srv under prefix. Tests share one server
@@ -197,6 +198,69 @@ func TestRedisOutageSharedRecovery(t *testing.T) {
 	waitFor(t, "Stat on a counts b's subscriber", func() bool {
 		st, err := a.Stat(ctx, "x")
 		return err == nil && st.Subscribers == 1
+	})
+}
+
+// TestRedisSubscriberCountsFollowLiveness checks the bookkeeping behind
+// Stat.Subscribers (see presence) by editing Redis behind the engine's
+// back: a count left by a replica that died is ignored and cleaned up, and a
+// replica whose liveness key vanished (as after a Redis restart)
+// re-registers its counts under a new epoch by itself.
+func TestRedisSubscriberCountsFollowLiveness(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix()
+	e, err := engine.NewRedis(t.Context(), engine.RedisConfig{
+		URL: srv.URL(), KeyPrefix: prefix, ReplicaID: "r",
+		HeartbeatInterval: 20 * time.Millisecond,
+		Logger:            slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	defer e.Close()
+	opts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := t.Context()
+	subsKey := prefix + "{agent:x}:subs"
+
+	if _, _, err := e.AppendUser(ctx, "x", userEvent("hi"), ""); err != nil {
+		t.Fatalf("AppendUser: %v", err)
+	}
+	sub, err := e.Subscribe(ctx, "x", engine.SubscribeOptions{})
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	defer sub.Close()
+	fields, err := rdb.HKeys(ctx, subsKey).Result()
+	if err != nil || len(fields) != 1 {
+		t.Fatalf("subs hash fields %v, %v; want this replica's epoch", fields, err)
+	}
+	epoch := fields[0]
+
+	if err := rdb.HSet(ctx, subsKey, "ghost/crashed", 5).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.Stat(ctx, "x"); err != nil || st.Subscribers != 1 {
+		t.Fatalf("Stat with a dead replica's count: Subscribers %d, err %v; want 1", st.Subscribers, err)
+	}
+	if ok, _ := rdb.HExists(ctx, subsKey, "ghost/crashed").Result(); ok {
+		t.Fatal("the dead replica's count was not cleaned up")
+	}
+
+	if err := rdb.Del(ctx, prefix+"replica:"+epoch).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replica re-registers its count under a new epoch", func() bool {
+		st, err := e.Stat(ctx, "x") // also deletes the old epoch's field
+		if err != nil || st.Subscribers != 1 {
+			return false
+		}
+		fields, err := rdb.HKeys(ctx, subsKey).Result()
+		return err == nil && len(fields) == 1 && fields[0] != epoch
 	})
 }
 
