@@ -20,6 +20,9 @@ import (
 
 var _ Engine = (*Redis)(nil)
 
+// maxReadLimit caps Read's limit; a log is never that long.
+const maxReadLimit = 1 << 30
+
 // RedisConfig configures NewRedis. The zero value of every field but URL is
 // a documented default.
 type RedisConfig struct {
@@ -263,8 +266,11 @@ func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit in
 	}
 	defer cancel()
 	k := r.keys.agent(agentID)
+	// Lua prints numbers of 15 digits and more in exponent notation, which
+	// LRANGE refuses: keep the limit well below.
+	limit = min(max(limit, 0), maxReadLimit)
 	vals, err := scriptRead.Run(opCtx, r.rdb, []string{k.meta, k.log},
-		strconv.FormatUint(after, 10), max(limit, 0)).Slice()
+		strconv.FormatUint(after, 10), limit).Slice()
 	if err != nil {
 		return Page{}, r.fail(ctx, err)
 	}

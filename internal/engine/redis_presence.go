@@ -237,48 +237,55 @@ func (p *presence) repair(ctx context.Context) error {
 	return p.rotate(ctx)
 }
 
-// rotate starts a new epoch from the local counts. Changes made after the
-// switch go to the new epoch; changes still in flight to the old one land in
-// a dead epoch and do not count.
+// rotate starts a new epoch from the local counts. The new epoch is made
+// alive before anyone can write under it, since Stat deletes the fields of
+// epochs that are not alive. Changes made after the switch go to the new
+// epoch; changes still in flight to the old one land in a dead epoch and do
+// not count.
 func (p *presence) rotate(ctx context.Context) error {
+	next := newEpoch(p.replica)
+	if err := p.rdb.Set(ctx, p.keys.replica(next), p.replica, p.ttl()).Err(); err != nil {
+		return err // still dirty: the loop tries again
+	}
 	p.mu.Lock()
-	old := p.epoch
-	p.epoch = newEpoch(p.replica)
-	p.stale = append(p.stale, old)
+	p.stale = append(p.stale, p.epoch)
+	p.epoch = next
 	snapshot := make(map[string]int64, len(p.counts))
 	for id, n := range p.counts {
 		snapshot[id] = n
 	}
 	p.pending = make(map[string]int64)
 	p.dirty = false
-	epoch, stale := p.epoch, p.stale
+	stale := p.stale
 	p.mu.Unlock()
 
-	if err := p.writeCounts(ctx, epoch, snapshot, stale); err != nil {
+	if err := p.writeCounts(ctx, next, snapshot, stale); err != nil {
 		p.mu.Lock()
 		p.dirty = true
 		p.mu.Unlock()
 		return err
 	}
-	p.log.Info("redis engine: subscriber counts re-registered", "epoch", epoch, "agents", len(snapshot))
+	p.log.Info("redis engine: subscriber counts re-registered", "epoch", next, "agents", len(snapshot))
 	p.mu.Lock()
 	p.stale = p.stale[len(stale):]
 	p.mu.Unlock()
 	return nil
 }
 
-// writeCounts adds counts under epoch, refreshes the epoch's liveness key
-// and deletes the liveness keys of stale epochs, in one round trip.
+// writeCounts refreshes the epoch's liveness key, adds counts under the
+// epoch and deletes the liveness keys of stale epochs, in one round trip and
+// in that order, so that a concurrent Stat may briefly count both epochs but
+// never neither.
 func (p *presence) writeCounts(ctx context.Context, epoch string, counts map[string]int64, stale []string) error {
 	_, err := pipelined(ctx, p.rdb, func(pipe redis.Pipeliner) {
 		pipe.Set(ctx, p.keys.replica(epoch), p.replica, p.ttl())
-		for _, e := range stale {
-			pipe.Del(ctx, p.keys.replica(e))
-		}
 		for id, n := range counts {
 			if n != 0 {
 				scriptCount.EvalSha(ctx, pipe, []string{p.keys.agent(id).subs}, epoch, n)
 			}
+		}
+		for _, e := range stale {
+			pipe.Del(ctx, p.keys.replica(e))
 		}
 	})
 	return err
