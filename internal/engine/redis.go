@@ -90,6 +90,11 @@ func (c RedisConfig) withDefaults() RedisConfig {
 // go-redis retries are off, because a retried append could be applied twice.
 // After an outage everything resumes by itself: commands use fresh
 // connections, and the pub/sub reader reconnects with backoff.
+//
+// A subscription may also receive events published just before Subscribe
+// returned, by a concurrent call or another replica: "before" has no exact
+// meaning across replicas. Consumers tell them apart by seq, as they must
+// after Read anyway.
 type Redis struct {
 	cfg     Config
 	timeout time.Duration

@@ -175,10 +175,14 @@ func (f *fanout) attach(ctx context.Context, agentID, channel string, s *redisSu
 	h.subs[s] = struct{}{}
 	f.mu.Unlock()
 
-	if err := ps.Subscribe(ctx, channel); err != nil {
-		// The connection is broken (or ctx ended mid-write, which leaves it
-		// unusable too): closing it makes the reader end every hub on it,
-		// this one included, and reconnect.
+	// The write gets its own deadline, not the caller's: a write cut short
+	// leaves the shared connection unusable, and one caller's short deadline
+	// must not end every subscription of the replica.
+	wctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	if err := ps.Subscribe(wctx, channel); err != nil {
+		// The connection is broken: closing it makes the reader end every
+		// hub on it, this one included, and reconnect.
 		f.log.Warn("redis engine: pub/sub subscribe failed", "err", err)
 		_ = ps.Close()
 	}

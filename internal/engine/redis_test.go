@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -262,6 +263,37 @@ func TestRedisSubscriberCountsFollowLiveness(t *testing.T) {
 		fields, err := rdb.HKeys(ctx, subsKey).Result()
 		return err == nil && len(fields) == 1 && fields[0] != epoch
 	})
+}
+
+// TestRedisShortDeadlinesSpareOtherSubscriptions subscribes many times with
+// deadlines that run out around the SUBSCRIBE: the pub/sub connection is
+// shared, so a caller's deadline must never break it for the others.
+func TestRedisShortDeadlinesSpareOtherSubscriptions(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newRedis(t, srv, uniquePrefix(), "solo", engine.Config{})
+	ctx := t.Context()
+	keep, err := e.Subscribe(ctx, "keep", engine.SubscribeOptions{})
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	defer keep.Close()
+	for i := range 300 {
+		sctx, cancel := context.WithTimeout(ctx, time.Duration(i%60)*5*time.Microsecond)
+		if s, err := e.Subscribe(sctx, fmt.Sprint("brief", i), engine.SubscribeOptions{}); err == nil {
+			s.Close()
+		}
+		cancel()
+	}
+	if _, _, err := e.AppendUser(ctx, "keep", userEvent("still here"), ""); err != nil {
+		t.Fatalf("AppendUser: %v", err)
+	}
+	ev, ok := keep.Next()
+	if !ok {
+		t.Fatalf("the long-lived subscription lost its event (ended: %v)", keep.Err())
+	}
+	if ev.GetMessage().GetText() != "still here" {
+		t.Fatalf("got %v", ev)
+	}
 }
 
 func userEvent(text string) *agentv1.AgentEvent {
