@@ -106,6 +106,11 @@ func New(cfg Config) *Service {
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
+	for _, w := range s.watches {
+		if w.refs == 0 {
+			s.endWatchLocked(w)
+		}
+	}
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
@@ -134,6 +139,7 @@ func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID strin
 		return SendResult{}, err
 	}
 	defer s.unwatch(w)
+	gen := w.generation()
 
 	ev := s.userEvent(text, clientMessageID)
 	stored, dup, err := s.eng.AppendUser(ctx, agentID, ev, clientMessageID)
@@ -141,7 +147,7 @@ func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID strin
 		return SendResult{}, s.engineError(ctx, "append message", err)
 	}
 	s.kick(agentID)
-	reply, err := s.awaitReply(ctx, w, stored.GetSeq())
+	reply, err := s.awaitReply(ctx, w, stored.GetSeq(), gen, dup)
 	if err != nil {
 		return SendResult{}, err
 	}

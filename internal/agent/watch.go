@@ -18,13 +18,28 @@ type watch struct {
 	agentID string
 	ready   chan struct{} // closed once sub is set or err is known
 	err     error
-	refs    int // guarded by Service.mu
+	refs    int         // guarded by Service.mu
+	linger  *time.Timer // guarded by Service.mu: ends an unused watch
 	cancel  context.CancelFunc
 
 	mu      sync.Mutex
 	waiting map[uint64][]chan *agentv1.AgentEvent
+	// early holds replies that arrived before their sender registered (the
+	// reply can be written before AppendUser has even returned), newest
+	// last, at most earlyMax of them.
+	early   map[uint64]*agentv1.AgentEvent
+	order   []uint64
+	gen     uint64        // counts resubscriptions: replies may have been missed
 	recheck chan struct{} // closed, then replaced, when waiters must read the log
 }
+
+const (
+	earlyMax = 256
+	// watchLinger keeps a watch subscribed after its last waiter left, so
+	// that a client sending one message after another does not subscribe
+	// and unsubscribe each time.
+	watchLinger = 30 * time.Second
+)
 
 // watch returns the agent's watch, starting it if needed. Callers must
 // unwatch it.
@@ -42,6 +57,7 @@ func (s *Service) watch(agentID string) (*watch, error) {
 			ready:   make(chan struct{}),
 			cancel:  cancel,
 			waiting: make(map[uint64][]chan *agentv1.AgentEvent),
+			early:   make(map[uint64]*agentv1.AgentEvent),
 			recheck: make(chan struct{}),
 		}
 		s.watches[agentID] = w
@@ -49,6 +65,10 @@ func (s *Service) watch(agentID string) (*watch, error) {
 		go s.runWatch(ctx, w)
 	}
 	w.refs++
+	if w.linger != nil {
+		w.linger.Stop()
+		w.linger = nil
+	}
 	s.mu.Unlock()
 
 	<-w.ready
@@ -63,12 +83,31 @@ func (s *Service) unwatch(w *watch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w.refs--
-	if w.refs == 0 {
-		if s.watches[w.agentID] == w {
-			delete(s.watches, w.agentID)
-		}
-		w.cancel()
+	if w.refs > 0 {
+		return
 	}
+	if w.err != nil || s.closed {
+		s.endWatchLocked(w)
+		return
+	}
+	w.linger = time.AfterFunc(watchLinger, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if w.refs == 0 {
+			s.endWatchLocked(w)
+		}
+	})
+}
+
+func (s *Service) endWatchLocked(w *watch) {
+	if s.watches[w.agentID] == w {
+		delete(s.watches, w.agentID)
+	}
+	if w.linger != nil {
+		w.linger.Stop()
+		w.linger = nil
+	}
+	w.cancel()
 }
 
 // runWatch feeds replies to waiters until the watch is cancelled. When the
@@ -127,12 +166,25 @@ func (s *Service) feed(ctx context.Context, w *watch, sub engine.Subscription) {
 	}
 }
 
+// register returns the channel the reply to seq will arrive on: at once if
+// it came early.
 func (w *watch) register(seq uint64) chan *agentv1.AgentEvent {
 	ch := make(chan *agentv1.AgentEvent, 1)
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ev, ok := w.early[seq]; ok {
+		ch <- ev
+	}
 	w.waiting[seq] = append(w.waiting[seq], ch)
-	w.mu.Unlock()
 	return ch
+}
+
+// generation counts the watch's resubscriptions; a change means replies may
+// have been missed.
+func (w *watch) generation() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gen
 }
 
 func (w *watch) unregister(seq uint64, ch chan *agentv1.AgentEvent) {
@@ -155,6 +207,14 @@ func (w *watch) unregister(seq uint64, ch chan *agentv1.AgentEvent) {
 func (w *watch) deliver(seq uint64, ev *agentv1.AgentEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if _, ok := w.early[seq]; !ok {
+		w.early[seq] = ev
+		w.order = append(w.order, seq)
+		if len(w.order) > earlyMax {
+			delete(w.early, w.order[0])
+			w.order = w.order[1:]
+		}
+	}
 	for _, ch := range w.waiting[seq] {
 		select {
 		case ch <- ev:
@@ -172,27 +232,34 @@ func (w *watch) recheckChan() <-chan struct{} {
 func (w *watch) wakeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.gen++
 	close(w.recheck)
 	w.recheck = make(chan struct{})
 }
 
 // awaitReply waits for the answer to the user message at seq: from the watch,
-// or from the log when the watch says it may have missed it, or every
-// PollInterval as a backstop.
-func (s *Service) awaitReply(ctx context.Context, w *watch, seq uint64) (*agentv1.AgentEvent, error) {
+// or from the log when the watch may have missed it (it resubscribed since
+// gen, or the message is an old one being retried), or every PollInterval as
+// a backstop.
+func (s *Service) awaitReply(ctx context.Context, w *watch, seq uint64, gen uint64, old bool) (*agentv1.AgentEvent, error) {
 	ch := w.register(seq)
 	defer w.unregister(seq, ch)
 	poll := time.NewTicker(s.cfg.PollInterval)
 	defer poll.Stop()
+	look := old
 	for {
 		recheck := w.recheckChan()
-		reply, answered, err := s.findReply(ctx, w.agentID, seq)
-		if err == nil && answered {
-			return reply, nil
+		if look || w.generation() != gen {
+			reply, answered, err := s.findReply(ctx, w.agentID, seq)
+			if err == nil && answered {
+				return reply, nil
+			}
+			if err != nil && ctx.Err() != nil {
+				return nil, ctxError(ctx)
+			}
+			gen = w.generation()
 		}
-		if err != nil && ctx.Err() != nil {
-			return nil, ctxError(ctx)
-		}
+		look = true
 		select {
 		case ev := <-ch:
 			return ev, nil

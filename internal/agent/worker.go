@@ -62,7 +62,7 @@ func (s *Service) drain(agentID string) {
 	retry := newBackoff(20*time.Millisecond, time.Second)
 	leaseWait := min(max(s.cfg.LeaseTTL/10, 10*time.Millisecond), time.Second)
 	for ctx.Err() == nil {
-		pending, err := s.pending(ctx, agentID)
+		pending, err := s.pending(ctx, agentID, 0)
 		if err != nil {
 			s.log.Warn("reading pending messages failed", "agent", agentID, "err", err)
 			sleep(ctx, retry.next())
@@ -80,19 +80,23 @@ func (s *Service) drain(agentID string) {
 			sleep(ctx, leaseWait)
 		default:
 			retry.reset()
-			s.answerWithLease(agentID, lease)
+			done := s.answerWithLease(agentID, lease, pending)
 			// A fresh context: the lease is worth releasing even on shutdown,
 			// so that another replica need not wait for it to expire.
 			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = s.eng.ReleaseLease(rctx, lease)
 			cancel()
+			if done {
+				return
+			}
 		}
 	}
 }
 
-// answerWithLease answers pending messages in seq order while it holds the
-// lease, renewing it in the background.
-func (s *Service) answerWithLease(agentID string, lease engine.Lease) {
+// answerWithLease answers pending messages in seq order, starting with
+// pending, while it holds the lease, renewing it in the background. It
+// reports done when it saw no message left waiting.
+func (s *Service) answerWithLease(agentID string, lease engine.Lease, pending []*agentv1.AgentEvent) (done bool) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	renewed := make(chan struct{})
 	go func() {
@@ -103,20 +107,26 @@ func (s *Service) answerWithLease(agentID string, lease engine.Lease) {
 		cancel()
 		<-renewed
 	}()
+	var answered uint64 // the newest seq this loop answered: where to look next
 	for ctx.Err() == nil {
-		pending, err := s.pending(ctx, agentID)
-		if err != nil || len(pending) == 0 {
-			return
-		}
 		for _, ev := range pending {
 			if err := s.answer(ctx, agentID, ev, lease); err != nil {
 				if !errors.Is(err, context.Canceled) {
 					s.log.Warn("reply not written", "agent", agentID, "seq", ev.GetSeq(), "err", err)
 				}
-				return
+				return false
 			}
+			answered = ev.GetSeq()
+		}
+		var err error
+		if pending, err = s.pending(ctx, agentID, answered); err != nil {
+			return false
+		}
+		if len(pending) == 0 {
+			return true
 		}
 	}
+	return false
 }
 
 // renew keeps the lease alive every third of its time; if it is lost, the
@@ -143,13 +153,19 @@ func (s *Service) renew(ctx context.Context, cancel context.CancelFunc, lease en
 // (at most one page of them). Replies to earlier messages may stand between
 // the last answered message and the next pending one (a burst of messages is
 // followed by a burst of replies), so it reads on until it finds one.
-func (s *Service) pending(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
-	bounds, err := s.eng.Read(ctx, agentID, 0, 0)
-	if err != nil {
-		return nil, err
+//
+// hint, if not 0, is a seq known to be answered: reading from there saves
+// the round trip that asks the engine where the answered messages end.
+func (s *Service) pending(ctx context.Context, agentID string, hint uint64) ([]*agentv1.AgentEvent, error) {
+	after, last := hint, ^uint64(0)
+	if hint == 0 {
+		bounds, err := s.eng.Read(ctx, agentID, 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		after, last = bounds.Answered, bounds.LastSeq
 	}
-	answered, after := bounds.Answered, bounds.Answered
-	for after < bounds.LastSeq {
+	for after < last {
 		p, err := s.eng.Read(ctx, agentID, after, 256)
 		if err != nil {
 			return nil, err
@@ -157,9 +173,10 @@ func (s *Service) pending(ctx context.Context, agentID string) ([]*agentv1.Agent
 		if len(p.Events) == 0 {
 			return nil, nil
 		}
+		last = p.LastSeq
 		var out []*agentv1.AgentEvent
 		for _, ev := range p.Events {
-			if ev.GetSeq() > answered && ev.GetMessage().GetRole() == agentv1.Role_ROLE_USER {
+			if ev.GetSeq() > p.Answered && ev.GetMessage().GetRole() == agentv1.Role_ROLE_USER {
 				out = append(out, ev)
 			}
 		}
