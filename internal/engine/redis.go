@@ -306,7 +306,7 @@ func (r *Redis) Subscribe(ctx context.Context, agentID string, opts SubscribeOpt
 		return nil, r.fail(ctx, err)
 	}
 	if !opts.Internal {
-		if err := r.pres.add(opCtx, agentID, 1); err != nil {
+		if err := r.pres.add(agentID, 1); err != nil {
 			s.Close()
 			return nil, r.fail(ctx, err)
 		}

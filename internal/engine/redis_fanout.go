@@ -226,9 +226,7 @@ func (s *redisSub) Close() {
 	first := f.endLocked(s, nil)
 	f.mu.Unlock()
 	if first && counted {
-		ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-		defer cancel()
-		_ = f.pres.add(ctx, s.h.agentID, -1)
+		_ = f.pres.add(s.h.agentID, -1)
 	}
 }
 

@@ -84,7 +84,13 @@ func (p *presence) start(ctx context.Context) error {
 // fails, the local change is kept only for a subscription that ended
 // (delta < 0; it is gone either way), and the loop repairs Redis with a new
 // epoch.
-func (p *presence) add(ctx context.Context, agentID string, delta int64) error {
+//
+// The write has its own deadline rather than the caller's: a write cut
+// short leaves the count uncertain and costs a new epoch, which a caller
+// must not be able to force.
+func (p *presence) add(agentID string, delta int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
 	if err := p.repair(ctx); err != nil && delta > 0 {
 		return err
 	}
