@@ -254,11 +254,11 @@ func rows(m Mode, as, bs []*Result) []Row {
 
 // WriteTable prints the rows as a Markdown table.
 func (rep *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| mode\t metric\t A\t median A\t B\t median B\t A/B\t target\t ok\t|")
-	fmt.Fprintln(tw, "|---\t---\t---\t---:\t---\t---:\t---:\t---\t---\t|")
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	fmt.Fprintln(tw, "| mode\t| metric\t| A\t| median A\t| B\t| median B\t| A/B\t| target\t| ok\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---:\t|---\t|---:\t|---:\t|---\t|---\t|")
 	for _, r := range rep.Rows {
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t|\n",
+		fmt.Fprintf(tw, "| %s\t| %s\t| %s\t| %s\t| %s\t| %s\t| %s\t| %s\t| %s\t|\n",
 			r.Mode, r.Metric, r.A, num(r.MedA), r.B, num(r.MedB), num(r.Ratio), r.Target, r.OK)
 	}
 	return tw.Flush()

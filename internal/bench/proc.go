@@ -217,3 +217,79 @@ func FindModuleRoot(dir string) (string, error) {
 		dir = parent
 	}
 }
+
+// clockTicks is the unit of utime and stime in /proc/PID/stat (USER_HZ),
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// CPUTime is the user plus system CPU time pid has used, from
+// /proc/PID/stat, with 10 ms resolution.
+func CPUTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// count fields after its closing one.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc/PID/stat")
+	}
+	f := strings.Fields(string(data[i+1:]))
+	// Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc/PID/stat")
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("unexpected utime or stime in /proc/PID/stat")
+	}
+	return time.Duration(u+s) * time.Second / clockTicks, nil
+}
+
+// cpuMeter measures a server's CPU use over a window.
+type cpuMeter struct {
+	pid   int
+	start time.Duration
+	ok    bool
+}
+
+// startCPU begins a window; with no PID it measures nothing.
+func startCPU(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	if pid != 0 {
+		var err error
+		m.start, err = CPUTime(pid)
+		m.ok = err == nil
+	}
+	return m
+}
+
+// stop ends the window and records server_cpu_pct (percent of one core)
+// and, for ops > 0, server_cpu_us_per_op: the server's cost per operation,
+// which a noisy neighbour changes far less than it changes a rate.
+func (m *cpuMeter) stop(r *Result, window time.Duration, ops float64) {
+	if !m.ok {
+		return
+	}
+	end, err := CPUTime(m.pid)
+	if err != nil {
+		return
+	}
+	used := end - m.start
+	r.Set("server_cpu_pct", 100*used.Seconds()/window.Seconds())
+	if ops > 0 {
+		r.Set("server_cpu_us_per_op", float64(used.Microseconds())/ops)
+	}
+}
+
+// sleepUntil waits until t or ctx is done.
+func sleepUntil(ctx context.Context, t time.Time) {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}

@@ -112,7 +112,11 @@ func RPC(ctx context.Context, t Target, cfg RPCConfig) (*Result, error) {
 			}
 		})
 	}
+	sleepUntil(ctx, from)
+	cpu := startCPU(t.PID)
+	sleepUntil(ctx, until)
 	wg.Wait()
+	cpu.stop(r, cfg.Duration, float64(all.Count()))
 	r.Errors = errs.Load()
 	if e, ok := firstErr.Load().(string); ok {
 		r.Note(e)

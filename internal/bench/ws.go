@@ -161,7 +161,11 @@ func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
 			all.Merge(s)
 		})
 	}
+	sleepUntil(ctx, from)
+	cpu := startCPU(t.PID)
+	sleepUntil(ctx, until)
 	wg.Wait()
+	cpu.stop(r, cfg.Duration, float64(all.Count()))
 	r.Errors = errs.Load()
 	if e, ok := firstErr.Load().(string); ok {
 		r.Note(e)

@@ -108,11 +108,13 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 	if !f.await(ctx, 0, 10*time.Second) {
 		return nil, fmt.Errorf("the warm-up message reached %d of %d sockets within 10s", f.seen[0].Load(), cfg.Conns)
 	}
+	cpu := startCPU(t.PID)
 	lost, sent, err := f.run(ctx, sender, cfg)
 	elapsed := cfg.Duration.Seconds()
 	if err != nil {
 		return nil, err
 	}
+	cpu.stop(r, cfg.Duration, float64(f.markers.Load()))
 	closeAll(conns)
 	wg.Wait()
 	all := &Samples{}
