@@ -69,10 +69,9 @@ func splitChunks(s string, n int) []string {
 	if len(words) <= n {
 		return words
 	}
-	per := (len(words) + n - 1) / n
 	out := make([]string, 0, n)
-	for i := 0; i < len(words); i += per {
-		out = append(out, strings.Join(words[i:min(i+per, len(words))], ""))
+	for i := range n {
+		out = append(out, strings.Join(words[i*len(words)/n:(i+1)*len(words)/n], ""))
 	}
 	return out
 }

@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type responderFunc func(ctx context.Context, req Request, emit func(string) error) error
+
+func (f responderFunc) Respond(ctx context.Context, req Request, emit func(string) error) error {
+	return f(ctx, req, emit)
+}
+
+func newService(t *testing.T, cfg Config) (*Service, engine.Engine) {
+	t.Helper()
+	eng := engine.NewMemory(engine.Config{HistoryLimit: 50})
+	cfg.Engine = eng
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := New(cfg)
+	t.Cleanup(func() {
+		s.Close()
+		_ = eng.Close()
+	})
+	return s, eng
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestFailingResponderGivesRunError(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, req Request, emit func(string) error) error {
+		if req.Message.GetText() == "fail" {
+			return errors.New("model is down")
+		}
+		return emit("fine")
+	})})
+	res, err := s.Send(ctx(t), "a", "fail", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := res.Reply.GetRunError()
+	if re == nil || re.GetReplyToSeq() != res.Message.GetSeq() || re.GetCode() != "responder_failed" {
+		t.Fatalf("reply %v, want a run_error for seq %d", res.Reply, res.Message.GetSeq())
+	}
+	// The next message is answered normally.
+	res, err = s.Send(ctx(t), "a", "ok", "")
+	if err != nil || res.Reply.GetMessage().GetText() != "fine" || res.Reply.GetSeq() != 4 {
+		t.Fatalf("after a failure: %v, %v", res.Reply, err)
+	}
+}
+
+func TestSlowResponderTimesOut(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, Config{ReplyTimeout: 50 * time.Millisecond, Responder: responderFunc(func(ctx context.Context, _ Request, _ func(string) error) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})})
+	res, err := s.Send(ctx(t), "slow", "hi", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reply.GetRunError().GetCode() != "reply_timeout" {
+		t.Fatalf("reply %v, want run_error reply_timeout", res.Reply)
+	}
+}
+
+func TestRepliesAreSerialPerAgent(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	running := map[string]int{}
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, req Request, emit func(string) error) error {
+		mu.Lock()
+		running[req.AgentID]++
+		n := running[req.AgentID]
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			running[req.AgentID]--
+			mu.Unlock()
+		}()
+		if n > 1 {
+			return fmt.Errorf("%d replies at once for %s", n, req.AgentID)
+		}
+		return emit("ok")
+	})})
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Send(ctx(t), fmt.Sprint("agent-", i%2), fmt.Sprint(i), "")
+			if err != nil || res.Reply.GetMessage().GetText() != "ok" {
+				t.Errorf("send %d: %v %v", i, res.Reply, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestFollowerFillsGapsAndReportsTrimming(t *testing.T) {
+	t.Parallel()
+	s, eng := newService(t, Config{})
+	c := ctx(t)
+	for i := range 30 {
+		if _, err := s.Send(c, "g", fmt.Sprint(i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 60 events, 50 kept: replay from 0 starts with a gap marker at 11.
+	after := uint64(0)
+	f, err := s.Follow(c, "g", &after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []*agentv1.AgentEvent
+	collect := func(ev *agentv1.AgentEvent) error { got = append(got, ev); return nil }
+	if err := f.Replay(c, collect); err != nil {
+		t.Fatal(err)
+	}
+	if gap := got[0].GetHistoryGap(); gap == nil || gap.GetFirstRetainedSeq() != 11 || len(got) != 51 || f.Last() != 60 {
+		t.Fatalf("replay: first %v, %d events, last %d; want a gap to 11, 50 events, last 60", got[0], len(got)-1, f.Last())
+	}
+	// A live event that arrives after a skipped one pulls the skipped one
+	// from the log first.
+	got = nil
+	lease, _, _ := eng.AcquireLease(c, "other", time.Minute)
+	_ = lease
+	m1, _, _ := eng.AppendUser(c, "g", &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Role: agentv1.Role_ROLE_USER, Text: "x"}}}, "")
+	if err := f.Deliver(c, &agentv1.AgentEvent{Seq: m1.GetSeq() + 5}, collect); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 2 || got[0].GetSeq() != 61 {
+		t.Fatalf("delivered %v, want seq 61 filled from the log first", got)
+	}
+}
+
+func TestDeleteEndsFollowers(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, Config{})
+	c := ctx(t)
+	if _, err := s.Send(c, "d", "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Follow(c, "d", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := s.Delete(c, "d"); err != nil {
+		t.Fatal(err)
+	}
+	<-f.Ready()
+	err = f.Pump(c, func(*agentv1.AgentEvent) error { return nil })
+	if KindOf(err) != KindNotFound {
+		t.Fatalf("after delete: %v, want not_found", err)
+	}
+}
+
+func TestSplitChunks(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{"echo: a": 2, "echo: a b c d e f": 3, "echo: ü ü ü": 3} {
+		parts := splitChunks(in, 3)
+		joined := ""
+		for _, p := range parts {
+			joined += p
+		}
+		if joined != in || len(parts) != want {
+			t.Errorf("splitChunks(%q) = %q, want %d parts joining to the input", in, parts, want)
+		}
+	}
+}
