@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/redis/go-redis/v9"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -37,6 +38,9 @@ func run(lookup func(string) (string, bool), stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	// go-redis logs connection trouble through a process-wide logger; route
+	// it into ours so that every line on stderr is structured.
+	redis.SetLogger(redisLogger{log})
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -71,6 +75,12 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug("redis client", "msg", fmt.Sprintf(format, v...))
 }
 
 // buildVersion is the -ldflags version, or the module version and VCS
