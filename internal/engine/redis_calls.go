@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+)
+
+// This file holds what every call of the Redis engine goes through: its
+// deadline, the classification of its errors, pipelines that survive a Redis
+// restart, and the encoding of events.
+
+// begin starts a call: it refuses calls after Close and bounds the call by
+// OperationTimeout.
+func (r *Redis) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if r.closed.Load() {
+		return nil, nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, r.timeout)
+	return opCtx, cancel, nil
+}
+
+// fail classifies an error of a call made with ctx. Errors of the
+// connection, and a Redis that does not answer in time, become
+// ErrUnavailable (wrapping the cause, so errors.Is still finds
+// context.DeadlineExceeded). A caller that cancelled gets its context's
+// error, as from the memory engine.
+func (r *Redis) fail(ctx context.Context, err error) error {
+	var rerr redis.Error
+	switch {
+	case r.closed.Load():
+		return ErrClosed
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
+		return err
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &rerr) && !transient(rerr):
+		return fmt.Errorf("engine: redis: %w", err)
+	default:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+}
+
+// transient reports whether a Redis error reply means the server cannot
+// serve now (loading, failing over, out of memory) rather than a bug.
+func transient(err redis.Error) bool {
+	for _, prefix := range []string{"LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "NOREPLICAS", "OOM"} {
+		if strings.HasPrefix(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Redis) now() string {
+	return strconv.FormatInt(r.cfg.Now().UnixNano(), 10)
+}
+
+// pipelined runs fn's commands in one round trip. Pipelined EVALSHA cannot
+// fall back to EVAL by itself, so when Redis forgot the scripts (it
+// restarted) they are loaded and the pipeline runs once more; the commands
+// that failed with NOSCRIPT had no effect.
+func pipelined(ctx context.Context, rdb *redis.Client, fn func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	run := func(p redis.Pipeliner) error { fn(p); return nil }
+	cmds, err := rdb.Pipelined(ctx, run)
+	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return cmds, err
+	}
+	if err := loadScripts(ctx, rdb); err != nil {
+		return nil, err
+	}
+	return rdb.Pipelined(ctx, run)
+}
+
+func loadScripts(ctx context.Context, rdb *redis.Client) error {
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range scripts {
+			s.Load(ctx, p)
+		}
+		return nil
+	})
+	return err
+}
+
+// encodeForAppend encodes ev as stored, but without its seq, which the
+// append script adds (see luaAppend). The caller's event is not modified.
+func encodeForAppend(ev *agentv1.AgentEvent, agentID string) ([]byte, error) {
+	c := cloneEvent(ev)
+	c.Seq = 0
+	c.AgentId = agentID
+	b, err := proto.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("engine: encode event: %w", err)
+	}
+	return b, nil
+}
+
+func decodeEvent(v any) (*agentv1.AgentEvent, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("engine: redis: stored event is %T, not a string", v)
+	}
+	ev := &agentv1.AgentEvent{}
+	if err := proto.Unmarshal([]byte(s), ev); err != nil {
+		return nil, fmt.Errorf("engine: redis: decode stored event: %w", err)
+	}
+	return ev, nil
+}
+
+// asUint reads a number that Redis returned as an integer or a string.
+func asUint(v any) uint64 {
+	switch v := v.(type) {
+	case int64:
+		return uint64(max(v, 0))
+	case string:
+		n, _ := strconv.ParseUint(v, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func asTime(v any) time.Time {
+	s, _ := v.(string)
+	ns, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || s == "" {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// leaseTTL rounds ttl up to whole milliseconds, the unit of PX, and to at
+// least one.
+func leaseTTL(ttl time.Duration) time.Duration {
+	return max(((ttl+time.Millisecond-1)/time.Millisecond)*time.Millisecond, time.Millisecond)
+}

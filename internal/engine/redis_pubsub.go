@@ -1,0 +1,273 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+)
+
+// This file holds the two goroutines of fanout: the reader of the pub/sub
+// connection, which delivers messages and replaces the connection when it
+// fails, and the janitor, which unsubscribes from channels nobody watches.
+
+// Reconnection backoff of the pub/sub reader after a failure.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// run is the reader: it receives from one connection until it fails, then
+// ends every subscription on it and reconnects with backoff.
+func (f *fanout) run(ps *redis.PubSub) {
+	defer f.wg.Done()
+	backoff := minBackoff
+	for {
+		replied, err := f.receive(ps)
+		f.reset(ps, err)
+		if replied {
+			backoff = minBackoff
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-f.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+		if ps = f.reconnect(); ps == nil {
+			return
+		}
+	}
+}
+
+// reconnect installs a new connection, or returns nil if the engine closed.
+func (f *fanout) reconnect() *redis.PubSub {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.ps = f.rdb.Subscribe(context.Background())
+	return f.ps
+}
+
+// receive reads from ps until it fails. A connection silent for pingIdle is
+// pinged; if the next pingIdle brings no reply either, it is considered
+// dead, so that a half-open TCP connection is noticed.
+func (f *fanout) receive(ps *redis.PubSub) (replied bool, err error) {
+	// The first ping dials at once, so that a Redis outage is noticed
+	// before anyone subscribes.
+	if err := f.ping(ps); err != nil {
+		return false, err
+	}
+	pinged := true
+	for {
+		msg, err := ps.ReceiveTimeout(context.Background(), f.pingIdle)
+		if err != nil {
+			var netErr net.Error
+			if pinged || !errors.As(err, &netErr) || !netErr.Timeout() {
+				return replied, err
+			}
+			if err := f.ping(ps); err != nil {
+				return replied, err
+			}
+			pinged = true
+			continue
+		}
+		if !replied {
+			replied = true
+			f.up()
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				f.confirm(m.Channel)
+			}
+		case *redis.Message:
+			f.dispatch(m.Channel, m.Payload)
+		}
+	}
+}
+
+// up logs the end of an outage.
+func (f *fanout) up() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		f.down = false
+		f.log.Info("redis engine: pub/sub connection restored")
+	}
+}
+
+func (f *fanout) ping(ps *redis.PubSub) error {
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	return ps.Ping(ctx)
+}
+
+func (f *fanout) confirm(channel string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hubs[channel]
+	if h == nil || h.confirmed {
+		return
+	}
+	h.confirmed = true
+	close(h.ready)
+	if len(h.subs) == 0 { // its subscriber gave up while waiting
+		select {
+		case f.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dispatch delivers one message to the channel's subscriptions. The event is
+// decoded once and shared by all of them, as Subscription allows.
+func (f *fanout) dispatch(channel, payload string) {
+	if payload == "" {
+		return
+	}
+	var ev *agentv1.AgentEvent
+	if payload[0] == msgEvent {
+		ev = &agentv1.AgentEvent{}
+		if err := proto.Unmarshal([]byte(payload[1:]), ev); err != nil {
+			f.log.Error("redis engine: undecodable event dropped", "channel", channel, "err", err)
+			return
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hubs[channel]
+	if h == nil || !h.confirmed {
+		return
+	}
+	switch payload[0] {
+	case msgEvent:
+		for s := range h.subs {
+			if !s.Push(ev) {
+				f.endLocked(s, ErrOverflow)
+			}
+		}
+		if ev.GetSeq() > 0 {
+			h.seen = ev.GetSeq()
+		}
+	case msgDeleted:
+		for s := range h.subs {
+			f.endLocked(s, ErrDeleted)
+		}
+		h.seen = 0
+		h.deletes++
+	}
+	h.wakeLocked()
+}
+
+// reset ends every hub of ps, which failed: their subscriptions end with
+// ErrUnavailable (ErrClosed if the engine closed), and the hubs go, since
+// Redis dropped their SUBSCRIBEs with the connection.
+func (f *fanout) reset(ps *redis.PubSub, err error) {
+	f.mu.Lock()
+	cause := ErrClosed
+	if !f.closed {
+		cause = fmt.Errorf("%w: pub/sub connection lost: %w", ErrUnavailable, err)
+		f.pres.markDirty()
+		if !f.down {
+			f.down = true
+			f.log.Warn("redis engine: pub/sub connection lost; its subscriptions end with ErrUnavailable", "err", err)
+		}
+	}
+	if f.ps == ps {
+		f.ps = nil
+	}
+	hubs := f.hubs
+	f.hubs = make(map[string]*hub)
+	f.endHubsLocked(hubs, cause)
+	f.mu.Unlock()
+	_ = ps.Close()
+}
+
+func (f *fanout) endHubsLocked(hubs map[string]*hub, cause error) {
+	for _, h := range hubs {
+		h.gone = true
+		if !h.confirmed {
+			close(h.ready)
+		}
+		for s := range h.subs {
+			f.endLocked(s, cause)
+		}
+		h.wakeLocked()
+	}
+}
+
+// janitor unsubscribes from the channels of hubs left without
+// subscriptions.
+func (f *fanout) janitor() {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-f.idle:
+		}
+		f.sweep()
+	}
+}
+
+func (f *fanout) sweep() {
+	select {
+	case f.sem <- struct{}{}:
+	case <-f.done:
+		return
+	}
+	defer func() { <-f.sem }()
+	f.mu.Lock()
+	ps := f.ps
+	var channels []string
+	for ch, h := range f.hubs {
+		if h.confirmed && len(h.subs) == 0 {
+			delete(f.hubs, ch)
+			h.gone = true
+			h.wakeLocked()
+			channels = append(channels, ch)
+		}
+	}
+	f.mu.Unlock()
+	if len(channels) == 0 || ps == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	if err := ps.Unsubscribe(ctx, channels...); err != nil {
+		f.log.Warn("redis engine: pub/sub unsubscribe failed", "err", err)
+		_ = ps.Close() // the reader reconnects
+	}
+}
+
+// close ends every subscription with ErrClosed and stops the goroutines.
+func (f *fanout) close() {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.closed = true
+	ps := f.ps
+	f.ps = nil
+	hubs := f.hubs
+	f.hubs = make(map[string]*hub)
+	f.endHubsLocked(hubs, ErrClosed)
+	f.mu.Unlock()
+	close(f.done)
+	if ps != nil {
+		_ = ps.Close() // unblocks the reader
+	}
+	f.wg.Wait()
+}

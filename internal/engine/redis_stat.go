@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// stats describes the agents that exist among ids, in order, summing the
+// subscriber counts of live replica epochs. Fields of dead epochs are
+// deleted on the way, best effort.
+func (r *Redis) stats(ctx context.Context, ids []string) ([]Stat, error) {
+	cmds := make([]*redis.Cmd, len(ids))
+	_, err := pipelined(ctx, r.rdb, func(p redis.Pipeliner) {
+		for i, id := range ids {
+			k := r.keys.agent(id)
+			cmds[i] = scriptStat.EvalSha(ctx, p, []string{k.meta, k.log, k.subs})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Stat, 0, len(ids))
+	subs := make([][]string, 0, len(ids))
+	var epochs []string
+	seen := make(map[string]bool)
+	for i, cmd := range cmds {
+		st, fields, ok, err := parseStat(ids[i], cmd)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		for j := 0; j < len(fields); j += 2 {
+			if !seen[fields[j]] {
+				seen[fields[j]] = true
+				epochs = append(epochs, fields[j])
+			}
+		}
+		out = append(out, st)
+		subs = append(subs, fields)
+	}
+	alive, err := r.pres.alive(ctx, epochs)
+	if err != nil {
+		return nil, err
+	}
+	dead := make(map[string][]string)
+	for i := range out {
+		var d []string
+		out[i].Subscribers, d = sumAlive(subs[i], alive)
+		if len(d) > 0 {
+			dead[out[i].AgentID] = d
+		}
+	}
+	if len(dead) > 0 {
+		_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for id, fields := range dead {
+				p.HDel(ctx, r.keys.agent(id).subs, fields...)
+			}
+			return nil
+		})
+	}
+	return out, nil
+}
+
+// parseStat reads one scriptStat result. ok is false if the agent does not
+// exist.
+func parseStat(agentID string, cmd *redis.Cmd) (st Stat, subs []string, ok bool, err error) {
+	vals, err := cmd.Slice()
+	if err != nil {
+		return Stat{}, nil, false, err
+	}
+	if len(vals) == 0 {
+		return Stat{}, nil, false, nil
+	}
+	if len(vals) != 6 {
+		return Stat{}, nil, false, fmt.Errorf("engine: redis: unexpected stat result %v", vals)
+	}
+	last, n := asUint(vals[0]), asUint(vals[4])
+	st = Stat{
+		AgentID:    agentID,
+		LastSeq:    last,
+		Answered:   asUint(vals[1]),
+		Created:    asTime(vals[2]),
+		LastActive: asTime(vals[3]),
+	}
+	if n > 0 {
+		st.FirstSeq = last - n + 1
+	}
+	fields, _ := vals[5].([]any)
+	for _, f := range fields {
+		s, _ := f.(string)
+		subs = append(subs, s)
+	}
+	return st, subs, true, nil
+}
