@@ -62,7 +62,7 @@ type options struct {
 	duration, warmup, settle                            time.Duration
 	conns, rttConns, idleConns, idleAgents, fanoutConns int
 	callers, startupRuns, rounds, window                int
-	subscribe, smallBuffers                             bool
+	subscribe, smallBuffers, onRedis                    bool
 }
 
 type multiFlag []string
@@ -89,6 +89,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.startupRuns, "startup-runs", 5, "startup: starts and stops per run")
 	fs.BoolVar(&o.subscribe, "subscribe", false, "ws-rtt: leave the gateway's push on for the sending sockets")
 	fs.BoolVar(&o.smallBuffers, "small-buffers", false, "bare WebSocket servers: 1 KiB buffers and a write buffer pool instead of gorilla's defaults")
+	fs.BoolVar(&o.onRedis, "on-redis", false, "compare: run the gateway on Redis (-redis-url) in every mode, not only in ws-rtt-redis")
 	fs.IntVar(&o.rounds, "rounds", 2, "compare: runs of each server per mode")
 	fs.StringVar(&o.modes, "modes", "", "compare: comma list of modes (default all; ws-rtt-redis when -redis-url is set)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
@@ -168,6 +169,7 @@ func (o options) plan() bench.Plan {
 		RPC:         bench.RPCConfig{Protocol: o.protocol, Callers: o.callers, Warmup: o.warmup, Duration: o.duration},
 		StartupRuns: o.startupRuns,
 		Redis:       o.redisURL != "",
+		OnRedis:     o.onRedis,
 	}
 }
 

@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/agentgate/agentgate/internal/redistest"
 )
 
 // The benchmarks below run one mode against the gateway in this process, so
@@ -22,8 +24,12 @@ const benchDuration = 3 * time.Second
 // benchEnv lifts the abuse limits as the tool does for the binary.
 var benchEnv = map[string]string{"WS_FRAME_RATE": "1000000", "CONNECTION_RATE": "1000000", "MAX_CONNECTIONS": "100000"}
 
-func benchGateway(b *testing.B, run Runner) {
-	srv := apptest.Start(b, benchEnv, apptest.Quiet())
+func benchGateway(b *testing.B, run Runner, env ...string) {
+	e := maps.Clone(benchEnv)
+	for i := 0; i+1 < len(env); i += 2 {
+		e[env[i]] = env[i+1]
+	}
+	srv := apptest.Start(b, e, apptest.Quiet())
 	t := Target{Name: Gateway, Addr: srv.Addr, Project: true}
 	b.ResetTimer()
 	for range b.N {
@@ -44,6 +50,15 @@ func BenchmarkGatewayWSRTT(b *testing.B) {
 	benchGateway(b, func(ctx context.Context, t Target) (*Result, error) {
 		return WSRTT(ctx, t, WSRTTConfig{Duration: benchDuration})
 	})
+}
+
+// BenchmarkGatewayWSRTTRedis is ws-rtt on the Redis engine, against a
+// throwaway redis-server.
+func BenchmarkGatewayWSRTTRedis(b *testing.B) {
+	url := redistest.Start(b).URL()
+	benchGateway(b, func(ctx context.Context, t Target) (*Result, error) {
+		return WSRTT(ctx, t, WSRTTConfig{Duration: benchDuration})
+	}, "REDIS_URL", url)
 }
 
 func BenchmarkGatewayWSFanout(b *testing.B) {

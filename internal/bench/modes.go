@@ -16,6 +16,9 @@ type Plan struct {
 	// Redis adds ws-rtt-redis: the gateway on Redis against the gateway on
 	// memory.
 	Redis bool
+	// OnRedis runs the gateway on Redis in every mode, against the same
+	// bare servers.
+	OnRedis bool
 }
 
 // ModeNames are the modes a comparison knows, in the order they run.
@@ -61,7 +64,7 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 				Run: func(ctx context.Context, which string) (*Result, error) {
 					return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return WSFanout(ctx, t, cfg) })
 				},
-				Show: []string{"deliveries_per_s", "frames_per_s", "messages_per_s", "p50_ms", "p99_ms", "max_ms", "errors"},
+				Show: []string{"deliveries_per_s", "frames_per_s", "messages_per_s", "p50_ms", "p99_ms", "max_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
 				Checks: []Check{
 					{Metric: "deliveries_per_s", Ratio: true, Limit: 0.7},
 					{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.5},
@@ -76,7 +79,7 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 					Run: func(ctx context.Context, which string) (*Result, error) {
 						return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return RPC(ctx, t, cfg) })
 					},
-					Show:   []string{"req_per_s", "p50_ms", "p99_ms", "errors"},
+					Show:   []string{"req_per_s", "p50_ms", "p99_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
 					Checks: []Check{{Metric: "req_per_s", Ratio: true, Limit: 0.6}},
 				})
 			}
@@ -97,6 +100,13 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 			return nil, fmt.Errorf("unknown mode %q; the modes are %s", n, strings.Join(ModeNames, ", "))
 		}
 	}
+	if p.OnRedis {
+		for i := range out {
+			if out[i].A == Gateway {
+				out[i].A = GatewayRedis
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -106,7 +116,7 @@ func (s *Setup) rttMode(name, b string, cfg WSRTTConfig) Mode {
 		Run: func(ctx context.Context, which string) (*Result, error) {
 			return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return WSRTT(ctx, t, cfg) })
 		},
-		Show: []string{"rtt_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors"},
+		Show: []string{"rtt_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
 		Checks: []Check{
 			{Metric: "rtt_per_s", Ratio: true, Limit: 0.5},
 			{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 3},
