@@ -1,0 +1,346 @@
+// The console page in a real browser (Debian's chromium, driven by
+// playwright-core) against the real server binary: it sends and streams, two
+// pages share an agent, a restart is survived with resume, and a disallowed
+// origin cannot open the socket.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { after, afterEach, before, test } from "node:test";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { createNodeClient } from "../src/index.js";
+import { freePort, startRedis } from "./ports.js";
+import { startServer, type Server } from "./server.js";
+
+const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// A name for an allowed origin that resolves to loopback inside the browser.
+const allowedHost = "console.allowed.test";
+
+let browser: Browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    timeout: 60_000,
+    // No sandbox (tests may run as root), and none of chromium's own network
+    // traffic: the machine is offline apart from loopback.
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--host-resolver-rules=MAP ${allowedHost} 127.0.0.1`,
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+// The browser contexts of the running test, closed when it ends.
+const contexts: BrowserContext[] = [];
+
+async function closePages() {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+}
+
+afterEach(closePages);
+
+/** A console page and the script errors it raised. */
+interface ConsolePage {
+  page: Page;
+  errors: Error[];
+}
+
+/** openConsole opens base/console for agent and waits until the socket is open. */
+async function openConsole(base: string, agent: string, waitOpen = true): Promise<ConsolePage> {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  const errors: Error[] = [];
+  page.on("pageerror", (e) => errors.push(e));
+  await page.goto(`${base}/console?agent=${encodeURIComponent(agent)}`);
+  if (waitOpen) await page.locator('#status[data-state="open"]').waitFor();
+  return { page, errors };
+}
+
+async function send(page: Page, text: string) {
+  await page.fill("#text", text);
+  await page.press("#text", "Enter");
+}
+
+/**
+ * conversation describes the messages pane: "user #1: hi",
+ * "assistant #2: echo: hi", "--- <divider text>".
+ */
+function conversation(page: Page): Promise<string[]> {
+  return page.evaluate(readConversation);
+}
+
+function readConversation(): string[] {
+  return Array.from(document.querySelectorAll<HTMLElement>("#messages > li:not(.empty)"), (li) =>
+    li.classList.contains("divider")
+      ? `--- ${li.textContent}`
+      : `${li.dataset.role} #${li.dataset.seq ?? "?"}: ${li.querySelector(".text")?.textContent}`,
+  );
+}
+
+/** waitForConversation waits until the messages pane shows exactly want. */
+async function waitForConversation(page: Page, want: string[], timeout = 15_000) {
+  try {
+    await page.waitForFunction(conversationIs, want, { timeout });
+  } catch (err) {
+    assert.deepEqual(await conversation(page), want, `the conversation did not become as expected: ${err}`);
+  }
+}
+
+// conversationIs runs in the page: it repeats readConversation, since a
+// function passed to the page cannot call another.
+function conversationIs(want: string[]): boolean {
+  const got = Array.from(document.querySelectorAll<HTMLElement>("#messages > li:not(.empty)"), (li) =>
+    li.classList.contains("divider")
+      ? `--- ${li.textContent}`
+      : `${li.dataset.role} #${li.dataset.seq ?? "?"}: ${li.querySelector(".text")?.textContent}`,
+  );
+  return JSON.stringify(got) === JSON.stringify(want);
+}
+
+/** eventKinds lists the kinds of the events pane, connection lines included. */
+function eventKinds(page: Page): Promise<string[]> {
+  return page.$$eval("#events li", (lis) => lis.map((li) => li.className.replace(/^k-/, "")));
+}
+
+/** waitForLogLine waits for an events-pane line of kind whose text contains text. */
+async function waitForLogLine(page: Page, kind: string, text: string) {
+  await page.locator(`#events li.k-${kind}`, { hasText: text }).first().waitFor({ timeout: 20_000 });
+}
+
+function noErrors(...pages: ConsolePage[]) {
+  for (const p of pages) assert.deepEqual(p.errors.map(String), [], "the page raised no script errors");
+}
+
+test("the console sends a message and shows the reply streaming in", { timeout: 60_000 }, async () => {
+  // A pause before each delta makes the streaming visible to the page.
+  const server = await startServer({ ECHO_DELAY: "100ms" });
+  try {
+    const cp = await openConsole(server.url, "browser-send");
+    const { page } = cp;
+    // Record every text the reply bubble shows while it streams.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { streamed: string[] }).streamed = seen;
+      new MutationObserver(() => {
+        const text = document.querySelector(".msg.streaming .text")?.textContent;
+        if (text && seen[seen.length - 1] !== text) seen.push(text);
+      }).observe(document.getElementById("messages")!, { subtree: true, childList: true, characterData: true });
+    });
+    await send(page, "hello browser");
+    await waitForConversation(page, ["user #1: hello browser", "assistant #2: echo: hello browser"]);
+
+    const streamed = await page.evaluate(() => (window as unknown as { streamed: string[] }).streamed);
+    assert.deepEqual(streamed, ["echo: ", "echo: hello ", "echo: hello browser"], "the deltas arrived one by one");
+    assert.deepEqual(await eventKinds(page), [
+      "conn", // open
+      "message",
+      "runStarted",
+      "textDelta",
+      "textDelta",
+      "textDelta",
+      "message",
+    ]);
+    assert.equal(await page.locator(".msg.streaming").count(), 0, "the reply is final");
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("two pages on one agent see each other's messages", { timeout: 60_000 }, async () => {
+  const server = await startServer();
+  try {
+    const a = await openConsole(server.url, "browser-shared");
+    const b = await openConsole(server.url, "browser-shared");
+    await send(a.page, "from page A");
+    const afterA = ["user #1: from page A", "assistant #2: echo: from page A"];
+    await waitForConversation(a.page, afterA);
+    await waitForConversation(b.page, afterA);
+    await send(b.page, "from page B");
+    const both = [...afterA, "user #3: from page B", "assistant #4: echo: from page B"];
+    await waitForConversation(b.page, both);
+    await waitForConversation(a.page, both);
+    // A third page opened later replays the whole conversation.
+    const c = await openConsole(server.url, "browser-shared");
+    await waitForConversation(c.page, both);
+    noErrors(a, b, c);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("after a restart without Redis, the page reconnects and reloads the new history", { timeout: 90_000 }, async () => {
+  let server = await startServer();
+  const port = String(server.port);
+  try {
+    const cp = await openConsole(server.url, "browser-restart");
+    const { page } = cp;
+    await send(page, "before the restart");
+    const before = ["user #1: before the restart", "assistant #2: echo: before the restart"];
+    await waitForConversation(page, before);
+
+    assert.equal(await server.stop(), 0);
+    await waitForLogLine(page, "conn", "closed 1001");
+    await page.locator('#status[data-state="reconnecting"]').waitFor();
+
+    // The new process starts with empty logs: the agent's seq begins again
+    // at 1. Whether the page reconnects before or after this message, it
+    // must notice and show the new history from its start.
+    server = await startServer({ PORT: port });
+    const client = createNodeClient({ baseUrl: server.url });
+    const res = await client.sendMessage({ agentId: "browser-restart", text: "while the page was away" });
+    assert.equal(res.reply?.seq, 2n);
+
+    await waitForConversation(page, [
+      ...before,
+      "--- The server's history started over (a restart without Redis?) — showing it from the beginning",
+      "user #1: while the page was away",
+      "assistant #2: echo: while the page was away",
+    ]);
+    await page.locator('#status[data-state="open"]').waitFor();
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("after a restart with Redis, the page resumes with after_seq and shows what it missed", { timeout: 90_000 }, async () => {
+  const redis = await startRedis();
+  const env = { REDIS_URL: redis.url };
+  let first = await startServer(env);
+  const port = String(first.port);
+  const replica = await startServer(env);
+  try {
+    const cp = await openConsole(first.url, "browser-resume");
+    const { page } = cp;
+    await send(page, "before the restart");
+    const before = ["user #1: before the restart", "assistant #2: echo: before the restart"];
+    await waitForConversation(page, before);
+
+    assert.equal(await first.stop(), 0);
+    await waitForLogLine(page, "conn", "closed 1001");
+
+    // While the page's server is down, another replica takes a message.
+    const client = createNodeClient({ baseUrl: replica.url });
+    const res = await client.sendMessage({ agentId: "browser-resume", text: "while the page was away" });
+    assert.equal(res.reply?.seq, 4n);
+
+    first = await startServer({ ...env, PORT: port });
+    await waitForLogLine(page, "conn", "open, after_seq=2");
+    await waitForConversation(page, [...before, "user #3: while the page was away", "assistant #4: echo: while the page was away"]);
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await first.stop();
+    await replica.stop();
+    await redis.stop();
+  }
+});
+
+/** upgradeStatus tries a WebSocket upgrade from Node with an Origin header. */
+function upgradeStatus(url: string, origin: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      headers: {
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        Origin: origin,
+      },
+    });
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode!);
+    });
+    req.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("with ALLOWED_ORIGINS, a page from another origin cannot open the socket", { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const allowed = `http://${allowedHost}:${port}`;
+  const server = await startServer({ PORT: String(port), ALLOWED_ORIGINS: allowed });
+  try {
+    // The same console, loaded from an allowed origin, works.
+    const good = await openConsole(allowed, "browser-origin");
+    await send(good.page, "from an allowed origin");
+    await waitForConversation(good.page, ["user #1: from an allowed origin", "assistant #2: echo: from an allowed origin"]);
+
+    // Loaded from http://127.0.0.1:PORT, an origin not in the list, it is
+    // refused before the upgrade: the browser sees the socket close (1006)
+    // without ever opening, and the page keeps retrying.
+    const bad = await openConsole(server.url, "browser-origin", false);
+    await waitForLogLine(bad.page, "conn", "closed 1006");
+    assert.ok(!(await eventKinds(bad.page)).includes("message"), "no event reached the refused page");
+    assert.equal(await bad.page.locator("#events li.k-conn", { hasText: "open" }).count(), 0, "the socket never opened");
+    const probe = await bad.page.evaluate(
+      () =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(`ws://${location.host}/ws/agent/browser-origin`);
+          ws.onopen = () => resolve("open");
+          ws.onclose = (e) => resolve(`closed ${e.code}`);
+        }),
+    );
+    assert.equal(probe, "closed 1006");
+
+    // On the wire, the refusal is 403 before the upgrade.
+    const ws = `${server.url}/ws/agent/browser-origin`;
+    assert.equal(await upgradeStatus(ws, server.url), 403);
+    assert.equal(await upgradeStatus(ws, allowed), 101);
+    noErrors(good, bad);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("screenshot of a conversation with a reply streaming in", { timeout: 60_000 }, async () => {
+  // A slow echo, so that the picture catches the reply half-written.
+  const server = await startServer({ ECHO_DELAY: "1s" });
+  const out = process.env.CONSOLE_SCREENSHOT ?? path.join(os.tmpdir(), "agentgate-console.png");
+  try {
+    const cp = await openConsole(server.url, "demo");
+    const { page } = cp;
+    await send(page, "Hello! Is the gateway up?");
+    await page.locator('.msg[data-role="assistant"][data-seq="2"]').waitFor({ timeout: 20_000 });
+    await send(page, "Stream this reply back to me slowly, please");
+    await page
+      .locator(".msg.streaming .text", { hasText: "echo: Stream this reply back " })
+      .waitFor({ timeout: 20_000 });
+    mkdirSync(path.dirname(out), { recursive: true });
+    await page.screenshot({ path: out });
+    await waitForConversation(page, [
+      "user #1: Hello! Is the gateway up?",
+      "assistant #2: echo: Hello! Is the gateway up?",
+      "user #3: Stream this reply back to me slowly, please",
+      "assistant #4: echo: Stream this reply back to me slowly, please",
+    ]);
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
