@@ -138,7 +138,7 @@ func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit i
 	if after >= a.first {
 		start = int(after - a.first + 1)
 	}
-	end := min(start+limit, len(a.events))
+	end := start + min(limit, len(a.events)-start)
 	p.Events = append([]*agentv1.AgentEvent(nil), a.events[start:end]...)
 	return p, nil
 }

@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -159,6 +160,7 @@ func testReadBoundsAndTrim(t *testing.T, newEngine Factory) {
 		{3, 100, []uint64{8, 9, 10, 11, 12}},
 		{7, 100, []uint64{8, 9, 10, 11, 12}},
 		{9, 2, []uint64{10, 11}},
+		{9, math.MaxInt, []uint64{10, 11, 12}},
 		{11, 5, []uint64{12}},
 		{12, 5, nil},
 		{100, 5, nil},
