@@ -2,7 +2,7 @@
 // and stops it by its PID.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { EventEmitter, once } from "node:events";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, renameSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -22,7 +22,11 @@ export function serverBinary(): Promise<string> {
   built ??= (async () => {
     const out = path.join(repoRoot, "bin", "agentgate-server");
     mkdirSync(path.dirname(out), { recursive: true });
-    await promisify(execFile)("go", ["build", "-o", out, "./cmd/server"], { cwd: repoRoot });
+    // Test files run in parallel processes: each builds to its own name and
+    // renames, which is atomic, so none starts a half-written binary.
+    const tmp = `${out}.${process.pid}`;
+    await promisify(execFile)("go", ["build", "-o", tmp, "./cmd/server"], { cwd: repoRoot });
+    renameSync(tmp, out);
     return out;
   })();
   return built;
