@@ -10,7 +10,7 @@
 #   STEPS="gofmt go-vet" ./scripts/test.sh only the named steps, in the order below
 #
 # Steps: setup buf-lint buf-format buf-generate gofmt go-vet dockerfile
-# railway go-test.
+# railway go-test ts-client tool-smoke browser.
 # To add one, write a step_NAME function and name it in ALL_STEPS.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,6 +25,9 @@ ALL_STEPS=(
 	dockerfile
 	railway
 	go-test
+	ts-client
+	tool-smoke
+	browser
 )
 
 GO_TEST_ARGS=("$@")
@@ -91,6 +94,32 @@ step_railway() {
 step_go-test() {
 	# shellcheck disable=SC2086 # GO_TEST_PACKAGES is a list of patterns.
 	go test -race -count=1 -timeout 20m ${GO_TEST_PACKAGES:-./...} ${GO_TEST_ARGS[@]+"${GO_TEST_ARGS[@]}"}
+}
+
+# node_test runs test files of clients/ts with node's test runner, against
+# the server binary built from this tree.
+node_test() {
+	local bin="$REPO_ROOT/bin/agentgate-server"
+	[[ -x clients/ts/node_modules/.bin/tsx ]] || fail "clients/ts/node_modules is missing: run scripts/setup.sh"
+	go build -o "$bin" ./cmd/server
+	(cd clients/ts && AGENTGATE_BIN="$bin" node --import tsx --test --test-concurrency=1 "$@")
+}
+
+# step_ts-client type-checks the TypeScript client and calls the binary
+# through it: Connect over HTTP/1.1 and gRPC over h2c.
+step_ts-client() {
+	clients/ts/node_modules/.bin/tsc --noEmit -p clients/ts
+	node_test test/client.test.ts
+}
+
+# step_tool-smoke calls the binary with grpcurl and buf curl, as
+# docs/clients.md shows them.
+step_tool-smoke() { node_test test/tools.test.ts; }
+
+# step_browser drives the console page in Debian's chromium.
+step_browser() {
+	[[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]] || fail "chromium is missing: run scripts/setup.sh"
+	node_test test/browser.test.ts
 }
 
 fail() {
