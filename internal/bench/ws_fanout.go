@@ -57,6 +57,8 @@ type fanout struct {
 	complete chan int // seqs that reached every socket
 	frames   atomic.Int64
 	markers  atomic.Int64
+	// first is the first measured seq; the warm-up messages come before.
+	first atomic.Int64
 }
 
 // WSFanout runs ws-fanout: Conns sockets on one agent (the bare server: one
@@ -101,15 +103,12 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 		wg.Wait()
 	}()
 
-	// The warm-up message proves every socket is subscribed.
-	if err := sendMarker(sender, 0); err != nil {
+	first, err := f.warmUp(ctx, sender)
+	if err != nil {
 		return nil, err
 	}
-	if !f.await(ctx, 0, 10*time.Second) {
-		return nil, fmt.Errorf("the warm-up message reached %d of %d sockets within 10s", f.seen[0].Load(), cfg.Conns)
-	}
 	cpu := startCPU(t.PID)
-	lost, sent, err := f.run(ctx, sender, cfg)
+	lost, sent, err := f.run(ctx, sender, cfg, first)
 	elapsed := cfg.Duration.Seconds()
 	if err != nil {
 		return nil, err
@@ -136,14 +135,37 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 	return r, nil
 }
 
-// run sends messages 1, 2, … for cfg.Duration, keeping at most cfg.Window
-// on their way. It returns how many were lost and sent.
-func (f *fanout) run(ctx context.Context, sender *websocket.Conn, cfg WSFanoutConfig) (lost, sent int64, err error) {
+// warmUpTries bounds the warm-up messages of one run.
+const warmUpTries = 20
+
+// warmUp sends warm-up messages until one reaches every socket, which
+// proves them all subscribed: a socket joins its agent (the bare room) only
+// after its upgrade response has left the server, so the first message may
+// miss the last sockets to connect. It returns the first seq to measure.
+func (f *fanout) warmUp(ctx context.Context, sender *websocket.Conn) (int, error) {
+	for seq := range warmUpTries {
+		if err := sendMarker(sender, seq); err != nil {
+			return 0, err
+		}
+		if f.await(ctx, seq, time.Second) {
+			f.first.Store(int64(seq + 1))
+			return seq + 1, nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+	}
+	return 0, fmt.Errorf("none of %d warm-up messages reached all %d sockets (the last reached %d)", warmUpTries, f.conns, f.seen[warmUpTries-1].Load())
+}
+
+// run sends messages first, first+1, … for cfg.Duration, keeping at most
+// cfg.Window on their way. It returns how many were lost and sent.
+func (f *fanout) run(ctx context.Context, sender *websocket.Conn, cfg WSFanoutConfig, first int) (lost, sent int64, err error) {
 	f.measuring.Store(true)
 	defer f.measuring.Store(false)
 	until := time.Now().Add(cfg.Duration)
 	pending := map[int]time.Time{}
-	for seq := 1; time.Now().Before(until) && seq < maxFanoutMessages; {
+	for seq := first; time.Now().Before(until) && seq < maxFanoutMessages; {
 		if len(pending) < cfg.Window {
 			if err := sendMarker(sender, seq); err != nil {
 				return lost, sent, err
@@ -257,7 +279,7 @@ func (f *fanout) receive(c *websocket.Conn, s *Samples) bool {
 		if !ok {
 			continue
 		}
-		if measuring && seq > 0 {
+		if measuring && int64(seq) >= f.first.Load() {
 			s.Add(time.Duration(time.Now().UnixNano() - sent))
 			f.markers.Add(1)
 		}
