@@ -317,6 +317,37 @@ test("with ALLOWED_ORIGINS, a page from another origin cannot open the socket", 
   }
 });
 
+test("with AUTH_TOKENS, the console sends its token as a subprotocol", { timeout: 60_000 }, async () => {
+  const server = await startServer({ AUTH_TOKENS: "s3cret-console-token-0123" });
+  try {
+    // Without a token the upgrade is refused (401): the socket never opens.
+    const anon = await openConsole(server.url, "browser-auth", false);
+    await waitForLogLine(anon.page, "conn", "closed 1006");
+
+    // With the token typed into the field, it opens and talks.
+    const cp = await openConsole(server.url, "browser-auth", false);
+    const { page } = cp;
+    const socketURLs: string[] = [];
+    page.on("websocket", (ws) => socketURLs.push(ws.url()));
+    await page.fill("#token", "s3cret-console-token-0123");
+    await page.click("#open");
+    await page.locator('#status[data-state="open"]').waitFor();
+    await send(page, "with a token");
+    const want = ["user #1: with a token", "assistant #2: echo: with a token"];
+    await waitForConversation(page, want);
+    // The tab keeps the token across a reload.
+    await page.reload();
+    await page.locator('#status[data-state="open"]').waitFor();
+    await waitForConversation(page, want);
+    assert.ok(socketURLs.length >= 2, `sockets opened: ${socketURLs}`);
+    assert.ok(!socketURLs.some((u) => u.includes("s3cret")), `the token stays out of the URL: ${socketURLs}`);
+    noErrors(anon, cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
 test("screenshot of a conversation with a reply streaming in", { timeout: 60_000 }, async () => {
   // A slow echo, so that the picture catches the reply half-written.
   const server = await startServer({ ECHO_DELAY: "1s" });
