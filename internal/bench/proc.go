@@ -1,13 +1,13 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,43 +36,51 @@ type Command struct {
 	Env  []string
 }
 
-// Start runs c with PORT=0 and waits, up to timeout, for its
-// {"msg":"serving","addr":…} line on stderr. Stderr goes to a file in dir,
-// not through a pipe, so that a chatty server spends no CPU of the tool's.
+// Start runs c on a free loopback port (PORT) and waits, up to timeout,
+// until GET /health answers 200, which both the gateway and the bare
+// servers serve: that works whatever LOG_LEVEL the server is given. Stderr
+// goes to a file in dir, not through a pipe, so that a chatty server spends
+// none of the tool's CPU.
 func Start(ctx context.Context, c Command, dir string, timeout time.Duration) (*Proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	logf, err := os.CreateTemp(dir, "server-*.log")
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(c.Path, c.Args...)
-	cmd.Env = append([]string{"PORT=0", "PATH=" + os.Getenv("PATH")}, c.Env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, c.Env...)
+	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port))
 	cmd.Stderr = logf
 	cmd.Stdout = logf
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &Proc{cmd: cmd, log: logf.Name(), done: make(chan struct{})}
+	p := &Proc{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, log: logf.Name(), done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if addr := servingAddr(p.log); addr != "" {
-			p.Addr = addr
+		if healthy(hc, "http://"+p.Addr+"/health") {
 			return p, nil
 		}
 		select {
 		case <-tick.C:
 		case <-p.done:
-			return nil, fmt.Errorf("%s exited before serving: %v\n%s", filepath.Base(c.Path), p.err, p.Tail())
+			return nil, fmt.Errorf("%s exited before it was healthy: %v\n%s", filepath.Base(c.Path), p.err, p.Tail())
 		case <-deadline.C:
 			p.Kill()
-			return nil, fmt.Errorf("%s did not log its serving line within %s\n%s", filepath.Base(c.Path), timeout, p.Tail())
+			return nil, fmt.Errorf("%s was not healthy within %s\n%s", filepath.Base(c.Path), timeout, p.Tail())
 		case <-ctx.Done():
 			p.Kill()
 			return nil, ctx.Err()
@@ -80,37 +88,15 @@ func Start(ctx context.Context, c Command, dir string, timeout time.Duration) (*
 	}
 }
 
-// servingAddr finds the serving line in the log file and returns its
-// address turned into a loopback one, or "".
-func servingAddr(path string) string {
-	data, err := os.ReadFile(path)
+// healthy reports whether GET url answers 200.
+func healthy(hc *http.Client, url string) bool {
+	resp, err := hc.Get(url)
 	if err != nil {
-		return ""
+		return false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "serving" && rec.Addr != "" {
-			return loopback(rec.Addr)
-		}
-	}
-	return ""
-}
-
-// loopback turns a listen address such as [::]:8080 into one to dial.
-func loopback(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // PID is the process id.

@@ -66,7 +66,7 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startOnce(ctx context.Context, c Command, dir string) (healthy, stopped time.Duration, err error) {
+func startOnce(ctx context.Context, c Command, dir string) (ready, stopped time.Duration, err error) {
 	port, err := freePort()
 	if err != nil {
 		return 0, 0, err
@@ -106,13 +106,9 @@ func startOnce(ctx context.Context, c Command, dir string) (healthy, stopped tim
 		if time.Since(start) > 20*time.Second {
 			return 0, 0, fmt.Errorf("%s: no healthy /health within 20s", c.Path)
 		}
-		resp, herr := hc.Get(url)
-		if herr == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				healthy = time.Since(start)
-				break
-			}
+		if healthy(hc, url) {
+			ready = time.Since(start)
+			break
 		}
 		select {
 		case <-exited:
@@ -133,7 +129,7 @@ func startOnce(ctx context.Context, c Command, dir string) (healthy, stopped tim
 			err = fmt.Errorf("%s: exit after SIGTERM: %v", c.Path, werr)
 			return 0, 0, err
 		}
-		return healthy, stopped, nil
+		return ready, stopped, nil
 	case <-time.After(15 * time.Second):
 		err = fmt.Errorf("%s: no exit within 15s of SIGTERM", c.Path)
 		return 0, 0, err
