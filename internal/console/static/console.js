@@ -32,6 +32,7 @@
   let attempt = 0; // reconnects since the last healthy socket, for the backoff
   let retryTimer = 0;
   let retryAt = 0;
+  let tickTimer = 0;
   let lastClose = "";
   let nextRequest = 0;
   const requests = new Map(); // request id → {kind, cmid}
@@ -391,12 +392,14 @@
     tickStatus();
   }
 
+  // tickStatus counts the wait down in the status line, until connect.
   function tickStatus() {
+    clearTimeout(tickTimer);
     if (!retryTimer) return;
     const left = Math.max(0, retryAt - Date.now());
     setStatus("reconnecting", "reconnecting in " + (left / 1000).toFixed(1) + "s · attempt " + attempt +
       (lastClose ? " · closed " + lastClose : ""));
-    setTimeout(tickStatus, Math.min(250, left + 10));
+    tickTimer = setTimeout(tickStatus, Math.min(250, left + 10));
   }
 
   // open switches to an agent (or reconnects to the same one).
