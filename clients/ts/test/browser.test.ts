@@ -24,10 +24,12 @@ before(async () => {
     executablePath,
     headless: true,
     timeout: 60_000,
-    // No sandbox (tests may run as root), and none of chromium's own network
-    // traffic: the machine is offline apart from loopback.
+    // No sandbox (tests may run as root), no reliance on a large /dev/shm
+    // (containers have 64 MiB), and none of chromium's own network traffic:
+    // the machine is offline apart from loopback.
     args: [
       "--no-sandbox",
+      "--disable-dev-shm-usage",
       "--disable-gpu",
       "--disable-quic",
       "--no-first-run",
