@@ -94,7 +94,7 @@ function readConversation(): string[] {
 }
 
 /** waitForConversation waits until the messages pane shows exactly want. */
-async function waitForConversation(page: Page, want: string[], timeout = 15_000) {
+async function waitForConversation(page: Page, want: string[], timeout = 30_000) {
   try {
     await page.waitForFunction(conversationIs, want, { timeout });
   } catch (err) {
@@ -127,7 +127,7 @@ function noErrors(...pages: ConsolePage[]) {
   for (const p of pages) assert.deepEqual(p.errors.map(String), [], "the page raised no script errors");
 }
 
-test("the console sends a message and shows the reply streaming in", { timeout: 60_000 }, async () => {
+test("the console sends a message and shows the reply streaming in", { timeout: 120_000 }, async () => {
   // A pause before each delta makes the streaming visible to the page.
   const server = await startServer({ ECHO_DELAY: "100ms" });
   try {
@@ -164,7 +164,7 @@ test("the console sends a message and shows the reply streaming in", { timeout: 
   }
 });
 
-test("two pages on one agent see each other's messages", { timeout: 60_000 }, async () => {
+test("two pages on one agent see each other's messages", { timeout: 120_000 }, async () => {
   const server = await startServer();
   try {
     const a = await openConsole(server.url, "browser-shared");
@@ -187,7 +187,7 @@ test("two pages on one agent see each other's messages", { timeout: 60_000 }, as
   }
 });
 
-test("after a restart without Redis, the page reconnects and reloads the new history", { timeout: 90_000 }, async () => {
+test("after a restart without Redis, the page reconnects and reloads the new history", { timeout: 120_000 }, async () => {
   let server = await startServer();
   const port = String(server.port);
   try {
@@ -223,7 +223,7 @@ test("after a restart without Redis, the page reconnects and reloads the new his
   }
 });
 
-test("after a restart with Redis, the page resumes with after_seq and shows what it missed", { timeout: 90_000 }, async () => {
+test("after a restart with Redis, the page resumes with after_seq and shows what it missed", { timeout: 120_000 }, async () => {
   const redis = await startRedis();
   const env = { REDIS_URL: redis.url };
   let first = await startServer(env);
@@ -281,7 +281,7 @@ function upgradeStatus(url: string, origin: string): Promise<number> {
   });
 }
 
-test("with ALLOWED_ORIGINS, a page from another origin cannot open the socket", { timeout: 60_000 }, async () => {
+test("with ALLOWED_ORIGINS, a page from another origin cannot open the socket", { timeout: 120_000 }, async () => {
   const port = await freePort();
   const allowed = `http://${allowedHost}:${port}`;
   const server = await startServer({ PORT: String(port), ALLOWED_ORIGINS: allowed });
@@ -319,7 +319,7 @@ test("with ALLOWED_ORIGINS, a page from another origin cannot open the socket", 
   }
 });
 
-test("with AUTH_TOKENS, the console sends its token as a subprotocol", { timeout: 60_000 }, async () => {
+test("with AUTH_TOKENS, the console sends its token as a subprotocol", { timeout: 120_000 }, async () => {
   const server = await startServer({ AUTH_TOKENS: "s3cret-console-token-0123" });
   try {
     // Without a token the upgrade is refused (401): the socket never opens.
@@ -350,7 +350,7 @@ test("with AUTH_TOKENS, the console sends its token as a subprotocol", { timeout
   }
 });
 
-test("screenshot of a conversation with a reply streaming in", { timeout: 60_000 }, async () => {
+test("screenshot of a conversation with a reply streaming in", { timeout: 120_000 }, async () => {
   // A slow echo, so that the picture catches the reply half-written.
   const server = await startServer({ ECHO_DELAY: "1s" });
   const out = process.env.CONSOLE_SCREENSHOT ?? path.join(os.tmpdir(), "agentgate-console.png");
