@@ -252,7 +252,6 @@ func newSetup(ctx context.Context, o options, dir string, stderr io.Writer) (*be
 		Baseline: bench.Command{Path: self, Args: baseArgs},
 		RedisURL: o.redisURL,
 		Dir:      dir,
-		Progress: stderr,
 	}, nil
 }
 

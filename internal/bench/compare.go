@@ -29,8 +29,6 @@ type Setup struct {
 	RedisURL string
 	// Dir receives the servers' logs.
 	Dir string
-	// Progress receives a line per run. Nil discards.
-	Progress io.Writer
 }
 
 // Runner measures one mode against a running server.
