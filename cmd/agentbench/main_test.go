@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,7 +72,7 @@ func TestCompareSmoke(t *testing.T) {
 	rep := readReport(t, jsonPath)
 	positive := map[string][]string{
 		"ws-rtt":      {"rtt_per_s", "p50_ms", "p99_ms"},
-		"ws-idle":     {"kb_per_conn", "rss_after_mb", "open"},
+		"ws-idle":     {"rss_after_mb", "open"},
 		"ws-fanout":   {"deliveries_per_s", "frames_per_s", "p99_ms"},
 		"rpc-connect": {"req_per_s", "p99_ms"},
 		"rpc-grpc":    {"req_per_s", "p99_ms"},
@@ -99,7 +100,9 @@ func TestCompareSmoke(t *testing.T) {
 		switch {
 		case r.Mode == "ws-idle" && r.Metrics["open"] != 200:
 			t.Errorf("ws-idle against %s: %v sockets open, want 200", r.Target, r.Metrics["open"])
-		case r.Mode == "ws-idle" && r.Metrics["kb_per_conn"] > 1000:
+		// Not required to be positive: 200 sockets are little enough for a
+		// collection in the server to hide them.
+		case r.Mode == "ws-idle" && !(math.Abs(r.Metrics["kb_per_conn"]) < 1000):
 			t.Errorf("ws-idle against %s: %v KB per socket is not sane", r.Target, r.Metrics["kb_per_conn"])
 		case r.Mode == "startup" && r.Metrics["stop_ms"] > 5000:
 			t.Errorf("startup against %s: %v ms from SIGTERM to exit", r.Target, r.Metrics["stop_ms"])
