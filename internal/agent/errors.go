@@ -21,6 +21,7 @@ const (
 	KindFailedPrecondition
 	KindDeadlineExceeded
 	KindCanceled
+	KindAborted
 )
 
 // Error is an error of the agent service with its Kind.

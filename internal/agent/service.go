@@ -113,8 +113,24 @@ func (s *Service) Close() {
 	}
 	s.mu.Unlock()
 	s.cancel()
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	// A responder that ignores its context must not hold the process past
+	// its shutdown deadline.
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("reply workers still running at exit", "waited", closeWait.String())
+	}
 }
+
+// closeWait bounds how long Close waits for reply workers once cancelled.
+const closeWait = 2 * time.Second
 
 // SendResult is the outcome of Send.
 type SendResult struct {
@@ -134,7 +150,7 @@ func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID strin
 	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
 		return SendResult{}, err
 	}
-	w, err := s.watch(agentID)
+	w, err := s.watch(ctx, agentID)
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -275,6 +291,16 @@ func (s *Service) Delete(ctx context.Context, agentID string) error {
 		return err
 	}
 	err := s.eng.Delete(ctx, agentID)
+	if err == nil {
+		// Replies kept for waiters belong to the deleted log; drop them now
+		// rather than when the watch notices the deletion.
+		s.mu.Lock()
+		w := s.watches[agentID]
+		s.mu.Unlock()
+		if w != nil {
+			w.wakeAll()
+		}
+	}
 	if errors.Is(err, engine.ErrNotFound) {
 		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %q does not exist", agentID)}
 	}

@@ -186,3 +186,55 @@ func TestSplitChunks(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteThenSendGetsItsOwnReply(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t, Config{})
+	c := ctx(t)
+	if _, err := s.Send(c, "re", "first", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(c, "re"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Send(c, "re", "second", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reply.GetMessage().GetText() != "echo: second" || res.Message.GetSeq() != 1 {
+		t.Fatalf("after delete, reply %v to seq %d; want echo: second to seq 1", res.Reply, res.Message.GetSeq())
+	}
+}
+
+func TestSendEndsWhenItsAgentIsDeleted(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, _ Request, emit func(string) error) error {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return emit("late")
+	})})
+	defer close(release)
+	c := ctx(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Send(c, "gone", "hello", "")
+		errc <- err
+	}()
+	<-started
+	if err := s.Delete(c, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if KindOf(err) != KindAborted {
+			t.Fatalf("Send after its agent was deleted: %v, want aborted", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send still waits five seconds after its agent was deleted")
+	}
+}

@@ -43,7 +43,7 @@ const (
 
 // watch returns the agent's watch, starting it if needed. Callers must
 // unwatch it.
-func (s *Service) watch(agentID string) (*watch, error) {
+func (s *Service) watch(ctx context.Context, agentID string) (*watch, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -71,10 +71,18 @@ func (s *Service) watch(agentID string) (*watch, error) {
 	}
 	s.mu.Unlock()
 
-	<-w.ready
+	select {
+	case <-w.ready:
+	case <-ctx.Done():
+		s.unwatch(w)
+		return nil, ctxError(ctx)
+	}
 	if w.err != nil {
 		s.unwatch(w)
-		return nil, s.engineError(context.Background(), "subscribe", w.err)
+		if s.ctx.Err() != nil {
+			return nil, &Error{Kind: KindUnavailable, Msg: "the server is shutting down; retry on another replica"}
+		}
+		return nil, s.engineError(ctx, "subscribe", w.err)
 	}
 	return w, nil
 }
@@ -127,6 +135,9 @@ func (s *Service) runWatch(ctx context.Context, w *watch) {
 	for {
 		s.feed(ctx, w, sub)
 		sub.Close()
+		// Until the new subscription is up, replies can be missed, and the
+		// kept ones may be of a deleted log: waiters read the log.
+		w.wakeAll()
 		for {
 			if !sleep(ctx, delay.next()) {
 				return
@@ -172,7 +183,7 @@ func (w *watch) register(seq uint64) chan *agentv1.AgentEvent {
 	ch := make(chan *agentv1.AgentEvent, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ev, ok := w.early[seq]; ok {
+	if ev, ok := w.early[seq]; ok && ev.GetSeq() > seq {
 		ch <- ev
 	}
 	w.waiting[seq] = append(w.waiting[seq], ch)
@@ -233,6 +244,10 @@ func (w *watch) wakeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.gen++
+	// Replies kept across a break may belong to a log that was deleted
+	// meanwhile (seqs start again at 1): waiters read the log instead.
+	clear(w.early)
+	w.order = w.order[:0]
 	close(w.recheck)
 	w.recheck = make(chan struct{})
 }
@@ -256,6 +271,9 @@ func (s *Service) awaitReply(ctx context.Context, w *watch, seq uint64, gen uint
 			}
 			if err != nil && ctx.Err() != nil {
 				return nil, ctxError(ctx)
+			}
+			if KindOf(err) == KindAborted {
+				return nil, err
 			}
 			gen = w.generation()
 		}
@@ -282,6 +300,11 @@ func (s *Service) findReply(ctx context.Context, agentID string, seq uint64) (re
 		p, err := s.eng.Read(ctx, agentID, after, 256)
 		if err != nil {
 			return nil, false, err
+		}
+		if p.LastSeq < seq || (p.Answered < seq && p.FirstSeq > seq) {
+			// The log no longer holds the message: the agent was deleted
+			// (and perhaps began again), or it was trimmed unanswered.
+			return nil, false, &Error{Kind: KindAborted, Msg: "the agent was deleted or its history trimmed before the message was answered; send it again"}
 		}
 		if p.Answered < seq {
 			return nil, false, nil

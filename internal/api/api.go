@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -81,23 +82,33 @@ func (h *Handler) Subscribe(ctx context.Context, req *connect.Request[agentv1.Su
 	send := func(ev *agentv1.AgentEvent) error {
 		return stream.Send(&agentv1.SubscribeResponse{Event: ev})
 	}
-	return h.follow(ctx, f, send, nil)
+	return h.follow(ctx, f, send, nil, nil)
 }
 
 // follow replays, then streams live events to send until the client goes,
 // the subscription ends or the server drains. It sends a heartbeat whenever
-// the stream was silent for h.heartbeat. If in is not nil, follow also
-// returns when it yields an error (Converse's receive side).
-func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agentv1.AgentEvent) error, in <-chan error) error {
+// the stream was silent for h.heartbeat.
+//
+// For Converse, in yields the end of the receive side: an error ends the
+// stream, while a clean half-close (errClientDone) lets it run on until the
+// reply to the last message the client sent (sent) has been delivered, as
+// tools like grpcurl expect.
+func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agentv1.AgentEvent) error, in <-chan error, sent *atomic.Uint64) error {
 	if err := f.Replay(ctx, send); err != nil {
 		return ToConnect(err)
 	}
 	hb := time.NewTimer(h.heartbeat)
 	defer hb.Stop()
+	var answered uint64 // the newest user message whose reply was sent
+	clientDone := false
 	sendReset := func(ev *agentv1.AgentEvent) error {
 		hb.Reset(h.heartbeat)
+		if to := replyTo(ev); to > answered {
+			answered = to
+		}
 		return send(ev)
 	}
+	finished := func() bool { return clientDone && answered >= sent.Load() }
 	for {
 		select {
 		case <-ctx.Done():
@@ -106,7 +117,10 @@ func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agen
 			return connect.NewError(connect.CodeUnavailable,
 				fmt.Errorf("server is shutting down; reconnect and resume with after_seq=%d", f.Last()))
 		case err := <-in:
-			return err
+			if !errors.Is(err, errClientDone) {
+				return err
+			}
+			clientDone, in = true, nil
 		case <-hb.C:
 			if err := sendReset(heartbeat()); err != nil {
 				return err
@@ -116,7 +130,21 @@ func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agen
 				return ToConnect(err)
 			}
 		}
+		if finished() {
+			return nil
+		}
 	}
+}
+
+// replyTo is the seq of the user message that ev answers, or 0.
+func replyTo(ev *agentv1.AgentEvent) uint64 {
+	if ev.GetSeq() == 0 {
+		return 0
+	}
+	if m := ev.GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT {
+		return m.GetReplyToSeq()
+	}
+	return ev.GetRunError().GetReplyToSeq()
 }
 
 func heartbeat() *agentv1.AgentEvent {
@@ -129,8 +157,11 @@ func heartbeat() *agentv1.AgentEvent {
 // Converse implements AgentServiceHandler.
 func (h *Handler) Converse(ctx context.Context, stream *connect.BidiStream[agentv1.ConverseRequest, agentv1.ConverseResponse]) error {
 	first, err := stream.Receive()
-	if err != nil {
+	if errors.Is(err, io.EOF) {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("the first request must name the agent"))
+	}
+	if err != nil {
+		return err
 	}
 	agentID := first.GetAgentId()
 	f, err := h.svc.Follow(ctx, agentID, first.AfterSeq)
@@ -149,26 +180,29 @@ func (h *Handler) Converse(ctx context.Context, stream *connect.BidiStream[agent
 	// never blocks). It is not waited for: when this handler returns, net/http
 	// closes the request body, which ends the blocked Receive.
 	in := make(chan error, 1)
+	sent := new(atomic.Uint64)
 	go func() {
-		in <- h.converseReceive(ctx, stream, agentID, first)
+		in <- h.converseReceive(ctx, stream, agentID, first, sent)
 	}()
 	send := func(ev *agentv1.AgentEvent) error {
 		return stream.Send(&agentv1.ConverseResponse{Event: ev})
 	}
-	err = h.follow(ctx, f, send, in)
-	if err == nil || errors.Is(err, errClientDone) {
-		return nil
-	}
-	return err
+	return h.follow(ctx, f, send, in, sent)
 }
 
 var errClientDone = errors.New("client closed the stream")
 
-func (h *Handler) converseReceive(ctx context.Context, stream *connect.BidiStream[agentv1.ConverseRequest, agentv1.ConverseResponse], agentID string, req *agentv1.ConverseRequest) error {
+// converseReceive sends the client's messages, recording in sent the seq of
+// the newest one, until the client half-closes (errClientDone) or fails.
+func (h *Handler) converseReceive(ctx context.Context, stream *connect.BidiStream[agentv1.ConverseRequest, agentv1.ConverseResponse], agentID string, req *agentv1.ConverseRequest, sent *atomic.Uint64) error {
 	for {
 		if req.GetText() != "" {
-			if _, _, err := h.svc.Enqueue(ctx, agentID, req.GetText(), req.GetClientMessageId()); err != nil {
+			ev, _, err := h.svc.Enqueue(ctx, agentID, req.GetText(), req.GetClientMessageId())
+			if err != nil {
 				return ToConnect(err)
+			}
+			if ev.GetSeq() > sent.Load() {
+				sent.Store(ev.GetSeq())
 			}
 		}
 		var err error
@@ -275,4 +309,5 @@ var codes = [...]connect.Code{
 	agent.KindFailedPrecondition: connect.CodeFailedPrecondition,
 	agent.KindDeadlineExceeded:   connect.CodeDeadlineExceeded,
 	agent.KindCanceled:           connect.CodeCanceled,
+	agent.KindAborted:            connect.CodeAborted,
 }

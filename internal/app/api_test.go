@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -514,4 +515,43 @@ func connectErr(err error) *connect.Error {
 		return ce
 	}
 	return nil
+}
+
+// TestConverseHalfClose sends, half-closes, and still gets the reply, as
+// grpcurl and buf curl do with a request body.
+func TestConverseHalfClose(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	ctx := testCtx(t)
+	for _, p := range []protocol{h2cConnect, allProtocols[1]} {
+		c := newClient(t, srv.URL, p)
+		stream := c.Converse(ctx)
+		agentID := "half-" + strings.ReplaceAll(p.name, "/", "-")
+		if err := stream.Send(&agentv1.ConverseRequest{AgentId: agentID, Text: "one"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&agentv1.ConverseRequest{Text: "two"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.CloseRequest(); err != nil {
+			t.Fatal(err)
+		}
+		var replies []string
+		for {
+			res, err := stream.Receive()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: stream ended with %v after replies %v", p.name, err, replies)
+			}
+			if m := res.GetEvent().GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT {
+				replies = append(replies, m.GetText())
+			}
+		}
+		if strings.Join(replies, "|") != "echo: one|echo: two" {
+			t.Fatalf("%s: replies %v, want both, in order", p.name, replies)
+		}
+		_ = stream.CloseResponse()
+	}
 }

@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.health = health.New(health.Config{
 		Ping:     a.service.Ready,
 		Services: []string{agentv1connect.AgentServiceName},
+		Logger:   a.log,
 	})
 	handler := api.New(api.Config{
 		Service:   a.service,

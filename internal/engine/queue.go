@@ -43,6 +43,13 @@ func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 		q.items, q.head = nil, 0 // an overflowed subscriber resumes from the log
 		return false
 	}
+	if q.head >= 64 && q.head >= len(q.items)/2 {
+		// A consumer that stays a little behind never drains the queue to
+		// empty: move the waiting events down instead of growing for ever.
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
 	q.items = append(q.items, ev)
 	select {
 	case q.ready <- struct{}{}:

@@ -7,6 +7,7 @@ package health
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ type Config struct {
 	CacheFor time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Logger is told when the engine becomes unreachable (with the cause,
+	// which probes are not shown) and when it is back. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // State is the server's readiness. It is safe for concurrent use.
@@ -54,6 +58,9 @@ func New(cfg Config) *State {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	services := map[string]bool{"": true}
 	for _, s := range cfg.Services {
@@ -88,13 +95,22 @@ func (s *State) Ready(ctx context.Context) (reason string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now := s.cfg.Now(); now.Sub(s.checked) >= s.cfg.CacheFor {
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
-		s.lastErr = s.cfg.Ping(ctx)
+		// Not the prober's context: one prober giving up must not make the
+		// cached answer fail for the others.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PingTimeout)
+		err := s.cfg.Ping(pctx)
 		cancel()
-		s.checked = s.cfg.Now()
+		switch {
+		case err != nil && s.lastErr == nil:
+			s.cfg.Logger.Warn("engine unreachable: readiness fails", "err", err)
+		case err == nil && s.lastErr != nil:
+			s.cfg.Logger.Info("engine reachable again: ready")
+		}
+		s.lastErr, s.checked = err, s.cfg.Now()
 	}
 	if s.lastErr != nil {
-		return "engine unavailable: " + s.lastErr.Error(), false
+		// The cause may name internal addresses: it goes to the logs only.
+		return "engine unavailable", false
 	}
 	return "", true
 }
