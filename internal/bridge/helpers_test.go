@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
@@ -43,6 +45,9 @@ type frameErr struct {
 type client struct {
 	t  testing.TB
 	ws *websocket.Conn
+	// expires bounds all its reads, so that a test reading in a loop fails
+	// instead of hanging.
+	expires time.Time
 }
 
 func wsURL(srv *apptest.Server, path string) string {
@@ -67,7 +72,7 @@ func dialWith(t testing.TB, d *websocket.Dialer, url string, h http.Header) *cli
 		}
 		t.Fatalf("dial %s: %v (HTTP %d)", url, err, status)
 	}
-	c := &client{t: t, ws: ws}
+	c := &client{t: t, ws: ws, expires: time.Now().Add(2 * waitFor)}
 	t.Cleanup(func() { ws.Close() })
 	return c
 }
@@ -99,20 +104,25 @@ func (c *client) read() frame {
 }
 
 func (c *client) tryRead() (frame, error) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(waitFor))
+	_ = c.ws.SetReadDeadline(c.expires)
 	kind, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return frame{}, err
 	}
 	if kind != websocket.TextMessage {
-		return frame{}, fmt.Errorf("frame of type %d, want text", kind)
+		return frame{}, &badFrame{fmt.Sprintf("frame of type %d, want text", kind)}
 	}
 	f := frame{raw: string(data)}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return frame{}, fmt.Errorf("frame %s is not JSON: %v", data, err)
+		return frame{}, &badFrame{fmt.Sprintf("frame %s is not JSON: %v", data, err)}
 	}
 	return f, nil
 }
+
+// badFrame is a frame a browser could not use.
+type badFrame struct{ msg string }
+
+func (e *badFrame) Error() string { return e.msg }
 
 // awaitID reads until the final frame (response, end or error) of request
 // id, returning it and the event frames read meanwhile. Stream responses
@@ -145,16 +155,23 @@ func isStreamResponse(raw json.RawMessage) bool {
 // closeCode reads until the socket closes and returns the close code.
 func (c *client) closeCode() int {
 	c.t.Helper()
-	for {
-		_, err := c.tryRead()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code
-		}
+	err := c.closed()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
 		c.t.Fatalf("socket ended without a close frame: %v", err)
+	}
+	return ce.Code
+}
+
+// closed reads until the socket fails and returns the error, a
+// *websocket.CloseError when it was closed. It may run on any goroutine.
+func (c *client) closed() error {
+	for {
+		if _, err := c.tryRead(); err != nil {
+			if _, bad := err.(*badFrame); !bad {
+				return err
+			}
+		}
 	}
 }
 
@@ -212,4 +229,28 @@ func seqs(evs []*agentv1.AgentEvent) string {
 		fmt.Fprint(&b, ev.GetSeq())
 	}
 	return b.String()
+}
+
+// connectClient is a typed client of the same server, over HTTP/1.1.
+func connectClient(t testing.TB, srv *apptest.Server) agentv1connect.AgentServiceClient {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return agentv1connect.NewAgentServiceClient(&http.Client{Transport: tr}, srv.URL)
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// connections returns the agent's live subscriptions, as GetAgent reports
+// them.
+func connections(ctx context.Context, t testing.TB, c agentv1connect.AgentServiceClient, agentID string) int64 {
+	t.Helper()
+	res, err := c.GetAgent(ctx, connect.NewRequest(&agentv1.GetAgentRequest{AgentId: agentID}))
+	if err != nil {
+		t.Fatalf("GetAgent: %v", err)
+	}
+	return res.Msg.GetAgent().GetConnections()
 }

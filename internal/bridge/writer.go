@@ -31,7 +31,13 @@ func (c *conn) writeLoop() {
 	ping := time.NewTicker(c.b.cfg.PingInterval)
 	defer ping.Stop()
 	err := c.startPush()
-	for err == nil {
+	for {
+		if errors.Is(err, errClosing) {
+			err = nil
+		}
+		if err != nil {
+			break
+		}
 		if c.isClosing() {
 			c.finish()
 			return
@@ -48,9 +54,6 @@ func (c *conn) writeLoop() {
 			err = c.pump()
 		case <-ping.C:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.b.cfg.WriteTimeout))
-		}
-		if errors.Is(err, errClosing) {
-			err = nil
 		}
 	}
 	// A write failed: the client is gone, or stopped reading for
@@ -92,8 +95,12 @@ func (c *conn) flush() error {
 		c.mu.Lock()
 		q := c.queue
 		c.queue = c.spare
-		pong, pongDue := c.pong, c.pongDue
-		c.pongDue = false
+		var pong []byte
+		pongDue := c.pongDue
+		if pongDue {
+			// Copied: the reader reuses c.pong for the next ping.
+			pong, c.pongDue = append([]byte(nil), c.pong...), false
+		}
 		c.mu.Unlock()
 		c.spare = nil
 		if pongDue {

@@ -1,0 +1,70 @@
+package bridge
+
+import (
+	"encoding/json"
+	"testing"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+func TestAppendJSONString(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "plain", `"quoted" \ back`, "tab\tnew\nline\r", "\x00\x1f", "é ☃ 🙂", "\u2028\u2029", "bad \xff utf-8", "<&>"} {
+		b := appendJSONString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%q encodes to %s, not JSON: %v", s, b, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantS string
+		_ = json.Unmarshal(want, &wantS)
+		if got != wantS {
+			t.Fatalf("%q round-trips to %q, want %q", s, got, wantS)
+		}
+	}
+}
+
+// TestParseFrame covers what the fuzz target cannot check by itself: the
+// fields each kind of frame yields.
+func TestParseFrame(t *testing.T) {
+	t.Parallel()
+	f, err := parseFrame([]byte(` {"id":"c1","method":"GetHistory","request":{"limit":5}} `))
+	if err != nil || f.id != "c1" || !f.hasID || f.method != "GetHistory" || string(f.request) != `{"limit":5}` {
+		t.Fatalf("call frame: %+v, %v", f, err)
+	}
+	f, err = parseFrame([]byte(`{"id":"c1","cancel":true}`))
+	if err != nil || !f.cancel || f.id != "c1" {
+		t.Fatalf("cancel frame: %+v, %v", f, err)
+	}
+	f, err = parseFrame([]byte(`{"method":"GetAgent","request":null}`))
+	if err != nil || f.hasID || f.request != nil {
+		t.Fatalf("frame without id and with a null request: %+v, %v", f, err)
+	}
+	f, err = parseFrame([]byte("hi {there}"))
+	if err != nil || !f.shorthand || f.text != "hi {there}" {
+		t.Fatalf("shorthand: %+v, %v", f, err)
+	}
+	f, err = parseFrame([]byte(`{"id":"c9","method":5}`))
+	if err == nil || f.id != "c9" {
+		t.Fatalf("a bad method must still report the id: %+v, %v", f, err)
+	}
+}
+
+// TestGeneratedTypesAreUsed checks that AgentService's messages decode into
+// their generated Go types, not dynamic ones, which are slower.
+func TestGeneratedTypesAreUsed(t *testing.T) {
+	t.Parallel()
+	ms, err := newMethods(agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"), "SendMessage", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range ms.byName {
+		if _, dynamic := m.in.New().Interface().(*dynamicpb.Message); dynamic {
+			t.Errorf("%s decodes into a dynamic message", name)
+		}
+	}
+	if ms.text == nil || ms.byName["Converse"].refused == "" || ms.byName["Subscribe"].agentID == nil || ms.byName["ListAgents"].agentID != nil {
+		t.Fatalf("method table: %+v", ms.byName)
+	}
+}

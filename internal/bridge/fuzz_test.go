@@ -1,0 +1,116 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/api"
+	"github.com/agentgate/agentgate/internal/engine"
+)
+
+// newTestRPC wires the agent service behind its Connect handler, in
+// memory, for driving sessions without sockets.
+func newTestRPC(tb testing.TB) *rpc {
+	tb.Helper()
+	eng := engine.NewMemory(engine.Config{})
+	svc := agent.New(agent.Config{Engine: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	tb.Cleanup(func() {
+		svc.Close()
+		_ = eng.Close()
+	})
+	_, h := agentv1connect.NewAgentServiceHandler(api.New(api.Config{Service: svc}))
+	ms, err := newMethods(agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"), "SendMessage", "text")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &rpc{methods: ms, handler: h, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// runFrame feeds one frame to a fresh session, lets its call finish (a
+// stream is ended by drain) and returns the frames it sent.
+func runFrame(r *rpc, data []byte) [][]byte {
+	var mu sync.Mutex
+	var out [][]byte
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &session{rpc: r, agentID: "fuzz", ctx: ctx, maxCalls: 4, send: func(b *[]byte) bool {
+		mu.Lock()
+		out = append(out, bytes.Clone(*b))
+		mu.Unlock()
+		putBuf(b)
+		return true
+	}}
+	s.handle(data)
+	s.drain()
+	s.wait()
+	return out
+}
+
+var connectCodes = func() map[string]bool {
+	m := map[string]bool{}
+	for c := connect.CodeCanceled; c <= connect.CodeUnauthenticated; c++ {
+		m[c.String()] = true
+	}
+	return m
+}()
+
+// FuzzFrame decodes and dispatches arbitrary frames; its seed corpus, one
+// frame of each kind, is in testdata/fuzz/FuzzFrame. Whatever the input,
+// the session answers each call frame with valid JSON frames carrying the
+// request's id, the last of which is a response, end or error with a
+// Connect code; a cancel frame gets no answer; nothing panics.
+func FuzzFrame(f *testing.F) {
+	r := newTestRPC(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		frames := runFrame(r, data)
+		parsed, perr := parseFrame(data)
+		if perr == nil && parsed.cancel {
+			if len(frames) != 0 {
+				t.Fatalf("cancel frame answered with %q", frames)
+			}
+			return
+		}
+		if len(frames) == 0 {
+			t.Fatalf("frame %q got no answer", data)
+		}
+		for i, raw := range frames {
+			var fr map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &fr); err != nil {
+				t.Fatalf("frame %q is not a JSON object: %v", raw, err)
+			}
+			if perr == nil && parsed.hasID {
+				var id string
+				if json.Unmarshal(fr["id"], &id) != nil || id != parsed.id {
+					t.Fatalf("frame %q does not carry the request's id %q", raw, parsed.id)
+				}
+			}
+			last := i == len(frames)-1
+			_, isResponse := fr["response"]
+			errRaw, isError := fr["error"]
+			_, isEnd := fr["end"]
+			switch {
+			case isError && last:
+				var e struct{ Code, Message string }
+				if err := json.Unmarshal(errRaw, &e); err != nil || !connectCodes[e.Code] || e.Message == "" {
+					t.Fatalf("error frame %q: want a Connect code and a message", raw)
+				}
+			case isEnd && last:
+			case isResponse:
+				if last && parsed.method == "Subscribe" {
+					t.Fatalf("stream without its end: %q", frames)
+				}
+			default:
+				t.Fatalf("frame %d of %d is %q", i+1, len(frames), raw)
+			}
+		}
+	})
+}

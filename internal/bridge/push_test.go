@@ -1,0 +1,190 @@
+package bridge_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/apptest"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestObserversSeeTheSameSequence has three sockets and a Connect Subscribe
+// watch one agent while two of the sockets and a Connect client send to it
+// at once: all four see the same persisted events, in seq order, each once.
+func TestObserversSeeTheSameSequence(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	ctx := testCtx(t)
+	const agentID, perSender = "shared", 10
+	const total = 3 * perSender * 2 // a message and a reply per send
+	cc := connectClient(t, srv)
+
+	zero := uint64(0)
+	stream, err := cc.Subscribe(ctx, connect.NewRequest(&agentv1.SubscribeRequest{AgentId: agentID, AfterSeq: &zero}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	sockets := []*client{
+		dial(t, srv, "/ws/agent/"+agentID),
+		dial(t, srv, "/ws/agent/"+agentID),
+		dial(t, srv, "/ws/agent/"+agentID),
+	}
+	seen := make([][]*agentv1.AgentEvent, 4)
+	var wg sync.WaitGroup
+	for i, c := range sockets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			responses := 0
+			for len(seen[i]) < total || (i < 2 && responses < perSender) {
+				f, err := c.tryRead()
+				if err != nil {
+					t.Errorf("socket %d: %v", i, err)
+					return
+				}
+				switch {
+				case f.Event != nil:
+					if ev := decodeEvent(t, f.Event); ev.GetSeq() > 0 {
+						seen[i] = append(seen[i], ev)
+					}
+				case f.Response != nil:
+					responses++
+				default:
+					t.Errorf("socket %d: unexpected frame %s", i, f.raw)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for len(seen[3]) < total && stream.Receive() {
+			if ev := stream.Msg().GetEvent(); ev.GetSeq() > 0 {
+				seen[3] = append(seen[3], ev)
+			}
+		}
+	}()
+
+	var senders sync.WaitGroup
+	for i := range 2 {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for n := range perSender {
+				sockets[i].call(fmt.Sprintf("s%d-%d", i, n), "SendMessage", fmt.Sprintf(`{"text":"socket %d message %d"}`, i, n))
+			}
+		}()
+	}
+	senders.Add(1)
+	go func() {
+		defer senders.Done()
+		for n := range perSender {
+			req := &agentv1.SendMessageRequest{AgentId: agentID, Text: fmt.Sprintf("connect message %d", n)}
+			if _, err := cc.SendMessage(ctx, connect.NewRequest(req)); err != nil {
+				t.Errorf("SendMessage: %v", err)
+				return
+			}
+		}
+	}()
+	senders.Wait()
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, evs := range seen {
+		if len(evs) != total {
+			t.Fatalf("observer %d saw %d persisted events, want %d", i, len(evs), total)
+		}
+		for j, ev := range evs {
+			if ev.GetSeq() != uint64(j+1) {
+				t.Fatalf("observer %d: event %d has seq %d; sequence %s", i, j, ev.GetSeq(), seqs(evs))
+			}
+			if !proto.Equal(ev, seen[0][j]) {
+				t.Fatalf("observer %d saw %v at seq %d, observer 0 saw %v", i, ev, j+1, seen[0][j])
+			}
+		}
+	}
+}
+
+// TestResumeAfterSeq reconnects with after_seq: exactly the persisted
+// events after it arrive, then the live ones.
+func TestResumeAfterSeq(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	first := dial(t, srv, "/ws/agent/resume")
+	for i := range 3 {
+		id := fmt.Sprint("m", i)
+		first.call(id, "SendMessage", fmt.Sprintf(`{"text":"before %d"}`, i))
+		sendAndCollect(t, first, id) // seq 1 … 6
+	}
+	first.ws.Close()
+
+	c := dial(t, srv, "/ws/agent/resume?after_seq=2")
+	replayed := c.readEventsUntil(6)
+	if got := seqs(replayed); got != "3 4 5 6" {
+		t.Fatalf("replay after 2 gave seqs %q, want 3 4 5 6", got)
+	}
+	c.call("live", "SendMessage", `{"text":"after"}`)
+	res, evs := sendAndCollect(t, c, "live")
+	checkSendEvents(t, evs, res)
+	if res.GetMessage().GetSeq() != 7 {
+		t.Fatalf("live message has seq %d, want 7", res.GetMessage().GetSeq())
+	}
+
+	// after_seq=0 replays the whole history.
+	all := dial(t, srv, "/ws/agent/resume?after_seq=0")
+	if got := seqs(persisted(all.readEventsUntil(8))); got != "1 2 3 4 5 6 7 8" {
+		t.Fatalf("replay after 0 gave seqs %q", got)
+	}
+}
+
+// TestSubscribeFalse opens a socket without push: requests work, no event
+// frame arrives, and the agent counts no connection for it.
+func TestSubscribeFalse(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	c := dial(t, srv, "/ws/agent/quiet?subscribe=false")
+	c.call("m", "SendMessage", `{"text":"hush"}`)
+	if _, _, evs := c.awaitID("m"); len(evs) != 0 {
+		t.Fatalf("%d event frames with subscribe=false", len(evs))
+	}
+	c.call("a", "GetAgent", "")
+	final, _, evs := c.awaitID("a")
+	if len(evs) != 0 {
+		t.Fatalf("%d event frames with subscribe=false", len(evs))
+	}
+	info := new(agentv1.GetAgentResponse)
+	decodeInto(t, final.Response, info)
+	if n := info.GetAgent().GetConnections(); n != 0 {
+		t.Fatalf("agent counts %d connections, want 0 for a socket without push", n)
+	}
+}
+
+// TestDeletedAgentIsFollowedAgain deletes the socket's agent by frame: the
+// socket stays open and pushes the agent's new history from seq 1.
+func TestDeletedAgentIsFollowedAgain(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	c := dial(t, srv, "/ws/agent/phoenix")
+	c.call("m1", "SendMessage", `{"text":"old life"}`)
+	sendAndCollect(t, c, "m1")
+	c.call("d", "DeleteAgent", "")
+	if final, _, _ := c.awaitID("d"); final.Response == nil {
+		t.Fatalf("DeleteAgent: %s", final.raw)
+	}
+	c.call("m2", "SendMessage", `{"text":"new life"}`)
+	res, evs := sendAndCollect(t, c, "m2")
+	if res.GetMessage().GetSeq() != 1 {
+		t.Fatalf("first message after delete has seq %d, want 1", res.GetMessage().GetSeq())
+	}
+	// Skip anything pushed before the delete took effect.
+	for len(evs) > 0 && evs[0].GetMessage().GetText() != "new life" {
+		evs = evs[1:]
+	}
+	checkSendEvents(t, evs, res)
+}
