@@ -13,6 +13,7 @@ import (
 	"time"
 
 	connectcors "connectrpc.com/cors"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
 
 	"connectrpc.com/connect"
@@ -169,15 +170,26 @@ func (a *App) websocketBridge() (http.Handler, error) {
 			_, h := a.server.AgentHandler()
 			h.ServeHTTP(w, r)
 		}),
-		Agents:      a.service,
-		Logger:      a.log,
-		CheckOrigin: a.origins.CheckRequest,
+		Agents: a.service,
+		Logger: a.log,
+		CheckOrigin: func(r *http.Request) bool {
+			if a.origins.CheckRequest(r) {
+				return true
+			}
+			a.metrics.Refused("origin")
+			a.log.Warn("websocket refused", "reason", "origin", "origin", r.Header.Get("Origin"),
+				"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
+			return false
+		},
 		Credentials: func(r *http.Request) string {
 			if tok, _ := auth.WebSocketToken(r); tok != "" {
 				return "Bearer " + tok
 			}
 			return ""
 		},
+		Admit:        a.admitSocket,
+		FrameRate:    a.cfg.WSFrameRate,
+		Observer:     newSocketMetrics(a.metrics),
 		PingInterval: a.cfg.WSPingInterval,
 		PongTimeout:  a.cfg.WSPongTimeout,
 		ReadLimit:    a.cfg.WSReadLimit,
@@ -210,6 +222,45 @@ func (a *App) protect(h http.Handler) http.Handler {
 		MaxAge:          7200,
 	}).Handler(h)
 }
+
+// admitSocket passes a WebSocket upgrade through the connection gate: at
+// MAX_CONNECTIONS or over CONNECTION_RATE it is refused with 503.
+func (a *App) admitSocket(r *http.Request) (func(), int, string) {
+	release, reason, ok := a.gate.Enter()
+	if !ok {
+		a.metrics.Refused(reason)
+		a.log.Warn("websocket refused", "reason", reason, "peer", r.RemoteAddr,
+			"request_id", accesslog.RequestID(r.Context()))
+		return nil, http.StatusServiceUnavailable, "the server is at its connection limit (" + reason + "); retry later"
+	}
+	return release, 0, ""
+}
+
+// socketMetrics counts the bridge's sockets and frames. The per-frame
+// counters are resolved once: a label lookup per frame is not free.
+type socketMetrics struct {
+	m       *metrics.Metrics
+	in, out prometheus.Counter
+}
+
+func newSocketMetrics(m *metrics.Metrics) socketMetrics {
+	return socketMetrics{m: m, in: m.WSFrames.WithLabelValues("in"), out: m.WSFrames.WithLabelValues("out")}
+}
+
+func (s socketMetrics) Opened() {
+	s.m.WSOpen.Inc()
+	s.m.WSOpened.Inc()
+}
+
+func (s socketMetrics) Closed(code bridge.CloseCode) {
+	s.m.WSClose(int(code))
+	if code == bridge.CloseTryAgainLater {
+		s.m.WSOverflows.Inc()
+	}
+}
+
+func (s socketMetrics) FrameIn()  { s.in.Inc() }
+func (s socketMetrics) FrameOut() { s.out.Inc() }
 
 // refusedHTTP logs and counts a request refused for its credentials.
 func (a *App) refusedHTTP(r *http.Request, err error) {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -90,6 +91,16 @@ type Config struct {
 	// MaxCalls is how many requests may be in flight on one socket; more
 	// get resource_exhausted. Default 64.
 	MaxCalls int
+	// Admit, if set, decides whether a socket may open (a connection cap, a
+	// rate of new connections). A refusal is answered with status and
+	// reason before the upgrade; an admitted socket calls release once it
+	// is closed.
+	Admit func(r *http.Request) (release func(), status int, reason string)
+	// FrameRate is how many frames per second one socket may send, with
+	// bursts of twice that (a token bucket). A frame over the rate gets a
+	// resource_exhausted error frame; a socket that keeps sending over it
+	// is closed with 1008. Zero means no limit.
+	FrameRate float64
 }
 
 func (c Config) withDefaults() Config {
@@ -254,19 +265,37 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this endpoint is a WebSocket: connect with a WebSocket client", http.StatusUpgradeRequired)
 		return
 	}
+	release := func() {}
+	if b.cfg.Admit != nil {
+		var status int
+		var reason string
+		if release, status, reason = b.cfg.Admit(r); release == nil {
+			http.Error(w, reason, status)
+			return
+		}
+	}
 	if !b.acquire() {
+		release()
 		http.Error(w, "the server is shutting down; reconnect", http.StatusServiceUnavailable)
 		return
 	}
 	// The connection's context lives as long as the socket, not as r; it
 	// keeps r's values (such as the request id), which its calls carry.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &conn{b: b, cancel: cancel, opened: time.Now()}
+	c := &conn{b: b, cancel: cancel, opened: time.Now(), release: release,
+		// Set by the server's request-id middleware, when there is one.
+		requestID: w.Header().Get("X-Request-Id")}
+	if b.cfg.FrameRate > 0 {
+		burst := max(int(2*b.cfg.FrameRate), 1)
+		c.frames = rate.NewLimiter(rate.Limit(b.cfg.FrameRate), burst)
+		c.strikes = rate.NewLimiter(rate.Limit(b.cfg.FrameRate), burst)
+	}
 	c.session = session{rpc: b.rpc, agentID: agentID, peer: newPeer(r, b.cfg.Credentials(r)), ctx: ctx, maxCalls: b.cfg.MaxCalls}
 	if opts.subscribe && b.cfg.Agents != nil {
 		if c.f, err = b.cfg.Agents.Follow(ctx, agentID, opts.after); err != nil {
 			cancel()
 			b.wg.Done()
+			release()
 			status := http.StatusServiceUnavailable
 			if agent.KindOf(err) == agent.KindInvalidArgument {
 				status = http.StatusBadRequest
@@ -283,6 +312,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		cancel()
 		b.wg.Done()
+		release()
 		return
 	}
 	c.ws = ws

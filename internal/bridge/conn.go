@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+
+	"connectrpc.com/connect"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 )
 
 // conn is one WebSocket. Two goroutines serve it, and no more however long
@@ -34,6 +37,16 @@ type conn struct {
 	// connection, not as the upgrade request.
 	cancel context.CancelFunc
 	opened time.Time
+	// release gives back the socket's place (Config.Admit).
+	release func()
+	// frames limits the frames the client sends (Config.FrameRate); strikes
+	// counts the frames over it, so that only a sustained flood closes the
+	// socket. Both nil without a limit; used by the reader only.
+	frames, strikes *rate.Limiter
+	// requestID ties the session's log line to the upgrade request.
+	requestID string
+	// Counted by the reader, for the session's log line.
+	framesIn, bytesIn int64
 
 	// Owned by the writer.
 	f     *agent.Follower // the push subscription; nil when off
@@ -99,9 +112,12 @@ func (c *conn) run() {
 	_ = c.ws.NetConn().Close()
 	c.cancel()
 	c.session.wait()
+	c.release()
 	c.b.cfg.Observer.Closed(c.closeCode())
-	c.b.log.Debug("websocket closed", "agent", c.agentID, "remote", c.peer.remoteAddr,
-		"code", c.closeCode().String(), "duration", time.Since(c.opened).String())
+	// One line per socket session, like the access log's one per RPC.
+	c.b.log.Info("websocket", "agent", c.agentID, "peer", c.peer.remoteAddr,
+		"request_id", c.requestID, "code", int(c.closeCode()), "close", c.closeCode().String(),
+		"duration", time.Since(c.opened), "frames_in", c.framesIn, "bytes_in", c.bytesIn)
 }
 
 // readLoop reads frames until the connection fails or, once closing, until
@@ -118,23 +134,44 @@ func (c *conn) readLoop() (CloseCode, string) {
 			continue // the next NextReader discards the frame
 		}
 		c.b.cfg.Observer.FrameIn()
+		c.framesIn++
 		if kind != websocket.TextMessage {
 			c.close(CloseUnsupportedData, "binary frames are not supported: send JSON in text frames")
 			continue
 		}
 		buf := getBuf()
 		*buf, err = readFrame(r, *buf, c.b.cfg.ReadLimit)
+		c.bytesIn += int64(len(*buf))
 		switch {
 		case errors.Is(err, errTooBig):
 			c.close(CloseMessageTooBig, fmt.Sprintf("frame over the limit of %d bytes", c.b.cfg.ReadLimit))
 		case err != nil:
 			putBuf(buf)
 			return c.readError(err)
+		case !c.allowFrame():
 		default:
 			c.session.handle(*buf)
 		}
 		putBuf(buf)
 	}
+}
+
+// allowFrame applies Config.FrameRate: a frame over the rate is answered
+// with a resource_exhausted error frame instead of being served, and a
+// client that keeps flooding is closed with 1008.
+func (c *conn) allowFrame() bool {
+	if c.frames == nil || c.frames.Allow() {
+		return true
+	}
+	if !c.strikes.Allow() {
+		c.close(ClosePolicyViolation, "too many frames: the client kept sending over the rate limit")
+		return false
+	}
+	c.session.reject("", false, &frameError{
+		code: connect.CodeResourceExhausted,
+		msg:  fmt.Sprintf("too many frames: at most %g per second; this frame was not served", c.b.cfg.FrameRate),
+	})
+	return false
 }
 
 // readError decides how a connection whose read failed is closed.

@@ -1,0 +1,216 @@
+package app_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/gorilla/websocket"
+)
+
+func wsURL(srv *apptest.Server, agentID, query string) string {
+	u := "ws://" + srv.Addr + "/ws/agent/" + agentID
+	if query != "" {
+		u += "?" + query
+	}
+	return u
+}
+
+// dial opens a socket or returns the HTTP status of the refusal.
+func dial(t *testing.T, url string, h http.Header, protocols ...string) (*websocket.Conn, *http.Response) {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: protocols, HandshakeTimeout: 10 * time.Second}
+	c, res, err := d.Dial(url, h)
+	if err != nil {
+		if res == nil {
+			t.Fatalf("dial %s: %v", url, err)
+		}
+		return nil, res
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, res
+}
+
+// roundTrip sends a SendMessage frame and returns the response frame,
+// skipping pushed events.
+func roundTrip(t *testing.T, c *websocket.Conn, id, text string) map[string]json.RawMessage {
+	t.Helper()
+	msg := fmt.Sprintf(`{"id":%q,"method":"SendMessage","request":{"text":%q}}`, id, text)
+	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", id, err)
+		}
+		var f map[string]json.RawMessage
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatal(err)
+		}
+		if string(f["id"]) == fmt.Sprintf("%q", id) {
+			return f
+		}
+	}
+}
+
+func TestWebSocketAuth(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": token}, capture(logs))
+	url := wsURL(srv, "ws-auth", "subscribe=false")
+
+	for name, tc := range map[string]struct {
+		url       string
+		protocols []string
+	}{
+		"no token":             {url: url},
+		"wrong query token":    {url: url + "&access_token=wrong-token-0123456789"},
+		"wrong subprotocol":    {url: url, protocols: []string{"agent.v1", "bearer.wrong-token-0123456789"}},
+		"subprotocol, no auth": {url: url, protocols: []string{"agent.v1"}},
+	} {
+		if c, res := dial(t, tc.url, nil, tc.protocols...); c != nil || res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: connected or status %v, want 401 before the upgrade", name, res.StatusCode)
+		}
+	}
+
+	c, _ := dial(t, url+"&access_token="+token, nil)
+	if c == nil {
+		t.Fatal("valid query token refused")
+	}
+	if f := roundTrip(t, c, "q1", "by query"); !strings.Contains(string(f["response"]), "echo: by query") {
+		t.Fatalf("response %s", f["response"])
+	}
+	c2, res := dial(t, url, nil, "agent.v1", "bearer."+token)
+	if c2 == nil {
+		t.Fatalf("valid subprotocol token refused: %v", res.Status)
+	}
+	if c2.Subprotocol() != "agent.v1" {
+		t.Fatalf("server selected subprotocol %q, want agent.v1", c2.Subprotocol())
+	}
+	if f := roundTrip(t, c2, "s1", "by subprotocol"); !strings.Contains(string(f["response"]), "echo: by subprotocol") {
+		t.Fatalf("response %s", f["response"])
+	}
+	if !strings.Contains(logs.String(), "reason=unauthenticated") || strings.Contains(logs.String(), token) {
+		t.Errorf("refusals not logged with their reason, or a token logged:\n%s", logs.String())
+	}
+}
+
+func TestWebSocketOrigins(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	srv := apptest.Start(t, map[string]string{"ALLOWED_ORIGINS": "https://app.example.com,*.example.org"}, capture(logs))
+	url := wsURL(srv, "ws-origin", "")
+	for origin, ok := range map[string]bool{
+		"https://app.example.com":  true,
+		"https://chat.example.org": true,
+		"https://evil.example.com": false,
+		"http://app.example.com":   false,
+	} {
+		c, res := dial(t, url, http.Header{"Origin": {origin}})
+		if got := c != nil; got != ok {
+			t.Errorf("origin %s: connected %v (status %v), want %v", origin, got, res.StatusCode, ok)
+		}
+		if !ok && res.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %s: status %d, want 403", origin, res.StatusCode)
+		}
+	}
+	if !strings.Contains(logs.String(), "reason=origin") || !strings.Contains(logs.String(), "evil.example.com") {
+		t.Errorf("origin refusals are not logged:\n%s", logs.String())
+	}
+}
+
+func TestWebSocketConnectionCap(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	srv := apptest.Start(t, map[string]string{"MAX_CONNECTIONS": "2"}, capture(logs))
+	url := wsURL(srv, "ws-cap", "")
+	first, _ := dial(t, url, nil)
+	if first == nil {
+		t.Fatal("first socket refused")
+	}
+	if c, _ := dial(t, url, nil); c == nil {
+		t.Fatal("second socket refused")
+	}
+	c, res := dial(t, url, nil)
+	if c != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("third socket: connected or %v, want 503", res.Status)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(body), "connection limit") || !strings.Contains(logs.String(), "reason=max_connections") {
+		t.Fatalf("refusal body %q or log without the reason:\n%s", body, logs.String())
+	}
+	// A closed socket gives its place back.
+	first.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, _ := dial(t, url, nil); c != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a closed socket's place was not given back")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the server's state, not synchronising goroutines
+	}
+}
+
+func TestWebSocketFrameFlood(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, map[string]string{"WS_FRAME_RATE": "5"})
+	flood, _ := dial(t, wsURL(srv, "ws-flood", "subscribe=false"), nil)
+	calm, _ := dial(t, wsURL(srv, "ws-flood", "subscribe=false"), nil)
+
+	// The flooder writes as fast as it can; a reader collects what it gets.
+	type result struct {
+		exhausted int
+		code      int
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		for {
+			_ = flood.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, data, err := flood.ReadMessage()
+			if err != nil {
+				if ce, ok := err.(*websocket.CloseError); ok {
+					r.code = ce.Code
+				}
+				done <- r
+				return
+			}
+			if strings.Contains(string(data), `"resource_exhausted"`) {
+				r.exhausted++
+			}
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		if err := flood.WriteMessage(websocket.TextMessage, []byte(`{"id":"f","method":"GetAgent","request":{}}`)); err != nil {
+			break // closed by the server
+		}
+	}
+	r := <-done
+	if r.exhausted == 0 || r.code != 1008 {
+		t.Fatalf("flooder got %d resource_exhausted frames and close %d; want some, then 1008", r.exhausted, r.code)
+	}
+	// Another socket on the same agent is unaffected.
+	if f := roundTrip(t, calm, "c1", "still here"); !strings.Contains(string(f["response"]), "echo: still here") {
+		t.Fatalf("calm socket: %s", f)
+	}
+	res, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	m, _ := io.ReadAll(res.Body)
+	for _, want := range []string{`agentgate_websockets_closed_total{code="1008"} 1`, `agentgate_websockets_opened_total 2`, `agentgate_websocket_frames_total{direction="in"}`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
