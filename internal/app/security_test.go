@@ -242,3 +242,24 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		}
 	}
 }
+
+func TestLogsCarryNoMessageText(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	srv := apptest.Start(t, nil, capture(logs))
+	ctx := testCtx(t)
+	c := newClient(t, srv.URL, h2cConnect)
+	const secret = "my-private-diary-entry-4711"
+	send(ctx, t, c, "diary", secret)
+	ws, _ := dial(t, wsURL(srv, "diary", ""), nil)
+	roundTrip(t, ws, "w1", secret)
+	ws.Close()
+	_ = srv.Stop() // flush the socket's session line
+	got := logs.String()
+	if !strings.Contains(got, "procedure=/agent.v1.AgentService/SendMessage") || !strings.Contains(got, "msg=websocket") {
+		t.Fatalf("the RPC and socket lines are missing:\n%s", got)
+	}
+	if strings.Contains(got, secret) {
+		t.Fatalf("message text appears in the info logs:\n%s", got)
+	}
+}
