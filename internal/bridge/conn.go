@@ -2,8 +2,6 @@ package bridge
 
 import (
 	"context"
-
-	"connectrpc.com/connect"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/gorilla/websocket"

@@ -156,45 +156,50 @@ func (s *session) admitLocked(c *call) error {
 }
 
 // run performs a call and sends its frames; its last frame is the response,
-// end or error.
+// end or error. The call leaves the session before that frame is sent, so
+// that a client may reuse the id as soon as it has the answer.
 func (s *session) run(c *call, body *[]byte) {
-	defer s.finish(c)
-	defer putBuf(body)
+	var final *[]byte
 	defer func() {
 		// A panic in service code must not take the process down with it;
 		// over HTTP, net/http would have recovered it too.
 		if p := recover(); p != nil {
 			s.rpc.log.Error("panic in bridged call", "method", c.m.name, "panic", p)
-			s.sendError(c, &rpcError{Code: connect.CodeInternal.String(), Message: "internal error"})
+			final = errorFrame(c, &rpcError{Code: connect.CodeInternal.String(), Message: "internal error"})
+		}
+		putBuf(body)
+		idle := s.finish(c)
+		s.send(final)
+		s.wg.Done()
+		if idle && s.idle != nil {
+			s.idle()
 		}
 	}()
 	if c.m.stream {
-		s.runStream(c, *body)
+		final = s.runStream(c, *body)
 	} else {
-		s.runUnary(c, *body)
+		final = s.runUnary(c, *body)
 	}
 }
 
-func (s *session) runUnary(c *call, body []byte) {
+func (s *session) runUnary(c *call, body []byte) *[]byte {
 	w := &unaryWriter{body: getBuf()}
 	defer putBuf(w.body)
 	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, "application/proto", body))
 	out := c.m.out.New().Interface()
 	if e := w.result(out); e != nil {
-		s.sendError(c, s.outcome(c, e))
-		return
+		return errorFrame(c, s.outcome(c, e))
 	}
 	b := getBuf()
 	var err error
 	if *b, err = appendResponse(*b, c.prefix, out); err != nil {
 		putBuf(b)
-		s.sendError(c, &rpcError{Code: connect.CodeInternal.String(), Message: "the response cannot be encoded as JSON"})
-		return
+		return errorFrame(c, &rpcError{Code: connect.CodeInternal.String(), Message: "the response cannot be encoded as JSON"})
 	}
-	s.send(b)
+	return b
 }
 
-func (s *session) runStream(c *call, body []byte) {
+func (s *session) runStream(c *call, body []byte) *[]byte {
 	out := c.m.out.New().Interface()
 	w := &streamWriter{buf: getBuf()}
 	defer putBuf(w.buf)
@@ -213,12 +218,11 @@ func (s *session) runStream(c *call, body []byte) {
 	}
 	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, "application/connect+proto", body))
 	if e := s.outcome(c, w.result()); e != nil {
-		s.sendError(c, e)
-		return
+		return errorFrame(c, e)
 	}
 	b := getBuf()
 	*b = appendEnd(*b, c.prefix)
-	s.send(b)
+	return b
 }
 
 // outcome adjusts the error a call ended with for the client: a stream the
@@ -238,10 +242,10 @@ func (s *session) outcome(c *call, e *rpcError) *rpcError {
 	return e
 }
 
-func (s *session) sendError(c *call, e *rpcError) {
+func errorFrame(c *call, e *rpcError) *[]byte {
 	b := getBuf()
 	*b = appendError(*b, c.prefix, e.Code, e.Message)
-	s.send(b)
+	return b
 }
 
 // reject answers a frame that did not become a call.
@@ -269,9 +273,12 @@ func (s *session) cancelCall(id string) {
 	}
 }
 
-func (s *session) finish(c *call) {
+// finish removes a call from the session. It reports whether the session
+// became idle while draining.
+func (s *session) finish(c *call) bool {
 	c.cancel()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i, o := range s.calls {
 		if o == c {
 			last := len(s.calls) - 1
@@ -283,12 +290,7 @@ func (s *session) finish(c *call) {
 	if len(s.calls) == 0 {
 		s.calls = nil // an idle socket keeps no slice
 	}
-	idle := s.draining && len(s.calls) == 0
-	s.mu.Unlock()
-	s.wg.Done()
-	if idle && s.idle != nil {
-		s.idle()
-	}
+	return s.draining && len(s.calls) == 0
 }
 
 // drain refuses new calls and ends the streams in flight, which cannot
