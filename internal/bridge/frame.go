@@ -3,9 +3,7 @@ package bridge
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -31,16 +29,6 @@ type clientFrame struct {
 	text      string
 }
 
-// wireFrame is the JSON shape of a client frame. The fields stay raw so that
-// a value of the wrong type gets a message naming the field rather than a Go
-// type.
-type wireFrame struct {
-	ID      json.RawMessage `json:"id"`
-	Method  json.RawMessage `json:"method"`
-	Request json.RawMessage `json:"request"`
-	Cancel  json.RawMessage `json:"cancel"`
-}
-
 // frameError is a frame the bridge refuses; it becomes an error frame with
 // its Connect code.
 type frameError struct {
@@ -58,22 +46,41 @@ func invalidFrame(format string, args ...any) *frameError {
 // is not '{' is shorthand for the text method. On error, the returned frame
 // still carries the id when it could be read, so that the error frame can
 // name it.
+//
+// The frame is checked with json.Valid, then split into its members by hand:
+// decoding it into a struct would allocate for every field and scan the
+// request twice, on every frame. f.request aliases data.
 func parseFrame(data []byte) (clientFrame, error) {
 	if !isObject(data) {
 		return clientFrame{shorthand: true, text: string(data)}, nil
 	}
-	var w wireFrame
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return clientFrame{}, jsonError(err)
+	if !json.Valid(data) {
+		return clientFrame{}, syntaxError(data)
 	}
-	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return clientFrame{}, invalidFrame("frame has data after its JSON object; send one object per frame")
+	var id, method, request, cancel, unknown []byte
+	eachMember(data, func(key, value []byte) bool {
+		switch string(key) {
+		case `"id"`:
+			id = value
+		case `"method"`:
+			method = value
+		case `"request"`:
+			request = value
+		case `"cancel"`:
+			cancel = value
+		default:
+			unknown = key
+			return false
+		}
+		return true
+	})
+	if unknown != nil {
+		return clientFrame{}, invalidFrame("unknown field %s in frame; a frame has id, method, request and cancel", truncate(string(unknown), 66))
 	}
 	var f clientFrame
-	if !isNull(w.ID) {
-		if err := json.Unmarshal(w.ID, &f.id); err != nil {
+	var ok bool
+	if !isNull(id) {
+		if f.id, ok = jsonString(id); !ok {
 			return clientFrame{}, invalidFrame("id must be a string")
 		}
 		if len(f.id) > maxIDLen {
@@ -81,21 +88,23 @@ func parseFrame(data []byte) (clientFrame, error) {
 		}
 		f.hasID = true
 	}
-	if !isNull(w.Method) {
-		if err := json.Unmarshal(w.Method, &f.method); err != nil {
+	if !isNull(method) {
+		if f.method, ok = jsonString(method); !ok {
 			return f, invalidFrame("method must be a string")
 		}
 	}
-	if !isNull(w.Cancel) {
-		if err := json.Unmarshal(w.Cancel, &f.cancel); err != nil {
-			return f, invalidFrame("cancel must be true or false")
-		}
+	switch string(cancel) {
+	case "", "null", "false":
+	case "true":
+		f.cancel = true
+	default:
+		return f, invalidFrame("cancel must be true or false")
 	}
-	if !isNull(w.Request) {
-		if !isObject(w.Request) {
+	if !isNull(request) {
+		if request[0] != '{' {
 			return f, invalidFrame("request must be a JSON object")
 		}
-		f.request = w.Request
+		f.request = request
 	}
 	switch {
 	case f.cancel && !f.hasID:
@@ -108,17 +117,104 @@ func parseFrame(data []byte) (clientFrame, error) {
 	return f, nil
 }
 
-// jsonError rewords an encoding/json error for a client who never saw the Go
-// types.
-func jsonError(err error) *frameError {
-	msg := err.Error()
-	if field, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return invalidFrame("unknown field %s in frame; a frame has id, method, request and cancel", field)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+// syntaxError describes why data is not valid JSON.
+func syntaxError(data []byte) *frameError {
+	var v json.RawMessage
+	err := json.Unmarshal(data, &v)
+	switch {
+	case err == nil:
+		return invalidFrame("frame is not valid JSON")
+	case strings.HasSuffix(err.Error(), "after top-level value"):
+		return invalidFrame("frame has data after its JSON object; send one object per frame")
+	case strings.Contains(err.Error(), "unexpected end of JSON input"):
 		return invalidFrame("frame is not valid JSON: it ends too early")
 	}
-	return invalidFrame("frame is not valid JSON: %s", strings.TrimPrefix(msg, "json: "))
+	return invalidFrame("frame is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// eachMember calls fn with the quoted key and the raw value of each member
+// of the JSON object in data, which must be valid JSON, until fn returns
+// false.
+func eachMember(data []byte, fn func(key, value []byte) bool) {
+	i := skipSpace(data, 0) + 1 // past '{'
+	for {
+		i = skipSpace(data, i)
+		switch data[i] {
+		case '}':
+			return
+		case ',':
+			i = skipSpace(data, i+1)
+		}
+		keyEnd := skipString(data, i)
+		key := data[i:keyEnd]
+		i = skipSpace(data, skipSpace(data, keyEnd)+1) // past ':'
+		valueEnd := skipValue(data, i)
+		if !fn(key, data[i:valueEnd]) {
+			return
+		}
+		i = valueEnd
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// skipString returns the index after the string that starts at data[i].
+func skipString(data []byte, i int) int {
+	for i++; ; i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+}
+
+// skipValue returns the index after the value that starts at data[i].
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	// A number or a literal.
+	for i < len(data) && data[i] != ',' && data[i] != '}' && data[i] != ']' && !isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+// jsonString decodes a raw JSON value that should be a string.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err == nil
 }
 
 // isObject reports whether data's first non-space byte opens a JSON object.
@@ -133,9 +229,7 @@ func isObject(data []byte) bool {
 	return false
 }
 
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
+func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // Server → client frames are built by appending to pooled buffers: a prefix
 // that carries the request id, then the body. protojson writes the messages

@@ -68,3 +68,45 @@ func TestGeneratedTypesAreUsed(t *testing.T) {
 		t.Fatalf("method table: %+v", ms.byName)
 	}
 }
+
+func testEvent() *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{Seq: 7, AgentId: "a1", Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{
+		MessageId: "m1", Role: agentv1.Role_ROLE_USER, Text: "hello",
+	}}}
+}
+
+// TestEventFramesAreShared checks that an event is encoded once for every
+// socket, and that evicted events are encoded again.
+func TestEventFramesAreShared(t *testing.T) {
+	t.Parallel()
+	c := newEventFrames()
+	ev := testEvent()
+	a, err := c.frame(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := c.frame(ev)
+	if &a[0] != &b[0] {
+		t.Fatal("the same event was encoded twice")
+	}
+	var got struct {
+		Event struct {
+			Seq     string `json:"seq"`
+			Message struct{ Text string }
+		}
+	}
+	if err := json.Unmarshal(a, &got); err != nil || got.Event.Seq != "7" || got.Event.Message.Text != "hello" {
+		t.Fatalf("frame %s: %v", a, err)
+	}
+	for range eventCacheSize {
+		if _, err := c.frame(testEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.m) != eventCacheSize {
+		t.Fatalf("cache holds %d events, want %d", len(c.m), eventCacheSize)
+	}
+	if again, _ := c.frame(ev); &again[0] == &a[0] {
+		t.Fatal("an evicted event's frame was still cached")
+	}
+}

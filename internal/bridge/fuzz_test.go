@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
@@ -36,8 +37,9 @@ func newTestRPC(tb testing.TB) *rpc {
 }
 
 // runFrame feeds one frame to a fresh session, lets its call finish (a
-// stream is ended by drain) and returns the frames it sent.
-func runFrame(r *rpc, data []byte) [][]byte {
+// stream is ended by drain) and returns the frames it sent. A call that
+// does not finish within finishWithin fails the test.
+func runFrame(t *testing.T, r *rpc, data []byte) [][]byte {
 	var mu sync.Mutex
 	var out [][]byte
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,9 +53,24 @@ func runFrame(r *rpc, data []byte) [][]byte {
 	}}
 	s.handle(data)
 	s.drain()
-	s.wait()
+	done := make(chan struct{})
+	go func() {
+		s.wait()
+		close(done)
+	}()
+	timer := time.NewTimer(finishWithin)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		t.Fatalf("the call of frame %q did not finish within %s", data, finishWithin)
+	}
 	return out
 }
+
+// finishWithin is how long any call may take in the fuzz target: the
+// service answers everything in memory.
+const finishWithin = 10 * time.Second
 
 var connectCodes = func() map[string]bool {
 	m := map[string]bool{}
@@ -71,8 +88,9 @@ var connectCodes = func() map[string]bool {
 func FuzzFrame(f *testing.F) {
 	r := newTestRPC(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		frames := runFrame(r, data)
+		frames := runFrame(t, r, data)
 		parsed, perr := parseFrame(data)
+		checkAgainstEncodingJSON(t, data, parsed, perr)
 		if perr == nil && parsed.cancel {
 			if len(frames) != 0 {
 				t.Fatalf("cancel frame answered with %q", frames)
@@ -113,4 +131,30 @@ func FuzzFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkAgainstEncodingJSON compares the hand-written member scan of
+// parseFrame with encoding/json on the same frame.
+func checkAgainstEncodingJSON(t *testing.T, data []byte, f clientFrame, err error) {
+	var m map[string]json.RawMessage
+	if !isObject(data) || json.Unmarshal(data, &m) != nil {
+		return
+	}
+	for k := range m {
+		if k != "id" && k != "method" && k != "request" && k != "cancel" {
+			if err == nil {
+				t.Fatalf("%q: the unknown field %q went unnoticed", data, k)
+			}
+			return
+		}
+	}
+	var id string
+	if raw := m["id"]; !isNull(raw) && json.Unmarshal(raw, &id) == nil && len(id) <= maxIDLen {
+		if !f.hasID || f.id != id {
+			t.Fatalf("%q: id %q, encoding/json reads %q", data, f.id, id)
+		}
+	}
+	if err == nil && !isNull(m["request"]) && !bytes.Equal(f.request, m["request"]) {
+		t.Fatalf("%q: request %q, encoding/json reads %q", data, f.request, m["request"])
+	}
 }

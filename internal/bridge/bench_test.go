@@ -1,0 +1,48 @@
+package bridge
+
+import (
+	"context"
+	"testing"
+)
+
+// benchFrame measures one frame from the reader's hand-off to its answer,
+// through the real Connect handler and agent service, without a socket.
+func benchFrame(b *testing.B, frame string) {
+	r := newTestRPC(b)
+	done := make(chan struct{}, 1)
+	s := &session{rpc: r, agentID: "bench", ctx: context.Background(), maxCalls: 4, send: func(buf *[]byte) bool {
+		putBuf(buf)
+		done <- struct{}{}
+		return true
+	}}
+	data := []byte(frame)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.handle(data)
+		<-done
+	}
+}
+
+func BenchmarkSendMessageFrame(b *testing.B) {
+	benchFrame(b, `{"id":"c1","method":"SendMessage","request":{"text":"hello there"}}`)
+}
+
+func BenchmarkGetHistoryFrame(b *testing.B) {
+	benchFrame(b, `{"id":"c1","method":"GetHistory","request":{"limit":1}}`)
+}
+
+// BenchmarkEventFrame is the writer's share of a fan-out: the encoded frame
+// of an event that another socket already pushed.
+func BenchmarkEventFrame(b *testing.B) {
+	c := newEventFrames()
+	ev := testEvent()
+	if _, err := c.frame(ev); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.frame(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
