@@ -262,6 +262,9 @@ func (s socketMetrics) Closed(code bridge.CloseCode) {
 func (s socketMetrics) FrameIn()  { s.in.Inc() }
 func (s socketMetrics) FrameOut() { s.out.Inc() }
 
+// FrameRefused counts frames over WS_FRAME_RATE.
+func (s socketMetrics) FrameRefused() { s.m.Refused("frame_rate") }
+
 // refusedHTTP logs and counts a request refused for its credentials.
 func (a *App) refusedHTTP(r *http.Request, err error) {
 	reason := "unauthenticated"

@@ -162,7 +162,8 @@ func TestWebSocketConnectionCap(t *testing.T) {
 
 func TestWebSocketFrameFlood(t *testing.T) {
 	t.Parallel()
-	srv := apptest.Start(t, map[string]string{"WS_FRAME_RATE": "5"})
+	logs := &logBuffer{}
+	srv := apptest.Start(t, map[string]string{"WS_FRAME_RATE": "5"}, capture(logs))
 	flood, _ := dial(t, wsURL(srv, "ws-flood", "subscribe=false"), nil)
 	calm, _ := dial(t, wsURL(srv, "ws-flood", "subscribe=false"), nil)
 
@@ -198,6 +199,9 @@ func TestWebSocketFrameFlood(t *testing.T) {
 	if r.exhausted == 0 || r.code != 1008 {
 		t.Fatalf("flooder got %d resource_exhausted frames and close %d; want some, then 1008", r.exhausted, r.code)
 	}
+	if !strings.Contains(logs.String(), "reason=frame_flood") {
+		t.Errorf("the flood is not logged with its reason:\n%s", logs.String())
+	}
 	// Another socket on the same agent is unaffected.
 	if f := roundTrip(t, calm, "c1", "still here"); !strings.Contains(string(f["response"]), "echo: still here") {
 		t.Fatalf("calm socket: %s", f)
@@ -208,7 +212,7 @@ func TestWebSocketFrameFlood(t *testing.T) {
 	}
 	defer res.Body.Close()
 	m, _ := io.ReadAll(res.Body)
-	for _, want := range []string{`agentgate_websockets_closed_total{code="1008"} 1`, `agentgate_websockets_opened_total 2`, `agentgate_websocket_frames_total{direction="in"}`} {
+	for _, want := range []string{`agentgate_websockets_closed_total{code="1008"} 1`, `agentgate_refusals_total{reason="frame_rate"}`, `agentgate_websockets_opened_total 2`, `agentgate_websocket_frames_total{direction="in"}`} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -158,6 +158,8 @@ type Observer interface {
 	// frame written.
 	FrameIn()
 	FrameOut()
+	// FrameRefused is called for every frame refused over Config.FrameRate.
+	FrameRefused()
 }
 
 type nopObserver struct{}
@@ -166,6 +168,7 @@ func (nopObserver) Opened()          {}
 func (nopObserver) Closed(CloseCode) {}
 func (nopObserver) FrameIn()         {}
 func (nopObserver) FrameOut()        {}
+func (nopObserver) FrameRefused()    {}
 
 // Bridge is the WebSocket endpoint: an http.Handler for
 // GET /ws/agent/{agent_id}. It is safe for concurrent use.

@@ -162,7 +162,10 @@ func (c *conn) allowFrame() bool {
 	if c.frames == nil || c.frames.Allow() {
 		return true
 	}
+	c.b.cfg.Observer.FrameRefused()
 	if !c.strikes.Allow() {
+		c.b.log.Warn("websocket refused", "reason", "frame_flood", "agent", c.agentID,
+			"peer", c.peer.remoteAddr, "request_id", c.requestID, "frame_rate", c.b.cfg.FrameRate)
 		c.close(ClosePolicyViolation, "too many frames: the client kept sending over the rate limit")
 		return false
 	}
