@@ -56,14 +56,10 @@ func NewMemory(cfg Config) *Memory {
 
 // AppendUser implements Engine.
 func (m *Memory) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, idemKey string) (*agentv1.AgentEvent, bool, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return nil, false, err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return nil, false, ErrClosed
-	}
 	a := m.agentLocked(agentID)
 	if idemKey != "" {
 		if prev, ok := a.idem[idemKey]; ok {
@@ -79,14 +75,10 @@ func (m *Memory) AppendUser(ctx context.Context, agentID string, ev *agentv1.Age
 
 // AppendReply implements Engine.
 func (m *Memory) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return nil, ErrClosed
-	}
 	if !m.leaseHeldLocked(lease) {
 		return nil, ErrLeaseLost
 	}
@@ -104,28 +96,20 @@ func (m *Memory) AppendReply(ctx context.Context, agentID string, ev *agentv1.Ag
 
 // Publish implements Engine.
 func (m *Memory) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
 	m.fanOutLocked(agentID, ev)
 	return nil
 }
 
 // Read implements Engine.
 func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return Page{}, err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return Page{}, ErrClosed
-	}
 	a, ok := m.agents[agentID]
 	if !ok {
 		return Page{}, nil
@@ -145,14 +129,10 @@ func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit i
 
 // Subscribe implements Engine.
 func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return nil, ErrClosed
-	}
 	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer), m: m, agentID: agentID, internal: opts.Internal}
 	set := m.subs[agentID]
 	if set == nil {
@@ -165,14 +145,10 @@ func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOp
 
 // Stat implements Engine.
 func (m *Memory) Stat(ctx context.Context, agentID string) (Stat, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return Stat{}, err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return Stat{}, ErrClosed
-	}
 	a, ok := m.agents[agentID]
 	if !ok {
 		return Stat{}, ErrNotFound
@@ -182,14 +158,10 @@ func (m *Memory) Stat(ctx context.Context, agentID string) (Stat, error) {
 
 // List implements Engine.
 func (m *Memory) List(ctx context.Context, after string, limit int) ([]Stat, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return nil, ErrClosed
-	}
 	ids := make([]string, 0, len(m.agents))
 	for id := range m.agents {
 		if id > after {
@@ -209,14 +181,10 @@ func (m *Memory) List(ctx context.Context, after string, limit int) ([]Stat, err
 
 // Delete implements Engine.
 func (m *Memory) Delete(ctx context.Context, agentID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
 	if _, ok := m.agents[agentID]; !ok {
 		return ErrNotFound
 	}
@@ -230,14 +198,10 @@ func (m *Memory) Delete(ctx context.Context, agentID string) error {
 
 // AcquireLease implements Engine.
 func (m *Memory) AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (Lease, bool, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return Lease{}, false, err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return Lease{}, false, ErrClosed
-	}
 	now := m.cfg.Now()
 	if l, ok := m.leases[agentID]; ok && now.Before(l.expires) {
 		return Lease{}, false, nil
@@ -249,14 +213,10 @@ func (m *Memory) AcquireLease(ctx context.Context, agentID string, ttl time.Dura
 
 // RenewLease implements Engine.
 func (m *Memory) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
+	if err := m.enter(ctx); err != nil {
 		return err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
 	if !m.leaseHeldLocked(lease) {
 		return ErrLeaseLost
 	}
@@ -296,6 +256,19 @@ func (m *Memory) Close() error {
 		for s := range set {
 			s.endLocked(ErrClosed)
 		}
+	}
+	return nil
+}
+
+// enter locks m for an operation, unless ctx is done or m is closed.
+func (m *Memory) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
 	}
 	return nil
 }
