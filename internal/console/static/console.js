@@ -122,9 +122,11 @@
     return "";
   }
 
+  // onEvent holds every event back while a resumed socket is being checked,
+  // ephemeral ones too: a reply streaming into a log that started over must
+  // not be drawn above the divider that startOver puts in.
   function onEvent(ev) {
-    const seq = Number(ev.seq || 0);
-    if (verifying && seq > 0) {
+    if (verifying) {
       verifying.buffer.push(ev);
       return;
     }
@@ -295,6 +297,11 @@
   // startOver follows a log that began again at seq 1 on the server.
   function startOver() {
     logLine("conn", 0, "history started over on the server; reloading");
+    // A reply that was streaming belongs to the old history: its message
+    // comes again, whole, in the replay from seq 1.
+    for (const li of replies.values()) li.remove();
+    replies.clear();
+    runs.clear();
     divider("The server's history started over (a restart without Redis?) — showing it from the beginning");
     lastSeq = 0;
     lastKey = "";
