@@ -307,7 +307,8 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ws, err := b.up.Upgrade(w, r, nil)
+	hw := &batchHijacker{ResponseWriter: w}
+	ws, err := b.up.Upgrade(hw, r, nil)
 	if err != nil {
 		// Upgrade has answered the request.
 		if c.f != nil {
@@ -318,7 +319,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		release()
 		return
 	}
-	c.ws = ws
+	c.ws, c.out = ws, hw.conn
 	c.setup()
 	b.cfg.Observer.Opened()
 	b.track(c)

@@ -48,6 +48,7 @@ type conn struct {
 	framesIn, bytesIn int64
 
 	// Owned by the writer.
+	out   *batchConn      // ws's network connection
 	f     *agent.Follower // the push subscription; nil when off
 	emit  func(*agentv1.AgentEvent) error
 	spare []*[]byte

@@ -49,9 +49,9 @@ func (c *conn) writeLoop() {
 		select {
 		case <-c.closing:
 		case <-c.wake:
-			err = c.flush()
+			err = c.batch(c.flush)
 		case <-ready:
-			err = c.pump()
+			err = c.batch(c.pump)
 		case <-ping.C:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.b.cfg.WriteTimeout))
 		}
@@ -87,6 +87,17 @@ func (c *conn) finish() {
 		return
 	}
 	c.endRead(time.Now().Add(c.b.cfg.CloseGrace))
+}
+
+// batch runs one turn of the writer with its frames sent together: the
+// pushed events that waited, or the queued responses, leave in one write.
+func (c *conn) batch(turn func() error) error {
+	c.out.begin()
+	err := turn()
+	if ferr := c.out.end(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // flush writes the queued response frames and a pending pong.

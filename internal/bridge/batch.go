@@ -1,0 +1,97 @@
+package bridge
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+)
+
+// gorilla/websocket writes every frame to the network connection as it is
+// made: one write syscall per frame. A socket that pushes a reply (user
+// message, run started, deltas, reply) gets five frames in a burst, and on
+// an agent with a thousand sockets those syscalls are most of the server's
+// CPU. batchConn lets the writer goroutine hold the frames it writes in one
+// turn and send them in one write when the turn ends.
+
+// maxBatch bounds the bytes held back: a turn with more flushes as it goes.
+const maxBatch = 32 << 10
+
+// batchConn is the socket's network connection as gorilla/websocket sees it.
+// Between begin and end, writes are appended to a pooled buffer; otherwise,
+// and for the handshake, they go straight through. Only the writer goroutine
+// writes once the socket is open, so the buffer needs no lock; Close and the
+// reads go to the connection as they are.
+type batchConn struct {
+	net.Conn
+	buf *[]byte // non-nil between begin and end
+}
+
+// begin starts holding writes back.
+func (c *batchConn) begin() {
+	if c.buf == nil {
+		c.buf = getBuf()
+	}
+}
+
+// end sends what was held back in one write and goes back to writing
+// straight through. The error is the write's: a failed batch fails the
+// writer, as a failed frame would.
+func (c *batchConn) end() error {
+	if c.buf == nil {
+		return nil
+	}
+	err := c.flush()
+	putBuf(c.buf)
+	c.buf = nil
+	return err
+}
+
+func (c *batchConn) flush() error {
+	if len(*c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
+}
+
+// Write implements net.Conn. The write deadline gorilla sets before each
+// frame is on the connection itself, so the batch's write is bounded by the
+// deadline of its last frame.
+func (c *batchConn) Write(p []byte) (int, error) {
+	if c.buf == nil {
+		return c.Conn.Write(p)
+	}
+	if len(*c.buf)+len(p) > maxBatch {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if len(p) > maxBatch {
+			return c.Conn.Write(p)
+		}
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
+}
+
+// batchHijacker hands the upgrader a batchConn in place of the hijacked
+// connection.
+type batchHijacker struct {
+	http.ResponseWriter
+	conn *batchConn
+}
+
+// Hijack implements http.Hijacker through http.ResponseController, which
+// finds the hijacker under any middleware that wraps the ResponseWriter and
+// unwraps.
+func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &batchConn{Conn: nc}
+	return h.conn, brw, nil
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (h *batchHijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }

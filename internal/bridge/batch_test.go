@@ -1,0 +1,97 @@
+package bridge
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+)
+
+// recordConn is a net.Conn that records each Write call.
+type recordConn struct {
+	net.Conn
+	writes [][]byte
+	err    error
+}
+
+func (r *recordConn) Write(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	r.writes = append(r.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func TestBatchConnHoldsWritesUntilEnd(t *testing.T) {
+	rc := &recordConn{}
+	c := &batchConn{Conn: rc}
+
+	if _, err := c.Write([]byte("handshake")); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.writes) != 1 {
+		t.Fatalf("a write outside a batch must go straight through; got %d writes", len(rc.writes))
+	}
+
+	c.begin()
+	for _, s := range []string{"one", "two", "three"} {
+		if n, err := c.Write([]byte(s)); err != nil || n != len(s) {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if len(rc.writes) != 1 {
+		t.Fatalf("writes inside a batch reached the connection before end: %q", rc.writes)
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.writes) != 2 || string(rc.writes[1]) != "onetwothree" {
+		t.Fatalf("the batch should leave in one write; got %q", rc.writes)
+	}
+	if err := c.end(); err != nil || len(rc.writes) != 2 {
+		t.Fatalf("a second end wrote again or failed: %v, %q", err, rc.writes)
+	}
+}
+
+func TestBatchConnFlushesPastMaxBatch(t *testing.T) {
+	rc := &recordConn{}
+	c := &batchConn{Conn: rc}
+	half := strings.Repeat("a", maxBatch/2+1)
+	huge := strings.Repeat("b", maxBatch+1)
+
+	c.begin()
+	for _, s := range []string{half, half, huge, "tail"} {
+		if _, err := c.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{half, half, huge, "tail"}
+	if len(rc.writes) != len(want) {
+		t.Fatalf("got %d writes, want %d", len(rc.writes), len(want))
+	}
+	for i, w := range want {
+		if string(rc.writes[i]) != w {
+			t.Fatalf("write %d: got %d bytes, want %d", i, len(rc.writes[i]), len(w))
+		}
+	}
+}
+
+func TestBatchConnReportsTheWriteError(t *testing.T) {
+	boom := errors.New("connection reset")
+	rc := &recordConn{err: boom}
+	c := &batchConn{Conn: rc}
+	c.begin()
+	if _, err := c.Write([]byte("frame")); err != nil {
+		t.Fatalf("a held write cannot fail yet: %v", err)
+	}
+	if err := c.end(); !errors.Is(err, boom) {
+		t.Fatalf("end() = %v, want the connection's error", err)
+	}
+	if c.buf != nil {
+		t.Fatal("end must give the buffer back even when the write fails")
+	}
+}
