@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"time"
 )
 
 // gorilla/websocket writes every frame to the network connection as it is
@@ -24,6 +25,9 @@ const maxBatch = 32 << 10
 type batchConn struct {
 	net.Conn
 	buf *[]byte // non-nil between begin and end
+	// deadline is the write deadline asked for during the batch: setting it
+	// on the connection costs a timer update, once per batch is enough.
+	deadline time.Time
 }
 
 // begin starts holding writes back.
@@ -50,14 +54,26 @@ func (c *batchConn) flush() error {
 	if len(*c.buf) == 0 {
 		return nil
 	}
+	if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+		return err
+	}
 	_, err := c.Conn.Write(*c.buf)
 	*c.buf = (*c.buf)[:0]
 	return err
 }
 
-// Write implements net.Conn. The write deadline gorilla sets before each
-// frame is on the connection itself, so the batch's write is bounded by the
-// deadline of its last frame.
+// SetWriteDeadline implements net.Conn. Inside a batch the deadline is kept
+// for the batch's write: the write of held frames is bounded by the deadline
+// set for the last of them.
+func (c *batchConn) SetWriteDeadline(t time.Time) error {
+	if c.buf == nil {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	c.deadline = t
+	return nil
+}
+
+// Write implements net.Conn.
 func (c *batchConn) Write(p []byte) (int, error) {
 	if c.buf == nil {
 		return c.Conn.Write(p)
@@ -67,6 +83,9 @@ func (c *batchConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(p) > maxBatch {
+			if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+				return 0, err
+			}
 			return c.Conn.Write(p)
 		}
 	}

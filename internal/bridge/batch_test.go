@@ -6,13 +6,23 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // recordConn is a net.Conn that records each Write call.
 type recordConn struct {
 	net.Conn
-	writes [][]byte
-	err    error
+	writes    [][]byte
+	deadlines []time.Time // the deadline in force at each write
+	deadline  time.Time
+	sets      int
+	err       error
+}
+
+func (r *recordConn) SetWriteDeadline(t time.Time) error {
+	r.deadline = t
+	r.sets++
+	return nil
 }
 
 func (r *recordConn) Write(p []byte) (int, error) {
@@ -20,6 +30,7 @@ func (r *recordConn) Write(p []byte) (int, error) {
 		return 0, r.err
 	}
 	r.writes = append(r.writes, bytes.Clone(p))
+	r.deadlines = append(r.deadlines, r.deadline)
 	return len(p), nil
 }
 
@@ -93,5 +104,33 @@ func TestBatchConnReportsTheWriteError(t *testing.T) {
 	}
 	if c.buf != nil {
 		t.Fatal("end must give the buffer back even when the write fails")
+	}
+}
+
+func TestBatchConnWritesUnderTheLastDeadline(t *testing.T) {
+	rc := &recordConn{}
+	c := &batchConn{Conn: rc}
+	t0 := time.Now()
+	c.begin()
+	for i := range 3 {
+		if err := c.SetWriteDeadline(t0.Add(time.Duration(i+1) * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("frame")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rc.sets != 0 {
+		t.Fatalf("the deadline was set on the connection %d times inside the batch", rc.sets)
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	if rc.sets != 1 || len(rc.deadlines) != 1 || !rc.deadlines[0].Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("want one write under the last deadline; got %d sets, deadlines %v", rc.sets, rc.deadlines)
+	}
+	// Outside a batch the deadline goes straight to the connection.
+	if err := c.SetWriteDeadline(t0); err != nil || rc.sets != 2 || !rc.deadline.Equal(t0) {
+		t.Fatalf("SetWriteDeadline outside a batch: err %v, sets %d", err, rc.sets)
 	}
 }
