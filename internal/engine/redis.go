@@ -101,6 +101,7 @@ type Redis struct {
 	keys    keyspace
 	fan     *fanout
 	pres    *presence
+	pipe    *pipe // the short commands
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -157,6 +158,7 @@ func NewRedis(ctx context.Context, rc RedisConfig) (*Redis, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("%w: connect to redis: %w", ErrUnavailable, err)
 	}
+	r.pipe = newPipe(rdb, rc.OperationTimeout)
 	r.fan.start()
 	return r, nil
 }
@@ -179,7 +181,7 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	// The index entry is added after the script, and Delete removes it
 	// before its script: whatever the interleaving, an agent that exists is
 	// listed (at worst a deleted one lingers in the index, and List skips it).
-	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
 		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem},
 			body, idemKey, r.cfg.HistoryLimit, r.now(), k.channel)
 		p.ZAdd(opCtx, r.keys.index(), redis.Z{Member: agentID})
@@ -216,8 +218,15 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 	}
 	k := r.keys.agent(agentID)
 	h, _ := r.fan.watch(k.channel)
-	vals, err := scriptAppendReply.Run(opCtx, r.rdb, []string{k.meta, k.log, k.lease},
-		body, lease.Token, strconv.FormatUint(answers, 10), r.cfg.HistoryLimit, r.now(), k.channel).Slice()
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptAppendReply.EvalSha(opCtx, p, []string{k.meta, k.log, k.lease},
+			body, lease.Token, strconv.FormatUint(answers, 10), r.cfg.HistoryLimit, r.now(), k.channel)
+	})
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	vals, err := res.Slice()
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
@@ -256,7 +265,10 @@ func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEv
 		return fmt.Errorf("engine: encode event: %w", err)
 	}
 	msg := append([]byte{msgEvent}, b...)
-	if err := r.rdb.Publish(opCtx, r.keys.agent(agentID).channel, msg).Err(); err != nil {
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		p.Publish(opCtx, r.keys.agent(agentID).channel, msg)
+	})
+	if err != nil {
 		return r.fail(ctx, err)
 	}
 	return nil
@@ -273,8 +285,14 @@ func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit in
 	// Lua prints numbers of 15 digits and more in exponent notation, which
 	// LRANGE refuses: keep the limit well below.
 	limit = min(max(limit, 0), maxReadLimit)
-	vals, err := scriptRead.Run(opCtx, r.rdb, []string{k.meta, k.log},
-		strconv.FormatUint(after, 10), limit).Slice()
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptRead.EvalSha(opCtx, p, []string{k.meta, k.log}, strconv.FormatUint(after, 10), limit)
+	})
+	if err != nil {
+		return Page{}, r.fail(ctx, err)
+	}
+	vals, err := res.Slice()
 	if err != nil {
 		return Page{}, r.fail(ctx, err)
 	}
@@ -400,7 +418,14 @@ func (r *Redis) AcquireLease(ctx context.Context, agentID string, ttl time.Durat
 	}
 	defer cancel()
 	token := rand.Text()
-	ok, err := r.rdb.SetNX(opCtx, r.keys.agent(agentID).lease, token, leaseTTL(ttl)).Result()
+	var res *redis.BoolCmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = p.SetNX(opCtx, r.keys.agent(agentID).lease, token, leaseTTL(ttl))
+	})
+	if err != nil {
+		return Lease{}, false, r.fail(ctx, err)
+	}
+	ok, err := res.Result()
 	if err != nil {
 		return Lease{}, false, r.fail(ctx, err)
 	}
@@ -417,8 +442,15 @@ func (r *Redis) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) 
 		return err
 	}
 	defer cancel()
-	n, err := scriptRenew.Run(opCtx, r.rdb, []string{r.keys.agent(lease.AgentID).lease},
-		lease.Token, leaseTTL(ttl).Milliseconds()).Int64()
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptRenew.EvalSha(opCtx, p, []string{r.keys.agent(lease.AgentID).lease},
+			lease.Token, leaseTTL(ttl).Milliseconds())
+	})
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	n, err := res.Int64()
 	if err != nil {
 		return r.fail(ctx, err)
 	}
@@ -435,7 +467,9 @@ func (r *Redis) ReleaseLease(ctx context.Context, lease Lease) error {
 		return err
 	}
 	defer cancel()
-	err = scriptRelease.Run(opCtx, r.rdb, []string{r.keys.agent(lease.AgentID).lease}, lease.Token).Err()
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		scriptRelease.EvalSha(opCtx, p, []string{r.keys.agent(lease.AgentID).lease}, lease.Token)
+	})
 	if err != nil {
 		return r.fail(ctx, err)
 	}
@@ -464,6 +498,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 func (r *Redis) Close() error {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
+		r.pipe.close()
 		r.fan.close()
 		r.pres.close()
 		_ = r.rdb.Close()

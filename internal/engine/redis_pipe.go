@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// A SendMessage costs about ten Redis commands (append, reads, the lease,
+// the reply's ephemeral events, the reply). Sent one by one, each takes a
+// connection from the pool, a write and a read syscall and two goroutine
+// switches, and that, not Redis, is what limits a replica: at 64 busy agents
+// the gateway spent five times more CPU per message on Redis than in memory.
+//
+// pipe sends the engine's commands the way Redis is fastest at serving them:
+// the calls made while a round trip is in flight wait, and leave together as
+// one pipeline on the next. Each caller still waits for its own result, so
+// the engine's ordering guarantees are those of sequential calls: a call
+// that returned has taken effect in Redis. Commands from one caller go out
+// in the order they were made, since one goroutine sends every pipeline and
+// Redis runs a connection's commands in order.
+//
+// Only short commands go through it: a blocking command would hold up every
+// call behind it. Pub/sub has its own connection (fanout).
+type pipe struct {
+	rdb     *redis.Client
+	timeout time.Duration
+
+	mu     sync.Mutex
+	queue  []*pipeCall
+	closed bool
+	wake   chan struct{} // a token while calls wait
+	quit   chan struct{}
+	done   chan struct{}
+}
+
+// pipeCall is one caller's commands.
+type pipeCall struct {
+	queue func(redis.Pipeliner)
+	err   chan error // buffered: the sender never blocks on a caller
+}
+
+// maxPipeQueue bounds the calls waiting for the next round trip. Past it
+// Redis is not keeping up (or not answering), and calls fail at once with
+// ErrUnavailable instead of piling up memory.
+const maxPipeQueue = 16384
+
+// maxPipeBatch bounds one pipeline, so that one round trip stays short.
+const maxPipeBatch = 512
+
+func newPipe(rdb *redis.Client, timeout time.Duration) *pipe {
+	p := &pipe{
+		rdb:     rdb,
+		timeout: timeout,
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// do runs fn's commands in the next pipeline and waits for them. Its error
+// is the first command's error, if any; the commands' own results are in the
+// Cmds fn created. When Redis forgot the scripts (it restarted), they are
+// loaded and the call is sent once more: the commands that failed with
+// NOSCRIPT had no effect.
+func (p *pipe) do(ctx context.Context, fn func(redis.Pipeliner)) error {
+	err := p.send(ctx, fn)
+	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return err
+	}
+	if err := loadScripts(ctx, p.rdb); err != nil {
+		return err
+	}
+	return p.send(ctx, fn)
+}
+
+func (p *pipe) send(ctx context.Context, fn func(redis.Pipeliner)) error {
+	c := &pipeCall{queue: fn, err: make(chan error, 1)}
+	p.mu.Lock()
+	switch {
+	case p.closed:
+		p.mu.Unlock()
+		return ErrClosed
+	case len(p.queue) >= maxPipeQueue:
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %d calls wait for redis", ErrUnavailable, len(p.queue))
+	}
+	p.queue = append(p.queue, c)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-c.err:
+		return err
+	case <-ctx.Done():
+		// The commands may still run; callers treat this like a timeout of
+		// the network, which leaves the same doubt.
+		return ctx.Err()
+	}
+}
+
+// run is the sender goroutine.
+func (p *pipe) run() {
+	defer close(p.done)
+	var batch []*pipeCall
+	for {
+		select {
+		case <-p.wake:
+		case <-p.quit:
+			p.failQueued()
+			return
+		}
+		for {
+			p.mu.Lock()
+			n := min(len(p.queue), maxPipeBatch)
+			batch = append(batch[:0], p.queue[:n]...)
+			p.queue = append(p.queue[:0], p.queue[n:]...)
+			p.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			p.exec(batch)
+			clear(batch)
+			select {
+			case <-p.quit:
+				// What still waits fails now: a Redis that does not answer
+				// must not hold Close for a timeout per batch.
+				p.failQueued()
+				return
+			default:
+			}
+		}
+	}
+}
+
+func (p *pipe) failQueued() {
+	p.mu.Lock()
+	rest := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	for _, c := range rest {
+		c.err <- ErrClosed
+	}
+}
+
+// exec sends one pipeline and hands every caller its error.
+func (p *pipe) exec(batch []*pipeCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	pl := p.rdb.Pipeline()
+	bounds := make([]int, len(batch)+1)
+	for i, c := range batch {
+		c.queue(pl)
+		bounds[i+1] = pl.Len()
+	}
+	cmds, err := pl.Exec(ctx)
+	for i, c := range batch {
+		var mine []redis.Cmder
+		if bounds[i+1] <= len(cmds) {
+			mine = cmds[bounds[i]:bounds[i+1]]
+		}
+		c.err <- firstErr(mine, err)
+	}
+}
+
+// firstErr is the error of the first failed command of one call. A
+// pipeline that failed as a whole (no connection, a broken one, a timeout)
+// fails every call, whether or not go-redis marked each command; an error
+// reply of Redis belongs to its command only.
+func firstErr(cmds []redis.Cmder, execErr error) error {
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	var reply redis.Error
+	if execErr != nil && !errors.As(execErr, &reply) {
+		return execErr
+	}
+	return nil
+}
+
+// close fails the calls that wait and stops the sender, after the pipeline
+// in flight.
+func (p *pipe) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.quit)
+	<-p.done
+}
