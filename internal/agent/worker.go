@@ -109,14 +109,22 @@ func (s *Service) answerWithLease(agentID string, lease engine.Lease, pending []
 	}()
 	var answered uint64 // the newest seq this loop answered: where to look next
 	for ctx.Err() == nil {
+		var replySeq uint64
 		for _, ev := range pending {
-			if err := s.answer(ctx, agentID, ev, lease); err != nil {
+			var err error
+			if replySeq, err = s.answer(ctx, agentID, ev, lease); err != nil {
 				if !errors.Is(err, context.Canceled) {
 					s.log.Warn("reply not written", "agent", agentID, "seq", ev.GetSeq(), "err", err)
 				}
 				return false
 			}
 			answered = ev.GetSeq()
+		}
+		if replySeq == answered+1 {
+			// The reply came right after the message it answers: nothing
+			// arrived in between, so nothing waits. A message appended
+			// after the reply kicks a worker of its own.
+			return true
 		}
 		var err error
 		if pending, err = s.pending(ctx, agentID, answered); err != nil {
@@ -190,8 +198,9 @@ func (s *Service) pending(ctx context.Context, agentID string, hint uint64) ([]*
 
 // answer runs the responder on one user message, streams its deltas and
 // appends the reply (or a run error, so the message is never left without an
-// answer).
-func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease) error {
+// answer). It returns the reply's seq, or 0 if another worker answered
+// first.
+func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease) (uint64, error) {
 	seq, msg := ev.GetSeq(), ev.GetMessage()
 	runID, replyID := newID(), newID()
 	s.publish(ctx, agentID, &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{
@@ -213,7 +222,7 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 	cancel()
 	if ctx.Err() != nil {
 		// Shutting down, or the lease is lost: another worker answers.
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 
 	reply := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now())}
@@ -235,20 +244,23 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 }
 
 // appendReply appends the reply, retrying through short store outages while
-// the lease lasts.
-func (s *Service) appendReply(ctx context.Context, agentID string, reply *agentv1.AgentEvent, seq uint64, lease engine.Lease) error {
+// the lease lasts. It returns the reply's seq, or 0 if the message had an
+// answer already.
+func (s *Service) appendReply(ctx context.Context, agentID string, reply *agentv1.AgentEvent, seq uint64, lease engine.Lease) (uint64, error) {
 	retry := newBackoff(20*time.Millisecond, time.Second)
 	for {
-		_, err := s.eng.AppendReply(ctx, agentID, reply, seq, lease)
+		stored, err := s.eng.AppendReply(ctx, agentID, reply, seq, lease)
 		switch {
-		case err == nil, errors.Is(err, engine.ErrAlreadyAnswered):
-			return nil
+		case err == nil:
+			return stored.GetSeq(), nil
+		case errors.Is(err, engine.ErrAlreadyAnswered):
+			return 0, nil
 		case errors.Is(err, engine.ErrUnavailable):
 			if !sleep(ctx, retry.next()) {
-				return ctx.Err()
+				return 0, ctx.Err()
 			}
 		default:
-			return err
+			return 0, err
 		}
 	}
 }
