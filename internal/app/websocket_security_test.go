@@ -218,3 +218,64 @@ func TestWebSocketFrameFlood(t *testing.T) {
 		}
 	}
 }
+
+// metricsContain polls /metrics until it has every line of want: a socket's
+// close is counted once its goroutines are done, just after the client saw
+// the close frame.
+func metricsContain(t *testing.T, srv *apptest.Server, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(string(m), w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q", missing)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A client that breaks the WebSocket framing while replies stream to it gets
+// the 1002 that gorilla/websocket writes from the reader, racing the
+// bridge's writer, and the socket is counted as closed with 1002.
+func TestProtocolErrorClosesWith1002(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	c, _ := dial(t, wsURL(srv, "proto", ""), nil)
+	for i := range 5 {
+		msg := fmt.Sprintf(`{"id":"m%d","method":"SendMessage","request":{"text":"a few words to stream back"}}`, i)
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// FIN, reserved opcode 3, masked, empty payload.
+	if _, err := c.NetConn().Write([]byte{0x83, 0x80, 1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseProtocolError) {
+			t.Fatalf("socket ended with %v, want close 1002", err)
+		}
+		break
+	}
+	metricsContain(t, srv, `agentgate_websockets_closed_total{code="1002"} 1`)
+}

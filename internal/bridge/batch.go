@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -19,11 +20,16 @@ const maxBatch = 32 << 10
 
 // batchConn is the socket's network connection as gorilla/websocket sees it.
 // Between begin and end, writes are appended to a pooled buffer; otherwise,
-// and for the handshake, they go straight through. Only the writer goroutine
-// writes once the socket is open, so the buffer needs no lock; Close and the
-// reads go to the connection as they are.
+// and for the handshake, they go straight through. Close and the reads go to
+// the connection as they are.
+//
+// The writer goroutine is not the only one that writes: gorilla's reader
+// answers a protocol error (a reserved opcode, an unmasked frame) with a
+// close frame of its own, at any moment. mu orders that write with the
+// writer's batch.
 type batchConn struct {
 	net.Conn
+	mu  sync.Mutex
 	buf *[]byte // non-nil between begin and end
 	// deadline is the write deadline asked for during the batch: setting it
 	// on the connection costs a timer update, once per batch is enough.
@@ -32,6 +38,8 @@ type batchConn struct {
 
 // begin starts holding writes back.
 func (c *batchConn) begin() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.buf == nil {
 		c.buf = getBuf()
 	}
@@ -41,6 +49,8 @@ func (c *batchConn) begin() {
 // straight through. The error is the write's: a failed batch fails the
 // writer, as a failed frame would.
 func (c *batchConn) end() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.buf == nil {
 		return nil
 	}
@@ -50,6 +60,7 @@ func (c *batchConn) end() error {
 	return err
 }
 
+// flush writes the buffer out; c.mu is held.
 func (c *batchConn) flush() error {
 	if len(*c.buf) == 0 {
 		return nil
@@ -66,6 +77,8 @@ func (c *batchConn) flush() error {
 // for the batch's write: the write of held frames is bounded by the deadline
 // set for the last of them.
 func (c *batchConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.buf == nil {
 		return c.Conn.SetWriteDeadline(t)
 	}
@@ -75,6 +88,8 @@ func (c *batchConn) SetWriteDeadline(t time.Time) error {
 
 // Write implements net.Conn.
 func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.buf == nil {
 		return c.Conn.Write(p)
 	}

@@ -16,6 +16,10 @@ const (
 	// longer than the pong timeout. Reconnect (with backoff) and resume with
 	// after_seq.
 	CloseGoingAway CloseCode = 1001
+	// CloseProtocolError: the client broke the WebSocket framing (a reserved
+	// opcode or bit, an unmasked frame, a bad close code). gorilla/websocket
+	// sends it from the reader; the bridge records it.
+	CloseProtocolError CloseCode = 1002
 	// CloseUnsupportedData: the client sent a binary frame; the bridge speaks
 	// JSON in text frames only.
 	CloseUnsupportedData CloseCode = 1003
@@ -45,6 +49,8 @@ func (c CloseCode) String() string {
 		name = "normal"
 	case CloseGoingAway:
 		name = "going_away"
+	case CloseProtocolError:
+		name = "protocol_error"
 	case CloseUnsupportedData:
 		name = "unsupported_data"
 	case ClosePolicyViolation:

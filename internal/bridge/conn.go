@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,14 +183,31 @@ func (c *conn) readError(err error) (CloseCode, string) {
 	var ce *websocket.CloseError
 	var ne net.Error
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
 		return CloseNormal, "" // echo the client's close
 	case c.isClosing():
 		return closeAbnormal, "" // the client did not answer our close in time
 	case errors.As(err, &ne) && ne.Timeout():
 		return CloseGoingAway, fmt.Sprintf("no pong for %s", c.b.cfg.PongTimeout)
+	case protocolError(err):
+		// gorilla has sent the close frame already; the writer's own fails
+		// harmlessly.
+		return CloseProtocolError, ""
 	}
 	return closeAbnormal, ""
+}
+
+// protocolError reports whether a read failed on a framing error of the
+// client, which gorilla/websocket answers with a 1002 close itself. Those
+// errors have no type of their own: they are the ones that are neither a
+// close, nor an error of the connection, nor the end of the stream.
+func protocolError(err error) bool {
+	var ce *websocket.CloseError
+	var ne net.Error
+	var oe *net.OpError
+	return !errors.As(err, &ce) && !errors.As(err, &ne) && !errors.As(err, &oe) &&
+		!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) &&
+		strings.HasPrefix(err.Error(), "websocket: ")
 }
 
 // readFrame reads one message into b, up to limit bytes.
