@@ -74,6 +74,49 @@ func (f *Follower) Pump(ctx context.Context, emit func(*agentv1.AgentEvent) erro
 	return f.Resume(ctx, emit)
 }
 
+// PumpLive delivers the live events that wait, in order, like Pump, but
+// does not wait for a subscription the store broke to be repaired: it
+// reports broken instead, and the caller calls ResumeOnce when it sees fit.
+// The WebSocket writer uses it, since it has pings, responses and closes to
+// send meanwhile.
+func (f *Follower) PumpLive(ctx context.Context, emit func(*agentv1.AgentEvent) error) (broken bool, err error) {
+	for {
+		ev, ok := f.sub.Next()
+		if !ok {
+			break
+		}
+		if err := f.Deliver(ctx, ev, emit); err != nil {
+			return false, err
+		}
+	}
+	switch err := f.sub.Err(); {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, engine.ErrUnavailable):
+		return true, nil
+	}
+	return false, f.Err()
+}
+
+// ResumeOnce tries once to replace a subscription the store broke, and on
+// success delivers what was appended meanwhile. ok false with no error means
+// the store is still unreachable: try again later.
+func (f *Follower) ResumeOnce(ctx context.Context, emit func(*agentv1.AgentEvent) error) (ok bool, err error) {
+	sub, err := f.s.eng.Subscribe(ctx, f.agentID, engine.SubscribeOptions{})
+	switch {
+	case errors.Is(err, engine.ErrUnavailable) && ctx.Err() == nil:
+		return false, nil
+	case err != nil:
+		return false, f.s.engineError(ctx, "subscribe", err)
+	}
+	f.sub.Close()
+	f.sub = sub
+	if !f.synced {
+		return true, nil
+	}
+	return true, f.catchUp(ctx, 0, emit)
+}
+
 // Last is the seq of the newest persisted event delivered: where a client
 // resumes with after_seq.
 func (f *Follower) Last() uint64 { return f.last }
@@ -146,6 +189,10 @@ func (f *Follower) Resume(ctx context.Context, emit func(*agentv1.AgentEvent) er
 			f.sub.Close()
 			f.sub = sub
 			break
+		}
+		if !errors.Is(err, engine.ErrUnavailable) {
+			// Closed, or the caller gave up: retrying cannot help.
+			return f.s.engineError(ctx, "subscribe", err)
 		}
 		if !sleep(ctx, retry.next()) {
 			return ctxError(ctx)

@@ -49,10 +49,14 @@ type conn struct {
 	framesIn, bytesIn int64
 
 	// Owned by the writer.
-	out   *batchConn      // ws's network connection
-	f     *agent.Follower // the push subscription; nil when off
-	emit  func(*agentv1.AgentEvent) error
-	spare []*[]byte
+	out *batchConn      // ws's network connection
+	f   *agent.Follower // the push subscription; nil when off
+	// resume, while not nil, times the next attempt to repair a push
+	// subscription the store broke; resumeWait is its backoff.
+	resume     *time.Timer
+	resumeWait time.Duration
+	emit       func(*agentv1.AgentEvent) error
+	spare      []*[]byte
 
 	mu           sync.Mutex
 	queue        []*[]byte // response frames waiting for the writer

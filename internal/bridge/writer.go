@@ -30,6 +30,11 @@ func (c *conn) writeLoop() {
 	}()
 	ping := time.NewTicker(c.b.cfg.PingInterval)
 	defer ping.Stop()
+	defer func() {
+		if c.resume != nil {
+			c.resume.Stop()
+		}
+	}()
 	err := c.startPush()
 	for {
 		if errors.Is(err, errClosing) {
@@ -43,7 +48,11 @@ func (c *conn) writeLoop() {
 			return
 		}
 		var ready <-chan struct{}
-		if c.f != nil {
+		var resume <-chan time.Time
+		switch {
+		case c.f != nil && c.resume != nil:
+			resume = c.resume.C // broken: the ended subscription's Ready stays closed
+		case c.f != nil:
 			ready = c.f.Ready()
 		}
 		select {
@@ -52,6 +61,8 @@ func (c *conn) writeLoop() {
 			err = c.batch(c.flush)
 		case <-ready:
 			err = c.batch(c.pump)
+		case <-resume:
+			err = c.batch(c.resumePush)
 		case <-ping.C:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.b.cfg.WriteTimeout))
 		}
@@ -152,12 +163,46 @@ func (c *conn) startPush() error {
 	return nil
 }
 
-// pump writes the pushed events that wait.
+// pump writes the pushed events that wait. When the store broke the
+// subscription, the writer goes on serving the socket (responses, pings,
+// closes) and tries to resume the subscription on a timer: the socket stays
+// open through a short outage and misses nothing, since resuming reads
+// what was appended meanwhile from the log.
 func (c *conn) pump() error {
-	if err := c.f.Pump(c.ctx, c.emit); err != nil {
+	broken, err := c.f.PumpLive(c.ctx, c.emit)
+	if err != nil {
 		return c.pushEnded(err)
 	}
+	if broken {
+		c.retryResume()
+	}
 	return nil
+}
+
+// resumePush tries once to resume a broken subscription.
+func (c *conn) resumePush() error {
+	ok, err := c.f.ResumeOnce(c.ctx, c.emit)
+	if err != nil {
+		c.resume = nil
+		return c.pushEnded(err)
+	}
+	if !ok {
+		c.retryResume()
+		return nil
+	}
+	c.resume, c.resumeWait = nil, 0
+	return nil
+}
+
+// retryResume sets the timer of the next attempt to resume, backing off
+// from 100 ms to 2 s.
+func (c *conn) retryResume() {
+	c.resumeWait = min(max(2*c.resumeWait, 100*time.Millisecond), 2*time.Second)
+	if c.resume == nil {
+		c.resume = time.NewTimer(c.resumeWait)
+		return
+	}
+	c.resume.Reset(c.resumeWait)
 }
 
 // pushEnded handles the end of the push subscription. A write error ends the
