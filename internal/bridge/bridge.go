@@ -84,9 +84,9 @@ type Config struct {
 	// socket with 1009. Default 64 KiB.
 	ReadLimit int64
 	// SendQueue is how many response frames may wait for a slow client
-	// before its socket is closed with 1013. (Pushed events wait in the agent
-	// subscription instead, up to the engine's subscriber limit.)
-	// Default 256.
+	// before its socket is closed with 1013. A stream's frames wait for room
+	// once half of it is taken, instead. (Pushed events wait in the agent
+	// subscription, up to the engine's subscriber limit.) Default 256.
 	SendQueue int
 	// MaxCalls is how many requests may be in flight on one socket; more
 	// get resource_exhausted. Default 64.

@@ -59,7 +59,8 @@ type conn struct {
 	spare      []*[]byte
 
 	mu           sync.Mutex
-	queue        []*[]byte // response frames waiting for the writer
+	queue        []*[]byte     // response frames waiting for the writer
+	space        chan struct{} // closed by the writer when it takes the queue; nil if nobody waits
 	pongDue      bool
 	pong         []byte
 	closed       bool // no more frames are queued
@@ -90,6 +91,7 @@ func (c *conn) setup() {
 	c.closing = make(chan struct{})
 	c.writerDone = make(chan struct{})
 	c.session.send = c.enqueue
+	c.session.sendStream = c.enqueueWait
 	c.session.idle = func() { c.closeFlush(CloseGoingAway, "server shutting down; reconnect and resume with after_seq") }
 	c.emit = c.writeEvent
 	c.ws.SetPongHandler(func(string) error { c.touch(); return nil })
@@ -274,6 +276,38 @@ func (c *conn) enqueue(b *[]byte) bool {
 	c.mu.Unlock()
 	c.signal()
 	return true
+}
+
+// enqueueWait queues a stream's frame like enqueue, but while half the
+// queue is taken it waits for the writer to take it, so that a stream
+// produced faster than the network carries it does not overflow the queue
+// of a client that reads at full speed. A client that stops reading holds
+// the writer in a write until WriteTimeout, which ends the socket and the
+// wait.
+func (c *conn) enqueueWait(ctx context.Context, b *[]byte) bool {
+	high := max(c.b.cfg.SendQueue/2, 1)
+	for {
+		c.mu.Lock()
+		if c.closed || len(c.queue) < high {
+			c.mu.Unlock()
+			return c.enqueue(b)
+		}
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
+		space := c.space
+		c.mu.Unlock()
+		c.signal()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			putBuf(b)
+			return false
+		case <-c.closing:
+			putBuf(b)
+			return false
+		}
+	}
 }
 
 func (c *conn) signal() {

@@ -188,3 +188,36 @@ func TestDeletedAgentIsFollowedAgain(t *testing.T) {
 	}
 	checkSendEvents(t, evs, res)
 }
+
+// A bridged Subscribe replays a history longer than the socket's send queue
+// to a client that reads: the stream waits for the writer instead of
+// overflowing the queue, and every event arrives.
+func TestSubscribeReplayLongerThanTheSendQueue(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, map[string]string{"WS_SEND_QUEUE": "4"})
+	ctx := testCtx(t)
+	cc := connectClient(t, srv)
+	const messages = 60
+	for i := range messages {
+		if _, err := cc.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "long", Text: fmt.Sprintf("message %d", i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, srv, "/ws/agent/long?subscribe=false")
+	c.call("s", "Subscribe", `{"afterSeq":"0"}`)
+	for seq := uint64(1); seq <= 2*messages; seq++ {
+		f := c.read()
+		if f.ID != "s" || f.Response == nil {
+			t.Fatalf("frame %d of the replay: %s", seq, f.raw)
+		}
+		var res agentv1.SubscribeResponse
+		decodeInto(t, f.Response, &res)
+		if got := res.GetEvent().GetSeq(); got != seq {
+			t.Fatalf("replayed seq %d, want %d", got, seq)
+		}
+	}
+	c.sendText(`{"id":"s","cancel":true}`)
+	if f, _, _ := c.awaitID("s"); !f.End {
+		t.Fatalf("after cancel: %s, want end", f.raw)
+	}
+}

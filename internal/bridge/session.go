@@ -35,6 +35,10 @@ type session struct {
 	// owns it from then on; it returns false when the socket takes no more
 	// frames.
 	send func(*[]byte) bool
+	// sendStream is send for the frames of a stream, which can come faster
+	// than any network (a Subscribe replaying a long history): it waits
+	// while the writer is behind, until ctx is done. Nil means send.
+	sendStream func(context.Context, *[]byte) bool
 	// idle is called when the last call ends after drain.
 	idle func()
 
@@ -213,6 +217,9 @@ func (s *session) runStream(c *call, body []byte) *[]byte {
 		if *b, err = appendResponse(*b, c.prefix, out); err != nil {
 			putBuf(b)
 			return false
+		}
+		if s.sendStream != nil {
+			return s.sendStream(c.ctx, b)
 		}
 		return s.send(b)
 	}

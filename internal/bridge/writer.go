@@ -117,6 +117,10 @@ func (c *conn) flush() error {
 		c.mu.Lock()
 		q := c.queue
 		c.queue = c.spare
+		if c.space != nil {
+			close(c.space) // the streams waiting for room may go on
+			c.space = nil
+		}
 		var pong []byte
 		pongDue := c.pongDue
 		if pongDue {
