@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"slices"
@@ -70,6 +71,38 @@ func TestReflectionListsServices(t *testing.T) {
 		}
 		if _, err := stream.Close(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// Health checks and reflection answer without a token, so they must not
+// buffer whatever body a stranger sends: a large one is refused by its size
+// before it is read whole.
+func TestOpenEndpointsCapRequestBodies(t *testing.T) {
+	srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": "secret-token-0123456789"})
+	for _, path := range []string{
+		"/grpc.health.v1.Health/Check",
+		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+	} {
+		body := bytes.Repeat([]byte{0x0a, 0x01, 'x'}, 1<<20/3)
+		req, err := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/proto")
+		if path != "/grpc.health.v1.Health/Check" {
+			req.Header.Set("Content-Type", "application/connect+proto")
+			req.Header.Set("Authorization", "Bearer secret-token-0123456789")
+		}
+		// h2c: reflection is a bidi stream, which needs HTTP/2.
+		res, err := httpClient(t, true).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(got), "resource_exhausted") {
+			t.Errorf("%s with a 1 MiB body: HTTP %d %s, want resource_exhausted", path, res.StatusCode, got)
 		}
 	}
 }

@@ -113,12 +113,15 @@ func New(cfg Config) *Server {
 	s.agentPath, s.agentHandler = agentv1connect.NewAgentServiceHandler(cfg.API, opts...)
 	s.agentHandler = protect(s.agentHandler)
 	mux.Handle(s.agentPath, s.agentHandler)
-	// Health stays open: probes carry no token.
-	mux.Handle(grpchealth.NewHandler(cfg.Health))
+	// Health stays open: probes carry no token. Its requests, and those of
+	// reflection, are a service name or a symbol: a few hundred bytes. The
+	// cap keeps an open endpoint from buffering a huge body.
+	small := connect.WithReadMaxBytes(smallRequestBytes)
+	mux.Handle(grpchealth.NewHandler(cfg.Health, small))
 	reflector := grpcreflect.NewStaticReflector(agentv1connect.AgentServiceName, grpchealth.HealthV1ServiceName)
-	path, h := grpcreflect.NewHandlerV1(reflector)
+	path, h := grpcreflect.NewHandlerV1(reflector, small)
 	mux.Handle(path, protect(h))
-	path, h = grpcreflect.NewHandlerV1Alpha(reflector)
+	path, h = grpcreflect.NewHandlerV1Alpha(reflector, small)
 	mux.Handle(path, protect(h))
 	mux.HandleFunc("GET /{$}", cfg.Health.Root) // GET also answers HEAD
 	mux.HandleFunc("GET /health", cfg.Health.Readiness)
@@ -155,6 +158,9 @@ func New(cfg Config) *Server {
 	}
 	return s
 }
+
+// smallRequestBytes caps the requests of health checks and reflection.
+const smallRequestBytes = 16 << 10
 
 // AgentHandler returns the mounted AgentService handler and its path prefix,
 // with every option and interceptor applied: the WebSocket bridge calls it
