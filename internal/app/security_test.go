@@ -176,6 +176,55 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	}
 }
 
+// A client that announces a body and trickles it is answered and cut off
+// within about READ_HEADER_TIMEOUT: on the open health check, whose body
+// has that long to arrive, and on the API without a token, whose refusal
+// closes the connection instead of reading the rest of the body.
+func TestSlowBodiesAreCutOff(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": "secret-token-0123456789", "READ_HEADER_TIMEOUT": "200ms"})
+	for _, path := range []string{"/grpc.health.v1.Health/Check", "/agent.v1.AgentService/GetAgent"} {
+		conn, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		req := "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nContent-Length: 1000\r\n\r\nab"
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := io.ReadAll(bufio.NewReader(conn))
+		if err != nil {
+			t.Fatalf("%s: connection not closed by the server: %v", path, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("%s: closed after %s, want about READ_HEADER_TIMEOUT", path, d)
+		}
+		if !strings.HasPrefix(string(res), "HTTP/1.1 ") {
+			t.Fatalf("%s: got %q, want an HTTP answer before the close", path, res)
+		}
+	}
+	// A client that sends its body on time is served as before.
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/grpc.health.v1.Health/Check", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Body = io.NopCloser(strings.NewReader("{}"))
+	req.ContentLength = 2
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "SERVING") {
+		t.Fatalf("health check: HTTP %d %s", res.StatusCode, body)
+	}
+}
+
 func TestStreamConnectionCap(t *testing.T) {
 	t.Parallel()
 	logs := &logBuffer{}

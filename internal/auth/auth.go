@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 )
@@ -152,6 +153,13 @@ func (t *Tokens) Middleware(next http.Handler, refused func(*http.Request, error
 		}
 		if refused != nil {
 			refused(r, err)
+		}
+		if r.ProtoMajor == 1 && r.ContentLength != 0 {
+			// net/http reads what is left of the body after the answer, to
+			// reuse the connection: a stranger trickling it would hold the
+			// connection. It is closed instead, without reading on.
+			w.Header().Set("Connection", "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 		}
 		cerr := connect.NewError(connect.CodeUnauthenticated, errors.New("a valid bearer token is required: send Authorization: Bearer <token>"))
 		if errw.IsSupported(r) {

@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -117,9 +118,10 @@ func New(cfg Config) *Server {
 	// reflection, are a service name or a symbol: a few hundred bytes. The
 	// cap keeps an open endpoint from buffering a huge body.
 	small := connect.WithReadMaxBytes(smallRequestBytes)
-	mux.Handle(grpchealth.NewHandler(cfg.Health, small))
+	path, h := grpchealth.NewHandler(cfg.Health, small)
+	mux.Handle(path, boundBody(cfg.ReadHeaderTimeout, h))
 	reflector := grpcreflect.NewStaticReflector(agentv1connect.AgentServiceName, grpchealth.HealthV1ServiceName)
-	path, h := grpcreflect.NewHandlerV1(reflector, small)
+	path, h = grpcreflect.NewHandlerV1(reflector, small)
 	mux.Handle(path, protect(h))
 	path, h = grpcreflect.NewHandlerV1Alpha(reflector, small)
 	mux.Handle(path, protect(h))
@@ -161,6 +163,68 @@ func New(cfg Config) *Server {
 
 // smallRequestBytes caps the requests of health checks and reflection.
 const smallRequestBytes = 16 << 10
+
+// boundBody gives the body of a short unary request d to arrive, as
+// ReadHeaderTimeout does for its headers: the server has no whole-request
+// ReadTimeout (it would cut streams), so without it a client that sends
+// a Content-Length and then trickles the body holds a handler and a
+// connection for as long as it likes. The deadline is lifted once the body
+// is read, so that it cannot cut the response or the next request.
+func boundBody(d time.Duration, h http.Handler) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		b := &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		if r.ProtoMajor == 1 {
+			// A body cut off by the deadline cannot be read to its end
+			// either: the connection closes after the answer.
+			b.cut = func() { w.Header().Set("Connection", "close") }
+		}
+		defer b.done()
+		r.Body = b
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the read deadline when the body ends.
+type deadlineBody struct {
+	io.ReadCloser
+	lift   func()
+	cut    func()
+	lifted bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		b.done()
+	default:
+		if b.cut != nil {
+			b.cut()
+		}
+		b.lifted = true // the next request gets fresh deadlines
+	}
+	return n, err
+}
+
+func (b *deadlineBody) done() {
+	if !b.lifted {
+		b.lifted = true
+		b.lift()
+	}
+}
 
 // AgentHandler returns the mounted AgentService handler and its path prefix,
 // with every option and interceptor applied: the WebSocket bridge calls it
