@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Interceptors: []connect.Interceptor{
 			accesslog.Interceptor(a.log),
 			a.metrics.Interceptor(),
-			a.gate.StreamInterceptor(a.refusedStream),
+			a.gate.StreamInterceptor(a.refusedStream, bridge.FromSocket),
 		},
 		Protect: a.protect,
 		Outer:   accesslog.Middleware,

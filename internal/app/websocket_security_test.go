@@ -279,3 +279,44 @@ func TestProtocolErrorClosesWith1002(t *testing.T) {
 	}
 	metricsContain(t, srv, `agentgate_websockets_closed_total{code="1002"} 1`)
 }
+
+// A socket is one connection however many streams it runs: Subscribe calls
+// bridged from an admitted socket neither take MAX_CONNECTIONS places nor
+// spend CONNECTION_RATE, so they cannot lock other clients out.
+func TestBridgedStreamsAreNotNewConnections(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, map[string]string{"MAX_CONNECTIONS": "2", "CONNECTION_RATE": "2"})
+	a, _ := dial(t, wsURL(srv, "streams", "subscribe=false"), nil)
+	const streams = 4
+	for i := range streams {
+		msg := fmt.Sprintf(`{"id":"s%d","method":"Subscribe","request":{"afterSeq":"0"}}`, i)
+		if err := a.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every stream is live: each gets the events of one message.
+	if err := a.WriteMessage(websocket.TextMessage, []byte(`{"id":"m","method":"SendMessage","request":{"text":"to every stream"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for len(got) < streams+1 {
+		_ = a.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, data, err := a.ReadMessage()
+		if err != nil {
+			t.Fatalf("reading the streams: %v (live so far: %v)", err, got)
+		}
+		var f map[string]json.RawMessage
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatal(err)
+		}
+		if f["error"] != nil {
+			t.Fatalf("a stream was refused: %s", data)
+		}
+		got[strings.Trim(string(f["id"]), `"`)]++
+	}
+	// The second place and the rest of the rate are still there.
+	b, res := dial(t, wsURL(srv, "streams", ""), nil)
+	if b == nil {
+		t.Fatalf("a second socket was refused with HTTP %d", res.StatusCode)
+	}
+}

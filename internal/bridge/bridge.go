@@ -284,7 +284,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The connection's context lives as long as the socket, not as r; it
 	// keeps r's values (such as the request id), which its calls carry.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(r.Context()), socketKey{}, true))
 	c := &conn{b: b, cancel: cancel, opened: time.Now(), release: release,
 		// Set by the server's request-id middleware, when there is one.
 		requestID: w.Header().Get("X-Request-Id")}
@@ -324,6 +324,16 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.cfg.Observer.Opened()
 	b.track(c)
 	go c.run()
+}
+
+// socketKey marks the context of the calls a socket makes.
+type socketKey struct{}
+
+// FromSocket reports whether ctx is that of a call bridged from a WebSocket.
+// The mark lives in the context, where no client header can forge it.
+func FromSocket(ctx context.Context) bool {
+	v, _ := ctx.Value(socketKey{}).(bool)
+	return v
 }
 
 // acquire counts a socket about to open, unless the bridge drains.

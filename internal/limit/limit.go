@@ -57,13 +57,19 @@ func (g *Gate) Open() int64 { return g.open.Load() }
 // StreamInterceptor admits Subscribe and Converse streams through the gate,
 // like WebSockets: a refused stream ends at once with resource_exhausted.
 // refused, if not nil, is told of each refusal.
-func (g *Gate) StreamInterceptor(refused func(procedure, reason string)) connect.Interceptor {
-	return streamGate{g: g, refused: refused}
+//
+// exempt, if not nil, lets streams through that hold a connection of their
+// own already: a Subscribe bridged from an admitted WebSocket was counted
+// when the socket opened, and must not spend the rate of new connections
+// on every frame.
+func (g *Gate) StreamInterceptor(refused func(procedure, reason string), exempt func(context.Context) bool) connect.Interceptor {
+	return streamGate{g: g, refused: refused, exempt: exempt}
 }
 
 type streamGate struct {
 	g       *Gate
 	refused func(procedure, reason string)
+	exempt  func(context.Context) bool
 }
 
 func (s streamGate) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
@@ -74,6 +80,9 @@ func (s streamGate) WrapStreamingClient(next connect.StreamingClientFunc) connec
 
 func (s streamGate) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		if s.exempt != nil && s.exempt(ctx) {
+			return next(ctx, conn)
+		}
 		release, reason, ok := s.g.Enter()
 		if !ok {
 			if s.refused != nil {
