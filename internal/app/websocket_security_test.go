@@ -320,3 +320,31 @@ func TestBridgedStreamsAreNotNewConnections(t *testing.T) {
 		t.Fatalf("a second socket was refused with HTTP %d", res.StatusCode)
 	}
 }
+
+// Upgrades refused before the socket opens are logged with their reason,
+// and a page from a refused origin costs no place and no rate token.
+func TestRefusedUpgradesAreLoggedAndCostNothing(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	srv := apptest.Start(t, map[string]string{
+		"ALLOWED_ORIGINS": "https://app.example.com", "MAX_CONNECTIONS": "1", "CONNECTION_RATE": "1",
+	}, capture(logs))
+	if c, res := dial(t, wsURL(srv, "bad%20id", ""), nil); c != nil || res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad agent id: want 400, got %v", res.Status)
+	}
+	evil := http.Header{"Origin": {"https://evil.example.net"}}
+	for range 5 {
+		if c, res := dial(t, wsURL(srv, "o", ""), evil); c != nil || res.StatusCode != http.StatusForbidden {
+			t.Fatalf("disallowed origin: want 403, got %v", res.Status)
+		}
+	}
+	good := http.Header{"Origin": {"https://app.example.com"}}
+	if c, res := dial(t, wsURL(srv, "o", ""), good); c == nil {
+		t.Fatalf("the allowed page after the refused ones: HTTP %d, want a socket", res.StatusCode)
+	}
+	for _, want := range []string{"reason=bad_agent_id", "reason=origin"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the logs lack %s:\n%s", want, logs.String())
+		}
+	}
+}

@@ -214,7 +214,19 @@ func New(cfg Config) (*Bridge, error) {
 			http.Error(w, reason.Error(), status)
 		},
 	}
+	if cfg.CheckOrigin != nil {
+		// ServeHTTP has checked the origin before the upgrade.
+		b.up.CheckOrigin = func(*http.Request) bool { return true }
+	}
 	return b, nil
+}
+
+// refuse answers an upgrade request that cannot become a socket, and logs
+// why: every refusal is visible to the operator.
+func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
+	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", r.URL.Path,
+		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", truncate(msg, 200))
+	http.Error(w, msg, status)
 }
 
 // pushOptions are the socket's query parameters: ?after_seq=N replays the
@@ -255,17 +267,24 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	agentID := r.PathValue("agent_id")
 	if err := agent.ValidateID(agentID); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		b.refuse(w, r, http.StatusBadRequest, "bad_agent_id", err.Error())
 		return
 	}
 	opts, err := parsePushOptions(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		b.refuse(w, r, http.StatusBadRequest, "bad_query", err.Error())
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		http.Error(w, "this endpoint is a WebSocket: connect with a WebSocket client", http.StatusUpgradeRequired)
+		b.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "this endpoint is a WebSocket: connect with a WebSocket client")
+		return
+	}
+	// The origin is checked before the socket takes a place or a rate
+	// token, or subscribes: a refused page costs nothing. (CheckOrigin
+	// answers for itself, 403.)
+	if b.cfg.CheckOrigin != nil && !b.cfg.CheckOrigin(r) {
+		http.Error(w, "websocket: request origin not allowed", http.StatusForbidden)
 		return
 	}
 	release := func() {}
@@ -279,7 +298,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !b.acquire() {
 		release()
-		http.Error(w, "the server is shutting down; reconnect", http.StatusServiceUnavailable)
+		b.refuse(w, r, http.StatusServiceUnavailable, "draining", "the server is shutting down; reconnect")
 		return
 	}
 	// The connection's context lives as long as the socket, not as r; it
@@ -299,11 +318,11 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			cancel()
 			b.wg.Done()
 			release()
-			status := http.StatusServiceUnavailable
+			status, reason := http.StatusServiceUnavailable, "store_unavailable"
 			if agent.KindOf(err) == agent.KindInvalidArgument {
-				status = http.StatusBadRequest
+				status, reason = http.StatusBadRequest, "bad_request"
 			}
-			http.Error(w, err.Error(), status)
+			b.refuse(w, r, status, reason, err.Error())
 			return
 		}
 	}

@@ -19,10 +19,12 @@ import (
 
 // conn is one WebSocket. Two goroutines serve it, and no more however long
 // it stays open: the reader (run), which reads frames and hands them to the
-// session, and the writer (writeLoop), the only goroutine that writes to the
-// socket. The writer sends the queued response frames, the pushed events
-// straight from the agent subscription, and the pings. Calls in flight run
-// in goroutines of their own while they last.
+// session, and the writer (writeLoop), which writes every frame the bridge
+// sends: the queued response frames, the pushed events straight from the
+// agent subscription, the pings, pongs and the close. (gorilla/websocket
+// itself writes one frame from the reader: the 1002 close of a framing
+// error; batchConn orders it with the writer.) Calls in flight run in
+// goroutines of their own while they last.
 //
 // The reader starts the writer and, when it stops reading, closes the
 // connection: it tells the writer to send the close frame, waits for it,

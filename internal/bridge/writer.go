@@ -9,7 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The writer is the only goroutine that writes to a socket. It waits on the
+// The writer writes every frame the bridge sends on a socket. It waits on the
 // closing signal, the response queue, the push subscription and the ping
 // ticker; an idle socket's writer is parked in that select and costs its
 // stack only.
