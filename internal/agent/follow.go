@@ -29,6 +29,7 @@ type Follower struct {
 	last   uint64
 	synced bool
 	after  *uint64
+	notify func()
 }
 
 // Follow subscribes to the agent's events. If after is not nil, Replay first
@@ -54,6 +55,22 @@ func (s *Service) Follow(ctx context.Context, agentID string, after *uint64) (*F
 
 // Ready has a value, or is closed, when Pump has something to do.
 func (f *Follower) Ready() <-chan struct{} { return f.sub.Ready() }
+
+// Notify sets fn to be called, without blocking, whenever Ready becomes
+// ready (see engine.Subscription), across resumed subscriptions too.
+func (f *Follower) Notify(fn func()) {
+	f.notify = fn
+	f.sub.Notify(fn)
+}
+
+// replace swaps in a new subscription for one the store broke.
+func (f *Follower) replace(sub engine.Subscription) {
+	f.sub.Close()
+	f.sub = sub
+	if f.notify != nil {
+		sub.Notify(f.notify)
+	}
+}
 
 // Pump delivers the live events that wait, in order. If the subscription
 // ended, it resumes it after a store outage (see Resume) or returns why it
@@ -109,8 +126,7 @@ func (f *Follower) ResumeOnce(ctx context.Context, emit func(*agentv1.AgentEvent
 	case err != nil:
 		return false, f.s.engineError(ctx, "subscribe", err)
 	}
-	f.sub.Close()
-	f.sub = sub
+	f.replace(sub)
 	if !f.synced {
 		return true, nil
 	}
@@ -186,8 +202,7 @@ func (f *Follower) Resume(ctx context.Context, emit func(*agentv1.AgentEvent) er
 	for {
 		sub, err := f.s.eng.Subscribe(ctx, f.agentID, engine.SubscribeOptions{})
 		if err == nil {
-			f.sub.Close()
-			f.sub = sub
+			f.replace(sub)
 			break
 		}
 		if !errors.Is(err, engine.ErrUnavailable) {

@@ -166,6 +166,10 @@ type Subscription interface {
 	Err() error
 	// Close ends the subscription. It is idempotent.
 	Close()
+	// Notify sets f to be called, without blocking, whenever Ready becomes
+	// ready, and at once if it is: a consumer can be told instead of
+	// parking a goroutine on Ready.
+	Notify(f func())
 }
 
 // Config holds the settings every engine shares.

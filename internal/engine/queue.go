@@ -23,6 +23,8 @@ type Queue struct {
 	ready chan struct{} // one token while events wait; closed when ended
 	ended bool
 	err   error
+	// notify, if set, is called after every Push and the End, outside mu.
+	notify func()
 }
 
 // NewQueue returns an empty queue that holds at most limit events.
@@ -34,13 +36,18 @@ func NewQueue(limit int) *Queue {
 // ErrOverflow if ev would exceed the limit. It never blocks.
 func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.ended {
+		q.mu.Unlock()
 		return false
 	}
 	if len(q.items)-q.head >= q.limit {
 		q.endLocked(ErrOverflow)
 		q.items, q.head = nil, 0 // an overflowed subscriber resumes from the log
+		notify := q.notify
+		q.mu.Unlock()
+		if notify != nil {
+			notify()
+		}
 		return false
 	}
 	if q.head >= 64 && q.head >= len(q.items)/2 {
@@ -55,7 +62,26 @@ func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 	case q.ready <- struct{}{}:
 	default:
 	}
+	notify := q.notify
+	q.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	return true
+}
+
+// Notify makes the queue call f, which must not block, whenever Ready
+// becomes ready: after each Push and when the queue ends, and at once if
+// events wait or it has ended already. A consumer that has nothing else to
+// wait on needs no goroutine parked on Ready.
+func (q *Queue) Notify(f func()) {
+	q.mu.Lock()
+	q.notify = f
+	now := q.ended || q.head < len(q.items)
+	q.mu.Unlock()
+	if now && f != nil {
+		f()
+	}
 }
 
 // End ends the queue with err (nil: closed by its consumer). Events already
@@ -63,11 +89,16 @@ func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 // whether it was the first.
 func (q *Queue) End(err error) bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.ended {
+		q.mu.Unlock()
 		return false
 	}
 	q.endLocked(err)
+	notify := q.notify
+	q.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	return true
 }
 

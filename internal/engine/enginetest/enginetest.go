@@ -40,6 +40,7 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg engine.Config) engine.En
 		{"SubscribeSeesOnlyLaterEvents", testSubscribeSeesOnlyLater},
 		{"SlowSubscriberOverflows", testOverflow},
 		{"SubscriptionClose", testSubscriptionClose},
+		{"SubscriptionNotify", testNotify},
 		{"Delete", testDelete},
 		{"Stat", testStat},
 		{"ListPagesByID", testList},

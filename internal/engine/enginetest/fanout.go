@@ -163,3 +163,63 @@ func testSubscriptionClose(t *testing.T, newEngine Factory) {
 		t.Fatalf("closed subscription delivered %s", describe(ev))
 	}
 }
+
+// testNotify: a subscription's Notify function is called for every event
+// that arrives and when it ends, and at once for events already waiting, so
+// that a consumer can wait without parking a goroutine on Ready.
+func testNotify(t *testing.T, newEngine Factory) {
+	e := open(t, newEngine, engine.Config{})
+	ctx := testCtx(t)
+	sub := subscribe(t, e, "n", engine.SubscribeOptions{})
+	appendUser(t, e, "n", "waiting")
+
+	calls := make(chan struct{}, 16)
+	notify := func() {
+		select {
+		case calls <- struct{}{}:
+		default:
+		}
+	}
+	// An event waits already: Notify calls at once, or the event arrives
+	// and calls it.
+	sub.Notify(notify)
+	waitNotify(t, calls, "an event waiting when Notify was set")
+	if got := descriptions(nextN(t, sub, 1)); !slices.Equal(got, []string{"1:waiting"}) {
+		t.Fatalf("got %v", got)
+	}
+	drainCalls(calls)
+
+	if err := e.Publish(ctx, "n", delta("n", "d")); err != nil {
+		t.Fatal(err)
+	}
+	waitNotify(t, calls, "a published event")
+	nextN(t, sub, 1)
+	drainCalls(calls)
+
+	if err := e.Delete(ctx, "n"); err != nil {
+		t.Fatal(err)
+	}
+	waitNotify(t, calls, "the end of the subscription")
+	if _, err := drain(t, sub); !errors.Is(err, engine.ErrDeleted) {
+		t.Fatalf("the subscription ended with %v, want ErrDeleted", err)
+	}
+}
+
+func waitNotify(t *testing.T, calls <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Notify was not called for %s", what)
+	}
+}
+
+func drainCalls(calls chan struct{}) {
+	for {
+		select {
+		case <-calls:
+		default:
+			return
+		}
+	}
+}
