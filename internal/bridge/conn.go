@@ -17,20 +17,20 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// conn is one WebSocket. Two goroutines serve it, and no more however long
-// it stays open: the reader (run), which reads frames and hands them to the
-// session, and the writer (writeLoop), which writes every frame the bridge
-// sends: the queued response frames, the pushed events straight from the
-// agent subscription, the pings, pongs and the close. (gorilla/websocket
-// itself writes one frame from the reader: the 1002 close of a framing
-// error; batchConn orders it with the writer.) Calls in flight run in
-// goroutines of their own while they last.
+// conn is one WebSocket. One goroutine serves it for as long as it stays
+// open: the reader (run), which reads frames and hands them to the session.
+// The writer (writeTurns), which writes every frame the bridge sends (the
+// queued response frames, the pushed events straight from the agent
+// subscription, the pings, pongs and the close), runs only while it has
+// something to write: an idle socket costs one parked goroutine. (gorilla/
+// websocket itself writes one frame from the reader: the 1002 close of a
+// framing error; batchConn orders it with the writer.) Calls in flight run
+// in goroutines of their own while they last.
 //
-// The reader starts the writer and, when it stops reading, closes the
-// connection: it tells the writer to send the close frame, waits for it,
-// closes the network connection, cancels the calls in flight and waits for
-// them. close may be called any number of times, from any goroutine; the
-// first code wins.
+// When the reader stops reading, it closes the connection: it has the writer
+// send the close frame, waits for it, closes the network connection, cancels
+// the calls in flight and waits for them. close may be called any number of
+// times, from any goroutine; the first code wins.
 type conn struct {
 	b  *Bridge
 	ws *websocket.Conn
@@ -50,9 +50,12 @@ type conn struct {
 	// Counted by the reader, for the session's log line.
 	framesIn, bytesIn int64
 
-	// Owned by the writer.
-	out *batchConn      // ws's network connection
-	f   *agent.Follower // the push subscription; nil when off
+	// Owned by the writer: by one writer goroutine at a time (see kick).
+	started bool            // the first turn has replayed
+	ping    *time.Timer     // sets pingDue every PingInterval
+	lingerT *time.Timer     // see linger; nil until the first
+	out     *batchConn      // ws's network connection
+	f       *agent.Follower // the push subscription; nil when off
 	// resume, while not nil, times the next attempt to repair a push
 	// subscription the store broke; resumeWait is its backoff.
 	resume     *time.Timer
@@ -65,12 +68,17 @@ type conn struct {
 	space        chan struct{} // closed by the writer when it takes the queue; nil if nobody waits
 	pongDue      bool
 	pong         []byte
+	pingDue      bool // set by the ping timer
+	resumeDue    bool
+	writing      bool // a writer goroutine runs
+	again        bool // work came while it ran
+	writerEnded  bool
 	closed       bool // no more frames are queued
 	code         CloseCode
 	reason       string
 	flushOnClose bool
 
-	wake       chan struct{} // a token while frames or a pong wait
+	wake       chan struct{} // a token for a lingering writer
 	closing    chan struct{} // closed by close
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -96,13 +104,17 @@ func (c *conn) setup() {
 	c.session.sendStream = c.enqueueWait
 	c.session.idle = func() { c.closeFlush(CloseGoingAway, "server shutting down; reconnect and resume with after_seq") }
 	c.emit = c.writeEvent
+	c.ping = time.AfterFunc(c.b.cfg.PingInterval, c.pingDueNow)
+	if c.f != nil {
+		c.f.Notify(c.kick)
+	}
 	c.ws.SetPongHandler(func(string) error { c.touch(); return nil })
 	c.ws.SetPingHandler(func(data string) error {
 		c.touch()
 		c.mu.Lock()
 		c.pongDue, c.pong = true, append(c.pong[:0], data...)
 		c.mu.Unlock()
-		c.signal()
+		c.kick()
 		return nil
 	})
 	// The reader sees the client's close as an error and lets the writer
@@ -113,7 +125,7 @@ func (c *conn) setup() {
 // run is the reader goroutine.
 func (c *conn) run() {
 	defer c.b.release(c)
-	go c.writeLoop()
+	c.kick() // the first turn replays what the client missed
 	c.touch()
 	code, reason := c.readLoop()
 	c.close(code, reason)
@@ -276,7 +288,7 @@ func (c *conn) enqueue(b *[]byte) bool {
 	}
 	c.queue = append(c.queue, b)
 	c.mu.Unlock()
-	c.signal()
+	c.kick()
 	return true
 }
 
@@ -299,7 +311,7 @@ func (c *conn) enqueueWait(ctx context.Context, b *[]byte) bool {
 		}
 		space := c.space
 		c.mu.Unlock()
-		c.signal()
+		c.kick()
 		select {
 		case <-space:
 		case <-ctx.Done():
@@ -309,13 +321,6 @@ func (c *conn) enqueueWait(ctx context.Context, b *[]byte) bool {
 			putBuf(b)
 			return false
 		}
-	}
-}
-
-func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -334,6 +339,7 @@ func (c *conn) closeWith(code CloseCode, reason string, flush bool) {
 		c.code, c.reason, c.flushOnClose = code, closeReason(reason), flush
 		c.mu.Unlock()
 		close(c.closing)
+		c.kick()
 	})
 }
 

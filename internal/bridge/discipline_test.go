@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,5 +251,42 @@ func TestTooManyCallsInFlight(t *testing.T) {
 	c.call("fits", "ListAgents", "")
 	if final, _, _ := c.awaitID("fits"); final.Response == nil {
 		t.Fatalf("request after a slot freed: %s", final.raw)
+	}
+}
+
+// TestIdleSocketsParkOneGoroutine opens idle sockets (subscribed to their
+// agents, the default) and checks that each costs one parked goroutine, its
+// reader: the writer runs only while there is something to write. It does
+// not run in parallel, since it counts the process's goroutines.
+func TestIdleSocketsParkOneGoroutine(t *testing.T) {
+	srv := apptest.Start(t, nil)
+	warm := dial(t, srv, "/ws/agent/idle-warm")
+	warm.call("w", "GetAgent", "")
+	warm.awaitID("w")
+	base := runtime.NumGoroutine()
+
+	const n = 100
+	for i := range n {
+		c := dial(t, srv, fmt.Sprintf("/ws/agent/idle-%d", i))
+		c.call("g", "GetAgent", "") // the socket is up, and its writer has run
+		c.awaitID("g")
+	}
+	// Writers end once they have had nothing to do for a moment.
+	deadline := time.Now().Add(waitFor)
+	for {
+		extra := runtime.NumGoroutine() - base
+		if extra <= n+n/10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle sockets hold %d goroutines, want about one each", n, extra)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// And an idle socket still gets what is pushed to it, and its pings.
+	c := dial(t, srv, "/ws/agent/idle-7")
+	c.call("m", "SendMessage", `{"text":"wake up"}`)
+	if f, _, _ := c.awaitID("m"); f.Error != nil {
+		t.Fatalf("SendMessage: %s", f.raw)
 	}
 }

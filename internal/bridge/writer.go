@@ -9,10 +9,14 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The writer writes every frame the bridge sends on a socket. It waits on the
-// closing signal, the response queue, the push subscription and the ping
-// ticker; an idle socket's writer is parked in that select and costs its
-// stack only.
+// The writer writes every frame the bridge sends on a socket. It is not a
+// goroutine as long-lived as the socket: most sockets of a busy gateway are
+// idle, and a writer parked for each would cost every one of them a stack.
+// Whatever gives the writer work kicks it (a queued response or pong, a
+// pushed event, the ping timer, the resume timer, the close): a goroutine
+// starts, does all the work there is in turns, and ends when none is left.
+// At most one runs at a time, so a socket's frames keep their order, and the
+// writer's state passes from one to the next under c.mu.
 //
 // Every frame gets a write deadline of WriteTimeout. A client that stops
 // reading is dropped in one of two ways, neither of which slows any other
@@ -20,57 +24,172 @@ import (
 // past the agent subscription's limit) and it is closed with 1013, or a write
 // blocks for WriteTimeout and the connection is cut.
 
-// writeLoop is the writer goroutine.
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	defer func() {
-		if c.f != nil {
-			c.f.Close()
+// writerLinger is how long a writer with nothing left to do waits for more
+// before it ends: a busy socket (a conversation, a stream of events) keeps
+// one writer instead of starting a goroutine, and growing its stack, for
+// every frame.
+const writerLinger = 100 * time.Millisecond
+
+// kick makes sure a writer runs soon. It never blocks.
+func (c *conn) kick() {
+	c.mu.Lock()
+	switch {
+	case c.writerEnded:
+	case c.writing:
+		c.again = true
+		select {
+		case c.wake <- struct{}{}: // a lingering writer goes on
+		default:
 		}
-	}()
-	ping := time.NewTicker(c.b.cfg.PingInterval)
-	defer ping.Stop()
-	defer func() {
-		if c.resume != nil {
-			c.resume.Stop()
-		}
-	}()
-	err := c.startPush()
+	default:
+		c.writing = true
+		c.mu.Unlock()
+		go c.writeTurns()
+		return
+	}
+	c.mu.Unlock()
+}
+
+// writeTurns is the writer goroutine of one burst of work.
+func (c *conn) writeTurns() {
 	for {
-		if errors.Is(err, errClosing) {
-			err = nil
-		}
-		if err != nil {
-			break
-		}
+		c.mu.Lock()
+		c.again = false
+		c.mu.Unlock()
 		if c.isClosing() {
 			c.finish()
+			c.endWriter()
 			return
 		}
-		var ready <-chan struct{}
-		var resume <-chan time.Time
-		switch {
-		case c.f != nil && c.resume != nil:
-			resume = c.resume.C // broken: the ended subscription's Ready stays closed
-		case c.f != nil:
-			ready = c.f.Ready()
+		if err := c.turn(); err != nil && !errors.Is(err, errClosing) {
+			// A write failed: the client is gone, or stopped reading for
+			// WriteTimeout. No close frame can get through.
+			c.close(closeAbnormal, "")
+			c.endRead(time.Now())
+			c.endWriter()
+			return
 		}
-		select {
-		case <-c.closing:
-		case <-c.wake:
-			err = c.batch(c.flush)
-		case <-ready:
-			err = c.batch(c.pump)
-		case <-resume:
-			err = c.batch(c.resumePush)
-		case <-ping.C:
-			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.b.cfg.WriteTimeout))
+		if !c.linger() {
+			return
 		}
 	}
-	// A write failed: the client is gone, or stopped reading for
-	// WriteTimeout. No close frame can get through.
-	c.close(closeAbnormal, "")
-	c.endRead(time.Now())
+}
+
+// linger waits up to writerLinger for more work. It reports false, having
+// ended this writer, when none came.
+func (c *conn) linger() bool {
+	c.mu.Lock()
+	again := c.again
+	c.mu.Unlock()
+	if again || c.isClosing() {
+		return true
+	}
+	if c.lingerT == nil {
+		c.lingerT = time.NewTimer(writerLinger)
+	} else {
+		c.lingerT.Reset(writerLinger)
+	}
+	select {
+	case <-c.wake:
+		c.lingerT.Stop()
+		return true
+	case <-c.lingerT.C:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.again {
+		return true
+	}
+	c.writing = false
+	return false
+}
+
+// turn does the work that waits, its frames sent together: the queued
+// responses and pong, the pushed events, a ping.
+func (c *conn) turn() error {
+	c.out.begin()
+	err := c.work()
+	if ferr := c.out.end(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (c *conn) work() error {
+	if !c.started {
+		c.started = true
+		if err := c.startPush(); err != nil {
+			return err
+		}
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ping, resume := c.pingDue, c.resumeDue
+	c.pingDue, c.resumeDue = false, false
+	c.mu.Unlock()
+	if c.f != nil {
+		switch {
+		case c.resume != nil:
+			// Broken: the ended subscription's Ready stays closed; the
+			// resume timer says when to try again.
+			if resume {
+				if err := c.resumePush(); err != nil {
+					return err
+				}
+			}
+		default:
+			select {
+			case <-c.f.Ready():
+				if err := c.pump(); err != nil {
+					return err
+				}
+			default:
+			}
+		}
+	}
+	if ping {
+		if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.b.cfg.WriteTimeout)); err != nil {
+			return err
+		}
+		c.ping.Reset(c.b.cfg.PingInterval)
+	}
+	return nil
+}
+
+// endWriter ends the writer for good: no kick starts another.
+func (c *conn) endWriter() {
+	c.ping.Stop()
+	if c.lingerT != nil {
+		c.lingerT.Stop()
+	}
+	if c.resume != nil {
+		c.resume.Stop()
+	}
+	if c.f != nil {
+		c.f.Close()
+	}
+	c.mu.Lock()
+	c.writerEnded = true
+	c.mu.Unlock()
+	close(c.writerDone)
+}
+
+// pingDueNow is the ping timer's function.
+func (c *conn) pingDueNow() {
+	c.mu.Lock()
+	c.pingDue = true
+	c.mu.Unlock()
+	c.kick()
+}
+
+// resumeDueNow is the resume timer's function.
+func (c *conn) resumeDueNow() {
+	c.mu.Lock()
+	c.resumeDue = true
+	c.mu.Unlock()
+	c.kick()
 }
 
 // finish sends what must precede the close frame, then the close frame, and
@@ -98,17 +217,6 @@ func (c *conn) finish() {
 		return
 	}
 	c.endRead(time.Now().Add(c.b.cfg.CloseGrace))
-}
-
-// batch runs one turn of the writer with its frames sent together: the
-// pushed events that waited, or the queued responses, leave in one write.
-func (c *conn) batch(turn func() error) error {
-	c.out.begin()
-	err := turn()
-	if ferr := c.out.end(); err == nil {
-		err = ferr
-	}
-	return err
 }
 
 // flush writes the queued response frames and a pending pong.
@@ -187,6 +295,7 @@ func (c *conn) pump() error {
 func (c *conn) resumePush() error {
 	ok, err := c.f.ResumeOnce(c.ctx, c.emit)
 	if err != nil {
+		c.resume.Stop()
 		c.resume = nil
 		return c.pushEnded(err)
 	}
@@ -194,6 +303,7 @@ func (c *conn) resumePush() error {
 		c.retryResume()
 		return nil
 	}
+	c.resume.Stop()
 	c.resume, c.resumeWait = nil, 0
 	return nil
 }
@@ -203,7 +313,7 @@ func (c *conn) resumePush() error {
 func (c *conn) retryResume() {
 	c.resumeWait = min(max(2*c.resumeWait, 100*time.Millisecond), 2*time.Second)
 	if c.resume == nil {
-		c.resume = time.NewTimer(c.resumeWait)
+		c.resume = time.AfterFunc(c.resumeWait, c.resumeDueNow)
 		return
 	}
 	c.resume.Reset(c.resumeWait)
@@ -229,6 +339,7 @@ func (c *conn) pushEnded(err error) error {
 			return nil
 		}
 		c.f = f
+		f.Notify(c.kick)
 		return c.startPush()
 	case agent.KindResourceExhausted:
 		c.close(CloseTryAgainLater, "client fell behind: reconnect and resume with after_seq")
