@@ -157,7 +157,7 @@ func (c *conn) readLoop() (CloseCode, string) {
 		c.b.cfg.Observer.FrameIn()
 		c.framesIn++
 		if kind != websocket.TextMessage {
-			c.close(CloseUnsupportedData, "binary frames are not supported: send JSON in text frames")
+			c.closeFlush(CloseUnsupportedData, "binary frames are not supported: send JSON in text frames")
 			continue
 		}
 		buf := getBuf()
@@ -165,7 +165,7 @@ func (c *conn) readLoop() (CloseCode, string) {
 		c.bytesIn += int64(len(*buf))
 		switch {
 		case errors.Is(err, errTooBig):
-			c.close(CloseMessageTooBig, fmt.Sprintf("frame over the limit of %d bytes", c.b.cfg.ReadLimit))
+			c.closeFlush(CloseMessageTooBig, fmt.Sprintf("frame over the limit of %d bytes", c.b.cfg.ReadLimit))
 		case err != nil:
 			putBuf(buf)
 			return c.readError(err)
@@ -188,7 +188,7 @@ func (c *conn) allowFrame() bool {
 	if !c.strikes.Allow() {
 		c.b.log.Warn("websocket refused", "reason", "frame_flood", "agent", c.agentID,
 			"peer", c.peer.remoteAddr, "request_id", c.requestID, "frame_rate", c.b.cfg.FrameRate)
-		c.close(ClosePolicyViolation, "too many frames: the client kept sending over the rate limit")
+		c.closeFlush(ClosePolicyViolation, "too many frames: the client kept sending over the rate limit")
 		return false
 	}
 	c.session.reject("", false, &frameError{
@@ -329,7 +329,10 @@ func (c *conn) enqueueWait(ctx context.Context, b *[]byte) bool {
 func (c *conn) close(code CloseCode, reason string) { c.closeWith(code, reason, false) }
 
 // closeFlush closes like close, but the writer sends the frames already
-// queued first (the responses of calls that finished during a drain).
+// queued first: the responses of calls that finished during a drain, or the
+// answers a client got before it broke a rule (the resource_exhausted
+// frames before a flood's 1008), which tell it what went wrong. Only a
+// queue that overflowed is dropped, since its client does not read.
 func (c *conn) closeFlush(code CloseCode, reason string) { c.closeWith(code, reason, true) }
 
 func (c *conn) closeWith(code CloseCode, reason string, flush bool) {
