@@ -339,8 +339,8 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.ws, c.out = ws, hw.conn
+	b.cfg.Observer.Opened() // before setup, which may start the writer
 	c.setup()
-	b.cfg.Observer.Opened()
 	b.track(c)
 	go c.run()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -104,7 +105,10 @@ func (c *conn) setup() {
 	c.session.sendStream = c.enqueueWait
 	c.session.idle = func() { c.closeFlush(CloseGoingAway, "server shutting down; reconnect and resume with after_seq") }
 	c.emit = c.writeEvent
-	c.ping = time.AfterFunc(c.b.cfg.PingInterval, c.pingDueNow)
+	// Armed once stored: a timer that fired first would start a writer
+	// that finds no c.ping.
+	c.ping = time.AfterFunc(time.Duration(math.MaxInt64), c.pingDueNow)
+	c.ping.Reset(c.b.cfg.PingInterval)
 	if c.f != nil {
 		c.f.Notify(c.kick)
 	}

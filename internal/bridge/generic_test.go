@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/bridge"
@@ -231,5 +232,43 @@ func (c *client) awaitTick(t *testing.T, id string) (final frame, streamed []str
 			return f, streamed
 		}
 		streamed = append(streamed, strings.ReplaceAll(string(f.Response), " ", ""))
+	}
+}
+
+// A ping timer that fires at once, before the socket is even set up, starts
+// a writer that must find everything in place: every socket gets its pings,
+// and nothing races (run with -race).
+func TestPingTimerFiringDuringSetup(t *testing.T) {
+	sd := probeService(t)
+	var calls atomic.Int32
+	b, err := bridge.New(bridge.Config{Service: sd, Handler: probeHandler(sd, &calls), TextMethod: "-",
+		PingInterval: time.Nanosecond, PongTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws/agent/{agent_id}", b)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		b.Drain(testCtx(t))
+		srv.Close()
+	})
+	for range 20 {
+		c := dialWith(t, websocket.DefaultDialer, "ws://"+srv.Listener.Addr().String()+"/ws/agent/probe", nil)
+		pinged := make(chan struct{}, 1)
+		c.ws.SetPingHandler(func(string) error {
+			select {
+			case pinged <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+		go func() { _, _, _ = c.ws.ReadMessage() }()
+		select {
+		case <-pinged:
+		case <-time.After(waitFor):
+			t.Fatal("no ping came")
+		}
+		c.ws.Close()
 	}
 }

@@ -135,6 +135,12 @@ func (c *conn) work() error {
 			// Broken: the ended subscription's Ready stays closed; the
 			// resume timer says when to try again.
 			if resume {
+				// Resuming may wait on the store: what this turn
+				// has written goes out first.
+				if err := c.out.end(); err != nil {
+					return err
+				}
+				c.out.begin()
 				if err := c.resumePush(); err != nil {
 					return err
 				}
