@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -41,6 +42,9 @@ func run(lookup func(string) (string, bool), stderr io.Writer) int {
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours so that every line on stderr is structured.
 	redis.SetLogger(redisLogger{log})
+	if gc := gctune.Apply(lookup, "/sys/fs/cgroup"); gc != (gctune.Settings{}) {
+		log.Info("garbage collector defaults", "gogc", gc.GCPercent, "gomemlimit", gc.MemoryLimit)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
