@@ -168,7 +168,9 @@ type Subscription interface {
 	Close()
 	// Notify sets f to be called, without blocking, whenever Ready becomes
 	// ready, and at once if it is: a consumer can be told instead of
-	// parking a goroutine on Ready.
+	// parking a goroutine on Ready. As with Ready, one call may stand for a
+	// burst of events: the consumer receives from Ready, then takes events
+	// with Next until none is left, and is called again for the next ones.
 	Notify(f func())
 }
 

@@ -58,11 +58,15 @@ func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 		q.items, q.head = q.items[:n], 0
 	}
 	q.items = append(q.items, ev)
+	var notify func()
 	select {
 	case q.ready <- struct{}{}:
+		// Ready became ready. While its token waits, the consumer has
+		// not looked yet and will find this event too: no need to tell
+		// it again for every event of a burst.
+		notify = q.notify
 	default:
 	}
-	notify := q.notify
 	q.mu.Unlock()
 	if notify != nil {
 		notify()
@@ -71,8 +75,8 @@ func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 }
 
 // Notify makes the queue call f, which must not block, whenever Ready
-// becomes ready: after each Push and when the queue ends, and at once if
-// events wait or it has ended already. A consumer that has nothing else to
+// becomes ready: after a Push that finds no token waiting on Ready, when
+// the queue ends, and at once if events wait or it has ended already. A consumer that has nothing else to
 // wait on needs no goroutine parked on Ready.
 func (q *Queue) Notify(f func()) {
 	q.mu.Lock()
