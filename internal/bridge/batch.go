@@ -129,3 +129,60 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap lets http.ResponseController reach the writer underneath.
 func (h *batchHijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// maxTextHeader is the longest header of a server's frame: no mask, and a
+// 64-bit length at most.
+const maxTextHeader = 10
+
+// appendTextHeader appends the header of a final, unmasked text frame of n
+// bytes (RFC 6455, section 5.2).
+func appendTextHeader(b []byte, n int) []byte {
+	const finText = 0x80 | 0x1
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n <= 0xFFFF:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		u := uint64(n)
+		return append(b, finText, 127, byte(u>>56), byte(u>>48), byte(u>>40), byte(u>>32),
+			byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
+	}
+}
+
+// writeText writes a text frame, header then payload, in one piece: no
+// other write (gorilla's close frame from the reader) can come between
+// them. The writer's data frames take this way rather than gorilla's
+// WriteMessage, which would copy each through a pooled buffer of its own;
+// the frame of a pushed event comes ready, header included (framed true).
+func (c *batchConn) writeText(b []byte, framed bool, deadline time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		// Outside a batch: straight through, in one write.
+		out := b
+		if !framed {
+			out = append(appendTextHeader(make([]byte, 0, maxTextHeader+len(b)), len(b)), b...)
+		}
+		if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+		_, err := c.Conn.Write(out)
+		return err
+	}
+	c.deadline = deadline
+	n := len(b)
+	if !framed {
+		n += maxTextHeader
+	}
+	if len(*c.buf)+n > maxBatch && len(*c.buf) > 0 {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	if !framed {
+		*c.buf = appendTextHeader(*c.buf, len(b))
+	}
+	*c.buf = append(*c.buf, b...)
+	return nil
+}

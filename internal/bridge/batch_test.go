@@ -134,3 +134,35 @@ func TestBatchConnWritesUnderTheLastDeadline(t *testing.T) {
 		t.Fatalf("SetWriteDeadline outside a batch: err %v, sets %d", err, rc.sets)
 	}
 }
+
+func TestBatchConnWriteText(t *testing.T) {
+	rc := &recordConn{}
+	c := &batchConn{Conn: rc}
+	dl := time.Now().Add(time.Second)
+
+	// Outside a batch: header and payload in one write, under the deadline.
+	if err := c.writeText([]byte("hi"), false, dl); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.writes) != 1 || string(rc.writes[0]) != "\x81\x02hi" || !rc.deadlines[0].Equal(dl) {
+		t.Fatalf("writes %q, deadlines %v", rc.writes, rc.deadlines)
+	}
+
+	// Inside: held, a framed one as it is, then one write.
+	c.begin()
+	if err := c.writeText([]byte("ab"), false, dl); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.writeText([]byte("\x81\x01z"), true, dl); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.writes) != 1 {
+		t.Fatalf("a frame left before the batch ended: %q", rc.writes)
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.writes) != 2 || string(rc.writes[1]) != "\x81\x02ab\x81\x01z" {
+		t.Fatalf("writes %q", rc.writes)
+	}
+}

@@ -1,10 +1,19 @@
 package bridge
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"testing"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
@@ -95,7 +104,12 @@ func TestEventFramesAreShared(t *testing.T) {
 			Message struct{ Text string }
 		}
 	}
-	if err := json.Unmarshal(a, &got); err != nil || got.Event.Seq != "7" || got.Event.Message.Text != "hello" {
+	// A WebSocket header (final text frame, unmasked, 7-bit length), then
+	// the JSON.
+	if len(a) < 2 || a[0] != 0x81 || int(a[1]) != len(a)-2 {
+		t.Fatalf("frame header % x for %d bytes", a[:min(len(a), 2)], len(a))
+	}
+	if err := json.Unmarshal(a[2:], &got); err != nil || got.Event.Seq != "7" || got.Event.Message.Text != "hello" {
 		t.Fatalf("frame %s: %v", a, err)
 	}
 	for range eventCacheSize {
@@ -103,10 +117,48 @@ func TestEventFramesAreShared(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(c.m) != eventCacheSize {
-		t.Fatalf("cache holds %d events, want %d", len(c.m), eventCacheSize)
+	cached := 0
+	c.m.Range(func(any, any) bool { cached++; return true })
+	if cached != eventCacheSize {
+		t.Fatalf("cache holds %d events, want %d", cached, eventCacheSize)
 	}
 	if again, _ := c.frame(ev); &again[0] == &a[0] {
 		t.Fatal("an evicted event's frame was still cached")
+	}
+}
+
+// Frames built with appendTextHeader, for each length encoding, are read by
+// gorilla/websocket's client as the text messages they carry.
+func TestAppendTextHeader(t *testing.T) {
+	t.Parallel()
+	sizes := []int{0, 1, 125, 126, 127, 65535, 65536, 200000}
+	server, client := net.Pipe()
+	defer client.Close()
+	go func() {
+		defer server.Close()
+		// The server's half of the handshake, then the frames.
+		req, err := http.ReadRequest(bufio.NewReader(server))
+		if err != nil {
+			return
+		}
+		h := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		fmt.Fprintf(server, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(h[:]))
+		for _, n := range sizes {
+			frame := append(appendTextHeader(nil, n), bytes.Repeat([]byte("a"), n)...)
+			if _, err := server.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	ws, _, err := websocket.NewClient(client, &url.URL{Scheme: "ws", Host: "x", Path: "/"}, nil, 1024, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sizes {
+		kind, data, err := ws.ReadMessage()
+		if err != nil || kind != websocket.TextMessage || len(data) != n {
+			t.Fatalf("frame of %d bytes read as type %d, %d bytes, %v", n, kind, len(data), err)
+		}
 	}
 }

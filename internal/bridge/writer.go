@@ -367,13 +367,16 @@ func (c *conn) writeEvent(ev *agentv1.AgentEvent) error {
 		c.b.log.Error("cannot encode event", "agent", c.agentID, "seq", ev.GetSeq(), "err", err)
 		return nil
 	}
-	return c.write(frame)
+	if err := c.out.writeText(frame, true, time.Now().Add(c.b.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	c.b.cfg.Observer.FrameOut()
+	return nil
 }
 
 // write writes one text frame under the write deadline.
 func (c *conn) write(frame []byte) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+	if err := c.out.writeText(frame, false, time.Now().Add(c.b.cfg.WriteTimeout)); err != nil {
 		return err
 	}
 	c.b.cfg.Observer.FrameOut()
