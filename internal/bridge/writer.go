@@ -225,48 +225,43 @@ func (c *conn) finish() {
 	c.endRead(time.Now().Add(c.b.cfg.CloseGrace))
 }
 
-// flush writes the queued response frames and a pending pong.
+// flush writes the queued response frames and a pending pong: the ones
+// queued now. Frames queued meanwhile kicked the writer, whose next turn
+// takes them, after the pushed events, pings and close checks of this one:
+// a stream that keeps the queue full cannot hold those back.
 func (c *conn) flush() error {
-	for {
-		c.mu.Lock()
-		q := c.queue
-		c.queue = c.spare
-		if c.space != nil {
-			close(c.space) // the streams waiting for room may go on
-			c.space = nil
-		}
-		var pong []byte
-		pongDue := c.pongDue
-		if pongDue {
-			// Copied: the reader reuses c.pong for the next ping.
-			pong, c.pongDue = append([]byte(nil), c.pong...), false
-		}
-		c.mu.Unlock()
-		c.spare = nil
-		if pongDue {
-			if err := c.ws.WriteControl(websocket.PongMessage, pong, time.Now().Add(c.b.cfg.WriteTimeout)); err != nil {
-				return err
-			}
-		}
-		if len(q) == 0 {
-			c.spare = q
-			return nil
-		}
-		var err error
-		for i, b := range q {
-			if err == nil {
-				err = c.write(*b)
-			}
-			putBuf(b)
-			q[i] = nil
-		}
-		if cap(q) <= 16 {
-			c.spare = q[:0] // reuse; larger ones go, so idle sockets stay small
-		}
-		if err != nil {
+	c.mu.Lock()
+	q := c.queue
+	c.queue = c.spare
+	if c.space != nil {
+		close(c.space) // the streams waiting for room may go on
+		c.space = nil
+	}
+	var pong []byte
+	pongDue := c.pongDue
+	if pongDue {
+		// Copied: the reader reuses c.pong for the next ping.
+		pong, c.pongDue = append([]byte(nil), c.pong...), false
+	}
+	c.mu.Unlock()
+	c.spare = nil
+	if pongDue {
+		if err := c.ws.WriteControl(websocket.PongMessage, pong, time.Now().Add(c.b.cfg.WriteTimeout)); err != nil {
 			return err
 		}
 	}
+	var err error
+	for i, b := range q {
+		if err == nil {
+			err = c.write(*b)
+		}
+		putBuf(b)
+		q[i] = nil
+	}
+	if cap(q) <= 16 {
+		c.spare = q[:0] // reuse; larger ones go, so idle sockets stay small
+	}
+	return err
 }
 
 // startPush replays the events the client missed, when it asked with
