@@ -76,17 +76,9 @@ func (f *Follower) replace(sub engine.Subscription) {
 // ended, it resumes it after a store outage (see Resume) or returns why it
 // ended, as Err does.
 func (f *Follower) Pump(ctx context.Context, emit func(*agentv1.AgentEvent) error) error {
-	for {
-		ev, ok := f.sub.Next()
-		if !ok {
-			break
-		}
-		if err := f.Deliver(ctx, ev, emit); err != nil {
-			return err
-		}
-	}
-	if f.sub.Err() == nil {
-		return nil
+	broken, err := f.PumpLive(ctx, emit)
+	if err != nil || !broken {
+		return err
 	}
 	return f.Resume(ctx, emit)
 }
@@ -200,23 +192,14 @@ func (f *Follower) Resume(ctx context.Context, emit func(*agentv1.AgentEvent) er
 	}
 	retry := newBackoff(50*time.Millisecond, 2*time.Second)
 	for {
-		sub, err := f.s.eng.Subscribe(ctx, f.agentID, engine.SubscribeOptions{})
-		if err == nil {
-			f.replace(sub)
-			break
-		}
-		if !errors.Is(err, engine.ErrUnavailable) {
-			// Closed, or the caller gave up: retrying cannot help.
-			return f.s.engineError(ctx, "subscribe", err)
+		ok, err := f.ResumeOnce(ctx, emit)
+		if ok || err != nil {
+			return err
 		}
 		if !sleep(ctx, retry.next()) {
 			return ctxError(ctx)
 		}
 	}
-	if !f.synced {
-		return nil
-	}
-	return f.catchUp(ctx, 0, emit)
 }
 
 // catchUp delivers persisted events after f.last from the log, up to seq

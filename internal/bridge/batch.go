@@ -86,26 +86,28 @@ func (c *batchConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// Write implements net.Conn.
+// Write implements net.Conn. gorilla writes its control frames (pings,
+// pongs, the close) through it; the data frames take writeText.
 func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.buf == nil {
 		return c.Conn.Write(p)
 	}
-	if len(*c.buf)+len(p) > maxBatch {
-		if err := c.flush(); err != nil {
-			return 0, err
-		}
-		if len(p) > maxBatch {
-			if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
-				return 0, err
-			}
-			return c.Conn.Write(p)
-		}
+	if err := c.room(len(p)); err != nil {
+		return 0, err
 	}
 	*c.buf = append(*c.buf, p...)
 	return len(p), nil
+}
+
+// room flushes the batch if n more bytes would take it past maxBatch; c.mu
+// is held.
+func (c *batchConn) room(n int) error {
+	if len(*c.buf)+n > maxBatch {
+		return c.flush()
+	}
+	return nil
 }
 
 // batchHijacker hands the upgrader a batchConn in place of the hijacked
@@ -175,10 +177,8 @@ func (c *batchConn) writeText(b []byte, framed bool, deadline time.Time) error {
 	if !framed {
 		n += maxTextHeader
 	}
-	if len(*c.buf)+n > maxBatch && len(*c.buf) > 0 {
-		if err := c.flush(); err != nil {
-			return err
-		}
+	if err := c.room(n); err != nil {
+		return err
 	}
 	if !framed {
 		*c.buf = appendTextHeader(*c.buf, len(b))

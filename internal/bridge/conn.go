@@ -228,8 +228,7 @@ func (c *conn) readError(err error) (CloseCode, string) {
 func protocolError(err error) bool {
 	var ce *websocket.CloseError
 	var ne net.Error
-	var oe *net.OpError
-	return !errors.As(err, &ce) && !errors.As(err, &ne) && !errors.As(err, &oe) &&
+	return !errors.As(err, &ce) && !errors.As(err, &ne) &&
 		!errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) &&
 		strings.HasPrefix(err.Error(), "websocket: ")
 }

@@ -142,19 +142,8 @@ func probeHandler(sd protoreflect.ServiceDescriptor, calls *atomic.Int32) http.H
 // bridge.
 func TestAnyServiceIsBridged(t *testing.T) {
 	t.Parallel()
-	sd := probeService(t)
 	var calls atomic.Int32
-	b, err := bridge.New(bridge.Config{Service: sd, Handler: probeHandler(sd, &calls), TextMethod: "Echo", TextField: "text"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /ws/agent/{agent_id}", b)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		b.Drain(testCtx(t))
-		srv.Close()
-	})
+	srv := probeServer(t, &calls, bridge.Config{TextMethod: "Echo", TextField: "text"})
 	h := http.Header{"Authorization": {"Bearer secret-token"}, "X-Request-Id": {"req-42"}}
 	c := dialWith(t, websocket.DefaultDialer, "ws://"+srv.Listener.Addr().String()+"/ws/agent/probe-agent", h)
 
@@ -163,7 +152,7 @@ func TestAnyServiceIsBridged(t *testing.T) {
 		if final.Response == nil {
 			t.Fatalf("frame %s, want a response", final.raw)
 		}
-		out := dynamicpb.NewMessage(sd.Methods().ByName("Echo").Output())
+		out := dynamicpb.NewMessage(probeService(t).Methods().ByName("Echo").Output())
 		if err := protojson.Unmarshal(final.Response, out); err != nil {
 			t.Fatal(err)
 		}
@@ -239,20 +228,8 @@ func (c *client) awaitTick(t *testing.T, id string) (final frame, streamed []str
 // a writer that must find everything in place: every socket gets its pings,
 // and nothing races (run with -race).
 func TestPingTimerFiringDuringSetup(t *testing.T) {
-	sd := probeService(t)
 	var calls atomic.Int32
-	b, err := bridge.New(bridge.Config{Service: sd, Handler: probeHandler(sd, &calls), TextMethod: "-",
-		PingInterval: time.Nanosecond, PongTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /ws/agent/{agent_id}", b)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		b.Drain(testCtx(t))
-		srv.Close()
-	})
+	srv := probeServer(t, &calls, bridge.Config{TextMethod: "-", PingInterval: time.Nanosecond, PongTimeout: time.Hour})
 	for range 20 {
 		c := dialWith(t, websocket.DefaultDialer, "ws://"+srv.Listener.Addr().String()+"/ws/agent/probe", nil)
 		pinged := make(chan struct{}, 1)
@@ -271,4 +248,24 @@ func TestPingTimerFiringDuringSetup(t *testing.T) {
 		}
 		c.ws.Close()
 	}
+}
+
+// probeServer serves a bridge of the probe service on a loopback port; cfg
+// gives the rest of the bridge's configuration.
+func probeServer(t *testing.T, calls *atomic.Int32, cfg bridge.Config) *httptest.Server {
+	t.Helper()
+	sd := probeService(t)
+	cfg.Service, cfg.Handler = sd, probeHandler(sd, calls)
+	b, err := bridge.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws/agent/{agent_id}", b)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		b.Drain(testCtx(t))
+		srv.Close()
+	})
+	return srv
 }

@@ -23,7 +23,7 @@ type Queue struct {
 	ready chan struct{} // one token while events wait; closed when ended
 	ended bool
 	err   error
-	// notify, if set, is called after every Push and the End, outside mu.
+	// notify, if set, is called outside mu whenever ready becomes ready.
 	notify func()
 }
 
@@ -43,11 +43,7 @@ func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 	if len(q.items)-q.head >= q.limit {
 		q.endLocked(ErrOverflow)
 		q.items, q.head = nil, 0 // an overflowed subscriber resumes from the log
-		notify := q.notify
-		q.mu.Unlock()
-		if notify != nil {
-			notify()
-		}
+		q.unlockNotify(true)
 		return false
 	}
 	if q.head >= 64 && q.head >= len(q.items)/2 {
@@ -58,26 +54,34 @@ func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
 		q.items, q.head = q.items[:n], 0
 	}
 	q.items = append(q.items, ev)
-	var notify func()
 	select {
 	case q.ready <- struct{}{}:
-		// Ready became ready. While its token waits, the consumer has
-		// not looked yet and will find this event too: no need to tell
-		// it again for every event of a burst.
-		notify = q.notify
+		q.unlockNotify(true)
 	default:
-	}
-	q.mu.Unlock()
-	if notify != nil {
-		notify()
+		// The token still waits: the consumer has not looked yet and will
+		// find this event too, so a burst is told once.
+		q.unlockNotify(false)
 	}
 	return true
 }
 
+// unlockNotify releases mu, then calls notify if Ready just became ready.
+func (q *Queue) unlockNotify(became bool) {
+	var f func()
+	if became {
+		f = q.notify
+	}
+	q.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
 // Notify makes the queue call f, which must not block, whenever Ready
 // becomes ready: after a Push that finds no token waiting on Ready, when
-// the queue ends, and at once if events wait or it has ended already. A consumer that has nothing else to
-// wait on needs no goroutine parked on Ready.
+// the queue ends, and at once if events wait or it has ended already. A
+// consumer that has nothing else to wait on needs no goroutine parked on
+// Ready.
 func (q *Queue) Notify(f func()) {
 	q.mu.Lock()
 	q.notify = f
@@ -98,11 +102,7 @@ func (q *Queue) End(err error) bool {
 		return false
 	}
 	q.endLocked(err)
-	notify := q.notify
-	q.mu.Unlock()
-	if notify != nil {
-		notify()
-	}
+	q.unlockNotify(true)
 	return true
 }
 

@@ -66,20 +66,30 @@ func (r *Redis) now() string {
 	return strconv.FormatInt(r.cfg.Now().UnixNano(), 10)
 }
 
-// pipelined runs fn's commands in one round trip. Pipelined EVALSHA cannot
-// fall back to EVAL by itself, so when Redis forgot the scripts (it
-// restarted) they are loaded and the pipeline runs once more; the commands
-// that failed with NOSCRIPT had no effect.
+// pipelined runs fn's commands in one round trip (see withScripts).
 func pipelined(ctx context.Context, rdb *redis.Client, fn func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	run := func(p redis.Pipeliner) error { fn(p); return nil }
-	cmds, err := rdb.Pipelined(ctx, run)
+	var cmds []redis.Cmder
+	err := withScripts(ctx, rdb, func() error {
+		var err error
+		cmds, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })
+		return err
+	})
+	return cmds, err
+}
+
+// withScripts runs send, which pipelines commands. Pipelined EVALSHA cannot
+// fall back to EVAL by itself, so when Redis forgot the scripts (it
+// restarted) they are loaded and send runs once more; the commands that
+// failed with NOSCRIPT had no effect.
+func withScripts(ctx context.Context, rdb *redis.Client, send func() error) error {
+	err := send()
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return cmds, err
+		return err
 	}
 	if err := loadScripts(ctx, rdb); err != nil {
-		return nil, err
+		return err
 	}
-	return rdb.Pipelined(ctx, run)
+	return send()
 }
 
 func loadScripts(ctx context.Context, rdb *redis.Client) error {

@@ -66,18 +66,9 @@ func newPipe(rdb *redis.Client, timeout time.Duration) *pipe {
 
 // do runs fn's commands in the next pipeline and waits for them. Its error
 // is the first command's error, if any; the commands' own results are in the
-// Cmds fn created. When Redis forgot the scripts (it restarted), they are
-// loaded and the call is sent once more: the commands that failed with
-// NOSCRIPT had no effect.
+// Cmds fn created. Scripts Redis forgot are loaded again (withScripts).
 func (p *pipe) do(ctx context.Context, fn func(redis.Pipeliner)) error {
-	err := p.send(ctx, fn)
-	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return err
-	}
-	if err := loadScripts(ctx, p.rdb); err != nil {
-		return err
-	}
-	return p.send(ctx, fn)
+	return withScripts(ctx, p.rdb, func() error { return p.send(ctx, fn) })
 }
 
 func (p *pipe) send(ctx context.Context, fn func(redis.Pipeliner)) error {

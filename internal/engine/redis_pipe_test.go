@@ -54,6 +54,18 @@ func (p *pipe) waiting() int {
 	return len(p.queue)
 }
 
+// waitQueued waits until n calls wait behind the pipeline in flight.
+func waitQueued(t *testing.T, p *pipe, n int) {
+	t.Helper()
+	for p.waiting() < n {
+		select {
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 func newTestClient(t *testing.T, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	opts, err := redis.ParseURL(srv.URL())
@@ -92,13 +104,7 @@ func TestPipeBatchesCallsMadeDuringARoundTrip(t *testing.T) {
 		}()
 	}
 	// Wait until every call is queued behind the held pipeline.
-	for p.waiting() < n {
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitQueued(t, p, n)
 	close(hook.release)
 	if err := <-first; err != nil {
 		t.Fatalf("first call: %v", err)
@@ -142,13 +148,7 @@ func TestPipeErrorsStayWithTheirCaller(t *testing.T) {
 	var badErr, goodErr error
 	wg.Go(func() { badErr = p.do(ctx, func(pl redis.Pipeliner) { bad = pl.LPush(ctx, key+":str", "v") }) })
 	wg.Go(func() { goodErr = p.do(ctx, func(pl redis.Pipeliner) { good = pl.Incr(ctx, key+":n") }) })
-	for p.waiting() < 2 {
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitQueued(t, p, 2)
 	close(hook.release)
 	wg.Wait()
 	if err := <-first; err != nil {
@@ -194,13 +194,7 @@ func TestPipeCloseFailsWaitingCalls(t *testing.T) {
 	<-hook.started
 	queued := make(chan error, 1)
 	go func() { queued <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
-	for p.waiting() < 1 {
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(time.Millisecond):
-		}
-	}
+	waitQueued(t, p, 1)
 	closed := make(chan struct{})
 	go func() { p.close(); close(closed) }()
 	close(hook.release)
