@@ -265,8 +265,9 @@ func parseMarker(data []byte) (seq int, sent int64, ok bool) {
 // receive reads one socket until it fails. It reports whether the server
 // closed it (rather than the tool).
 func (f *fanout) receive(c *websocket.Conn, s *Samples) bool {
+	var fr frameReader
 	for {
-		_, data, err := c.ReadMessage()
+		data, err := fr.next(c)
 		if err != nil {
 			var ce *websocket.CloseError
 			return errors.As(err, &ce)
@@ -294,9 +295,5 @@ func (f *fanout) receive(c *websocket.Conn, s *Samples) bool {
 
 // discard reads and drops a socket's frames until it fails.
 func discard(c *websocket.Conn) {
-	for {
-		if _, _, err := c.ReadMessage(); err != nil {
-			return
-		}
-	}
+	_ = discardFrames(c)
 }

@@ -110,15 +110,11 @@ func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
 // holdReader reads a held socket until it fails; a failure before the tool
 // closes the socket (a close frame from the server, a reset) is counted.
 func holdReader(c *websocket.Conn, closed *atomic.Int64, firstErr *atomic.Value) {
-	for {
-		if _, _, err := c.ReadMessage(); err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				closed.Add(1)
-				firstErr.CompareAndSwap(nil, fmt.Sprintf("closed by the server: %v", err))
-			}
-			return
-		}
+	err := discardFrames(c)
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		closed.Add(1)
+		firstErr.CompareAndSwap(nil, fmt.Sprintf("closed by the server: %v", err))
 	}
 }
 
