@@ -166,3 +166,33 @@ func TestBatchConnWriteText(t *testing.T) {
 		t.Fatalf("writes %q", rc.writes)
 	}
 }
+
+// TestBatchConnKeepsAFreshDeadline: a deadline a little later than the one
+// in force is not set again, a much later, an earlier or no deadline is.
+func TestBatchConnKeepsAFreshDeadline(t *testing.T) {
+	rc := &recordConn{}
+	c := &batchConn{Conn: rc}
+	t0 := time.Now().Add(8 * time.Second)
+	steps := []struct {
+		name     string
+		deadline time.Time
+		sets     int // on the connection, after this step
+		inForce  time.Time
+	}{
+		{"first", t0, 1, t0},
+		{"a millisecond later: kept", t0.Add(time.Millisecond), 1, t0},
+		{"two seconds later: more than an eighth lost", t0.Add(2 * time.Second), 2, t0.Add(2 * time.Second)},
+		{"earlier: set", t0, 3, t0},
+		{"none: set", time.Time{}, 4, time.Time{}},
+		{"after none: set", t0, 5, t0},
+	}
+	for _, s := range steps {
+		if err := c.writeText([]byte("x"), false, s.deadline); err != nil {
+			t.Fatal(err)
+		}
+		if rc.sets != s.sets || !rc.deadline.Equal(s.inForce) {
+			t.Fatalf("%s: %d sets, deadline %v in force; want %d, %v", s.name, rc.sets, rc.deadline, s.sets, s.inForce)
+		}
+	}
+}
+

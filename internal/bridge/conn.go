@@ -52,11 +52,12 @@ type conn struct {
 	framesIn, bytesIn int64
 
 	// Owned by the writer: by one writer goroutine at a time (see kick).
-	started bool            // the first turn has replayed
-	ping    *time.Timer     // sets pingDue every PingInterval
-	lingerT *time.Timer     // see linger; nil until the first
-	out     *batchConn      // ws's network connection
-	f       *agent.Follower // the push subscription; nil when off
+	started     bool            // the first turn has replayed
+	ping        *time.Timer     // sets pingDue every PingInterval
+	lingerT     *time.Timer     // see linger; nil until the first
+	lingerArmed bool            // lingerT is running
+	out         *batchConn      // ws's network connection
+	f           *agent.Follower // the push subscription; nil when off
 	// resume, while not nil, times the next attempt to repair a push
 	// subscription the store broke; resumeWait is its backoff.
 	resume     *time.Timer

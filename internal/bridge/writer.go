@@ -77,6 +77,11 @@ func (c *conn) writeTurns() {
 
 // linger waits up to writerLinger for more work. It reports false, having
 // ended this writer, when none came.
+//
+// A busy writer lingers after every turn, hundreds of times a second: its
+// timer is not reset for each wait, which would cost a runtime timer update
+// every time, but left running, and when it fires early for this wait it is
+// set again for the rest of it.
 func (c *conn) linger() bool {
 	c.mu.Lock()
 	again := c.again
@@ -84,17 +89,27 @@ func (c *conn) linger() bool {
 	if again || c.isClosing() {
 		return true
 	}
-	if c.lingerT == nil {
+	idle := time.Now()
+	switch {
+	case c.lingerT == nil:
 		c.lingerT = time.NewTimer(writerLinger)
-	} else {
+	case !c.lingerArmed:
 		c.lingerT.Reset(writerLinger)
 	}
-	select {
-	case <-c.wake:
-		c.lingerT.Stop()
-		return true
-	case <-c.lingerT.C:
+	c.lingerArmed = true
+	for {
+		select {
+		case <-c.wake:
+			return true
+		case <-c.lingerT.C:
+		}
+		rest := writerLinger - time.Since(idle)
+		if rest <= 0 {
+			break
+		}
+		c.lingerT.Reset(rest)
 	}
+	c.lingerArmed = false
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.again {
