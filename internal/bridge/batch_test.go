@@ -195,4 +195,3 @@ func TestBatchConnKeepsAFreshDeadline(t *testing.T) {
 		}
 	}
 }
-
