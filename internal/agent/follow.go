@@ -30,24 +30,35 @@ type Follower struct {
 	synced bool
 	after  *uint64
 	notify func()
+	opts   engine.SubscribeOptions // for a resumed subscription
 }
 
-// Follow subscribes to the agent's events. If after is not nil, Replay first
-// delivers the persisted events with seq > *after; otherwise only live events
-// follow. Following an agent also makes sure its pending messages get
-// answered, which matters after a replica crashed mid-reply.
-func (s *Service) Follow(ctx context.Context, agentID string, after *uint64) (*Follower, error) {
+// FollowOptions says what a Follower delivers.
+type FollowOptions struct {
+	// After, if not nil, makes Replay first deliver the persisted events
+	// with seq > *After; otherwise only live events follow.
+	After *uint64
+	// SkipDeltas leaves the reply's text deltas out; the reply message
+	// carries the whole text.
+	SkipDeltas bool
+}
+
+// Follow subscribes to the agent's events. Following an agent also makes
+// sure its pending messages get answered, which matters after a replica
+// crashed mid-reply.
+func (s *Service) Follow(ctx context.Context, agentID string, opts FollowOptions) (*Follower, error) {
 	if err := ValidateID(agentID); err != nil {
 		return nil, err
 	}
-	sub, err := s.eng.Subscribe(ctx, agentID, engine.SubscribeOptions{})
+	so := engine.SubscribeOptions{SkipDeltas: opts.SkipDeltas}
+	sub, err := s.eng.Subscribe(ctx, agentID, so)
 	if err != nil {
 		return nil, s.engineError(ctx, "subscribe", err)
 	}
 	s.kick(agentID)
-	f := &Follower{s: s, agentID: agentID, sub: sub}
-	if after != nil {
-		a := *after
+	f := &Follower{s: s, agentID: agentID, sub: sub, opts: so}
+	if opts.After != nil {
+		a := *opts.After
 		f.after = &a
 	}
 	return f, nil
@@ -111,7 +122,7 @@ func (f *Follower) PumpLive(ctx context.Context, emit func(*agentv1.AgentEvent) 
 // success delivers what was appended meanwhile. ok false with no error means
 // the store is still unreachable: try again later.
 func (f *Follower) ResumeOnce(ctx context.Context, emit func(*agentv1.AgentEvent) error) (ok bool, err error) {
-	sub, err := f.s.eng.Subscribe(ctx, f.agentID, engine.SubscribeOptions{})
+	sub, err := f.s.eng.Subscribe(ctx, f.agentID, f.opts)
 	switch {
 	case errors.Is(err, engine.ErrUnavailable) && ctx.Err() == nil:
 		return false, nil

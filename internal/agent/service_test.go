@@ -124,7 +124,7 @@ func TestFollowerFillsGapsAndReportsTrimming(t *testing.T) {
 	}
 	// 60 events, 50 kept: replay from 0 starts with a gap marker at 11.
 	after := uint64(0)
-	f, err := s.Follow(c, "g", &after)
+	f, err := s.Follow(c, "g", FollowOptions{After: &after})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestDeleteEndsFollowers(t *testing.T) {
 	if _, err := s.Send(c, "d", "x", ""); err != nil {
 		t.Fatal(err)
 	}
-	f, err := s.Follow(c, "d", nil)
+	f, err := s.Follow(c, "d", FollowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (h *Handler) SendMessage(ctx context.Context, req *connect.Request[agentv1.
 
 // Subscribe implements AgentServiceHandler.
 func (h *Handler) Subscribe(ctx context.Context, req *connect.Request[agentv1.SubscribeRequest], stream *connect.ServerStream[agentv1.SubscribeResponse]) error {
-	f, err := h.svc.Follow(ctx, req.Msg.GetAgentId(), req.Msg.AfterSeq)
+	f, err := h.svc.Follow(ctx, req.Msg.GetAgentId(), agent.FollowOptions{After: req.Msg.AfterSeq, SkipDeltas: req.Msg.GetSkipDeltas()})
 	if err != nil {
 		return ToConnect(err)
 	}
@@ -164,7 +164,7 @@ func (h *Handler) Converse(ctx context.Context, stream *connect.BidiStream[agent
 		return err
 	}
 	agentID := first.GetAgentId()
-	f, err := h.svc.Follow(ctx, agentID, first.AfterSeq)
+	f, err := h.svc.Follow(ctx, agentID, agent.FollowOptions{After: first.AfterSeq, SkipDeltas: first.GetSkipDeltas()})
 	if err != nil {
 		return ToConnect(err)
 	}

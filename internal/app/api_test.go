@@ -386,6 +386,41 @@ func TestConverse(t *testing.T) {
 		_ = stream.CloseResponse()
 	})
 
+	t.Run("h2c skipping deltas", func(t *testing.T) {
+		ctx := testCtx(t)
+		c := newClient(t, srv.URL, h2cConnect)
+		stream := c.Converse(ctx)
+		defer func() {
+			_ = stream.CloseRequest()
+			_ = stream.CloseResponse()
+		}()
+		// The stream follows the agent before the first text is sent, so
+		// every event of the exchange comes live.
+		if err := stream.Send(&agentv1.ConverseRequest{AgentId: "conv-whole", Text: "a few words", SkipDeltas: true}); err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for len(kinds) == 0 || kinds[len(kinds)-1] != "reply" {
+			res, err := stream.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch ev := res.GetEvent(); {
+			case ev.GetTextDelta() != nil:
+				kinds = append(kinds, "delta")
+			case ev.GetRunStarted() != nil:
+				kinds = append(kinds, "run started")
+			case ev.GetMessage().GetRole() == agentv1.Role_ROLE_USER:
+				kinds = append(kinds, "message")
+			case ev.GetMessage().GetRole() == agentv1.Role_ROLE_ASSISTANT:
+				kinds = append(kinds, "reply")
+			}
+		}
+		if got := strings.Join(kinds, ", "); got != "message, run started, reply" {
+			t.Fatalf("Converse with skip_deltas got %s; want message, run started, reply", got)
+		}
+	})
+
 	t.Run("http1", func(t *testing.T) {
 		ctx := testCtx(t)
 		c := newClient(t, srv.URL, protocol{name: "connect/http1"})

@@ -230,10 +230,12 @@ func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 }
 
 // pushOptions are the socket's query parameters: ?after_seq=N replays the
-// events after N first, ?subscribe=false turns push off.
+// events after N first, ?subscribe=false turns push off, ?deltas=false
+// leaves the reply's text deltas out of the push.
 type pushOptions struct {
-	subscribe bool
-	after     *uint64
+	subscribe  bool
+	after      *uint64
+	skipDeltas bool
 }
 
 func parsePushOptions(r *http.Request) (pushOptions, error) {
@@ -255,6 +257,16 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 			return o, errors.New("after_seq replays pushed events: it cannot go with subscribe=false")
 		}
 		o.after = &n
+	}
+	if v := q.Get("deltas"); v != "" {
+		d, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("deltas=%q: want true or false", truncate(v, 32))
+		}
+		if !o.subscribe {
+			return o, errors.New("deltas chooses the pushed events: it cannot go with subscribe=false")
+		}
+		o.skipDeltas = !d
 	}
 	return o, nil
 }
@@ -314,7 +326,8 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.session = session{rpc: b.rpc, agentID: agentID, peer: newPeer(r, b.cfg.Credentials(r)), ctx: ctx, maxCalls: b.cfg.MaxCalls}
 	if opts.subscribe && b.cfg.Agents != nil {
-		if c.f, err = b.cfg.Agents.Follow(ctx, agentID, opts.after); err != nil {
+		c.skipDeltas = opts.skipDeltas
+		if c.f, err = b.cfg.Agents.Follow(ctx, agentID, agent.FollowOptions{After: opts.after, SkipDeltas: opts.skipDeltas}); err != nil {
 			cancel()
 			b.wg.Done()
 			release()

@@ -56,6 +56,7 @@ type conn struct {
 	ping        *time.Timer     // sets pingDue every PingInterval
 	lingerT     *time.Timer     // see linger; nil until the first
 	lingerArmed bool            // lingerT is running
+	skipDeltas  bool            // ?deltas=false, for a new Follower
 	out         *batchConn      // ws's network connection
 	f           *agent.Follower // the push subscription; nil when off
 	// resume, while not nil, times the next attempt to repair a push

@@ -206,6 +206,8 @@ func TestRefusedBeforeUpgrade(t *testing.T) {
 		{"/ws/agent/ok?after_seq=-1", http.StatusBadRequest},
 		{"/ws/agent/ok?subscribe=maybe", http.StatusBadRequest},
 		{"/ws/agent/ok?subscribe=false&after_seq=3", http.StatusBadRequest},
+		{"/ws/agent/ok?deltas=some", http.StatusBadRequest},
+		{"/ws/agent/ok?subscribe=false&deltas=false", http.StatusBadRequest},
 	} {
 		ctx := testCtx(t)
 		_, res, err := websocket.DefaultDialer.DialContext(ctx, wsURL(srv, tc.path), nil)

@@ -221,3 +221,70 @@ func TestSubscribeReplayLongerThanTheSendQueue(t *testing.T) {
 		t.Fatalf("after cancel: %s, want end", f.raw)
 	}
 }
+
+// TestDeltasFalse: a socket with ?deltas=false, and a Connect Subscribe
+// with skip_deltas, get every event of a reply but its text deltas, which a
+// socket with the defaults gets.
+func TestDeltasFalse(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	ctx := testCtx(t)
+	const agentID = "whole"
+	// Both sockets follow the agent once the upgrade is done.
+	whole := dial(t, srv, "/ws/agent/"+agentID+"?deltas=false")
+	full := dial(t, srv, "/ws/agent/"+agentID+"?deltas=true")
+	zero := uint64(0)
+	stream, err := connectClient(t, srv).Subscribe(ctx, connect.NewRequest(&agentv1.SubscribeRequest{AgentId: agentID, AfterSeq: &zero, SkipDeltas: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	exchange := func(id, text string, last uint64) []*agentv1.AgentEvent {
+		whole.call(id, "SendMessage", `{"text":"`+text+`"}`)
+		_, _, evs := whole.awaitID(id)
+		if n := len(persisted(evs)); n == 0 || persisted(evs)[n-1].GetSeq() < last {
+			evs = append(evs, whole.readEventsUntil(last)...)
+		}
+		return evs
+	}
+	receive := func(last uint64) (evs []*agentv1.AgentEvent) {
+		for stream.Receive() {
+			ev := stream.Msg().GetEvent()
+			evs = append(evs, ev)
+			if ev.GetSeq() >= last {
+				return evs
+			}
+		}
+		t.Fatalf("Subscribe ended: %v", stream.Err())
+		return nil
+	}
+	// The first exchange reaches the stream by replay if not live: once it
+	// has, the stream follows the agent.
+	exchange("m1", "first", 2)
+	full.readEventsUntil(2)
+	receive(2)
+
+	kinds := func(evs []*agentv1.AgentEvent) (deltas int, list []string) {
+		for _, ev := range evs {
+			switch {
+			case ev.GetTextDelta() != nil:
+				deltas++
+			case ev.GetRunStarted() != nil:
+				list = append(list, "run started")
+			case ev.GetMessage() != nil:
+				list = append(list, fmt.Sprint(ev.GetMessage().GetRole(), " ", ev.GetSeq()))
+			}
+		}
+		return deltas, list
+	}
+	want := fmt.Sprint([]string{"ROLE_USER 3", "run started", "ROLE_ASSISTANT 4"})
+	if d, got := kinds(exchange("m2", "several words to stream", 4)); d != 0 || fmt.Sprint(got) != want {
+		t.Fatalf("deltas=false: %d deltas and %v, want none and %s", d, got, want)
+	}
+	if d, got := kinds(full.readEventsUntil(4)); d == 0 || fmt.Sprint(got) != want {
+		t.Fatalf("deltas=true: %d deltas and %v, want some and %s", d, got, want)
+	}
+	if d, got := kinds(receive(4)); d != 0 || fmt.Sprint(got) != want {
+		t.Fatalf("Subscribe with skip_deltas: %d deltas and %v, want none and %s", d, got, want)
+	}
+}

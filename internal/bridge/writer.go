@@ -349,7 +349,7 @@ func (c *conn) pushEnded(err error) error {
 	switch ae.Kind {
 	case agent.KindNotFound:
 		zero := uint64(0)
-		f, ferr := c.b.cfg.Agents.Follow(c.ctx, c.agentID, &zero)
+		f, ferr := c.b.cfg.Agents.Follow(c.ctx, c.agentID, agent.FollowOptions{After: &zero, SkipDeltas: c.skipDeltas})
 		if ferr != nil {
 			c.close(CloseTryAgainLater, "event stream interrupted; reconnect and resume with after_seq")
 			return nil

@@ -142,6 +142,10 @@ type SubscribeOptions struct {
 	// Internal subscriptions (the service's own bookkeeping) are not counted
 	// in Stat.Subscribers, which reports client connections.
 	Internal bool
+	// SkipDeltas leaves text deltas out of the subscription: they are
+	// never queued, so that a subscriber that shows whole replies only
+	// costs no work per delta.
+	SkipDeltas bool
 }
 
 // Subscription is a live feed of one agent's events.

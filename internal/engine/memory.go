@@ -133,7 +133,7 @@ func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOp
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer), m: m, agentID: agentID, internal: opts.Internal}
+	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer, opts), m: m, agentID: agentID, internal: opts.Internal}
 	set := m.subs[agentID]
 	if set == nil {
 		set = make(map[*memSub]struct{})

@@ -25,16 +25,23 @@ type Queue struct {
 	err   error
 	// notify, if set, is called outside mu whenever ready becomes ready.
 	notify func()
+	// skipDeltas drops text deltas on Push.
+	skipDeltas bool
 }
 
-// NewQueue returns an empty queue that holds at most limit events.
-func NewQueue(limit int) *Queue {
-	return &Queue{limit: max(limit, 1), ready: make(chan struct{}, 1)}
+// NewQueue returns an empty queue that holds at most limit events, as opts
+// asks.
+func NewQueue(limit int, opts SubscribeOptions) *Queue {
+	return &Queue{limit: max(limit, 1), ready: make(chan struct{}, 1), skipDeltas: opts.SkipDeltas}
 }
 
 // Push adds ev. It returns false if the queue has ended, ending it with
-// ErrOverflow if ev would exceed the limit. It never blocks.
+// ErrOverflow if ev would exceed the limit. It never blocks. A queue that
+// skips deltas drops a text delta and reports true.
 func (q *Queue) Push(ev *agentv1.AgentEvent) bool {
+	if q.skipDeltas && ev.GetTextDelta() != nil {
+		return true
+	}
 	q.mu.Lock()
 	if q.ended {
 		q.mu.Unlock()

@@ -318,7 +318,7 @@ func (r *Redis) Subscribe(ctx context.Context, agentID string, opts SubscribeOpt
 		return nil, err
 	}
 	defer cancel()
-	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts.Internal)
+	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts)
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}

@@ -107,8 +107,8 @@ func (f *fanout) healthy() bool {
 // subscribe registers a subscription and returns once Redis confirmed the
 // channel's SUBSCRIBE, so that every event appended after it returns is
 // delivered.
-func (f *fanout) subscribe(ctx context.Context, agentID, channel string, internal bool) (*redisSub, error) {
-	s := &redisSub{Queue: NewQueue(f.buffer), f: f, internal: internal}
+func (f *fanout) subscribe(ctx context.Context, agentID, channel string, opts SubscribeOptions) (*redisSub, error) {
+	s := &redisSub{Queue: NewQueue(f.buffer, opts), f: f, internal: opts.Internal}
 	h, err := f.attach(ctx, agentID, channel, s)
 	if err != nil {
 		return nil, err

@@ -162,7 +162,11 @@ type SubscribeRequest struct {
 	// Replay the persisted events with seq greater than this first (0 replays
 	// the whole retained history). Leave unset to receive live events only.
 	// Encoded as a string in JSON.
-	AfterSeq      *uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3,oneof" json:"after_seq,omitempty"`
+	AfterSeq *uint64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3,oneof" json:"after_seq,omitempty"`
+	// Leave out the reply's text deltas. The reply message still carries the
+	// whole text: set it in a client that shows whole replies only, which then
+	// receives two or three events per exchange instead of one per delta too.
+	SkipDeltas    bool `protobuf:"varint,3,opt,name=skip_deltas,json=skipDeltas,proto3" json:"skip_deltas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -209,6 +213,13 @@ func (x *SubscribeRequest) GetAfterSeq() uint64 {
 		return *x.AfterSeq
 	}
 	return 0
+}
+
+func (x *SubscribeRequest) GetSkipDeltas() bool {
+	if x != nil {
+		return x.SkipDeltas
+	}
+	return false
 }
 
 // SubscribeResponse carries one event of the subscribed agent.
@@ -271,8 +282,11 @@ type ConverseRequest struct {
 	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
 	// Optional idempotency key for this message, as in SendMessageRequest.
 	ClientMessageId string `protobuf:"bytes,4,opt,name=client_message_id,json=clientMessageId,proto3" json:"client_message_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Only in the first request: leave out the reply's text deltas, as in
+	// SubscribeRequest.
+	SkipDeltas    bool `protobuf:"varint,5,opt,name=skip_deltas,json=skipDeltas,proto3" json:"skip_deltas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConverseRequest) Reset() {
@@ -331,6 +345,13 @@ func (x *ConverseRequest) GetClientMessageId() string {
 		return x.ClientMessageId
 	}
 	return ""
+}
+
+func (x *ConverseRequest) GetSkipDeltas() bool {
+	if x != nil {
+		return x.SkipDeltas
+	}
+	return false
 }
 
 // ConverseResponse carries one event of the agent.
@@ -907,19 +928,23 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x13SendMessageResponse\x12.\n" +
 	"\amessage\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\amessage\x12*\n" +
 	"\x05reply\x18\x02 \x01(\v2\x14.agent.v1.AgentEventR\x05reply\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"]\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"~\n" +
 	"\x10SubscribeRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
-	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01B\f\n" +
+	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01\x12\x1f\n" +
+	"\vskip_deltas\x18\x03 \x01(\bR\n" +
+	"skipDeltasB\f\n" +
 	"\n" +
 	"_after_seq\"?\n" +
 	"\x11SubscribeResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\x05event\"\x9c\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\x05event\"\xbd\x01\n" +
 	"\x0fConverseRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
 	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12*\n" +
-	"\x11client_message_id\x18\x04 \x01(\tR\x0fclientMessageIdB\f\n" +
+	"\x11client_message_id\x18\x04 \x01(\tR\x0fclientMessageId\x12\x1f\n" +
+	"\vskip_deltas\x18\x05 \x01(\bR\n" +
+	"skipDeltasB\f\n" +
 	"\n" +
 	"_after_seq\">\n" +
 	"\x10ConverseResponse\x12*\n" +

@@ -41,6 +41,7 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg engine.Config) engine.En
 		{"SlowSubscriberOverflows", testOverflow},
 		{"SubscriptionClose", testSubscriptionClose},
 		{"SubscriptionNotify", testNotify},
+		{"SubscriptionSkipsDeltas", testSkipDeltas},
 		{"Delete", testDelete},
 		{"Stat", testStat},
 		{"ListPagesByID", testList},

@@ -242,3 +242,55 @@ func drainCalls(calls chan struct{}) {
 		}
 	}
 }
+
+// testSkipDeltas checks that a subscription that skips deltas gets every
+// other event in order, and that the deltas it skips do not fill its buffer.
+func testSkipDeltas(t *testing.T, newEngine Factory) {
+	const buffer = 8
+	e := open(t, newEngine, engine.Config{SubscriberBuffer: buffer})
+	ctx := testCtx(t)
+	all := subscribe(t, e, "a", engine.SubscribeOptions{})
+	whole := subscribe(t, e, "a", engine.SubscribeOptions{SkipDeltas: true})
+	lease, ok, err := e.AcquireLease(ctx, "a", time.Hour)
+	if err != nil || !ok {
+		t.Fatalf("AcquireLease: %v, %v", ok, err)
+	}
+	appendUser(t, e, "a", "q1")
+	for _, d := range []string{"x", "y"} {
+		if err := e.Publish(ctx, "a", delta("a", d)); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+	if _, err := e.AppendReply(ctx, "a", replyMsg("xy", 1), 1, lease); err != nil {
+		t.Fatalf("AppendReply: %v", err)
+	}
+	appendUser(t, e, "a", "q3")
+	if got, want := descriptions(nextN(t, all, 5)), []string{"1:q1", "0:~x", "0:~y", "2:xy", "3:q3"}; !slices.Equal(got, want) {
+		t.Fatalf("subscriber of everything saw %v, want %v", got, want)
+	}
+	// Both were pushed to in the same order: whole has all it will get.
+	if got, want := descriptions(nextN(t, whole, 3)), []string{"1:q1", "2:xy", "3:q3"}; !slices.Equal(got, want) {
+		t.Fatalf("subscriber skipping deltas saw %v, want %v", got, want)
+	}
+	if ev, ok := whole.Next(); ok {
+		t.Fatalf("subscriber skipping deltas got an extra event %s", describe(ev))
+	}
+
+	// More deltas than the buffer holds, unread: the subscriber of
+	// everything overflows, the one skipping them does not.
+	for i := range 3 * buffer {
+		if err := e.Publish(ctx, "a", delta("a", fmt.Sprint(i))); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+	appendUser(t, e, "a", "q4")
+	if _, err := drain(t, all); !errors.Is(err, engine.ErrOverflow) {
+		t.Fatalf("subscriber of everything: %v, want ErrOverflow", err)
+	}
+	if got := describe(next(t, whole)); got != "4:q4" {
+		t.Fatalf("subscriber skipping deltas saw %s, want 4:q4", got)
+	}
+	if err := whole.Err(); err != nil {
+		t.Fatalf("subscriber skipping deltas ended: %v", err)
+	}
+}
