@@ -43,6 +43,7 @@ modes:
   ws-rtt            WebSocket SendMessage round trips
   ws-idle           RSS per idle subscribed WebSocket
   ws-fanout         one agent, many sockets: delivery rate and latency
+                    (compare adds ws-fanout-whole: the same with ?deltas=false)
   rpc               SendMessage over h2c in Connect, gRPC or gRPC-Web (-protocol)
   startup           exec to first healthy /health, SIGTERM to exit
   baseline-server   serve the bare servers on $PORT (used by the other modes)
@@ -62,7 +63,7 @@ type options struct {
 	duration, warmup, settle                            time.Duration
 	conns, rttConns, idleConns, idleAgents, fanoutConns int
 	callers, startupRuns, rounds, window                int
-	subscribe, smallBuffers, onRedis                    bool
+	subscribe, smallBuffers, onRedis, deltas            bool
 }
 
 type multiFlag []string
@@ -84,6 +85,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.idleAgents, "idle-agents", 0, "ws-idle: agents the sockets spread over (0: one per socket)")
 	fs.IntVar(&o.fanoutConns, "fanout-conns", 1000, "ws-fanout sockets on the one agent")
 	fs.IntVar(&o.window, "window", 1, "ws-fanout messages on their way at once")
+	fs.BoolVar(&o.deltas, "deltas", true, "ws-fanout: false opens the gateway's sockets with ?deltas=false (compare: the ws-fanout-whole mode)")
 	fs.IntVar(&o.callers, "callers", 64, "rpc concurrent callers")
 	fs.StringVar(&o.protocol, "protocol", "connect", "rpc protocol for the rpc mode: connect, grpc or grpcweb")
 	fs.IntVar(&o.startupRuns, "startup-runs", 5, "startup: starts and stops per run")
@@ -165,7 +167,7 @@ func (o options) plan() bench.Plan {
 	return bench.Plan{
 		RTT:         bench.WSRTTConfig{Conns: o.rttConns, Warmup: o.warmup, Duration: o.duration, Subscribe: o.subscribe},
 		Idle:        bench.WSIdleConfig{Conns: o.idleConns, Agents: o.idleAgents, Settle: o.settle},
-		Fanout:      bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window},
+		Fanout:      bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window, SkipDeltas: !o.deltas},
 		RPC:         bench.RPCConfig{Protocol: o.protocol, Callers: o.callers, Warmup: o.warmup, Duration: o.duration},
 		StartupRuns: o.startupRuns,
 		Redis:       o.redisURL != "",

@@ -73,13 +73,14 @@ func TestCompareSmoke(t *testing.T) {
 	}
 	rep := readReport(t, jsonPath)
 	positive := map[string][]string{
-		"ws-rtt":      {"rtt_per_s", "p50_ms", "p99_ms"},
-		"ws-idle":     {"rss_after_mb", "open"},
-		"ws-fanout":   {"deliveries_per_s", "frames_per_s", "p99_ms"},
-		"rpc-connect": {"req_per_s", "p99_ms"},
-		"rpc-grpc":    {"req_per_s", "p99_ms"},
-		"rpc-grpcweb": {"req_per_s", "p99_ms"},
-		"startup":     {"health_ms", "stop_ms"},
+		"ws-rtt":          {"rtt_per_s", "p50_ms", "p99_ms"},
+		"ws-idle":         {"rss_after_mb", "open"},
+		"ws-fanout":       {"deliveries_per_s", "frames_per_s", "p99_ms"},
+		"ws-fanout-whole": {"deliveries_per_s", "frames_per_s", "p99_ms"},
+		"rpc-connect":     {"req_per_s", "p99_ms"},
+		"rpc-grpc":        {"req_per_s", "p99_ms"},
+		"rpc-grpcweb":     {"req_per_s", "p99_ms"},
+		"startup":         {"health_ms", "stop_ms"},
 	}
 	seen := map[string]int{}
 	for _, r := range rep.Results {

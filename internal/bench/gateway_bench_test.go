@@ -67,6 +67,13 @@ func BenchmarkGatewayWSFanout(b *testing.B) {
 	})
 }
 
+// BenchmarkGatewayWSFanoutWhole is ws-fanout with ?deltas=false.
+func BenchmarkGatewayWSFanoutWhole(b *testing.B) {
+	benchGateway(b, func(ctx context.Context, t Target) (*Result, error) {
+		return WSFanout(ctx, t, WSFanoutConfig{Duration: benchDuration, SkipDeltas: true})
+	})
+}
+
 func BenchmarkGatewayRPC(b *testing.B) {
 	benchGateway(b, func(ctx context.Context, t Target) (*Result, error) {
 		return RPC(ctx, t, RPCConfig{Duration: benchDuration})

@@ -23,7 +23,8 @@ type Plan struct {
 
 // ModeNames are the modes a comparison knows, in the order they run.
 // "rpc" stands for its three protocols.
-var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "rpc", "startup", "ws-rtt-redis"}
+// "ws-fanout-whole" is ws-fanout with sockets that skip deltas.
+var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "ws-rtt-redis"}
 
 // Modes returns the comparisons named in names (ModeNames when empty), with
 // the targets as their checks.
@@ -57,8 +58,9 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 					{Metric: "errors", AtMost: true, Limit: 0},
 				},
 			})
-		case "ws-fanout":
+		case "ws-fanout", "ws-fanout-whole":
 			cfg := p.Fanout
+			cfg.SkipDeltas = n == "ws-fanout-whole"
 			out = append(out, Mode{
 				Name: n, A: Gateway, B: Bare,
 				Run: func(ctx context.Context, which string) (*Result, error) {

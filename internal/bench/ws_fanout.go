@@ -27,6 +27,10 @@ type WSFanoutConfig struct {
 	// Lost is how long the sender waits for a message to reach every socket
 	// before it counts it lost and goes on. Default 5s.
 	Lost time.Duration
+	// SkipDeltas opens the gateway's sockets with ?deltas=false, as a
+	// frontend that shows whole replies only would: three frames a message
+	// instead of five. The bare room's one frame is the same either way.
+	SkipDeltas bool
 }
 
 func (c WSFanoutConfig) withDefaults() WSFanoutConfig {
@@ -70,10 +74,17 @@ type fanout struct {
 // and the delivery latency percentiles.
 func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error) {
 	cfg = cfg.withDefaults()
-	r := newResult("ws-fanout", t.Name)
+	name, query := "ws-fanout", ""
+	if cfg.SkipDeltas {
+		name = "ws-fanout-whole"
+		if t.Project {
+			query = "?deltas=false"
+		}
+	}
+	r := newResult(name, t.Name)
 	room := "fanout-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	conns, err := dialAll(ctx, cfg.Conns, 32, func(int) string {
-		return t.wsURL(room, "/room/"+room, true)
+		return t.wsURL(room, "/room/"+room, true) + query
 	})
 	if err != nil {
 		return nil, err
