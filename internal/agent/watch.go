@@ -124,7 +124,10 @@ func (s *Service) endWatchLocked(w *watch) {
 // may have been missed meanwhile.
 func (s *Service) runWatch(ctx context.Context, w *watch) {
 	defer s.wg.Done()
-	sub, err := s.eng.Subscribe(ctx, w.agentID, engine.SubscribeOptions{Internal: true})
+	// A watch looks for replies only: the deltas, one per piece of every
+	// reply, would each wake it for nothing.
+	opts := engine.SubscribeOptions{Internal: true, SkipDeltas: true}
+	sub, err := s.eng.Subscribe(ctx, w.agentID, opts)
 	if err != nil {
 		w.err = err
 		close(w.ready)
@@ -142,7 +145,7 @@ func (s *Service) runWatch(ctx context.Context, w *watch) {
 			if !sleep(ctx, delay.next()) {
 				return
 			}
-			if sub, err = s.eng.Subscribe(ctx, w.agentID, engine.SubscribeOptions{Internal: true}); err == nil {
+			if sub, err = s.eng.Subscribe(ctx, w.agentID, opts); err == nil {
 				break
 			}
 		}
