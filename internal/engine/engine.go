@@ -57,7 +57,9 @@ type Engine interface {
 	AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error)
 
 	// Publish delivers an ephemeral event (seq 0) to the agent's subscribers
-	// on every replica without storing it.
+	// on every replica without storing it. It may return before the event
+	// is delivered, but what the caller appends or publishes afterwards
+	// reaches subscribers after it.
 	Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error
 
 	// Read returns up to limit persisted events with seq > after, in seq

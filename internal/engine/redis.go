@@ -252,21 +252,33 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 	return stored, nil
 }
 
-// Publish implements Engine. It returns once Redis accepted the event; it
-// reaches subscribers after every event appended or published before it.
+// Publish implements Engine. It queues the event for the next pipeline and
+// returns without waiting for Redis; the event reaches subscribers after
+// every event appended or published before it. If Redis cannot take it,
+// it is lost, as an ephemeral event may be.
 func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	opCtx, cancel, err := r.begin(ctx)
-	if err != nil {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer cancel()
+	if !r.fan.healthy() {
+		// Redis is out of reach; not even this replica's subscribers
+		// would get the event.
+		return fmt.Errorf("%w: pub/sub connection down", ErrUnavailable)
+	}
 	b, err := proto.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("engine: encode event: %w", err)
 	}
 	msg := append([]byte{msgEvent}, b...)
-	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		p.Publish(opCtx, r.keys.agent(agentID).channel, msg)
+	channel := r.keys.agent(agentID).channel
+	// Not waited for: a reply streamed in many deltas would otherwise wait
+	// a round trip per delta. The event still reaches Redis before anything
+	// this caller sends after it, the reply among them.
+	err = r.pipe.post(func(p redis.Pipeliner) {
+		p.Publish(context.Background(), channel, msg)
 	})
 	if err != nil {
 		return r.fail(ctx, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,10 @@ type pipe struct {
 	rdb     *redis.Client
 	timeout time.Duration
 
+	// failing is set while the last pipeline failed as a whole (Redis
+	// unreachable): post refuses at once rather than queue for nothing.
+	failing atomic.Bool
+
 	mu     sync.Mutex
 	queue  []*pipeCall
 	closed bool
@@ -41,7 +46,7 @@ type pipe struct {
 // pipeCall is one caller's commands.
 type pipeCall struct {
 	queue func(redis.Pipeliner)
-	err   chan error // buffered: the sender never blocks on a caller
+	err   chan error // buffered: the sender never blocks on a caller; nil for post
 }
 
 // maxPipeQueue bounds the calls waiting for the next round trip. Past it
@@ -73,6 +78,31 @@ func (p *pipe) do(ctx context.Context, fn func(redis.Pipeliner)) error {
 
 func (p *pipe) send(ctx context.Context, fn func(redis.Pipeliner)) error {
 	c := &pipeCall{queue: fn, err: make(chan error, 1)}
+	if err := p.enqueue(c); err != nil {
+		return err
+	}
+	select {
+	case err := <-c.err:
+		return err
+	case <-ctx.Done():
+		// The commands may still run; callers treat this like a timeout of
+		// the network, which leaves the same doubt.
+		return ctx.Err()
+	}
+}
+
+// post queues fn's commands for the next pipeline and returns without
+// waiting for them; their results and errors are dropped. They still go out
+// in order with the caller's other calls: a call made after post returns
+// reaches Redis after them.
+func (p *pipe) post(fn func(redis.Pipeliner)) error {
+	if p.failing.Load() {
+		return fmt.Errorf("%w: the last pipeline failed", ErrUnavailable)
+	}
+	return p.enqueue(&pipeCall{queue: fn})
+}
+
+func (p *pipe) enqueue(c *pipeCall) error {
 	p.mu.Lock()
 	switch {
 	case p.closed:
@@ -88,14 +118,7 @@ func (p *pipe) send(ctx context.Context, fn func(redis.Pipeliner)) error {
 	case p.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case err := <-c.err:
-		return err
-	case <-ctx.Done():
-		// The commands may still run; callers treat this like a timeout of
-		// the network, which leaves the same doubt.
-		return ctx.Err()
-	}
+	return nil
 }
 
 // run is the sender goroutine.
@@ -138,7 +161,9 @@ func (p *pipe) failQueued() {
 	p.queue = nil
 	p.mu.Unlock()
 	for _, c := range rest {
-		c.err <- ErrClosed
+		if c.err != nil {
+			c.err <- ErrClosed
+		}
 	}
 }
 
@@ -153,7 +178,12 @@ func (p *pipe) exec(batch []*pipeCall) {
 		bounds[i+1] = pl.Len()
 	}
 	cmds, err := pl.Exec(ctx)
+	var reply redis.Error
+	p.failing.Store(err != nil && !errors.As(err, &reply))
 	for i, c := range batch {
+		if c.err == nil {
+			continue // posted
+		}
 		var mine []redis.Cmder
 		if bounds[i+1] <= len(cmds) {
 			mine = cmds[bounds[i]:bounds[i+1]]

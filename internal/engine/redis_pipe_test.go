@@ -66,6 +66,18 @@ func waitQueued(t *testing.T, p *pipe, n int) {
 	}
 }
 
+// gatedPipe is a pipe to a fresh redis-server whose first pipeline waits
+// for hook.release. The pipe closes with the test, unless the test closes it.
+func gatedPipe(t *testing.T) (*pipe, *gateHook) {
+	t.Helper()
+	rdb := newTestClient(t, redistest.Start(t))
+	hook := &gateHook{started: make(chan struct{}), release: make(chan struct{})}
+	rdb.AddHook(hook)
+	p := newPipe(rdb, 5*time.Second)
+	t.Cleanup(p.close)
+	return p, hook
+}
+
 func newTestClient(t *testing.T, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	opts, err := redis.ParseURL(srv.URL())
@@ -80,12 +92,7 @@ func newTestClient(t *testing.T, srv *redistest.Server) *redis.Client {
 // The calls made while a pipeline is in flight leave together in the next
 // one, and each caller gets its own result.
 func TestPipeBatchesCallsMadeDuringARoundTrip(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := newTestClient(t, srv)
-	hook := &gateHook{started: make(chan struct{}), release: make(chan struct{})}
-	rdb.AddHook(hook)
-	p := newPipe(rdb, 5*time.Second)
-	defer p.close()
+	p, hook := gatedPipe(t)
 	ctx := t.Context()
 	prefix := "pipe:" + t.Name() + ":"
 
@@ -182,11 +189,7 @@ func TestPipeErrorsStayWithTheirCaller(t *testing.T) {
 // Close fails the calls that wait, ends the sender, and later calls fail
 // with ErrClosed.
 func TestPipeCloseFailsWaitingCalls(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := newTestClient(t, srv)
-	hook := &gateHook{started: make(chan struct{}), release: make(chan struct{})}
-	rdb.AddHook(hook)
-	p := newPipe(rdb, 5*time.Second)
+	p, hook := gatedPipe(t)
 	ctx := t.Context()
 
 	first := make(chan error, 1)
@@ -229,5 +232,47 @@ func TestPipeConnectionErrorFailsEveryCall(t *testing.T) {
 		if err := p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }); err == nil {
 			t.Fatal("a call to a closed port succeeded")
 		}
+	}
+	// Once a pipeline failed as a whole, post refuses at once.
+	if err := p.post(func(pl redis.Pipeliner) { pl.Ping(ctx) }); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("post after a failed pipeline: %v, want ErrUnavailable", err)
+	}
+}
+
+// post returns without waiting for the round trip, and its commands reach
+// Redis before the calls made after it.
+func TestPipePostDoesNotWaitAndKeepsOrder(t *testing.T) {
+	p, hook := gatedPipe(t)
+	ctx := t.Context()
+	key := "pipe:" + t.Name()
+
+	first := make(chan error, 1)
+	go func() {
+		first <- p.do(ctx, func(pl redis.Pipeliner) { pl.Set(ctx, key, "first", 0) })
+	}()
+	<-hook.started
+	// The pipeline in flight is held: post must not wait for it.
+	for _, v := range []string{"a", "b"} {
+		if err := p.post(func(pl redis.Pipeliner) { pl.Append(context.Background(), key, v) }); err != nil {
+			t.Fatalf("post: %v", err)
+		}
+	}
+	got := make(chan *redis.StringCmd, 1)
+	after := make(chan error, 1)
+	go func() {
+		var cmd *redis.StringCmd
+		after <- p.do(ctx, func(pl redis.Pipeliner) { cmd = pl.Get(ctx, key) })
+		got <- cmd
+	}()
+	waitQueued(t, p, 3)
+	close(hook.release)
+	if err := <-first; err != nil {
+		t.Fatalf("first call: %v", err)
+	}
+	if err := <-after; err != nil {
+		t.Fatalf("call after the posts: %v", err)
+	}
+	if v, err := (<-got).Result(); err != nil || v != "firstab" {
+		t.Fatalf("GET after the posts = %q, %v; want firstab: the posted commands, in order, before it", v, err)
 	}
 }

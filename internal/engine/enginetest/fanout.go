@@ -27,7 +27,10 @@ func testPublishInterleaves(t *testing.T, newEngine Factory) {
 
 // interleave appends and publishes, alternating between a and b (the same
 // engine, or two replicas), and checks that subscribers of both see exactly
-// that order while Read sees only the persisted events.
+// that order while Read sees only the persisted events. Publish may return
+// before its event is out, so what follows a Publish is done on the same
+// engine (as the agent's worker does, which publishes a reply's deltas and
+// then appends it); appends return once done, and may be followed by either.
 func interleave(t *testing.T, a, b engine.Engine, agentID string) {
 	ctx := testCtx(t)
 	subs := []engine.Subscription{subscribe(t, a, agentID, engine.SubscribeOptions{})}
@@ -41,10 +44,10 @@ func interleave(t *testing.T, a, b engine.Engine, agentID string) {
 	steps := []func() error{
 		func() error { _, _, err := a.AppendUser(ctx, agentID, userMsg("q1"), ""); return err },
 		func() error { return b.Publish(ctx, agentID, delta(agentID, "x")) },
-		func() error { return a.Publish(ctx, agentID, delta(agentID, "y")) },
+		func() error { return b.Publish(ctx, agentID, delta(agentID, "y")) },
 		func() error { _, err := b.AppendReply(ctx, agentID, replyMsg("xy", 1), 1, lease); return err },
 		func() error { return a.Publish(ctx, agentID, delta(agentID, "z")) },
-		func() error { _, _, err := b.AppendUser(ctx, agentID, userMsg("q3"), ""); return err },
+		func() error { _, _, err := a.AppendUser(ctx, agentID, userMsg("q3"), ""); return err },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
