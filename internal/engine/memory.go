@@ -8,7 +8,6 @@ import (
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 var _ Engine = (*Memory)(nil)
@@ -363,6 +362,16 @@ func (s *memSub) endLocked(err error) {
 	}
 }
 
+// cloneEvent copies ev's own fields, so that the engine can set the seq and
+// agent id of what it stores without touching the caller's event. The kind
+// and the timestamp are shared, not copied: events are not changed once
+// made, and a deep proto.Clone (reflection, and a stack that grows for it)
+// was a tenth of the CPU of a SendMessage. TestCloneEventKeepsEveryField
+// fails if AgentEvent gains a field that this misses.
 func cloneEvent(ev *agentv1.AgentEvent) *agentv1.AgentEvent {
-	return proto.Clone(ev).(*agentv1.AgentEvent)
+	c := &agentv1.AgentEvent{Seq: ev.Seq, AgentId: ev.AgentId, CreateTime: ev.CreateTime, Kind: ev.Kind}
+	if u := ev.ProtoReflect().GetUnknown(); len(u) > 0 {
+		c.ProtoReflect().SetUnknown(u)
+	}
+	return c
 }
