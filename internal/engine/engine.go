@@ -145,8 +145,8 @@ type SubscribeOptions struct {
 	// in Stat.Subscribers, which reports client connections.
 	Internal bool
 	// SkipDeltas leaves text deltas out of the subscription: they are
-	// never queued, so that a subscriber that shows whole replies only
-	// costs no work per delta.
+	// never queued, so that a subscriber that shows whole replies only is
+	// not woken, and takes no buffer room, for them.
 	SkipDeltas bool
 }
 

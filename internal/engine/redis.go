@@ -87,6 +87,9 @@ func (c RedisConfig) withDefaults() RedisConfig {
 // Calls fail with an error wrapping ErrUnavailable when Redis cannot be
 // reached within OperationTimeout (or the caller's deadline, if earlier);
 // go-redis retries are off, because a retried append could be applied twice.
+// Publish is the exception: it does not wait for Redis, and fails at once
+// only when an outage is known (see Publish); otherwise an ephemeral event
+// that Redis did not take is lost without an error.
 // After an outage everything resumes by itself: commands use fresh
 // connections, and the pub/sub reader reconnects with backoff.
 //
@@ -264,8 +267,9 @@ func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEv
 		return err
 	}
 	if !r.fan.healthy() {
-		// Redis is out of reach; not even this replica's subscribers
-		// would get the event.
+		// This replica lost its pub/sub connection, most likely to an
+		// outage: fail at once, as the calls that wait do. (Subscribers on
+		// other replicas miss this event; an ephemeral event may be lost.)
 		return fmt.Errorf("%w: pub/sub connection down", ErrUnavailable)
 	}
 	b, err := proto.Marshal(ev)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,10 @@ import (
 // A second goroutine, the janitor, unsubscribes from the channels of hubs
 // that lost their last subscription.
 type fanout struct {
+	// connected mirrors ps != nil, for healthy without f.mu: Publish asks
+	// it for every event, while dispatch holds f.mu over a whole fan-out.
+	connected atomic.Bool
+
 	rdb      *redis.Client
 	log      *slog.Logger
 	buffer   int           // Config.SubscriberBuffer
@@ -90,18 +95,21 @@ func newFanout(rdb *redis.Client, pres *presence, buffer int, timeout, pingIdle 
 // start opens the first connection (lazily: go-redis dials on first use)
 // before returning, so that Subscribe works right after NewRedis.
 func (f *fanout) start() {
-	f.ps = f.rdb.Subscribe(context.Background())
+	f.setPS(f.rdb.Subscribe(context.Background()))
 	f.wg.Add(2)
 	go f.run(f.ps)
 	go f.janitor()
 }
 
 // healthy reports whether the pub/sub connection is up (or being set up),
-// for Ping.
-func (f *fanout) healthy() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.ps != nil
+// for Ping and Publish.
+func (f *fanout) healthy() bool { return f.connected.Load() }
+
+// setPS sets the pub/sub connection (nil: none); f.mu is held, or f is not
+// shared yet.
+func (f *fanout) setPS(ps *redis.PubSub) {
+	f.ps = ps
+	f.connected.Store(ps != nil)
 }
 
 // subscribe registers a subscription and returns once Redis confirmed the

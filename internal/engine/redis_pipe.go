@@ -19,11 +19,12 @@ import (
 //
 // pipe sends the engine's commands the way Redis is fastest at serving them:
 // the calls made while a round trip is in flight wait, and leave together as
-// one pipeline on the next. Each caller still waits for its own result, so
-// the engine's ordering guarantees are those of sequential calls: a call
-// that returned has taken effect in Redis. Commands from one caller go out
-// in the order they were made, since one goroutine sends every pipeline and
-// Redis runs a connection's commands in order.
+// one pipeline on the next. A caller of do waits for its own result, so the
+// engine's ordering guarantees are those of sequential calls: a call that
+// returned has taken effect in Redis. A caller of post (ephemeral events)
+// does not wait, and its commands may still fail unseen. Commands from one
+// caller go out in the order they were made, since one goroutine sends
+// every pipeline and Redis runs a connection's commands in order.
 //
 // Only short commands go through it: a blocking command would hold up every
 // call behind it. Pub/sub has its own connection (fanout).
@@ -31,9 +32,11 @@ type pipe struct {
 	rdb     *redis.Client
 	timeout time.Duration
 
-	// failing is set while the last pipeline failed as a whole (Redis
-	// unreachable): post refuses at once rather than queue for nothing.
-	failing atomic.Bool
+	// failedAt is when the last pipeline failed as a whole (Redis
+	// unreachable, or slower than the timeout), 0 once one succeeds: for
+	// postRetry after it, post refuses at once rather than queue for
+	// nothing.
+	failedAt atomic.Int64
 
 	mu     sync.Mutex
 	queue  []*pipeCall
@@ -57,6 +60,16 @@ const maxPipeQueue = 16384
 // maxPipeBatch bounds one pipeline, so that one round trip stays short.
 const maxPipeBatch = 512
 
+// maxPosted bounds the queue for post: past it, posts are refused, and the
+// rest of the queue stays for the calls that wait, so that a stalled Redis
+// and a reply streaming fast cannot crowd out appends and lease renewals.
+const maxPosted = maxPipeQueue / 2
+
+// postRetry is how long post refuses after a pipeline failed as a whole;
+// then it tries again, so that one slow round trip does not drop the
+// ephemeral events of the seconds until the next call that waits.
+const postRetry = 250 * time.Millisecond
+
 func newPipe(rdb *redis.Client, timeout time.Duration) *pipe {
 	p := &pipe{
 		rdb:     rdb,
@@ -78,7 +91,7 @@ func (p *pipe) do(ctx context.Context, fn func(redis.Pipeliner)) error {
 
 func (p *pipe) send(ctx context.Context, fn func(redis.Pipeliner)) error {
 	c := &pipeCall{queue: fn, err: make(chan error, 1)}
-	if err := p.enqueue(c); err != nil {
+	if err := p.enqueue(c, maxPipeQueue); err != nil {
 		return err
 	}
 	select {
@@ -96,19 +109,20 @@ func (p *pipe) send(ctx context.Context, fn func(redis.Pipeliner)) error {
 // in order with the caller's other calls: a call made after post returns
 // reaches Redis after them.
 func (p *pipe) post(fn func(redis.Pipeliner)) error {
-	if p.failing.Load() {
+	if at := p.failedAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < postRetry {
 		return fmt.Errorf("%w: the last pipeline failed", ErrUnavailable)
 	}
-	return p.enqueue(&pipeCall{queue: fn})
+	return p.enqueue(&pipeCall{queue: fn}, maxPosted)
 }
 
-func (p *pipe) enqueue(c *pipeCall) error {
+// enqueue queues c unless the queue holds limit calls already.
+func (p *pipe) enqueue(c *pipeCall, limit int) error {
 	p.mu.Lock()
 	switch {
 	case p.closed:
 		p.mu.Unlock()
 		return ErrClosed
-	case len(p.queue) >= maxPipeQueue:
+	case len(p.queue) >= limit:
 		p.mu.Unlock()
 		return fmt.Errorf("%w: %d calls wait for redis", ErrUnavailable, len(p.queue))
 	}
@@ -179,7 +193,11 @@ func (p *pipe) exec(batch []*pipeCall) {
 	}
 	cmds, err := pl.Exec(ctx)
 	var reply redis.Error
-	p.failing.Store(err != nil && !errors.As(err, &reply))
+	if err != nil && !errors.As(err, &reply) {
+		p.failedAt.Store(time.Now().UnixNano())
+	} else {
+		p.failedAt.Store(0)
+	}
 	for i, c := range batch {
 		if c.err == nil {
 			continue // posted

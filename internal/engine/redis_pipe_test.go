@@ -233,9 +233,41 @@ func TestPipeConnectionErrorFailsEveryCall(t *testing.T) {
 			t.Fatal("a call to a closed port succeeded")
 		}
 	}
-	// Once a pipeline failed as a whole, post refuses at once.
+	// Once a pipeline failed as a whole, post refuses at once, for
+	// postRetry.
 	if err := p.post(func(pl redis.Pipeliner) { pl.Ping(ctx) }); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("post after a failed pipeline: %v, want ErrUnavailable", err)
+	}
+	p.failedAt.Store(time.Now().Add(-postRetry).UnixNano())
+	if err := p.post(func(pl redis.Pipeliner) { pl.Ping(ctx) }); err != nil {
+		t.Fatalf("post postRetry after the failure: %v, want it queued", err)
+	}
+}
+
+// Posts take at most maxPosted places in the queue: the rest stays for the
+// calls that wait.
+func TestPipePostsLeaveRoomForCalls(t *testing.T) {
+	p, hook := gatedPipe(t)
+	ctx := t.Context()
+	first := make(chan error, 1)
+	go func() { first <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
+	<-hook.started
+	for i := range maxPosted {
+		if err := p.post(func(pl redis.Pipeliner) { pl.Ping(context.Background()) }); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	if err := p.post(func(pl redis.Pipeliner) { pl.Ping(context.Background()) }); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("post past maxPosted: %v, want ErrUnavailable", err)
+	}
+	call := make(chan error, 1)
+	go func() { call <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
+	waitQueued(t, p, maxPosted+1)
+	close(hook.release)
+	for _, c := range []chan error{first, call} {
+		if err := <-c; err != nil {
+			t.Fatalf("a call that waits: %v", err)
+		}
 	}
 }
 
@@ -252,10 +284,23 @@ func TestPipePostDoesNotWaitAndKeepsOrder(t *testing.T) {
 	}()
 	<-hook.started
 	// The pipeline in flight is held: post must not wait for it.
-	for _, v := range []string{"a", "b"} {
-		if err := p.post(func(pl redis.Pipeliner) { pl.Append(context.Background(), key, v) }); err != nil {
+	posted := make(chan error, 1)
+	go func() {
+		for _, v := range []string{"a", "b"} {
+			if err := p.post(func(pl redis.Pipeliner) { pl.Append(context.Background(), key, v) }); err != nil {
+				posted <- err
+				return
+			}
+		}
+		posted <- nil
+	}()
+	select {
+	case err := <-posted:
+		if err != nil {
 			t.Fatalf("post: %v", err)
 		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("post waited for the pipeline in flight")
 	}
 	got := make(chan *redis.StringCmd, 1)
 	after := make(chan error, 1)

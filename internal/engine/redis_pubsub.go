@@ -54,7 +54,7 @@ func (f *fanout) reconnect() *redis.PubSub {
 	if f.closed {
 		return nil
 	}
-	f.ps = f.rdb.Subscribe(context.Background())
+	f.setPS(f.rdb.Subscribe(context.Background()))
 	return f.ps
 }
 
@@ -185,7 +185,7 @@ func (f *fanout) reset(ps *redis.PubSub, err error) {
 		}
 	}
 	if f.ps == ps {
-		f.ps = nil
+		f.setPS(nil)
 	}
 	hubs := f.hubs
 	f.hubs = make(map[string]*hub)
@@ -260,7 +260,7 @@ func (f *fanout) close() {
 	}
 	f.closed = true
 	ps := f.ps
-	f.ps = nil
+	f.setPS(nil)
 	hubs := f.hubs
 	f.hubs = make(map[string]*hub)
 	f.endHubsLocked(hubs, ErrClosed)
