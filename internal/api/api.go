@@ -218,6 +218,8 @@ func (h *Handler) converseReceive(ctx context.Context, stream *connect.BidiStrea
 				fmt.Errorf("this stream talks to agent %q; open another stream for %q", agentID, req.GetAgentId()))
 		case req.AfterSeq != nil:
 			return connect.NewError(connect.CodeInvalidArgument, errors.New("after_seq is only allowed in the first request"))
+		case req.GetSkipDeltas():
+			return connect.NewError(connect.CodeInvalidArgument, errors.New("skip_deltas is only allowed in the first request"))
 		}
 	}
 }

@@ -419,6 +419,20 @@ func TestConverse(t *testing.T) {
 		if got := strings.Join(kinds, ", "); got != "message, run started, reply" {
 			t.Fatalf("Converse with skip_deltas got %s; want message, run started, reply", got)
 		}
+		// It is a choice for the whole stream, made in the first request.
+		if err := stream.Send(&agentv1.ConverseRequest{Text: "again", SkipDeltas: true}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, err := stream.Receive()
+			if err == nil {
+				continue
+			}
+			if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "skip_deltas") {
+				t.Fatalf("skip_deltas in a later request gave %v, want invalid_argument naming it", err)
+			}
+			break
+		}
 	})
 
 	t.Run("http1", func(t *testing.T) {
