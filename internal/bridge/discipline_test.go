@@ -272,6 +272,10 @@ func TestIdleSocketsParkOneGoroutine(t *testing.T) {
 		c := dial(t, srv, fmt.Sprintf("/ws/agent/idle-%d", i))
 		c.call("g", "GetAgent", "") // the socket is up, and its writer has run
 		c.awaitID("g")
+		// A second call wakes the lingering writer: its next wait runs on
+		// the linger timer it left running, and must end it all the same.
+		c.call("h", "GetAgent", "")
+		c.awaitID("h")
 	}
 	// Writers end once they have had nothing to do for a moment.
 	deadline := time.Now().Add(waitFor)

@@ -38,6 +38,7 @@ func TestSocketServesThroughARedisOutage(t *testing.T) {
 	rs := redistest.Start(t)
 	srv := apptest.Start(t, map[string]string{"REDIS_URL": rs.URL()})
 	c := dial(t, srv, "/ws/agent/outage")
+	whole := dial(t, srv, "/ws/agent/outage?deltas=false")
 	c.call("before", "SendMessage", `{"text":"before"}`)
 	if f, _, _ := c.awaitID("before"); f.Error != nil {
 		t.Fatalf("before the outage: %s", f.raw)
@@ -68,6 +69,17 @@ func TestSocketServesThroughARedisOutage(t *testing.T) {
 		if fr.Event != nil && strings.Contains(string(fr.Event), "echo: after the outage") {
 			replied = true
 		}
+	}
+	// The resumed subscription of a socket without deltas has none either.
+	for replied = false; !replied; {
+		fr := whole.read()
+		if fr.Event == nil {
+			t.Fatalf("deltas=false socket: unexpected frame %s", fr.raw)
+		}
+		if strings.Contains(string(fr.Event), `"textDelta"`) {
+			t.Fatalf("deltas=false socket got a delta after the outage: %s", fr.raw)
+		}
+		replied = strings.Contains(string(fr.Event), "echo: after the outage")
 	}
 
 	if err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)); err != nil {

@@ -171,6 +171,7 @@ func TestDeletedAgentIsFollowedAgain(t *testing.T) {
 	t.Parallel()
 	srv := apptest.Start(t, nil)
 	c := dial(t, srv, "/ws/agent/phoenix")
+	whole := dial(t, srv, "/ws/agent/phoenix?deltas=false")
 	c.call("m1", "SendMessage", `{"text":"old life"}`)
 	sendAndCollect(t, c, "m1")
 	c.call("d", "DeleteAgent", "")
@@ -187,6 +188,17 @@ func TestDeletedAgentIsFollowedAgain(t *testing.T) {
 		evs = evs[1:]
 	}
 	checkSendEvents(t, evs, res)
+
+	// The socket without deltas follows the new history without them too.
+	for {
+		ev := decodeEvent(t, whole.read().Event)
+		if ev.GetTextDelta() != nil {
+			t.Fatalf("deltas=false socket got a delta: %v", ev)
+		}
+		if ev.GetMessage().GetText() == "echo: new life" {
+			break
+		}
+	}
 }
 
 // A bridged Subscribe replays a history longer than the socket's send queue
