@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -74,18 +75,24 @@ type fanout struct {
 // and the delivery latency percentiles.
 func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error) {
 	cfg = cfg.withDefaults()
-	name, query := "ws-fanout", ""
+	name := "ws-fanout"
 	if cfg.SkipDeltas {
 		name = "ws-fanout-whole"
-		if t.Project {
-			query = "?deltas=false"
-		}
 	}
 	r := newResult(name, t.Name)
 	room := "fanout-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	conns, err := dialAll(ctx, cfg.Conns, 32, func(int) string {
-		return t.wsURL(room, "/room/"+room, true) + query
-	})
+	listen := t.wsURL(room, "/room/"+room, true)
+	if cfg.SkipDeltas && t.Project {
+		u, err := url.Parse(listen)
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		q.Set("deltas", "false")
+		u.RawQuery = q.Encode()
+		listen = u.String()
+	}
+	conns, err := dialAll(ctx, cfg.Conns, 32, func(int) string { return listen })
 	if err != nil {
 		return nil, err
 	}
