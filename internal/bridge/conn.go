@@ -109,7 +109,7 @@ func (c *conn) setup() {
 	c.emit = c.writeEvent
 	// Armed once stored: a timer that fired first would start a writer
 	// that finds no c.ping.
-	c.ping = time.AfterFunc(time.Duration(math.MaxInt64), c.pingDueNow)
+	c.ping = time.AfterFunc(time.Duration(math.MaxInt64), func() { c.due(&c.pingDue) })
 	c.ping.Reset(c.b.cfg.PingInterval)
 	if c.f != nil {
 		c.f.Notify(c.kick)

@@ -197,18 +197,11 @@ func (c *conn) endWriter() {
 	close(c.writerDone)
 }
 
-// pingDueNow is the ping timer's function.
-func (c *conn) pingDueNow() {
+// due sets a flag of work the writer's next turn does (pingDue, resumeDue)
+// and kicks the writer; the ping and resume timers call it.
+func (c *conn) due(flag *bool) {
 	c.mu.Lock()
-	c.pingDue = true
-	c.mu.Unlock()
-	c.kick()
-}
-
-// resumeDueNow is the resume timer's function.
-func (c *conn) resumeDueNow() {
-	c.mu.Lock()
-	c.resumeDue = true
+	*flag = true
 	c.mu.Unlock()
 	c.kick()
 }
@@ -329,7 +322,7 @@ func (c *conn) resumePush() error {
 func (c *conn) retryResume() {
 	c.resumeWait = min(max(2*c.resumeWait, 100*time.Millisecond), 2*time.Second)
 	if c.resume == nil {
-		c.resume = time.AfterFunc(c.resumeWait, c.resumeDueNow)
+		c.resume = time.AfterFunc(c.resumeWait, func() { c.due(&c.resumeDue) })
 		return
 	}
 	c.resume.Reset(c.resumeWait)

@@ -260,10 +260,7 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 // every event appended or published before it. If Redis cannot take it,
 // it is lost, as an ephemeral event may be.
 func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	if r.closed.Load() {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.open(ctx); err != nil {
 		return err
 	}
 	if !r.fan.healthy() {

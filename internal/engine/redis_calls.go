@@ -20,14 +20,19 @@ import (
 // begin starts a call: it refuses calls after Close and bounds the call by
 // OperationTimeout.
 func (r *Redis) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
-	if r.closed.Load() {
-		return nil, nil, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.open(ctx); err != nil {
 		return nil, nil, err
 	}
 	opCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	return opCtx, cancel, nil
+}
+
+// open refuses a call on a closed engine or with a finished context.
+func (r *Redis) open(ctx context.Context) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
 }
 
 // fail classifies an error of a call made with ctx. Errors of the

@@ -78,6 +78,15 @@ func gatedPipe(t *testing.T) (*pipe, *gateHook) {
 	return p, hook
 }
 
+// holdPipeline makes a call that the gate holds in flight, and returns
+// once it is held; the call's error arrives on the channel after release.
+func holdPipeline(ctx context.Context, p *pipe, hook *gateHook, fn func(redis.Pipeliner)) <-chan error {
+	first := make(chan error, 1)
+	go func() { first <- p.do(ctx, fn) }()
+	<-hook.started
+	return first
+}
+
 func newTestClient(t *testing.T, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	opts, err := redis.ParseURL(srv.URL())
@@ -96,11 +105,7 @@ func TestPipeBatchesCallsMadeDuringARoundTrip(t *testing.T) {
 	ctx := t.Context()
 	prefix := "pipe:" + t.Name() + ":"
 
-	first := make(chan error, 1)
-	go func() {
-		first <- p.do(ctx, func(pl redis.Pipeliner) { pl.Set(ctx, prefix+"first", "1", 0) })
-	}()
-	<-hook.started
+	first := holdPipeline(ctx, p, hook, func(pl redis.Pipeliner) { pl.Set(ctx, prefix+"first", "1", 0) })
 
 	const n = 50
 	results := make([]*redis.IntCmd, n)
@@ -147,9 +152,7 @@ func TestPipeErrorsStayWithTheirCaller(t *testing.T) {
 	defer p.close()
 
 	// Hold a first pipeline, so that the two calls below share the next.
-	first := make(chan error, 1)
-	go func() { first <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
-	<-hook.started
+	first := holdPipeline(ctx, p, hook, func(pl redis.Pipeliner) { pl.Ping(ctx) })
 	var bad, good *redis.IntCmd
 	var wg sync.WaitGroup
 	var badErr, goodErr error
@@ -192,9 +195,7 @@ func TestPipeCloseFailsWaitingCalls(t *testing.T) {
 	p, hook := gatedPipe(t)
 	ctx := t.Context()
 
-	first := make(chan error, 1)
-	go func() { first <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
-	<-hook.started
+	first := holdPipeline(ctx, p, hook, func(pl redis.Pipeliner) { pl.Ping(ctx) })
 	queued := make(chan error, 1)
 	go func() { queued <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
 	waitQueued(t, p, 1)
@@ -249,9 +250,7 @@ func TestPipeConnectionErrorFailsEveryCall(t *testing.T) {
 func TestPipePostsLeaveRoomForCalls(t *testing.T) {
 	p, hook := gatedPipe(t)
 	ctx := t.Context()
-	first := make(chan error, 1)
-	go func() { first <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
-	<-hook.started
+	first := holdPipeline(ctx, p, hook, func(pl redis.Pipeliner) { pl.Ping(ctx) })
 	for i := range maxPosted {
 		if err := p.post(func(pl redis.Pipeliner) { pl.Ping(context.Background()) }); err != nil {
 			t.Fatalf("post %d: %v", i, err)
@@ -264,7 +263,7 @@ func TestPipePostsLeaveRoomForCalls(t *testing.T) {
 	go func() { call <- p.do(ctx, func(pl redis.Pipeliner) { pl.Ping(ctx) }) }()
 	waitQueued(t, p, maxPosted+1)
 	close(hook.release)
-	for _, c := range []chan error{first, call} {
+	for _, c := range []<-chan error{first, call} {
 		if err := <-c; err != nil {
 			t.Fatalf("a call that waits: %v", err)
 		}
@@ -278,11 +277,7 @@ func TestPipePostDoesNotWaitAndKeepsOrder(t *testing.T) {
 	ctx := t.Context()
 	key := "pipe:" + t.Name()
 
-	first := make(chan error, 1)
-	go func() {
-		first <- p.do(ctx, func(pl redis.Pipeliner) { pl.Set(ctx, key, "first", 0) })
-	}()
-	<-hook.started
+	first := holdPipeline(ctx, p, hook, func(pl redis.Pipeliner) { pl.Set(ctx, key, "first", 0) })
 	// The pipeline in flight is held: post must not wait for it.
 	posted := make(chan error, 1)
 	go func() {
