@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
@@ -14,7 +16,12 @@ import (
 // A Follower turns an engine subscription into what a client expects of a
 // subscription: persisted events in seq order, each exactly once, with any
 // gap the live feed left filled from the log, and ephemeral events as they
-// come. Subscribe, Converse and the WebSocket push all use it.
+// come. A log created anew (another epoch) is announced with a
+// history_reset and replayed whole, never skipped. A follower that starts
+// while a reply is being written gets the run so far first (run_started,
+// one text_delta with the text so far, the tool call events), then the
+// live events that continue it, none twice. Subscribe, Converse and the
+// WebSocket push all use it.
 //
 // A Follower is used by one goroutine. It owns no goroutine itself, so the
 // caller can select on Ready together with its other work (the WebSocket
@@ -28,9 +35,51 @@ type Follower struct {
 	// persisted event).
 	last   uint64
 	synced bool
+	// epoch is the log's epoch that last belongs to; empty until known.
+	epoch  string
 	after  *uint64
 	notify func()
 	opts   engine.SubscribeOptions // for a resumed subscription
+	// runID and runSeq say how far the run sent at join (see joinRun)
+	// went: its live events up to runSeq are dropped.
+	runID  string
+	runSeq uint64
+	// done holds the runs whose reply was delivered, newest last: their
+	// ephemeral events still in the live queue are stale.
+	done []string
+}
+
+// doneRuns is how many finished runs a Follower remembers.
+const doneRuns = 4
+
+// delivered records a persisted event as sent; emit passes it on.
+func (f *Follower) delivered(ev *agentv1.AgentEvent, emit func(*agentv1.AgentEvent) error) error {
+	f.last = ev.GetSeq()
+	if ep := ev.GetEpoch(); ep != "" {
+		f.epoch = ep
+	}
+	if m := ev.GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT || ev.GetRunError() != nil {
+		if id := engine.RunID(ev); id != "" {
+			if len(f.done) == doneRuns {
+				f.done = append(f.done[:0], f.done[1:]...)
+			}
+			f.done = append(f.done, id)
+		}
+	}
+	return emit(ev)
+}
+
+// stale reports whether ev is an ephemeral event that the client must not
+// see: sent by joinRun already, or of a run whose reply it has.
+func (f *Follower) stale(ev *agentv1.AgentEvent) bool {
+	id := engine.RunID(ev)
+	if id == "" {
+		return false
+	}
+	if id == f.runID && ev.GetRunSeq() != 0 && ev.GetRunSeq() <= f.runSeq {
+		return true
+	}
+	return slices.Contains(f.done, id)
 }
 
 // FollowOptions says what a Follower delivers.
@@ -41,6 +90,9 @@ type FollowOptions struct {
 	// SkipDeltas leaves the reply's text deltas out; the reply message
 	// carries the whole text.
 	SkipDeltas bool
+	// Epoch is the epoch of the log After belongs to, if the client knows
+	// it: if the log's differs, Replay starts with a history_reset.
+	Epoch string
 }
 
 // Follow subscribes to the agent's events. Following an agent also makes
@@ -56,7 +108,7 @@ func (s *Service) Follow(ctx context.Context, agentID string, opts FollowOptions
 		return nil, s.engineError(ctx, "subscribe", err)
 	}
 	s.kick(agentID)
-	f := &Follower{s: s, agentID: agentID, sub: sub, opts: so}
+	f := &Follower{s: s, agentID: agentID, sub: sub, opts: so, epoch: opts.Epoch}
 	if opts.After != nil {
 		a := *opts.After
 		f.after = &a
@@ -130,28 +182,110 @@ func (f *Follower) ResumeOnce(ctx context.Context, emit func(*agentv1.AgentEvent
 		return false, f.s.engineError(ctx, "subscribe", err)
 	}
 	f.replace(sub)
-	if !f.synced {
-		return true, nil
+	if f.synced {
+		if err := f.catchUp(ctx, 0, emit); err != nil {
+			return true, err
+		}
 	}
-	return true, f.catchUp(ctx, 0, emit)
+	// A run may have begun, or gone on, while the store was away.
+	return true, f.joinRun(ctx, emit)
 }
 
 // Last is the seq of the newest persisted event delivered: where a client
 // resumes with after_seq.
 func (f *Follower) Last() uint64 { return f.last }
 
+// Epoch is the epoch of the log Last counts in, empty until known.
+func (f *Follower) Epoch() string { return f.epoch }
+
 // Close ends the subscription.
 func (f *Follower) Close() { f.sub.Close() }
 
 // Replay delivers the persisted events after the requested seq, preceded by a
-// history_gap event if some of them were trimmed. It does nothing for a
-// live-only follower.
+// history_gap event if some of them were trimmed, or by a history_reset if
+// the log is not the one the client resumes (see catchUp). Then, for every
+// follower, live-only too, it delivers the active run so far (joinRun).
 func (f *Follower) Replay(ctx context.Context, emit func(*agentv1.AgentEvent) error) error {
-	if f.after == nil {
+	if f.after != nil {
+		f.last, f.synced = *f.after, true
+		if err := f.catchUp(ctx, 0, emit); err != nil {
+			return err
+		}
+	}
+	return f.joinRun(ctx, emit)
+}
+
+// joinRun delivers the run being written, if any, as it stands: its
+// run_started, one text_delta with the text so far and its tool call
+// events, after the user message it answers. The live events of the run
+// that the engine queued meanwhile carry a run_seq up to the one sent here
+// and are dropped by Deliver.
+func (f *Follower) joinRun(ctx context.Context, emit func(*agentv1.AgentEvent) error) error {
+	evs, err := f.s.eng.Run(ctx, f.agentID)
+	if err != nil {
+		return f.s.engineError(ctx, "read the active run", err)
+	}
+	if len(evs) == 0 || evs[0].GetRunStarted() == nil {
 		return nil
 	}
-	f.last, f.synced = *f.after, true
-	return f.catchUp(ctx, 0, emit)
+	rs := evs[0].GetRunStarted()
+	if rs.GetRunId() == f.runID {
+		// Already joined: only what came after f.runSeq is new.
+		evs = slices.DeleteFunc(evs, func(ev *agentv1.AgentEvent) bool { return ev.GetRunSeq() <= f.runSeq })
+	} else {
+		// The message it answers comes first.
+		if !f.synced {
+			f.last, f.synced = rs.GetReplyToSeq()-1, true
+		}
+		if f.last < rs.GetReplyToSeq() {
+			if err := f.catchUp(ctx, rs.GetReplyToSeq(), emit); err != nil {
+				return err
+			}
+		}
+	}
+	f.runID = rs.GetRunId()
+	for _, ev := range compactRun(evs, f.opts.SkipDeltas) {
+		f.runSeq = max(f.runSeq, ev.GetRunSeq())
+		if err := emit(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compactRun folds a run's events into what a joining client needs: the
+// run_started, the text so far as one delta, and the tool call events.
+func compactRun(evs []*agentv1.AgentEvent, skipDeltas bool) []*agentv1.AgentEvent {
+	var (
+		out   []*agentv1.AgentEvent
+		text  strings.Builder
+		delta *agentv1.AgentEvent
+	)
+	for _, ev := range evs {
+		d := ev.GetTextDelta()
+		if d == nil {
+			out = append(out, ev)
+			continue
+		}
+		text.WriteString(d.GetDelta())
+		delta = ev
+	}
+	if delta == nil || skipDeltas {
+		return out
+	}
+	d := delta.GetTextDelta()
+	whole := &agentv1.AgentEvent{
+		AgentId: delta.GetAgentId(), CreateTime: delta.GetCreateTime(), RunSeq: delta.GetRunSeq(),
+		Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
+			RunId: d.GetRunId(), MessageId: d.GetMessageId(), Delta: text.String(),
+		}},
+	}
+	// After the run_started (if it is here), before the tool calls.
+	at := 0
+	if len(out) > 0 && out[0].GetRunStarted() != nil {
+		at = 1
+	}
+	return slices.Insert(out, at, whole)
 }
 
 // Deliver passes a live event on: ephemeral events as they are, persisted
@@ -160,10 +294,17 @@ func (f *Follower) Deliver(ctx context.Context, ev *agentv1.AgentEvent, emit fun
 	seq := ev.GetSeq()
 	switch {
 	case seq == 0:
+		if f.stale(ev) {
+			return nil
+		}
 		return emit(ev)
 	case !f.synced:
-		f.last, f.synced = seq, true
-		return emit(ev)
+		f.synced = true
+		return f.delivered(ev, emit)
+	case f.epoch != "" && ev.GetEpoch() != "" && ev.GetEpoch() != f.epoch:
+		// The log was created anew under this follower (the store lost
+		// it): catchUp announces the reset and replays the new log.
+		return f.catchUp(ctx, 0, emit)
 	case seq <= f.last:
 		return nil // already delivered by the replay
 	case seq > f.last+1:
@@ -174,8 +315,7 @@ func (f *Follower) Deliver(ctx context.Context, ev *agentv1.AgentEvent, emit fun
 			return nil
 		}
 	}
-	f.last = seq
-	return emit(ev)
+	return f.delivered(ev, emit)
 }
 
 // Err tells why the subscription ended, as an Error for the client: ResourceExhausted
@@ -215,7 +355,9 @@ func (f *Follower) Resume(ctx context.Context, emit func(*agentv1.AgentEvent) er
 
 // catchUp delivers persisted events after f.last from the log, up to seq
 // until (0: to the end). If events after f.last were trimmed, it delivers a
-// history_gap first.
+// history_gap first. If the log is not the one f.last counts in (its epoch
+// differs, or it ends before f.last), it delivers a history_reset and
+// replays the log from its start.
 func (f *Follower) catchUp(ctx context.Context, until uint64, emit func(*agentv1.AgentEvent) error) error {
 	first := true
 	for {
@@ -225,11 +367,14 @@ func (f *Follower) catchUp(ctx context.Context, until uint64, emit func(*agentv1
 		}
 		if first {
 			first = false
-			if p.LastSeq < f.last {
-				// The agent was deleted and began again: start over from 0.
-				f.last = 0
+			if (f.epoch != "" && p.Epoch != f.epoch) || p.LastSeq < f.last {
+				if err := emit(f.reset(p)); err != nil {
+					return err
+				}
+				f.last, f.epoch, until = 0, p.Epoch, 0
 				continue
 			}
+			f.epoch = p.Epoch
 			if p.FirstSeq > f.last+1 {
 				gap := &agentv1.AgentEvent{
 					AgentId:    f.agentID,
@@ -243,17 +388,32 @@ func (f *Follower) catchUp(ctx context.Context, until uint64, emit func(*agentv1
 				}
 			}
 		}
+		if p.Epoch != f.epoch {
+			// Created anew between two pages: the next read starts over.
+			first = true
+			continue
+		}
 		for _, ev := range p.Events {
 			if until != 0 && ev.GetSeq() > until {
 				return nil
 			}
-			f.last = ev.GetSeq()
-			if err := emit(ev); err != nil {
+			if err := f.delivered(ev, emit); err != nil {
 				return err
 			}
 		}
 		if len(p.Events) == 0 || f.last >= p.LastSeq || (until != 0 && f.last >= until) {
 			return nil
 		}
+	}
+}
+
+// reset is the history_reset announcing the log p was read from.
+func (f *Follower) reset(p engine.Page) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{
+		AgentId:    f.agentID,
+		CreateTime: timestamppb.New(f.s.cfg.Now()),
+		Kind: &agentv1.AgentEvent_HistoryReset{HistoryReset: &agentv1.HistoryReset{
+			Epoch: p.Epoch, FirstRetainedSeq: p.FirstSeq, AfterSeq: f.last,
+		}},
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/responder"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -23,8 +24,11 @@ import (
 type Config struct {
 	// Engine stores the logs and fans events out. Required.
 	Engine engine.Engine
-	// Responder writes the replies. Default Echo{}.
-	Responder Responder
+	// Responder writes the replies. Default responder.Echo{}.
+	Responder responder.Responder
+	// ContextMessages is how many persisted messages and replies before a
+	// user message the responder gets as the conversation. Default 50.
+	ContextMessages int
 	// Logger receives the service's logs. Default slog.Default().
 	Logger *slog.Logger
 	// LeaseTTL is how long a replica may hold an agent's reply lease without
@@ -44,7 +48,10 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Responder == nil {
-		c.Responder = Echo{}
+		c.Responder = responder.Echo{}
+	}
+	if c.ContextMessages == 0 {
+		c.ContextMessages = 50
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -163,7 +170,7 @@ func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID strin
 		return SendResult{}, s.engineError(ctx, "append message", err)
 	}
 	s.kick(agentID)
-	reply, err := s.awaitReply(ctx, w, stored.GetSeq(), gen, dup)
+	reply, err := s.awaitReply(ctx, w, keyOf(stored), gen, dup)
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -219,6 +226,7 @@ type HistoryPage struct {
 	FirstSeq uint64
 	LastSeq  uint64
 	HasMore  bool
+	Epoch    string
 }
 
 // MaxPage is the largest page History and List return.
@@ -238,7 +246,7 @@ func (s *Service) History(ctx context.Context, agentID string, after uint64, lim
 	if err != nil {
 		return HistoryPage{}, s.engineError(ctx, "read history", err)
 	}
-	hp := HistoryPage{Events: p.Events, FirstSeq: p.FirstSeq, LastSeq: p.LastSeq}
+	hp := HistoryPage{Events: p.Events, FirstSeq: p.FirstSeq, LastSeq: p.LastSeq, Epoch: p.Epoch}
 	if n := len(p.Events); n > 0 {
 		hp.HasMore = p.Events[n-1].GetSeq() < p.LastSeq
 	}
@@ -308,6 +316,29 @@ func (s *Service) Delete(ctx context.Context, agentID string) error {
 		return s.engineError(ctx, "delete agent", err)
 	}
 	return nil
+}
+
+// Cancel stops the reply being written to the agent, on whichever replica
+// writes it; the reply is persisted with what was written and finish reason
+// cancelled. runID, if not empty, must be the active run. It returns the id
+// of the run asked to stop.
+func (s *Service) Cancel(ctx context.Context, agentID, runID string) (string, error) {
+	if err := ValidateID(agentID); err != nil {
+		return "", err
+	}
+	if len(runID) > MaxIDLen {
+		return "", invalidf("run_id is %d characters long; the limit is %d", len(runID), MaxIDLen)
+	}
+	id, err := s.eng.CancelRun(ctx, agentID, runID)
+	switch {
+	case errors.Is(err, engine.ErrNoRun) && runID != "":
+		return "", &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf("run %q is not the reply agent %q is writing; nothing was cancelled", runID, agentID)}
+	case errors.Is(err, engine.ErrNoRun):
+		return "", &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf("agent %q is not writing a reply; nothing was cancelled", agentID)}
+	case err != nil:
+		return "", s.engineError(ctx, "cancel run", err)
+	}
+	return id, nil
 }
 
 // Ready reports whether the service can do work now: its engine answers.

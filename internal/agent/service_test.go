@@ -12,15 +12,17 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/responder"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type responderFunc func(ctx context.Context, req Request, emit func(string) error) error
+// responderFunc is a responder that writes text only, through emit.
+type responderFunc func(ctx context.Context, req responder.Request, emit func(string) error) error
 
-func (f responderFunc) Respond(ctx context.Context, req Request, emit func(string) error) error {
-	return f(ctx, req, emit)
+func (f responderFunc) Respond(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
+	return responder.Result{}, f(ctx, req, out.Text)
 }
 
 func newService(t *testing.T, cfg Config) (*Service, engine.Engine) {
@@ -44,8 +46,8 @@ func ctx(t *testing.T) context.Context {
 
 func TestFailingResponderGivesRunError(t *testing.T) {
 	t.Parallel()
-	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, req Request, emit func(string) error) error {
-		if req.Message.GetText() == "fail" {
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, req responder.Request, emit func(string) error) error {
+		if req.Message.Text == "fail" {
 			return errors.New("model is down")
 		}
 		return emit("fine")
@@ -67,7 +69,7 @@ func TestFailingResponderGivesRunError(t *testing.T) {
 
 func TestSlowResponderTimesOut(t *testing.T) {
 	t.Parallel()
-	s, _ := newService(t, Config{ReplyTimeout: 50 * time.Millisecond, Responder: responderFunc(func(ctx context.Context, _ Request, _ func(string) error) error {
+	s, _ := newService(t, Config{ReplyTimeout: 50 * time.Millisecond, Responder: responderFunc(func(ctx context.Context, _ responder.Request, _ func(string) error) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})})
@@ -84,7 +86,7 @@ func TestRepliesAreSerialPerAgent(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	running := map[string]int{}
-	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, req Request, emit func(string) error) error {
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, req responder.Request, emit func(string) error) error {
 		mu.Lock()
 		running[req.AgentID]++
 		n := running[req.AgentID]
@@ -173,20 +175,6 @@ func TestDeleteEndsFollowers(t *testing.T) {
 	}
 }
 
-func TestSplitChunks(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]int{"echo: a": 2, "echo: a b c d e f": 3, "echo: ü ü ü": 3} {
-		parts := splitChunks(in, 3)
-		joined := ""
-		for _, p := range parts {
-			joined += p
-		}
-		if joined != in || len(parts) != want {
-			t.Errorf("splitChunks(%q) = %q, want %d parts joining to the input", in, parts, want)
-		}
-	}
-}
-
 func TestDeleteThenSendGetsItsOwnReply(t *testing.T) {
 	t.Parallel()
 	s, _ := newService(t, Config{})
@@ -210,7 +198,7 @@ func TestSendEndsWhenItsAgentIsDeleted(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, _ Request, emit func(string) error) error {
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, _ responder.Request, emit func(string) error) error {
 		started <- struct{}{}
 		select {
 		case <-release:

@@ -23,15 +23,24 @@ type watch struct {
 	cancel  context.CancelFunc
 
 	mu      sync.Mutex
-	waiting map[uint64][]chan *agentv1.AgentEvent
+	waiting map[msgKey][]chan *agentv1.AgentEvent
 	// early holds replies that arrived before their sender registered (the
 	// reply can be written before AppendUser has even returned), newest
 	// last, at most earlyMax of them.
-	early   map[uint64]*agentv1.AgentEvent
-	order   []uint64
+	early   map[msgKey]*agentv1.AgentEvent
+	order   []msgKey
 	gen     uint64        // counts resubscriptions: replies may have been missed
 	recheck chan struct{} // closed, then replaced, when waiters must read the log
 }
+
+// msgKey names a user message: its seq in the log of an epoch. A log made
+// anew (deleted, or lost by the store) reuses seqs, never epochs.
+type msgKey struct {
+	seq   uint64
+	epoch string
+}
+
+func keyOf(ev *agentv1.AgentEvent) msgKey { return msgKey{ev.GetSeq(), ev.GetEpoch()} }
 
 const (
 	earlyMax = 256
@@ -56,8 +65,8 @@ func (s *Service) watch(ctx context.Context, agentID string) (*watch, error) {
 			agentID: agentID,
 			ready:   make(chan struct{}),
 			cancel:  cancel,
-			waiting: make(map[uint64][]chan *agentv1.AgentEvent),
-			early:   make(map[uint64]*agentv1.AgentEvent),
+			waiting: make(map[msgKey][]chan *agentv1.AgentEvent),
+			early:   make(map[msgKey]*agentv1.AgentEvent),
 			recheck: make(chan struct{}),
 		}
 		s.watches[agentID] = w
@@ -167,7 +176,7 @@ func (s *Service) feed(ctx context.Context, w *watch, sub engine.Subscription) {
 					break
 				}
 				if to := replyTo(ev); to != 0 {
-					w.deliver(to, ev)
+					w.deliver(msgKey{to, ev.GetEpoch()}, ev)
 				}
 			}
 			if err := sub.Err(); err != nil {
@@ -182,14 +191,14 @@ func (s *Service) feed(ctx context.Context, w *watch, sub engine.Subscription) {
 
 // register returns the channel the reply to seq will arrive on: at once if
 // it came early.
-func (w *watch) register(seq uint64) chan *agentv1.AgentEvent {
+func (w *watch) register(msg msgKey) chan *agentv1.AgentEvent {
 	ch := make(chan *agentv1.AgentEvent, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ev, ok := w.early[seq]; ok && ev.GetSeq() > seq {
+	if ev, ok := w.early[msg]; ok && ev.GetSeq() > msg.seq {
 		ch <- ev
 	}
-	w.waiting[seq] = append(w.waiting[seq], ch)
+	w.waiting[msg] = append(w.waiting[msg], ch)
 	return ch
 }
 
@@ -201,10 +210,10 @@ func (w *watch) generation() uint64 {
 	return w.gen
 }
 
-func (w *watch) unregister(seq uint64, ch chan *agentv1.AgentEvent) {
+func (w *watch) unregister(msg msgKey, ch chan *agentv1.AgentEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	chans := w.waiting[seq]
+	chans := w.waiting[msg]
 	for i, c := range chans {
 		if c == ch {
 			chans = append(chans[:i], chans[i+1:]...)
@@ -212,24 +221,24 @@ func (w *watch) unregister(seq uint64, ch chan *agentv1.AgentEvent) {
 		}
 	}
 	if len(chans) == 0 {
-		delete(w.waiting, seq)
+		delete(w.waiting, msg)
 	} else {
-		w.waiting[seq] = chans
+		w.waiting[msg] = chans
 	}
 }
 
-func (w *watch) deliver(seq uint64, ev *agentv1.AgentEvent) {
+func (w *watch) deliver(msg msgKey, ev *agentv1.AgentEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.early[seq]; !ok {
-		w.early[seq] = ev
-		w.order = append(w.order, seq)
+	if _, ok := w.early[msg]; !ok {
+		w.early[msg] = ev
+		w.order = append(w.order, msg)
 		if len(w.order) > earlyMax {
 			delete(w.early, w.order[0])
 			w.order = w.order[1:]
 		}
 	}
-	for _, ch := range w.waiting[seq] {
+	for _, ch := range w.waiting[msg] {
 		select {
 		case ch <- ev:
 		default: // already has its reply
@@ -255,20 +264,20 @@ func (w *watch) wakeAll() {
 	w.recheck = make(chan struct{})
 }
 
-// awaitReply waits for the answer to the user message at seq: from the watch,
+// awaitReply waits for the answer to the user message msg: from the watch,
 // or from the log when the watch may have missed it (it resubscribed since
 // gen, or the message is an old one being retried), or every PollInterval as
 // a backstop.
-func (s *Service) awaitReply(ctx context.Context, w *watch, seq uint64, gen uint64, old bool) (*agentv1.AgentEvent, error) {
-	ch := w.register(seq)
-	defer w.unregister(seq, ch)
+func (s *Service) awaitReply(ctx context.Context, w *watch, msg msgKey, gen uint64, old bool) (*agentv1.AgentEvent, error) {
+	ch := w.register(msg)
+	defer w.unregister(msg, ch)
 	poll := time.NewTicker(s.cfg.PollInterval)
 	defer poll.Stop()
 	look := old
 	for {
 		recheck := w.recheckChan()
 		if look || w.generation() != gen {
-			reply, answered, err := s.findReply(ctx, w.agentID, seq)
+			reply, answered, err := s.findReply(ctx, w.agentID, msg)
 			if err == nil && answered {
 				return reply, nil
 			}
@@ -297,14 +306,14 @@ func (s *Service) awaitReply(ctx context.Context, w *watch, seq uint64, gen uint
 // findReply looks for the answer to seq in the log. answered is false while
 // the message waits for its reply; it is true with a nil reply if the reply
 // was already trimmed.
-func (s *Service) findReply(ctx context.Context, agentID string, seq uint64) (reply *agentv1.AgentEvent, answered bool, err error) {
-	after := seq
+func (s *Service) findReply(ctx context.Context, agentID string, msg msgKey) (reply *agentv1.AgentEvent, answered bool, err error) {
+	seq, after := msg.seq, msg.seq
 	for {
 		p, err := s.eng.Read(ctx, agentID, after, 256)
 		if err != nil {
 			return nil, false, err
 		}
-		if p.LastSeq < seq || (p.Answered < seq && p.FirstSeq > seq) {
+		if p.LastSeq < seq || (p.Answered < seq && p.FirstSeq > seq) || (msg.epoch != "" && p.Epoch != msg.epoch) {
 			// The log no longer holds the message: the agent was deleted
 			// (and perhaps began again), or it was trimmed unanswered.
 			return nil, false, &Error{Kind: KindAborted, Msg: "the agent was deleted or its history trimmed before the message was answered; send it again"}

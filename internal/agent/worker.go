@@ -3,11 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/responder"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -107,12 +107,21 @@ func (s *Service) answerWithLease(agentID string, lease engine.Lease, pending []
 		cancel()
 		<-renewed
 	}()
+	// CancelRun reaches this worker, on whichever replica, through a
+	// subscription that only hears cancels.
+	cw := &cancels{}
+	sub, err := s.eng.Subscribe(ctx, agentID, engine.SubscribeOptions{Internal: true, OnCancel: cw.cancel})
+	if err != nil {
+		s.log.Warn("cancel subscription failed; answering anyway", "agent", agentID, "err", err)
+	} else {
+		defer sub.Close()
+	}
 	var answered uint64 // the newest seq this loop answered: where to look next
 	for ctx.Err() == nil {
 		var replySeq uint64
 		for _, ev := range pending {
 			var err error
-			if replySeq, err = s.answer(ctx, agentID, ev, lease); err != nil {
+			if replySeq, err = s.answer(ctx, agentID, ev, lease, cw); err != nil {
 				if !errors.Is(err, context.Canceled) {
 					s.log.Warn("reply not written", "agent", agentID, "seq", ev.GetSeq(), "err", err)
 				}
@@ -196,29 +205,30 @@ func (s *Service) pending(ctx context.Context, agentID string, hint uint64) ([]*
 	return nil, nil
 }
 
-// answer runs the responder on one user message, streams its deltas and
+// answer runs the responder on one user message, streams its events and
 // appends the reply (or a run error, so the message is never left without an
-// answer). It returns the reply's seq, or 0 if another worker answered
-// first.
-func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease) (uint64, error) {
+// answer). A run stopped by CancelRun is a reply too: what was written by
+// then, with finish reason cancelled. It returns the reply's seq, or 0 if
+// another worker answered first.
+func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease, cw *cancels) (uint64, error) {
 	seq, msg := ev.GetSeq(), ev.GetMessage()
 	runID, replyID := newID(), newID()
-	s.publish(ctx, agentID, &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{
-		RunId: runID, MessageId: replyID, ReplyToSeq: seq,
-	}}})
-
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReplyTimeout)
-	var text strings.Builder
-	err := s.cfg.Responder.Respond(rctx, Request{AgentID: agentID, Seq: seq, Message: msg}, func(delta string) error {
-		if delta == "" {
-			return nil
+	history, err := s.conversation(ctx, agentID, seq, s.cfg.ContextMessages)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
 		}
-		text.WriteString(delta)
-		s.publish(rctx, agentID, &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
-			RunId: runID, MessageId: replyID, Delta: delta,
-		}}})
-		return nil
-	})
+		s.log.Warn("reading the conversation failed; answering without it", "agent", agentID, "seq", seq, "err", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReplyTimeout)
+	cw.begin(runID, cancel)
+	out := newRunStream(rctx, s, lease, runID, replyID)
+	_ = out.started(seq)
+	res, err := s.cfg.Responder.Respond(rctx, responder.Request{
+		AgentID: agentID, RunID: runID, Seq: seq, Message: messageOf(msg), History: history,
+	}, out)
+	cancelled := cw.end()
+	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if ctx.Err() != nil {
 		// Shutting down, or the lease is lost: another worker answers.
@@ -226,21 +236,31 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 	}
 
 	reply := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now())}
-	if err != nil {
-		code, text := "responder_failed", "the agent failed to reply; send the message again"
-		if errors.Is(err, context.DeadlineExceeded) {
-			code, text = "reply_timeout", "the agent took too long to reply; send the message again"
-		}
-		s.log.Warn("responder failed", "agent", agentID, "seq", seq, "err", err)
-		reply.Kind = &agentv1.AgentEvent_RunError{RunError: &agentv1.RunError{
-			RunId: runID, ReplyToSeq: seq, Code: code, Message: text,
-		}}
-	} else {
-		reply.Kind = &agentv1.AgentEvent_Message{Message: &agentv1.Message{
-			MessageId: replyID, Role: agentv1.Role_ROLE_ASSISTANT, Text: text.String(), RunId: runID, ReplyToSeq: seq,
-		}}
+	switch {
+	case cancelled:
+		res.FinishReason = responder.FinishCancelled
+		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
+	case err != nil:
+		reply.Kind = &agentv1.AgentEvent_RunError{RunError: s.runError(agentID, runID, seq, err, timedOut)}
+	default:
+		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
 	}
 	return s.appendReply(ctx, agentID, reply, seq, lease)
+}
+
+// runError is the answer to a message the responder failed to reply to: its
+// own code and message if it gave them (a *responder.Error), else a generic
+// one, since its error may reveal what clients must not see.
+func (s *Service) runError(agentID, runID string, seq uint64, err error, timedOut bool) *agentv1.RunError {
+	s.log.Warn("responder failed", "agent", agentID, "seq", seq, "err", err)
+	re := &agentv1.RunError{RunId: runID, ReplyToSeq: seq,
+		Code: "responder_failed", Message: "the agent failed to reply; send the message again"}
+	if e, ok := responder.AsError(err); ok && e.Code != "" {
+		re.Code, re.Message = e.Code, e.Message
+	} else if timedOut {
+		re.Code, re.Message = "reply_timeout", "the agent took too long to reply; send the message again"
+	}
+	return re
 }
 
 // appendReply appends the reply, retrying through short store outages while
@@ -262,17 +282,5 @@ func (s *Service) appendReply(ctx context.Context, agentID string, reply *agentv
 		default:
 			return 0, err
 		}
-	}
-}
-
-// publish sends an ephemeral event. Losing one is harmless, since the reply
-// that follows carries the whole text, so failures are only logged.
-func (s *Service) publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) {
-	ev.AgentId = agentID
-	if ev.CreateTime == nil {
-		ev.CreateTime = timestamppb.New(s.cfg.Now())
-	}
-	if err := s.eng.Publish(ctx, agentID, ev); err != nil && ctx.Err() == nil {
-		s.log.Debug("publish failed", "agent", agentID, "err", err)
 	}
 }

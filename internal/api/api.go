@@ -69,7 +69,7 @@ func (h *Handler) SendMessage(ctx context.Context, req *connect.Request[agentv1.
 
 // Subscribe implements AgentServiceHandler.
 func (h *Handler) Subscribe(ctx context.Context, req *connect.Request[agentv1.SubscribeRequest], stream *connect.ServerStream[agentv1.SubscribeResponse]) error {
-	f, err := h.svc.Follow(ctx, req.Msg.GetAgentId(), agent.FollowOptions{After: req.Msg.AfterSeq, SkipDeltas: req.Msg.GetSkipDeltas()})
+	f, err := h.svc.Follow(ctx, req.Msg.GetAgentId(), agent.FollowOptions{After: req.Msg.AfterSeq, SkipDeltas: req.Msg.GetSkipDeltas(), Epoch: req.Msg.GetEpoch()})
 	if err != nil {
 		return ToConnect(err)
 	}
@@ -164,7 +164,7 @@ func (h *Handler) Converse(ctx context.Context, stream *connect.BidiStream[agent
 		return err
 	}
 	agentID := first.GetAgentId()
-	f, err := h.svc.Follow(ctx, agentID, agent.FollowOptions{After: first.AfterSeq, SkipDeltas: first.GetSkipDeltas()})
+	f, err := h.svc.Follow(ctx, agentID, agent.FollowOptions{After: first.AfterSeq, SkipDeltas: first.GetSkipDeltas(), Epoch: first.GetEpoch()})
 	if err != nil {
 		return ToConnect(err)
 	}
@@ -220,6 +220,8 @@ func (h *Handler) converseReceive(ctx context.Context, stream *connect.BidiStrea
 			return connect.NewError(connect.CodeInvalidArgument, errors.New("after_seq is only allowed in the first request"))
 		case req.GetSkipDeltas():
 			return connect.NewError(connect.CodeInvalidArgument, errors.New("skip_deltas is only allowed in the first request"))
+		case req.GetEpoch() != "":
+			return connect.NewError(connect.CodeInvalidArgument, errors.New("epoch is only allowed in the first request"))
 		}
 	}
 }
@@ -236,6 +238,7 @@ func (h *Handler) GetHistory(ctx context.Context, req *connect.Request[agentv1.G
 		FirstSeq: p.FirstSeq,
 		LastSeq:  p.LastSeq,
 		HasMore:  p.HasMore,
+		Epoch:    p.Epoch,
 	}), nil
 }
 
@@ -269,12 +272,22 @@ func (h *Handler) DeleteAgent(ctx context.Context, req *connect.Request[agentv1.
 	return connect.NewResponse(&agentv1.DeleteAgentResponse{}), nil
 }
 
+// CancelRun implements AgentServiceHandler.
+func (h *Handler) CancelRun(ctx context.Context, req *connect.Request[agentv1.CancelRunRequest]) (*connect.Response[agentv1.CancelRunResponse], error) {
+	id, err := h.svc.Cancel(ctx, req.Msg.GetAgentId(), req.Msg.GetRunId())
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	return connect.NewResponse(&agentv1.CancelRunResponse{RunId: id}), nil
+}
+
 func agentInfo(st engine.Stat) *agentv1.Agent {
 	a := &agentv1.Agent{
 		AgentId:     st.AgentID,
 		LastSeq:     st.LastSeq,
 		FirstSeq:    st.FirstSeq,
 		Connections: st.Subscribers,
+		Epoch:       st.Epoch,
 	}
 	if !st.Created.IsZero() {
 		a.CreateTime = timestamppb.New(st.Created)

@@ -32,15 +32,16 @@ import (
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/origin"
 	"github.com/agentgate/agentgate/internal/server"
+	"github.com/agentgate/agentgate/responder"
 )
 
 // Options are what a caller may inject besides the configuration.
 type Options struct {
 	// Logger receives all logs. Default slog.Default().
 	Logger *slog.Logger
-	// Responder writes the agents' replies. Default agent.Echo with
+	// Responder writes the agents' replies. Default responder.Echo with
 	// config.EchoDelay.
-	Responder agent.Responder
+	Responder responder.Responder
 	// Version is reported in the start log line.
 	Version string
 }
@@ -71,7 +72,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Responder == nil {
-		opts.Responder = agent.Echo{Delay: cfg.EchoDelay}
+		opts.Responder = responder.Echo{Delay: cfg.EchoDelay}
 	}
 	a := &App{cfg: cfg, log: opts.Logger, version: opts.Version}
 	ecfg := engine.Config{HistoryLimit: cfg.HistoryLimit}
@@ -103,6 +104,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Logger:       a.log,
 		LeaseTTL:     cfg.LeaseTTL,
 		ReplyTimeout: cfg.ReplyTimeout,
+		// ContextMessages: cfg.ContextMessages,
 	})
 	a.health = health.New(health.Config{
 		Ping:     a.service.Ready,

@@ -230,13 +230,19 @@ func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 }
 
 // pushOptions are the socket's query parameters: ?after_seq=N replays the
-// events after N first, ?subscribe=false turns push off, ?deltas=false
-// leaves the reply's text deltas out of the push.
+// events after N first (&epoch=E names the log N counts in, so that a log
+// created anew is replayed whole after a history_reset), ?subscribe=false
+// turns push off, ?deltas=false leaves the reply's text deltas out of the
+// push.
 type pushOptions struct {
 	subscribe  bool
 	after      *uint64
+	epoch      string
 	skipDeltas bool
 }
+
+// maxEpochLen bounds ?epoch: epochs the server gives out are 26 characters.
+const maxEpochLen = 128
 
 func parsePushOptions(r *http.Request) (pushOptions, error) {
 	q := r.URL.Query()
@@ -257,6 +263,15 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 			return o, errors.New("after_seq replays pushed events: it cannot go with subscribe=false")
 		}
 		o.after = &n
+	}
+	if v := q.Get("epoch"); v != "" {
+		switch {
+		case len(v) > maxEpochLen:
+			return o, fmt.Errorf("epoch is %d characters long: want the epoch of the last event received", len(v))
+		case o.after == nil:
+			return o, errors.New("epoch names the log of after_seq: it needs after_seq")
+		}
+		o.epoch = v
 	}
 	if v := q.Get("deltas"); v != "" {
 		d, err := strconv.ParseBool(v)
@@ -327,7 +342,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.session = session{rpc: b.rpc, agentID: agentID, peer: newPeer(r, b.cfg.Credentials(r)), ctx: ctx, maxCalls: b.cfg.MaxCalls}
 	if opts.subscribe && b.cfg.Agents != nil {
 		c.skipDeltas = opts.skipDeltas
-		if c.f, err = b.cfg.Agents.Follow(ctx, agentID, agent.FollowOptions{After: opts.after, SkipDeltas: opts.skipDeltas}); err != nil {
+		if c.f, err = b.cfg.Agents.Follow(ctx, agentID, agent.FollowOptions{After: opts.after, SkipDeltas: opts.skipDeltas, Epoch: opts.epoch}); err != nil {
 			cancel()
 			b.wg.Done()
 			release()

@@ -337,12 +337,15 @@ func (c *conn) pushEnded(err error) error {
 	if !errors.As(err, &ae) {
 		return err // a write error, or errClosing
 	}
+	epoch := c.f.Epoch()
 	c.f.Close()
 	c.f = nil
 	switch ae.Kind {
 	case agent.KindNotFound:
+		// The client saw the deleted log: the new one starts with a
+		// history_reset, since its seqs begin at 1 again.
 		zero := uint64(0)
-		f, ferr := c.b.cfg.Agents.Follow(c.ctx, c.agentID, agent.FollowOptions{After: &zero, SkipDeltas: c.skipDeltas})
+		f, ferr := c.b.cfg.Agents.Follow(c.ctx, c.agentID, agent.FollowOptions{After: &zero, SkipDeltas: c.skipDeltas, Epoch: epoch})
 		if ferr != nil {
 			c.close(CloseTryAgainLater, "event stream interrupted; reconnect and resume with after_seq")
 			return nil

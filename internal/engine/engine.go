@@ -8,6 +8,7 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"time"
 
@@ -33,6 +34,9 @@ var (
 	ErrDeleted = errors.New("engine: agent deleted")
 	// ErrClosed: the engine was closed.
 	ErrClosed = errors.New("engine: closed")
+	// ErrNoRun: CancelRun found no active run, or another run than the one
+	// named.
+	ErrNoRun = errors.New("engine: no such active run")
 )
 
 // Engine holds agents' event logs, the idempotency keys of their messages, a
@@ -61,6 +65,27 @@ type Engine interface {
 	// is delivered, but what the caller appends or publishes afterwards
 	// reaches subscribers after it.
 	Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error
+
+	// PublishRun publishes an event of the run being written under lease
+	// (IsRunEvent) like Publish, and while the lease is held also records it
+	// as the agent's run progress, which Run returns: run_started begins the
+	// progress anew. It is gone once AppendReply appends a reply, or when
+	// the lease expires, so a run whose writer died is not shown for long.
+	PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error
+
+	// Run returns the events published so far of the agent's active run,
+	// in order, starting with its run_started; none if no reply is being
+	// written. Subscribe first, then call Run: each live event of the run
+	// either is in what Run returned or arrives after it, and its run_seq
+	// tells which.
+	Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error)
+
+	// CancelRun asks whichever replica writes the agent's active run to
+	// stop it: subscriptions with SubscribeOptions.OnCancel set, on every
+	// replica, are called with the run's id. If runID is not empty it must
+	// be the active run. It returns the id of the run asked to stop, or
+	// ErrNoRun.
+	CancelRun(ctx context.Context, agentID, runID string) (string, error)
 
 	// Read returns up to limit persisted events with seq > after, in seq
 	// order, with the log's bounds. A limit of 0 reads the bounds only. An
@@ -123,6 +148,8 @@ type Page struct {
 	LastSeq uint64
 	// Answered is the seq of the newest user message that has an answer.
 	Answered uint64
+	// Epoch is the log's epoch, empty if the agent has no log.
+	Epoch string
 }
 
 // Stat describes an agent.
@@ -137,6 +164,9 @@ type Stat struct {
 	Subscribers int64
 	Created     time.Time
 	LastActive  time.Time
+	// Epoch is the log's epoch: a random id given to the log when it was
+	// created, and so new after Delete or after the store lost the agent.
+	Epoch string
 }
 
 // SubscribeOptions tunes one subscription.
@@ -148,6 +178,10 @@ type SubscribeOptions struct {
 	// never queued, so that a subscriber that shows whole replies only is
 	// not woken, and takes no buffer room, for them.
 	SkipDeltas bool
+	// OnCancel, if set, is called with a run's id when CancelRun asks for it
+	// to stop. It must not block. Such a subscription hears cancels only:
+	// no events are queued for it. The reply worker sets it.
+	OnCancel func(runID string)
 }
 
 // Subscription is a live feed of one agent's events.
@@ -179,6 +213,45 @@ type Subscription interface {
 	// with Next until none is left, and is called again for the next ones.
 	Notify(f func())
 }
+
+// IsRunEvent reports whether ev is an ephemeral event of a run, recorded as
+// its progress (see Publish).
+func IsRunEvent(ev *agentv1.AgentEvent) bool {
+	switch ev.GetKind().(type) {
+	case *agentv1.AgentEvent_RunStarted, *agentv1.AgentEvent_TextDelta,
+		*agentv1.AgentEvent_ToolCallStart, *agentv1.AgentEvent_ToolCallArgs,
+		*agentv1.AgentEvent_ToolCallEnd, *agentv1.AgentEvent_ToolCallResult:
+		return true
+	}
+	return false
+}
+
+// RunID is the run an event belongs to, empty if none.
+func RunID(ev *agentv1.AgentEvent) string {
+	switch k := ev.GetKind().(type) {
+	case *agentv1.AgentEvent_RunStarted:
+		return k.RunStarted.GetRunId()
+	case *agentv1.AgentEvent_TextDelta:
+		return k.TextDelta.GetRunId()
+	case *agentv1.AgentEvent_ToolCallStart:
+		return k.ToolCallStart.GetRunId()
+	case *agentv1.AgentEvent_ToolCallArgs:
+		return k.ToolCallArgs.GetRunId()
+	case *agentv1.AgentEvent_ToolCallEnd:
+		return k.ToolCallEnd.GetRunId()
+	case *agentv1.AgentEvent_ToolCallResult:
+		return k.ToolCallResult.GetRunId()
+	case *agentv1.AgentEvent_Message:
+		return k.Message.GetRunId()
+	case *agentv1.AgentEvent_RunError:
+		return k.RunError.GetRunId()
+	}
+	return ""
+}
+
+// NewEpoch returns a fresh log epoch: 128 random bits, so that two logs of
+// one agent never share one, whichever replica created them.
+func NewEpoch() string { return rand.Text() }
 
 // Config holds the settings every engine shares.
 type Config struct {

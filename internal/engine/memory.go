@@ -29,7 +29,9 @@ type Memory struct {
 }
 
 type memAgent struct {
+	epoch      string
 	events     []*agentv1.AgentEvent // the retained log; events[i].Seq == first+i
+	run        []*agentv1.AgentEvent // the active run's events so far (see Engine.Run)
 	first      uint64
 	last       uint64
 	answered   uint64
@@ -88,6 +90,7 @@ func (m *Memory) AppendReply(ctx context.Context, agentID string, ev *agentv1.Ag
 	if answers <= a.answered {
 		return nil, ErrAlreadyAnswered
 	}
+	a.run = nil // the reply ends the run
 	stored := m.appendLocked(agentID, a, ev)
 	a.answered = answers
 	return stored, nil
@@ -103,6 +106,66 @@ func (m *Memory) Publish(ctx context.Context, agentID string, ev *agentv1.AgentE
 	return nil
 }
 
+// PublishRun implements Engine.
+func (m *Memory) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
+	if err := m.enter(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if a, ok := m.agents[lease.AgentID]; ok && m.leaseHeldLocked(lease) {
+		switch {
+		case ev.GetRunStarted() != nil:
+			a.run = append(a.run[:0:0], ev)
+		case len(a.run) > 0 && RunID(a.run[0]) == RunID(ev):
+			a.run = append(a.run, ev)
+		}
+	}
+	m.fanOutLocked(lease.AgentID, ev)
+	return nil
+}
+
+// Run implements Engine.
+func (m *Memory) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
+	if err := m.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	return m.runLocked(agentID), nil
+}
+
+// runLocked is the active run's progress, or nil. A run outlives its writer
+// only as long as the lease it was written under.
+func (m *Memory) runLocked(agentID string) []*agentv1.AgentEvent {
+	a, ok := m.agents[agentID]
+	if !ok || len(a.run) == 0 {
+		return nil
+	}
+	if l, ok := m.leases[agentID]; !ok || !m.cfg.Now().Before(l.expires) {
+		a.run = nil
+		return nil
+	}
+	return append([]*agentv1.AgentEvent(nil), a.run...)
+}
+
+// CancelRun implements Engine.
+func (m *Memory) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
+	if err := m.enter(ctx); err != nil {
+		return "", err
+	}
+	defer m.mu.Unlock()
+	run := m.runLocked(agentID)
+	if len(run) == 0 || (runID != "" && RunID(run[0]) != runID) {
+		return "", ErrNoRun
+	}
+	active := RunID(run[0])
+	for s := range m.subs[agentID] {
+		if s.onCancel != nil {
+			s.onCancel(active)
+		}
+	}
+	return active, nil
+}
+
 // Read implements Engine.
 func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error) {
 	if err := m.enter(ctx); err != nil {
@@ -113,7 +176,7 @@ func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit i
 	if !ok {
 		return Page{}, nil
 	}
-	p := Page{FirstSeq: a.first, LastSeq: a.last, Answered: a.answered}
+	p := Page{FirstSeq: a.first, LastSeq: a.last, Answered: a.answered, Epoch: a.epoch}
 	if len(a.events) == 0 || after >= a.last || limit <= 0 {
 		return p, nil
 	}
@@ -132,7 +195,7 @@ func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOp
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer, opts), m: m, agentID: agentID, internal: opts.Internal}
+	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer, opts), m: m, agentID: agentID, internal: opts.Internal, onCancel: opts.OnCancel}
 	set := m.subs[agentID]
 	if set == nil {
 		set = make(map[*memSub]struct{})
@@ -276,7 +339,7 @@ func (m *Memory) agentLocked(agentID string) *memAgent {
 	a, ok := m.agents[agentID]
 	if !ok {
 		now := m.cfg.Now()
-		a = &memAgent{idem: make(map[string]*agentv1.AgentEvent), created: now, lastActive: now}
+		a = &memAgent{epoch: NewEpoch(), idem: make(map[string]*agentv1.AgentEvent), created: now, lastActive: now}
 		m.agents[agentID] = a
 	}
 	return a
@@ -289,6 +352,7 @@ func (m *Memory) appendLocked(agentID string, a *memAgent, ev *agentv1.AgentEven
 	a.last++
 	stored.Seq = a.last
 	stored.AgentId = agentID
+	stored.Epoch = a.epoch
 	if len(a.events) == 0 {
 		a.first = stored.Seq
 	}
@@ -305,6 +369,9 @@ func (m *Memory) appendLocked(agentID string, a *memAgent, ev *agentv1.AgentEven
 
 func (m *Memory) fanOutLocked(agentID string, ev *agentv1.AgentEvent) {
 	for s := range m.subs[agentID] {
+		if s.onCancel != nil {
+			continue // hears cancels only
+		}
 		if !s.Push(ev) {
 			s.endLocked(ErrOverflow)
 		}
@@ -331,6 +398,7 @@ func (m *Memory) statLocked(agentID string, a *memAgent) Stat {
 		Subscribers: n,
 		Created:     a.created,
 		LastActive:  a.lastActive,
+		Epoch:       a.epoch,
 	}
 }
 
@@ -341,6 +409,7 @@ type memSub struct {
 	m        *Memory
 	agentID  string
 	internal bool
+	onCancel func(runID string)
 }
 
 // Close implements Subscription.
@@ -369,7 +438,7 @@ func (s *memSub) endLocked(err error) {
 // was a tenth of the CPU of a SendMessage. TestCloneEventKeepsEveryField
 // fails if AgentEvent gains a field that this misses.
 func cloneEvent(ev *agentv1.AgentEvent) *agentv1.AgentEvent {
-	c := &agentv1.AgentEvent{Seq: ev.Seq, AgentId: ev.AgentId, CreateTime: ev.CreateTime, Kind: ev.Kind}
+	c := &agentv1.AgentEvent{Seq: ev.Seq, AgentId: ev.AgentId, CreateTime: ev.CreateTime, Epoch: ev.Epoch, RunSeq: ev.RunSeq, Kind: ev.Kind}
 	if u := ev.ProtoReflect().GetUnknown(); len(u) > 0 {
 		c.ProtoReflect().SetUnknown(u)
 	}

@@ -186,7 +186,7 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	// listed (at worst a deleted one lingers in the index, and List skips it).
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
 		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem},
-			body, idemKey, r.cfg.HistoryLimit, r.now(), k.channel)
+			body, idemKey, r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch())
 		p.ZAdd(opCtx, r.keys.index(), redis.Z{Member: agentID})
 	})
 	if err != nil {
@@ -223,8 +223,8 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 	h, _ := r.fan.watch(k.channel)
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = scriptAppendReply.EvalSha(opCtx, p, []string{k.meta, k.log, k.lease},
-			body, lease.Token, strconv.FormatUint(answers, 10), r.cfg.HistoryLimit, r.now(), k.channel)
+		res = scriptAppendReply.EvalSha(opCtx, p, []string{k.meta, k.log, k.lease, k.run},
+			body, lease.Token, strconv.FormatUint(answers, 10), r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch())
 	})
 	if err != nil {
 		return nil, r.fail(ctx, err)
@@ -287,6 +287,90 @@ func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEv
 	return nil
 }
 
+// PublishRun implements Engine. Like Publish, it does not wait for Redis:
+// the script that publishes the event also records it, in the same order.
+func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	if !r.fan.healthy() {
+		return fmt.Errorf("%w: pub/sub connection down", ErrUnavailable)
+	}
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("engine: encode event: %w", err)
+	}
+	msg := append([]byte{msgEvent}, b...)
+	k := r.keys.agent(lease.AgentID)
+	start := "0"
+	if ev.GetRunStarted() != nil {
+		start = "1"
+	}
+	err = r.pipe.post(func(p redis.Pipeliner) {
+		scriptPublishRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
+			lease.Token, msg, start, RunID(ev), k.channel)
+	})
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	return nil
+}
+
+// Run implements Engine.
+func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	var res *redis.StringSliceCmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = p.LRange(opCtx, r.keys.agent(agentID).run, 1, -1)
+	})
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	vals, err := res.Result()
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	out := make([]*agentv1.AgentEvent, 0, len(vals))
+	for _, v := range vals {
+		ev, err := decodeEvent(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// CancelRun implements Engine: the lease holder hears the request on the
+// agent's channel, through its reply worker's subscription.
+func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cancel()
+	k := r.keys.agent(agentID)
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptCancelRun.EvalSha(opCtx, p, []string{k.run}, runID, k.channel)
+	})
+	if err != nil {
+		return "", r.fail(ctx, err)
+	}
+	id, err := res.Text()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNoRun
+	}
+	if err != nil {
+		return "", r.fail(ctx, err)
+	}
+	return id, nil
+}
+
 // Read implements Engine.
 func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error) {
 	opCtx, cancel, err := r.begin(ctx)
@@ -309,11 +393,12 @@ func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit in
 	if err != nil {
 		return Page{}, r.fail(ctx, err)
 	}
-	if len(vals) < 3 {
+	if len(vals) < 4 {
 		return Page{}, fmt.Errorf("engine: redis: unexpected read result %v", vals)
 	}
 	p := Page{FirstSeq: asUint(vals[0]), LastSeq: asUint(vals[1]), Answered: asUint(vals[2])}
-	for _, v := range vals[3:] {
+	p.Epoch, _ = vals[3].(string)
+	for _, v := range vals[4:] {
 		ev, err := decodeEvent(v)
 		if err != nil {
 			return Page{}, err
@@ -410,7 +495,7 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	var res *redis.Cmd
 	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
 		p.ZRem(opCtx, r.keys.index(), agentID) // first: see AppendUser
-		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease}, k.channel)
+		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run}, k.channel)
 	})
 	if err != nil {
 		return r.fail(ctx, err)
@@ -457,7 +542,8 @@ func (r *Redis) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) 
 	defer cancel()
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = scriptRenew.EvalSha(opCtx, p, []string{r.keys.agent(lease.AgentID).lease},
+		k := r.keys.agent(lease.AgentID)
+		res = scriptRenew.EvalSha(opCtx, p, []string{k.lease, k.run},
 			lease.Token, leaseTTL(ttl).Milliseconds())
 	})
 	if err != nil {

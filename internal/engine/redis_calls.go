@@ -112,6 +112,7 @@ func loadScripts(ctx context.Context, rdb *redis.Client) error {
 func encodeForAppend(ev *agentv1.AgentEvent, agentID string) ([]byte, error) {
 	c := cloneEvent(ev)
 	c.Seq = 0
+	c.Epoch = ""
 	c.AgentId = agentID
 	b, err := proto.Marshal(c)
 	if err != nil {

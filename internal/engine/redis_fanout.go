@@ -79,7 +79,8 @@ type redisSub struct {
 	f        *fanout
 	h        *hub
 	internal bool
-	counted  bool // included in presence; guarded by fanout.mu
+	counted  bool               // included in presence; guarded by fanout.mu
+	onCancel func(runID string) // SubscribeOptions.OnCancel; called by the reader
 }
 
 func newFanout(rdb *redis.Client, pres *presence, buffer int, timeout, pingIdle time.Duration, log *slog.Logger) *fanout {
@@ -116,7 +117,7 @@ func (f *fanout) setPS(ps *redis.PubSub) {
 // channel's SUBSCRIBE, so that every event appended after it returns is
 // delivered.
 func (f *fanout) subscribe(ctx context.Context, agentID, channel string, opts SubscribeOptions) (*redisSub, error) {
-	s := &redisSub{Queue: NewQueue(f.buffer, opts), f: f, internal: opts.Internal}
+	s := &redisSub{Queue: NewQueue(f.buffer, opts), f: f, internal: opts.Internal, onCancel: opts.OnCancel}
 	h, err := f.attach(ctx, agentID, channel, s)
 	if err != nil {
 		return nil, err

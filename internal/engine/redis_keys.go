@@ -19,7 +19,9 @@ type keyspace struct {
 type agentKeys struct {
 	// meta is a hash: last (the newest seq), answered, created and active
 	// (Config.Now in Unix nanoseconds, kept as decimal strings so that Lua's
-	// floating-point numbers never round them).
+	// floating-point numbers never round them), and epoch (the log's
+	// epoch, set when the hash is created, so a log that Redis lost comes
+	// back with a new one).
 	meta string
 	// log is a list of the retained events, oldest first, each encoded as
 	// protobuf. Only the append scripts write it, so element i always holds
@@ -30,6 +32,10 @@ type agentKeys struct {
 	idem string
 	// lease is a string holding the reply lease's token, with a TTL.
 	lease string
+	// run is a list holding the active run's progress: its run id, then its
+	// events as published, each encoded as protobuf. It expires with the
+	// lease and is deleted when a reply is appended.
+	run string
 	// subs is a hash from replica epoch to that replica's count of client
 	// subscriptions (see presence).
 	subs string
@@ -44,6 +50,7 @@ func (k keyspace) agent(id string) agentKeys {
 		log:     base + "log",
 		idem:    base + "idem",
 		lease:   base + "lease",
+		run:     base + "run",
 		subs:    base + "subs",
 		channel: base + "events",
 	}
@@ -60,6 +67,7 @@ func (k keyspace) replica(epoch string) string { return k.prefix + "replica:" + 
 const (
 	msgEvent   = 'e' // a protobuf AgentEvent, persisted (seq > 0) or ephemeral
 	msgDeleted = 'd' // the agent was deleted; nothing follows
+	msgCancel  = 'c' // CancelRun: the run id follows
 )
 
 // luaAppend is the part shared by the append scripts. append assigns the
@@ -67,10 +75,11 @@ const (
 // runs scripts one at a time, so seqs are gap-free whoever appends, and
 // every replica receives persisted events in seq order.
 //
-// The caller encodes the event without its seq (proto3 omits a zero field);
-// the script prepends field 1 (tag byte 0x08, then the seq as a varint), so
-// the stored bytes decode to the event with its seq, and Lua never parses
-// protobuf.
+// The caller encodes the event without its seq and epoch (proto3 omits
+// zero fields); the script prepends field 1 (tag byte 0x08, then the seq as a
+// varint) and field 4 (tag byte 0x22, the length, the epoch), so the stored
+// bytes decode to the event with both, and Lua never parses protobuf. The
+// epoch is the caller's fresh one if the agent has none yet.
 const luaAppend = `
 local function varint(n)
   local out = {}
@@ -82,11 +91,13 @@ local function varint(n)
   return table.concat(out)
 end
 
-local function append(meta, log, body, limit, now, channel)
+local function append(meta, log, body, limit, now, channel, epoch)
   local seq = redis.call('HINCRBY', meta, 'last', 1)
   redis.call('HSETNX', meta, 'created', now)
+  redis.call('HSETNX', meta, 'epoch', epoch)
   redis.call('HSET', meta, 'active', now)
-  local ev = '\8' .. varint(seq) .. body
+  epoch = redis.call('HGET', meta, 'epoch')
+  local ev = '\8' .. varint(seq) .. '\34' .. varint(#epoch) .. epoch .. body
   redis.call('RPUSH', log, ev)
   redis.call('LTRIM', log, -limit, -1)
   redis.call('PUBLISH', channel, 'e' .. ev)
@@ -98,13 +109,14 @@ end
 // used before, in which case it returns the stored original.
 //
 // KEYS: meta, log, idem. ARGV: event without seq, idempotency key or "",
-// history limit, now, channel. Returns {duplicate 0|1, stored event}.
+// history limit, now, channel, fresh epoch. Returns {duplicate 0|1, stored
+// event}.
 var scriptAppendUser = redis.NewScript(luaAppend + `
 if ARGV[2] ~= '' then
   local prev = redis.call('HGET', KEYS[3], ARGV[2])
   if prev then return {1, prev} end
 end
-local ev = append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5])
+local ev = append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ev) end
 return {0, ev}
 `)
@@ -119,18 +131,20 @@ const (
 
 // scriptAppendReply appends a reply if the caller's lease token is still the
 // agent's lease (fencing: a replica whose lease expired cannot append) and
-// the message it answers is newer than every answered one.
+// the message it answers is newer than every answered one. The reply ends
+// the active run, so its progress goes.
 //
-// KEYS: meta, log, lease. ARGV: event without seq, lease token, seq
-// answered, history limit, now, channel. Returns {replyOK, stored event} or
-// {reason}.
+// KEYS: meta, log, lease, run. ARGV: event without seq, lease token, seq
+// answered, history limit, now, channel, fresh epoch. Returns {replyOK,
+// stored event} or {reason}.
 var scriptAppendReply = redis.NewScript(luaAppend + `
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {1} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {2} end
 local answered = tonumber(redis.call('HGET', KEYS[1], 'answered') or '0')
 if tonumber(ARGV[3]) <= answered then return {3} end
 redis.call('HSET', KEYS[1], 'answered', ARGV[3])
-return {0, append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6])}
+redis.call('DEL', KEYS[4])
+return {0, append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7])}
 `)
 
 // scriptRead returns the log's bounds and up to limit events after a seq,
@@ -138,16 +152,16 @@ return {0, append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 // positions it computed.
 //
 // KEYS: meta, log. ARGV: after, limit. Returns {first, last, answered,
-// events...}.
+// epoch, events...}.
 var scriptRead = redis.NewScript(`
-local m = redis.call('HMGET', KEYS[1], 'last', 'answered')
-if not m[1] then return {0, 0, 0} end
+local m = redis.call('HMGET', KEYS[1], 'last', 'answered', 'epoch')
+if not m[1] then return {0, 0, 0, ''} end
 local last = tonumber(m[1])
 local answered = tonumber(m[2] or '0')
 local n = redis.call('LLEN', KEYS[2])
 local first = 0
 if n > 0 then first = last - n + 1 end
-local res = {first, last, answered}
+local res = {first, last, answered, m[3] or ''}
 local after, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 if n == 0 or after >= last or limit <= 0 then return res end
 local start = 0
@@ -161,11 +175,12 @@ return res
 // scriptStat returns what Stat needs in one consistent step.
 //
 // KEYS: meta, log, subs. Returns {} for an unknown agent, else {last,
-// answered, created, active, log length, {epoch, count, ...}}.
+// answered, created, active, log length, {replica epoch, count, ...}, log
+// epoch}.
 var scriptStat = redis.NewScript(`
-local m = redis.call('HMGET', KEYS[1], 'last', 'answered', 'created', 'active')
+local m = redis.call('HMGET', KEYS[1], 'last', 'answered', 'created', 'active', 'epoch')
 if not m[1] then return {} end
-return {m[1], m[2] or '0', m[3] or '', m[4] or '', redis.call('LLEN', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+return {m[1], m[2] or '0', m[3] or '', m[4] or '', redis.call('LLEN', KEYS[2]), redis.call('HGETALL', KEYS[3]), m[5] or ''}
 `)
 
 // scriptDelete removes an agent's data and tells every replica, whose
@@ -173,23 +188,59 @@ return {m[1], m[2] or '0', m[3] or '', m[4] or '', redis.call('LLEN', KEYS[2]), 
 // replica decrements its own count as those subscriptions end, which brings
 // the hash back to empty (see presence).
 //
-// KEYS: meta, log, idem, lease. ARGV: channel. Returns 1, or 0 if the agent
-// has no log.
+// KEYS: meta, log, idem, lease, run. ARGV: channel. Returns 1, or 0 if the
+// agent has no log.
 var scriptDelete = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('PUBLISH', ARGV[1], 'd')
 return 1
 `)
 
-// scriptRenew extends a lease if the caller still holds it.
+// scriptRenew extends a lease if the caller still holds it, and the run
+// progress written under it with it.
 //
-// KEYS: lease. ARGV: token, ttl in milliseconds. Returns 1 or 0.
+// KEYS: lease, run. ARGV: token, ttl in milliseconds. Returns 1 or 0.
 var scriptRenew = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+`)
+
+// scriptPublishRun publishes an event of a run and, while the caller holds
+// the lease, records it in the run's progress with the lease's time to
+// live: run_started (ARGV[3] = '1') begins the progress anew with the run
+// id, and later events are added only to the run they belong to.
+//
+// KEYS: lease, run. ARGV: token, channel message ('e' + event), '1' for
+// run_started else '0', run id, channel. Returns 1 if recorded.
+var scriptPublishRun = redis.NewScript(`
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+elseif redis.call('LINDEX', KEYS[2], 0) ~= ARGV[4] then
+  return 0
+end
+redis.call('RPUSH', KEYS[2], string.sub(ARGV[2], 2))
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+`)
+
+// scriptCancelRun tells every replica to stop the active run, if it is the
+// one named (or any, for an empty name).
+//
+// KEYS: run. ARGV: run id or ”, channel. Returns the run id, or false.
+var scriptCancelRun = redis.NewScript(`
+local id = redis.call('LINDEX', KEYS[1], 0)
+if not id or (ARGV[1] ~= '' and ARGV[1] ~= id) then return false end
+redis.call('PUBLISH', ARGV[2], 'c' .. id)
+return id
 `)
 
 // scriptRelease deletes a lease if the caller still holds it, so that a
@@ -220,4 +271,5 @@ return n
 var scripts = []*redis.Script{
 	scriptAppendUser, scriptAppendReply, scriptRead, scriptStat,
 	scriptDelete, scriptRenew, scriptRelease, scriptCount,
+	scriptPublishRun, scriptCancelRun,
 }

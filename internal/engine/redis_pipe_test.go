@@ -184,7 +184,7 @@ func TestPipeErrorsStayWithTheirCaller(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a script after SCRIPT FLUSH: %v", err)
 	}
-	if vals, err := res.Slice(); err != nil || len(vals) != 3 {
+	if vals, err := res.Slice(); err != nil || len(vals) != 4 {
 		t.Fatalf("read of an empty log: %v, %v", vals, err)
 	}
 }

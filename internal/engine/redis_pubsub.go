@@ -153,6 +153,9 @@ func (f *fanout) dispatch(channel, payload string) {
 	switch payload[0] {
 	case msgEvent:
 		for s := range h.subs {
+			if s.onCancel != nil {
+				continue // hears cancels only
+			}
 			if !s.Push(ev) {
 				f.endLocked(s, ErrOverflow)
 			}
@@ -166,6 +169,13 @@ func (f *fanout) dispatch(channel, payload string) {
 		}
 		h.seen = 0
 		h.deletes++
+	case msgCancel:
+		for s := range h.subs {
+			if s.onCancel != nil {
+				s.onCancel(payload[1:])
+			}
+		}
+		return
 	}
 	h.wakeLocked()
 }

@@ -75,7 +75,7 @@ func parseStat(agentID string, cmd *redis.Cmd) (st Stat, subs []string, ok bool,
 	if len(vals) == 0 {
 		return Stat{}, nil, false, nil
 	}
-	if len(vals) != 6 {
+	if len(vals) != 7 {
 		return Stat{}, nil, false, fmt.Errorf("engine: redis: unexpected stat result %v", vals)
 	}
 	last, n := asUint(vals[0]), asUint(vals[4])
@@ -86,6 +86,7 @@ func parseStat(agentID string, cmd *redis.Cmd) (st Stat, subs []string, ok bool,
 		Created:    asTime(vals[2]),
 		LastActive: asTime(vals[3]),
 	}
+	st.Epoch, _ = vals[6].(string)
 	if n > 0 {
 		st.FirstSeq = last - n + 1
 	}

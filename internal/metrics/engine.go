@@ -67,3 +67,24 @@ func (c *countingEngine) AcquireLease(ctx context.Context, agentID string, ttl t
 func (c *countingEngine) Ping(ctx context.Context) error {
 	return c.fail("ping", c.Engine.Ping(ctx))
 }
+
+func (c *countingEngine) PublishRun(ctx context.Context, lease engine.Lease, ev *agentv1.AgentEvent) error {
+	err := c.Engine.PublishRun(ctx, lease, ev)
+	if err == nil {
+		c.m.Events.WithLabelValues("ephemeral").Inc()
+	}
+	return c.fail("publish", err)
+}
+
+func (c *countingEngine) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
+	evs, err := c.Engine.Run(ctx, agentID)
+	return evs, c.fail("run", err)
+}
+
+func (c *countingEngine) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
+	id, err := c.Engine.CancelRun(ctx, agentID, runID)
+	if errors.Is(err, engine.ErrNoRun) {
+		return id, err
+	}
+	return id, c.fail("cancel_run", err)
+}

@@ -166,7 +166,13 @@ type SubscribeRequest struct {
 	// Leave out the reply's text deltas. The reply message still carries the
 	// whole text: set it in a client that shows whole replies only, which then
 	// receives two or three events per exchange instead of one per delta too.
-	SkipDeltas    bool `protobuf:"varint,3,opt,name=skip_deltas,json=skipDeltas,proto3" json:"skip_deltas,omitempty"`
+	SkipDeltas bool `protobuf:"varint,3,opt,name=skip_deltas,json=skipDeltas,proto3" json:"skip_deltas,omitempty"`
+	// The epoch of the log after_seq belongs to (from the events the client
+	// saw). If the log's epoch differs, or after_seq is past its end, the
+	// stream starts with a history_reset and replays the whole retained log.
+	// Clients that resume must send it: without it, a log created anew whose
+	// end is past after_seq cannot be told from the old one.
+	Epoch         string `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,6 +226,13 @@ func (x *SubscribeRequest) GetSkipDeltas() bool {
 		return x.SkipDeltas
 	}
 	return false
+}
+
+func (x *SubscribeRequest) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 // SubscribeResponse carries one event of the subscribed agent.
@@ -284,7 +297,10 @@ type ConverseRequest struct {
 	ClientMessageId string `protobuf:"bytes,4,opt,name=client_message_id,json=clientMessageId,proto3" json:"client_message_id,omitempty"`
 	// Only in the first request: leave out the reply's text deltas, as in
 	// SubscribeRequest.
-	SkipDeltas    bool `protobuf:"varint,5,opt,name=skip_deltas,json=skipDeltas,proto3" json:"skip_deltas,omitempty"`
+	SkipDeltas bool `protobuf:"varint,5,opt,name=skip_deltas,json=skipDeltas,proto3" json:"skip_deltas,omitempty"`
+	// Only in the first request: the epoch of the log after_seq belongs to, as
+	// in SubscribeRequest.
+	Epoch         string `protobuf:"bytes,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -352,6 +368,13 @@ func (x *ConverseRequest) GetSkipDeltas() bool {
 		return x.SkipDeltas
 	}
 	return false
+}
+
+func (x *ConverseRequest) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 // ConverseResponse carries one event of the agent.
@@ -476,7 +499,9 @@ type GetHistoryResponse struct {
 	LastSeq uint64 `protobuf:"varint,3,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	// True if more events follow the last one returned: ask again with
 	// after_seq set to the seq of the last event.
-	HasMore       bool `protobuf:"varint,4,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	HasMore bool `protobuf:"varint,4,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	// The epoch of the log (empty if the agent has no log).
+	Epoch         string `protobuf:"bytes,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,6 +562,13 @@ func (x *GetHistoryResponse) GetHasMore() bool {
 		return x.HasMore
 	}
 	return false
+}
+
+func (x *GetHistoryResponse) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 // GetAgentRequest names the agent to describe.
@@ -647,8 +679,10 @@ type Agent struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the last event was persisted.
 	LastActivityTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_activity_time,json=lastActivityTime,proto3" json:"last_activity_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The epoch of the agent's log: it changes when the log is created anew.
+	Epoch         string `protobuf:"bytes,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -721,6 +755,13 @@ func (x *Agent) GetLastActivityTime() *timestamppb.Timestamp {
 		return x.LastActivityTime
 	}
 	return nil
+}
+
+func (x *Agent) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 // ListAgentsRequest asks for a page of agents.
@@ -916,6 +957,110 @@ func (*DeleteAgentResponse) Descriptor() ([]byte, []int) {
 	return file_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
+// CancelRunRequest names the run to stop.
+type CancelRunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent whose reply to stop. On the WebSocket it is taken from the URL.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Optional: the run to stop (from run_started). If set and it is not the
+	// active run, nothing is cancelled (failed_precondition), so that a late
+	// cancel never stops the next reply.
+	RunId         string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRunRequest) Reset() {
+	*x = CancelRunRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRunRequest) ProtoMessage() {}
+
+func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
+func (*CancelRunRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CancelRunRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CancelRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+// CancelRunResponse says which run was asked to stop. Its reply, with finish
+// reason cancelled, follows as events.
+type CancelRunResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run that was cancelled.
+	RunId         string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRunResponse) Reset() {
+	*x = CancelRunResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRunResponse) ProtoMessage() {}
+
+func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
+func (*CancelRunResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CancelRunResponse) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
 var File_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agent_v1_agent_proto_rawDesc = "" +
@@ -928,23 +1073,25 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x13SendMessageResponse\x12.\n" +
 	"\amessage\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\amessage\x12*\n" +
 	"\x05reply\x18\x02 \x01(\v2\x14.agent.v1.AgentEventR\x05reply\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"~\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\x94\x01\n" +
 	"\x10SubscribeRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
 	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01\x12\x1f\n" +
 	"\vskip_deltas\x18\x03 \x01(\bR\n" +
-	"skipDeltasB\f\n" +
+	"skipDeltas\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\tR\x05epochB\f\n" +
 	"\n" +
 	"_after_seq\"?\n" +
 	"\x11SubscribeResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\x05event\"\xbd\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\x05event\"\xd3\x01\n" +
 	"\x0fConverseRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
 	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12*\n" +
 	"\x11client_message_id\x18\x04 \x01(\tR\x0fclientMessageId\x12\x1f\n" +
 	"\vskip_deltas\x18\x05 \x01(\bR\n" +
-	"skipDeltasB\f\n" +
+	"skipDeltas\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\tR\x05epochB\f\n" +
 	"\n" +
 	"_after_seq\">\n" +
 	"\x10ConverseResponse\x12*\n" +
@@ -952,16 +1099,17 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x11GetHistoryRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x95\x01\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xab\x01\n" +
 	"\x12GetHistoryResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.agent.v1.AgentEventR\x06events\x12\x1b\n" +
 	"\tfirst_seq\x18\x02 \x01(\x04R\bfirstSeq\x12\x19\n" +
 	"\blast_seq\x18\x03 \x01(\x04R\alastSeq\x12\x19\n" +
-	"\bhas_more\x18\x04 \x01(\bR\ahasMore\",\n" +
+	"\bhas_more\x18\x04 \x01(\bR\ahasMore\x12\x14\n" +
+	"\x05epoch\x18\x05 \x01(\tR\x05epoch\",\n" +
 	"\x0fGetAgentRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"9\n" +
 	"\x10GetAgentResponse\x12%\n" +
-	"\x05agent\x18\x01 \x01(\v2\x0f.agent.v1.AgentR\x05agent\"\x83\x02\n" +
+	"\x05agent\x18\x01 \x01(\v2\x0f.agent.v1.AgentR\x05agent\"\x99\x02\n" +
 	"\x05Agent\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x19\n" +
 	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\x12\x1b\n" +
@@ -969,7 +1117,8 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\vconnections\x18\x04 \x01(\x03R\vconnections\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12H\n" +
-	"\x12last_activity_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastActivityTime\"O\n" +
+	"\x12last_activity_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastActivityTime\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\tR\x05epoch\"O\n" +
 	"\x11ListAgentsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -979,7 +1128,12 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x12DeleteAgentRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"\x15\n" +
-	"\x13DeleteAgentResponse2\x9e\x04\n" +
+	"\x13DeleteAgentResponse\"D\n" +
+	"\x10CancelRunRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\"*\n" +
+	"\x11CancelRunResponse\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId2\xe4\x04\n" +
 	"\fAgentService\x12J\n" +
 	"\vSendMessage\x12\x1c.agent.v1.SendMessageRequest\x1a\x1d.agent.v1.SendMessageResponse\x12F\n" +
 	"\tSubscribe\x12\x1a.agent.v1.SubscribeRequest\x1a\x1b.agent.v1.SubscribeResponse0\x01\x12E\n" +
@@ -989,7 +1143,8 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\bGetAgent\x12\x19.agent.v1.GetAgentRequest\x1a\x1a.agent.v1.GetAgentResponse\"\x03\x90\x02\x01\x12L\n" +
 	"\n" +
 	"ListAgents\x12\x1b.agent.v1.ListAgentsRequest\x1a\x1c.agent.v1.ListAgentsResponse\"\x03\x90\x02\x01\x12O\n" +
-	"\vDeleteAgent\x12\x1c.agent.v1.DeleteAgentRequest\x1a\x1d.agent.v1.DeleteAgentResponse\"\x03\x90\x02\x02B5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
+	"\vDeleteAgent\x12\x1c.agent.v1.DeleteAgentRequest\x1a\x1d.agent.v1.DeleteAgentResponse\"\x03\x90\x02\x02\x12D\n" +
+	"\tCancelRun\x12\x1a.agent.v1.CancelRunRequest\x1a\x1b.agent.v1.CancelRunResponseB5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1003,7 +1158,7 @@ func file_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agent_v1_agent_proto_rawDescData
 }
 
-var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_agent_v1_agent_proto_goTypes = []any{
 	(*SendMessageRequest)(nil),    // 0: agent.v1.SendMessageRequest
 	(*SendMessageResponse)(nil),   // 1: agent.v1.SendMessageResponse
@@ -1020,18 +1175,20 @@ var file_agent_v1_agent_proto_goTypes = []any{
 	(*ListAgentsResponse)(nil),    // 12: agent.v1.ListAgentsResponse
 	(*DeleteAgentRequest)(nil),    // 13: agent.v1.DeleteAgentRequest
 	(*DeleteAgentResponse)(nil),   // 14: agent.v1.DeleteAgentResponse
-	(*AgentEvent)(nil),            // 15: agent.v1.AgentEvent
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*CancelRunRequest)(nil),      // 15: agent.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 16: agent.v1.CancelRunResponse
+	(*AgentEvent)(nil),            // 17: agent.v1.AgentEvent
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_agent_v1_agent_proto_depIdxs = []int32{
-	15, // 0: agent.v1.SendMessageResponse.message:type_name -> agent.v1.AgentEvent
-	15, // 1: agent.v1.SendMessageResponse.reply:type_name -> agent.v1.AgentEvent
-	15, // 2: agent.v1.SubscribeResponse.event:type_name -> agent.v1.AgentEvent
-	15, // 3: agent.v1.ConverseResponse.event:type_name -> agent.v1.AgentEvent
-	15, // 4: agent.v1.GetHistoryResponse.events:type_name -> agent.v1.AgentEvent
+	17, // 0: agent.v1.SendMessageResponse.message:type_name -> agent.v1.AgentEvent
+	17, // 1: agent.v1.SendMessageResponse.reply:type_name -> agent.v1.AgentEvent
+	17, // 2: agent.v1.SubscribeResponse.event:type_name -> agent.v1.AgentEvent
+	17, // 3: agent.v1.ConverseResponse.event:type_name -> agent.v1.AgentEvent
+	17, // 4: agent.v1.GetHistoryResponse.events:type_name -> agent.v1.AgentEvent
 	10, // 5: agent.v1.GetAgentResponse.agent:type_name -> agent.v1.Agent
-	16, // 6: agent.v1.Agent.create_time:type_name -> google.protobuf.Timestamp
-	16, // 7: agent.v1.Agent.last_activity_time:type_name -> google.protobuf.Timestamp
+	18, // 6: agent.v1.Agent.create_time:type_name -> google.protobuf.Timestamp
+	18, // 7: agent.v1.Agent.last_activity_time:type_name -> google.protobuf.Timestamp
 	10, // 8: agent.v1.ListAgentsResponse.agents:type_name -> agent.v1.Agent
 	0,  // 9: agent.v1.AgentService.SendMessage:input_type -> agent.v1.SendMessageRequest
 	2,  // 10: agent.v1.AgentService.Subscribe:input_type -> agent.v1.SubscribeRequest
@@ -1040,15 +1197,17 @@ var file_agent_v1_agent_proto_depIdxs = []int32{
 	8,  // 13: agent.v1.AgentService.GetAgent:input_type -> agent.v1.GetAgentRequest
 	11, // 14: agent.v1.AgentService.ListAgents:input_type -> agent.v1.ListAgentsRequest
 	13, // 15: agent.v1.AgentService.DeleteAgent:input_type -> agent.v1.DeleteAgentRequest
-	1,  // 16: agent.v1.AgentService.SendMessage:output_type -> agent.v1.SendMessageResponse
-	3,  // 17: agent.v1.AgentService.Subscribe:output_type -> agent.v1.SubscribeResponse
-	5,  // 18: agent.v1.AgentService.Converse:output_type -> agent.v1.ConverseResponse
-	7,  // 19: agent.v1.AgentService.GetHistory:output_type -> agent.v1.GetHistoryResponse
-	9,  // 20: agent.v1.AgentService.GetAgent:output_type -> agent.v1.GetAgentResponse
-	12, // 21: agent.v1.AgentService.ListAgents:output_type -> agent.v1.ListAgentsResponse
-	14, // 22: agent.v1.AgentService.DeleteAgent:output_type -> agent.v1.DeleteAgentResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
+	15, // 16: agent.v1.AgentService.CancelRun:input_type -> agent.v1.CancelRunRequest
+	1,  // 17: agent.v1.AgentService.SendMessage:output_type -> agent.v1.SendMessageResponse
+	3,  // 18: agent.v1.AgentService.Subscribe:output_type -> agent.v1.SubscribeResponse
+	5,  // 19: agent.v1.AgentService.Converse:output_type -> agent.v1.ConverseResponse
+	7,  // 20: agent.v1.AgentService.GetHistory:output_type -> agent.v1.GetHistoryResponse
+	9,  // 21: agent.v1.AgentService.GetAgent:output_type -> agent.v1.GetAgentResponse
+	12, // 22: agent.v1.AgentService.ListAgents:output_type -> agent.v1.ListAgentsResponse
+	14, // 23: agent.v1.AgentService.DeleteAgent:output_type -> agent.v1.DeleteAgentResponse
+	16, // 24: agent.v1.AgentService.CancelRun:output_type -> agent.v1.CancelRunResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1068,7 +1227,7 @@ func file_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_agent_proto_rawDesc), len(file_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

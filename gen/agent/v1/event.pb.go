@@ -75,18 +75,85 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_agent_v1_event_proto_rawDescGZIP(), []int{0}
 }
 
+// FinishReason says how a reply ended.
+type FinishReason int32
+
+const (
+	// Not a reply, or written before finish reasons were recorded.
+	FinishReason_FINISH_REASON_UNSPECIFIED FinishReason = 0
+	// The agent finished its answer.
+	FinishReason_FINISH_REASON_STOP FinishReason = 1
+	// The model reached its output token limit: the text is cut short.
+	FinishReason_FINISH_REASON_LENGTH FinishReason = 2
+	// The run was cancelled (CancelRun): the text is what was written by then.
+	FinishReason_FINISH_REASON_CANCELLED FinishReason = 3
+	// The model's content filter stopped the answer.
+	FinishReason_FINISH_REASON_CONTENT_FILTER FinishReason = 4
+	// The agent stopped to have tools called.
+	FinishReason_FINISH_REASON_TOOL_CALLS FinishReason = 5
+)
+
+// Enum value maps for FinishReason.
+var (
+	FinishReason_name = map[int32]string{
+		0: "FINISH_REASON_UNSPECIFIED",
+		1: "FINISH_REASON_STOP",
+		2: "FINISH_REASON_LENGTH",
+		3: "FINISH_REASON_CANCELLED",
+		4: "FINISH_REASON_CONTENT_FILTER",
+		5: "FINISH_REASON_TOOL_CALLS",
+	}
+	FinishReason_value = map[string]int32{
+		"FINISH_REASON_UNSPECIFIED":    0,
+		"FINISH_REASON_STOP":           1,
+		"FINISH_REASON_LENGTH":         2,
+		"FINISH_REASON_CANCELLED":      3,
+		"FINISH_REASON_CONTENT_FILTER": 4,
+		"FINISH_REASON_TOOL_CALLS":     5,
+	}
+)
+
+func (x FinishReason) Enum() *FinishReason {
+	p := new(FinishReason)
+	*p = x
+	return p
+}
+
+func (x FinishReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FinishReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_agent_v1_event_proto_enumTypes[1].Descriptor()
+}
+
+func (FinishReason) Type() protoreflect.EnumType {
+	return &file_agent_v1_event_proto_enumTypes[1]
+}
+
+func (x FinishReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FinishReason.Descriptor instead.
+func (FinishReason) EnumDescriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
 // AgentEvent is one entry of an agent's event stream.
 //
 // Persisted events (messages and run errors) carry a seq: 1, 2, 3 … per agent,
-// without gaps, identical on every replica and every connection. They are
-// replayed by Subscribe and GetHistory. Ephemeral events (run_started,
-// text_delta) and stream-only events (history_gap, heartbeat) have seq 0: they
-// are delivered live only and never replayed.
+// without gaps, identical on every replica and every connection, and the
+// epoch of the log they belong to. They are replayed by Subscribe and
+// GetHistory. Ephemeral events (run_started, text_delta, the tool call
+// events) and stream-only events (history_gap, history_reset, heartbeat) have
+// seq 0: they are delivered live only and never replayed.
 //
 // The vocabulary maps one-to-one onto AG-UI: a reply is a run (run_started,
 // then the assistant message or run_error), its text is streamed as
-// text_delta events that carry the message id of the reply they build, and
-// the field numbers 20 to 39 are reserved for tool calls and agent state.
+// text_delta events that carry the message id of the reply they build, its
+// tool calls as tool_call_start, tool_call_args, tool_call_end and
+// tool_call_result, and the field numbers 24 to 39 are kept for agent state.
 type AgentEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Position of a persisted event in the agent's log, starting at 1; 0 for
@@ -96,6 +163,15 @@ type AgentEvent struct {
 	AgentId string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	// When the event was created, by the server's clock.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// For persisted events: the epoch of the log, a random id that changes
+	// whenever the log is created anew (the agent was deleted and used again,
+	// or the store lost it). A client resumes with after_seq and this epoch.
+	Epoch string `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// For ephemeral events of a run: the event's position in its run, 1 for
+	// run_started, then 2, 3 … for its deltas and tool call events. A client
+	// that joined mid-reply was sent the run so far at once; this tells where
+	// the live events continue it.
+	RunSeq uint64 `protobuf:"varint,5,opt,name=run_seq,json=runSeq,proto3" json:"run_seq,omitempty"`
 	// What happened. Clients should ignore kinds they do not know yet, so that
 	// new kinds can be added without breaking them.
 	//
@@ -107,6 +183,11 @@ type AgentEvent struct {
 	//	*AgentEvent_RunError
 	//	*AgentEvent_HistoryGap
 	//	*AgentEvent_Heartbeat
+	//	*AgentEvent_HistoryReset
+	//	*AgentEvent_ToolCallStart
+	//	*AgentEvent_ToolCallArgs
+	//	*AgentEvent_ToolCallEnd
+	//	*AgentEvent_ToolCallResult
 	Kind          isAgentEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -161,6 +242,20 @@ func (x *AgentEvent) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *AgentEvent) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
+func (x *AgentEvent) GetRunSeq() uint64 {
+	if x != nil {
+		return x.RunSeq
+	}
+	return 0
 }
 
 func (x *AgentEvent) GetKind() isAgentEvent_Kind {
@@ -224,6 +319,51 @@ func (x *AgentEvent) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *AgentEvent) GetHistoryReset() *HistoryReset {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_HistoryReset); ok {
+			return x.HistoryReset
+		}
+	}
+	return nil
+}
+
+func (x *AgentEvent) GetToolCallStart() *ToolCallStart {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_ToolCallStart); ok {
+			return x.ToolCallStart
+		}
+	}
+	return nil
+}
+
+func (x *AgentEvent) GetToolCallArgs() *ToolCallArgs {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_ToolCallArgs); ok {
+			return x.ToolCallArgs
+		}
+	}
+	return nil
+}
+
+func (x *AgentEvent) GetToolCallEnd() *ToolCallEnd {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_ToolCallEnd); ok {
+			return x.ToolCallEnd
+		}
+	}
+	return nil
+}
+
+func (x *AgentEvent) GetToolCallResult() *ToolCallResult {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_ToolCallResult); ok {
+			return x.ToolCallResult
+		}
+	}
+	return nil
+}
+
 type isAgentEvent_Kind interface {
 	isAgentEvent_Kind()
 }
@@ -264,6 +404,33 @@ type AgentEvent_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,15,opt,name=heartbeat,proto3,oneof"`
 }
 
+type AgentEvent_HistoryReset struct {
+	// Stream-only: the log the subscriber resumed from is gone (its epoch
+	// differs, or after_seq is past the log's end). The whole retained log
+	// is replayed next: drop what was shown and render the replay.
+	HistoryReset *HistoryReset `protobuf:"bytes,16,opt,name=history_reset,json=historyReset,proto3,oneof"`
+}
+
+type AgentEvent_ToolCallStart struct {
+	// Ephemeral: the agent began a tool call (AG-UI TOOL_CALL_START).
+	ToolCallStart *ToolCallStart `protobuf:"bytes,20,opt,name=tool_call_start,json=toolCallStart,proto3,oneof"`
+}
+
+type AgentEvent_ToolCallArgs struct {
+	// Ephemeral: a piece of a tool call's argument JSON (AG-UI TOOL_CALL_ARGS).
+	ToolCallArgs *ToolCallArgs `protobuf:"bytes,21,opt,name=tool_call_args,json=toolCallArgs,proto3,oneof"`
+}
+
+type AgentEvent_ToolCallEnd struct {
+	// Ephemeral: a tool call's arguments are complete (AG-UI TOOL_CALL_END).
+	ToolCallEnd *ToolCallEnd `protobuf:"bytes,22,opt,name=tool_call_end,json=toolCallEnd,proto3,oneof"`
+}
+
+type AgentEvent_ToolCallResult struct {
+	// Ephemeral: the result of a tool call (AG-UI TOOL_CALL_RESULT).
+	ToolCallResult *ToolCallResult `protobuf:"bytes,23,opt,name=tool_call_result,json=toolCallResult,proto3,oneof"`
+}
+
 func (*AgentEvent_Message) isAgentEvent_Kind() {}
 
 func (*AgentEvent_RunStarted) isAgentEvent_Kind() {}
@@ -275,6 +442,16 @@ func (*AgentEvent_RunError) isAgentEvent_Kind() {}
 func (*AgentEvent_HistoryGap) isAgentEvent_Kind() {}
 
 func (*AgentEvent_Heartbeat) isAgentEvent_Kind() {}
+
+func (*AgentEvent_HistoryReset) isAgentEvent_Kind() {}
+
+func (*AgentEvent_ToolCallStart) isAgentEvent_Kind() {}
+
+func (*AgentEvent_ToolCallArgs) isAgentEvent_Kind() {}
+
+func (*AgentEvent_ToolCallEnd) isAgentEvent_Kind() {}
+
+func (*AgentEvent_ToolCallResult) isAgentEvent_Kind() {}
 
 // Message is a complete user message or agent reply.
 type Message struct {
@@ -291,7 +468,13 @@ type Message struct {
 	// For replies: the run that produced this reply (see RunStarted).
 	RunId string `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// For replies: the seq of the user message this reply answers.
-	ReplyToSeq    uint64 `protobuf:"varint,6,opt,name=reply_to_seq,json=replyToSeq,proto3" json:"reply_to_seq,omitempty"`
+	ReplyToSeq uint64 `protobuf:"varint,6,opt,name=reply_to_seq,json=replyToSeq,proto3" json:"reply_to_seq,omitempty"`
+	// For replies: the tool calls the agent made while writing it, in order.
+	ToolCalls []*ToolCall `protobuf:"bytes,7,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	// For replies: why the agent stopped writing.
+	FinishReason FinishReason `protobuf:"varint,8,opt,name=finish_reason,json=finishReason,proto3,enum=agent.v1.FinishReason" json:"finish_reason,omitempty"`
+	// For replies: the tokens the model used, where the responder reports them.
+	Usage         *Usage `protobuf:"bytes,9,opt,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -368,6 +551,164 @@ func (x *Message) GetReplyToSeq() uint64 {
 	return 0
 }
 
+func (x *Message) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
+	}
+	return nil
+}
+
+func (x *Message) GetFinishReason() FinishReason {
+	if x != nil {
+		return x.FinishReason
+	}
+	return FinishReason_FINISH_REASON_UNSPECIFIED
+}
+
+func (x *Message) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+// ToolCall is one tool call of a reply, as persisted with it.
+type ToolCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tool call's id, as in the tool call events.
+	ToolCallId string `protobuf:"bytes,1,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// The tool's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The arguments, usually JSON.
+	Arguments string `protobuf:"bytes,3,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	// The result, if the agent reported one.
+	Result        string `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCall) Reset() {
+	*x = ToolCall{}
+	mi := &file_agent_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCall) ProtoMessage() {}
+
+func (x *ToolCall) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
+func (*ToolCall) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ToolCall) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *ToolCall) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ToolCall) GetArguments() string {
+	if x != nil {
+		return x.Arguments
+	}
+	return ""
+}
+
+func (x *ToolCall) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+// Usage is what one reply cost in tokens.
+type Usage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tokens of the prompt (the context and the message).
+	InputTokens int64 `protobuf:"varint,1,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	// Tokens the model wrote.
+	OutputTokens int64 `protobuf:"varint,2,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	// The model that wrote the reply, as the upstream named it.
+	Model         string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Usage) Reset() {
+	*x = Usage{}
+	mi := &file_agent_v1_event_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Usage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Usage) ProtoMessage() {}
+
+func (x *Usage) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Usage.ProtoReflect.Descriptor instead.
+func (*Usage) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Usage) GetInputTokens() int64 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetOutputTokens() int64 {
+	if x != nil {
+		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
 // RunStarted announces that the agent began replying to a user message.
 type RunStarted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -383,7 +724,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_agent_v1_event_proto_msgTypes[2]
+	mi := &file_agent_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +736,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[2]
+	mi := &file_agent_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +749,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RunStarted) GetRunId() string {
@@ -448,7 +789,7 @@ type TextDelta struct {
 
 func (x *TextDelta) Reset() {
 	*x = TextDelta{}
-	mi := &file_agent_v1_event_proto_msgTypes[3]
+	mi := &file_agent_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +801,7 @@ func (x *TextDelta) String() string {
 func (*TextDelta) ProtoMessage() {}
 
 func (x *TextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[3]
+	mi := &file_agent_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +814,7 @@ func (x *TextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextDelta.ProtoReflect.Descriptor instead.
 func (*TextDelta) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TextDelta) GetRunId() string {
@@ -514,7 +855,7 @@ type RunError struct {
 
 func (x *RunError) Reset() {
 	*x = RunError{}
-	mi := &file_agent_v1_event_proto_msgTypes[4]
+	mi := &file_agent_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +867,7 @@ func (x *RunError) String() string {
 func (*RunError) ProtoMessage() {}
 
 func (x *RunError) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[4]
+	mi := &file_agent_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +880,7 @@ func (x *RunError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunError.ProtoReflect.Descriptor instead.
 func (*RunError) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunError) GetRunId() string {
@@ -584,7 +925,7 @@ type HistoryGap struct {
 
 func (x *HistoryGap) Reset() {
 	*x = HistoryGap{}
-	mi := &file_agent_v1_event_proto_msgTypes[5]
+	mi := &file_agent_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +937,7 @@ func (x *HistoryGap) String() string {
 func (*HistoryGap) ProtoMessage() {}
 
 func (x *HistoryGap) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[5]
+	mi := &file_agent_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +950,7 @@ func (x *HistoryGap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryGap.ProtoReflect.Descriptor instead.
 func (*HistoryGap) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HistoryGap) GetAfterSeq() uint64 {
@@ -635,7 +976,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_agent_v1_event_proto_msgTypes[6]
+	mi := &file_agent_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +988,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[6]
+	mi := &file_agent_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,20 +1001,355 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{8}
+}
+
+// HistoryReset tells a subscriber that the log it resumed from no longer
+// exists: the agent was deleted and began again, or the store lost its data.
+// The retained log is replayed from first_retained_seq next.
+type HistoryReset struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The epoch of the current log: resume with it from now on.
+	Epoch string `protobuf:"bytes,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The first seq still retained; the replay starts here (0: the log is
+	// empty).
+	FirstRetainedSeq uint64 `protobuf:"varint,2,opt,name=first_retained_seq,json=firstRetainedSeq,proto3" json:"first_retained_seq,omitempty"`
+	// The after_seq the subscriber asked for.
+	AfterSeq      uint64 `protobuf:"varint,3,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryReset) Reset() {
+	*x = HistoryReset{}
+	mi := &file_agent_v1_event_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryReset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryReset) ProtoMessage() {}
+
+func (x *HistoryReset) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryReset.ProtoReflect.Descriptor instead.
+func (*HistoryReset) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HistoryReset) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
+}
+
+func (x *HistoryReset) GetFirstRetainedSeq() uint64 {
+	if x != nil {
+		return x.FirstRetainedSeq
+	}
+	return 0
+}
+
+func (x *HistoryReset) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+// ToolCallStart announces a tool call of the reply being written.
+type ToolCallStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run that makes the call.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The message id of the reply being built (AG-UI parentMessageId).
+	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The tool call's id, carried by its other events.
+	ToolCallId string `protobuf:"bytes,3,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// The tool's name.
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCallStart) Reset() {
+	*x = ToolCallStart{}
+	mi := &file_agent_v1_event_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCallStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCallStart) ProtoMessage() {}
+
+func (x *ToolCallStart) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCallStart.ProtoReflect.Descriptor instead.
+func (*ToolCallStart) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ToolCallStart) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ToolCallStart) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *ToolCallStart) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *ToolCallStart) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ToolCallArgs is a piece of a tool call's arguments, in order.
+// Concatenating them gives the arguments (usually JSON).
+type ToolCallArgs struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run that makes the call.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The tool call these arguments belong to.
+	ToolCallId string `protobuf:"bytes,2,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// The next piece of the arguments.
+	Delta         string `protobuf:"bytes,3,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCallArgs) Reset() {
+	*x = ToolCallArgs{}
+	mi := &file_agent_v1_event_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCallArgs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCallArgs) ProtoMessage() {}
+
+func (x *ToolCallArgs) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCallArgs.ProtoReflect.Descriptor instead.
+func (*ToolCallArgs) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ToolCallArgs) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ToolCallArgs) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *ToolCallArgs) GetDelta() string {
+	if x != nil {
+		return x.Delta
+	}
+	return ""
+}
+
+// ToolCallEnd says that a tool call's arguments are complete.
+type ToolCallEnd struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run that makes the call.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The tool call that is complete.
+	ToolCallId    string `protobuf:"bytes,2,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCallEnd) Reset() {
+	*x = ToolCallEnd{}
+	mi := &file_agent_v1_event_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCallEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCallEnd) ProtoMessage() {}
+
+func (x *ToolCallEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCallEnd.ProtoReflect.Descriptor instead.
+func (*ToolCallEnd) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ToolCallEnd) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ToolCallEnd) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+// ToolCallResult carries what a tool call returned.
+type ToolCallResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run that made the call.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The tool call this is the result of.
+	ToolCallId string `protobuf:"bytes,2,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// The result, as text (often JSON).
+	Content string `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	// The message id of the reply being built.
+	MessageId     string `protobuf:"bytes,4,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCallResult) Reset() {
+	*x = ToolCallResult{}
+	mi := &file_agent_v1_event_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCallResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCallResult) ProtoMessage() {}
+
+func (x *ToolCallResult) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCallResult.ProtoReflect.Descriptor instead.
+func (*ToolCallResult) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ToolCallResult) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ToolCallResult) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *ToolCallResult) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+func (x *ToolCallResult) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
 }
 
 var File_agent_v1_event_proto protoreflect.FileDescriptor
 
 const file_agent_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14agent/v1/event.proto\x12\bagent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x03\n" +
+	"\x14agent/v1/event.proto\x12\bagent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x06\n" +
 	"\n" +
 	"AgentEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12-\n" +
+	"createTime\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\tR\x05epoch\x12\x17\n" +
+	"\arun_seq\x18\x05 \x01(\x04R\x06runSeq\x12-\n" +
 	"\amessage\x18\n" +
 	" \x01(\v2\x11.agent.v1.MessageH\x00R\amessage\x127\n" +
 	"\vrun_started\x18\v \x01(\v2\x14.agent.v1.RunStartedH\x00R\n" +
@@ -683,8 +1359,13 @@ const file_agent_v1_event_proto_rawDesc = "" +
 	"\trun_error\x18\r \x01(\v2\x12.agent.v1.RunErrorH\x00R\brunError\x127\n" +
 	"\vhistory_gap\x18\x0e \x01(\v2\x14.agent.v1.HistoryGapH\x00R\n" +
 	"historyGap\x123\n" +
-	"\theartbeat\x18\x0f \x01(\v2\x13.agent.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
-	"\x04kindJ\x04\b\x14\x10(\"\xc5\x01\n" +
+	"\theartbeat\x18\x0f \x01(\v2\x13.agent.v1.HeartbeatH\x00R\theartbeat\x12=\n" +
+	"\rhistory_reset\x18\x10 \x01(\v2\x16.agent.v1.HistoryResetH\x00R\fhistoryReset\x12A\n" +
+	"\x0ftool_call_start\x18\x14 \x01(\v2\x17.agent.v1.ToolCallStartH\x00R\rtoolCallStart\x12>\n" +
+	"\x0etool_call_args\x18\x15 \x01(\v2\x16.agent.v1.ToolCallArgsH\x00R\ftoolCallArgs\x12;\n" +
+	"\rtool_call_end\x18\x16 \x01(\v2\x15.agent.v1.ToolCallEndH\x00R\vtoolCallEnd\x12D\n" +
+	"\x10tool_call_result\x18\x17 \x01(\v2\x18.agent.v1.ToolCallResultH\x00R\x0etoolCallResultB\x06\n" +
+	"\x04kindJ\x04\b\x18\x10(\"\xdc\x02\n" +
 	"\aMessage\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
@@ -693,7 +1374,21 @@ const file_agent_v1_event_proto_rawDesc = "" +
 	"\x11client_message_id\x18\x04 \x01(\tR\x0fclientMessageId\x12\x15\n" +
 	"\x06run_id\x18\x05 \x01(\tR\x05runId\x12 \n" +
 	"\freply_to_seq\x18\x06 \x01(\x04R\n" +
-	"replyToSeq\"d\n" +
+	"replyToSeq\x121\n" +
+	"\n" +
+	"tool_calls\x18\a \x03(\v2\x12.agent.v1.ToolCallR\ttoolCalls\x12;\n" +
+	"\rfinish_reason\x18\b \x01(\x0e2\x16.agent.v1.FinishReasonR\ffinishReason\x12%\n" +
+	"\x05usage\x18\t \x01(\v2\x0f.agent.v1.UsageR\x05usage\"v\n" +
+	"\bToolCall\x12 \n" +
+	"\ftool_call_id\x18\x01 \x01(\tR\n" +
+	"toolCallId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\targuments\x18\x03 \x01(\tR\targuments\x12\x16\n" +
+	"\x06result\x18\x04 \x01(\tR\x06result\"e\n" +
+	"\x05Usage\x12!\n" +
+	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
+	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\"d\n" +
 	"\n" +
 	"RunStarted\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1d\n" +
@@ -716,11 +1411,45 @@ const file_agent_v1_event_proto_rawDesc = "" +
 	"HistoryGap\x12\x1b\n" +
 	"\tafter_seq\x18\x01 \x01(\x04R\bafterSeq\x12,\n" +
 	"\x12first_retained_seq\x18\x02 \x01(\x04R\x10firstRetainedSeq\"\v\n" +
-	"\tHeartbeat*?\n" +
+	"\tHeartbeat\"o\n" +
+	"\fHistoryReset\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\tR\x05epoch\x12,\n" +
+	"\x12first_retained_seq\x18\x02 \x01(\x04R\x10firstRetainedSeq\x12\x1b\n" +
+	"\tafter_seq\x18\x03 \x01(\x04R\bafterSeq\"{\n" +
+	"\rToolCallStart\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12 \n" +
+	"\ftool_call_id\x18\x03 \x01(\tR\n" +
+	"toolCallId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"]\n" +
+	"\fToolCallArgs\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12 \n" +
+	"\ftool_call_id\x18\x02 \x01(\tR\n" +
+	"toolCallId\x12\x14\n" +
+	"\x05delta\x18\x03 \x01(\tR\x05delta\"F\n" +
+	"\vToolCallEnd\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12 \n" +
+	"\ftool_call_id\x18\x02 \x01(\tR\n" +
+	"toolCallId\"\x82\x01\n" +
+	"\x0eToolCallResult\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12 \n" +
+	"\ftool_call_id\x18\x02 \x01(\tR\n" +
+	"toolCallId\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\tR\acontent\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x04 \x01(\tR\tmessageId*?\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x12\n" +
-	"\x0eROLE_ASSISTANT\x10\x02B5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
+	"\x0eROLE_ASSISTANT\x10\x02*\xbc\x01\n" +
+	"\fFinishReason\x12\x1d\n" +
+	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
+	"\x14FINISH_REASON_LENGTH\x10\x02\x12\x1b\n" +
+	"\x17FINISH_REASON_CANCELLED\x10\x03\x12 \n" +
+	"\x1cFINISH_REASON_CONTENT_FILTER\x10\x04\x12\x1c\n" +
+	"\x18FINISH_REASON_TOOL_CALLS\x10\x05B5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_agent_v1_event_proto_rawDescOnce sync.Once
@@ -734,33 +1463,49 @@ func file_agent_v1_event_proto_rawDescGZIP() []byte {
 	return file_agent_v1_event_proto_rawDescData
 }
 
-var file_agent_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agent_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_agent_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_agent_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_agent_v1_event_proto_goTypes = []any{
 	(Role)(0),                     // 0: agent.v1.Role
-	(*AgentEvent)(nil),            // 1: agent.v1.AgentEvent
-	(*Message)(nil),               // 2: agent.v1.Message
-	(*RunStarted)(nil),            // 3: agent.v1.RunStarted
-	(*TextDelta)(nil),             // 4: agent.v1.TextDelta
-	(*RunError)(nil),              // 5: agent.v1.RunError
-	(*HistoryGap)(nil),            // 6: agent.v1.HistoryGap
-	(*Heartbeat)(nil),             // 7: agent.v1.Heartbeat
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(FinishReason)(0),             // 1: agent.v1.FinishReason
+	(*AgentEvent)(nil),            // 2: agent.v1.AgentEvent
+	(*Message)(nil),               // 3: agent.v1.Message
+	(*ToolCall)(nil),              // 4: agent.v1.ToolCall
+	(*Usage)(nil),                 // 5: agent.v1.Usage
+	(*RunStarted)(nil),            // 6: agent.v1.RunStarted
+	(*TextDelta)(nil),             // 7: agent.v1.TextDelta
+	(*RunError)(nil),              // 8: agent.v1.RunError
+	(*HistoryGap)(nil),            // 9: agent.v1.HistoryGap
+	(*Heartbeat)(nil),             // 10: agent.v1.Heartbeat
+	(*HistoryReset)(nil),          // 11: agent.v1.HistoryReset
+	(*ToolCallStart)(nil),         // 12: agent.v1.ToolCallStart
+	(*ToolCallArgs)(nil),          // 13: agent.v1.ToolCallArgs
+	(*ToolCallEnd)(nil),           // 14: agent.v1.ToolCallEnd
+	(*ToolCallResult)(nil),        // 15: agent.v1.ToolCallResult
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_agent_v1_event_proto_depIdxs = []int32{
-	8, // 0: agent.v1.AgentEvent.create_time:type_name -> google.protobuf.Timestamp
-	2, // 1: agent.v1.AgentEvent.message:type_name -> agent.v1.Message
-	3, // 2: agent.v1.AgentEvent.run_started:type_name -> agent.v1.RunStarted
-	4, // 3: agent.v1.AgentEvent.text_delta:type_name -> agent.v1.TextDelta
-	5, // 4: agent.v1.AgentEvent.run_error:type_name -> agent.v1.RunError
-	6, // 5: agent.v1.AgentEvent.history_gap:type_name -> agent.v1.HistoryGap
-	7, // 6: agent.v1.AgentEvent.heartbeat:type_name -> agent.v1.Heartbeat
-	0, // 7: agent.v1.Message.role:type_name -> agent.v1.Role
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	16, // 0: agent.v1.AgentEvent.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 1: agent.v1.AgentEvent.message:type_name -> agent.v1.Message
+	6,  // 2: agent.v1.AgentEvent.run_started:type_name -> agent.v1.RunStarted
+	7,  // 3: agent.v1.AgentEvent.text_delta:type_name -> agent.v1.TextDelta
+	8,  // 4: agent.v1.AgentEvent.run_error:type_name -> agent.v1.RunError
+	9,  // 5: agent.v1.AgentEvent.history_gap:type_name -> agent.v1.HistoryGap
+	10, // 6: agent.v1.AgentEvent.heartbeat:type_name -> agent.v1.Heartbeat
+	11, // 7: agent.v1.AgentEvent.history_reset:type_name -> agent.v1.HistoryReset
+	12, // 8: agent.v1.AgentEvent.tool_call_start:type_name -> agent.v1.ToolCallStart
+	13, // 9: agent.v1.AgentEvent.tool_call_args:type_name -> agent.v1.ToolCallArgs
+	14, // 10: agent.v1.AgentEvent.tool_call_end:type_name -> agent.v1.ToolCallEnd
+	15, // 11: agent.v1.AgentEvent.tool_call_result:type_name -> agent.v1.ToolCallResult
+	0,  // 12: agent.v1.Message.role:type_name -> agent.v1.Role
+	4,  // 13: agent.v1.Message.tool_calls:type_name -> agent.v1.ToolCall
+	1,  // 14: agent.v1.Message.finish_reason:type_name -> agent.v1.FinishReason
+	5,  // 15: agent.v1.Message.usage:type_name -> agent.v1.Usage
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_agent_v1_event_proto_init() }
@@ -775,14 +1520,19 @@ func file_agent_v1_event_proto_init() {
 		(*AgentEvent_RunError)(nil),
 		(*AgentEvent_HistoryGap)(nil),
 		(*AgentEvent_Heartbeat)(nil),
+		(*AgentEvent_HistoryReset)(nil),
+		(*AgentEvent_ToolCallStart)(nil),
+		(*AgentEvent_ToolCallArgs)(nil),
+		(*AgentEvent_ToolCallEnd)(nil),
+		(*AgentEvent_ToolCallResult)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_event_proto_rawDesc), len(file_agent_v1_event_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   7,
+			NumEnums:      2,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -46,6 +46,10 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg engine.Config) engine.En
 		{"Stat", testStat},
 		{"ListPagesByID", testList},
 		{"Close", testClose},
+		{"Epochs", testEpochs},
+		{"RunProgress", testRunProgress},
+		{"RunExpiresWithLease", testRunExpiresWithLease},
+		{"CancelRun", testCancelRun},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

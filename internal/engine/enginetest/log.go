@@ -15,6 +15,7 @@ import (
 func testAppendAssignsSeq(t *testing.T, newEngine Factory) {
 	e := open(t, newEngine, engine.Config{})
 	ctx := testCtx(t)
+	var epoch string
 	for i := range 3 {
 		in := userMsg(fmt.Sprint("hello ", i))
 		orig := in.String()
@@ -28,8 +29,12 @@ func testAppendAssignsSeq(t *testing.T, newEngine Factory) {
 		if in.String() != orig {
 			t.Fatalf("AppendUser modified its input: %v, was %v", in, orig)
 		}
+		if stored.GetEpoch() == "" || (i > 0 && stored.GetEpoch() != epoch) {
+			t.Fatalf("AppendUser #%d stored epoch %q; want one epoch for the whole log, was %q", i, stored.GetEpoch(), epoch)
+		}
+		epoch = stored.GetEpoch()
 		want := userMsg(fmt.Sprint("hello ", i))
-		want.Seq, want.AgentId = uint64(i+1), "a"
+		want.Seq, want.AgentId, want.Epoch = uint64(i+1), "a", epoch
 		sameEvent(t, "stored event", stored, want)
 	}
 	p, err := e.Read(ctx, "a", 0, 10)
@@ -39,8 +44,8 @@ func testAppendAssignsSeq(t *testing.T, newEngine Factory) {
 	if got := descriptions(p.Events); !slices.Equal(got, []string{"1:hello 0", "2:hello 1", "3:hello 2"}) {
 		t.Fatalf("Read events %v", got)
 	}
-	if p.FirstSeq != 1 || p.LastSeq != 3 || p.Answered != 0 {
-		t.Fatalf("Read bounds first %d last %d answered %d, want 1 3 0", p.FirstSeq, p.LastSeq, p.Answered)
+	if p.FirstSeq != 1 || p.LastSeq != 3 || p.Answered != 0 || p.Epoch != epoch {
+		t.Fatalf("Read bounds first %d last %d answered %d epoch %q, want 1 3 0 %q", p.FirstSeq, p.LastSeq, p.Answered, p.Epoch, epoch)
 	}
 }
 

@@ -32,6 +32,7 @@ func RunShared(t *testing.T, newPair func(t *testing.T, cfg engine.Config) (a, b
 		{"DeleteReachesEveryReplica", testSharedDelete},
 		{"ListAcrossReplicas", testSharedList},
 		{"ClosingOneReplica", testSharedClose},
+		{"RunAndCancelAcrossReplicas", testSharedRunCancel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,5 +201,15 @@ func testSharedClose(t *testing.T, newPair PairFactory) {
 	}
 	if st, err := b.Stat(ctx, "a"); err != nil || st.Subscribers != 1 {
 		t.Fatalf("Stat on b: Subscribers %d, err %v; want 1 (the closed replica's subscribers are gone)", st.Subscribers, err)
+	}
+}
+
+// testSharedRunCancel: a run written on one replica is seen and cancelled
+// from the other.
+func testSharedRunCancel(t *testing.T, newPair PairFactory) {
+	a, b := openPair(t, newPair, engine.Config{})
+	cancelRun(t, a, b)
+	if st, err := b.Stat(testCtx(t), "cr"); err != nil || st.Epoch == "" {
+		t.Fatalf("Stat on the other replica: epoch %q, err %v", st.Epoch, err)
 	}
 }

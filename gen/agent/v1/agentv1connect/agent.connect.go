@@ -49,6 +49,8 @@ const (
 	// AgentServiceDeleteAgentProcedure is the fully-qualified name of the AgentService's DeleteAgent
 	// RPC.
 	AgentServiceDeleteAgentProcedure = "/agent.v1.AgentService/DeleteAgent"
+	// AgentServiceCancelRunProcedure is the fully-qualified name of the AgentService's CancelRun RPC.
+	AgentServiceCancelRunProcedure = "/agent.v1.AgentService/CancelRun"
 )
 
 // AgentServiceClient is a client for the agent.v1.AgentService service.
@@ -80,6 +82,11 @@ type AgentServiceClient interface {
 	// DeleteAgent removes an agent and its whole history. Open subscriptions to
 	// it end. Deleting an unknown agent is not_found.
 	DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error)
+	// CancelRun stops the reply the agent is writing, on whichever replica
+	// writes it: the reply is persisted with the text so far and finish reason
+	// cancelled. With no reply being written, or with a run_id that is not the
+	// active run, it is failed_precondition. Disconnecting cancels nothing.
+	CancelRun(context.Context, *connect.Request[v1.CancelRunRequest]) (*connect.Response[v1.CancelRunResponse], error)
 }
 
 // NewAgentServiceClient constructs a client for the agent.v1.AgentService service. By default, it
@@ -139,6 +146,12 @@ func NewAgentServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		cancelRun: connect.NewClient[v1.CancelRunRequest, v1.CancelRunResponse](
+			httpClient,
+			baseURL+AgentServiceCancelRunProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("CancelRun")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -151,6 +164,7 @@ type agentServiceClient struct {
 	getAgent    *connect.Client[v1.GetAgentRequest, v1.GetAgentResponse]
 	listAgents  *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
 	deleteAgent *connect.Client[v1.DeleteAgentRequest, v1.DeleteAgentResponse]
+	cancelRun   *connect.Client[v1.CancelRunRequest, v1.CancelRunResponse]
 }
 
 // SendMessage calls agent.v1.AgentService.SendMessage.
@@ -188,6 +202,11 @@ func (c *agentServiceClient) DeleteAgent(ctx context.Context, req *connect.Reque
 	return c.deleteAgent.CallUnary(ctx, req)
 }
 
+// CancelRun calls agent.v1.AgentService.CancelRun.
+func (c *agentServiceClient) CancelRun(ctx context.Context, req *connect.Request[v1.CancelRunRequest]) (*connect.Response[v1.CancelRunResponse], error) {
+	return c.cancelRun.CallUnary(ctx, req)
+}
+
 // AgentServiceHandler is an implementation of the agent.v1.AgentService service.
 type AgentServiceHandler interface {
 	// SendMessage appends a user message to the agent's log and returns it
@@ -217,6 +236,11 @@ type AgentServiceHandler interface {
 	// DeleteAgent removes an agent and its whole history. Open subscriptions to
 	// it end. Deleting an unknown agent is not_found.
 	DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error)
+	// CancelRun stops the reply the agent is writing, on whichever replica
+	// writes it: the reply is persisted with the text so far and finish reason
+	// cancelled. With no reply being written, or with a run_id that is not the
+	// active run, it is failed_precondition. Disconnecting cancels nothing.
+	CancelRun(context.Context, *connect.Request[v1.CancelRunRequest]) (*connect.Response[v1.CancelRunResponse], error)
 }
 
 // NewAgentServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -272,6 +296,12 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	agentServiceCancelRunHandler := connect.NewUnaryHandler(
+		AgentServiceCancelRunProcedure,
+		svc.CancelRun,
+		connect.WithSchema(agentServiceMethods.ByName("CancelRun")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/agent.v1.AgentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AgentServiceSendMessageProcedure:
@@ -288,6 +318,8 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 			agentServiceListAgentsHandler.ServeHTTP(w, r)
 		case AgentServiceDeleteAgentProcedure:
 			agentServiceDeleteAgentHandler.ServeHTTP(w, r)
+		case AgentServiceCancelRunProcedure:
+			agentServiceCancelRunHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -323,4 +355,8 @@ func (UnimplementedAgentServiceHandler) ListAgents(context.Context, *connect.Req
 
 func (UnimplementedAgentServiceHandler) DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("agent.v1.AgentService.DeleteAgent is not implemented"))
+}
+
+func (UnimplementedAgentServiceHandler) CancelRun(context.Context, *connect.Request[v1.CancelRunRequest]) (*connect.Response[v1.CancelRunResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("agent.v1.AgentService.CancelRun is not implemented"))
 }

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agent/v1/agent.proto.
  */
 export const file_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChRhZ2VudC92MS9hZ2VudC5wcm90bxIIYWdlbnQudjEiTwoSU2VuZE1lc3NhZ2VSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgwKBHRleHQYAiABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYAyABKAkidAoTU2VuZE1lc3NhZ2VSZXNwb25zZRIlCgdtZXNzYWdlGAEgASgLMhQuYWdlbnQudjEuQWdlbnRFdmVudBIjCgVyZXBseRgCIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQSEQoJZHVwbGljYXRlGAMgASgIIl8KEFN1YnNjcmliZVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSFgoJYWZ0ZXJfc2VxGAIgASgESACIAQESEwoLc2tpcF9kZWx0YXMYAyABKAhCDAoKX2FmdGVyX3NlcSI4ChFTdWJzY3JpYmVSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQihwEKD0NvbnZlcnNlUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIWCglhZnRlcl9zZXEYAiABKARIAIgBARIMCgR0ZXh0GAMgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAQgASgJEhMKC3NraXBfZGVsdGFzGAUgASgIQgwKCl9hZnRlcl9zZXEiNwoQQ29udmVyc2VSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQiRwoRR2V0SGlzdG9yeVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgEEg0KBWxpbWl0GAMgASgFInEKEkdldEhpc3RvcnlSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5hZ2VudC52MS5BZ2VudEV2ZW50EhEKCWZpcnN0X3NlcRgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBBIQCghoYXNfbW9yZRgEIAEoCCIjCg9HZXRBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiMgoQR2V0QWdlbnRSZXNwb25zZRIeCgVhZ2VudBgBIAEoCzIPLmFnZW50LnYxLkFnZW50IrwBCgVBZ2VudBIQCghhZ2VudF9pZBgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBBIRCglmaXJzdF9zZXEYAyABKAQSEwoLY29ubmVjdGlvbnMYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmxhc3RfYWN0aXZpdHlfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoRTGlzdEFnZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTgoSTGlzdEFnZW50c1Jlc3BvbnNlEh8KBmFnZW50cxgBIAMoCzIPLmFnZW50LnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChJEZWxldGVBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZTKeBAoMQWdlbnRTZXJ2aWNlEkoKC1NlbmRNZXNzYWdlEhwuYWdlbnQudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0Gh0uYWdlbnQudjEuU2VuZE1lc3NhZ2VSZXNwb25zZRJGCglTdWJzY3JpYmUSGi5hZ2VudC52MS5TdWJzY3JpYmVSZXF1ZXN0GhsuYWdlbnQudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJFCghDb252ZXJzZRIZLmFnZW50LnYxLkNvbnZlcnNlUmVxdWVzdBoaLmFnZW50LnYxLkNvbnZlcnNlUmVzcG9uc2UoATABEkwKCkdldEhpc3RvcnkSGy5hZ2VudC52MS5HZXRIaXN0b3J5UmVxdWVzdBocLmFnZW50LnYxLkdldEhpc3RvcnlSZXNwb25zZSIDkAIBEkYKCEdldEFnZW50EhkuYWdlbnQudjEuR2V0QWdlbnRSZXF1ZXN0GhouYWdlbnQudjEuR2V0QWdlbnRSZXNwb25zZSIDkAIBEkwKCkxpc3RBZ2VudHMSGy5hZ2VudC52MS5MaXN0QWdlbnRzUmVxdWVzdBocLmFnZW50LnYxLkxpc3RBZ2VudHNSZXNwb25zZSIDkAIBEk8KC0RlbGV0ZUFnZW50EhwuYWdlbnQudjEuRGVsZXRlQWdlbnRSZXF1ZXN0Gh0uYWdlbnQudjEuRGVsZXRlQWdlbnRSZXNwb25zZSIDkAICQjVaM2dpdGh1Yi5jb20vYWdlbnRnYXRlL2FnZW50Z2F0ZS9nZW4vYWdlbnQvdjE7YWdlbnR2MWIGcHJvdG8z", [file_agent_v1_event, file_google_protobuf_timestamp]);
+  fileDesc("ChRhZ2VudC92MS9hZ2VudC5wcm90bxIIYWdlbnQudjEiTwoSU2VuZE1lc3NhZ2VSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgwKBHRleHQYAiABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYAyABKAkidAoTU2VuZE1lc3NhZ2VSZXNwb25zZRIlCgdtZXNzYWdlGAEgASgLMhQuYWdlbnQudjEuQWdlbnRFdmVudBIjCgVyZXBseRgCIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQSEQoJZHVwbGljYXRlGAMgASgIIm4KEFN1YnNjcmliZVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSFgoJYWZ0ZXJfc2VxGAIgASgESACIAQESEwoLc2tpcF9kZWx0YXMYAyABKAgSDQoFZXBvY2gYBCABKAlCDAoKX2FmdGVyX3NlcSI4ChFTdWJzY3JpYmVSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQilgEKD0NvbnZlcnNlUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIWCglhZnRlcl9zZXEYAiABKARIAIgBARIMCgR0ZXh0GAMgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAQgASgJEhMKC3NraXBfZGVsdGFzGAUgASgIEg0KBWVwb2NoGAYgASgJQgwKCl9hZnRlcl9zZXEiNwoQQ29udmVyc2VSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQiRwoRR2V0SGlzdG9yeVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgEEg0KBWxpbWl0GAMgASgFIoABChJHZXRIaXN0b3J5UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuYWdlbnQudjEuQWdlbnRFdmVudBIRCglmaXJzdF9zZXEYAiABKAQSEAoIbGFzdF9zZXEYAyABKAQSEAoIaGFzX21vcmUYBCABKAgSDQoFZXBvY2gYBSABKAkiIwoPR2V0QWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJIjIKEEdldEFnZW50UmVzcG9uc2USHgoFYWdlbnQYASABKAsyDy5hZ2VudC52MS5BZ2VudCLLAQoFQWdlbnQSEAoIYWdlbnRfaWQYASABKAkSEAoIbGFzdF9zZXEYAiABKAQSEQoJZmlyc3Rfc2VxGAMgASgEEhMKC2Nvbm5lY3Rpb25zGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJsYXN0X2FjdGl2aXR5X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVwb2NoGAcgASgJIjoKEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk4KEkxpc3RBZ2VudHNSZXNwb25zZRIfCgZhZ2VudHMYASADKAsyDy5hZ2VudC52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJgoSRGVsZXRlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJIhUKE0RlbGV0ZUFnZW50UmVzcG9uc2UiNAoQQ2FuY2VsUnVuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkiIwoRQ2FuY2VsUnVuUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJMuQECgxBZ2VudFNlcnZpY2USSgoLU2VuZE1lc3NhZ2USHC5hZ2VudC52MS5TZW5kTWVzc2FnZVJlcXVlc3QaHS5hZ2VudC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEkYKCVN1YnNjcmliZRIaLmFnZW50LnYxLlN1YnNjcmliZVJlcXVlc3QaGy5hZ2VudC52MS5TdWJzY3JpYmVSZXNwb25zZTABEkUKCENvbnZlcnNlEhkuYWdlbnQudjEuQ29udmVyc2VSZXF1ZXN0GhouYWdlbnQudjEuQ29udmVyc2VSZXNwb25zZSgBMAESTAoKR2V0SGlzdG9yeRIbLmFnZW50LnYxLkdldEhpc3RvcnlSZXF1ZXN0GhwuYWdlbnQudjEuR2V0SGlzdG9yeVJlc3BvbnNlIgOQAgESRgoIR2V0QWdlbnQSGS5hZ2VudC52MS5HZXRBZ2VudFJlcXVlc3QaGi5hZ2VudC52MS5HZXRBZ2VudFJlc3BvbnNlIgOQAgESTAoKTGlzdEFnZW50cxIbLmFnZW50LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhwuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlIgOQAgESTwoLRGVsZXRlQWdlbnQSHC5hZ2VudC52MS5EZWxldGVBZ2VudFJlcXVlc3QaHS5hZ2VudC52MS5EZWxldGVBZ2VudFJlc3BvbnNlIgOQAgISRAoJQ2FuY2VsUnVuEhouYWdlbnQudjEuQ2FuY2VsUnVuUmVxdWVzdBobLmFnZW50LnYxLkNhbmNlbFJ1blJlc3BvbnNlQjVaM2dpdGh1Yi5jb20vYWdlbnRnYXRlL2FnZW50Z2F0ZS9nZW4vYWdlbnQvdjE7YWdlbnR2MWIGcHJvdG8z", [file_agent_v1_event, file_google_protobuf_timestamp]);
 
 /**
  * SendMessageRequest sends one user message to an agent.
@@ -120,6 +120,17 @@ export type SubscribeRequest = Message<"agent.v1.SubscribeRequest"> & {
    * @generated from field: bool skip_deltas = 3;
    */
   skipDeltas: boolean;
+
+  /**
+   * The epoch of the log after_seq belongs to (from the events the client
+   * saw). If the log's epoch differs, or after_seq is past its end, the
+   * stream starts with a history_reset and replays the whole retained log.
+   * Clients that resume must send it: without it, a log created anew whose
+   * end is past after_seq cannot be told from the old one.
+   *
+   * @generated from field: string epoch = 4;
+   */
+  epoch: string;
 };
 
 /**
@@ -194,6 +205,14 @@ export type ConverseRequest = Message<"agent.v1.ConverseRequest"> & {
    * @generated from field: bool skip_deltas = 5;
    */
   skipDeltas: boolean;
+
+  /**
+   * Only in the first request: the epoch of the log after_seq belongs to, as
+   * in SubscribeRequest.
+   *
+   * @generated from field: string epoch = 6;
+   */
+  epoch: string;
 };
 
 /**
@@ -294,6 +313,13 @@ export type GetHistoryResponse = Message<"agent.v1.GetHistoryResponse"> & {
    * @generated from field: bool has_more = 4;
    */
   hasMore: boolean;
+
+  /**
+   * The epoch of the log (empty if the agent has no log).
+   *
+   * @generated from field: string epoch = 5;
+   */
+  epoch: string;
 };
 
 /**
@@ -393,6 +419,13 @@ export type Agent = Message<"agent.v1.Agent"> & {
    * @generated from field: google.protobuf.Timestamp last_activity_time = 6;
    */
   lastActivityTime?: Timestamp | undefined;
+
+  /**
+   * The epoch of the agent's log: it changes when the log is created anew.
+   *
+   * @generated from field: string epoch = 7;
+   */
+  epoch: string;
 };
 
 /**
@@ -495,6 +528,58 @@ export const DeleteAgentResponseSchema: GenMessage<DeleteAgentResponse> = /*@__P
   messageDesc(file_agent_v1_agent, 14);
 
 /**
+ * CancelRunRequest names the run to stop.
+ *
+ * @generated from message agent.v1.CancelRunRequest
+ */
+export type CancelRunRequest = Message<"agent.v1.CancelRunRequest"> & {
+  /**
+   * The agent whose reply to stop. On the WebSocket it is taken from the URL.
+   *
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * Optional: the run to stop (from run_started). If set and it is not the
+   * active run, nothing is cancelled (failed_precondition), so that a late
+   * cancel never stops the next reply.
+   *
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message agent.v1.CancelRunRequest.
+ * Use `create(CancelRunRequestSchema)` to create a new message.
+ */
+export const CancelRunRequestSchema: GenMessage<CancelRunRequest> = /*@__PURE__*/
+  messageDesc(file_agent_v1_agent, 15);
+
+/**
+ * CancelRunResponse says which run was asked to stop. Its reply, with finish
+ * reason cancelled, follows as events.
+ *
+ * @generated from message agent.v1.CancelRunResponse
+ */
+export type CancelRunResponse = Message<"agent.v1.CancelRunResponse"> & {
+  /**
+   * The run that was cancelled.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message agent.v1.CancelRunResponse.
+ * Use `create(CancelRunResponseSchema)` to create a new message.
+ */
+export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE__*/
+  messageDesc(file_agent_v1_agent, 16);
+
+/**
  * AgentService talks to agents. An agent is identified by its agent_id:
  * 1 to 128 characters of A-Z a-z 0-9 . _ : -. Agents come into being on first
  * use. Each agent has an ordered event log; messages to one agent are answered
@@ -588,6 +673,19 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof DeleteAgentRequestSchema;
     output: typeof DeleteAgentResponseSchema;
+  },
+  /**
+   * CancelRun stops the reply the agent is writing, on whichever replica
+   * writes it: the reply is persisted with the text so far and finish reason
+   * cancelled. With no reply being written, or with a run_id that is not the
+   * active run, it is failed_precondition. Disconnecting cancels nothing.
+   *
+   * @generated from rpc agent.v1.AgentService.CancelRun
+   */
+  cancelRun: {
+    methodKind: "unary";
+    input: typeof CancelRunRequestSchema;
+    output: typeof CancelRunResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_agent_v1_agent, 0);

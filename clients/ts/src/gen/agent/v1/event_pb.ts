@@ -12,21 +12,23 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file agent/v1/event.proto.
  */
 export const file_agent_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChRhZ2VudC92MS9ldmVudC5wcm90bxIIYWdlbnQudjEi6AIKCkFnZW50RXZlbnQSCwoDc2VxGAEgASgEEhAKCGFnZW50X2lkGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgdtZXNzYWdlGAogASgLMhEuYWdlbnQudjEuTWVzc2FnZUgAEisKC3J1bl9zdGFydGVkGAsgASgLMhQuYWdlbnQudjEuUnVuU3RhcnRlZEgAEikKCnRleHRfZGVsdGEYDCABKAsyEy5hZ2VudC52MS5UZXh0RGVsdGFIABInCglydW5fZXJyb3IYDSABKAsyEi5hZ2VudC52MS5SdW5FcnJvckgAEisKC2hpc3RvcnlfZ2FwGA4gASgLMhQuYWdlbnQudjEuSGlzdG9yeUdhcEgAEigKCWhlYXJ0YmVhdBgPIAEoCzITLmFnZW50LnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmRKBAgUECgiigEKB01lc3NhZ2USEgoKbWVzc2FnZV9pZBgBIAEoCRIcCgRyb2xlGAIgASgOMg4uYWdlbnQudjEuUm9sZRIMCgR0ZXh0GAMgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAQgASgJEg4KBnJ1bl9pZBgFIAEoCRIUCgxyZXBseV90b19zZXEYBiABKAQiRgoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRIUCgxyZXBseV90b19zZXEYAyABKAQiPgoJVGV4dERlbHRhEg4KBnJ1bl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJEg0KBWRlbHRhGAMgASgJIk8KCFJ1bkVycm9yEg4KBnJ1bl9pZBgBIAEoCRIUCgxyZXBseV90b19zZXEYAiABKAQSDAoEY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJIjsKCkhpc3RvcnlHYXASEQoJYWZ0ZXJfc2VxGAEgASgEEhoKEmZpcnN0X3JldGFpbmVkX3NlcRgCIAEoBCILCglIZWFydGJlYXQqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAkI1WjNnaXRodWIuY29tL2FnZW50Z2F0ZS9hZ2VudGdhdGUvZ2VuL2FnZW50L3YxO2FnZW50djFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChRhZ2VudC92MS9ldmVudC5wcm90bxIIYWdlbnQudjEihQUKCkFnZW50RXZlbnQSCwoDc2VxGAEgASgEEhAKCGFnZW50X2lkGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcG9jaBgEIAEoCRIPCgdydW5fc2VxGAUgASgEEiQKB21lc3NhZ2UYCiABKAsyES5hZ2VudC52MS5NZXNzYWdlSAASKwoLcnVuX3N0YXJ0ZWQYCyABKAsyFC5hZ2VudC52MS5SdW5TdGFydGVkSAASKQoKdGV4dF9kZWx0YRgMIAEoCzITLmFnZW50LnYxLlRleHREZWx0YUgAEicKCXJ1bl9lcnJvchgNIAEoCzISLmFnZW50LnYxLlJ1bkVycm9ySAASKwoLaGlzdG9yeV9nYXAYDiABKAsyFC5hZ2VudC52MS5IaXN0b3J5R2FwSAASKAoJaGVhcnRiZWF0GA8gASgLMhMuYWdlbnQudjEuSGVhcnRiZWF0SAASLwoNaGlzdG9yeV9yZXNldBgQIAEoCzIWLmFnZW50LnYxLkhpc3RvcnlSZXNldEgAEjIKD3Rvb2xfY2FsbF9zdGFydBgUIAEoCzIXLmFnZW50LnYxLlRvb2xDYWxsU3RhcnRIABIwCg50b29sX2NhbGxfYXJncxgVIAEoCzIWLmFnZW50LnYxLlRvb2xDYWxsQXJnc0gAEi4KDXRvb2xfY2FsbF9lbmQYFiABKAsyFS5hZ2VudC52MS5Ub29sQ2FsbEVuZEgAEjQKEHRvb2xfY2FsbF9yZXN1bHQYFyABKAsyGC5hZ2VudC52MS5Ub29sQ2FsbFJlc3VsdEgAQgYKBGtpbmRKBAgYECgigQIKB01lc3NhZ2USEgoKbWVzc2FnZV9pZBgBIAEoCRIcCgRyb2xlGAIgASgOMg4uYWdlbnQudjEuUm9sZRIMCgR0ZXh0GAMgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAQgASgJEg4KBnJ1bl9pZBgFIAEoCRIUCgxyZXBseV90b19zZXEYBiABKAQSJgoKdG9vbF9jYWxscxgHIAMoCzISLmFnZW50LnYxLlRvb2xDYWxsEi0KDWZpbmlzaF9yZWFzb24YCCABKA4yFi5hZ2VudC52MS5GaW5pc2hSZWFzb24SHgoFdXNhZ2UYCSABKAsyDy5hZ2VudC52MS5Vc2FnZSJRCghUb29sQ2FsbBIUCgx0b29sX2NhbGxfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkSDgoGcmVzdWx0GAQgASgJIkMKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEg0KBW1vZGVsGAMgASgJIkYKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSFAoMcmVwbHlfdG9fc2VxGAMgASgEIj4KCVRleHREZWx0YRIOCgZydW5faWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRINCgVkZWx0YRgDIAEoCSJPCghSdW5FcnJvchIOCgZydW5faWQYASABKAkSFAoMcmVwbHlfdG9fc2VxGAIgASgEEgwKBGNvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCSI7CgpIaXN0b3J5R2FwEhEKCWFmdGVyX3NlcRgBIAEoBBIaChJmaXJzdF9yZXRhaW5lZF9zZXEYAiABKAQiCwoJSGVhcnRiZWF0IkwKDEhpc3RvcnlSZXNldBINCgVlcG9jaBgBIAEoCRIaChJmaXJzdF9yZXRhaW5lZF9zZXEYAiABKAQSEQoJYWZ0ZXJfc2VxGAMgASgEIlcKDVRvb2xDYWxsU3RhcnQSDgoGcnVuX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSFAoMdG9vbF9jYWxsX2lkGAMgASgJEgwKBG5hbWUYBCABKAkiQwoMVG9vbENhbGxBcmdzEg4KBnJ1bl9pZBgBIAEoCRIUCgx0b29sX2NhbGxfaWQYAiABKAkSDQoFZGVsdGEYAyABKAkiMwoLVG9vbENhbGxFbmQSDgoGcnVuX2lkGAEgASgJEhQKDHRvb2xfY2FsbF9pZBgCIAEoCSJbCg5Ub29sQ2FsbFJlc3VsdBIOCgZydW5faWQYASABKAkSFAoMdG9vbF9jYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEgoKbWVzc2FnZV9pZBgEIAEoCSo/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACKrwBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISGwoXRklOSVNIX1JFQVNPTl9DQU5DRUxMRUQQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQSHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAVCNVozZ2l0aHViLmNvbS9hZ2VudGdhdGUvYWdlbnRnYXRlL2dlbi9hZ2VudC92MTthZ2VudHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * AgentEvent is one entry of an agent's event stream.
  *
  * Persisted events (messages and run errors) carry a seq: 1, 2, 3 … per agent,
- * without gaps, identical on every replica and every connection. They are
- * replayed by Subscribe and GetHistory. Ephemeral events (run_started,
- * text_delta) and stream-only events (history_gap, heartbeat) have seq 0: they
- * are delivered live only and never replayed.
+ * without gaps, identical on every replica and every connection, and the
+ * epoch of the log they belong to. They are replayed by Subscribe and
+ * GetHistory. Ephemeral events (run_started, text_delta, the tool call
+ * events) and stream-only events (history_gap, history_reset, heartbeat) have
+ * seq 0: they are delivered live only and never replayed.
  *
  * The vocabulary maps one-to-one onto AG-UI: a reply is a run (run_started,
  * then the assistant message or run_error), its text is streamed as
- * text_delta events that carry the message id of the reply they build, and
- * the field numbers 20 to 39 are reserved for tool calls and agent state.
+ * text_delta events that carry the message id of the reply they build, its
+ * tool calls as tool_call_start, tool_call_args, tool_call_end and
+ * tool_call_result, and the field numbers 24 to 39 are kept for agent state.
  *
  * @generated from message agent.v1.AgentEvent
  */
@@ -52,6 +54,25 @@ export type AgentEvent = Message$1<"agent.v1.AgentEvent"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 3;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * For persisted events: the epoch of the log, a random id that changes
+   * whenever the log is created anew (the agent was deleted and used again,
+   * or the store lost it). A client resumes with after_seq and this epoch.
+   *
+   * @generated from field: string epoch = 4;
+   */
+  epoch: string;
+
+  /**
+   * For ephemeral events of a run: the event's position in its run, 1 for
+   * run_started, then 2, 3 … for its deltas and tool call events. A client
+   * that joined mid-reply was sent the run so far at once; this tells where
+   * the live events continue it.
+   *
+   * @generated from field: uint64 run_seq = 5;
+   */
+  runSeq: bigint;
 
   /**
    * What happened. Clients should ignore kinds they do not know yet, so that
@@ -113,6 +134,48 @@ export type AgentEvent = Message$1<"agent.v1.AgentEvent"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * Stream-only: the log the subscriber resumed from is gone (its epoch
+     * differs, or after_seq is past the log's end). The whole retained log
+     * is replayed next: drop what was shown and render the replay.
+     *
+     * @generated from field: agent.v1.HistoryReset history_reset = 16;
+     */
+    value: HistoryReset;
+    case: "historyReset";
+  } | {
+    /**
+     * Ephemeral: the agent began a tool call (AG-UI TOOL_CALL_START).
+     *
+     * @generated from field: agent.v1.ToolCallStart tool_call_start = 20;
+     */
+    value: ToolCallStart;
+    case: "toolCallStart";
+  } | {
+    /**
+     * Ephemeral: a piece of a tool call's argument JSON (AG-UI TOOL_CALL_ARGS).
+     *
+     * @generated from field: agent.v1.ToolCallArgs tool_call_args = 21;
+     */
+    value: ToolCallArgs;
+    case: "toolCallArgs";
+  } | {
+    /**
+     * Ephemeral: a tool call's arguments are complete (AG-UI TOOL_CALL_END).
+     *
+     * @generated from field: agent.v1.ToolCallEnd tool_call_end = 22;
+     */
+    value: ToolCallEnd;
+    case: "toolCallEnd";
+  } | {
+    /**
+     * Ephemeral: the result of a tool call (AG-UI TOOL_CALL_RESULT).
+     *
+     * @generated from field: agent.v1.ToolCallResult tool_call_result = 23;
+     */
+    value: ToolCallResult;
+    case: "toolCallResult";
   } | { case: undefined; value?: undefined };
 };
 
@@ -171,6 +234,27 @@ export type Message = Message$1<"agent.v1.Message"> & {
    * @generated from field: uint64 reply_to_seq = 6;
    */
   replyToSeq: bigint;
+
+  /**
+   * For replies: the tool calls the agent made while writing it, in order.
+   *
+   * @generated from field: repeated agent.v1.ToolCall tool_calls = 7;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * For replies: why the agent stopped writing.
+   *
+   * @generated from field: agent.v1.FinishReason finish_reason = 8;
+   */
+  finishReason: FinishReason;
+
+  /**
+   * For replies: the tokens the model used, where the responder reports them.
+   *
+   * @generated from field: agent.v1.Usage usage = 9;
+   */
+  usage?: Usage | undefined;
 };
 
 /**
@@ -179,6 +263,83 @@ export type Message = Message$1<"agent.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_agent_v1_event, 1);
+
+/**
+ * ToolCall is one tool call of a reply, as persisted with it.
+ *
+ * @generated from message agent.v1.ToolCall
+ */
+export type ToolCall = Message$1<"agent.v1.ToolCall"> & {
+  /**
+   * The tool call's id, as in the tool call events.
+   *
+   * @generated from field: string tool_call_id = 1;
+   */
+  toolCallId: string;
+
+  /**
+   * The tool's name.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The arguments, usually JSON.
+   *
+   * @generated from field: string arguments = 3;
+   */
+  arguments: string;
+
+  /**
+   * The result, if the agent reported one.
+   *
+   * @generated from field: string result = 4;
+   */
+  result: string;
+};
+
+/**
+ * Describes the message agent.v1.ToolCall.
+ * Use `create(ToolCallSchema)` to create a new message.
+ */
+export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 2);
+
+/**
+ * Usage is what one reply cost in tokens.
+ *
+ * @generated from message agent.v1.Usage
+ */
+export type Usage = Message$1<"agent.v1.Usage"> & {
+  /**
+   * Tokens of the prompt (the context and the message).
+   *
+   * @generated from field: int64 input_tokens = 1;
+   */
+  inputTokens: bigint;
+
+  /**
+   * Tokens the model wrote.
+   *
+   * @generated from field: int64 output_tokens = 2;
+   */
+  outputTokens: bigint;
+
+  /**
+   * The model that wrote the reply, as the upstream named it.
+   *
+   * @generated from field: string model = 3;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message agent.v1.Usage.
+ * Use `create(UsageSchema)` to create a new message.
+ */
+export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 3);
 
 /**
  * RunStarted announces that the agent began replying to a user message.
@@ -213,7 +374,7 @@ export type RunStarted = Message$1<"agent.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 2);
+  messageDesc(file_agent_v1_event, 4);
 
 /**
  * TextDelta is a piece of a reply's text, in order. Concatenating the deltas of
@@ -249,7 +410,7 @@ export type TextDelta = Message$1<"agent.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 3);
+  messageDesc(file_agent_v1_event, 5);
 
 /**
  * RunError says that the agent could not reply to a user message.
@@ -291,7 +452,7 @@ export type RunError = Message$1<"agent.v1.RunError"> & {
  * Use `create(RunErrorSchema)` to create a new message.
  */
 export const RunErrorSchema: GenMessage<RunError> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 4);
+  messageDesc(file_agent_v1_event, 6);
 
 /**
  * HistoryGap tells a subscriber that part of the history it asked for was
@@ -320,7 +481,7 @@ export type HistoryGap = Message$1<"agent.v1.HistoryGap"> & {
  * Use `create(HistoryGapSchema)` to create a new message.
  */
 export const HistoryGapSchema: GenMessage<HistoryGap> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 5);
+  messageDesc(file_agent_v1_event, 7);
 
 /**
  * Heartbeat keeps an idle stream alive. It carries no information.
@@ -335,7 +496,193 @@ export type Heartbeat = Message$1<"agent.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 6);
+  messageDesc(file_agent_v1_event, 8);
+
+/**
+ * HistoryReset tells a subscriber that the log it resumed from no longer
+ * exists: the agent was deleted and began again, or the store lost its data.
+ * The retained log is replayed from first_retained_seq next.
+ *
+ * @generated from message agent.v1.HistoryReset
+ */
+export type HistoryReset = Message$1<"agent.v1.HistoryReset"> & {
+  /**
+   * The epoch of the current log: resume with it from now on.
+   *
+   * @generated from field: string epoch = 1;
+   */
+  epoch: string;
+
+  /**
+   * The first seq still retained; the replay starts here (0: the log is
+   * empty).
+   *
+   * @generated from field: uint64 first_retained_seq = 2;
+   */
+  firstRetainedSeq: bigint;
+
+  /**
+   * The after_seq the subscriber asked for.
+   *
+   * @generated from field: uint64 after_seq = 3;
+   */
+  afterSeq: bigint;
+};
+
+/**
+ * Describes the message agent.v1.HistoryReset.
+ * Use `create(HistoryResetSchema)` to create a new message.
+ */
+export const HistoryResetSchema: GenMessage<HistoryReset> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 9);
+
+/**
+ * ToolCallStart announces a tool call of the reply being written.
+ *
+ * @generated from message agent.v1.ToolCallStart
+ */
+export type ToolCallStart = Message$1<"agent.v1.ToolCallStart"> & {
+  /**
+   * The run that makes the call.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The message id of the reply being built (AG-UI parentMessageId).
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * The tool call's id, carried by its other events.
+   *
+   * @generated from field: string tool_call_id = 3;
+   */
+  toolCallId: string;
+
+  /**
+   * The tool's name.
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message agent.v1.ToolCallStart.
+ * Use `create(ToolCallStartSchema)` to create a new message.
+ */
+export const ToolCallStartSchema: GenMessage<ToolCallStart> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 10);
+
+/**
+ * ToolCallArgs is a piece of a tool call's arguments, in order.
+ * Concatenating them gives the arguments (usually JSON).
+ *
+ * @generated from message agent.v1.ToolCallArgs
+ */
+export type ToolCallArgs = Message$1<"agent.v1.ToolCallArgs"> & {
+  /**
+   * The run that makes the call.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The tool call these arguments belong to.
+   *
+   * @generated from field: string tool_call_id = 2;
+   */
+  toolCallId: string;
+
+  /**
+   * The next piece of the arguments.
+   *
+   * @generated from field: string delta = 3;
+   */
+  delta: string;
+};
+
+/**
+ * Describes the message agent.v1.ToolCallArgs.
+ * Use `create(ToolCallArgsSchema)` to create a new message.
+ */
+export const ToolCallArgsSchema: GenMessage<ToolCallArgs> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 11);
+
+/**
+ * ToolCallEnd says that a tool call's arguments are complete.
+ *
+ * @generated from message agent.v1.ToolCallEnd
+ */
+export type ToolCallEnd = Message$1<"agent.v1.ToolCallEnd"> & {
+  /**
+   * The run that makes the call.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The tool call that is complete.
+   *
+   * @generated from field: string tool_call_id = 2;
+   */
+  toolCallId: string;
+};
+
+/**
+ * Describes the message agent.v1.ToolCallEnd.
+ * Use `create(ToolCallEndSchema)` to create a new message.
+ */
+export const ToolCallEndSchema: GenMessage<ToolCallEnd> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 12);
+
+/**
+ * ToolCallResult carries what a tool call returned.
+ *
+ * @generated from message agent.v1.ToolCallResult
+ */
+export type ToolCallResult = Message$1<"agent.v1.ToolCallResult"> & {
+  /**
+   * The run that made the call.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The tool call this is the result of.
+   *
+   * @generated from field: string tool_call_id = 2;
+   */
+  toolCallId: string;
+
+  /**
+   * The result, as text (often JSON).
+   *
+   * @generated from field: string content = 3;
+   */
+  content: string;
+
+  /**
+   * The message id of the reply being built.
+   *
+   * @generated from field: string message_id = 4;
+   */
+  messageId: string;
+};
+
+/**
+ * Describes the message agent.v1.ToolCallResult.
+ * Use `create(ToolCallResultSchema)` to create a new message.
+ */
+export const ToolCallResultSchema: GenMessage<ToolCallResult> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 13);
 
 /**
  * Role says who wrote a message.
@@ -370,4 +717,59 @@ export enum Role {
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_agent_v1_event, 0);
+
+/**
+ * FinishReason says how a reply ended.
+ *
+ * @generated from enum agent.v1.FinishReason
+ */
+export enum FinishReason {
+  /**
+   * Not a reply, or written before finish reasons were recorded.
+   *
+   * @generated from enum value: FINISH_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The agent finished its answer.
+   *
+   * @generated from enum value: FINISH_REASON_STOP = 1;
+   */
+  STOP = 1,
+
+  /**
+   * The model reached its output token limit: the text is cut short.
+   *
+   * @generated from enum value: FINISH_REASON_LENGTH = 2;
+   */
+  LENGTH = 2,
+
+  /**
+   * The run was cancelled (CancelRun): the text is what was written by then.
+   *
+   * @generated from enum value: FINISH_REASON_CANCELLED = 3;
+   */
+  CANCELLED = 3,
+
+  /**
+   * The model's content filter stopped the answer.
+   *
+   * @generated from enum value: FINISH_REASON_CONTENT_FILTER = 4;
+   */
+  CONTENT_FILTER = 4,
+
+  /**
+   * The agent stopped to have tools called.
+   *
+   * @generated from enum value: FINISH_REASON_TOOL_CALLS = 5;
+   */
+  TOOL_CALLS = 5,
+}
+
+/**
+ * Describes the enum agent.v1.FinishReason.
+ */
+export const FinishReasonSchema: GenEnum<FinishReason> = /*@__PURE__*/
+  enumDesc(file_agent_v1_event, 1);
 

@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/responder"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// runStream is the responder.Stream of one run: each call becomes an
+// ephemeral event, numbered by run_seq and recorded as the run's progress
+// (engine.PublishRun), and is kept for the persisted reply.
+type runStream struct {
+	s       *Service
+	ctx     context.Context
+	lease   engine.Lease
+	runID   string
+	replyID string
+	seq     uint64 // run_seq of the last event published
+
+	text  strings.Builder
+	calls []*agentv1.ToolCall
+	byID  map[string]*agentv1.ToolCall
+}
+
+func newRunStream(ctx context.Context, s *Service, lease engine.Lease, runID, replyID string) *runStream {
+	return &runStream{s: s, ctx: ctx, lease: lease, runID: runID, replyID: replyID, byID: map[string]*agentv1.ToolCall{}}
+}
+
+// publish numbers ev and sends it. Losing an ephemeral event is harmless, as
+// the reply that follows carries everything, so failures are only logged;
+// the caller learns of a cancelled or timed-out run from the error.
+func (r *runStream) publish(ev *agentv1.AgentEvent) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	r.seq++
+	ev.RunSeq = r.seq
+	ev.AgentId = r.lease.AgentID
+	ev.CreateTime = timestamppb.New(r.s.cfg.Now())
+	if err := r.s.eng.PublishRun(r.ctx, r.lease, ev); err != nil && r.ctx.Err() == nil {
+		r.s.log.Debug("publish failed", "agent", r.lease.AgentID, "err", err)
+	}
+	return nil
+}
+
+func (r *runStream) started(replyTo uint64) error {
+	return r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{
+		RunId: r.runID, MessageId: r.replyID, ReplyToSeq: replyTo,
+	}}})
+}
+
+// Text implements responder.Stream.
+func (r *runStream) Text(delta string) error {
+	if delta == "" {
+		return r.ctx.Err()
+	}
+	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
+		RunId: r.runID, MessageId: r.replyID, Delta: delta,
+	}}}); err != nil {
+		return err
+	}
+	r.text.WriteString(delta)
+	return nil
+}
+
+// call returns the tool call with id, starting one if the responder skipped
+// ToolCallStart, so that what it reported is kept either way.
+func (r *runStream) call(id string) *agentv1.ToolCall {
+	c := r.byID[id]
+	if c == nil {
+		c = &agentv1.ToolCall{ToolCallId: id}
+		r.byID[id] = c
+		r.calls = append(r.calls, c)
+	}
+	return c
+}
+
+// ToolCallStart implements responder.Stream.
+func (r *runStream) ToolCallStart(id, name string) error {
+	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallStart{ToolCallStart: &agentv1.ToolCallStart{
+		RunId: r.runID, MessageId: r.replyID, ToolCallId: id, Name: name,
+	}}}); err != nil {
+		return err
+	}
+	r.call(id).Name = name
+	return nil
+}
+
+// ToolCallArgs implements responder.Stream.
+func (r *runStream) ToolCallArgs(id, delta string) error {
+	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallArgs{ToolCallArgs: &agentv1.ToolCallArgs{
+		RunId: r.runID, ToolCallId: id, Delta: delta,
+	}}}); err != nil {
+		return err
+	}
+	r.call(id).Arguments += delta
+	return nil
+}
+
+// ToolCallEnd implements responder.Stream.
+func (r *runStream) ToolCallEnd(id string) error {
+	r.call(id)
+	return r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallEnd{ToolCallEnd: &agentv1.ToolCallEnd{
+		RunId: r.runID, ToolCallId: id,
+	}}})
+}
+
+// ToolCallResult implements responder.Stream.
+func (r *runStream) ToolCallResult(id, content string) error {
+	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: &agentv1.ToolCallResult{
+		RunId: r.runID, MessageId: r.replyID, ToolCallId: id, Content: content,
+	}}}); err != nil {
+		return err
+	}
+	r.call(id).Result = content
+	return nil
+}
+
+// reply is the persisted reply: what was written, and how it ended.
+func (r *runStream) reply(replyTo uint64, res responder.Result) *agentv1.Message {
+	m := &agentv1.Message{
+		MessageId:    r.replyID,
+		Role:         agentv1.Role_ROLE_ASSISTANT,
+		Text:         r.text.String(),
+		RunId:        r.runID,
+		ReplyToSeq:   replyTo,
+		ToolCalls:    r.calls,
+		FinishReason: finishReason(res.FinishReason),
+	}
+	if u := res.Usage; u != nil {
+		m.Usage = &agentv1.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, Model: u.Model}
+	}
+	return m
+}
+
+func finishReason(f responder.FinishReason) agentv1.FinishReason {
+	switch f {
+	case responder.FinishLength:
+		return agentv1.FinishReason_FINISH_REASON_LENGTH
+	case responder.FinishCancelled:
+		return agentv1.FinishReason_FINISH_REASON_CANCELLED
+	case responder.FinishContentFilter:
+		return agentv1.FinishReason_FINISH_REASON_CONTENT_FILTER
+	case responder.FinishToolCalls:
+		return agentv1.FinishReason_FINISH_REASON_TOOL_CALLS
+	}
+	return agentv1.FinishReason_FINISH_REASON_STOP
+}
+
+// cancels routes CancelRun to the run this worker writes. The worker's
+// engine subscription calls cancel from the engine's delivery goroutine;
+// begin and end bracket each run.
+type cancels struct {
+	mu        sync.Mutex
+	runID     string
+	stop      context.CancelFunc
+	cancelled bool
+}
+
+func (c *cancels) begin(runID string, stop context.CancelFunc) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runID, c.stop, c.cancelled = runID, stop, false
+}
+
+// end reports whether the run was cancelled by CancelRun.
+func (c *cancels) end() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runID, c.stop = "", nil
+	return c.cancelled
+}
+
+func (c *cancels) cancel(runID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop != nil && c.runID == runID {
+		c.cancelled = true
+		c.stop()
+	}
+}
