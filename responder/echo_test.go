@@ -15,4 +15,3 @@ func TestSplitChunks(t *testing.T) {
 		}
 	}
 }
-
