@@ -9,7 +9,7 @@
 #                                          go test on some packages only (default ./...)
 #   STEPS="gofmt go-vet" ./scripts/test.sh only the named steps, in the order below
 #
-# Steps: setup buf-lint buf-format buf-generate gofmt go-vet dockerfile
+# Steps: setup buf-lint buf-format buf-generate gofmt go-vet go-mod-tidy dockerfile
 # railway go-test ts-client tool-smoke browser.
 # To add one, write a step_NAME function and name it in ALL_STEPS.
 
@@ -22,6 +22,7 @@ ALL_STEPS=(
 	buf-generate
 	gofmt
 	go-vet
+	go-mod-tidy
 	dockerfile
 	railway
 	go-test
@@ -69,6 +70,13 @@ step_gofmt() {
 }
 
 step_go-vet() { go vet ./...; }
+
+# step_go-mod-tidy fails when go.mod or go.sum would change under
+# `go mod tidy`: a dependency added or dropped without tidying, or a direct
+# one marked indirect.
+step_go-mod-tidy() {
+	go mod tidy -diff || fail "go.mod or go.sum is not tidy: run 'go mod tidy' and commit the result"
+}
 
 # step_dockerfile checks what a Docker engine would otherwise find out on
 # the platform (none runs here): the builder image carries go.mod's Go
