@@ -48,10 +48,20 @@ func Middleware(next http.Handler) http.Handler {
 
 // Interceptor logs each finished RPC: procedure, protocol, code, duration,
 // peer, request id and agent id. Failures other than client mistakes are
-// logged at warn.
-func Interceptor(log *slog.Logger) connect.Interceptor { return &interceptor{log: log} }
+// logged at warn. bridged tells the calls the WebSocket bridge makes (from
+// their context, which only the server sets), so that they are logged as
+// protocol "websocket"; nil means none are.
+func Interceptor(log *slog.Logger, bridged func(context.Context) bool) connect.Interceptor {
+	if bridged == nil {
+		bridged = func(context.Context) bool { return false }
+	}
+	return &interceptor{log: log, bridged: bridged}
+}
 
-type interceptor struct{ log *slog.Logger }
+type interceptor struct {
+	log     *slog.Logger
+	bridged func(context.Context) bool
+}
 
 type agentIDer interface{ GetAgentId() string }
 
@@ -113,7 +123,7 @@ func (i *interceptor) write(ctx context.Context, spec connect.Spec, peer connect
 	}
 	attrs := []slog.Attr{
 		slog.String("procedure", spec.Procedure),
-		slog.String("protocol", protocolName(peer, h)),
+		slog.String("protocol", i.protocolName(ctx, peer)),
 		slog.String("code", code),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("peer", peer.Addr),
@@ -128,8 +138,8 @@ func (i *interceptor) write(ctx context.Context, spec connect.Spec, peer connect
 	i.log.LogAttrs(ctx, level, "rpc", attrs...)
 }
 
-func protocolName(peer connect.Peer, h http.Header) string {
-	if h.Get("X-Agentgate-Bridge") != "" {
+func (i *interceptor) protocolName(ctx context.Context, peer connect.Peer) string {
+	if i.bridged(ctx) {
 		return "websocket"
 	}
 	return peer.Protocol

@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		MaxHeaderBytes:       cfg.MaxHeaderBytes,
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
 		Interceptors: []connect.Interceptor{
-			accesslog.Interceptor(a.log),
+			accesslog.Interceptor(a.log, bridge.FromSocket),
 			a.metrics.Interceptor(),
 			a.gate.StreamInterceptor(a.refusedStream, bridge.FromSocket),
 		},

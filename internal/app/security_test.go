@@ -312,3 +312,55 @@ func TestLogsCarryNoMessageText(t *testing.T) {
 		t.Fatalf("message text appears in the info logs:\n%s", got)
 	}
 }
+
+// TestAccessLogNamesTheProtocol: a bridged call is logged as protocol
+// websocket, and a header cannot make a Connect call pass for one.
+func TestAccessLogNamesTheProtocol(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	srv := apptest.Start(t, nil, capture(logs))
+	ctx := testCtx(t)
+	forged := connect.WithInterceptors(forgeBridge{})
+	c := agentv1connect.NewAgentServiceClient(httpClient(t, true), srv.URL, forged)
+	if _, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "proto-connect", Text: "hi"})); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := dial(t, wsURL(srv, "proto-ws", ""), nil)
+	roundTrip(t, ws, "w1", "hi")
+	_ = srv.Stop()
+	lines := strings.Split(logs.String(), "\n")
+	protocolOf := func(agentID string) string {
+		for _, l := range lines {
+			if strings.Contains(l, "msg=rpc") && strings.Contains(l, "agent="+agentID) {
+				_, rest, _ := strings.Cut(l, "protocol=")
+				p, _, _ := strings.Cut(rest, " ")
+				return p
+			}
+		}
+		return "(no rpc line)"
+	}
+	if p := protocolOf("proto-connect"); p != "connect" {
+		t.Errorf("a Connect call with a forged bridge header is logged as %q, want connect", p)
+	}
+	if p := protocolOf("proto-ws"); p != "websocket" {
+		t.Errorf("a bridged call is logged as %q, want websocket", p)
+	}
+}
+
+// forgeBridge sets the header that once marked bridged calls.
+type forgeBridge struct{}
+
+func (forgeBridge) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("X-Agentgate-Bridge", "1")
+		return next(ctx, req)
+	}
+}
+
+func (forgeBridge) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (forgeBridge) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
