@@ -9,6 +9,7 @@ import (
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/engine"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -341,13 +342,13 @@ func (f *Follower) Resume(ctx context.Context, emit func(*agentv1.AgentEvent) er
 	if !errors.Is(f.sub.Err(), engine.ErrUnavailable) {
 		return f.Err()
 	}
-	retry := newBackoff(50*time.Millisecond, 2*time.Second)
+	retry := backoff.New(50*time.Millisecond, 2*time.Second)
 	for {
 		ok, err := f.ResumeOnce(ctx, emit)
 		if ok || err != nil {
 			return err
 		}
-		if !sleep(ctx, retry.next()) {
+		if !backoff.Sleep(ctx, retry.Next()) {
 			return ctxError(ctx)
 		}
 	}

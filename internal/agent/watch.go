@@ -7,6 +7,7 @@ import (
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/engine"
 )
 
@@ -143,7 +144,7 @@ func (s *Service) runWatch(ctx context.Context, w *watch) {
 		return
 	}
 	close(w.ready)
-	delay := newBackoff(50*time.Millisecond, 2*time.Second)
+	delay := backoff.New(50*time.Millisecond, 2*time.Second)
 	for {
 		s.feed(ctx, w, sub)
 		sub.Close()
@@ -151,14 +152,14 @@ func (s *Service) runWatch(ctx context.Context, w *watch) {
 		// kept ones may be of a deleted log: waiters read the log.
 		w.wakeAll()
 		for {
-			if !sleep(ctx, delay.next()) {
+			if !backoff.Sleep(ctx, delay.Next()) {
 				return
 			}
 			if sub, err = s.eng.Subscribe(ctx, w.agentID, opts); err == nil {
 				break
 			}
 		}
-		delay.reset()
+		delay.Reset()
 		w.wakeAll()
 	}
 }

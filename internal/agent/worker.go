@@ -6,6 +6,7 @@ import (
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/responder"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -59,13 +60,13 @@ func (s *Service) runWorker(w *worker) {
 // it checks again every tenth of the lease time.
 func (s *Service) drain(agentID string) {
 	ctx := s.ctx
-	retry := newBackoff(20*time.Millisecond, time.Second)
+	retry := backoff.New(20*time.Millisecond, time.Second)
 	leaseWait := min(max(s.cfg.LeaseTTL/10, 10*time.Millisecond), time.Second)
 	for ctx.Err() == nil {
 		pending, err := s.pending(ctx, agentID, 0)
 		if err != nil {
 			s.log.Warn("reading pending messages failed", "agent", agentID, "err", err)
-			sleep(ctx, retry.next())
+			backoff.Sleep(ctx, retry.Next())
 			continue
 		}
 		if len(pending) == 0 {
@@ -75,11 +76,11 @@ func (s *Service) drain(agentID string) {
 		switch {
 		case err != nil:
 			s.log.Warn("taking the reply lease failed", "agent", agentID, "err", err)
-			sleep(ctx, retry.next())
+			backoff.Sleep(ctx, retry.Next())
 		case !ok:
-			sleep(ctx, leaseWait)
+			backoff.Sleep(ctx, leaseWait)
 		default:
-			retry.reset()
+			retry.Reset()
 			done := s.answerWithLease(agentID, lease, pending)
 			// A fresh context: the lease is worth releasing even on shutdown,
 			// so that another replica need not wait for it to expire.
@@ -267,7 +268,7 @@ func (s *Service) runError(agentID, runID string, seq uint64, err error, timedOu
 // the lease lasts. It returns the reply's seq, or 0 if the message had an
 // answer already.
 func (s *Service) appendReply(ctx context.Context, agentID string, reply *agentv1.AgentEvent, seq uint64, lease engine.Lease) (uint64, error) {
-	retry := newBackoff(20*time.Millisecond, time.Second)
+	retry := backoff.New(20*time.Millisecond, time.Second)
 	for {
 		stored, err := s.eng.AppendReply(ctx, agentID, reply, seq, lease)
 		switch {
@@ -276,7 +277,7 @@ func (s *Service) appendReply(ctx context.Context, agentID string, reply *agentv
 		case errors.Is(err, engine.ErrAlreadyAnswered):
 			return 0, nil
 		case errors.Is(err, engine.ErrUnavailable):
-			if !sleep(ctx, retry.next()) {
+			if !backoff.Sleep(ctx, retry.Next()) {
 				return 0, ctx.Err()
 			}
 		default:

@@ -23,6 +23,7 @@ import (
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/api"
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/bridge"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/console"
@@ -316,7 +317,7 @@ func (a *App) Close() error {
 // unreachable (on a platform, the database may start after the gateway) until
 // ctx is done. Each failed attempt is logged without the URL's password.
 func connectRedis(ctx context.Context, log *slog.Logger, rc engine.RedisConfig) (*engine.Redis, error) {
-	delay := 250 * time.Millisecond
+	delay := backoff.New(250*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
 		r, err := engine.NewRedis(ctx, rc)
 		if err == nil {
@@ -325,14 +326,10 @@ func connectRedis(ctx context.Context, log *slog.Logger, rc engine.RedisConfig) 
 		if !errors.Is(err, engine.ErrUnavailable) {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		log.Warn("redis unreachable; retrying", "attempt", attempt, "in", delay.String(), "err", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		wait := delay.Next()
+		log.Warn("redis unreachable; retrying", "attempt", attempt, "in", wait.String(), "err", err)
+		if !backoff.Sleep(ctx, wait) {
 			return nil, fmt.Errorf("REDIS_URL: gave up connecting: %w", err)
-		case <-t.C:
 		}
-		delay = min(2*delay, 5*time.Second)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 )
@@ -26,21 +27,20 @@ const (
 // ends every subscription on it and reconnects with backoff.
 func (f *fanout) run(ps *redis.PubSub) {
 	defer f.wg.Done()
-	backoff := minBackoff
+	delay := backoff.New(minBackoff, maxBackoff)
 	for {
 		replied, err := f.receive(ps)
 		f.reset(ps, err)
 		if replied {
-			backoff = minBackoff
+			delay.Reset()
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(delay.Next())
 		select {
 		case <-f.done:
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, maxBackoff)
 		if ps = f.reconnect(); ps == nil {
 			return
 		}
