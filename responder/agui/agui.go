@@ -1,0 +1,208 @@
+// Package agui is the built-in responder that puts an agent with an AG-UI
+// 1.0 HTTP endpoint behind the gateway: LangGraph, CrewAI, Pydantic AI,
+// Google ADK, Agno, AWS Strands, Microsoft Agent Framework, or any server in
+// any language that speaks AG-UI.
+//
+// For each reply it POSTs a RunAgentInput (the agent id as threadId, the
+// run id as runId, the conversation then the new user message as messages)
+// and reads the server-sent events back: the assistant's text becomes text
+// deltas, tool call events become tool call events, RUN_FINISHED ends the
+// reply, and RUN_ERROR becomes a run error with the upstream's code. A
+// stream that ends without either is a failure (upstream_incomplete): the
+// reply would otherwise be kept as if it were whole.
+//
+// The responder keeps no state between replies, so any replica can run it.
+// It speaks SSE only, which every AG-UI server offers; the protobuf framing
+// is optional in AG-UI and not requested.
+package agui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/agentgate/agentgate/responder"
+)
+
+// The defaults of Config.
+const (
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultMaxFrameBytes = 1 << 20
+)
+
+// Config configures a Responder. The zero value of every field but URL is
+// its documented default.
+type Config struct {
+	// URL is the agent's AG-UI endpoint, which gets one POST per reply, such
+	// as http://localhost:8000/ for a LangGraph or ADK FastAPI app. Required;
+	// http or https.
+	URL string
+	// Token, if set, is sent as "Authorization: Bearer <Token>" on every
+	// request. It never appears in an error or a log. Default none.
+	Token string
+	// HTTPClient sends the requests. Default http.DefaultClient. A
+	// Client.Timeout bounds the whole reply, stream included; leave it 0 and
+	// rely on IdleTimeout and the gateway's reply timeout.
+	HTTPClient *http.Client
+	// IdleTimeout is the longest the upstream may stay silent: from the
+	// request to the response headers, and between any two reads of the
+	// stream (keep-alive comments count, so an agent that pings while it
+	// thinks is not cut off). Default 60s.
+	IdleTimeout time.Duration
+	// MaxFrameBytes caps the data of one event, and any one line of the
+	// stream, so that a broken upstream cannot grow a buffer without bound.
+	// Default 1 MiB.
+	MaxFrameBytes int
+	// Logger receives what the responder skips or cannot support (an
+	// interrupt, a tool result for an unknown call). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Responder answers through an AG-UI agent. It is safe for concurrent use.
+type Responder struct {
+	cfg Config
+	url string
+	// where is the URL as errors name it: without credentials or query,
+	// which may hold secrets.
+	where string
+}
+
+var _ responder.Responder = (*Responder)(nil)
+
+// New validates cfg and returns a Responder. Its errors name the setting
+// at fault.
+func New(cfg Config) (*Responder, error) {
+	where, err := checkURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkToken(cfg.Token); err != nil {
+		return nil, err
+	}
+	if cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("agui: IdleTimeout must not be negative, got %v", cfg.IdleTimeout)
+	}
+	if cfg.MaxFrameBytes < 0 {
+		return nil, fmt.Errorf("agui: MaxFrameBytes must not be negative, got %d", cfg.MaxFrameBytes)
+	}
+	return &Responder{cfg: cfg.withDefaults(), url: cfg.URL, where: where}, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.HTTPClient == nil {
+		c.HTTPClient = http.DefaultClient
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// checkURL returns the URL as errors show it.
+func checkURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("agui: URL is required: the agent's AG-UI endpoint, such as http://localhost:8000/")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("agui: URL is not a valid URL; want the agent's AG-UI endpoint, such as http://localhost:8000/")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("agui: URL %s must be an http or https URL with a host", u.Redacted())
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), nil
+}
+
+// checkToken refuses what cannot go into a header, rather than failing on
+// every request later.
+func checkToken(token string) error {
+	for _, c := range []byte(token) {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return errors.New("agui: Token contains a control character (a newline?), which an HTTP header cannot hold")
+		}
+	}
+	return nil
+}
+
+// Respond implements responder.Responder: one POST, one event stream.
+func (r *Responder) Respond(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
+	body, err := json.Marshal(newRunAgentInput(req))
+	if err != nil {
+		return responder.Result{}, fmt.Errorf("agui: encode RunAgentInput: %w", err)
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(r.cfg.IdleTimeout, func() { cancel(errIdle) })
+	defer idle.Stop()
+
+	resp, err := r.post(runCtx, body)
+	if err != nil {
+		return responder.Result{}, r.failure(ctx, runCtx, err, "could not reach")
+	}
+	defer resp.Body.Close()
+	if err := r.checkResponse(resp); err != nil {
+		return responder.Result{}, err
+	}
+	stream := &idleReader{r: resp.Body, timer: idle, d: r.cfg.IdleTimeout}
+	log := r.cfg.Logger.With("agent_id", req.AgentID, "run_id", req.RunID)
+	res, err := r.read(newSSEReader(stream, r.cfg.MaxFrameBytes), newReply(out, log))
+	if err != nil {
+		return responder.Result{}, r.failure(ctx, runCtx, err, "lost the stream of")
+	}
+	return res, nil
+}
+
+// post sends the RunAgentInput as AG-UI's HttpAgent does.
+func (r *Responder) post(ctx context.Context, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	if r.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
+	}
+	return r.cfg.HTTPClient.Do(req)
+}
+
+// read applies events until the run finishes or fails.
+func (r *Responder) read(events *sseReader, rep *reply) (responder.Result, error) {
+	for {
+		data, err := events.Next()
+		if errors.Is(err, io.EOF) {
+			return responder.Result{}, responder.Errorf(codeIncomplete,
+				"the AG-UI agent at %s ended its stream without RUN_FINISHED or RUN_ERROR, so the reply may be cut short", r.where)
+		}
+		if err != nil {
+			return responder.Result{}, err
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			continue
+		}
+		res, err := rep.handle(data)
+		if err != nil || res != nil {
+			return deref(res), err
+		}
+	}
+}
+
+func deref(res *responder.Result) responder.Result {
+	if res == nil {
+		return responder.Result{}
+	}
+	return *res
+}

@@ -1,0 +1,311 @@
+package agui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/agentgate/agentgate/responder"
+)
+
+// reply turns one run's AG-UI events into the Stream's calls. It keeps what
+// the Stream's contract needs that AG-UI leaves implicit: a tool call is
+// started before its arguments and ended before its result, the chunk
+// shorthands continue the message or call already open, and only the
+// assistant's text is the reply.
+//
+// A reply is used by one goroutine.
+type reply struct {
+	out responder.Stream
+	log *slog.Logger
+
+	// roles holds the role of each text message that is not the assistant's.
+	roles map[string]string
+	// textChunk is the message that TEXT_MESSAGE_CHUNK continues.
+	textChunk string
+
+	// calls holds every tool call started, by id: true while it is open.
+	// order is their ids in start order, so that the run's end closes them
+	// in order.
+	calls map[string]bool
+	order []string
+	// toolChunk is the call that TOOL_CALL_CHUNK continues.
+	toolChunk string
+}
+
+func newReply(out responder.Stream, log *slog.Logger) *reply {
+	return &reply{out: out, log: log, roles: map[string]string{}, calls: map[string]bool{}}
+}
+
+// errBadEvent marks an event that is not JSON, or whose fields have the
+// wrong JSON types.
+var errBadEvent = errors.New("invalid AG-UI event")
+
+// streamError marks an error returned by the Stream, so that it reaches
+// the gateway as it is, not as an upstream failure: it means the reply can
+// no longer be written.
+type streamError struct{ err error }
+
+func (e streamError) Error() string { return e.err.Error() }
+func (e streamError) Unwrap() error { return e.err }
+
+func wrapStream(err error) error {
+	if err != nil {
+		return streamError{err}
+	}
+	return nil
+}
+
+// handle applies one event. It returns a non-nil Result when the event
+// finished the run, and an error when the run failed (a RUN_ERROR is a
+// *responder.Error), when the event is not JSON, or when the Stream refused
+// a write.
+func (r *reply) handle(data []byte) (*responder.Result, error) {
+	var head eventHead
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadEvent, err)
+	}
+	switch head.Type {
+	case typeRunFinished:
+		return r.finished(data)
+	case typeRunError:
+		return nil, runError(data)
+	case typeTextMessageStart, typeTextMessageContent, typeTextMessageChunk:
+		return nil, decodeThen(data, head.Type, r.text)
+	case typeToolCallStart, typeToolCallArgs, typeToolCallEnd, typeToolCallChunk:
+		return nil, decodeThen(data, head.Type, r.toolCall)
+	case typeToolCallResult:
+		return nil, decodeThen(data, head.Type, r.toolResult)
+	default:
+		return nil, nil
+	}
+}
+
+// decodeThen decodes data into an E and hands it to apply.
+func decodeThen[E any](data []byte, typ string, apply func(string, E) error) error {
+	var e E
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fmt.Errorf("%w: %s: %w", errBadEvent, typ, err)
+	}
+	return apply(typ, e)
+}
+
+// text writes the assistant's text deltas. Text messages of other roles
+// (an upstream echoing the user's message, a system note) are not part of
+// the reply; several assistant messages concatenate in order.
+func (r *reply) text(typ string, e textMessageEvent) error {
+	id := e.MessageID
+	switch typ {
+	case typeTextMessageStart:
+		r.setRole(id, e.Role)
+		return nil
+	case typeTextMessageChunk:
+		if id == "" {
+			id = r.textChunk
+		} else if id != r.textChunk {
+			r.textChunk = id
+			r.setRole(id, e.Role)
+		}
+	}
+	if e.Delta == "" || !r.isAssistant(id) {
+		return nil
+	}
+	return wrapStream(r.out.Text(e.Delta))
+}
+
+func (r *reply) setRole(id, role string) {
+	if role != "" && role != "assistant" {
+		r.roles[id] = role
+	}
+}
+
+func (r *reply) isAssistant(id string) bool {
+	_, other := r.roles[id]
+	return !other
+}
+
+// toolCall applies TOOL_CALL_START, _ARGS, _END and _CHUNK.
+func (r *reply) toolCall(typ string, e toolCallEvent) error {
+	switch typ {
+	case typeToolCallStart:
+		return r.start(e.ToolCallID, e.ToolCallName)
+	case typeToolCallArgs:
+		return r.args(e.ToolCallID, e.Delta)
+	case typeToolCallEnd:
+		return r.end(e.ToolCallID)
+	default:
+		return r.chunk(e)
+	}
+}
+
+// chunk applies TOOL_CALL_CHUNK: the first chunk of an id starts the call,
+// and a chunk for another id ends the call the previous chunks opened.
+// Chunks without an id continue the open call.
+func (r *reply) chunk(e toolCallEvent) error {
+	id := e.ToolCallID
+	if id == "" {
+		id = r.toolChunk
+	}
+	if id == "" {
+		r.log.Warn("agui: TOOL_CALL_CHUNK with no tool call open, skipped")
+		return nil
+	}
+	if id != r.toolChunk {
+		if err := r.endChunk(); err != nil {
+			return err
+		}
+		r.toolChunk = id
+		if _, started := r.calls[id]; !started {
+			if err := r.start(id, e.ToolCallName); err != nil {
+				return err
+			}
+		}
+	}
+	return r.args(id, e.Delta)
+}
+
+// endChunk ends the call that TOOL_CALL_CHUNK opened, if it is still open.
+func (r *reply) endChunk() error {
+	id := r.toolChunk
+	r.toolChunk = ""
+	if r.calls[id] {
+		return r.end(id)
+	}
+	return nil
+}
+
+func (r *reply) start(id, name string) error {
+	if id == "" {
+		r.log.Warn("agui: TOOL_CALL_START without a toolCallId, skipped")
+		return nil
+	}
+	if _, started := r.calls[id]; started {
+		r.log.Warn("agui: tool call started twice, the second start skipped", "tool_call_id", id)
+		return nil
+	}
+	r.calls[id] = true
+	r.order = append(r.order, id)
+	return wrapStream(r.out.ToolCallStart(id, name))
+}
+
+func (r *reply) args(id, delta string) error {
+	if !r.calls[id] {
+		r.log.Warn("agui: arguments for a tool call that is not open, skipped", "tool_call_id", id)
+		return nil
+	}
+	if delta == "" {
+		return nil
+	}
+	return wrapStream(r.out.ToolCallArgs(id, delta))
+}
+
+func (r *reply) end(id string) error {
+	if !r.calls[id] {
+		r.log.Warn("agui: end of a tool call that is not open, skipped", "tool_call_id", id)
+		return nil
+	}
+	r.calls[id] = false
+	return wrapStream(r.out.ToolCallEnd(id))
+}
+
+// toolResult writes a tool call's result, ending the call first if the
+// upstream had not: AG-UI lets a result follow a chunked call directly.
+// A result for a call never started has no name to record and is skipped.
+func (r *reply) toolResult(_ string, e toolCallResultEvent) error {
+	open, started := r.calls[e.ToolCallID]
+	if !started {
+		r.log.Warn("agui: result of a tool call never started, skipped", "tool_call_id", e.ToolCallID)
+		return nil
+	}
+	if open {
+		if err := r.end(e.ToolCallID); err != nil {
+			return err
+		}
+	}
+	if r.toolChunk == e.ToolCallID {
+		r.toolChunk = ""
+	}
+	return wrapStream(r.out.ToolCallResult(e.ToolCallID, string(e.Content)))
+}
+
+// finished ends every call still open, in start order, and returns how the
+// run ended.
+func (r *reply) finished(data []byte) (*responder.Result, error) {
+	var e runFinishedEvent
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", errBadEvent, typeRunFinished, err)
+	}
+	for _, id := range r.order {
+		if r.calls[id] {
+			if err := r.end(id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &responder.Result{FinishReason: r.finishReason(e.Outcome), Usage: sumUsage(e.Usage)}, nil
+}
+
+// finishReason maps RUN_FINISHED's outcome. A success that leaves tool calls
+// pending for the client is FinishToolCalls, as a model API reports a turn
+// that waits for tools. An interrupt (human in the loop) cannot be answered
+// through the gateway, so the reply ends as it stands.
+func (r *reply) finishReason(o *outcome) responder.FinishReason {
+	switch {
+	case o == nil:
+		return responder.FinishStop
+	case o.Type == outcomeCancelled:
+		return responder.FinishCancelled
+	case o.Type == outcomeInterrupt:
+		r.log.Warn("agui: the run finished with an interrupt, which the gateway does not support; the reply ends as it is",
+			"interrupts", len(o.Interrupts))
+		return responder.FinishStop
+	case o.Type == outcomeSuccess && len(o.PendingToolCallIDs) > 0:
+		return responder.FinishToolCalls
+	default:
+		return responder.FinishStop
+	}
+}
+
+// sumUsage adds up a run's usage entries, one per model call or model. The
+// model is the one the entries name, or the distinct names joined by ","
+// when the run used several. No entries means no usage known.
+func sumUsage(entries []tokenUsage) *responder.Usage {
+	if len(entries) == 0 {
+		return nil
+	}
+	u := &responder.Usage{}
+	var models []string
+	for _, e := range entries {
+		if e.InputTokens != nil {
+			u.InputTokens += *e.InputTokens
+		}
+		if e.OutputTokens != nil {
+			u.OutputTokens += *e.OutputTokens
+		}
+		if e.Model != "" && !slices.Contains(models, e.Model) {
+			models = append(models, e.Model)
+		}
+	}
+	u.Model = strings.Join(models, ",")
+	return u
+}
+
+// runError is the run error a RUN_ERROR becomes: the upstream's code and
+// message, kept as they are because they are the agent's own words.
+func runError(data []byte) error {
+	var e runErrorEvent
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fmt.Errorf("%w: %s: %w", errBadEvent, typeRunError, err)
+	}
+	code, msg := e.Code, e.Message
+	if code == "" {
+		code = codeFailed
+	}
+	if msg == "" {
+		msg = "the AG-UI agent reported an error without a message"
+	}
+	return &responder.Error{Code: code, Message: msg}
+}

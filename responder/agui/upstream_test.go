@@ -1,0 +1,166 @@
+package agui
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentgate/agentgate/responder"
+)
+
+// upstreamDir holds the Node AG-UI agent the wire tests talk to.
+var upstreamDir = filepath.Join("testdata", "upstream")
+
+// upstream is a running testdata/upstream/server.mjs.
+type upstream struct {
+	base   string
+	client *http.Client
+}
+
+// startUpstream starts the Node agent on a free loopback port and stops it,
+// by its PID, when the test ends. Without Node or the agent's packages the
+// test is skipped, except in CI, where a skipped wire test would hide a
+// broken setup.
+func startUpstream(t *testing.T) *upstream {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		unavailable(t, "node is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join(upstreamDir, "node_modules", "@ag-ui", "encoder")); err != nil {
+		unavailable(t, "the test upstream's packages are missing: run scripts/setup.sh (npm ci in "+upstreamDir+")")
+	}
+	cmd := exec.Command(node, "server.mjs")
+	cmd.Dir = upstreamDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the upstream: %v", err)
+	}
+	first := make(chan string, 1)
+	go func() {
+		defer close(first)
+		if s := bufio.NewScanner(stdout); s.Scan() {
+			first <- s.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		for range first {
+		}
+		_ = cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("upstream stderr:\n%s", stderr.String())
+		}
+	})
+	port := readPort(t, first)
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	return &upstream{base: "http://127.0.0.1:" + port, client: &http.Client{Transport: transport}}
+}
+
+// readPort waits for the "listening <port>" line the upstream prints once
+// it accepts connections.
+func readPort(t *testing.T, first <-chan string) string {
+	t.Helper()
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case line, ok := <-first:
+		port, found := strings.CutPrefix(line, "listening ")
+		if !ok || !found {
+			t.Fatalf("the upstream did not start: first line %q", line)
+		}
+		return port
+	case <-timer.C:
+		t.Fatal("the upstream did not say it was listening within 30s")
+	}
+	return ""
+}
+
+func unavailable(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+// responder returns a Responder for scenario, with cfg's other fields.
+func (u *upstream) responder(t *testing.T, scenario string, cfg Config) *Responder {
+	t.Helper()
+	cfg.URL = u.base + "/" + scenario
+	cfg.HTTPClient = u.client
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// recorded is what the upstream received for one run.
+type recorded struct {
+	Headers struct {
+		Accept        *string `json:"accept"`
+		Authorization *string `json:"authorization"`
+		ContentType   *string `json:"contentType"`
+	} `json:"headers"`
+	Body   json.RawMessage `json:"body"`
+	Valid  bool            `json:"valid"`
+	Issues json.RawMessage `json:"issues"`
+}
+
+// recorded returns what the upstream received for runID.
+func (u *upstream) recorded(t *testing.T, runID string) recorded {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u.base+"/recorded/"+runID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rec recorded
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /recorded/%s: %s", runID, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// request is a one-message request with a run id unique to the test, so
+// that parallel tests can read their own recorded input.
+func request(t *testing.T) responder.Request {
+	return responder.Request{
+		AgentID: "agent-1",
+		RunID:   strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()),
+		Seq:     1,
+		Message: responder.Message{ID: "u1", Role: responder.RoleUser, Text: "hi"},
+	}
+}
+
+func respond(t *testing.T, r *Responder, req responder.Request, out responder.Stream) (responder.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	return r.Respond(ctx, req, out)
+}
