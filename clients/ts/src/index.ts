@@ -40,3 +40,5 @@ export function createNodeClient(opts: NodeClientOptions): AgentClient {
       : createConnectTransport({ baseUrl: opts.baseUrl, httpVersion: "1.1", interceptors });
   return createClient(AgentService, transport);
 }
+
+export { AgentFollower, followAgent, type FollowOptions } from "./follow.js";

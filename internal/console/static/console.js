@@ -5,10 +5,12 @@
 // seq, and the page remembers the last one it showed. When the socket drops
 // (a deploy closes it with 1001, a slow reader gets 1013, the network goes),
 // the page reconnects with jittered exponential backoff and resumes with
-// ?after_seq=<last seq>, so it shows what it missed and nothing twice. After
-// a reconnect it checks, with GetHistory, that the server still has the event
-// it saw last: a server without Redis that restarted starts every log over at
-// seq 1, and then the page reloads the conversation from the start.
+// ?after_seq=<last seq>&epoch=<its log's epoch>, so it shows what it missed
+// and nothing twice. If the log it saw is gone (a server without Redis that
+// restarted, a deleted agent, a Redis that lost its data), the server says
+// so with a historyReset and replays the new log, and the page draws the
+// conversation anew from there. A page that joins while a reply is being
+// written gets the reply so far, then the rest.
 "use strict";
 
 (() => {
@@ -36,11 +38,10 @@
   let lastClose = "";
   let nextRequest = 0;
   const requests = new Map(); // request id → {kind, cmid}
-  let verifying = null; // {id, buffer}: persisted events held back during the check
 
   // Conversation state.
   let lastSeq = 0; // the newest persisted event shown
-  let lastKey = ""; // its identity, to recognise a log that started over
+  let epoch = ""; // the epoch of the log lastSeq counts in
   const shown = new Set(); // keys of persisted events shown
   const replies = new Map(); // message id → element of a reply being streamed
   const runs = new Map(); // run id → message id
@@ -105,7 +106,7 @@
     ui.messages.replaceChildren(el("li", "empty", "No messages yet. Say something to the agent."));
     ui.events.replaceChildren();
     lastSeq = 0;
-    lastKey = "";
+    epoch = "";
     shown.clear();
     replies.clear();
     runs.clear();
@@ -122,25 +123,14 @@
     return "";
   }
 
-  // onEvent holds every event back while a resumed socket is being checked,
-  // ephemeral ones too: a reply streaming into a log that started over must
-  // not be drawn above the divider that startOver puts in.
   function onEvent(ev) {
-    if (verifying) {
-      verifying.buffer.push(ev);
-      return;
-    }
-    apply(ev);
-  }
-
-  function apply(ev) {
     const seq = Number(ev.seq || 0);
     if (seq > 0) {
       const key = eventKey(ev);
       if (seq <= lastSeq || shown.has(key)) return; // replayed twice: shown already
       shown.add(key);
       lastSeq = seq;
-      lastKey = key;
+      if (ev.epoch) epoch = ev.epoch;
       showSeq();
     }
     if (ev.message) return showMessage(ev, seq);
@@ -158,6 +148,27 @@
       li.querySelector(".text").textContent += d.delta;
       scrollDown(ui.messages);
       return;
+    }
+    if (ev.toolCallStart) {
+      const c = ev.toolCallStart;
+      logLine("toolCallStart", 0, c.name + " " + c.toolCallId);
+      toolCall(streamingReply(c.messageId), c.toolCallId, c.name);
+      return;
+    }
+    if (ev.toolCallArgs || ev.toolCallEnd || ev.toolCallResult) {
+      const c = ev.toolCallArgs || ev.toolCallEnd || ev.toolCallResult;
+      const kind = ev.toolCallArgs ? "toolCallArgs" : ev.toolCallEnd ? "toolCallEnd" : "toolCallResult";
+      logLine(kind, 0, c.toolCallId + (c.delta ? " " + c.delta : "") + (c.content ? " → " + c.content : ""));
+      const li = replies.get(runs.get(c.runId));
+      const t = li && li.querySelector('.tool[data-id="' + CSS.escape(c.toolCallId) + '"]');
+      if (t && ev.toolCallArgs) t.querySelector(".args").textContent += c.delta;
+      if (t && ev.toolCallResult) t.querySelector(".result").textContent = "→ " + c.content;
+      return;
+    }
+    if (ev.historyReset) {
+      const r = ev.historyReset;
+      logLine("historyReset", 0, "epoch " + (r.epoch || "(none)") + ", from #" + (r.firstRetainedSeq || 0));
+      return startOver(r.epoch || "");
     }
     if (ev.runError) {
       const e = ev.runError;
@@ -189,11 +200,37 @@
     return li;
   }
 
+  // toolCall returns the tool call's line in a reply, adding it if needed.
+  function toolCall(li, id, name) {
+    let t = li.querySelector('.tool[data-id="' + CSS.escape(id) + '"]');
+    if (!t) {
+      t = el("div", "tool");
+      t.dataset.id = id;
+      t.append(el("span", "name", name || "tool"), el("code", "args", ""), el("span", "result", ""));
+      li.append(t);
+    }
+    return t;
+  }
+
+  // finish says how a reply ended, where that is news: cut short,
+  // cancelled, filtered; and what it cost, if known.
+  function finish(m) {
+    const why = {
+      FINISH_REASON_LENGTH: " · cut short (length)",
+      FINISH_REASON_CANCELLED: " · cancelled",
+      FINISH_REASON_CONTENT_FILTER: " · filtered",
+      FINISH_REASON_TOOL_CALLS: " · waiting for tools",
+    }[m.finishReason] || "";
+    const u = m.usage;
+    const cost = u ? " · " + (u.inputTokens || 0) + "+" + (u.outputTokens || 0) + " tokens" + (u.model ? " " + u.model : "") : "";
+    return why + cost;
+  }
+
   function showMessage(ev, seq) {
     const m = ev.message;
     const user = m.role === "ROLE_USER";
     logLine("message", seq, (user ? "user: " : "agent: ") + m.text);
-    const meta = "#" + seq + " · " + (user ? "you" : "agent") + " · " + clock(ev.createTime);
+    const meta = "#" + seq + " · " + (user ? "you" : "agent") + finish(m) + " · " + clock(ev.createTime);
     let li;
     if (user && m.clientMessageId && pending.has(m.clientMessageId)) {
       li = pending.get(m.clientMessageId).el;
@@ -207,6 +244,11 @@
       li = bubble(user ? "user" : "assistant", m.text, meta);
     }
     li.querySelector(".text").textContent = m.text;
+    for (const c of m.toolCalls || []) {
+      const t = toolCall(li, c.toolCallId, c.name);
+      t.querySelector(".args").textContent = c.arguments || "";
+      t.querySelector(".result").textContent = c.result ? "→ " + c.result : "";
+    }
     li.dataset.seq = String(seq);
     li.dataset.messageId = m.messageId;
     setMeta(li, meta);
@@ -226,7 +268,6 @@
     const r = requests.get(frame.id);
     if (!r) return;
     requests.delete(frame.id);
-    if (r.kind === "verify") return verified(frame);
     if (r.kind !== "send") return;
     const p = pending.get(r.cmid);
     if (frame.error) {
@@ -261,7 +302,7 @@
   // socket dropped before the answer is sent again: its client_message_id
   // makes the retry idempotent.
   function flush() {
-    if (!ws || ws.readyState !== WebSocket.OPEN || verifying) {
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
       for (const p of pending.values()) if (!p.requestId) setMeta(p.el, "queued · waiting for the connection");
       return;
     }
@@ -272,41 +313,17 @@
     }
   }
 
-  // ---- resume check -------------------------------------------------------
-
-  function verify() {
-    verifying = { buffer: [] };
-    verifying.id = request("verify", "GetHistory", { afterSeq: String(lastSeq - 1), limit: 1 });
-  }
-
-  function verified(frame) {
-    const held = verifying ? verifying.buffer : [];
-    verifying = null;
-    const res = frame.response;
-    if (res) {
-      const ev = (res.events || [])[0];
-      const same = ev && Number(ev.seq) === lastSeq && eventKey(ev) === lastKey;
-      const trimmed = Number(res.firstSeq || 0) > lastSeq;
-      if (!same && !trimmed) return startOver();
-    }
-    // Verified, or not verifiable (an error): go on from where we were.
-    held.forEach(apply);
-    flush();
-  }
-
-  // startOver follows a log that began again at seq 1 on the server.
-  function startOver() {
-    logLine("conn", 0, "history started over on the server; reloading");
-    // A reply that was streaming belongs to the old history: its message
-    // comes again, whole, in the replay from seq 1.
+  // startOver follows a log that began anew on the server: the replay of
+  // the new log follows the historyReset on the same socket.
+  function startOver(newEpoch) {
+    // A reply that was streaming belongs to the old history.
     for (const li of replies.values()) li.remove();
     replies.clear();
     runs.clear();
     divider("The server's history started over (a restart without Redis?) — showing it from the beginning");
     lastSeq = 0;
-    lastKey = "";
+    epoch = newEpoch;
     showSeq();
-    connect();
   }
 
   // ---- the socket ---------------------------------------------------------
@@ -314,6 +331,7 @@
   function socketURL(withToken) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     let url = scheme + "//" + location.host + "/ws/agent/" + encodeURIComponent(agentId) + "?after_seq=" + lastSeq;
+    if (epoch) url += "&epoch=" + encodeURIComponent(epoch);
     if (withToken) url += "&access_token=" + encodeURIComponent(token);
     return url;
   }
@@ -339,10 +357,8 @@
       old.close(1000, "reconnecting");
     }
     requests.clear();
-    verifying = null;
     for (const p of pending.values()) if (p.requestId !== "done") p.requestId = "";
     setStatus(attempt ? "reconnecting" : "connecting", "connecting to " + agentId + "…");
-    const resumed = lastSeq > 0;
     let sock;
     try {
       sock = openSocket();
@@ -357,7 +373,6 @@
       openedAt = Date.now();
       setStatus("open", "connected · " + agentId);
       logLine("conn", 0, "open, after_seq=" + lastSeq);
-      if (resumed) verify();
       flush();
     };
     sock.onmessage = (msg) => {
