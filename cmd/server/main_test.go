@@ -157,19 +157,24 @@ func TestBadConfigExitsWithStatus2(t *testing.T) {
 		{"LOG_LEVEL=loud", "LOG_LEVEL"},
 		{"HISTORY_LIMIT=0", "HISTORY_LIMIT"},
 		{"REDIS_URL=http://x", "REDIS_URL"},
+		{"RESPONDER=claude", "RESPONDER"},
+		{"RESPONDER=openai OPENAI_API_KEY=sk-do-not-print", "OPENAI_MODEL"},
+		{"RESPONDER=openai OPENAI_MODEL=m OPENAI_BASE_URL=localhost:11434", "OPENAI_BASE_URL"},
+		{"RESPONDER=agui AGUI_TOKEN=do-not-print", "AGUI_URL"},
+		{"CONTEXT_MESSAGES=-5", "CONTEXT_MESSAGES"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Parallel()
 			cmd := exec.Command(binary)
-			cmd.Env = []string{tc.env}
+			cmd.Env = strings.Fields(tc.env)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("exit %v, want status 2; output %q", err, out)
 			}
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tc.name) {
-				t.Fatalf("output %q, want one line naming %s", out, tc.name)
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.name) || strings.Contains(lines[0], "do-not-print") {
+				t.Fatalf("output %q, want one line naming %s (and no secret)", out, tc.name)
 			}
 		})
 	}

@@ -27,7 +27,8 @@ type Config struct {
 	// Responder writes the replies. Default responder.Echo{}.
 	Responder responder.Responder
 	// ContextMessages is how many persisted messages and replies before a
-	// user message the responder gets as the conversation. Default 50.
+	// user message the responder gets as the conversation. 0 means the
+	// default, 50; a negative number gives none.
 	ContextMessages int
 	// Logger receives the service's logs. Default slog.Default().
 	Logger *slog.Logger

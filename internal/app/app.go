@@ -40,8 +40,8 @@ import (
 type Options struct {
 	// Logger receives all logs. Default slog.Default().
 	Logger *slog.Logger
-	// Responder writes the agents' replies. Default responder.Echo with
-	// config.EchoDelay.
+	// Responder writes the agents' replies. Default: the one RESPONDER
+	// chooses (responder.Echo with ECHO_DELAY unless set).
 	Responder responder.Responder
 	// Version is reported in the start log line.
 	Version string
@@ -73,7 +73,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Responder == nil {
-		opts.Responder = responder.Echo{Delay: cfg.EchoDelay}
+		r, err := newResponder(cfg, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		opts.Responder = r
 	}
 	a := &App{cfg: cfg, log: opts.Logger, version: opts.Version}
 	ecfg := engine.Config{HistoryLimit: cfg.HistoryLimit}
@@ -99,13 +103,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 
 	a.service = agent.New(agent.Config{
-		Engine:       a.engine,
-		MaxTextBytes: cfg.MaxTextBytes,
-		Responder:    opts.Responder,
-		Logger:       a.log,
-		LeaseTTL:     cfg.LeaseTTL,
-		ReplyTimeout: cfg.ReplyTimeout,
-		// ContextMessages: cfg.ContextMessages,
+		Engine:          a.engine,
+		MaxTextBytes:    cfg.MaxTextBytes,
+		Responder:       opts.Responder,
+		Logger:          a.log,
+		LeaseTTL:        cfg.LeaseTTL,
+		ReplyTimeout:    cfg.ReplyTimeout,
+		ContextMessages: contextMessages(cfg.Responder.ContextMessages),
 	})
 	a.health = health.New(health.Config{
 		Ping:     a.service.Ready,
@@ -210,6 +214,15 @@ func (a *App) websocketBridge() (http.Handler, error) {
 		}
 		b.ServeHTTP(w, r)
 	}), nil
+}
+
+// contextMessages maps CONTEXT_MESSAGES, where 0 means none, onto
+// agent.Config, where 0 means the default.
+func contextMessages(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // protect puts CORS (for browsers using Connect or gRPC-Web, from the

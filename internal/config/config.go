@@ -82,6 +82,8 @@ type Config struct {
 	// WSSendQueue is how many frames may wait for a slow WebSocket reader
 	// before it is closed with 1013. Default 256.
 	WSSendQueue int
+	// Responder is the agents' logic (RESPONDER and its variables).
+	Responder Responder
 }
 
 // Addr is the listen address, host:port.
@@ -136,6 +138,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		MetricsAddr:          p.addr("METRICS_ADDR"),
 		Console:              p.bool("CONSOLE_ENABLED", true),
 	}
+	c.Responder = p.responder()
 	if p.err == nil && c.DrainDelay >= c.ShutdownTimeout {
 		p.fail("DRAIN_DELAY", c.DrainDelay.String(), "must be shorter than SHUTDOWN_TIMEOUT ("+c.ShutdownTimeout.String()+")")
 	}

@@ -76,12 +76,17 @@ func FuzzLoad(f *testing.F) {
 	f.Add("SHUTDOWN_TIMEOUT", "1e9h")
 	f.Add("WS_FRAME_RATE", "NaN")
 	f.Add("METRICS_ADDR", "[::]:9090")
+	f.Add("RESPONDER", "openai")
+	f.Add("CONTEXT_MESSAGES", "-1")
 	f.Fuzz(func(t *testing.T, name, value string) {
 		_, err := Load(env(map[string]string{name: value}))
 		if err == nil {
 			return
 		}
 		var cerr *Error
+		if errors.As(err, &cerr) && name == "RESPONDER" && (cerr.Var == "OPENAI_MODEL" || cerr.Var == "AGUI_URL") {
+			return // the chosen responder's required variable is missing
+		}
 		if !errors.As(err, &cerr) || cerr.Var != name {
 			t.Fatalf("%s=%q: error %v does not name the variable", name, value, err)
 		}
@@ -89,4 +94,47 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("AUTH_TOKENS error echoes the value")
 		}
 	})
+}
+
+func TestResponderSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil))
+	if err != nil || c.Responder.Kind != "echo" || c.Responder.ContextMessages != 50 {
+		t.Fatalf("defaults: %+v, %v", c.Responder, err)
+	}
+	c, err = Load(env(map[string]string{"RESPONDER": "openai", "OPENAI_MODEL": "tiny", "OPENAI_API_KEY": "sk-secret",
+		"SYSTEM_PROMPT": "Be brief.", "CONTEXT_MESSAGES": "8"}))
+	if err != nil || c.Responder.OpenAI != (OpenAI{BaseURL: "https://api.openai.com/v1", APIKey: "sk-secret", Model: "tiny", SystemPrompt: "Be brief."}) ||
+		c.Responder.ContextMessages != 8 {
+		t.Fatalf("openai: %+v, %v", c.Responder, err)
+	}
+	c, err = Load(env(map[string]string{"RESPONDER": "agui", "AGUI_URL": "http://agent:8000/", "AGUI_TOKEN": "t0k"}))
+	if err != nil || c.Responder.AGUI != (AGUI{URL: "http://agent:8000/", Token: "t0k"}) {
+		t.Fatalf("agui: %+v, %v", c.Responder, err)
+	}
+	// The variables of a responder that is not chosen are not read.
+	if _, err := Load(env(map[string]string{"OPENAI_BASE_URL": "not a url"})); err != nil {
+		t.Fatalf("OPENAI_BASE_URL without RESPONDER=openai: %v", err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		name string
+	}{
+		{map[string]string{"RESPONDER": "gpt"}, "RESPONDER"},
+		{map[string]string{"RESPONDER": "openai"}, "OPENAI_MODEL"},
+		{map[string]string{"RESPONDER": "openai", "OPENAI_MODEL": "m", "OPENAI_BASE_URL": "localhost:11434"}, "OPENAI_BASE_URL"},
+		{map[string]string{"RESPONDER": "agui"}, "AGUI_URL"},
+		{map[string]string{"RESPONDER": "agui", "AGUI_URL": "ftp://agent"}, "AGUI_URL"},
+		{map[string]string{"CONTEXT_MESSAGES": "lots"}, "CONTEXT_MESSAGES"},
+	} {
+		_, err := Load(env(tc.env))
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != tc.name || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: %v, want one line naming %s", tc.env, err, tc.name)
+		}
+	}
+	_, err = Load(env(map[string]string{"RESPONDER": "openai", "OPENAI_MODEL": "m", "OPENAI_API_KEY": "sk-secret\nmore"}))
+	if err == nil || strings.Contains(err.Error(), "sk-secret") {
+		t.Fatalf("a bad OPENAI_API_KEY: %v; want an error that does not echo it", err)
+	}
 }

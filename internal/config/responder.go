@@ -1,0 +1,106 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Responder is which agent logic answers, and its settings. Only the
+// settings of the chosen kind are read, and those are checked at start, so
+// that a gateway never starts with an agent that cannot answer.
+type Responder struct {
+	// Kind is RESPONDER: "echo" (default), "openai" or "agui".
+	Kind string
+	// ContextMessages is CONTEXT_MESSAGES: how many persisted messages and
+	// replies before a user message the responder gets. Default 50.
+	ContextMessages int
+	// OpenAI holds the openai responder's settings.
+	OpenAI OpenAI
+	// AGUI holds the agui responder's settings.
+	AGUI AGUI
+}
+
+// OpenAI is an OpenAI-compatible Chat Completions upstream.
+type OpenAI struct {
+	// BaseURL is OPENAI_BASE_URL. Default https://api.openai.com/v1.
+	BaseURL string
+	// APIKey is OPENAI_API_KEY; optional, as local servers need none.
+	APIKey string
+	// Model is OPENAI_MODEL; required.
+	Model string
+	// SystemPrompt is SYSTEM_PROMPT, sent first; optional.
+	SystemPrompt string
+}
+
+// AGUI is an agent that speaks AG-UI over HTTP.
+type AGUI struct {
+	// URL is AGUI_URL; required.
+	URL string
+	// Token is AGUI_TOKEN, sent as a bearer token; optional.
+	Token string
+}
+
+func (p *parser) responder() Responder {
+	r := Responder{
+		Kind:            p.oneOf("RESPONDER", "echo", "echo", "openai", "agui"),
+		ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000),
+	}
+	switch r.Kind {
+	case "openai":
+		r.OpenAI = OpenAI{
+			BaseURL:      p.httpURL("OPENAI_BASE_URL", "https://api.openai.com/v1", "the API's base URL, such as https://api.openai.com/v1 or http://localhost:11434/v1"),
+			APIKey:       p.secret("OPENAI_API_KEY"),
+			Model:        p.required("OPENAI_MODEL", "RESPONDER=openai needs the model's name, such as gpt-4o-mini or llama3.2"),
+			SystemPrompt: p.text("SYSTEM_PROMPT"),
+		}
+	case "agui":
+		r.AGUI = AGUI{
+			URL:   p.httpURL("AGUI_URL", "", "the agent's AG-UI endpoint, such as http://localhost:8000/"),
+			Token: p.secret("AGUI_TOKEN"),
+		}
+		if r.AGUI.URL == "" {
+			p.fail("AGUI_URL", "", "RESPONDER=agui needs the agent's AG-UI endpoint, such as http://localhost:8000/")
+		}
+	}
+	return r
+}
+
+// httpURL reads an http or https URL; its password, if any, is never
+// echoed.
+func (p *parser) httpURL(name, def, accept string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(name, redact(v), "want "+accept)
+		return def
+	}
+	return v
+}
+
+func (p *parser) required(name, accept string) string {
+	v, ok := p.get(name)
+	if !ok {
+		p.fail(name, "", accept)
+	}
+	return v
+}
+
+// secret reads a credential: it is never echoed, and characters that cannot
+// go in a header are refused.
+func (p *parser) secret(name string) string {
+	v, _ := p.get(name)
+	if strings.ContainsAny(v, "\r\n\x00") {
+		p.fail(name, "(redacted)", "want a single line without control characters")
+		return ""
+	}
+	return v
+}
+
+// text reads free text, kept as given but for surrounding space.
+func (p *parser) text(name string) string {
+	v, _ := p.get(name)
+	return v
+}

@@ -1,0 +1,129 @@
+package agentgate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/agentgate/agentgate/internal/app"
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/gctune"
+	"github.com/redis/go-redis/v9"
+)
+
+// Options are what Run and Main take besides the environment.
+type Options struct {
+	// Responder answers every agent. Default: the one RESPONDER chooses
+	// (echo, openai or agui, with their variables).
+	Responder Responder
+	// Lookup reads the configuration. Default os.LookupEnv.
+	Lookup func(string) (string, bool)
+	// Logger receives every log line. Default: LOG_LEVEL and LOG_FORMAT on
+	// standard error.
+	Logger *slog.Logger
+	// Listener, if set, is served instead of listening on HOST:PORT, e.g. a
+	// test's listener on 127.0.0.1:0.
+	Listener net.Listener
+	// Version is reported in the start log line.
+	Version string
+}
+
+// ConfigError is a bad configuration value: Error() is one line naming the
+// variable and what it accepts.
+type ConfigError = config.Error
+
+// Run serves the gateway until ctx is done, then drains it (readiness 503,
+// open streams and sockets closed so that clients resume elsewhere) within
+// SHUTDOWN_TIMEOUT, and returns nil after a clean drain. A bad
+// configuration is a *ConfigError, returned before anything listens.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Lookup == nil {
+		opts.Lookup = os.LookupEnv
+	}
+	cfg, err := config.Load(opts.Lookup)
+	if err != nil {
+		return err
+	}
+	if opts.Logger == nil {
+		opts.Logger = newLogger(cfg, os.Stderr)
+	}
+	return serve(ctx, cfg, opts)
+}
+
+// serve runs the gateway of a loaded configuration; see Run.
+func serve(ctx context.Context, cfg config.Config, opts Options) error {
+	a, err := app.New(ctx, cfg, app.Options{Logger: opts.Logger, Responder: opts.Responder, Version: opts.Version})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr()); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
+		}
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Main runs the gateway as the process's main function, and returns its
+// exit status: 0 after a clean drain on SIGTERM or SIGINT, 1 on a failure,
+// 2 on bad configuration (one line on standard error naming the variable).
+// Use it as os.Exit(agentgate.Main(agentgate.Options{Responder: r})).
+func Main(opts Options) int {
+	return mainWith(opts, os.Stderr)
+}
+
+func mainWith(opts Options, stderr io.Writer) int {
+	if opts.Lookup == nil {
+		opts.Lookup = os.LookupEnv
+	}
+	cfg, err := config.Load(opts.Lookup)
+	if err != nil {
+		fmt.Fprintf(stderr, "agentgate: %v\n", err)
+		return 2
+	}
+	if opts.Logger == nil {
+		opts.Logger = newLogger(cfg, stderr)
+	}
+	log := opts.Logger
+	// go-redis logs connection trouble through a process-wide logger; route
+	// it into ours so that every line on stderr is structured.
+	redis.SetLogger(redisLogger{log})
+	if gc := gctune.Apply(opts.Lookup, "/sys/fs/cgroup"); gc != (gctune.Settings{}) {
+		log.Info("garbage collector defaults", "gogc", gc.GCPercent, "gomemlimit", gc.MemoryLimit)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err = serve(ctx, cfg, opts)
+	var cerr *ConfigError
+	switch {
+	case errors.As(err, &cerr):
+		fmt.Fprintf(stderr, "agentgate: %v\n", err)
+		return 2
+	case err != nil:
+		log.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug("redis client", "msg", fmt.Sprintf(format, v...))
+}
