@@ -38,6 +38,9 @@ func (e Echo) Respond(ctx context.Context, req Request, out Stream) (Result, err
 	return Result{FinishReason: FinishStop}, nil
 }
 
+// HistoryLimit implements HistoryLimiter: an echo needs no conversation.
+func (Echo) HistoryLimit() int { return 0 }
+
 // splitChunks cuts s into at most n pieces (default 3) at word boundaries
 // where it can, so that every piece is valid UTF-8.
 func splitChunks(s string, n int) []string {

@@ -30,6 +30,14 @@ type Responder interface {
 	Respond(ctx context.Context, req Request, out Stream) (Result, error)
 }
 
+// HistoryLimiter is implemented by a Responder that needs less of the
+// conversation than the gateway is configured to give (CONTEXT_MESSAGES),
+// or none at all (0): the gateway then reads no more of the log than it
+// asks for, which saves a read per reply.
+type HistoryLimiter interface {
+	HistoryLimit() int
+}
+
 // Func adapts a function to a Responder.
 type Func func(ctx context.Context, req Request, out Stream) (Result, error)
 

@@ -30,8 +30,11 @@ func (s *Service) conversation(ctx context.Context, agentID string, seq uint64, 
 		msg responder.Message
 	}
 	var entries []entry
+	// Pages of what one reply's context usually spans, and a bound on the
+	// whole, for a log where a long burst of messages waits behind seq.
+	page := min(2*n+16, MaxPage)
 	for read := 0; read < 4*n+MaxPage; {
-		p, err := s.eng.Read(ctx, agentID, after, MaxPage)
+		p, err := s.eng.Read(ctx, agentID, after, page)
 		if err != nil {
 			return nil, err
 		}

@@ -214,7 +214,7 @@ func (s *Service) pending(ctx context.Context, agentID string, hint uint64) ([]*
 func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease, cw *cancels) (uint64, error) {
 	seq, msg := ev.GetSeq(), ev.GetMessage()
 	runID, replyID := newID(), newID()
-	history, err := s.conversation(ctx, agentID, seq, s.cfg.ContextMessages)
+	history, err := s.conversation(ctx, agentID, seq, s.contextMessages())
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
@@ -247,6 +247,15 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
 	}
 	return s.appendReply(ctx, agentID, reply, seq, lease)
+}
+
+// contextMessages is how much of the conversation the responder gets.
+func (s *Service) contextMessages() int {
+	n := s.cfg.ContextMessages
+	if l, ok := s.cfg.Responder.(responder.HistoryLimiter); ok {
+		n = min(n, l.HistoryLimit())
+	}
+	return n
 }
 
 // runError is the answer to a message the responder failed to reply to: its
