@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,10 @@ type failure struct {
 	retry        bool
 	// after is the wait the server asked for, or 0.
 	after time.Duration
+	// outOfTime is set when the reply's deadline passed before this attempt
+	// wrote anything: a retry ran out of time, and the failure before it
+	// is the reason the reply failed.
+	outOfTime bool
 }
 
 // Error is for the log; it is redacted before it is written.
@@ -90,8 +95,10 @@ func (r *Responder) classify(ctx, actx context.Context, err error, rs *response,
 	case errors.Is(ctx.Err(), context.Canceled):
 		return ctx.Err()
 	case ctx.Err() != nil:
-		return r.failure(CodeTimeout, "did not finish the reply within the reply timeout",
+		f := r.failure(CodeTimeout, "did not finish the reply within the reply timeout",
 			"raise REPLY_TIMEOUT, or use a faster model", ctx.Err())
+		f.outOfTime = !emitted
+		return f
 	case errors.Is(context.Cause(actx), errIdle):
 		return r.failure(CodeTimeout, fmt.Sprintf("sent nothing for %s: the stream stalled", r.cfg.IdleTimeout),
 			"send the message again, and check the model server's load", errIdle)
@@ -99,7 +106,7 @@ func (r *Responder) classify(ctx, actx context.Context, err error, rs *response,
 		return r.failure(CodeFailed, "reported an error while streaming"+quoted(upstreamText(se.Event.Data)),
 			"send the message again; the model server's log says more", err)
 	case rs.status >= 400:
-		return r.statusFailure(rs, err)
+		return r.statusFailure(rs)
 	case rs.status == 0:
 		return r.unreachable(err)
 	case isDecodeError(err):
@@ -116,12 +123,12 @@ func (r *Responder) failure(code, what, advice string, cause error) *failure {
 
 // statusFailure is an HTTP error. Only rate limits and server errors are
 // worth another attempt; a refused key or a bad request stays refused.
-func (r *Responder) statusFailure(rs *response, err error) *failure {
+func (r *Responder) statusFailure(rs *response) *failure {
 	said := quoted(upstreamText(rs.body))
 	status := fmt.Sprintf("HTTP %d%s", rs.status, said)
-	if err == nil {
-		err = errors.New(status)
-	}
+	// The SDK's error says no more than the status, or, for a body not in
+	// OpenAI's shape, that it could not decode it.
+	err := fmt.Errorf("HTTP %d %s", rs.status, http.StatusText(rs.status))
 	var f *failure
 	switch code := rs.status; {
 	case code == 401 && r.cfg.APIKey == "":
@@ -139,7 +146,7 @@ func (r *Responder) statusFailure(rs *response, err error) *failure {
 		f = r.failure(CodeFailed, "failed ("+status+")", "try again later; the model server's log says more", err)
 		f.retry = true
 	case code == 404:
-		f = r.failure(CodeFailed, "answered "+status,
+		f = r.failure(CodeFailed, "found no such model or API ("+status+")",
 			fmt.Sprintf("check OPENAI_MODEL (%q) and that OPENAI_BASE_URL is the API's root, which usually ends in /v1", r.cfg.Model), err)
 	default:
 		f = r.failure(CodeFailed, "rejected the request ("+status+")",

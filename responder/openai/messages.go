@@ -8,7 +8,8 @@ import (
 
 // params builds the request for one reply: the system prompt, the
 // conversation before the message in order, then the message. Usage is
-// asked for, so that the reply can record what it cost.
+// asked for, so that the reply can record what it cost, and the
+// temperature sent only when configured.
 func (r *Responder) params(req responder.Request) sdk.ChatCompletionNewParams {
 	msgs := make([]sdk.ChatCompletionMessageParamUnion, 0, len(req.History)+2)
 	if r.cfg.SystemPrompt != "" {
@@ -18,11 +19,15 @@ func (r *Responder) params(req responder.Request) sdk.ChatCompletionNewParams {
 		msgs = appendMessage(msgs, m)
 	}
 	msgs = appendMessage(msgs, req.Message)
-	return sdk.ChatCompletionNewParams{
+	p := sdk.ChatCompletionNewParams{
 		Model:         r.cfg.Model,
 		Messages:      msgs,
 		StreamOptions: sdk.ChatCompletionStreamOptionsParam{IncludeUsage: sdk.Bool(true)},
 	}
+	if t := r.cfg.Temperature; t != nil {
+		p.Temperature = sdk.Float(*t)
+	}
+	return p
 }
 
 // appendMessage appends m as the API's messages: a user message, or an

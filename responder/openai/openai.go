@@ -61,6 +61,11 @@ type Config struct {
 	// SystemPrompt, when set, is sent first, as a system message, before the
 	// conversation. Default none. From SYSTEM_PROMPT.
 	SystemPrompt string
+	// Temperature, when set, is sent as the sampling temperature; 0 makes
+	// the reply as repeatable as the server allows. Default: not sent, so
+	// that the server's default applies (1 for OpenAI, and also for
+	// Ollama's OpenAI-compatible API, whatever the model's Modelfile says).
+	Temperature *float64
 	// HTTPClient makes the requests. Default http.DefaultClient. Its Timeout,
 	// if any, bounds whole streams; leave it zero and rely on IdleTimeout and
 	// the context's deadline instead.
@@ -141,6 +146,9 @@ func withDefaults(cfg Config) (Config, error) {
 	if err := checkBaseURL(cfg.BaseURL); err != nil {
 		return cfg, err
 	}
+	if t := cfg.Temperature; t != nil && !(*t >= 0) {
+		return cfg, errors.New("openai responder: Temperature must be a number from 0")
+	}
 	if cfg.IdleTimeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.MaxAttempts < 0 {
 		return cfg, errors.New("openai responder: IdleTimeout, MinBackoff, MaxBackoff and MaxAttempts must not be negative")
 	}
@@ -186,12 +194,17 @@ func orDefault[T comparable](v, def T) T {
 // the context's deadline leaves time for another one.
 func (r *Responder) Respond(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
 	params := r.params(req)
+	var last *failure
 	for n := 1; ; n++ {
 		res, err := r.attempt(ctx, params, out)
 		var f *failure
 		if !errors.As(err, &f) {
 			return res, err // nil, the caller's cancellation, or out's error
 		}
+		if f.outOfTime && last != nil {
+			return res, r.fail(last, n)
+		}
+		last = f
 		wait, ok := r.retryWait(ctx, f, n)
 		if !ok {
 			return res, r.fail(f, n)
