@@ -50,6 +50,9 @@ func TestReply(t *testing.T) {
 	if body["model"] != "gpt-4o-mini" || body["stream"] != true {
 		t.Errorf("model %v, stream %v", body["model"], body["stream"])
 	}
+	if _, ok := body["temperature"]; ok {
+		t.Errorf("temperature %v sent without being configured", body["temperature"])
+	}
 	if so, _ := body["stream_options"].(map[string]any); so["include_usage"] != true {
 		t.Errorf("stream_options %v, want include_usage true", body["stream_options"])
 	}
@@ -152,5 +155,18 @@ func TestNoAPIKey(t *testing.T) {
 	}
 	if o := hdr.Get("OpenAI-Organization"); o != "" {
 		t.Errorf("OpenAI-Organization %q taken from the environment", o)
+	}
+}
+
+// TestTemperature checks that a configured temperature is sent, 0 included.
+func TestTemperature(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, replay(t, "ollama_stop.sse"))
+	h := newHarness(t, up.URL(), func(c *Config) { c.Temperature = new(0.0) })
+	if _, _, err := h.respond(t, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := decodeBody(t, up.requests()[0].body)["temperature"]; !ok || v != 0.0 {
+		t.Errorf("temperature %v (sent %v), want 0", v, ok)
 	}
 }
