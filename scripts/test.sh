@@ -100,8 +100,18 @@ step_railway() {
 }
 
 step_go-test() {
+	use_ollama
 	# shellcheck disable=SC2086 # GO_TEST_PACKAGES is a list of patterns.
 	go test -race -count=1 -timeout 20m ${GO_TEST_PACKAGES:-./...} ${GO_TEST_ARGS[@]+"${GO_TEST_ARGS[@]}"}
+}
+
+# use_ollama exports OLLAMA_BIN and OLLAMA_TINY_GGUF for the end-to-end test
+# of responder/openai against a real model server. scripts/ollama.sh builds
+# Ollama the first time (a few minutes) and prints them.
+use_ollama() {
+	local env
+	env="$(bash "$REPO_ROOT/scripts/ollama.sh")"
+	eval "$env"
 }
 
 # node_test runs test files of clients/ts with node's test runner, against
