@@ -1,12 +1,12 @@
 package app
 
 import (
-	"fmt"
 	"log/slog"
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/responder"
 	"github.com/agentgate/agentgate/responder/agui"
+	"github.com/agentgate/agentgate/responder/openai"
 )
 
 // newResponder builds the responder RESPONDER chose. Its settings were
@@ -23,7 +23,14 @@ func newResponder(cfg config.Config, log *slog.Logger) (responder.Responder, err
 		}
 		return r, nil
 	case "openai":
-		return nil, fmt.Errorf("RESPONDER=openai is not available in this build")
+		o := rc.OpenAI
+		r, err := openai.New(openai.Config{
+			BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model, SystemPrompt: o.SystemPrompt, Logger: log,
+		})
+		if err != nil {
+			return nil, &config.Error{Var: "OPENAI_BASE_URL", Value: "(see below)", Accept: err.Error()}
+		}
+		return r, nil
 	}
 	return responder.Echo{Delay: cfg.EchoDelay}, nil
 }

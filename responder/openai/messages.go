@@ -1,6 +1,8 @@
 package openai
 
 import (
+	"slices"
+
 	"github.com/agentgate/agentgate/responder"
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/param"
@@ -31,17 +33,22 @@ func (r *Responder) params(req responder.Request) sdk.ChatCompletionNewParams {
 }
 
 // appendMessage appends m as the API's messages: a user message, or an
-// assistant message with its tool calls followed by a tool message for each
-// call whose result the agent reported.
+// assistant message with its tool calls followed by a tool message for each.
+// A tool call whose result was never reported is left out: the API refuses
+// a tool call without its tool message, which would fail every later reply
+// of the conversation; and a reply left with neither text nor calls is left
+// out too.
 func appendMessage(msgs []sdk.ChatCompletionMessageParamUnion, m responder.Message) []sdk.ChatCompletionMessageParamUnion {
 	if m.Role != responder.RoleAssistant {
 		return append(msgs, sdk.UserMessage(m.Text))
 	}
+	m.ToolCalls = slices.DeleteFunc(slices.Clone(m.ToolCalls), func(tc responder.ToolCall) bool { return tc.Result == "" })
+	if m.Text == "" && len(m.ToolCalls) == 0 {
+		return msgs
+	}
 	msgs = append(msgs, sdk.ChatCompletionMessageParamUnion{OfAssistant: assistant(m)})
 	for _, tc := range m.ToolCalls {
-		if tc.Result != "" {
-			msgs = append(msgs, sdk.ToolMessage(tc.Result, tc.ID))
-		}
+		msgs = append(msgs, sdk.ToolMessage(tc.Result, tc.ID))
 	}
 	return msgs
 }

@@ -23,7 +23,8 @@ func TestReply(t *testing.T) {
 		{ID: "m0", Role: responder.RoleUser, Text: "what is 2+2?"},
 		{ID: "m0r", Role: responder.RoleAssistant, Text: "Let me add.", ToolCalls: []responder.ToolCall{
 			{ID: "call_1", Name: "add", Arguments: `{"a":2,"b":2}`, Result: "4"},
-			{ID: "call_2", Name: "log", Arguments: ""},
+			{ID: "call_2", Name: "log", Arguments: "", Result: "logged"},
+			{ID: "call_3", Name: "never_answered", Arguments: "{}"},
 		}},
 		{ID: "m0s", Role: responder.RoleAssistant, Text: "It is 4."},
 	}
@@ -63,6 +64,7 @@ func TestReply(t *testing.T) {
 			{"id":"call_1","type":"function","function":{"name":"add","arguments":"{\"a\":2,\"b\":2}"}},
 			{"id":"call_2","type":"function","function":{"name":"log","arguments":"{}"}}]},
 		{"role":"tool","content":"4","tool_call_id":"call_1"},
+		{"role":"tool","content":"logged","tool_call_id":"call_2"},
 		{"role":"assistant","content":"It is 4."},
 		{"role":"user","content":"thanks"}]`
 	var want any

