@@ -28,7 +28,7 @@ type runStream struct {
 }
 
 func newRunStream(ctx context.Context, s *Service, lease engine.Lease, runID, replyID string) *runStream {
-	return &runStream{s: s, ctx: ctx, lease: lease, runID: runID, replyID: replyID, byID: map[string]*agentv1.ToolCall{}}
+	return &runStream{s: s, ctx: ctx, lease: lease, runID: runID, replyID: replyID}
 }
 
 // publish numbers ev and sends it. Losing an ephemeral event is harmless, as
@@ -73,6 +73,9 @@ func (r *runStream) Text(delta string) error {
 func (r *runStream) call(id string) *agentv1.ToolCall {
 	c := r.byID[id]
 	if c == nil {
+		if r.byID == nil {
+			r.byID = map[string]*agentv1.ToolCall{} // most replies make no call
+		}
 		c = &agentv1.ToolCall{ToolCallId: id}
 		r.byID[id] = c
 		r.calls = append(r.calls, c)

@@ -115,7 +115,9 @@ func (m *Memory) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentE
 	if a, ok := m.agents[lease.AgentID]; ok && m.leaseHeldLocked(lease) {
 		switch {
 		case ev.GetRunStarted() != nil:
-			a.run = append(a.run[:0:0], ev)
+			// Room for a short reply's events: one allocation, not one per
+			// doubling.
+			a.run = append(make([]*agentv1.AgentEvent, 0, 8), ev)
 		case len(a.run) > 0 && RunID(a.run[0]) == RunID(ev):
 			a.run = append(a.run, ev)
 		}
