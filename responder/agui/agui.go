@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/upstreamhttp"
 	"github.com/agentgate/agentgate/responder"
 )
 
@@ -47,7 +48,8 @@ type Config struct {
 	// Token, if set, is sent as "Authorization: Bearer <Token>" on every
 	// request. It never appears in an error or a log. Default none.
 	Token string
-	// HTTPClient sends the requests. Default http.DefaultClient. A
+	// HTTPClient sends the requests. Default: net/http's, keeping up to 256
+	// idle connections to the agent rather than 2. A
 	// Client.Timeout bounds the whole reply, stream included; leave it 0 and
 	// rely on IdleTimeout and the gateway's reply timeout.
 	HTTPClient *http.Client
@@ -97,7 +99,7 @@ func New(cfg Config) (*Responder, error) {
 
 func (c Config) withDefaults() Config {
 	if c.HTTPClient == nil {
-		c.HTTPClient = http.DefaultClient
+		c.HTTPClient = upstreamhttp.NewClient()
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout

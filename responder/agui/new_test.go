@@ -59,7 +59,8 @@ func TestNewDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.cfg.HTTPClient != http.DefaultClient || r.cfg.IdleTimeout != 60*time.Second ||
+	tr, ok := r.cfg.HTTPClient.Transport.(*http.Transport)
+	if !ok || tr.MaxIdleConnsPerHost < 64 || r.cfg.HTTPClient.Timeout != 0 || r.cfg.IdleTimeout != 60*time.Second ||
 		r.cfg.MaxFrameBytes != 1<<20 || r.cfg.Logger == nil {
 		t.Fatalf("defaults %+v", r.cfg)
 	}

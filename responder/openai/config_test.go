@@ -39,9 +39,12 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Model: "m", BaseURL: DefaultBaseURL, IdleTimeout: DefaultIdleTimeout, MinBackoff: DefaultMinBackoff,
-		MaxBackoff: DefaultMaxBackoff, MaxAttempts: DefaultMaxAttempts, HTTPClient: http.DefaultClient, Logger: r.cfg.Logger}
+		MaxBackoff: DefaultMaxBackoff, MaxAttempts: DefaultMaxAttempts, HTTPClient: r.cfg.HTTPClient, Logger: r.cfg.Logger}
 	if r.cfg != want || r.cfg.Logger == nil {
 		t.Errorf("defaults %+v, want %+v", r.cfg, want)
+	}
+	if tr, ok := r.cfg.HTTPClient.Transport.(*http.Transport); !ok || tr.MaxIdleConnsPerHost < 64 || r.cfg.HTTPClient.Timeout != 0 {
+		t.Errorf("default client %+v: want one that keeps idle connections for many replies, with no overall timeout", r.cfg.HTTPClient)
 	}
 	r, err = New(Config{Model: "m", BaseURL: "https://user:hunter2@proxy.example.com/v1"})
 	if err != nil || strings.Contains(r.server, "hunter2") {

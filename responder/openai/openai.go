@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/upstreamhttp"
 	"github.com/agentgate/agentgate/responder"
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -66,7 +67,8 @@ type Config struct {
 	// that the server's default applies (1 for OpenAI, and also for
 	// Ollama's OpenAI-compatible API, whatever the model's Modelfile says).
 	Temperature *float64
-	// HTTPClient makes the requests. Default http.DefaultClient. Its Timeout,
+	// HTTPClient makes the requests. Default: net/http's, keeping up to 256
+	// idle connections to the server rather than 2. Its Timeout,
 	// if any, bounds whole streams; leave it zero and rely on IdleTimeout and
 	// the context's deadline instead.
 	HTTPClient *http.Client
@@ -160,7 +162,7 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, fmt.Errorf("openai responder: MinBackoff (%s) is longer than MaxBackoff (%s)", cfg.MinBackoff, cfg.MaxBackoff)
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
+		cfg.HTTPClient = upstreamhttp.NewClient()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
