@@ -102,11 +102,18 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	defer sender.Close()
 	// The sender's reader must not answer Centrifugo's pings: the sender's
 	// writes are the run's own. It lives a run, far less than a ping's
-	// interval and timeout.
-	go discardMessages(&msgReader{c: sender, centrifugo: t.Centrifugo})
+	// interval and timeout. The run ends only once the reader has.
+	senderRead := make(chan struct{})
+	go func() {
+		defer close(senderRead)
+		discardMessages(&msgReader{c: sender, centrifugo: t.Centrifugo})
+	}()
+	defer func() {
+		_ = sender.Close()
+		<-senderRead
+	}()
 
 	f := &fanout{conns: cfg.Conns, centrifugo: t.Centrifugo, channel: centrifugoChannel(room), seen: make([]atomic.Int32, maxFanoutMessages), complete: make(chan int, 1024)}
 	samples := make([]*Samples, len(conns))
