@@ -134,7 +134,7 @@ func replyID(msg []byte) (uint32, bool) {
 // to channel, waiting for each reply.
 func centrifugoHandshake(c *websocket.Conn, channel string) error {
 	_ = c.SetReadDeadline(time.Now().Add(centrifugoHandshakeTimeout))
-	defer c.SetReadDeadline(time.Time{})
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
 	m := msgReader{c: c, centrifugo: true, pong: true}
 	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"connect":{}}`)); err != nil {
 		return err
