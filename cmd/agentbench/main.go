@@ -4,6 +4,8 @@
 // Usage:
 //
 //	agentbench compare [flags]          every mode, gateway and bare alternately (A B A B), medians and ratios
+//	agentbench compare -peers centrifugo
+//	                                    also each socket mode against Centrifugo (-centrifugo or $CENTRIFUGO_BIN)
 //	agentbench ws-rtt|ws-idle|ws-fanout|rpc|startup [flags]
 //	                                    one mode against one server (-target)
 //	agentbench baseline-server [-small-buffers]
@@ -40,6 +42,7 @@ const usage = `usage: agentbench <mode> [flags]
 
 modes:
   compare (or all)  run each mode against the gateway and the bare servers, alternately
+                    (-peers centrifugo: and the socket modes against Centrifugo too)
   ws-rtt            WebSocket SendMessage round trips
   ws-idle           RSS per idle subscribed WebSocket
   ws-fanout         one agent, many sockets: delivery rate and latency
@@ -59,6 +62,8 @@ var gatewayEnv = []string{"WS_FRAME_RATE=1000000", "CONNECTION_RATE=1000000", "M
 // options are the flags common to every measuring mode.
 type options struct {
 	server, redisURL, target, protocol, modes, jsonPath string
+	centrifugo, peers                                   string
+	peerMessages                                        int
 	env                                                 multiFlag
 	duration, warmup, settle                            time.Duration
 	conns, rttConns, idleConns, idleAgents, fanoutConns int
@@ -75,7 +80,10 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.server, "server", "", "gateway binary to run (default: go build ./cmd/server into a temporary directory)")
 	fs.Var(&o.env, "env", "KEY=VALUE for the gateway's environment, repeatable (after the tool's own: "+strings.Join(gatewayEnv, " ")+")")
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "REDIS_URL for the agentgate+redis target and the ws-rtt-redis comparison")
-	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis or bare")
+	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis, bare or centrifugo")
+	fs.StringVar(&o.centrifugo, "centrifugo", os.Getenv("CENTRIFUGO_BIN"), "Centrifugo "+bench.CentrifugoVersion+" binary for the centrifugo target (scripts/bench.sh installs it)")
+	fs.StringVar(&o.peers, "peers", "", "compare: peer servers to compare the socket modes with too; the one known is centrifugo")
+	fs.IntVar(&o.peerMessages, "peer-messages", 200, "compare: messages of a fan-out against a peer, lockstep (-duration, at least 30s, still bounds it)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each run")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each ws-rtt and rpc run")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "ws-idle: how long the sockets are held before the server's RSS is read")
@@ -165,13 +173,15 @@ func measure(ctx context.Context, mode string, o options, stdout, stderr io.Writ
 
 func (o options) plan() bench.Plan {
 	return bench.Plan{
-		RTT:         bench.WSRTTConfig{Conns: o.rttConns, Warmup: o.warmup, Duration: o.duration, Subscribe: o.subscribe},
-		Idle:        bench.WSIdleConfig{Conns: o.idleConns, Agents: o.idleAgents, Settle: o.settle},
-		Fanout:      bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window, SkipDeltas: !o.deltas},
-		RPC:         bench.RPCConfig{Protocol: o.protocol, Callers: o.callers, Warmup: o.warmup, Duration: o.duration},
-		StartupRuns: o.startupRuns,
-		Redis:       o.redisURL != "",
-		OnRedis:     o.onRedis,
+		RTT:          bench.WSRTTConfig{Conns: o.rttConns, Warmup: o.warmup, Duration: o.duration, Subscribe: o.subscribe},
+		Idle:         bench.WSIdleConfig{Conns: o.idleConns, Agents: o.idleAgents, Settle: o.settle},
+		Fanout:       bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window, SkipDeltas: !o.deltas},
+		RPC:          bench.RPCConfig{Protocol: o.protocol, Callers: o.callers, Warmup: o.warmup, Duration: o.duration},
+		StartupRuns:  o.startupRuns,
+		Redis:        o.redisURL != "",
+		OnRedis:      o.onRedis,
+		Centrifugo:   o.peers == bench.Centrifugo,
+		PeerMessages: o.peerMessages,
 	}
 }
 
@@ -230,6 +240,10 @@ func newSetup(ctx context.Context, o options, dir string, stderr io.Writer) (*be
 	if err != nil {
 		return nil, err
 	}
+	peer, err := centrifugoCommand(o, dir)
+	if err != nil {
+		return nil, err
+	}
 	server := o.server
 	if server == "" {
 		wd, err := os.Getwd()
@@ -250,11 +264,32 @@ func newSetup(ctx context.Context, o options, dir string, stderr io.Writer) (*be
 		baseArgs = append(baseArgs, "-small-buffers")
 	}
 	return &bench.Setup{
-		Gateway:  bench.Command{Path: server, Env: append(append([]string(nil), gatewayEnv...), o.env...)},
-		Baseline: bench.Command{Path: self, Args: baseArgs},
-		RedisURL: o.redisURL,
-		Dir:      dir,
+		Gateway:    bench.Command{Path: server, Env: append(append([]string(nil), gatewayEnv...), o.env...)},
+		Baseline:   bench.Command{Path: self, Args: baseArgs},
+		Centrifugo: peer,
+		RedisURL:   o.redisURL,
+		Dir:        dir,
 	}, nil
+}
+
+// centrifugoCommand checks -peers and, given -centrifugo, the binary's
+// version, and writes Centrifugo's configuration into dir. Without
+// -centrifugo the peer is not available, which only -peers and
+// -target centrifugo need.
+func centrifugoCommand(o options, dir string) (bench.Command, error) {
+	if o.peers != "" && o.peers != bench.Centrifugo {
+		return bench.Command{}, fmt.Errorf("unknown peer %q; the one known is %s", o.peers, bench.Centrifugo)
+	}
+	if o.centrifugo == "" {
+		if o.peers != "" {
+			return bench.Command{}, errors.New("-peers centrifugo needs the Centrifugo binary: -centrifugo PATH or CENTRIFUGO_BIN (scripts/bench.sh installs it)")
+		}
+		return bench.Command{}, nil
+	}
+	if err := bench.CheckCentrifugo(o.centrifugo); err != nil {
+		return bench.Command{}, err
+	}
+	return bench.CentrifugoCommand(o.centrifugo, dir)
 }
 
 func writeJSON(path string, rep *bench.Report) error {

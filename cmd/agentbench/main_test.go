@@ -142,6 +142,64 @@ func TestRedisSmoke(t *testing.T) {
 	}
 }
 
+// TestCentrifugoSmoke runs every Centrifugo peer mode once against the
+// gateway and Centrifugo, briefly and with few sockets. It needs the
+// Centrifugo binary (CENTRIFUGO_BIN, as scripts/bench.sh installs it) and
+// skips without it, also in CI: Centrifugo is a benchmark peer, not a
+// dependency of the gateway, and compiling it would cost CI minutes of its
+// 90. Its protocol client is tested without it, against a fake, in
+// internal/bench.
+func TestCentrifugoSmoke(t *testing.T) {
+	bin := os.Getenv("CENTRIFUGO_BIN")
+	if bin == "" {
+		t.Skip("CENTRIFUGO_BIN is not set; scripts/bench.sh -install-only installs Centrifugo and prints its path")
+	}
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	modes := "ws-rtt/centrifugo,ws-rtt-sub/centrifugo,ws-idle/centrifugo,ws-fanout/centrifugo,ws-fanout-whole/centrifugo"
+	args := append([]string{"compare", "-modes", modes, "-centrifugo", bin, "-peer-messages", "10"}, smallRun(jsonPath)...)
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("compare exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	rep := readReport(t, jsonPath)
+	positive := map[string]string{
+		"ws-rtt/centrifugo":          "server_cpu_us_per_op",
+		"ws-rtt-sub/centrifugo":      "server_cpu_us_per_op",
+		"ws-idle/centrifugo":         "rss_after_mb",
+		"ws-fanout/centrifugo":       "deliveries_per_s",
+		"ws-fanout-whole/centrifugo": "deliveries_per_s",
+	}
+	seen := map[string]int{}
+	for _, r := range rep.Results {
+		seen[r.Mode+" "+r.Target]++
+		if r.Errors != 0 {
+			t.Errorf("%s against %s: %d errors: %v", r.Mode, r.Target, r.Errors, r.Notes)
+		}
+		if k := positive[r.Mode]; !(r.Metrics[k] > 0) {
+			t.Errorf("%s against %s: %s = %v, want > 0", r.Mode, r.Target, k, r.Metrics[k])
+		}
+	}
+	for mode := range positive {
+		for _, target := range []string{bench.Gateway, bench.Centrifugo} {
+			if seen[mode+" "+target] != 1 {
+				t.Errorf("%s ran %d times against %s, want once", mode, seen[mode+" "+target], target)
+			}
+		}
+	}
+}
+
+// TestBenchScriptPinsCentrifugo keeps the version scripts/bench.sh installs
+// equal to the one the tool checks in the binary.
+func TestBenchScriptPinsCentrifugo(t *testing.T) {
+	data, err := os.ReadFile("../../scripts/bench.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nCENTRIFUGO_VERSION=" + bench.CentrifugoVersion + "\n"; !strings.Contains(string(data), want) {
+		t.Errorf("scripts/bench.sh does not pin %s (want a line %q)", bench.CentrifugoVersion, strings.TrimSpace(want))
+	}
+}
+
 // TestSingleMode runs one mode on its own, as a user trying one figure
 // would.
 func TestSingleMode(t *testing.T) {
@@ -162,6 +220,10 @@ func TestUsage(t *testing.T) {
 	}
 	if code := run([]string{"compare", "-modes", "nope", "-server", server}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), `unknown mode "nope"`) {
 		t.Errorf("unknown mode: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"compare", "-peers", "centrifugo", "-centrifugo", "", "-server", server}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "needs the Centrifugo binary") {
+		t.Errorf("-peers centrifugo without the binary: exit %d, stderr %q", code, stderr.String())
 	}
 }
 

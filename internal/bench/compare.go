@@ -16,6 +16,9 @@ const (
 	Gateway      = "agentgate"
 	GatewayRedis = "agentgate+redis"
 	Bare         = "bare"
+	// Centrifugo is the peer baseline: another real-time server, at
+	// CentrifugoVersion with CentrifugoConfig.
+	Centrifugo = "centrifugo"
 )
 
 // Setup says how to start each server.
@@ -24,6 +27,9 @@ type Setup struct {
 	Gateway Command
 	// Baseline is this tool in baseline-server mode.
 	Baseline Command
+	// Centrifugo starts the Centrifugo peer (CentrifugoCommand); without a
+	// Path the centrifugo target is not available.
+	Centrifugo Command
 	// RedisURL, when set, is given to the gateway as REDIS_URL for the
 	// agentgate+redis target.
 	RedisURL string
@@ -48,6 +54,11 @@ func (s *Setup) command(which string) (Command, error) {
 		return c, nil
 	case Bare:
 		return s.Baseline, nil
+	case Centrifugo:
+		if s.Centrifugo.Path == "" {
+			return Command{}, fmt.Errorf("%s needs the Centrifugo binary (-centrifugo or CENTRIFUGO_BIN; scripts/bench.sh installs it)", which)
+		}
+		return s.Centrifugo, nil
 	}
 	return Command{}, fmt.Errorf("unknown target %q", which)
 }
@@ -63,7 +74,8 @@ func (s *Setup) Run(ctx context.Context, which string, fn Runner) (*Result, erro
 		return nil, err
 	}
 	defer p.Kill()
-	r, err := fn(ctx, Target{Name: which, Addr: p.Addr, Project: which != Bare, PID: p.PID()})
+	t := Target{Name: which, Addr: p.Addr, Project: which == Gateway || which == GatewayRedis, Centrifugo: which == Centrifugo, PID: p.PID()}
+	r, err := fn(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w\nserver log tail:\n%s", which, err, p.Tail())
 	}

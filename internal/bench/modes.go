@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Plan is what a comparison runs: the modes and their settings.
@@ -19,6 +21,31 @@ type Plan struct {
 	// OnRedis runs the gateway on Redis in every mode, against the same
 	// bare servers.
 	OnRedis bool
+	// Centrifugo adds, after each mode that has one, its comparison with
+	// the Centrifugo peer (PeerModes).
+	Centrifugo bool
+	// PeerMessages is how many messages a fan-out against the peer sends,
+	// lockstep, to each server. Default 200.
+	PeerMessages int
+}
+
+// peerFanoutLimit bounds in time a fan-out against the peer, which is
+// bounded in messages: far more than 200 messages take on either server.
+const peerFanoutLimit = 30 * time.Second
+
+// PeerModes are the comparisons of the gateway with the Centrifugo peer
+// that repeat mode, the same work on both servers: ws-rtt (publish with
+// acknowledgement, unsubscribed and subscribed), ws-idle (subscribed
+// sockets) and the two fan-outs (Centrifugo's one publication per message
+// either way).
+func PeerModes(mode string) []string {
+	switch mode {
+	case "ws-rtt":
+		return []string{"ws-rtt/centrifugo", "ws-rtt-sub/centrifugo"}
+	case "ws-idle", "ws-fanout", "ws-fanout-whole":
+		return []string{mode + "/centrifugo"}
+	}
+	return nil
 }
 
 // ModeNames are the modes a comparison knows, in the order they run.
@@ -35,8 +62,15 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 			names = names[:len(names)-1]
 		}
 	}
+	if p.Centrifugo {
+		names = withPeers(names)
+	}
 	var out []Mode
 	for _, n := range names {
+		if m, ok := s.peerMode(n, p); ok {
+			out = append(out, m)
+			continue
+		}
 		switch n {
 		case "ws-rtt":
 			out = append(out, s.rttMode(n, Bare, p.RTT))
@@ -46,32 +80,16 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 			m.Checks = []Check{{Metric: "rtt_per_s", Ratio: true, Limit: 0.3}}
 			out = append(out, m)
 		case "ws-idle":
-			cfg := p.Idle
-			out = append(out, Mode{
-				Name: n, A: Gateway, B: Bare,
-				Run: func(ctx context.Context, which string) (*Result, error) {
-					return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return WSIdle(ctx, t, cfg) })
-				},
-				Show: []string{"kb_per_conn", "rss_after_mb", "open", "dial_per_s", "errors"},
-				Checks: []Check{
-					{Metric: "kb_per_conn", AtMost: true, Limit: 16},
-					{Metric: "errors", AtMost: true, Limit: 0},
-				},
-			})
+			out = append(out, s.idleMode(n, Bare, p.Idle))
 		case "ws-fanout", "ws-fanout-whole":
 			cfg := p.Fanout
 			cfg.SkipDeltas = n == "ws-fanout-whole"
-			out = append(out, Mode{
-				Name: n, A: Gateway, B: Bare,
-				Run: func(ctx context.Context, which string) (*Result, error) {
-					return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return WSFanout(ctx, t, cfg) })
-				},
-				Show: []string{"deliveries_per_s", "frames_per_s", "messages_per_s", "p50_ms", "p99_ms", "max_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
-				Checks: []Check{
-					{Metric: "deliveries_per_s", Ratio: true, Limit: 0.7},
-					{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.5},
-				},
-			})
+			m := s.fanoutMode(n, Bare, cfg)
+			m.Checks = []Check{
+				{Metric: "deliveries_per_s", Ratio: true, Limit: 0.7},
+				{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.5},
+			}
+			out = append(out, m)
 		case "rpc":
 			for _, proto := range Protocols {
 				cfg := p.RPC
@@ -99,7 +117,7 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 				},
 			})
 		default:
-			return nil, fmt.Errorf("unknown mode %q; the modes are %s", n, strings.Join(ModeNames, ", "))
+			return nil, fmt.Errorf("unknown mode %q; the modes are %s, and with the Centrifugo peer %s", n, strings.Join(ModeNames, ", "), strings.Join(slices.DeleteFunc(withPeers(ModeNames), func(m string) bool { return slices.Contains(ModeNames, m) }), ", "))
 		}
 	}
 	if p.OnRedis {
@@ -110,6 +128,89 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 		}
 	}
 	return out, nil
+}
+
+// withPeers adds each mode's PeerModes after it, unless named already.
+func withPeers(names []string) []string {
+	var out []string
+	for _, n := range names {
+		out = append(out, n)
+		for _, peer := range PeerModes(n) {
+			if !slices.Contains(names, peer) {
+				out = append(out, peer)
+			}
+		}
+	}
+	return out
+}
+
+// peerMode returns the comparison with the Centrifugo peer called name, with
+// the targets the team tracks against it, if name is one.
+func (s *Setup) peerMode(name string, p Plan) (Mode, bool) {
+	switch name {
+	case "ws-rtt/centrifugo", "ws-rtt-sub/centrifugo":
+		cfg := p.RTT
+		cfg.Subscribe = name == "ws-rtt-sub/centrifugo"
+		limit := 2.0
+		if cfg.Subscribe {
+			limit = 2.5
+		}
+		m := s.rttMode(name, Centrifugo, cfg)
+		m.Checks = []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: limit}}
+		return m, true
+	case "ws-idle/centrifugo":
+		m := s.idleMode(name, Centrifugo, p.Idle)
+		m.Checks = []Check{
+			{Metric: "kb_per_conn", AtMost: true, Limit: 12},
+			{Metric: "kb_per_conn", Ratio: true, AtMost: true, Limit: 0.25},
+			{Metric: "errors", AtMost: true, Limit: 0},
+		}
+		return m, true
+	case "ws-fanout/centrifugo", "ws-fanout-whole/centrifugo":
+		cfg := p.Fanout
+		cfg.SkipDeltas = name == "ws-fanout-whole/centrifugo"
+		cfg.Messages = p.PeerMessages
+		if cfg.Messages <= 0 {
+			cfg.Messages = 200
+		}
+		cfg.Duration = max(cfg.Duration, peerFanoutLimit)
+		m := s.fanoutMode(name, Centrifugo, cfg)
+		// The team's targets are on the fan-out without deltas; the default
+		// one is shown for what the deltas cost.
+		if cfg.SkipDeltas {
+			m.Checks = []Check{
+				{Metric: "deliveries_per_s", Ratio: true, Limit: 1},
+				{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1},
+			}
+		}
+		return m, true
+	}
+	return Mode{}, false
+}
+
+func (s *Setup) idleMode(name, b string, cfg WSIdleConfig) Mode {
+	return Mode{
+		Name: name, A: Gateway, B: b,
+		Run: func(ctx context.Context, which string) (*Result, error) {
+			return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return WSIdle(ctx, t, cfg) })
+		},
+		Show: []string{"kb_per_conn", "rss_after_mb", "open", "dial_per_s", "errors"},
+		Checks: []Check{
+			{Metric: "kb_per_conn", AtMost: true, Limit: 16},
+			{Metric: "errors", AtMost: true, Limit: 0},
+		},
+	}
+}
+
+// fanoutMode is a fan-out comparison, without checks.
+func (s *Setup) fanoutMode(name, b string, cfg WSFanoutConfig) Mode {
+	return Mode{
+		Name: name, A: Gateway, B: b,
+		Run: func(ctx context.Context, which string) (*Result, error) {
+			return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return WSFanout(ctx, t, cfg) })
+		},
+		Show: []string{"deliveries_per_s", "frames_per_s", "messages_per_s", "p50_ms", "p99_ms", "max_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
+	}
 }
 
 func (s *Setup) rttMode(name, b string, cfg WSRTTConfig) Mode {

@@ -29,16 +29,20 @@ type Proc struct {
 }
 
 // Command says how to start a server: the binary, its arguments and its
-// environment besides PATH and PORT.
+// environment besides PATH and the port's variable.
 type Command struct {
 	Path string
 	Args []string
 	Env  []string
+	// PortEnv names the environment variable that carries the loopback port
+	// to listen on. Default PORT, which the gateway and the bare servers
+	// read; Centrifugo reads its own.
+	PortEnv string
 }
 
-// Start runs c on a free loopback port (PORT) and waits, up to timeout,
-// until GET /health answers 200, which both the gateway and the bare
-// servers serve: that works whatever LOG_LEVEL the server is given. Stderr
+// Start runs c on a free loopback port (c.PortEnv) and waits, up to timeout,
+// until GET /health answers 200, which the gateway, the bare servers and
+// Centrifugo serve: that works whatever log level the server is given. Stderr
 // goes to a file in dir, not through a pipe, so that a chatty server spends
 // none of the tool's CPU.
 func Start(ctx context.Context, c Command, dir string, timeout time.Duration) (*Proc, error) {
@@ -53,7 +57,11 @@ func Start(ctx context.Context, c Command, dir string, timeout time.Duration) (*
 	defer logf.Close()
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, c.Env...)
-	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port))
+	portEnv := c.PortEnv
+	if portEnv == "" {
+		portEnv = "PORT"
+	}
+	cmd.Env = append(cmd.Env, portEnv+"="+strconv.Itoa(port))
 	cmd.Stderr = logf
 	cmd.Stdout = logf
 	if err := cmd.Start(); err != nil {

@@ -20,8 +20,12 @@ type Target struct {
 	Name string
 	// Addr is the loopback host:port.
 	Addr string
-	// Project is true for the gateway, false for the bare servers.
+	// Project is true for the gateway, false for the bare servers and the
+	// peers.
 	Project bool
+	// Centrifugo is true for the Centrifugo peer, which speaks its own
+	// protocol at /connection/websocket.
+	Centrifugo bool
 	// PID is the server's process id, for its RSS; 0 when unknown.
 	PID int
 }
@@ -40,6 +44,32 @@ func (t Target) wsURL(agentID, barePath string, subscribe bool) string {
 		u += "?subscribe=false"
 	}
 	return u
+}
+
+// open dials a socket for name: the gateway's agent name, the bare server's
+// barePath, or Centrifugo's channel name in the bench namespace. A socket
+// that does not subscribe only sends (the gateway and the bare room:
+// ?subscribe=false). A Centrifugo socket is connected, and subscribed when
+// subscribe is set, before open returns, as the gateway's socket is
+// subscribed once its upgrade succeeded.
+func (t Target) open(ctx context.Context, name, barePath string, subscribe bool) (*websocket.Conn, error) {
+	if !t.Centrifugo {
+		return dial(ctx, t.wsURL(name, barePath, subscribe))
+	}
+	url := "ws://" + t.Addr + centrifugoPath
+	c, err := dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	channel := ""
+	if subscribe {
+		channel = centrifugoChannel(name)
+	}
+	if err := centrifugoHandshake(c, channel); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return c, nil
 }
 
 // dialer is the client side of every socket: gorilla's defaults but for
@@ -61,9 +91,9 @@ func dial(ctx context.Context, url string) (*websocket.Conn, error) {
 	return c, nil
 }
 
-// dialAll opens n sockets with parallel dialers; url gives each one's URL.
+// dialAll opens n sockets with parallel dialers; open opens socket i.
 // On error it closes what it opened.
-func dialAll(ctx context.Context, n, parallel int, url func(i int) string) ([]*websocket.Conn, error) {
+func dialAll(ctx context.Context, n, parallel int, open func(ctx context.Context, i int) (*websocket.Conn, error)) ([]*websocket.Conn, error) {
 	conns := make([]*websocket.Conn, n)
 	var next atomic.Int64
 	var firstErr error
@@ -78,7 +108,7 @@ func dialAll(ctx context.Context, n, parallel int, url func(i int) string) ([]*w
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := dial(ctx, url(i))
+				c, err := open(ctx, i)
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("socket %d of %d: %w", i+1, n, err) })
 					cancel()
@@ -139,8 +169,8 @@ func (c WSRTTConfig) withDefaults() WSRTTConfig {
 func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
 	cfg = cfg.withDefaults()
 	r := newResult("ws-rtt", t.Name)
-	conns, err := dialAll(ctx, cfg.Conns, 16, func(i int) string {
-		return t.wsURL("rtt-"+strconv.Itoa(i), "/echo", cfg.Subscribe)
+	conns, err := dialAll(ctx, cfg.Conns, 16, func(ctx context.Context, i int) (*websocket.Conn, error) {
+		return t.open(ctx, "rtt-"+strconv.Itoa(i), "/echo", cfg.Subscribe)
 	})
 	if err != nil {
 		return nil, err
@@ -155,7 +185,11 @@ func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
 	for i, c := range conns {
 		wg.Go(func() {
 			s := &Samples{}
-			if err := rttLoop(c, i, from, until, s); err != nil {
+			loop := func() error { return rttLoop(c, i, from, until, s) }
+			if t.Centrifugo {
+				loop = func() error { return centrifugoRTTLoop(c, centrifugoChannel("rtt-"+strconv.Itoa(i)), from, until, s) }
+			}
+			if err := loop(); err != nil {
 				errs.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
 			}

@@ -28,6 +28,10 @@ type WSFanoutConfig struct {
 	// Lost is how long the sender waits for a message to reach every socket
 	// before it counts it lost and goes on. Default 5s.
 	Lost time.Duration
+	// Messages, when > 0, ends the run once that many measured messages
+	// reached every socket (or were lost); Duration still bounds it. Default
+	// 0: as many as Duration allows.
+	Messages int
 	// SkipDeltas opens the gateway's sockets with ?deltas=false, as a
 	// frontend that shows whole replies only would: three frames a message
 	// instead of five. The bare room's one frame is the same either way.
@@ -55,8 +59,12 @@ const maxFanoutMessages = 1 << 20
 
 // fanout is the shared state of one ws-fanout run.
 type fanout struct {
-	conns     int
-	measuring atomic.Bool
+	conns int
+	// centrifugo says the server is Centrifugo: a message is a publication
+	// to channel, not a SendMessage frame.
+	centrifugo bool
+	channel    string
+	measuring  atomic.Bool
 	// seen counts, per message seq, the sockets that received it.
 	seen     []atomic.Int32
 	complete chan int // seqs that reached every socket
@@ -81,30 +89,33 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 	}
 	r := newResult(name, t.Name)
 	room := "fanout-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	listen := t.wsURL(room, "/room/"+room, true)
-	if cfg.SkipDeltas && t.Project {
-		u, err := url.Parse(listen)
-		if err != nil {
-			return nil, err
-		}
-		q := u.Query()
-		q.Set("deltas", "false")
-		u.RawQuery = q.Encode()
-		listen = u.String()
+	listen, err := fanoutListener(t, room, cfg.SkipDeltas)
+	if err != nil {
+		return nil, err
 	}
-	conns, err := dialAll(ctx, cfg.Conns, 32, func(int) string { return listen })
+	conns, err := dialAll(ctx, cfg.Conns, 32, listen)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll(conns)
-	sender, err := dial(ctx, t.wsURL(room, "/room/"+room, false))
+	sender, err := t.open(ctx, room, "/room/"+room, false)
 	if err != nil {
 		return nil, err
 	}
-	defer sender.Close()
-	go discard(sender)
+	// The sender's reader must not answer Centrifugo's pings: the sender's
+	// writes are the run's own. It lives a run, far less than a ping's
+	// interval and timeout. The run ends only once the reader has.
+	senderRead := make(chan struct{})
+	go func() {
+		defer close(senderRead)
+		discardMessages(&msgReader{c: sender, centrifugo: t.Centrifugo})
+	}()
+	defer func() {
+		_ = sender.Close()
+		<-senderRead
+	}()
 
-	f := &fanout{conns: cfg.Conns, seen: make([]atomic.Int32, maxFanoutMessages), complete: make(chan int, 1024)}
+	f := &fanout{conns: cfg.Conns, centrifugo: t.Centrifugo, channel: centrifugoChannel(room), seen: make([]atomic.Int32, maxFanoutMessages), complete: make(chan int, 1024)}
 	samples := make([]*Samples, len(conns))
 	var wg sync.WaitGroup
 	var dropped atomic.Int64
@@ -126,12 +137,14 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 		return nil, err
 	}
 	cpu := startCPU(t.PID)
+	start := time.Now()
 	lost, sent, err := f.run(ctx, sender, cfg, first)
-	elapsed := cfg.Duration.Seconds()
+	window := time.Since(start)
+	elapsed := window.Seconds()
 	if err != nil {
 		return nil, err
 	}
-	cpu.stop(r, cfg.Duration, float64(f.markers.Load()))
+	cpu.stop(r, window, float64(f.markers.Load()))
 	closeAll(conns)
 	wg.Wait()
 	all := &Samples{}
@@ -162,7 +175,7 @@ const warmUpTries = 20
 // miss the last sockets to connect. It returns the first seq to measure.
 func (f *fanout) warmUp(ctx context.Context, sender *websocket.Conn) (int, error) {
 	for seq := range warmUpTries {
-		if err := sendMarker(sender, seq); err != nil {
+		if err := f.send(sender, seq); err != nil {
 			return 0, err
 		}
 		if f.await(ctx, seq, time.Second) {
@@ -176,22 +189,30 @@ func (f *fanout) warmUp(ctx context.Context, sender *websocket.Conn) (int, error
 	return 0, fmt.Errorf("none of %d warm-up messages reached all %d sockets (the last reached %d)", warmUpTries, f.conns, f.seen[warmUpTries-1].Load())
 }
 
-// run sends messages first, first+1, … for cfg.Duration, keeping at most
-// cfg.Window on their way. It returns how many were lost and sent.
+// run sends messages first, first+1, … for cfg.Duration, or until
+// cfg.Messages of them are done, keeping at most cfg.Window on their way. It
+// returns how many were lost and sent.
 func (f *fanout) run(ctx context.Context, sender *websocket.Conn, cfg WSFanoutConfig, first int) (lost, sent int64, err error) {
 	f.measuring.Store(true)
 	defer f.measuring.Store(false)
 	until := time.Now().Add(cfg.Duration)
+	last := maxFanoutMessages
+	if cfg.Messages > 0 {
+		last = min(last, first+cfg.Messages)
+	}
 	pending := map[int]time.Time{}
-	for seq := first; time.Now().Before(until) && seq < maxFanoutMessages; {
-		if len(pending) < cfg.Window {
-			if err := sendMarker(sender, seq); err != nil {
+	for seq := first; time.Now().Before(until); {
+		if len(pending) < cfg.Window && seq < last {
+			if err := f.send(sender, seq); err != nil {
 				return lost, sent, err
 			}
 			pending[seq] = time.Now()
 			sent++
 			seq++
 			continue
+		}
+		if len(pending) == 0 {
+			break // every message is done
 		}
 		oldest := time.Now()
 		for _, at := range pending {
@@ -242,25 +263,56 @@ func (f *fanout) await(ctx context.Context, seq int, d time.Duration) bool {
 	}
 }
 
-// sendMarker sends message seq, stamped with the time: a SendMessage frame,
-// which the bare room broadcasts as it is.
-func sendMarker(c *websocket.Conn, seq int) error {
+// send sends message seq, stamped with the time: a SendMessage frame,
+// which the bare room broadcasts as it is, or Centrifugo's publication of
+// {"text":…} to the run's channel. Either way the text is "m<seq>t<ns>".
+func (f *fanout) send(c *websocket.Conn, seq int) error {
+	text := make([]byte, 0, 64)
+	text = append(text, `{"text":"m`...)
+	text = strconv.AppendInt(text, int64(seq), 10)
+	text = append(text, 't')
+	text = strconv.AppendInt(text, time.Now().UnixNano(), 10)
+	text = append(text, `"}`...)
 	buf := make([]byte, 0, 128)
-	buf = append(buf, `{"id":"s`...)
-	buf = strconv.AppendInt(buf, int64(seq), 10)
-	buf = append(buf, `","method":"SendMessage","request":{"text":"m`...)
-	buf = strconv.AppendInt(buf, int64(seq), 10)
-	buf = append(buf, 't')
-	buf = strconv.AppendInt(buf, time.Now().UnixNano(), 10)
-	buf = append(buf, `"}}`...)
+	if f.centrifugo {
+		// Ids from firstCommandID on: the sender's handshake used the ones below.
+		buf = appendPublish(buf, uint32(firstCommandID+seq), f.channel, text)
+	} else {
+		buf = append(buf, `{"id":"s`...)
+		buf = strconv.AppendInt(buf, int64(seq), 10)
+		buf = append(buf, `","method":"SendMessage","request":`...)
+		buf = append(buf, text...)
+		buf = append(buf, '}')
+	}
 	return c.WriteMessage(websocket.TextMessage, buf)
+}
+
+// fanoutListener returns how to open a listening socket of room: on the
+// gateway, with ?deltas=false when skipDeltas is set.
+func fanoutListener(t Target, room string, skipDeltas bool) (func(context.Context, int) (*websocket.Conn, error), error) {
+	listen := t.wsURL(room, "/room/"+room, true)
+	if t.Centrifugo {
+		return func(ctx context.Context, _ int) (*websocket.Conn, error) { return t.open(ctx, room, "", true) }, nil
+	}
+	if skipDeltas && t.Project {
+		u, err := url.Parse(listen)
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		q.Set("deltas", "false")
+		u.RawQuery = q.Encode()
+		listen = u.String()
+	}
+	return func(ctx context.Context, _ int) (*websocket.Conn, error) { return dial(ctx, listen) }, nil
 }
 
 var markerKey = []byte(`"text":"m`)
 
 // parseMarker finds the message seq and send time in a frame. Only the user
 // message carries "text":"m…: the reply's text starts with "echo: " and
-// deltas have no text field.
+// deltas have no text field. Centrifugo's push carries the published data,
+// {"text":"m…"}, as it is.
 func parseMarker(data []byte) (seq int, sent int64, ok bool) {
 	i := bytes.Index(data, markerKey)
 	if i < 0 {
@@ -282,10 +334,12 @@ func parseMarker(data []byte) (seq int, sent int64, ok bool) {
 
 // receive reads one socket until it fails. It reports whether the server
 // closed it (rather than the tool).
+// For Centrifugo, frames_per_s counts protocol messages, several of which
+// may share a frame.
 func (f *fanout) receive(c *websocket.Conn, s *Samples) bool {
-	var fr frameReader
+	m := msgReader{c: c, centrifugo: f.centrifugo, pong: true}
 	for {
-		data, err := fr.next(c)
+		data, err := m.next()
 		if err != nil {
 			var ce *websocket.CloseError
 			return errors.As(err, &ce)
@@ -311,7 +365,11 @@ func (f *fanout) receive(c *websocket.Conn, s *Samples) bool {
 	}
 }
 
-// discard reads and drops a socket's frames until it fails.
-func discard(c *websocket.Conn) {
-	_ = discardFrames(c)
+// discardMessages reads and drops a socket's messages until it fails.
+func discardMessages(m *msgReader) {
+	for {
+		if _, err := m.next(); err != nil {
+			return
+		}
+	}
 }

@@ -58,7 +58,7 @@ func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
 	// One socket opened and closed first, so that what every server
 	// allocates once (handler code paths, pools) is not charged to the
 	// sockets.
-	warm, err := dial(ctx, t.wsURL(agent(0), "/echo", true))
+	warm, err := t.open(ctx, agent(0), "/echo", true)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +68,8 @@ func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
 		return nil, err
 	}
 	start := time.Now()
-	conns, err := dialAll(ctx, cfg.Conns, cfg.Parallel, func(i int) string {
-		return t.wsURL(agent(i), "/echo", true)
+	conns, err := dialAll(ctx, cfg.Conns, cfg.Parallel, func(ctx context.Context, i int) (*websocket.Conn, error) {
+		return t.open(ctx, agent(i), "/echo", true)
 	})
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	for _, c := range conns {
-		wg.Go(func() { holdReader(c, &closed, &firstErr) })
+		wg.Go(func() { holdReader(&msgReader{c: c, centrifugo: t.Centrifugo, pong: true}, &closed, &firstErr) })
 	}
 	select {
 	case <-time.After(cfg.Settle):
@@ -109,8 +109,12 @@ func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
 
 // holdReader reads a held socket until it fails; a failure before the tool
 // closes the socket (a close frame from the server, a reset) is counted.
-func holdReader(c *websocket.Conn, closed *atomic.Int64, firstErr *atomic.Value) {
-	err := discardFrames(c)
+// It answers Centrifugo's pings, which a held socket gets every 25 s.
+func holdReader(m *msgReader, closed *atomic.Int64, firstErr *atomic.Value) {
+	var err error
+	for err == nil {
+		_, err = m.next()
+	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		closed.Add(1)
