@@ -47,6 +47,10 @@ modes:
   ws-idle           RSS per idle subscribed WebSocket
   ws-fanout         one agent, many sockets: delivery rate and latency
                     (compare adds ws-fanout-whole: the same with ?deltas=false)
+  relay-1, relay-100, relay-1000
+                    (compare only) replies streamed from a fast OpenAI-compatible
+                    upstream through RESPONDER=openai to subscribed sockets, 1, 100
+                    or 1,000 at once, against the upstream read directly by openai-go
   rpc               SendMessage over h2c in Connect, gRPC or gRPC-Web (-protocol)
   startup           exec to first healthy /health, SIGTERM to exit
   baseline-server   serve the bare servers on $PORT (used by the other modes)
@@ -63,7 +67,7 @@ var gatewayEnv = []string{"WS_FRAME_RATE=1000000", "CONNECTION_RATE=1000000", "M
 type options struct {
 	server, redisURL, target, protocol, modes, jsonPath string
 	centrifugo, peers                                   string
-	peerMessages                                        int
+	peerMessages, relayDeltas                           int
 	env                                                 multiFlag
 	duration, warmup, settle                            time.Duration
 	conns, rttConns, idleConns, idleAgents, fanoutConns int
@@ -83,6 +87,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis, bare or centrifugo")
 	fs.StringVar(&o.centrifugo, "centrifugo", os.Getenv("CENTRIFUGO_BIN"), "Centrifugo "+bench.CentrifugoVersion+" binary for the centrifugo target (scripts/bench.sh installs it)")
 	fs.StringVar(&o.peers, "peers", "", "compare: peer servers to compare the socket modes with too; the one known is centrifugo")
+	fs.IntVar(&o.relayDeltas, "relay-deltas", 100, "relay-100, relay-1000: content chunks of each streamed reply")
 	fs.IntVar(&o.peerMessages, "peer-messages", 200, "compare: messages of a fan-out against a peer, lockstep (-duration, at least 30s, still bounds it)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each run")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each ws-rtt and rpc run")
@@ -182,6 +187,7 @@ func (o options) plan() bench.Plan {
 		OnRedis:      o.onRedis,
 		Centrifugo:   o.peers == bench.Centrifugo,
 		PeerMessages: o.peerMessages,
+		Relay:        bench.RelayConfig{Deltas: o.relayDeltas, Warmup: o.warmup, Duration: o.duration},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -65,10 +66,16 @@ func (s *Setup) command(which string) (Command, error) {
 
 // Run starts the target's server, runs fn against it, and stops it.
 func (s *Setup) Run(ctx context.Context, which string, fn Runner) (*Result, error) {
+	return s.RunEnv(ctx, which, nil, fn)
+}
+
+// RunEnv is Run with env added to the server's environment.
+func (s *Setup) RunEnv(ctx context.Context, which string, env []string, fn Runner) (*Result, error) {
 	c, err := s.command(which)
 	if err != nil {
 		return nil, err
 	}
+	c.Env = append(slices.Clone(c.Env), env...)
 	p, err := Start(ctx, c, s.Dir, 30*time.Second)
 	if err != nil {
 		return nil, err

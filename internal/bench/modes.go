@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +28,9 @@ type Plan struct {
 	// PeerMessages is how many messages a fan-out against the peer sends,
 	// lockstep, to each server. Default 200.
 	PeerMessages int
+	// Relay configures relay-1, relay-100 and relay-1000 (each sets
+	// Replies).
+	Relay RelayConfig
 }
 
 // peerFanoutLimit bounds in time a fan-out against the peer, which is
@@ -51,7 +55,7 @@ func PeerModes(mode string) []string {
 // ModeNames are the modes a comparison knows, in the order they run.
 // "rpc" stands for its three protocols.
 // "ws-fanout-whole" is ws-fanout with sockets that skip deltas.
-var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "ws-rtt-redis"}
+var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "relay-1", "relay-100", "relay-1000", "ws-rtt-redis"}
 
 // Modes returns the comparisons named in names (ModeNames when empty), with
 // the targets as their checks.
@@ -103,6 +107,12 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 					Checks: []Check{{Metric: "req_per_s", Ratio: true, Limit: 0.6}},
 				})
 			}
+		case "relay-1", "relay-100", "relay-1000":
+			// One reply at a time gives the latency the gateway adds to the
+			// first delta; 100 and 1,000 at once, its throughput.
+			cfg := p.Relay
+			cfg.Replies, _ = strconv.Atoi(strings.TrimPrefix(n, "relay-"))
+			out = append(out, s.relayMode(n, cfg))
 		case "startup":
 			runs := p.StartupRuns
 			out = append(out, Mode{
