@@ -35,7 +35,10 @@ type Reply struct {
 	// answeredBefore is true if the message had its reply before the
 	// Reply subscribed: the replay must hold it.
 	answeredBefore bool
-	done           bool
+	// fresh is true for a new message whose Reply subscribed before it was
+	// appended: every event of its run arrives live, none compacted.
+	fresh bool
+	done  bool
 }
 
 // errReplyDone stops a Follower's delivery once the reply was passed on.
@@ -45,12 +48,32 @@ var errReplyDone = errors.New("reply delivered")
 // clientMessageID repeats an earlier message, nothing is appended and the
 // Reply follows that message's reply, whether it is written already or
 // still being written. The caller must Close the Reply.
+//
+// Ask subscribes before it appends, so that the reply to a new message is
+// delivered event by event, as it is written.
 func (s *Service) Ask(ctx context.Context, agentID, text, clientMessageID string) (*Reply, error) {
-	stored, dup, err := s.Enqueue(ctx, agentID, text, clientMessageID)
+	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
+		return nil, err
+	}
+	f, err := s.Follow(ctx, agentID, FollowOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return s.followReply(ctx, agentID, stored, dup)
+	stored, dup, err := s.Enqueue(ctx, agentID, text, clientMessageID)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r := &Reply{f: f, message: stored, duplicate: dup, fresh: !dup}
+	if dup {
+		if err := r.checkAnswered(ctx, s, agentID); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	seq := stored.GetSeq()
+	f.after = &seq
+	return r, nil
 }
 
 // ActiveRun follows the reply being written to the agent from its start,
@@ -74,27 +97,31 @@ func (s *Service) ActiveRun(ctx context.Context, agentID string) (*Reply, error)
 }
 
 // followReply follows the reply to the user message msg (of which only the
-// seq is needed).
+// seq is needed), which may be written already.
 func (s *Service) followReply(ctx context.Context, agentID string, msg *agentv1.AgentEvent, dup bool) (*Reply, error) {
-	seq := msg.GetSeq()
 	r := &Reply{message: msg, duplicate: dup}
-	if dup || msg.GetMessage() == nil {
-		// The answer may be written already, and could even be trimmed
-		// from the history: knowing whether it was written before
-		// subscribing tells a trimmed reply from one still to come.
-		bounds, err := s.eng.Read(ctx, agentID, 0, 0)
-		if err != nil {
-			return nil, s.engineError(ctx, "read history", err)
-		}
-		r.answeredBefore = bounds.Answered >= seq
+	if err := r.checkAnswered(ctx, s, agentID); err != nil {
+		return nil, err
 	}
-	after := seq
+	after := msg.GetSeq()
 	f, err := s.Follow(ctx, agentID, FollowOptions{After: &after})
 	if err != nil {
 		return nil, err
 	}
 	r.f = f
 	return r, nil
+}
+
+// checkAnswered records whether the message had its answer already. The
+// replay must then hold it, unless the history no longer does: this tells
+// a trimmed reply from one still to come.
+func (r *Reply) checkAnswered(ctx context.Context, s *Service, agentID string) error {
+	bounds, err := s.eng.Read(ctx, agentID, 0, 0)
+	if err != nil {
+		return s.engineError(ctx, "read history", err)
+	}
+	r.answeredBefore = bounds.Answered >= r.message.GetSeq()
+	return nil
 }
 
 // Message is the user message answered, as persisted. For a Reply from
@@ -109,7 +136,13 @@ func (r *Reply) Duplicate() bool { return r.duplicate }
 // the run so far if it is being written. done is true once the reply was
 // delivered; then the Reply has nothing more to deliver.
 func (r *Reply) Start(ctx context.Context, emit func(*agentv1.AgentEvent) error) (done bool, err error) {
-	err = r.f.Replay(ctx, r.filter(emit))
+	if r.fresh {
+		// Subscribed before the message was appended: everything after
+		// it arrives live, in order, the run's events before its reply.
+		r.f.startAfter(r.message.GetSeq())
+	} else {
+		err = r.f.Replay(ctx, r.filter(emit))
+	}
 	if done, err = r.finish(err); done || err != nil {
 		return done, err
 	}
