@@ -24,7 +24,10 @@ type Plan struct {
 // ModeNames are the modes a comparison knows, in the order they run.
 // "rpc" stands for its three protocols.
 // "ws-fanout-whole" is ws-fanout with sockets that skip deltas.
-var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "ws-rtt-redis"}
+// "door-agui" and "door-aisdk" measure a frontend door against the
+// WebSocket, both on the gateway, for the same work: a message and its
+// streamed reply.
+var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "door-agui", "door-aisdk", "ws-rtt-redis"}
 
 // Modes returns the comparisons named in names (ModeNames when empty), with
 // the targets as their checks.
@@ -85,6 +88,8 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 					Checks: []Check{{Metric: "req_per_s", Ratio: true, Limit: 0.6}},
 				})
 			}
+		case "door-agui", "door-aisdk":
+			out = append(out, s.doorMode(n, p.RTT))
 		case "startup":
 			runs := p.StartupRuns
 			out = append(out, Mode{
@@ -110,6 +115,27 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 		}
 	}
 	return out, nil
+}
+
+// doorMode compares a frontend door (A) with the WebSocket (B), both on
+// the gateway: A and B name the doors, and each run starts the gateway.
+func (s *Setup) doorMode(name string, rtt WSRTTConfig) Mode {
+	door := DoorAGUI
+	if name == "door-aisdk" {
+		door = DoorAISDK
+	}
+	return Mode{
+		Name: name, A: door, B: DoorWebSocket,
+		Run: func(ctx context.Context, which string) (*Result, error) {
+			cfg := DoorConfig{Door: which, Conns: rtt.Conns, Warmup: rtt.Warmup, Duration: rtt.Duration}
+			return s.Run(ctx, Gateway, func(ctx context.Context, t Target) (*Result, error) { return Doors(ctx, t, cfg) })
+		},
+		Show: []string{"replies_per_s", "p50_ms", "p99_ms", "first_delta_p50_ms", "first_delta_p99_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
+		Checks: []Check{
+			{Metric: "replies_per_s", Ratio: true, Limit: 0.5},
+			{Metric: "errors", AtMost: true, Limit: 0},
+		},
+	}
 }
 
 func (s *Setup) rttMode(name, b string, cfg WSRTTConfig) Mode {
