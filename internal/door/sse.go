@@ -70,9 +70,12 @@ func (s *SSE) Comment(text string) {
 	s.buf.WriteString("\n\n")
 }
 
-// Flush writes what is buffered and flushes it to the client.
+// Flush writes what is buffered and flushes it to the client, within the
+// write timeout. The deadline is lifted afterwards: a stream may then be
+// silent for as long as its reply is.
 func (s *SSE) Flush() error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	defer s.End()
 	if s.buf.Len() > 0 {
 		_, err := s.w.Write(s.buf.Bytes())
 		s.buf.Reset()
