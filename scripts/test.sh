@@ -10,7 +10,7 @@
 #   STEPS="gofmt go-vet" ./scripts/test.sh only the named steps, in the order below
 #
 # Steps: setup buf-lint buf-format buf-generate gofmt go-vet go-mod-tidy dockerfile
-# railway go-test ts-client tool-smoke browser.
+# railway go-test ts-client tool-smoke browser frontends.
 # To add one, write a step_NAME function and name it in ALL_STEPS.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -29,6 +29,7 @@ ALL_STEPS=(
 	ts-client
 	tool-smoke
 	browser
+	frontends
 )
 
 GO_TEST_ARGS=("$@")
@@ -138,6 +139,19 @@ step_tool-smoke() { node_test test/tools.test.ts; }
 step_browser() {
 	[[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]] || fail "chromium is missing: run scripts/setup.sh"
 	node_test test/browser.test.ts
+}
+
+# step_frontends runs the frontend doors' tests with the real client
+# libraries (@ag-ui/client, the ai package) from Node and in chromium,
+# against the gateway with the scripted responder of internal/door/doortest.
+step_frontends() {
+	local dir=clients/frontends bin="$REPO_ROOT/bin/doortest-gateway"
+	[[ -x $dir/node_modules/.bin/tsx ]] || fail "$dir/node_modules is missing: run scripts/setup.sh"
+	[[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]] || fail "chromium is missing: run scripts/setup.sh"
+	"$dir/node_modules/.bin/tsc" --noEmit -p "$dir"
+	go build -o "$bin" ./internal/door/doortest/gateway
+	(cd "$dir" && DOORTEST_BIN="$bin" node --import tsx --test --test-concurrency=1 \
+		test/agui.test.ts test/aisdk.test.ts test/browser.test.ts)
 }
 
 fail() {

@@ -53,6 +53,8 @@ modes:
                     or 1,000 at once, against the upstream read directly by openai-go
   rpc               SendMessage over h2c in Connect, gRPC or gRPC-Web (-protocol)
   startup           exec to first healthy /health, SIGTERM to exit
+                    (compare adds door-agui and door-aisdk: a message and its
+                    streamed reply through a frontend door, against the WebSocket)
   baseline-server   serve the bare servers on $PORT (used by the other modes)
 
 Run "agentbench <mode> -h" for the flags.

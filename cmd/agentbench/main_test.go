@@ -81,6 +81,8 @@ func TestCompareSmoke(t *testing.T) {
 		"rpc-grpc":        {"req_per_s", "p99_ms"},
 		"rpc-grpcweb":     {"req_per_s", "p99_ms"},
 		"startup":         {"health_ms", "stop_ms"},
+		"door-agui":       {"replies_per_s", "first_delta_p50_ms", "p99_ms"},
+		"door-aisdk":      {"replies_per_s", "first_delta_p50_ms", "p99_ms"},
 	}
 	seen := map[string]int{}
 	for _, r := range rep.Results {

@@ -216,6 +216,13 @@ func (f *Follower) Replay(ctx context.Context, emit func(*agentv1.AgentEvent) er
 	return f.joinRun(ctx, emit)
 }
 
+// startAfter makes a follower that subscribed before the event after seq
+// was appended go on from seq: what follows arrives live, in order, and
+// nothing needs replaying.
+func (f *Follower) startAfter(seq uint64) {
+	f.last, f.synced = seq, true
+}
+
 // joinRun delivers the run being written, if any, as it stands: its
 // run_started, one text_delta with the text so far and its tool call
 // events, after the user message it answers. The live events of the run

@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	routes["GET /ws/agent/{agent_id}"] = ws
+	a.doorRoutes(routes)
 	if cfg.Console {
 		// The page itself is public; what it does goes through the socket,
 		// which checks token and origin like any other client's.

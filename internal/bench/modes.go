@@ -55,7 +55,10 @@ func PeerModes(mode string) []string {
 // ModeNames are the modes a comparison knows, in the order they run.
 // "rpc" stands for its three protocols.
 // "ws-fanout-whole" is ws-fanout with sockets that skip deltas.
-var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "relay-1", "relay-100", "relay-1000", "ws-rtt-redis"}
+// "door-agui" and "door-aisdk" measure a frontend door against the
+// WebSocket, both on the gateway, for the same work: a message and its
+// streamed reply.
+var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "door-agui", "door-aisdk", "relay-1", "relay-100", "relay-1000", "ws-rtt-redis"}
 
 // Modes returns the comparisons named in names (ModeNames when empty), with
 // the targets as their checks.
@@ -113,6 +116,8 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 			cfg := p.Relay
 			cfg.Replies, _ = strconv.Atoi(strings.TrimPrefix(n, "relay-"))
 			out = append(out, s.relayMode(n, cfg))
+		case "door-agui", "door-aisdk":
+			out = append(out, s.doorMode(n, p.RTT))
 		case "startup":
 			runs := p.StartupRuns
 			out = append(out, Mode{
@@ -207,6 +212,27 @@ func (s *Setup) idleMode(name, b string, cfg WSIdleConfig) Mode {
 		Show: []string{"kb_per_conn", "rss_after_mb", "open", "dial_per_s", "errors"},
 		Checks: []Check{
 			{Metric: "kb_per_conn", AtMost: true, Limit: 16},
+			{Metric: "errors", AtMost: true, Limit: 0},
+		},
+	}
+}
+
+// doorMode compares a frontend door (A) with the WebSocket (B), both on
+// the gateway: A and B name the doors, and each run starts the gateway.
+func (s *Setup) doorMode(name string, rtt WSRTTConfig) Mode {
+	door := DoorAGUI
+	if name == "door-aisdk" {
+		door = DoorAISDK
+	}
+	return Mode{
+		Name: name, A: door, B: DoorWebSocket,
+		Run: func(ctx context.Context, which string) (*Result, error) {
+			cfg := DoorConfig{Door: which, Conns: rtt.Conns, Warmup: rtt.Warmup, Duration: rtt.Duration}
+			return s.Run(ctx, Gateway, func(ctx context.Context, t Target) (*Result, error) { return Doors(ctx, t, cfg) })
+		},
+		Show: []string{"replies_per_s", "p50_ms", "p99_ms", "first_delta_p50_ms", "first_delta_p99_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
+		Checks: []Check{
+			{Metric: "replies_per_s", Ratio: true, Limit: 0.5},
 			{Metric: "errors", AtMost: true, Limit: 0},
 		},
 	}

@@ -27,6 +27,10 @@ type Metrics struct {
 	RPCDuration *prometheus.HistogramVec // by procedure
 	RPCInFlight prometheus.Gauge
 
+	DoorRequests *prometheus.CounterVec   // by door (agui, aisdk), outcome
+	DoorDuration *prometheus.HistogramVec // by door
+	DoorStreams  *prometheus.GaugeVec     // by door
+
 	Events       *prometheus.CounterVec // by kind: user, reply, ephemeral
 	EngineErrors *prometheus.CounterVec // by op
 	Refusals     *prometheus.CounterVec // by reason
@@ -58,6 +62,15 @@ func New(version, engine string) *Metrics {
 	}, []string{"procedure"})
 	m.RPCInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "agentgate_rpcs_in_flight", Help: "RPCs and streams running now."})
+	m.DoorRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentgate_door_requests_total", Help: "Requests of the frontend doors, by door (agui, aisdk) and outcome."}, []string{"door", "outcome"})
+	m.DoorDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "agentgate_door_request_duration_seconds",
+		Help:    "How long frontend door requests take, by door; a stream counts until it ends.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+	}, []string{"door"})
+	m.DoorStreams = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agentgate_door_streams_open", Help: "Frontend door streams open now, by door."}, []string{"door"})
 	m.Events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agentgate_events_total", Help: "Agent events written by this replica, by kind (user, reply, ephemeral)."}, []string{"kind"})
 	m.EngineErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -73,7 +86,7 @@ func New(version, engine string) *Metrics {
 
 	for _, c := range []prometheus.Collector{
 		m.WSOpen, m.WSOpened, m.WSClosed, m.WSFrames, m.WSOverflows,
-		m.RPCs, m.RPCDuration, m.RPCInFlight, m.Events, m.EngineErrors, m.Refusals, build,
+		m.RPCs, m.RPCDuration, m.RPCInFlight, m.DoorRequests, m.DoorDuration, m.DoorStreams, m.Events, m.EngineErrors, m.Refusals, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -1,0 +1,184 @@
+package agui
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/door"
+)
+
+// frames encodes the events as the door writes them, one line each.
+func frames(t *testing.T, evs []any) string {
+	t.Helper()
+	var lines []string
+	for _, ev := range evs {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "null") {
+			t.Errorf("a null in %s", b)
+		}
+		lines = append(lines, string(b))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestTranslatorTextAndToolCalls(t *testing.T) {
+	t.Parallel()
+	tr := NewTranslator("t1", "r1")
+	tr.Start("m1")
+	tr.Text("It is ")
+	tr.ToolStart("c1", "weather")
+	tr.ToolArgs("c1", `{"city":"Oslo"}`)
+	tr.ToolEnd("c1")
+	tr.ToolResult("c1", "")
+	tr.Text("cold.")
+	tr.Finish(&agentv1.Message{MessageId: "m1", FinishReason: agentv1.FinishReason_FINISH_REASON_STOP,
+		Usage: &agentv1.Usage{InputTokens: 5, OutputTokens: 7, Model: "m"}})
+	tr.Text("after the end")
+	want := strings.Join([]string{
+		`{"type":"RUN_STARTED","threadId":"t1","runId":"r1","protocolVersion":"1.0"}`,
+		`{"type":"TEXT_MESSAGE_START","messageId":"m1","role":"assistant"}`,
+		`{"type":"TEXT_MESSAGE_CONTENT","messageId":"m1","delta":"It is "}`,
+		`{"type":"TOOL_CALL_START","toolCallId":"c1","toolCallName":"weather","parentMessageId":"m1"}`,
+		`{"type":"TOOL_CALL_ARGS","toolCallId":"c1","delta":"{\"city\":\"Oslo\"}"}`,
+		`{"type":"TOOL_CALL_END","toolCallId":"c1"}`,
+		`{"type":"TOOL_CALL_RESULT","messageId":"c1:result","toolCallId":"c1","content":"","role":"tool"}`,
+		`{"type":"TEXT_MESSAGE_CONTENT","messageId":"m1","delta":"cold."}`,
+		`{"type":"TEXT_MESSAGE_END","messageId":"m1"}`,
+		`{"type":"RUN_FINISHED","threadId":"t1","runId":"r1","result":{"messageId":"m1","finishReason":"stop"},"usage":[{"model":"m","inputTokens":5,"outputTokens":7,"totalTokens":12}]}`,
+	}, "\n")
+	if got := frames(t, tr.Take()); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if tr.Code() != "" {
+		t.Fatalf("code %q", tr.Code())
+	}
+}
+
+func TestTranslatorClosesEverythingBeforeTheEnd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		end  func(*Translator)
+		last string
+	}{
+		{"finished", func(tr *Translator) {
+			tr.Finish(&agentv1.Message{MessageId: "m1", FinishReason: agentv1.FinishReason_FINISH_REASON_CANCELLED})
+		}, `{"type":"RUN_FINISHED","threadId":"t1","runId":"r1","result":{"messageId":"m1","finishReason":"cancelled"},"outcome":{"type":"cancelled"}}`},
+		{"failed", func(tr *Translator) { tr.Fail("unavailable", "server is shutting down; retry") },
+			`{"type":"RUN_ERROR","message":"server is shutting down; retry","code":"unavailable"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tr := NewTranslator("t1", "r1")
+			tr.Start("m1")
+			tr.Text("half")
+			tr.ToolStart("c1", "weather")
+			tr.ToolStart("c2", "clock")
+			tc.end(tr)
+			got := frames(t, tr.Take())
+			want := strings.Join([]string{
+				`{"type":"RUN_STARTED","threadId":"t1","runId":"r1","protocolVersion":"1.0"}`,
+				`{"type":"TEXT_MESSAGE_START","messageId":"m1","role":"assistant"}`,
+				`{"type":"TEXT_MESSAGE_CONTENT","messageId":"m1","delta":"half"}`,
+				`{"type":"TOOL_CALL_START","toolCallId":"c1","toolCallName":"weather","parentMessageId":"m1"}`,
+				`{"type":"TOOL_CALL_START","toolCallId":"c2","toolCallName":"clock","parentMessageId":"m1"}`,
+				`{"type":"TEXT_MESSAGE_END","messageId":"m1"}`,
+				`{"type":"TOOL_CALL_END","toolCallId":"c1"}`,
+				`{"type":"TOOL_CALL_END","toolCallId":"c2"}`,
+				tc.last,
+			}, "\n")
+			if got != want {
+				t.Fatalf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestTranslatorEmptyRunAndRestart(t *testing.T) {
+	t.Parallel()
+	tr := NewTranslator("t1", "r1")
+	tr.Finish(nil)
+	if got, want := frames(t, tr.Take()), `{"type":"RUN_STARTED","threadId":"t1","runId":"r1","protocolVersion":"1.0"}`+"\n"+
+		`{"type":"RUN_FINISHED","threadId":"t1","runId":"r1"}`; got != want {
+		t.Fatalf("empty run:\n%s", got)
+	}
+
+	tr = NewTranslator("t1", "r1")
+	tr.Take()
+	tr.Start("m1")
+	tr.Text("x")
+	tr.Start("m2") // the run was taken over
+	tr.Text("y")
+	got := frames(t, tr.Take())
+	want := strings.Join([]string{
+		`{"type":"TEXT_MESSAGE_START","messageId":"m1","role":"assistant"}`,
+		`{"type":"TEXT_MESSAGE_CONTENT","messageId":"m1","delta":"x"}`,
+		`{"type":"TEXT_MESSAGE_END","messageId":"m1"}`,
+		`{"type":"TEXT_MESSAGE_START","messageId":"m2","role":"assistant"}`,
+		`{"type":"TEXT_MESSAGE_CONTENT","messageId":"m2","delta":"y"}`,
+	}, "\n")
+	if got != want {
+		t.Fatalf("restart:\n%s", got)
+	}
+}
+
+// An assembled run error gives the run error's code and message.
+func TestTranslatorRunError(t *testing.T) {
+	t.Parallel()
+	tr := NewTranslator("t1", "r1")
+	a := door.NewAssembler(tr)
+	a.Event(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunError{RunError: &agentv1.RunError{Code: "responder_failed", Message: "send it again"}}})
+	got := frames(t, tr.Take())
+	if !strings.HasSuffix(got, `{"type":"RUN_ERROR","message":"send it again","code":"responder_failed"}`) {
+		t.Fatalf("got\n%s", got)
+	}
+	if tr.Code() != "responder_failed" {
+		t.Fatalf("code %q", tr.Code())
+	}
+}
+
+func TestNewTurn(t *testing.T) {
+	t.Parallel()
+	runID := func() string { return "generated" }
+	for _, tc := range []struct {
+		name, body string
+		want       Turn
+		err        string
+	}{
+		{"text", `{"threadId":"t","runId":"r","messages":[{"id":"u1","role":"user","content":"hi"}]}`,
+			Turn{ThreadID: "t", RunID: "r", Text: "hi", MessageID: "u1"}, ""},
+		{"parts", `{"messages":[{"id":"a","role":"assistant","content":"x"},{"id":"u2","role":"user","content":[{"type":"text","text":"one"},{"type":"image","source":{}},{"type":"text","text":"two"}]}]}`,
+			Turn{ThreadID: "agent", RunID: "generated", Text: "one\ntwo", MessageID: "u2"}, ""},
+		{"last is the assistant's", `{"threadId":"t","runId":"r","messages":[{"id":"u1","role":"user","content":"hi"},{"id":"a1","role":"assistant","content":"yo"}]}`,
+			Turn{ThreadID: "t", RunID: "r"}, ""},
+		{"last is a tool result", `{"threadId":"t","runId":"r","messages":[{"id":"u1","role":"user","content":"hi"},{"id":"x","role":"tool","toolCallId":"c","content":"r"}]}`,
+			Turn{ThreadID: "t", RunID: "r"}, ""},
+		{"no messages", `{"threadId":"t","runId":"r","messages":[]}`, Turn{ThreadID: "t", RunID: "r"}, ""},
+		{"no id", `{"messages":[{"role":"user","content":"hi"}]}`, Turn{}, "messages[0] has no id"},
+		{"no text", `{"messages":[{"id":"u","role":"user","content":[{"type":"image"}]}]}`, Turn{}, "messages[0] has no text"},
+		{"bad content", `{"messages":[{"id":"u","role":"user","content":5}]}`, Turn{}, "messages[0].content must be a string or an array"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var in RunAgentInput
+			if err := json.Unmarshal([]byte(tc.body), &in); err != nil {
+				t.Fatal(err)
+			}
+			got, e := NewTurn("agent", &in, runID)
+			if tc.err != "" {
+				if e == nil || !strings.Contains(e.Message, tc.err) || e.Status != 400 {
+					t.Fatalf("error %v, want one with %q", e, tc.err)
+				}
+				return
+			}
+			if e != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, e, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package door
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/agentgate/agentgate/internal/agent"
+)
+
+// Error is a failure a door reports to its client: before the stream as an
+// HTTP status with a JSON body, after it as the wire's error frame.
+type Error struct {
+	// Status is the HTTP status, when the stream has not begun.
+	Status int
+	// Code is a stable, machine-readable reason in snake_case, as Connect
+	// codes are written ("invalid_argument", "unavailable").
+	Code string
+	// Message says what to do, for a person.
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Invalid is a 400 invalid_argument with the message.
+func Invalid(msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: msg}
+}
+
+// Draining is how a stream ends when the server shuts down under it: the
+// client retries (with the same message id, so nothing is sent twice) and
+// reaches another replica or the next deployment.
+var Draining = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down; retry"}
+
+// kinds maps the agent service's error kinds to codes and HTTP statuses.
+var kinds = map[agent.Kind]Error{
+	agent.KindInternal:           {http.StatusInternalServerError, "internal", ""},
+	agent.KindInvalidArgument:    {http.StatusBadRequest, "invalid_argument", ""},
+	agent.KindNotFound:           {http.StatusNotFound, "not_found", ""},
+	agent.KindUnavailable:        {http.StatusServiceUnavailable, "unavailable", ""},
+	agent.KindResourceExhausted:  {http.StatusTooManyRequests, "resource_exhausted", ""},
+	agent.KindFailedPrecondition: {http.StatusPreconditionFailed, "failed_precondition", ""},
+	agent.KindDeadlineExceeded:   {http.StatusGatewayTimeout, "deadline_exceeded", ""},
+	agent.KindCanceled:           {499, "canceled", ""},
+	agent.KindAborted:            {http.StatusConflict, "aborted", ""},
+}
+
+// ErrorOf turns any error into an *Error: a door's own errors pass, errors
+// of the agent service keep their kind and message, anything else is an
+// internal error that reveals nothing.
+func ErrorOf(err error) *Error {
+	var de *Error
+	if errors.As(err, &de) {
+		return de
+	}
+	var ae *agent.Error
+	if errors.As(err, &ae) {
+		e := kinds[ae.Kind]
+		e.Message = ae.Msg
+		return &e
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+}
+
+// WriteError answers a request that gets no stream: the status and a JSON
+// body {"code": …, "message": …}, the shape of a Connect error, which both
+// AG-UI's HttpAgent and the AI SDK's transport show to their caller.
+func WriteError(w http.ResponseWriter, e *Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{e.Code, e.Message})
+}

@@ -1,0 +1,77 @@
+package door
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+)
+
+// CheckRequest refuses what a door must not serve before reading a body: a
+// browser request from an origin that is not allowed (403), and, for a
+// POST, a body that is not JSON (415). Requiring application/json keeps
+// cross-site forms out: a browser sends JSON across origins only after a
+// CORS preflight, which the allowed origins decide.
+func (c *Config) CheckRequest(r *http.Request) *Error {
+	if c.CheckOrigin != nil && !c.CheckOrigin(r) {
+		return &Error{Status: http.StatusForbidden, Code: "permission_denied", Message: "this origin is not allowed (ALLOWED_ORIGINS)"}
+	}
+	if r.Method != http.MethodPost {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_argument", Message: "the body must be JSON: send Content-Type: application/json"}
+	}
+	return nil
+}
+
+// DecodeBody reads r's JSON body into v, at most MaxBodyBytes of it (413
+// beyond). Unknown fields are ignored: the clients send more than a door
+// uses, and newer clients more still.
+func (c *Config) DecodeBody(w http.ResponseWriter, r *http.Request, v any) *Error {
+	body := http.MaxBytesReader(w, r.Body, c.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return nil
+		}
+		return Invalid("the body holds more than one JSON value")
+	}
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "resource_exhausted",
+			Message: fmt.Sprintf("the body is larger than %d bytes (READ_MAX_BYTES)", tooBig.Limit)}
+	case errors.Is(err, io.EOF):
+		return Invalid("the body is empty; send a JSON object")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return Invalid("the body is not valid JSON: " + err.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "the body"
+		}
+		return Invalid(fmt.Sprintf("%s must be %s, not a JSON %s", field, jsonKind(typ.Type.Kind().String()), typ.Value))
+	}
+	return Invalid("the body could not be read: " + err.Error())
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + goKind
+}
