@@ -151,7 +151,7 @@ step_frontends() {
 	"$dir/node_modules/.bin/tsc" --noEmit -p "$dir"
 	go build -o "$bin" ./internal/door/doortest/gateway
 	(cd "$dir" && DOORTEST_BIN="$bin" node --import tsx --test --test-concurrency=1 \
-		test/agui.test.ts test/aisdk.test.ts test/browser.test.ts)
+		test/agui.test.ts test/agui-upstream.test.ts test/aisdk.test.ts test/browser.test.ts)
 }
 
 fail() {
