@@ -112,3 +112,66 @@ func describeAll(evs []*agentv1.AgentEvent) []string {
 	}
 	return out
 }
+
+// TestConverseResumesWithEpoch: a Converse stream that resumes from a log
+// that was made anew starts with a history_reset and replays the new log;
+// with the current epoch it replays only what follows; epoch in a later
+// request is refused.
+func TestConverseResumesWithEpoch(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	ctx := testCtx(t)
+	c := newClient(t, srv.URL, h2cConnect)
+	old := send(ctx, t, c, "conv-ep", "before").GetReply().GetEpoch()
+	if _, err := c.DeleteAgent(ctx, connect.NewRequest(&agentv1.DeleteAgentRequest{AgentId: "conv-ep"})); err != nil {
+		t.Fatal(err)
+	}
+	cur := send(ctx, t, c, "conv-ep", "after").GetReply().GetEpoch()
+	send(ctx, t, c, "conv-ep", "again")
+
+	converse := func(epoch string, n int) ([]string, *connect.BidiStreamForClient[agentv1.ConverseRequest, agentv1.ConverseResponse]) {
+		stream := c.Converse(ctx)
+		after := uint64(2)
+		if err := stream.Send(&agentv1.ConverseRequest{AgentId: "conv-ep", AfterSeq: &after, Epoch: epoch}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) < n {
+			res, err := stream.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := res.GetEvent()
+			switch {
+			case ev.GetHistoryReset() != nil:
+				got = append(got, "reset:"+ev.GetHistoryReset().GetEpoch())
+			case ev.GetSeq() != 0:
+				got = append(got, fmt.Sprint(ev.GetSeq()))
+			}
+		}
+		return got, stream
+	}
+	got, s1 := converse(old, 5)
+	if want := "reset:" + cur + " 1 2 3 4"; strings.Join(got, " ") != want {
+		t.Fatalf("resume with the old epoch: %v, want %s", got, want)
+	}
+	_ = s1.CloseRequest()
+	_ = s1.CloseResponse()
+	got, s2 := converse(cur, 2)
+	if strings.Join(got, " ") != "3 4" {
+		t.Fatalf("resume with the current epoch: %v, want 3 4", got)
+	}
+	if err := s2.Send(&agentv1.ConverseRequest{Epoch: cur, Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := s2.Receive(); err != nil {
+			if connect.CodeOf(err) != connect.CodeInvalidArgument {
+				t.Fatalf("epoch in a later request: %v, want invalid_argument", err)
+			}
+			break
+		}
+	}
+	_ = s2.CloseRequest()
+	_ = s2.CloseResponse()
+}
