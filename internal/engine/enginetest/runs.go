@@ -176,8 +176,14 @@ func cancelRun(t *testing.T, writer, caller engine.Engine) {
 	}
 	heard := make(chan string, 4)
 	cs := subscribe(t, writer, "cr", engine.SubscribeOptions{Internal: true, OnCancel: func(id string) { heard <- id }})
+	seen := subscribe(t, caller, "cr", engine.SubscribeOptions{})
 	lease := takeLease(t, writer, "cr")
 	publishRun(t, writer, lease, runStarted("cr", "r1", 1))
+	// PublishRun need not wait for the store: once the event reached the
+	// caller's replica, it is recorded too.
+	if ev := next(t, seen); ev.GetRunStarted() == nil {
+		t.Fatalf("caller saw %v, want the run_started", ev)
+	}
 	if got := runOf(t, caller, "cr"); len(got) != 1 {
 		t.Fatalf("Run seen by the caller: %v", got)
 	}
