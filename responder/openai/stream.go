@@ -28,7 +28,7 @@ func (r *Responder) attempt(ctx context.Context, params sdk.ChatCompletionNewPar
 	defer idle.Stop()
 
 	var rs response
-	s := r.chat.NewStreaming(actx, params, option.WithMiddleware(rs.record))
+	s := r.stream(actx, params, option.WithMiddleware(rs.record))
 	defer s.Close()
 	rd := reply{out: out}
 	for s.Next() {
@@ -60,7 +60,7 @@ type reply struct {
 	emitted bool
 	finish  string
 	model   string
-	usage   *sdk.CompletionUsage
+	usage   *chunkUsage
 	call    *toolCall
 }
 
@@ -70,13 +70,12 @@ type toolCall struct {
 	id    string
 }
 
-func (rd *reply) chunk(c sdk.ChatCompletionChunk) error {
+func (rd *reply) chunk(c chunk) error {
 	if c.Model != "" {
 		rd.model = c.Model
 	}
-	if c.JSON.Usage.Valid() {
-		u := c.Usage
-		rd.usage = &u
+	if c.Usage != nil {
+		rd.usage = c.Usage
 	}
 	for _, ch := range c.Choices {
 		if ch.Index == 0 {
@@ -86,7 +85,7 @@ func (rd *reply) chunk(c sdk.ChatCompletionChunk) error {
 	return nil
 }
 
-func (rd *reply) choice(ch sdk.ChatCompletionChunkChoice) error {
+func (rd *reply) choice(ch chunkChoice) error {
 	if err := rd.text(ch.Delta.Content); err != nil {
 		return err
 	}
@@ -114,7 +113,7 @@ func (rd *reply) text(s string) error {
 	return rd.out.Text(s)
 }
 
-func (rd *reply) toolCall(tc sdk.ChatCompletionChunkChoiceDeltaToolCall) error {
+func (rd *reply) toolCall(tc chunkToolCall) error {
 	if rd.call == nil || rd.call.index != tc.Index {
 		if err := rd.endCall(); err != nil {
 			return err
