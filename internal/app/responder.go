@@ -25,7 +25,8 @@ func newResponder(cfg config.Config, log *slog.Logger) (responder.Responder, err
 	case "openai":
 		o := rc.OpenAI
 		r, err := openai.New(openai.Config{
-			BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model, SystemPrompt: o.SystemPrompt, Logger: log,
+			BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model, SystemPrompt: o.SystemPrompt,
+			Temperature: o.Temperature, Logger: log,
 		})
 		if err != nil {
 			return nil, &config.Error{Var: "OPENAI_BASE_URL", Value: "(see below)", Accept: err.Error()}

@@ -108,6 +108,10 @@ func TestResponderSettings(t *testing.T) {
 		c.Responder.ContextMessages != 8 {
 		t.Fatalf("openai: %+v, %v", c.Responder, err)
 	}
+	c, err = Load(env(map[string]string{"RESPONDER": "openai", "OPENAI_MODEL": "tiny", "OPENAI_TEMPERATURE": "0"}))
+	if err != nil || c.Responder.OpenAI.Temperature == nil || *c.Responder.OpenAI.Temperature != 0 {
+		t.Fatalf("OPENAI_TEMPERATURE=0: %+v, %v", c.Responder.OpenAI, err)
+	}
 	c, err = Load(env(map[string]string{"RESPONDER": "agui", "AGUI_URL": "http://agent:8000/", "AGUI_TOKEN": "t0k"}))
 	if err != nil || c.Responder.AGUI != (AGUI{URL: "http://agent:8000/", Token: "t0k"}) {
 		t.Fatalf("agui: %+v, %v", c.Responder, err)
@@ -126,6 +130,7 @@ func TestResponderSettings(t *testing.T) {
 		{map[string]string{"RESPONDER": "agui"}, "AGUI_URL"},
 		{map[string]string{"RESPONDER": "agui", "AGUI_URL": "ftp://agent"}, "AGUI_URL"},
 		{map[string]string{"CONTEXT_MESSAGES": "lots"}, "CONTEXT_MESSAGES"},
+		{map[string]string{"RESPONDER": "openai", "OPENAI_MODEL": "m", "OPENAI_TEMPERATURE": "3"}, "OPENAI_TEMPERATURE"},
 	} {
 		_, err := Load(env(tc.env))
 		var cerr *Error

@@ -30,6 +30,9 @@ type OpenAI struct {
 	Model string
 	// SystemPrompt is SYSTEM_PROMPT, sent first; optional.
 	SystemPrompt string
+	// Temperature is OPENAI_TEMPERATURE, from 0 to 2; nil leaves it to the
+	// server.
+	Temperature *float64
 }
 
 // AGUI is an agent that speaks AG-UI over HTTP.
@@ -52,6 +55,7 @@ func (p *parser) responder() Responder {
 			APIKey:       p.secret("OPENAI_API_KEY"),
 			Model:        p.required("OPENAI_MODEL", "RESPONDER=openai needs the model's name, such as gpt-4o-mini or llama3.2"),
 			SystemPrompt: p.text("SYSTEM_PROMPT"),
+			Temperature:  p.optionalFloat("OPENAI_TEMPERATURE", 0, 2),
 		}
 	case "agui":
 		r.AGUI = AGUI{
@@ -103,4 +107,13 @@ func (p *parser) secret(name string) string {
 func (p *parser) text(name string) string {
 	v, _ := p.get(name)
 	return v
+}
+
+// optionalFloat reads a number from lo to hi, or nil if unset.
+func (p *parser) optionalFloat(name string, lo, hi float64) *float64 {
+	if _, ok := p.get(name); !ok {
+		return nil
+	}
+	f := p.float(name, lo, lo, hi)
+	return &f
 }
