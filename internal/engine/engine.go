@@ -67,10 +67,11 @@ type Engine interface {
 	Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error
 
 	// PublishRun publishes an event of the run being written under lease
-	// (IsRunEvent) like Publish, and while the lease is held also records it
-	// as the agent's run progress, which Run returns: run_started begins the
-	// progress anew. It is gone once AppendReply appends a reply, or when
-	// the lease expires, so a run whose writer died is not shown for long.
+	// (IsRunEvent) like Publish, and records it as the agent's run
+	// progress, which Run returns: a run_started begins the progress anew
+	// if lease is held, and the run's later events are added to it. It is
+	// gone once AppendReply appends a reply, or when the lease expires, so
+	// a run whose writer died is not shown for long.
 	PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error
 
 	// Run returns the events published so far of the agent's active run,

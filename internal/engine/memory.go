@@ -112,13 +112,13 @@ func (m *Memory) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentE
 		return err
 	}
 	defer m.mu.Unlock()
-	if a, ok := m.agents[lease.AgentID]; ok && m.leaseHeldLocked(lease) {
+	if a, ok := m.agents[lease.AgentID]; ok {
 		switch {
-		case ev.GetRunStarted() != nil:
+		case ev.GetRunStarted() != nil && m.leaseHeldLocked(lease):
 			// Room for a short reply's events: one allocation, not one per
 			// doubling.
 			a.run = append(make([]*agentv1.AgentEvent, 0, 8), ev)
-		case len(a.run) > 0 && RunID(a.run[0]) == RunID(ev):
+		case ev.GetRunStarted() == nil && len(a.run) > 0 && RunID(a.run[0]) == RunID(ev):
 			a.run = append(a.run, ev)
 		}
 	}

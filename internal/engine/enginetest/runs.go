@@ -115,12 +115,14 @@ func testRunProgress(t *testing.T, newEngine Factory) {
 		evs[2].GetToolCallStart().GetToolCallId() != "t1" || evs[3].GetTextDelta().GetDelta() != "llo" {
 		t.Fatalf("Run returned %v, want the four events in order", evs)
 	}
-	// Events of another run, or published without the lease, are not progress.
+	// Events of another run, or a run begun without the lease, are not
+	// progress.
 	if err := e.Publish(ctx, "rp", runDelta("rp", "r1", "not recorded", 5)); err != nil {
 		t.Fatal(err)
 	}
 	publishRun(t, e, lease, runDelta("rp", "other", "x", 9))
-	publishRun(t, e, engine.Lease{AgentID: "rp", Token: "stale"}, runDelta("rp", "r1", "stale", 7))
+	// A writer whose lease was taken over cannot begin a run over it.
+	publishRun(t, e, engine.Lease{AgentID: "rp", Token: "stale"}, runStarted("rp", "stale", 1))
 	if got := runOf(t, e, "rp"); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
 		t.Fatalf("Run after foreign events: %v, want [1 2 3 4]", got)
 	}
