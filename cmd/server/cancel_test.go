@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // call sends a unary call frame and returns its response or error frame,
@@ -30,12 +31,23 @@ func (s *socket) call(id, method, request string) (response, errCode string) {
 		var f struct {
 			ID       string          `json:"id"`
 			Response json.RawMessage `json:"response"`
+			Event    json.RawMessage `json:"event"`
 			Error    struct {
 				Code string `json:"code"`
 			} `json:"error"`
 		}
-		if json.Unmarshal(data, &f) == nil && f.ID == id {
+		if json.Unmarshal(data, &f) != nil {
+			continue
+		}
+		if f.ID == id {
 			return string(f.Response), f.Error.Code
+		}
+		if f.Event != nil {
+			ev := new(agentv1.AgentEvent)
+			if err := protojson.Unmarshal(f.Event, ev); err != nil {
+				s.t.Fatal(err)
+			}
+			s.backlog = append(s.backlog, ev)
 		}
 	}
 }

@@ -42,6 +42,9 @@ func (p *process) client(t *testing.T) agentv1connect.AgentServiceClient {
 type socket struct {
 	t    *testing.T
 	conn *websocket.Conn
+	// backlog holds events read while waiting for a call's answer, for
+	// anyEvent to return first.
+	backlog []*agentv1.AgentEvent
 }
 
 func dialSocket(t *testing.T, p *process, agentID, query string) *socket {

@@ -21,6 +21,11 @@ import (
 // anyEvent returns the next pushed event, ephemeral or persisted.
 func (s *socket) anyEvent() *agentv1.AgentEvent {
 	s.t.Helper()
+	if len(s.backlog) > 0 {
+		ev := s.backlog[0]
+		s.backlog = s.backlog[1:]
+		return ev
+	}
 	for {
 		ev, err := s.read(10 * time.Second)
 		if err != nil {
