@@ -260,6 +260,32 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 // every event appended or published before it. If Redis cannot take it,
 // it is lost, as an ephemeral event may be.
 func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
+	channel := r.keys.agent(agentID).channel
+	return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
+		p.Publish(context.Background(), channel, msg)
+	})
+}
+
+// PublishRun implements Engine. Like Publish, it does not wait for Redis:
+// the script that publishes the event also records it, in the same order.
+func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
+	k := r.keys.agent(lease.AgentID)
+	start := "0"
+	if ev.GetRunStarted() != nil {
+		start = "1"
+	}
+	return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
+		scriptPublishRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
+			lease.Token, msg, start, RunID(ev), k.channel)
+	})
+}
+
+// post encodes an ephemeral event as a channel message and queues send
+// with it for the next pipeline. Not waited for: a reply streamed in many
+// deltas would otherwise wait a round trip per delta. The event still
+// reaches Redis before anything this caller sends after it, the reply
+// among them.
+func (r *Redis) post(ctx context.Context, ev *agentv1.AgentEvent, send func(p redis.Pipeliner, msg []byte)) error {
 	if err := r.open(ctx); err != nil {
 		return err
 	}
@@ -274,43 +300,7 @@ func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEv
 		return fmt.Errorf("engine: encode event: %w", err)
 	}
 	msg := append([]byte{msgEvent}, b...)
-	channel := r.keys.agent(agentID).channel
-	// Not waited for: a reply streamed in many deltas would otherwise wait
-	// a round trip per delta. The event still reaches Redis before anything
-	// this caller sends after it, the reply among them.
-	err = r.pipe.post(func(p redis.Pipeliner) {
-		p.Publish(context.Background(), channel, msg)
-	})
-	if err != nil {
-		return r.fail(ctx, err)
-	}
-	return nil
-}
-
-// PublishRun implements Engine. Like Publish, it does not wait for Redis:
-// the script that publishes the event also records it, in the same order.
-func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
-	if err := r.open(ctx); err != nil {
-		return err
-	}
-	if !r.fan.healthy() {
-		return fmt.Errorf("%w: pub/sub connection down", ErrUnavailable)
-	}
-	b, err := proto.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("engine: encode event: %w", err)
-	}
-	msg := append([]byte{msgEvent}, b...)
-	k := r.keys.agent(lease.AgentID)
-	start := "0"
-	if ev.GetRunStarted() != nil {
-		start = "1"
-	}
-	err = r.pipe.post(func(p redis.Pipeliner) {
-		scriptPublishRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
-			lease.Token, msg, start, RunID(ev), k.channel)
-	})
-	if err != nil {
+	if err := r.pipe.post(func(p redis.Pipeliner) { send(p, msg) }); err != nil {
 		return r.fail(ctx, err)
 	}
 	return nil
