@@ -147,7 +147,14 @@ func TestRedisLostDataGetsHistoryReset(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	old := fill(ctx, t, ps[0].client(t), "lost", 3)
-	live := dialSocket(t, ps[1], "lost", "after_seq=6&epoch="+old)
+	// The socket replays the last two events before the flush, so that its
+	// replay is done before the log is lost.
+	live := dialSocket(t, ps[1], "lost", "after_seq=4&epoch="+old)
+	for _, want := range []uint64{5, 6} {
+		if ev := live.next(); ev.GetSeq() != want {
+			t.Fatalf("replay before the flush: seq %d, want %d", ev.GetSeq(), want)
+		}
+	}
 
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rdb.Close()
