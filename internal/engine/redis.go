@@ -266,17 +266,25 @@ func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEv
 	})
 }
 
-// PublishRun implements Engine. Like Publish, it does not wait for Redis:
-// the script that publishes the event also records it, in the same order.
+// PublishRun implements Engine. Like Publish, it does not wait for Redis.
+// A run_started goes through a script that checks the lease; the run's
+// later events are two plain commands, RPUSHX to the progress (which only
+// exists while a run does) and PUBLISH, since a Lua script per delta cost
+// Redis ten times a PUBLISH. An event of another run that lands in the
+// progress (a writer whose lease was taken over) is dropped by Run, which
+// returns only the events of the run the progress began with.
 func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	k := r.keys.agent(lease.AgentID)
-	start := "0"
 	if ev.GetRunStarted() != nil {
-		start = "1"
+		return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
+			scriptBeginRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
+				lease.Token, msg, RunID(ev), k.channel)
+		})
 	}
 	return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
-		scriptPublishRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
-			lease.Token, msg, start, RunID(ev), k.channel)
+		bg := context.Background()
+		p.RPushX(bg, k.run, msg[1:])
+		p.Publish(bg, k.channel, msg)
 	})
 }
 
@@ -315,7 +323,7 @@ func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent,
 	defer cancel()
 	var res *redis.StringSliceCmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = p.LRange(opCtx, r.keys.agent(agentID).run, 1, -1)
+		res = p.LRange(opCtx, r.keys.agent(agentID).run, 0, -1)
 	})
 	if err != nil {
 		return nil, r.fail(ctx, err)
@@ -324,13 +332,18 @@ func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent,
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
-	out := make([]*agentv1.AgentEvent, 0, len(vals))
-	for _, v := range vals {
+	if len(vals) < 2 {
+		return nil, nil
+	}
+	runID, out := vals[0], make([]*agentv1.AgentEvent, 0, len(vals)-1)
+	for _, v := range vals[1:] {
 		ev, err := decodeEvent(v)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ev)
+		if RunID(ev) == runID {
+			out = append(out, ev)
+		}
 	}
 	return out, nil
 }

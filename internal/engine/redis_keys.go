@@ -209,29 +209,21 @@ end
 return 0
 `)
 
-// scriptPublishRun publishes an event of a run and records it in the run's
-// progress. run_started (ARGV[3] = '1') begins the progress anew, with the
-// run id first, if the caller holds the lease, and gives it the lease's
-// time to live (RenewLease extends both). Later events are added only to
-// the run they belong to: a writer whose lease was taken over writes
-// another run's id, and one whose lease expired finds no progress, so
-// neither needs the lease read again.
+// scriptBeginRun publishes a run_started and, if the caller holds the
+// lease, begins the run's progress anew with the run id first and the
+// event, with the lease's time to live (RenewLease extends both). The run's
+// later events are added by plain commands (see Redis.PublishRun).
 //
-// KEYS: lease, run. ARGV: token, channel message ('e' + event), '1' for
-// run_started else '0', run id, channel. Returns 1 if recorded.
-var scriptPublishRun = redis.NewScript(`
-redis.call('PUBLISH', ARGV[5], ARGV[2])
-if ARGV[3] == '1' then
-  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl <= 0 then return 0 end
-  redis.call('DEL', KEYS[2])
-  redis.call('RPUSH', KEYS[2], ARGV[4], string.sub(ARGV[2], 2))
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  return 1
-end
-if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[4] then return 0 end
-redis.call('RPUSH', KEYS[2], string.sub(ARGV[2], 2))
+// KEYS: lease, run. ARGV: token, channel message ('e' + event), run id,
+// channel. Returns 1 if recorded.
+var scriptBeginRun = redis.NewScript(`
+redis.call('PUBLISH', ARGV[4], ARGV[2])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], ARGV[3], string.sub(ARGV[2], 2))
+redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 `)
 
@@ -274,5 +266,5 @@ return n
 var scripts = []*redis.Script{
 	scriptAppendUser, scriptAppendReply, scriptRead, scriptStat,
 	scriptDelete, scriptRenew, scriptRelease, scriptCount,
-	scriptPublishRun, scriptCancelRun,
+	scriptBeginRun, scriptCancelRun,
 }
