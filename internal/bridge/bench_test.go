@@ -10,11 +10,11 @@ import (
 func benchFrame(b *testing.B, frame string) {
 	r := newTestRPC(b)
 	done := make(chan struct{}, 1)
-	s := &session{rpc: r, agentID: "bench", ctx: context.Background(), maxCalls: 4, send: func(buf *[]byte) bool {
+	s := &session{rpc: r, agentID: "bench", ctx: context.Background(), maxCalls: 4, sink: funcSink(func(buf *[]byte) bool {
 		putBuf(buf)
 		done <- struct{}{}
 		return true
-	}}
+	})}
 	data := []byte(frame)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -44,13 +44,13 @@ func runFrame(t *testing.T, r *rpc, data []byte) [][]byte {
 	var out [][]byte
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := &session{rpc: r, agentID: "fuzz", ctx: ctx, maxCalls: 4, send: func(b *[]byte) bool {
+	s := &session{rpc: r, agentID: "fuzz", ctx: ctx, maxCalls: 4, sink: funcSink(func(b *[]byte) bool {
 		mu.Lock()
 		out = append(out, bytes.Clone(*b))
 		mu.Unlock()
 		putBuf(b)
 		return true
-	}}
+	})}
 	s.handle(data)
 	s.drain()
 	done := make(chan struct{})
@@ -67,6 +67,14 @@ func runFrame(t *testing.T, r *rpc, data []byte) [][]byte {
 	}
 	return out
 }
+
+// funcSink is a session's sink that hands every frame, a stream's too, to
+// the function.
+type funcSink func(*[]byte) bool
+
+func (f funcSink) send(b *[]byte) bool                          { return f(b) }
+func (f funcSink) sendStream(_ context.Context, b *[]byte) bool { return f(b) }
+func (f funcSink) idle()                                        {}
 
 // finishWithin is how long any call may take in the fuzz target: the
 // service answers everything in memory.
