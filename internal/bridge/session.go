@@ -127,15 +127,18 @@ func (s *session) start(f clientFrame, m *method, msg proto.Message) {
 		return
 	}
 	c := &call{m: m, id: f.id, hasID: f.hasID, ctx: s.ctx, cancel: func() {}}
+	if c.hasID {
+		// Before the lock: a context derived from the socket's takes the
+		// socket context's lock.
+		c.ctx, c.cancel = context.WithCancel(s.ctx)
+	}
 	s.mu.Lock()
 	if err := s.admitLocked(c); err != nil {
 		s.mu.Unlock()
+		c.cancel()
 		s.rpc.free(body)
 		s.reject(f.id, f.hasID, err)
 		return
-	}
-	if c.hasID {
-		c.ctx, c.cancel = context.WithCancel(s.ctx)
 	}
 	s.calls = append(s.calls, c)
 	s.wg.Add(1)
