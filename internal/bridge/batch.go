@@ -133,11 +133,19 @@ func (c *batchConn) roomLocked(n int) error {
 }
 
 // batchHijacker hands the upgrader a batchConn in place of the hijacked
-// connection.
+// connection, and a read buffer of readBufferSize over it in place of
+// net/http's (which the upgrader reuses, see Bridge.up): the socket's reader
+// then knows when that buffer is empty (see reader.park).
 type batchHijacker struct {
 	http.ResponseWriter
 	conn *batchConn
+	br   *bufio.Reader
 }
+
+// readBufferSize is the size of a socket's read buffer. Client frames are
+// small (a call is a hundred bytes or so), and a larger frame is read
+// through it in pieces, or past it straight into the frame's buffer.
+const readBufferSize = 512
 
 // Hijack implements http.Hijacker through http.ResponseController, which
 // finds the hijacker under any middleware that wraps the ResponseWriter and
@@ -148,7 +156,13 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &batchConn{Conn: nc}
-	return h.conn, brw, nil
+	if brw.Reader.Buffered() > 0 {
+		// The client sent data before the handshake was done: the upgrader
+		// refuses it, on the reader that holds it.
+		return h.conn, brw, nil
+	}
+	h.br = bufio.NewReaderSize(h.conn, readBufferSize)
+	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.

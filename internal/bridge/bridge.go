@@ -237,8 +237,10 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	b.up = websocket.Upgrader{
 		// Small buffers and a shared write pool keep an idle socket small:
-		// frames larger than a buffer are read and written in pieces.
-		ReadBufferSize:  1 << 10,
+		// frames larger than a buffer are read and written in pieces. The
+		// read buffer is the socket's own, of readBufferSize, which the
+		// upgrader reuses when ReadBufferSize is 0 (see batchHijacker).
+		ReadBufferSize:  0,
 		WriteBufferSize: 1 << 10,
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{"agent.v1"},

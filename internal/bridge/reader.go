@@ -1,17 +1,18 @@
 package bridge
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 )
 
 // reader reads a socket's frames and hands them to its calls. It is owned
@@ -22,10 +23,17 @@ type reader struct {
 	s *socket
 	// frames limits the frames the client sends (Config.FrameRate); strikes
 	// counts the frames over it, so that only a sustained flood closes the
-	// socket. Both nil without a limit.
-	frames, strikes *rate.Limiter
+	// socket. Both unused without a limit.
+	frames, strikes bucket
 	// Counted for the socket's log line.
 	framesIn, bytesIn int64
+	// For park: gorilla's read buffer br and the connection under it (nil
+	// where park does not work), and what park's check needs.
+	br       *bufio.Reader
+	raw      syscall.RawConn
+	checks   int
+	check    func(fd uintptr) bool
+	peekByte [1]byte
 
 	dlMu sync.Mutex
 	// closeBy, once the socket closes, is when the reader gives up waiting
@@ -43,9 +51,9 @@ var (
 func (rd *reader) init(s *socket) {
 	rd.s = s
 	if r := s.b.cfg.FrameRate; r > 0 {
-		burst := max(int(2*r), 1)
-		rd.frames = rate.NewLimiter(rate.Limit(r), burst)
-		rd.strikes = rate.NewLimiter(rate.Limit(r), burst)
+		burst := float64(max(int(2*r), 1))
+		rd.frames = bucket{rate: r, burst: burst, tokens: burst}
+		rd.strikes = rd.frames
 	}
 }
 
@@ -55,6 +63,7 @@ func (rd *reader) init(s *socket) {
 func (rd *reader) loop() (CloseCode, string) {
 	s, cfg := rd.s, &rd.s.b.cfg
 	for {
+		rd.park()
 		kind, r, err := s.ws.NextReader()
 		if err != nil {
 			return rd.readError(err)
@@ -90,12 +99,13 @@ func (rd *reader) loop() (CloseCode, string) {
 // with a resource_exhausted error frame instead of being served, and a
 // client that keeps flooding is closed with 1008.
 func (rd *reader) allowFrame() bool {
-	if rd.frames == nil || rd.frames.Allow() {
+	now := time.Now()
+	if rd.frames.rate == 0 || rd.frames.allow(now) {
 		return true
 	}
 	s, cfg := rd.s, &rd.s.b.cfg
 	cfg.Observer.FrameRefused()
-	if !rd.strikes.Allow() {
+	if !rd.strikes.allow(now) {
 		s.b.log.Warn("websocket refused", "reason", "frame_flood", "agent", s.agentID,
 			"peer", s.calls.peer.remoteAddr, "request_id", s.requestID, "frame_rate", cfg.FrameRate)
 		s.closeFlush(ClosePolicyViolation, "too many frames: the client kept sending over the rate limit")
@@ -159,6 +169,46 @@ func readFrame(r io.Reader, b []byte, limit int64) ([]byte, error) {
 	}
 }
 
+// attach gives the reader the connection and the read buffer that gorilla
+// reads frames from, for park; without them park does nothing.
+func (rd *reader) attach(conn *batchConn, br *bufio.Reader) {
+	sc, ok := conn.Conn.(syscall.Conn)
+	if !ok || br == nil || !canPeek {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	rd.br, rd.raw = br, raw
+	rd.check = rd.readable
+}
+
+// park waits until the connection has something to read, when gorilla's
+// read buffer is empty: an idle socket's reader parks here, a few calls
+// deep, rather than deep in gorilla's frame parser and the buffered read
+// under it. That keeps its goroutine within the smallest stack (2 KiB),
+// which a read parked through NextReader overflows, doubling it: most
+// sockets are idle, and the stack is most of what an idle one costs. The
+// read deadline ends the wait as it would end the read.
+func (rd *reader) park() {
+	if rd.raw == nil || rd.br.Buffered() > 0 {
+		return
+	}
+	rd.checks = 0
+	_ = rd.raw.Read(rd.check) // an error is the next read's too
+}
+
+// readable is park's check, which RawConn.Read calls until it returns
+// true, waiting for the poller each time it returns false. The first check
+// looks whether data waits already (the poller's readiness was reset when
+// the wait began, so data that came before would not wake it); after that,
+// the poller woke the reader because something came.
+func (rd *reader) readable(fd uintptr) bool {
+	rd.checks++
+	return rd.checks > 1 || peek(fd, rd.peekByte[:])
+}
+
 // touch extends the read deadline: a client silent for PongTimeout is gone.
 // Once closing, the deadline is the end of the close grace instead.
 func (rd *reader) touch() {
@@ -177,4 +227,26 @@ func (rd *reader) endRead(t time.Time) {
 	defer rd.dlMu.Unlock()
 	rd.closeBy = t
 	_ = rd.s.ws.SetReadDeadline(t)
+}
+
+// bucket is a token bucket: rate tokens a second, up to burst, one taken
+// per allow. It is rate.Limiter for one goroutine, without its lock and
+// its allocation: every socket has two.
+type bucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time // when tokens was last brought up to date
+}
+
+// allow takes a token if there is one.
+func (b *bucket) allow(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -91,6 +91,7 @@ func (s *socket) open(w http.ResponseWriter, r *http.Request, opts pushOptions) 
 		return
 	}
 	s.ws, s.wr.out = ws, hw.conn
+	s.rd.attach(hw.conn, hw.br)
 	s.b.cfg.Observer.Opened() // before wire, which may start the writer
 	s.wire()
 	if !s.b.hub.track(s) {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,13 +33,13 @@ type writer struct {
 	state atomic.Uint32
 	// wake holds a kick's token for a lingering writer.
 	wake chan struct{}
-	// done is closed when the writer has ended for good.
-	done chan struct{}
+	// done is done when the writer has ended for good.
+	done sync.WaitGroup
 
 	// Owned by the writer goroutine of the moment.
 	out         *batchConn  // ws's network connection; set before serve
 	ping        *time.Timer // makes a ping due every PingInterval; set by wire
-	lingerT     *time.Timer // see linger; nil until the first
+	lingerT     *time.Timer // see linger; nil while no writer lingers
 	lingerArmed bool        // lingerT is running
 	started     bool        // the first turn has replayed
 	spare       []*[]byte   // an empty queue to hand the outbox back
@@ -60,7 +61,7 @@ const writerLinger = 100 * time.Millisecond
 func (w *writer) init(s *socket) {
 	w.s = s
 	w.wake = make(chan struct{}, 1)
-	w.done = make(chan struct{})
+	w.done.Add(1)
 }
 
 // kick makes sure a writer runs soon. It never blocks and takes no lock:
@@ -89,7 +90,7 @@ func (w *writer) kick() {
 
 // wait waits for the writer to end for good, which it does once the socket
 // is closing and the close frame is sent.
-func (w *writer) wait() { <-w.done }
+func (w *writer) wait() { w.done.Wait() }
 
 // run is the writer goroutine of one burst of work.
 func (w *writer) run() {
@@ -151,6 +152,9 @@ func (w *writer) linger() bool {
 		if st&writerAgain != 0 {
 			return true
 		}
+		// The timer has fired: it goes with the goroutine, so that an idle
+		// socket keeps none. (Fields are written before the hand-off.)
+		w.lingerT = nil
 		if w.state.CompareAndSwap(st, st&^writerRunning) {
 			return false
 		}
@@ -250,7 +254,7 @@ func (w *writer) end() {
 	}
 	w.s.push.stop()
 	w.state.Or(writerEnded)
-	close(w.done)
+	w.done.Done()
 }
 
 // writeEvent writes one pushed event; it is the Follower's emit.
