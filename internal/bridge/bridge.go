@@ -18,14 +18,14 @@
 //
 // bridge.go validates an upgrade request, admits it and hands it to a
 // socket; hub.go holds the open sockets and drains them. socket.go is one
-// connection's core: it owns the connection's state and its cleanup, split by
-// owner into the reader (reader.go), the outbox of frames and the close
-// (outbox.go), the writer (writer.go), the push of the agent's events
-// (push.go) and the calls in flight (session.go). call.go runs a call through
-// the Connect handler in process, codec.go is the bridge-only codec that
-// hands it the decoded request, method.go resolves the service descriptor,
-// frame.go encodes and decodes frames, batch.go coalesces the writer's
-// writes.
+// connection's core: it owns the connection's state and its cleanup, split
+// by owner into the reader (reader.go, with park_unix.go for the shallow
+// wait of an idle one), the outbox of frames and the close (outbox.go), the
+// writer (writer.go), the push of the agent's events (push.go) and the
+// calls in flight (session.go). call.go runs a call through the Connect
+// handler in process, codec.go is the bridge-only codec that hands it the
+// decoded request, method.go resolves the service descriptor, frame.go
+// encodes and decodes frames, batch.go coalesces the writer's writes.
 //
 // # Locks
 //

@@ -41,11 +41,11 @@ type socket struct {
 	// release gives back Config.Admit's place; called once, by end.
 	release func()
 
-	rd    reader
-	out   outbox
-	wr    writer
-	push  push
-	calls session
+	rd    reader  // the reader goroutine's; its deadline under rd.dlMu
+	out   outbox  // anyone's, under out.mu
+	wr    writer  // the writer goroutine's of the moment; kick is anyone's
+	push  push    // the writer goroutine's
+	calls session // anyone's, under calls.mu; handle is the reader's
 }
 
 // newSocket makes the socket of an admitted request, which owns release
