@@ -63,6 +63,9 @@ type App struct {
 	origins *origin.Policy
 	gate    *limit.Gate
 	bridge  *bridge.Bridge
+	// codec is the bridge's own codec: the AgentService handler accepts it
+	// from the bridge only (see bridge.Codec).
+	codec *bridge.Codec
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
 }
@@ -130,6 +133,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		mux.Handle("GET /metrics", a.metrics.Handler())
 		a.metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
 	}
+	a.codec = bridge.NewCodec()
 	ws, err := a.websocketBridge()
 	if err != nil {
 		return nil, err
@@ -158,7 +162,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			a.metrics.Interceptor(),
 			a.gate.StreamInterceptor(a.refusedStream, bridge.FromSocket),
 		},
-		Protect: a.protect,
+		HandlerOptions: []connect.HandlerOption{connect.WithCodec(a.codec)},
+		// The guard refuses the bridge's codec to any request not from a
+		// socket; it wraps reflection too, harmlessly.
+		Protect: func(h http.Handler) http.Handler { return a.protect(a.codec.Guard(h)) },
 		Outer:   accesslog.Middleware,
 		Routes:  routes,
 		// Hijacked sockets are closed (1001) by the bridge itself.
@@ -178,6 +185,7 @@ func (a *App) websocketBridge() (http.Handler, error) {
 			_, h := a.server.AgentHandler()
 			h.ServeHTTP(w, r)
 		}),
+		Codec:  a.codec,
 		Agents: a.service,
 		Logger: a.log,
 		CheckOrigin: func(r *http.Request) bool {

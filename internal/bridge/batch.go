@@ -34,17 +34,17 @@ type batchConn struct {
 	// deadline is the write deadline asked for during the batch: setting it
 	// on the connection costs a timer update, once per batch is enough.
 	deadline time.Time
-	// set is the write deadline in force on the connection; see setDeadline.
+	// set is the write deadline in force on the connection; see setDeadlineLocked.
 	set time.Time
 }
 
-// setDeadline bounds the next write by t. Setting a deadline costs a
+// setDeadlineLocked bounds the next write by t. Setting a deadline costs a
 // runtime timer update, and a busy socket's writer asks for one with every
 // batch, each a few milliseconds later than the last: the one in force is
 // kept while at least seven eighths of the time asked for remain of it. A
 // write may so be cut up to an eighth of WriteTimeout early, never late.
 // c.mu is held.
-func (c *batchConn) setDeadline(t time.Time) error {
+func (c *batchConn) setDeadlineLocked(t time.Time) error {
 	if !t.IsZero() && !c.set.IsZero() && !c.set.After(t) {
 		now := time.Now()
 		if left := t.Sub(now); c.set.Sub(now) >= left-left/8 {
@@ -76,18 +76,18 @@ func (c *batchConn) end() error {
 	if c.buf == nil {
 		return nil
 	}
-	err := c.flush()
+	err := c.flushLocked()
 	putBuf(c.buf)
 	c.buf = nil
 	return err
 }
 
-// flush writes the buffer out; c.mu is held.
-func (c *batchConn) flush() error {
+// flushLocked writes the buffer out; c.mu is held.
+func (c *batchConn) flushLocked() error {
 	if len(*c.buf) == 0 {
 		return nil
 	}
-	if err := c.setDeadline(c.deadline); err != nil {
+	if err := c.setDeadlineLocked(c.deadline); err != nil {
 		return err
 	}
 	_, err := c.Conn.Write(*c.buf)
@@ -102,7 +102,7 @@ func (c *batchConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.buf == nil {
-		return c.setDeadline(t)
+		return c.setDeadlineLocked(t)
 	}
 	c.deadline = t
 	return nil
@@ -116,28 +116,36 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	if c.buf == nil {
 		return c.Conn.Write(p)
 	}
-	if err := c.room(len(p)); err != nil {
+	if err := c.roomLocked(len(p)); err != nil {
 		return 0, err
 	}
 	*c.buf = append(*c.buf, p...)
 	return len(p), nil
 }
 
-// room flushes the batch if n more bytes would take it past maxBatch; c.mu
+// roomLocked flushes the batch if n more bytes would take it past maxBatch; c.mu
 // is held.
-func (c *batchConn) room(n int) error {
+func (c *batchConn) roomLocked(n int) error {
 	if len(*c.buf)+n > maxBatch {
-		return c.flush()
+		return c.flushLocked()
 	}
 	return nil
 }
 
 // batchHijacker hands the upgrader a batchConn in place of the hijacked
-// connection.
+// connection, and a read buffer of readBufferSize over it in place of
+// net/http's (which the upgrader reuses, see Bridge.up): the socket's reader
+// then knows when that buffer is empty (see reader.park).
 type batchHijacker struct {
 	http.ResponseWriter
 	conn *batchConn
+	br   *bufio.Reader
 }
+
+// readBufferSize is the size of a socket's read buffer. Client frames are
+// small (a call is a hundred bytes or so), and a larger frame is read
+// through it in pieces, or past it straight into the frame's buffer.
+const readBufferSize = 512
 
 // Hijack implements http.Hijacker through http.ResponseController, which
 // finds the hijacker under any middleware that wraps the ResponseWriter and
@@ -148,7 +156,13 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &batchConn{Conn: nc}
-	return h.conn, brw, nil
+	if brw.Reader.Buffered() > 0 {
+		// The client sent data before the handshake was done: the upgrader
+		// refuses it, on the reader that holds it.
+		return h.conn, brw, nil
+	}
+	h.br = bufio.NewReaderSize(h.conn, readBufferSize)
+	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
@@ -188,7 +202,7 @@ func (c *batchConn) writeText(b []byte, framed bool, deadline time.Time) error {
 		if !framed {
 			out = append(appendTextHeader(make([]byte, 0, maxTextHeader+len(b)), len(b)), b...)
 		}
-		if err := c.setDeadline(deadline); err != nil {
+		if err := c.setDeadlineLocked(deadline); err != nil {
 			return err
 		}
 		_, err := c.Conn.Write(out)
@@ -199,7 +213,7 @@ func (c *batchConn) writeText(b []byte, framed bool, deadline time.Time) error {
 	if !framed {
 		n += maxTextHeader
 	}
-	if err := c.room(n); err != nil {
+	if err := c.roomLocked(n); err != nil {
 		return err
 	}
 	if !framed {

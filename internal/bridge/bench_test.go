@@ -1,26 +1,47 @@
+//go:build unix
+
 package bridge
 
 import (
 	"context"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // benchFrame measures one frame from the reader's hand-off to its answer,
 // through the real Connect handler and agent service, without a socket.
 func benchFrame(b *testing.B, frame string) {
-	r := newTestRPC(b)
+	b.Run("proto", func(b *testing.B) { benchFrameWith(b, newTestRPC(b), frame) })
+	b.Run("codec", func(b *testing.B) { benchFrameWith(b, newTestRPCWith(b, NewCodec()), frame) })
+}
+
+func benchFrameWith(b *testing.B, r *rpc, frame string) {
 	done := make(chan struct{}, 1)
-	s := &session{rpc: r, agentID: "bench", ctx: context.Background(), maxCalls: 4, send: func(buf *[]byte) bool {
+	s := &session{rpc: r, agentID: "bench", ctx: context.Background(), maxCalls: 4, sink: funcSink(func(buf *[]byte) bool {
 		putBuf(buf)
 		done <- struct{}{}
 		return true
-	}}
+	})}
 	data := []byte(frame)
 	b.ReportAllocs()
+	start := cpuTime(b)
 	for b.Loop() {
 		s.handle(data)
 		<-done
 	}
+	// The process's CPU, not the wall time: the agent's reply is written by
+	// another goroutine.
+	b.ReportMetric(float64((cpuTime(b)-start).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// cpuTime is the CPU time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkSendMessageFrame(b *testing.B) {

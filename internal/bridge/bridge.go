@@ -14,27 +14,58 @@
 // On connect, the socket is also subscribed to its agent's events, which it
 // receives as event frames (see Config.Agents).
 //
-// The files follow the parts: bridge.go upgrades and tracks sockets,
-// conn.go reads and closes one socket, writer.go writes to it, session.go
-// and call.go turn frames into calls, method.go resolves the descriptor and
-// frame.go encodes and decodes frames.
+// # The files
+//
+// bridge.go validates an upgrade request, admits it and hands it to a
+// socket; hub.go holds the open sockets and drains them. socket.go is one
+// connection's core: it owns the connection's state and its cleanup, split
+// by owner into the reader (reader.go, with park_unix.go for the shallow
+// wait of an idle one), the outbox of frames and the close (outbox.go), the
+// writer (writer.go), the push of the agent's events (push.go) and the
+// calls in flight (session.go). call.go runs a call through the Connect
+// handler in process, codec.go is the bridge-only codec that hands it the
+// decoded request, method.go resolves the service descriptor, frame.go
+// encodes and decodes frames, batch.go coalesces the writer's writes.
+//
+// # Locks
+//
+// Every lock of the bridge is a leaf: no bridge code holds one while it takes
+// another, or while it calls out of the package (into the agent service, the
+// engine, gorilla/websocket, the Connect handler or the Observer), with the
+// leaf operations of the standard library as the only exception (a deadline
+// or a write on the network connection, a sync.Pool, a context's cancel).
+// The one nesting across packages is the engine's: it calls a socket's
+// writer.kick, through Follower.Notify, with its fan-out lock held, for every
+// socket of the agent. kick takes no lock: it is an atomic state word and a
+// non-blocking channel send, or a go statement. So the order is
+//
+//	engine fan-out lock → writer.kick (no lock)
+//	outbox.mu, reader.dlMu, session.mu, hub.mu, batchConn.mu,
+//	eventFrames.mu, Codec.mu: leaves
+//
+// gorilla/websocket's own write lock is held around batchConn.mu (its writes
+// reach the network through batchConn), never the other way round.
+// TestLockOrder checks these rules on the package's source.
 package bridge
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
+
+// Agents is what the push needs of the agent service: a Follower of one
+// agent's events per socket. *agent.Service implements it.
+type Agents interface {
+	Follow(ctx context.Context, agentID string, opts agent.FollowOptions) (*agent.Follower, error)
+}
 
 // Config configures a Bridge. Every zero field but Service and Handler has
 // the documented default.
@@ -49,7 +80,13 @@ type Config struct {
 	Handler http.Handler
 	// Agents provides the push subscription of each socket to its agent's
 	// events. Nil turns push off.
-	Agents *agent.Service
+	Agents Agents
+	// Codec, if set, is the bridge-only codec that Handler was built with
+	// (connect.WithCodec) and guarded by (Codec.Guard): calls then hand their
+	// decoded request to the handler and take the response as JSON, instead
+	// of passing both through binary protobuf. Nil: binary protobuf, which
+	// any Connect handler accepts.
+	Codec *Codec
 	// TextMethod is the unary method that a text frame which is not a JSON
 	// object calls, with the frame as its TextField. Default "SendMessage"
 	// and "text"; set TextMethod to "-" to refuse such frames.
@@ -178,11 +215,7 @@ type Bridge struct {
 	rpc    *rpc
 	frames *eventFrames
 	up     websocket.Upgrader
-
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	draining bool
-	wg       sync.WaitGroup // sockets, from the upgrade until their goroutines end
+	hub    hub
 }
 
 // New returns a Bridge for cfg.Service.
@@ -198,27 +231,92 @@ func New(cfg Config) (*Bridge, error) {
 	b := &Bridge{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		rpc:    &rpc{methods: ms, handler: cfg.Handler, log: cfg.Logger},
+		rpc:    &rpc{methods: ms, handler: cfg.Handler, codec: cfg.Codec, log: cfg.Logger},
 		frames: newEventFrames(),
-		conns:  make(map[*conn]struct{}),
+		hub:    hub{sockets: make(map[*socket]struct{})},
 	}
 	b.up = websocket.Upgrader{
 		// Small buffers and a shared write pool keep an idle socket small:
-		// frames larger than a buffer are read and written in pieces.
-		ReadBufferSize:  1 << 10,
+		// frames larger than a buffer are read and written in pieces. The
+		// read buffer is the socket's own, of readBufferSize, which the
+		// upgrader reuses when ReadBufferSize is 0 (see batchHijacker).
+		ReadBufferSize:  0,
 		WriteBufferSize: 1 << 10,
 		WriteBufferPool: &sync.Pool{},
 		Subprotocols:    []string{"agent.v1"},
-		CheckOrigin:     cfg.CheckOrigin,
+		// ServeHTTP has checked the origin before the upgrade.
+		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			http.Error(w, reason.Error(), status)
 		},
 	}
-	if cfg.CheckOrigin != nil {
-		// ServeHTTP has checked the origin before the upgrade.
-		b.up.CheckOrigin = func(*http.Request) bool { return true }
-	}
 	return b, nil
+}
+
+// ServeHTTP upgrades the request to a WebSocket bound to the agent in the
+// path, in three steps: validate the request, admit the socket, and hand it
+// to the socket's core, which subscribes, upgrades, serves and cleans up.
+// What can be refused is refused before the upgrade, with an HTTP status
+// (docs/websocket.md): 400 for a bad agent_id or query, 426 for a request
+// that is not a WebSocket upgrade, 403 for an origin not allowed, 503 while
+// the server drains, is full, or cannot reach its event store.
+func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	opts, ok := b.validate(w, r)
+	if !ok {
+		return
+	}
+	s, ok := b.admit(w, r, opts)
+	if !ok {
+		return
+	}
+	s.open(w, r, opts)
+}
+
+// validate refuses what is wrong with the request itself: its agent_id, its
+// query, its not being an upgrade, its origin. It costs the server nothing:
+// no place, no rate token and no subscription is taken before it.
+func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, bool) {
+	if err := agent.ValidateID(r.PathValue("agent_id")); err != nil {
+		b.refuse(w, r, http.StatusBadRequest, "bad_agent_id", err.Error())
+		return pushOptions{}, false
+	}
+	opts, err := parsePushOptions(r)
+	if err != nil {
+		b.refuse(w, r, http.StatusBadRequest, "bad_query", err.Error())
+		return opts, false
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		b.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "this endpoint is a WebSocket: connect with a WebSocket client")
+		return opts, false
+	}
+	if !b.cfg.CheckOrigin(r) {
+		// CheckOrigin has logged and counted the refusal itself.
+		http.Error(w, "websocket: request origin not allowed", http.StatusForbidden)
+		return opts, false
+	}
+	return opts, true
+}
+
+// admit takes the socket's place: Config.Admit's (a connection cap and
+// rate) and the hub's, which a draining bridge refuses. The socket it
+// returns owns both from then on and gives them back on every path.
+func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions) (*socket, bool) {
+	release := func() {}
+	if b.cfg.Admit != nil {
+		var status int
+		var reason string
+		if release, status, reason = b.cfg.Admit(r); release == nil {
+			http.Error(w, reason, status)
+			return nil, false
+		}
+	}
+	if !b.hub.enter() {
+		release()
+		b.refuse(w, r, http.StatusServiceUnavailable, "draining", "the server is shutting down; reconnect")
+		return nil, false
+	}
+	return newSocket(b, w, r, opts, release), true
 }
 
 // refuse answers an upgrade request that cannot become a socket, and logs
@@ -227,150 +325,6 @@ func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", r.URL.Path,
 		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", truncate(msg, 200))
 	http.Error(w, msg, status)
-}
-
-// pushOptions are the socket's query parameters: ?after_seq=N replays the
-// events after N first (&epoch=E names the log N counts in, so that a log
-// created anew is replayed whole after a history_reset), ?subscribe=false
-// turns push off, ?deltas=false leaves the reply's text deltas out of the
-// push.
-type pushOptions struct {
-	subscribe  bool
-	after      *uint64
-	epoch      string
-	skipDeltas bool
-}
-
-// maxEpochLen bounds ?epoch: epochs the server gives out are 26 characters.
-const maxEpochLen = 128
-
-func parsePushOptions(r *http.Request) (pushOptions, error) {
-	q := r.URL.Query()
-	o := pushOptions{subscribe: true}
-	if v := q.Get("subscribe"); v != "" {
-		s, err := strconv.ParseBool(v)
-		if err != nil {
-			return o, fmt.Errorf("subscribe=%q: want true or false", truncate(v, 32))
-		}
-		o.subscribe = s
-	}
-	if v := q.Get("after_seq"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return o, fmt.Errorf("after_seq=%q: want the seq of the last event received, a whole number", truncate(v, 32))
-		}
-		if !o.subscribe {
-			return o, errors.New("after_seq replays pushed events: it cannot go with subscribe=false")
-		}
-		o.after = &n
-	}
-	if v := q.Get("epoch"); v != "" {
-		switch {
-		case len(v) > maxEpochLen:
-			return o, fmt.Errorf("epoch is %d characters long: want the epoch of the last event received", len(v))
-		case o.after == nil:
-			return o, errors.New("epoch names the log of after_seq: it needs after_seq")
-		}
-		o.epoch = v
-	}
-	if v := q.Get("deltas"); v != "" {
-		d, err := strconv.ParseBool(v)
-		if err != nil {
-			return o, fmt.Errorf("deltas=%q: want true or false", truncate(v, 32))
-		}
-		if !o.subscribe {
-			return o, errors.New("deltas chooses the pushed events: it cannot go with subscribe=false")
-		}
-		o.skipDeltas = !d
-	}
-	return o, nil
-}
-
-// ServeHTTP upgrades the request to a WebSocket bound to the agent in the
-// path. What can be refused is refused before the upgrade, with an HTTP
-// status: 400 for a bad agent_id or query, 426 for a request that is not a
-// WebSocket upgrade, 503 while the server drains or the event store is
-// unavailable.
-func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	agentID := r.PathValue("agent_id")
-	if err := agent.ValidateID(agentID); err != nil {
-		b.refuse(w, r, http.StatusBadRequest, "bad_agent_id", err.Error())
-		return
-	}
-	opts, err := parsePushOptions(r)
-	if err != nil {
-		b.refuse(w, r, http.StatusBadRequest, "bad_query", err.Error())
-		return
-	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		b.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "this endpoint is a WebSocket: connect with a WebSocket client")
-		return
-	}
-	// The origin is checked before the socket takes a place or a rate
-	// token, or subscribes: a refused page costs nothing. (CheckOrigin
-	// answers for itself, 403.)
-	if b.cfg.CheckOrigin != nil && !b.cfg.CheckOrigin(r) {
-		http.Error(w, "websocket: request origin not allowed", http.StatusForbidden)
-		return
-	}
-	release := func() {}
-	if b.cfg.Admit != nil {
-		var status int
-		var reason string
-		if release, status, reason = b.cfg.Admit(r); release == nil {
-			http.Error(w, reason, status)
-			return
-		}
-	}
-	if !b.acquire() {
-		release()
-		b.refuse(w, r, http.StatusServiceUnavailable, "draining", "the server is shutting down; reconnect")
-		return
-	}
-	// The connection's context lives as long as the socket, not as r; it
-	// keeps r's values (such as the request id), which its calls carry.
-	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(r.Context()), socketKey{}, true))
-	c := &conn{b: b, cancel: cancel, opened: time.Now(), release: release,
-		// Set by the server's request-id middleware, when there is one.
-		requestID: w.Header().Get("X-Request-Id")}
-	if b.cfg.FrameRate > 0 {
-		burst := max(int(2*b.cfg.FrameRate), 1)
-		c.frames = rate.NewLimiter(rate.Limit(b.cfg.FrameRate), burst)
-		c.strikes = rate.NewLimiter(rate.Limit(b.cfg.FrameRate), burst)
-	}
-	c.session = session{rpc: b.rpc, agentID: agentID, peer: newPeer(r, b.cfg.Credentials(r)), ctx: ctx, maxCalls: b.cfg.MaxCalls}
-	if opts.subscribe && b.cfg.Agents != nil {
-		c.skipDeltas = opts.skipDeltas
-		if c.f, err = b.cfg.Agents.Follow(ctx, agentID, agent.FollowOptions{After: opts.after, SkipDeltas: opts.skipDeltas, Epoch: opts.epoch}); err != nil {
-			cancel()
-			b.wg.Done()
-			release()
-			status, reason := http.StatusServiceUnavailable, "store_unavailable"
-			if agent.KindOf(err) == agent.KindInvalidArgument {
-				status, reason = http.StatusBadRequest, "bad_request"
-			}
-			b.refuse(w, r, status, reason, err.Error())
-			return
-		}
-	}
-	hw := &batchHijacker{ResponseWriter: w}
-	ws, err := b.up.Upgrade(hw, r, nil)
-	if err != nil {
-		// Upgrade has answered the request.
-		if c.f != nil {
-			c.f.Close()
-		}
-		cancel()
-		b.wg.Done()
-		release()
-		return
-	}
-	c.ws, c.out = ws, hw.conn
-	b.cfg.Observer.Opened() // before setup, which may start the writer
-	c.setup()
-	b.track(c)
-	go c.run()
 }
 
 // socketKey marks the context of the calls a socket makes.
@@ -383,45 +337,6 @@ func FromSocket(ctx context.Context) bool {
 	return v
 }
 
-// acquire counts a socket about to open, unless the bridge drains.
-func (b *Bridge) acquire() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.draining {
-		return false
-	}
-	b.wg.Add(1)
-	return true
-}
-
-// track registers an open socket. One that opened while the drain began is
-// closed at once, like the others.
-func (b *Bridge) track(c *conn) {
-	b.mu.Lock()
-	b.conns[c] = struct{}{}
-	draining := b.draining
-	b.mu.Unlock()
-	if draining {
-		c.drain()
-	}
-}
-
-// release forgets a socket whose goroutines are done.
-func (b *Bridge) release(c *conn) {
-	b.mu.Lock()
-	delete(b.conns, c)
-	b.mu.Unlock()
-	b.wg.Done()
-}
-
-// drain starts closing the socket for shutdown: once its unary calls in
-// flight have answered, it closes with 1001.
-func (c *conn) drain() {
-	if c.session.drain() {
-		c.session.idle()
-	}
-}
-
 // Drain closes every socket for shutdown, within ctx, and refuses new ones.
 // Unary calls in flight may finish first, for up to half the time ctx
 // leaves; streams end with unavailable. Then every socket gets 1001 (going
@@ -431,56 +346,36 @@ func (c *conn) drain() {
 // server.Config.OnShutdown: http.Server.Shutdown does not touch hijacked
 // connections.
 func (b *Bridge) Drain(ctx context.Context) {
-	b.mu.Lock()
-	b.draining = true
-	conns := b.snapshotLocked()
-	b.mu.Unlock()
-	for _, c := range conns {
-		c.drain()
+	for _, s := range b.hub.drain() {
+		s.drain()
 	}
-	done := make(chan struct{})
-	go func() {
-		b.wg.Wait()
-		close(done)
-	}()
-
 	var soft <-chan time.Time
 	if deadline, ok := ctx.Deadline(); ok {
 		t := time.NewTimer(time.Until(deadline) / 2)
 		defer t.Stop()
 		soft = t.C
 	}
+	done := b.hub.done()
 	select {
 	case <-done:
 		return
 	case <-soft:
 	case <-ctx.Done():
 	}
-	for _, c := range b.snapshot() {
-		c.closeFlush(CloseGoingAway, "server shutting down; reconnect and resume with after_seq")
+	for _, s := range b.hub.snapshot() {
+		s.closeFlush(CloseGoingAway, goingAwayReason)
 	}
 	select {
 	case <-done:
 		return
 	case <-ctx.Done():
 	}
-	conns = b.snapshot()
-	b.log.Warn("drain timed out; cutting websockets", "open", len(conns))
-	for _, c := range conns {
-		_ = c.ws.NetConn().Close()
+	left := b.hub.snapshot()
+	b.log.Warn("drain timed out; cutting websockets", "open", len(left))
+	for _, s := range left {
+		_ = s.ws.NetConn().Close()
 	}
 }
 
-func (b *Bridge) snapshot() []*conn {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.snapshotLocked()
-}
-
-func (b *Bridge) snapshotLocked() []*conn {
-	out := make([]*conn, 0, len(b.conns))
-	for c := range b.conns {
-		out = append(out, c)
-	}
-	return out
-}
+// goingAwayReason is the close reason of a shutdown.
+const goingAwayReason = "server shutting down; reconnect and resume with after_seq"

@@ -15,12 +15,131 @@ import (
 )
 
 // Calls reach the service through its mounted Connect handler, in process:
-// each becomes an http.Request in the Connect protocol with the binary proto
-// codec, so the handler runs exactly as for a Connect client, interceptors
-// included. Unary calls post application/proto and read one message back;
-// server streams post one enveloped message as application/connect+proto and
-// the response writer below cuts the streamed envelopes apart as the handler
-// writes them.
+// each becomes an http.Request in the Connect protocol, so the handler runs
+// exactly as for a Connect client, middleware and interceptors included.
+// Unary calls post their request and read one message back; server streams
+// post one enveloped message and the response writer below cuts the
+// streamed envelopes apart as the handler writes them.
+//
+// The messages cross in one of two ways. With the bridge's codec (see
+// Codec) the request is the handle of the message the bridge decoded from
+// the frame, and the response comes as the JSON the frame carries: no
+// encoding pass but the two the frames need. Without it, for a handler
+// built without the codec, they cross as binary protobuf, which every
+// Connect handler accepts.
+
+// requestBody is the body of a call: a pooled buffer, and the codec's
+// handle of the decoded request when there is one (0 otherwise).
+type requestBody struct {
+	buf    *[]byte
+	handle uint64
+}
+
+// encode makes the body of a call of m with msg.
+func (r *rpc) encode(m *method, msg proto.Message) (requestBody, error) {
+	body := requestBody{buf: getBuf()}
+	b := *body.buf
+	if m.stream {
+		b = append(b, 0, 0, 0, 0, 0) // the envelope; see envelope
+	}
+	var err error
+	if r.codec != nil {
+		b, body.handle = r.codec.put(b, msg)
+	} else {
+		b, err = proto.MarshalOptions{}.MarshalAppend(b, msg)
+	}
+	if m.stream {
+		binary.BigEndian.PutUint32(b[1:], uint32(len(b)-envelopeHeader))
+	}
+	*body.buf = b
+	if err != nil {
+		r.free(body)
+		return requestBody{}, err
+	}
+	return body, nil
+}
+
+// free gives back what a call's body holds, once the call is done.
+func (r *rpc) free(body requestBody) {
+	putBuf(body.buf)
+	if body.handle != 0 {
+		r.codec.drop(body.handle) // the handler took it, unless it refused early
+	}
+}
+
+// contentType is the content type of a call of m.
+func (r *rpc) contentType(m *method) string {
+	codec := "proto"
+	if r.codec != nil {
+		codec = codecName
+	}
+	if m.stream {
+		return "application/connect+" + codec
+	}
+	return "application/" + codec
+}
+
+// response makes the response frame of a call from a message the handler
+// sent: JSON with the codec, binary protobuf otherwise, which is decoded
+// into out and encoded as JSON.
+func (r *rpc) response(c *call, data []byte, out proto.Message) (*[]byte, *rpcError) {
+	b := getBuf()
+	*b = append(append(*b, c.prefix...), `"response":`...)
+	if r.codec != nil {
+		*b = append(append(*b, data...), '}')
+		return b, nil
+	}
+	proto.Reset(out)
+	if proto.Unmarshal(data, out) != nil {
+		putBuf(b)
+		return nil, &rpcError{Code: connect.CodeInternal.String(), Message: "the service sent a response the bridge cannot read"}
+	}
+	var err error
+	if *b, err = jsonOpts.MarshalAppend(*b, out); err != nil {
+		putBuf(b)
+		return nil, &rpcError{Code: connect.CodeInternal.String(), Message: "the response cannot be encoded as JSON"}
+	}
+	*b = append(*b, '}')
+	return b, nil
+}
+
+func (s *session) runUnary(c *call, body requestBody) *[]byte {
+	w := &unaryWriter{body: getBuf()}
+	defer putBuf(w.body)
+	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, s.rpc.contentType(c.m), *body.buf))
+	if e := w.result(); e != nil {
+		return errorFrame(c, s.outcome(c, e))
+	}
+	var out proto.Message
+	if s.rpc.codec == nil {
+		out = c.m.out.New().Interface()
+	}
+	b, e := s.rpc.response(c, *w.body, out)
+	if e != nil {
+		return errorFrame(c, e)
+	}
+	return b
+}
+
+func (s *session) runStream(c *call, body requestBody) *[]byte {
+	var out proto.Message
+	if s.rpc.codec == nil {
+		out = c.m.out.New().Interface()
+	}
+	w := &streamWriter{buf: getBuf()}
+	defer putBuf(w.buf)
+	w.message = func(data []byte) bool {
+		b, e := s.rpc.response(c, data, out)
+		return e == nil && s.sink.sendStream(c.ctx, b)
+	}
+	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, s.rpc.contentType(c.m), *body.buf))
+	if e := s.outcome(c, w.result()); e != nil {
+		return errorFrame(c, e)
+	}
+	b := getBuf()
+	*b = appendEnd(*b, c.prefix)
+	return b
+}
 
 // forwardHeaders are the upgrade request's headers that every call of the
 // socket carries besides its credentials: the request ids that tie the
@@ -104,12 +223,10 @@ func (w *unaryWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// result reads the response into out, or returns the call's error.
-func (w *unaryWriter) result(out proto.Message) *rpcError {
+// result returns the call's error, if it failed; otherwise the body is the
+// response message.
+func (w *unaryWriter) result() *rpcError {
 	if w.status == 0 || w.status == http.StatusOK {
-		if err := proto.Unmarshal(*w.body, out); err != nil {
-			return &rpcError{Code: connect.CodeInternal.String(), Message: "the service sent a response the bridge cannot read"}
-		}
 		return nil
 	}
 	return wireError(w.status, *w.body)
@@ -239,13 +356,4 @@ func (w *streamWriter) result() *rpcError {
 		return &rpcError{Code: connect.CodeInternal.String(), Message: "the stream ended without its end message"}
 	}
 	return w.end
-}
-
-// envelope wraps msg for a Connect streaming request, appending to b.
-func envelope(b []byte, msg proto.Message) ([]byte, error) {
-	start := len(b)
-	b = append(b, 0, 0, 0, 0, 0)
-	b, err := proto.MarshalOptions{}.MarshalAppend(b, msg)
-	binary.BigEndian.PutUint32(b[start+1:], uint32(len(b)-start-envelopeHeader))
-	return b, err
 }

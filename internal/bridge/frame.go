@@ -247,14 +247,6 @@ func framePrefix(id string, hasID bool) string {
 	return string(append(b, ','))
 }
 
-// appendResponse appends {…"response":<msg>}.
-func appendResponse(b []byte, prefix string, msg proto.Message) ([]byte, error) {
-	b = append(b, prefix...)
-	b = append(b, `"response":`...)
-	b, err := jsonOpts.MarshalAppend(b, msg)
-	return append(b, '}'), err
-}
-
 // appendEnd appends {…"end":true}.
 func appendEnd(b []byte, prefix string) []byte {
 	b = append(b, prefix...)

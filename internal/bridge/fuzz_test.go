@@ -20,7 +20,10 @@ import (
 
 // newTestRPC wires the agent service behind its Connect handler, in
 // memory, for driving sessions without sockets.
-func newTestRPC(tb testing.TB) *rpc {
+func newTestRPC(tb testing.TB) *rpc { return newTestRPCWith(tb, nil) }
+
+// newTestRPCWith is newTestRPC with the bridge's codec, when not nil.
+func newTestRPCWith(tb testing.TB, codec *Codec) *rpc {
 	tb.Helper()
 	eng := engine.NewMemory(engine.Config{})
 	svc := agent.New(agent.Config{Engine: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -28,12 +31,16 @@ func newTestRPC(tb testing.TB) *rpc {
 		svc.Close()
 		_ = eng.Close()
 	})
-	_, h := agentv1connect.NewAgentServiceHandler(api.New(api.Config{Service: svc}))
+	var opts []connect.HandlerOption
+	if codec != nil {
+		opts = append(opts, connect.WithCodec(codec))
+	}
+	_, h := agentv1connect.NewAgentServiceHandler(api.New(api.Config{Service: svc}), opts...)
 	ms, err := newMethods(agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"), "SendMessage", "text")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &rpc{methods: ms, handler: h, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &rpc{methods: ms, handler: h, codec: codec, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 // runFrame feeds one frame to a fresh session, lets its call finish (a
@@ -44,13 +51,13 @@ func runFrame(t *testing.T, r *rpc, data []byte) [][]byte {
 	var out [][]byte
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := &session{rpc: r, agentID: "fuzz", ctx: ctx, maxCalls: 4, send: func(b *[]byte) bool {
+	s := &session{rpc: r, agentID: "fuzz", ctx: ctx, maxCalls: 4, sink: funcSink(func(b *[]byte) bool {
 		mu.Lock()
 		out = append(out, bytes.Clone(*b))
 		mu.Unlock()
 		putBuf(b)
 		return true
-	}}
+	})}
 	s.handle(data)
 	s.drain()
 	done := make(chan struct{})
@@ -67,6 +74,14 @@ func runFrame(t *testing.T, r *rpc, data []byte) [][]byte {
 	}
 	return out
 }
+
+// funcSink is a session's sink that hands every frame, a stream's too, to
+// the function.
+type funcSink func(*[]byte) bool
+
+func (f funcSink) send(b *[]byte) bool                          { return f(b) }
+func (f funcSink) sendStream(_ context.Context, b *[]byte) bool { return f(b) }
+func (f funcSink) idle()                                        {}
 
 // finishWithin is how long any call may take in the fuzz target: the
 // service answers everything in memory.

@@ -13,39 +13,48 @@ import (
 )
 
 // rpc is what the sessions of one bridge share: the method table and the
-// handler that serves it.
+// handler that serves it, with the bridge's codec when the handler has it.
 type rpc struct {
 	methods *methods
 	handler http.Handler
+	codec   *Codec // nil: calls pass binary protobuf
 	log     *slog.Logger
 }
 
-// session maps the frames of one socket to calls, independently of the
-// socket itself (tests and the fuzz target drive it with a fake sink).
+// session is a socket's calls: it maps the frames the reader hands it to
+// calls, and runs each in its own goroutine for as long as it lasts. It
+// knows nothing of the socket but its sink (tests and the fuzz target
+// drive it with a fake one).
 //
-// handle is called by one goroutine, the socket's reader. Every call runs in
-// its own goroutine, for as long as it lasts, and passes its frames to send.
+// handle is called by one goroutine, the socket's reader; the rest is safe
+// for concurrent use. mu is a leaf lock.
 type session struct {
+	// Set before the first frame; never changed.
 	rpc      *rpc
 	agentID  string
 	peer     peer
 	ctx      context.Context
 	maxCalls int
-	// send hands a frame buffer (from getBuf) to the socket's writer, which
-	// owns it from then on; it returns false when the socket takes no more
-	// frames.
-	send func(*[]byte) bool
-	// sendStream is send for the frames of a stream, which can come faster
-	// than any network (a Subscribe replaying a long history): it waits
-	// while the writer is behind, until ctx is done. Nil means send.
-	sendStream func(context.Context, *[]byte) bool
-	// idle is called when the last call ends after drain.
-	idle func()
+	sink     sink
 
 	mu       sync.Mutex
-	calls    []*call
-	draining bool
+	calls    []*call // in flight; guarded by mu
+	draining bool    // no call starts any more; guarded by mu
 	wg       sync.WaitGroup
+}
+
+// sink is where a session's frames go: the socket.
+type sink interface {
+	// send hands a frame buffer (from getBuf) to the socket's writer,
+	// which owns it from then on; it returns false when the socket takes
+	// no more frames.
+	send(b *[]byte) bool
+	// sendStream is send for the frames of a stream, which can come faster
+	// than any network (a Subscribe replaying a long history): it waits
+	// while the writer is behind, until ctx is done.
+	sendStream(ctx context.Context, b *[]byte) bool
+	// idle is called when the last call ends after drain.
+	idle()
 }
 
 // call is one request in flight.
@@ -112,28 +121,24 @@ func (s *session) request(f clientFrame) (*method, proto.Message, error) {
 
 // start registers a call and runs it in its own goroutine.
 func (s *session) start(f clientFrame, m *method, msg proto.Message) {
-	body := getBuf()
-	var err error
-	if m.stream {
-		*body, err = envelope(*body, msg)
-	} else {
-		*body, err = proto.MarshalOptions{}.MarshalAppend(*body, msg)
-	}
+	body, err := s.rpc.encode(m, msg)
 	if err != nil {
-		putBuf(body)
 		s.reject(f.id, f.hasID, &frameError{code: connect.CodeInvalidArgument, msg: "request cannot be encoded: " + err.Error()})
 		return
 	}
 	c := &call{m: m, id: f.id, hasID: f.hasID, ctx: s.ctx, cancel: func() {}}
+	if c.hasID {
+		// Before the lock: a context derived from the socket's takes the
+		// socket context's lock.
+		c.ctx, c.cancel = context.WithCancel(s.ctx)
+	}
 	s.mu.Lock()
 	if err := s.admitLocked(c); err != nil {
 		s.mu.Unlock()
-		putBuf(body)
+		c.cancel()
+		s.rpc.free(body)
 		s.reject(f.id, f.hasID, err)
 		return
-	}
-	if c.hasID {
-		c.ctx, c.cancel = context.WithCancel(s.ctx)
 	}
 	s.calls = append(s.calls, c)
 	s.wg.Add(1)
@@ -162,7 +167,7 @@ func (s *session) admitLocked(c *call) error {
 // run performs a call and sends its frames; its last frame is the response,
 // end or error. The call leaves the session before that frame is sent, so
 // that a client may reuse the id as soon as it has the answer.
-func (s *session) run(c *call, body *[]byte) {
+func (s *session) run(c *call, body requestBody) {
 	var final *[]byte
 	defer func() {
 		// A panic in service code must not take the process down with it;
@@ -171,65 +176,19 @@ func (s *session) run(c *call, body *[]byte) {
 			s.rpc.log.Error("panic in bridged call", "method", c.m.name, "panic", p)
 			final = errorFrame(c, &rpcError{Code: connect.CodeInternal.String(), Message: "internal error"})
 		}
-		putBuf(body)
+		s.rpc.free(body)
 		idle := s.finish(c)
-		s.send(final)
+		s.sink.send(final)
 		s.wg.Done()
-		if idle && s.idle != nil {
-			s.idle()
+		if idle {
+			s.sink.idle()
 		}
 	}()
 	if c.m.stream {
-		final = s.runStream(c, *body)
+		final = s.runStream(c, body)
 	} else {
-		final = s.runUnary(c, *body)
+		final = s.runUnary(c, body)
 	}
-}
-
-func (s *session) runUnary(c *call, body []byte) *[]byte {
-	w := &unaryWriter{body: getBuf()}
-	defer putBuf(w.body)
-	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, "application/proto", body))
-	out := c.m.out.New().Interface()
-	if e := w.result(out); e != nil {
-		return errorFrame(c, s.outcome(c, e))
-	}
-	b := getBuf()
-	var err error
-	if *b, err = appendResponse(*b, c.prefix, out); err != nil {
-		putBuf(b)
-		return errorFrame(c, &rpcError{Code: connect.CodeInternal.String(), Message: "the response cannot be encoded as JSON"})
-	}
-	return b
-}
-
-func (s *session) runStream(c *call, body []byte) *[]byte {
-	out := c.m.out.New().Interface()
-	w := &streamWriter{buf: getBuf()}
-	defer putBuf(w.buf)
-	w.message = func(data []byte) bool {
-		proto.Reset(out)
-		if proto.Unmarshal(data, out) != nil {
-			return false
-		}
-		b := getBuf()
-		var err error
-		if *b, err = appendResponse(*b, c.prefix, out); err != nil {
-			putBuf(b)
-			return false
-		}
-		if s.sendStream != nil {
-			return s.sendStream(c.ctx, b)
-		}
-		return s.send(b)
-	}
-	s.rpc.handler.ServeHTTP(w, s.peer.request(c.ctx, c.m.path, "application/connect+proto", body))
-	if e := s.outcome(c, w.result()); e != nil {
-		return errorFrame(c, e)
-	}
-	b := getBuf()
-	*b = appendEnd(*b, c.prefix)
-	return b
 }
 
 // outcome adjusts the error a call ended with for the client: a stream the
@@ -263,7 +222,7 @@ func (s *session) reject(id string, hasID bool, err error) {
 	}
 	b := getBuf()
 	*b = appendError(*b, framePrefix(id, hasID), code.String(), msg)
-	s.send(b)
+	s.sink.send(b)
 }
 
 // cancelCall cancels the call with the given id. Canceling a call that

@@ -51,6 +51,9 @@ type Config struct {
 	// Interceptors run around every RPC, in order, whether it comes over
 	// Connect, gRPC, gRPC-Web or the WebSocket bridge.
 	Interceptors []connect.Interceptor
+	// HandlerOptions are further options of the AgentService handler, such
+	// as the WebSocket bridge's codec.
+	HandlerOptions []connect.HandlerOption
 	// Protect wraps the agent API and reflection handlers (authentication,
 	// CORS). The wrapped API handler is also what AgentHandler returns, so
 	// bridged calls are checked the same way. Nil means no wrapping.
@@ -106,6 +109,7 @@ func New(cfg Config) *Server {
 		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(cfg.Interceptors...),
 	}
+	opts = append(opts, cfg.HandlerOptions...)
 	protect := cfg.Protect
 	if protect == nil {
 		protect = func(h http.Handler) http.Handler { return h }

@@ -1,0 +1,65 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// pushOptions are the socket's query parameters: ?after_seq=N replays the
+// events after N first (&epoch=E names the log N counts in, so that a log
+// created anew is replayed whole after a history_reset), ?subscribe=false
+// turns push off, ?deltas=false leaves the reply's text deltas out of the
+// push.
+type pushOptions struct {
+	subscribe  bool
+	after      *uint64
+	epoch      string
+	skipDeltas bool
+}
+
+// maxEpochLen bounds ?epoch: epochs the server gives out are 26 characters.
+const maxEpochLen = 128
+
+func parsePushOptions(r *http.Request) (pushOptions, error) {
+	q := r.URL.Query()
+	o := pushOptions{subscribe: true}
+	if v := q.Get("subscribe"); v != "" {
+		s, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("subscribe=%q: want true or false", truncate(v, 32))
+		}
+		o.subscribe = s
+	}
+	if v := q.Get("after_seq"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return o, fmt.Errorf("after_seq=%q: want the seq of the last event received, a whole number", truncate(v, 32))
+		}
+		if !o.subscribe {
+			return o, errors.New("after_seq replays pushed events: it cannot go with subscribe=false")
+		}
+		o.after = &n
+	}
+	if v := q.Get("epoch"); v != "" {
+		switch {
+		case len(v) > maxEpochLen:
+			return o, fmt.Errorf("epoch is %d characters long: want the epoch of the last event received", len(v))
+		case o.after == nil:
+			return o, errors.New("epoch names the log of after_seq: it needs after_seq")
+		}
+		o.epoch = v
+	}
+	if v := q.Get("deltas"); v != "" {
+		d, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("deltas=%q: want true or false", truncate(v, 32))
+		}
+		if !o.subscribe {
+			return o, errors.New("deltas chooses the pushed events: it cannot go with subscribe=false")
+		}
+		o.skipDeltas = !d
+	}
+	return o, nil
+}
