@@ -119,11 +119,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Services: []string{agentv1connect.AgentServiceName},
 		Logger:   a.log,
 	})
-	handler := api.New(api.Config{
+	agentPath, agentHandler := a.agentHandler(api.New(api.Config{
 		Service:   a.service,
 		Heartbeat: cfg.Heartbeat,
 		Draining:  a.health.Draining(),
-	})
+	}))
 	routes := map[string]http.Handler{}
 	if cfg.MetricsAddr == "" {
 		// On the public port, metrics need a token like the API does.
@@ -133,8 +133,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		mux.Handle("GET /metrics", a.metrics.Handler())
 		a.metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
 	}
-	a.codec = bridge.NewCodec()
-	ws, err := a.websocketBridge()
+	ws, err := a.websocketBridge(agentHandler)
 	if err != nil {
 		return nil, err
 	}
@@ -148,46 +147,56 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	a.server = server.New(server.Config{
-		API:                  handler,
+		AgentPath:            agentPath,
+		Agent:                agentHandler,
 		Health:               a.health,
 		Logger:               a.log,
 		ShutdownTimeout:      cfg.ShutdownTimeout,
 		DrainDelay:           cfg.DrainDelay,
-		ReadMaxBytes:         cfg.ReadMaxBytes,
 		ReadHeaderTimeout:    cfg.ReadHeaderTimeout,
 		MaxHeaderBytes:       cfg.MaxHeaderBytes,
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
-		Interceptors: []connect.Interceptor{
-			accesslog.Interceptor(a.log, bridge.FromSocket),
-			a.metrics.Interceptor(),
-			a.gate.StreamInterceptor(a.refusedStream, bridge.FromSocket),
-		},
-		HandlerOptions: []connect.HandlerOption{connect.WithCodec(a.codec)},
-		// The guard refuses the bridge's codec to any request not from a
-		// socket; it wraps reflection too, harmlessly.
-		Protect: func(h http.Handler) http.Handler { return a.protect(a.codec.Guard(h)) },
-		Outer:   accesslog.Middleware,
-		Routes:  routes,
+		Protect:              a.protect,
+		Outer:                accesslog.Middleware,
+		Routes:               routes,
 		// Hijacked sockets are closed (1001) by the bridge itself.
 		OnShutdown: []func(context.Context){a.bridge.Drain},
 	})
 	return a, nil
 }
 
-// websocketBridge builds the WebSocket bridge. Its calls go through the
-// server's mounted AgentService handler (built after it), so that they meet
-// the same authentication and interceptors as Connect calls; the upgrade
-// itself needs a valid token (401) from an allowed origin (403).
-func (a *App) websocketBridge() (http.Handler, error) {
+// agentHandler builds the AgentService handler, once: the server mounts it
+// and the WebSocket bridge calls it, so that a bridged call meets the same
+// authentication, interceptors and limits as a Connect call. It accepts the
+// bridge's codec, which hands the message the bridge decoded from a frame
+// to the handler, from the bridge only (bridge.Codec.Guard).
+func (a *App) agentHandler(svc agentv1connect.AgentServiceHandler) (string, http.Handler) {
+	a.codec = bridge.NewCodec()
+	path, h := agentv1connect.NewAgentServiceHandler(svc,
+		connect.WithReadMaxBytes(a.cfg.ReadMaxBytes),
+		// Small agent messages are not worth gzip's CPU: compress only what
+		// is large enough to gain from it.
+		connect.WithCompressMinBytes(1024),
+		connect.WithInterceptors(
+			accesslog.Interceptor(a.log, bridge.FromSocket),
+			a.metrics.Interceptor(),
+			a.gate.StreamInterceptor(a.refusedStream, bridge.FromSocket),
+		),
+		connect.WithCodec(a.codec),
+	)
+	return path, a.protect(a.codec.Guard(h))
+}
+
+// websocketBridge builds the WebSocket bridge over the AgentService
+// handler; the upgrade itself needs a valid token (401) from an allowed
+// origin (403).
+func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 	b, err := bridge.New(bridge.Config{
 		Service: agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"),
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, h := a.server.AgentHandler()
-			h.ServeHTTP(w, r)
-		}),
-		Codec:  a.codec,
-		Agents: a.service,
-		Logger: a.log,
+		Handler: agentHandler,
+		Codec:   a.codec,
+		Agents:  a.service,
+		Logger:  a.log,
 		CheckOrigin: func(r *http.Request) bool {
 			if a.origins.CheckRequest(r) {
 				return true

@@ -6,6 +6,7 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/backoff"
 )
 
 // push is a socket's subscription to its agent's events, which the writer
@@ -25,9 +26,9 @@ type push struct {
 	// f is the subscription; nil when push is off.
 	f *agent.Follower
 	// resume, while not nil, times the next attempt to repair a
-	// subscription the store broke; resumeWait is its backoff.
-	resume     *time.Timer
-	resumeWait time.Duration
+	// subscription the store broke; delay is its backoff, made only then.
+	resume *time.Timer
+	delay  *backoff.Backoff
 	// emit is the writer's writeEvent, made once: a method value passed on
 	// each turn would be allocated on each.
 	emit func(*agentv1.AgentEvent) error
@@ -111,19 +112,23 @@ func (p *push) resumeOnce() error {
 		return nil
 	}
 	p.resume.Stop()
-	p.resume, p.resumeWait = nil, 0
+	p.resume, p.delay = nil, nil
 	return nil
 }
 
 // retry sets the timer of the next attempt to resume, backing off from
-// 100 ms to 2 s.
+// 100 ms to 2 s with jitter, so that the sockets of a replica that lost
+// Redis do not all retry at once.
 func (p *push) retry() {
-	p.resumeWait = min(max(2*p.resumeWait, 100*time.Millisecond), 2*time.Second)
+	if p.delay == nil {
+		p.delay = backoff.New(100*time.Millisecond, 2*time.Second)
+	}
+	wait := p.delay.Next()
 	if p.resume == nil {
-		p.resume = time.AfterFunc(p.resumeWait, func() { p.s.due(dueResume) })
+		p.resume = time.AfterFunc(wait, func() { p.s.due(dueResume) })
 		return
 	}
-	p.resume.Reset(p.resumeWait)
+	p.resume.Reset(wait)
 }
 
 // ended handles the end of the subscription. A write error ends the writer.

@@ -19,14 +19,16 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
-	"github.com/agentgate/agentgate/internal/api"
 	"github.com/agentgate/agentgate/internal/health"
 )
 
 // Config configures a Server.
 type Config struct {
-	// API serves agent.v1.AgentService. Required.
-	API *api.Handler
+	// AgentPath and Agent serve agent.v1.AgentService: the handler built
+	// once by the caller, with its interceptors and protection, and the
+	// same one the WebSocket bridge calls. Required.
+	AgentPath string
+	Agent     http.Handler
 	// Health is the readiness state. Required.
 	Health *health.State
 	// Logger receives the server's logs. Default slog.Default().
@@ -38,9 +40,6 @@ type Config struct {
 	// load balancers (a Kubernetes Service, say) stop routing to it before
 	// its listener closes. It is part of ShutdownTimeout. Default 0.
 	DrainDelay time.Duration
-	// ReadMaxBytes is the largest request message Connect accepts.
-	// Default 1 MiB.
-	ReadMaxBytes int
 	// ReadHeaderTimeout cuts off clients that send headers too slowly
 	// (slowloris). Default 10s.
 	ReadHeaderTimeout time.Duration
@@ -48,15 +47,8 @@ type Config struct {
 	MaxHeaderBytes int
 	// MaxConcurrentStreams bounds HTTP/2 streams per connection. Default 500.
 	MaxConcurrentStreams int
-	// Interceptors run around every RPC, in order, whether it comes over
-	// Connect, gRPC, gRPC-Web or the WebSocket bridge.
-	Interceptors []connect.Interceptor
-	// HandlerOptions are further options of the AgentService handler, such
-	// as the WebSocket bridge's codec.
-	HandlerOptions []connect.HandlerOption
-	// Protect wraps the agent API and reflection handlers (authentication,
-	// CORS). The wrapped API handler is also what AgentHandler returns, so
-	// bridged calls are checked the same way. Nil means no wrapping.
+	// Protect wraps the reflection handlers (authentication, CORS), as the
+	// caller wrapped Agent. Nil means no wrapping.
 	Protect func(http.Handler) http.Handler
 	// Outer wraps the whole mux (request ids). Nil means no wrapping.
 	Outer func(http.Handler) http.Handler
@@ -75,9 +67,6 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	http *http.Server
-	// agentHandler is the mounted AgentService handler, for in-process calls.
-	agentPath    string
-	agentHandler http.Handler
 }
 
 // New builds the server and its mux.
@@ -87,9 +76,6 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
-	}
-	if cfg.ReadMaxBytes <= 0 {
-		cfg.ReadMaxBytes = 1 << 20
 	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 10 * time.Second
@@ -102,22 +88,12 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 
-	opts := []connect.HandlerOption{
-		connect.WithReadMaxBytes(cfg.ReadMaxBytes),
-		// Small agent messages are not worth gzip's CPU: compress only what
-		// is large enough to gain from it.
-		connect.WithCompressMinBytes(1024),
-		connect.WithInterceptors(cfg.Interceptors...),
-	}
-	opts = append(opts, cfg.HandlerOptions...)
 	protect := cfg.Protect
 	if protect == nil {
 		protect = func(h http.Handler) http.Handler { return h }
 	}
 	mux := http.NewServeMux()
-	s.agentPath, s.agentHandler = agentv1connect.NewAgentServiceHandler(cfg.API, opts...)
-	s.agentHandler = protect(s.agentHandler)
-	mux.Handle(s.agentPath, s.agentHandler)
+	mux.Handle(cfg.AgentPath, cfg.Agent)
 	// Health stays open: probes carry no token. Its requests, and those of
 	// reflection, are a service name or a symbol: a few hundred bytes. The
 	// cap keeps an open endpoint from buffering a huge body.
@@ -229,11 +205,6 @@ func (b *deadlineBody) done() {
 		b.lift()
 	}
 }
-
-// AgentHandler returns the mounted AgentService handler and its path prefix,
-// with every option and interceptor applied: the WebSocket bridge calls it
-// in-process, so bridged calls take exactly the path Connect calls take.
-func (s *Server) AgentHandler() (string, http.Handler) { return s.agentPath, s.agentHandler }
 
 // Handler returns the server's root handler, for tests that serve it
 // themselves.
