@@ -18,6 +18,12 @@ import (
 // maxBatch bounds the bytes held back: a turn with more flushes as it goes.
 const maxBatch = 32 << 10
 
+// maxBatchFrames bounds the frames held back. A turn lasts as long as events
+// keep coming, and a reply streamed from a fast model keeps them coming: the
+// first delta would wait for the whole burst. A reply on a socket of a
+// fan-out is three to five frames, which still leave in one write.
+const maxBatchFrames = 8
+
 // batchConn is the socket's network connection as gorilla/websocket sees it.
 // Between begin and end, writes are appended to a pooled buffer; otherwise,
 // and for the handshake, they go straight through. Close and the reads go to
@@ -31,6 +37,8 @@ type batchConn struct {
 	net.Conn
 	mu  sync.Mutex
 	buf *[]byte // non-nil between begin and end
+	// frames counts the frames in buf.
+	frames int
 	// deadline is the write deadline asked for during the batch: setting it
 	// on the connection costs a timer update, once per batch is enough.
 	deadline time.Time
@@ -92,6 +100,7 @@ func (c *batchConn) flushLocked() error {
 	}
 	_, err := c.Conn.Write(*c.buf)
 	*c.buf = (*c.buf)[:0]
+	c.frames = 0
 	return err
 }
 
@@ -123,12 +132,15 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// roomLocked flushes the batch if n more bytes would take it past maxBatch; c.mu
-// is held.
+// roomLocked flushes the batch if one more frame of n bytes would take it
+// past maxBatch or maxBatchFrames; c.mu is held.
 func (c *batchConn) roomLocked(n int) error {
-	if len(*c.buf)+n > maxBatch {
-		return c.flushLocked()
+	if len(*c.buf)+n > maxBatch || c.frames >= maxBatchFrames {
+		if err := c.flushLocked(); err != nil {
+			return err
+		}
 	}
+	c.frames++
 	return nil
 }
 

@@ -195,3 +195,38 @@ func TestBatchConnKeepsAFreshDeadline(t *testing.T) {
 		}
 	}
 }
+
+// A long burst of small frames leaves maxBatchFrames at a time, so that the
+// first of them does not wait for the burst to end; a short one, in one
+// write.
+func TestBatchConnFlushesPastMaxBatchFrames(t *testing.T) {
+	rc := &recordConn{}
+	c := &batchConn{Conn: rc}
+	c.begin()
+	for range 2*maxBatchFrames + 3 {
+		if err := c.writeText([]byte("d"), false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rc.writes) != 2 {
+		t.Fatalf("%d writes before the end of a burst of %d frames, want 2 of %d frames", len(rc.writes), 2*maxBatchFrames+3, maxBatchFrames)
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	frame := string(appendTextHeader(nil, 1)) + "d"
+	for i, want := range []int{maxBatchFrames, maxBatchFrames, 3} {
+		if got := string(rc.writes[i]); got != strings.Repeat(frame, want) {
+			t.Fatalf("write %d: %q, want %d frames", i, got, want)
+		}
+	}
+	c.begin()
+	for range maxBatchFrames {
+		if err := c.writeText([]byte("d"), false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.end(); err != nil || len(rc.writes) != 4 {
+		t.Fatalf("a burst of %d frames took %d writes (%v), want 1", maxBatchFrames, len(rc.writes)-3, err)
+	}
+}
