@@ -83,6 +83,9 @@ func TestCompareSmoke(t *testing.T) {
 		"startup":         {"health_ms", "stop_ms"},
 		"door-agui":       {"replies_per_s", "first_delta_p50_ms", "p99_ms"},
 		"door-aisdk":      {"replies_per_s", "first_delta_p50_ms", "p99_ms"},
+		"relay-1":         {"deltas_per_s", "replies_per_s", "first_p50_ms"},
+		"relay-100":       {"deltas_per_s", "replies_per_s", "first_p50_ms"},
+		"relay-1000":      {"deltas_per_s", "replies_per_s", "first_p50_ms"},
 	}
 	seen := map[string]int{}
 	for _, r := range rep.Results {
