@@ -70,6 +70,19 @@ func (f *Follower) delivered(ev *agentv1.AgentEvent, emit func(*agentv1.AgentEve
 	return emit(ev)
 }
 
+// sawRunEvent records how far the run of a live event went, so that a
+// resume after a store outage (joinRun again) sends only what came after.
+func (f *Follower) sawRunEvent(ev *agentv1.AgentEvent) {
+	id := engine.RunID(ev)
+	if id == "" || ev.GetRunSeq() == 0 {
+		return
+	}
+	if id != f.runID {
+		f.runID, f.runSeq = id, 0
+	}
+	f.runSeq = max(f.runSeq, ev.GetRunSeq())
+}
+
 // stale reports whether ev is an ephemeral event that the client must not
 // see: sent by joinRun already, or of a run whose reply it has.
 func (f *Follower) stale(ev *agentv1.AgentEvent) bool {
@@ -305,6 +318,7 @@ func (f *Follower) Deliver(ctx context.Context, ev *agentv1.AgentEvent, emit fun
 		if f.stale(ev) {
 			return nil
 		}
+		f.sawRunEvent(ev)
 		return emit(ev)
 	case !f.synced:
 		f.synced = true
