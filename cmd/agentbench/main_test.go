@@ -85,7 +85,9 @@ func TestCompareSmoke(t *testing.T) {
 		"door-aisdk":      {"replies_per_s", "first_delta_p50_ms", "p99_ms"},
 		"relay-1":         {"deltas_per_s", "replies_per_s", "first_p50_ms"},
 		"relay-100":       {"deltas_per_s", "replies_per_s", "first_p50_ms"},
-		"relay-1000":      {"deltas_per_s", "replies_per_s", "first_p50_ms"},
+		// A thousand replies at once may not finish one in the smoke's
+		// second; their deltas arrive in it.
+		"relay-1000": {"deltas_per_s"},
 	}
 	seen := map[string]int{}
 	for _, r := range rep.Results {

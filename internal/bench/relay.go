@@ -113,8 +113,10 @@ func (t *relayTally) result(mode, target string, d time.Duration) *Result {
 }
 
 // measure runs loop on n workers for warmup plus d, and window at the
-// start of the measured time d; window's func is called at its end. A
-// worker counts only what starts within the measured window.
+// start of the measured time d; window's func is called at its end.
+// counted tells a worker whether now is within the measured window: deltas
+// and replies count when they arrive in it, a first-delta latency when its
+// reply began in it.
 func measure(ctx context.Context, n int, warmup, d time.Duration, window func() func(), loop func(ctx context.Context, i int, counted func() bool)) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -157,7 +159,7 @@ func RelayGateway(ctx context.Context, t Target, cfg RelayConfig) (*Result, erro
 		stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
 		defer stop()
 		for ctx.Err() == nil {
-			if err := relayOnce(c, i, counted(), tally); err != nil {
+			if err := relayOnce(c, i, counted, tally); err != nil {
 				if ctx.Err() == nil {
 					tally.fail(err)
 				}
@@ -177,8 +179,8 @@ func RelayGateway(ctx context.Context, t Target, cfg RelayConfig) (*Result, erro
 }
 
 // relayOnce sends one message and reads its reply's events.
-func relayOnce(c *websocket.Conn, i int, count bool, tally *relayTally) error {
-	sent := time.Now()
+func relayOnce(c *websocket.Conn, i int, counted func() bool, tally *relayTally) error {
+	sent, timed := time.Now(), counted()
 	frame := fmt.Sprintf(`{"id":"r%d","method":"SendMessage","request":{"text":"go"}}`, i)
 	if err := c.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
 		return err
@@ -192,11 +194,11 @@ func relayOnce(c *websocket.Conn, i int, count bool, tally *relayTally) error {
 		}
 		switch {
 		case strings.Contains(string(data), `"textDelta"`):
-			if first && count {
+			if first && timed {
 				tally.first.Add(time.Since(sent))
 			}
 			first = false
-			if count {
+			if counted() {
 				tally.deltas.Add(1)
 			}
 		case strings.HasPrefix(string(data), `{"id"`):
@@ -208,7 +210,7 @@ func relayOnce(c *websocket.Conn, i int, count bool, tally *relayTally) error {
 			replied = true
 		}
 	}
-	if count {
+	if counted() {
 		tally.replies.Add(1)
 	}
 	return nil
@@ -225,8 +227,7 @@ func RelayDirect(ctx context.Context, baseURL string, cfg RelayConfig) (*Result,
 	nothing := func() func() { return func() {} }
 	measure(ctx, cfg.Replies, cfg.Warmup, cfg.Duration, nothing, func(ctx context.Context, _ int, counted func() bool) {
 		for ctx.Err() == nil {
-			count := counted()
-			sent := time.Now()
+			sent, timed := time.Now(), counted()
 			stream := client.NewStreaming(ctx, params)
 			first := true
 			for stream.Next() {
@@ -234,11 +235,11 @@ func RelayDirect(ctx context.Context, baseURL string, cfg RelayConfig) (*Result,
 				if len(ch.Choices) == 0 || ch.Choices[0].Delta.Content == "" {
 					continue
 				}
-				if first && count {
+				if first && timed {
 					tally.first.Add(time.Since(sent))
 				}
 				first = false
-				if count {
+				if counted() {
 					tally.deltas.Add(1)
 				}
 			}
@@ -250,7 +251,7 @@ func RelayDirect(ctx context.Context, baseURL string, cfg RelayConfig) (*Result,
 				}
 				return
 			}
-			if count {
+			if counted() {
 				tally.replies.Add(1)
 			}
 		}
