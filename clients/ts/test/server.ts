@@ -56,7 +56,14 @@ export interface Server {
  * names one) and resolves once it logs that it serves. It fails after 30s.
  */
 export async function startServer(env: Record<string, string> = {}): Promise<Server> {
-  const bin = await serverBinary();
+  return startBinary(await serverBinary(), env);
+}
+
+/**
+ * startBinary is startServer for any program that runs the gateway and logs
+ * as it does (the doors' tests run one with a scripted responder).
+ */
+export async function startBinary(bin: string, env: Record<string, string> = {}): Promise<Server> {
   const proc = spawn(bin, [], {
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "ignore", "pipe"],
