@@ -108,6 +108,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.service = agent.New(agent.Config{
 		Engine:          a.engine,
 		MaxTextBytes:    cfg.MaxTextBytes,
+		MaxReplyBytes:   cfg.MaxReplyBytes,
+		MaxContextBytes: cfg.MaxContextBytes,
 		Responder:       opts.Responder,
 		Logger:          a.log,
 		LeaseTTL:        cfg.LeaseTTL,
