@@ -237,6 +237,13 @@ func testRunBounded(t *testing.T, newEngine Factory) {
 	publishRun(t, e, lease, runStarted("rb", "r1", 1))
 	for i := range n {
 		publishRun(t, e, lease, runDelta("rb", "r1", "x", uint64(i+2)))
+		if i%1000 == 999 {
+			// An engine may queue publishes without waiting for its store:
+			// a call that waits lets it catch up, as a reply's pace does.
+			if _, err := e.Read(testCtx(t), "rb", 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	// A tool call start after the deltas: once a subscriber has it, the
 	// store has every delta before it.
