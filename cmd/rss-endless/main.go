@@ -93,10 +93,10 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	after := s.settle(ctx, o.after)
+	after := s.settle(ctx, o.after, out)
 	fmt.Fprintf(out, "server          %s\n", o.server)
 	fmt.Fprintf(out, "engine          %s\n", map[bool]string{true: "redis", false: "memory"}[o.redisURL != ""])
-	fmt.Fprintf(out, "upstream        %d deltas in %s\n", up.sent.Load(), o.stream)
+	fmt.Fprintf(out, "upstream        wrote %d deltas (streams for %s, or until the gateway hangs up)\n", up.sent.Load(), o.stream)
 	fmt.Fprintf(out, "reply           HTTP %d after %s, %s\n", status, took.Round(time.Millisecond), describe(body))
 	fmt.Fprintf(out, "rss idle        %.1f MB\n", mb(idle))
 	fmt.Fprintf(out, "rss peak        %.1f MB (VmHWM %.1f MB)\n", mb(s.peak.Load()), mb(hwm(srv.pid())))
@@ -293,15 +293,36 @@ func (s *sampler) sample(ctx context.Context) {
 	}
 }
 
-// settle samples for d after the run and returns the last RSS.
-func (s *sampler) settle(ctx context.Context, d time.Duration) int64 {
-	t := time.NewTimer(d)
-	defer t.Stop()
+// settle waits d after the run, printing the RSS at a few points on the
+// way (1 s, 5 s, 10 s, then every 30 s), and returns the last.
+func (s *sampler) settle(ctx context.Context, d time.Duration, out io.Writer) int64 {
+	start := time.Now()
+	marks := []time.Duration{time.Second, 5 * time.Second, 10 * time.Second}
+	for m := 30 * time.Second; m < d; m += 30 * time.Second {
+		marks = append(marks, m)
+	}
+	for _, m := range marks {
+		if m >= d {
+			break
+		}
+		if !sleepUntil(ctx, start.Add(m)) {
+			return rss(s.pid)
+		}
+		fmt.Fprintf(out, "rss at +%-7s %.1f MB\n", m, mb(rss(s.pid)))
+	}
+	sleepUntil(ctx, start.Add(d))
+	return rss(s.pid)
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+		return false
+	case <-timer.C:
+		return true
 	}
-	return rss(s.pid)
 }
 
 func rss(pid int) int64 { return status(pid, "VmRSS:") }

@@ -87,6 +87,9 @@ func (r *runStream) fit(s string) (part string, whole bool) {
 	return s[:cut], false
 }
 
+// written is how many bytes of the cap the run used.
+func (r *runStream) written() int { return r.s.cfg.MaxReplyBytes - r.left }
+
 // overflow ends a run that reached the cap: the responder's context is
 // cancelled, so that it stops reading its upstream, and it is told why.
 func (r *runStream) overflow() error {

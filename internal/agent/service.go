@@ -52,6 +52,11 @@ type Config struct {
 	// out first, and a single message larger than the budget is cut with a
 	// marker. Default 1 MiB.
 	MaxContextBytes int
+	// ReleaseMemory, if set, is called by the reply worker after a large
+	// run (largeRun bytes or more written), once its reply is appended: the
+	// server returns the run's garbage to the OS there (gctune.Releaser).
+	// Default none.
+	ReleaseMemory func()
 	// PollInterval is how often a waiting SendMessage looks at the log itself,
 	// a backstop for fan-out lost in a store outage. Default 2s.
 	PollInterval time.Duration
@@ -103,6 +108,12 @@ const (
 	DefaultMaxReplyBytes   = 1 << 20
 	DefaultMaxContextBytes = 1 << 20
 )
+
+// largeRun is how many bytes a run writes before Config.ReleaseMemory is
+// worth calling after it: a reply of 256 KiB streamed in small deltas has
+// left some tens of MB of heap behind, a chat reply of a few KB nothing to
+// speak of.
+const largeRun = 256 << 10
 
 // Service is the agent service. It is safe for concurrent use. Close it to
 // stop its background reply workers.

@@ -258,7 +258,11 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 	default:
 		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
 	}
-	return s.appendReply(ctx, agentID, reply, seq, lease)
+	stored, err := s.appendReply(ctx, agentID, reply, seq, lease)
+	if release := s.cfg.ReleaseMemory; release != nil && out.written() >= largeRun {
+		release()
+	}
+	return stored, err
 }
 
 // contextMessages is how much of the conversation the responder gets.
