@@ -18,6 +18,7 @@ type memRun struct {
 	textEv  *agentv1.AgentEvent   // the newest text delta folded in, nil before the first
 	tools   []*agentv1.AgentEvent // tool call events; nil where folded arguments go
 	args    []*memArgs            // the folded arguments, in the order of their calls
+	argsOf  map[string]*memArgs   // the same, by tool call id; nil until the first
 }
 
 // memArgs is one tool call's arguments folded: their place in tools, the
@@ -35,7 +36,7 @@ func (r *memRun) add(ev *agentv1.AgentEvent) {
 		r.text.WriteString(k.TextDelta.GetDelta())
 		r.textEv = ev
 	case *agentv1.AgentEvent_ToolCallArgs:
-		a := r.argsOf(k.ToolCallArgs.GetToolCallId())
+		a := r.callArgs(k.ToolCallArgs.GetToolCallId())
 		a.text.WriteString(k.ToolCallArgs.GetDelta())
 		a.ev = ev
 	default:
@@ -43,15 +44,17 @@ func (r *memRun) add(ev *agentv1.AgentEvent) {
 	}
 }
 
-// argsOf returns the folded arguments of the tool call id, making room for
-// them after the call's events so far.
-func (r *memRun) argsOf(id string) *memArgs {
-	for _, a := range r.args {
-		if a.ev.GetToolCallArgs().GetToolCallId() == id {
-			return a
-		}
+// callArgs returns the folded arguments of the tool call id, making room
+// for them after the run's tool call events so far.
+func (r *memRun) callArgs(id string) *memArgs {
+	if a := r.argsOf[id]; a != nil {
+		return a
+	}
+	if r.argsOf == nil {
+		r.argsOf = make(map[string]*memArgs)
 	}
 	a := &memArgs{at: len(r.tools)}
+	r.argsOf[id] = a
 	r.args = append(r.args, a)
 	r.tools = append(r.tools, nil)
 	return a
