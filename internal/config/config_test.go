@@ -84,6 +84,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add("METRICS_ADDR", "[::]:9090")
 	f.Add("RESPONDER", "openai")
 	f.Add("CONTEXT_MESSAGES", "-1")
+	f.Add("MAX_REPLY_BYTES", "1048576")
 	f.Fuzz(func(t *testing.T, name, value string) {
 		_, err := Load(env(map[string]string{name: value}))
 		if err == nil {
