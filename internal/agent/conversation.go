@@ -102,13 +102,16 @@ func messageBytes(m responder.Message) int {
 
 // cutMessage cuts m's text, then its tool calls' arguments and results, in
 // that order, so that it weighs no more than budget.
+// The calls' ids and names are kept whole, and their room is taken first.
 func cutMessage(m responder.Message, budget int) responder.Message {
 	left := budget
+	for _, c := range m.ToolCalls {
+		left -= len(c.ID) + len(c.Name)
+	}
 	m.Text, left = cutField(m.Text, left)
 	calls := slices.Clone(m.ToolCalls)
 	for i := range calls {
 		c := &calls[i]
-		left -= len(c.ID) + len(c.Name)
 		c.Arguments, left = cutField(c.Arguments, left)
 		c.Result, left = cutField(c.Result, left)
 	}
