@@ -210,8 +210,8 @@ func (s *Service) pending(ctx context.Context, agentID string, hint uint64) ([]*
 // appends the reply (or a run error, so the message is never left without an
 // answer). A run stopped by CancelRun is a reply too: what was written by
 // then, with finish reason cancelled; so is one that reached
-// MAX_REPLY_BYTES, with finish reason length. It returns the reply's seq, or 0 if
-// another worker answered first.
+// MAX_REPLY_BYTES, with finish reason length. It returns the reply's seq,
+// or 0 if another worker answered first.
 func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease, cw *cancels) (uint64, error) {
 	seq, msg := ev.GetSeq(), ev.GetMessage()
 	runID, replyID := newID(), newID()
