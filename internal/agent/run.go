@@ -141,8 +141,8 @@ func (r *runStream) call(id string) *agentv1.ToolCall {
 	return c
 }
 
-// toolCallID is id as kept: cut to maxToolCallID on a UTF-8 boundary.
-func toolCallID(id string) string {
+// cutToolCallID is id as kept: cut to maxToolCallID on a UTF-8 boundary.
+func cutToolCallID(id string) string {
 	if len(id) <= maxToolCallID {
 		return id
 	}
@@ -156,7 +156,7 @@ func toolCallID(id string) string {
 // ToolCallStart implements responder.Stream. A name that does not fit
 // starts no call.
 func (r *runStream) ToolCallStart(id, name string) error {
-	id = toolCallID(id)
+	id = cutToolCallID(id)
 	if _, whole := r.fit(name); !whole {
 		return r.overflow()
 	}
@@ -171,7 +171,7 @@ func (r *runStream) ToolCallStart(id, name string) error {
 
 // ToolCallArgs implements responder.Stream.
 func (r *runStream) ToolCallArgs(id, delta string) error {
-	id = toolCallID(id)
+	id = cutToolCallID(id)
 	part, whole := r.fit(delta)
 	if part != "" || whole {
 		if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallArgs{ToolCallArgs: &agentv1.ToolCallArgs{
@@ -189,7 +189,7 @@ func (r *runStream) ToolCallArgs(id, delta string) error {
 
 // ToolCallEnd implements responder.Stream.
 func (r *runStream) ToolCallEnd(id string) error {
-	id = toolCallID(id)
+	id = cutToolCallID(id)
 	if _, whole := r.fit(""); !whole {
 		return r.overflow()
 	}
@@ -201,7 +201,7 @@ func (r *runStream) ToolCallEnd(id string) error {
 
 // ToolCallResult implements responder.Stream.
 func (r *runStream) ToolCallResult(id, content string) error {
-	id = toolCallID(id)
+	id = cutToolCallID(id)
 	part, whole := r.fit(content)
 	if part != "" || whole {
 		if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: &agentv1.ToolCallResult{
