@@ -118,7 +118,13 @@ func TestReplyCapOneHugeDelta(t *testing.T) {
 	// "a" then two-byte runes: the cap falls inside one.
 	huge := "a" + strings.Repeat("é", 5<<20)
 	up := startFakeOpenAI(t, func(w *sseWriter, _ *http.Request) { w.content(huge) })
-	srv := apptest.Start(t, up.env())
+	env := up.env()
+	// The responder's own cap on one upstream event (1 MiB by default)
+	// would refuse this event as upstream_event_too_large before the
+	// reply's cap is reached; raised to its largest, the event passes and
+	// the reply's cap is what ends the run.
+	env["UPSTREAM_MAX_EVENT_BYTES"] = fmt.Sprint(16 << 20)
+	srv := apptest.Start(t, env)
 	ctx := testCtx(t)
 	c := newClient(t, srv.URL, h2cConnect)
 	res := send(ctx, t, c, "huge", "say a lot")
