@@ -25,7 +25,7 @@ func TestEventLimiter(t *testing.T) {
 		{"data: 1234\ndata: 1234\n\n", true}, // two lines, one event
 		{"data: 1234\n\ndata: 1234\n\n", false},
 		{"data: 1234\n\r\r\ndata: 1234\n\n", true}, // "\r\r" is not a blank line
-		{strings.Repeat("x", 17), true},             // a line that never ends
+		{strings.Repeat("x", 17), true},            // a line that never ends
 		{"\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n", false},
 		{": comment\n: comment\n", true},
 	}
