@@ -6,10 +6,11 @@
 //
 // The gateway fills Config from its environment:
 //
-//	OPENAI_BASE_URL  Config.BaseURL
-//	OPENAI_API_KEY   Config.APIKey
-//	OPENAI_MODEL     Config.Model
-//	SYSTEM_PROMPT    Config.SystemPrompt
+//	OPENAI_BASE_URL           Config.BaseURL
+//	OPENAI_API_KEY            Config.APIKey
+//	OPENAI_MODEL              Config.Model
+//	SYSTEM_PROMPT             Config.SystemPrompt
+//	UPSTREAM_MAX_EVENT_BYTES  Config.MaxEventBytes
 //
 // and bounds every reply with REPLY_TIMEOUT, the deadline of Respond's
 // context. Retries of rate limits, server errors and connection errors happen
