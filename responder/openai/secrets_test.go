@@ -2,9 +2,10 @@ package openai
 
 import (
 	"fmt"
-	"github.com/agentgate/agentgate/responder"
 	"strings"
 	"testing"
+
+	"github.com/agentgate/agentgate/responder"
 )
 
 // longKey is as long as the key that leaked: 164 characters.
