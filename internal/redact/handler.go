@@ -27,7 +27,9 @@ func NewHandler(next slog.Handler, r *Redactor) slog.Handler {
 }
 
 // Logger returns l with its handler wrapped by NewHandler, or l itself when
-// it redacts already or r is empty.
+// r is empty or l redacts already: its handler is a *Handler, which only
+// the gateway makes, from every configured secret, so that a responder's
+// own secrets are among them.
 func Logger(l *slog.Logger, r *Redactor) *slog.Logger {
 	if _, ok := l.Handler().(*Handler); ok || r.Empty() {
 		return l

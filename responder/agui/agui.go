@@ -68,7 +68,8 @@ type Config struct {
 	// 1 MiB. From UPSTREAM_MAX_EVENT_BYTES.
 	MaxFrameBytes int
 	// Logger receives what the responder skips or cannot support (an
-	// interrupt, a tool result for an unknown call). Default slog.Default().
+	// interrupt, a tool result for an unknown call), with the token and the
+	// URL's secrets taken out. Default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -104,7 +105,9 @@ func New(cfg Config) (*Responder, error) {
 		return nil, fmt.Errorf("agui: MaxFrameBytes must not be negative, got %d", cfg.MaxFrameBytes)
 	}
 	red := redact.New(append(redact.URLSecrets(cfg.URL), cfg.Token)...)
-	return &Responder{cfg: cfg.withDefaults(), url: cfg.URL, where: where, red: red}, nil
+	cfg = cfg.withDefaults()
+	cfg.Logger = redact.Logger(cfg.Logger, red)
+	return &Responder{cfg: cfg, url: cfg.URL, where: where, red: red}, nil
 }
 
 func (c Config) withDefaults() Config {

@@ -100,8 +100,8 @@ type Config struct {
 	// the same request would get the same answer. Default
 	// DefaultMaxEventBytes; at most 16 MiB. From UPSTREAM_MAX_EVENT_BYTES.
 	MaxEventBytes int
-	// Logger receives retries and failures, never the API key. Default: a
-	// logger that discards everything.
+	// Logger receives retries and failures, with the API key and the base
+	// URL's secrets taken out. Default: a logger that discards everything.
 	Logger *slog.Logger
 }
 
@@ -128,12 +128,13 @@ func New(cfg Config) (*Responder, error) {
 	if err != nil {
 		return nil, err
 	}
+	red := redact.New(append(redact.URLSecrets(cfg.BaseURL), cfg.APIKey)...)
 	return &Responder{
 		cfg:    cfg,
 		server: redact.URL(cfg.BaseURL),
 		chat:   sdk.NewChatCompletionService(clientOptions(cfg)...),
-		log:    cfg.Logger,
-		red:    redact.New(append(redact.URLSecrets(cfg.BaseURL), cfg.APIKey)...),
+		log:    redact.Logger(cfg.Logger, red),
+		red:    red,
 	}, nil
 }
 
