@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,8 +162,10 @@ func TestOpenAISecretsAndBounds(t *testing.T) {
 	t.Parallel()
 	key := "sk-proj-" + strings.Repeat("G4tewayK3yPart0Z", 9) + "AbCdEfGhIjKl"
 	const azure, token = "azure-5ecret-in-the-query-7", "auth-token-5ecret-0123456789"
+	var sentQuery atomic.Bool
 	up := newHostileUpstream(t,
 		func(w http.ResponseWriter, r *http.Request) {
+			sentQuery.Store(r.URL.Query().Get("api-key") == azure)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			msg := "Incorrect API key provided for this project: " + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") +
@@ -188,6 +191,9 @@ func TestOpenAISecretsAndBounds(t *testing.T) {
 	}
 	if s := leaked(secrets, re.GetMessage(), re.GetCode()); s != "" {
 		t.Errorf("a secret is in the run error: %s", s)
+	}
+	if !sentQuery.Load() {
+		t.Error("the upstream did not get the base URL's query, so it could not echo it")
 	}
 	for i, text := range []string{"a line of 40 MB", "300 lines of 1 MB"} {
 		re := runErrorOf(ctx, t, c, "oa", text)

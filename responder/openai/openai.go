@@ -143,11 +143,23 @@ func New(cfg Config) (*Responder, error) {
 // (organisation, project, extra headers) behind the configuration's back.
 // The SDK's own retries are off: they would retry after a delta was
 // written, and outside the reply's deadline. Retries live in Respond.
+//
+// The base URL's query (?api-key=…&api-version=…, as Azure-style proxies
+// take them) goes with every request: the SDK resolves each path against
+// the base URL, which drops its query.
 func clientOptions(cfg Config) []option.RequestOption {
+	base, _ := url.Parse(cfg.BaseURL) // checked by withDefaults
+	query := base.Query()
+	base.RawQuery = ""
 	opts := []option.RequestOption{
-		option.WithBaseURL(cfg.BaseURL),
+		option.WithBaseURL(base.String()),
 		option.WithHTTPClient(cfg.HTTPClient),
 		option.WithMaxRetries(0),
+	}
+	for k, vs := range query {
+		for _, v := range vs {
+			opts = append(opts, option.WithQueryAdd(k, v))
+		}
 	}
 	if cfg.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(cfg.APIKey))

@@ -73,3 +73,18 @@ func TestBaseURLQuery(t *testing.T) {
 		t.Errorf("New: %v; want an error without the secret", err)
 	}
 }
+
+// TestBaseURLQueryIsSent checks that the query of the base URL, which
+// Azure-style proxies read the key from, goes with every request.
+func TestBaseURLQueryIsSent(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, replay(t, "openai_stop.sse"))
+	hr := newHarness(t, up.URL()+"?api-key=k-5ecret&api-version=2024-10-21")
+	if _, _, err := hr.respond(t, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := up.requests()
+	if len(reqs) != 1 || reqs[0].query != "api-key=k-5ecret&api-version=2024-10-21" || reqs[0].path != "/v1/chat/completions" {
+		t.Errorf("the server saw %+v, want /v1/chat/completions with the base URL's query", reqs)
+	}
+}
