@@ -14,6 +14,7 @@ import (
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/gctune"
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,8 +25,10 @@ type Options struct {
 	Responder Responder
 	// Lookup reads the configuration. Default os.LookupEnv.
 	Lookup func(string) (string, bool)
-	// Logger receives every log line. Default: LOG_LEVEL and LOG_FORMAT on
-	// standard error.
+	// Logger receives every log line, with the configuration's secrets
+	// (AUTH_TOKENS, OPENAI_API_KEY, AGUI_TOKEN, the URLs' passwords and
+	// query values) taken out. Default: LOG_LEVEL and LOG_FORMAT on standard
+	// error.
 	Logger *slog.Logger
 	// Listener, if set, is served instead of listening on HOST:PORT, e.g. a
 	// test's listener on 127.0.0.1:0.
@@ -53,6 +56,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = newLogger(cfg, os.Stderr)
 	}
+	opts.Logger = redact.Logger(opts.Logger, redact.New(cfg.Secrets()...))
 	return serve(ctx, cfg, opts)
 }
 
@@ -89,9 +93,11 @@ func mainWith(opts Options, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agentgate: %v\n", err)
 		return 2
 	}
+	red := redact.New(cfg.Secrets()...)
 	if opts.Logger == nil {
 		opts.Logger = newLogger(cfg, stderr)
 	}
+	opts.Logger = redact.Logger(opts.Logger, red)
 	log := opts.Logger
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours so that every line on stderr is structured.
@@ -105,7 +111,7 @@ func mainWith(opts Options, stderr io.Writer) int {
 	var cerr *ConfigError
 	switch {
 	case errors.As(err, &cerr):
-		fmt.Fprintf(stderr, "agentgate: %v\n", err)
+		fmt.Fprintf(stderr, "agentgate: %s\n", red.String(err.Error()))
 		return 2
 	case err != nil:
 		log.Error("serve failed", "err", err)

@@ -45,6 +45,11 @@ type Config struct {
 	PollInterval time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Redact takes the gateway's secrets out of a run error's code and
+	// message before it is persisted and sent to every client, whichever
+	// responder gave them: an upstream may echo a credential it was sent.
+	// Default: the text as it is.
+	Redact func(string) string
 }
 
 func (c Config) withDefaults() Config {
@@ -71,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Redact == nil {
+		c.Redact = func(s string) string { return s }
 	}
 	return c
 }

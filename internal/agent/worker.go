@@ -260,7 +260,8 @@ func (s *Service) contextMessages() int {
 
 // runError is the answer to a message the responder failed to reply to: its
 // own code and message if it gave them (a *responder.Error), else a generic
-// one, since its error may reveal what clients must not see.
+// one, since its error may reveal what clients must not see. Either way
+// the secrets are taken out (Config.Redact).
 func (s *Service) runError(agentID, runID string, seq uint64, err error, timedOut bool) *agentv1.RunError {
 	s.log.Warn("responder failed", "agent", agentID, "seq", seq, "err", err)
 	re := &agentv1.RunError{RunId: runID, ReplyToSeq: seq,
@@ -270,6 +271,7 @@ func (s *Service) runError(agentID, runID string, seq uint64, err error, timedOu
 	} else if timedOut {
 		re.Code, re.Message = "reply_timeout", "the agent took too long to reply; send the message again"
 	}
+	re.Code, re.Message = s.cfg.Redact(re.Code), s.cfg.Redact(re.Message)
 	return re
 }
 

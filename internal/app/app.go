@@ -32,13 +32,15 @@ import (
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/origin"
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/server"
 	"github.com/agentgate/agentgate/responder"
 )
 
 // Options are what a caller may inject besides the configuration.
 type Options struct {
-	// Logger receives all logs. Default slog.Default().
+	// Logger receives all logs, with the configuration's secrets taken out
+	// (redact.Handler). Default slog.Default().
 	Logger *slog.Logger
 	// Responder writes the agents' replies. Default: the one RESPONDER
 	// chooses (responder.Echo with ECHO_DELAY unless set).
@@ -75,6 +77,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// No log line, run error or start-up error carries a configured secret.
+	red := redact.New(cfg.Secrets()...)
+	opts.Logger = redact.Logger(opts.Logger, red)
 	if opts.Responder == nil {
 		r, err := newResponder(cfg, opts.Logger)
 		if err != nil {
@@ -113,6 +118,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		LeaseTTL:        cfg.LeaseTTL,
 		ReplyTimeout:    cfg.ReplyTimeout,
 		ContextMessages: contextMessages(cfg.Responder.ContextMessages),
+		Redact:          red.String,
 	})
 	a.health = health.New(health.Config{
 		Ping:     a.service.Ready,

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/redact"
 )
 
 // Config is everything the server can be told by its environment. The zero
@@ -300,23 +302,10 @@ func (p *parser) redisURL(name string) string {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		p.fail(name, redact(v), "want redis://[user:password@]host:port[/db] or rediss://…")
+		p.fail(name, redact.URL(v), "want redis://[user:password@]host:port[/db] or rediss://…")
 		return ""
 	}
 	return v
-}
-
-// redact hides a URL's password, so that a bad REDIS_URL can be reported in
-// the logs without leaking it.
-func redact(v string) string {
-	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		if strings.Contains(v, "@") {
-			return "(unparsable URL with credentials)"
-		}
-		return v
-	}
-	return u.Redacted()
 }
 
 func (p *parser) list(name string) []string {

@@ -3,6 +3,8 @@ package config
 import (
 	"net/url"
 	"strings"
+
+	"github.com/agentgate/agentgate/internal/redact"
 )
 
 // Responder is which agent logic answers, and its settings. Only the
@@ -14,6 +16,11 @@ type Responder struct {
 	// ContextMessages is CONTEXT_MESSAGES: how many persisted messages and
 	// replies before a user message the responder gets. Default 50.
 	ContextMessages int
+	// MaxEventBytes is UPSTREAM_MAX_EVENT_BYTES: the largest server-sent
+	// event, or single line, that the openai and agui responders accept
+	// from their upstream; a larger one fails the reply with
+	// upstream_event_too_large, without a retry. Default 1 MiB.
+	MaxEventBytes int
 	// OpenAI holds the openai responder's settings.
 	OpenAI OpenAI
 	// AGUI holds the agui responder's settings.
@@ -47,6 +54,7 @@ func (p *parser) responder() Responder {
 	r := Responder{
 		Kind:            p.oneOf("RESPONDER", "echo", "echo", "openai", "agui"),
 		ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000),
+		MaxEventBytes:   p.int("UPSTREAM_MAX_EVENT_BYTES", 1<<20, 1<<10, 16<<20),
 	}
 	switch r.Kind {
 	case "openai":
@@ -69,8 +77,8 @@ func (p *parser) responder() Responder {
 	return r
 }
 
-// httpURL reads an http or https URL; its password, if any, is never
-// echoed.
+// httpURL reads an http or https URL; its password and query values, if
+// any, are never echoed.
 func (p *parser) httpURL(name, def, accept string) string {
 	v, ok := p.get(name)
 	if !ok {
@@ -78,7 +86,7 @@ func (p *parser) httpURL(name, def, accept string) string {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.fail(name, redact(v), "want "+accept)
+		p.fail(name, redact.URL(v), "want "+accept)
 		return def
 	}
 	return v

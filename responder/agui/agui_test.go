@@ -118,8 +118,8 @@ func TestRespondWire(t *testing.T) {
 	}, {
 		scenario: "huge",
 		cfg:      Config{MaxFrameBytes: 16 << 10},
-		code:     codeFailed,
-		message:  []string{"larger than 16384 bytes"},
+		code:     codeEventTooLarge,
+		message:  []string{"too large", "more than 16384 bytes"},
 	}, {
 		scenario: "stall",
 		cfg:      Config{IdleTimeout: 200 * time.Millisecond},

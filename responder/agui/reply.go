@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/responder"
 )
 
@@ -21,6 +22,9 @@ import (
 type reply struct {
 	out responder.Stream
 	log *slog.Logger
+	// red takes the responder's secrets out of a RUN_ERROR; nil takes
+	// nothing out.
+	red *redact.Redactor
 
 	// roles holds the role of each text message that is not the assistant's.
 	roles map[string]string
@@ -72,7 +76,7 @@ func (r *reply) handle(data []byte) (*responder.Result, error) {
 	case typeRunFinished:
 		return r.finished(data)
 	case typeRunError:
-		return nil, runError(data)
+		return nil, r.runError(data)
 	case typeTextMessageStart, typeTextMessageContent, typeTextMessageChunk:
 		return nil, decodeThen(data, head.Type, r.text)
 	case typeToolCallStart, typeToolCallArgs, typeToolCallEnd, typeToolCallChunk:
@@ -293,19 +297,11 @@ func sumUsage(entries []tokenUsage) *responder.Usage {
 	return u
 }
 
-// runError is the run error a RUN_ERROR becomes: the upstream's code and
-// message, kept as they are because they are the agent's own words.
-func runError(data []byte) error {
+// runError is the run error a RUN_ERROR becomes: see runErrorOf.
+func (r *reply) runError(data []byte) error {
 	var e runErrorEvent
 	if err := json.Unmarshal(data, &e); err != nil {
 		return fmt.Errorf("%w: %s: %w", errBadEvent, typeRunError, err)
 	}
-	code, msg := e.Code, e.Message
-	if code == "" {
-		code = codeFailed
-	}
-	if msg == "" {
-		msg = "the AG-UI agent reported an error without a message"
-	}
-	return &responder.Error{Code: code, Message: msg}
+	return runErrorOf(e, r.red)
 }

@@ -44,6 +44,7 @@ type upstream struct {
 type received struct {
 	at     time.Time
 	path   string
+	query  string
 	header http.Header
 	body   []byte
 }
@@ -60,7 +61,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	n := len(u.reqs)
-	u.reqs = append(u.reqs, received{at: time.Now(), path: r.URL.Path, header: r.Header.Clone(), body: body})
+	u.reqs = append(u.reqs, received{at: time.Now(), path: r.URL.Path, query: r.URL.RawQuery, header: r.Header.Clone(), body: body})
 	u.mu.Unlock()
 	u.handlers[min(n, len(u.handlers)-1)](w, r)
 }
