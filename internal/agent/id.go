@@ -1,6 +1,6 @@
 package agent
 
-import "fmt"
+import "github.com/agentgate/agentgate/internal/clip"
 
 // MaxIDLen is the longest agent_id and client_message_id accepted.
 const MaxIDLen = 128
@@ -17,7 +17,7 @@ func ValidateID(id string) error {
 	}
 	for i := 0; i < len(id); i++ {
 		if !idChar(id[i]) {
-			return invalidf("agent_id %q has a character outside A-Z a-z 0-9 . _ : - at offset %d", truncate(id, 40), i)
+			return invalidf("agent_id %q has a character outside A-Z a-z 0-9 . _ : - at offset %d", clip.String(id, 40), i)
 		}
 	}
 	return nil
@@ -31,11 +31,4 @@ func idChar(c byte) bool {
 		return true
 	}
 	return false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return fmt.Sprintf("%s…", s[:n])
 }

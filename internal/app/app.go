@@ -25,6 +25,7 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/bridge"
+	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/engine"
@@ -202,7 +203,7 @@ func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 				return true
 			}
 			a.metrics.Refused("origin")
-			a.log.Warn("websocket refused", "reason", "origin", "origin", r.Header.Get("Origin"),
+			a.log.Warn("websocket refused", "reason", "origin", "origin", clip.Value(r.Header.Get("Origin")),
 				"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
 			return false
 		},
@@ -306,7 +307,7 @@ func (a *App) refusedHTTP(r *http.Request, err error) {
 		reason = "invalid_token"
 	}
 	a.metrics.Refused(reason)
-	a.log.Warn("request refused", "reason", reason, "path", r.URL.Path,
+	a.log.Warn("request refused", "reason", reason, "path", clip.Value(r.URL.Path),
 		"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
 }
 

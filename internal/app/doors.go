@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/agentgate/agentgate/internal/accesslog"
+	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/door"
 	"github.com/agentgate/agentgate/internal/door/agui"
 	"github.com/agentgate/agentgate/internal/door/aisdk"
@@ -56,6 +57,8 @@ func (a *App) doorConfig(name string) door.Config {
 }
 
 // observeDoor writes the access log line of a door request and counts it.
+// What the client sent (method, path, agent id) is cut to clip.ValueLen:
+// a door refuses an id of a megabyte, and its log line must not hold it.
 func (a *App) observeDoor(r *http.Request, rec door.Record) {
 	a.metrics.DoorRequests.WithLabelValues(rec.Door, rec.Outcome).Inc()
 	a.metrics.DoorDuration.WithLabelValues(rec.Door).Observe(rec.Duration.Seconds())
@@ -65,8 +68,8 @@ func (a *App) observeDoor(r *http.Request, rec door.Record) {
 	}
 	attrs := []slog.Attr{
 		slog.String("door", rec.Door),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("method", clip.Value(r.Method)),
+		slog.String("path", clip.Value(r.URL.Path)),
 		slog.Int("status", rec.Status),
 		slog.String("outcome", rec.Outcome),
 		slog.Duration("duration", rec.Duration),
@@ -74,7 +77,7 @@ func (a *App) observeDoor(r *http.Request, rec door.Record) {
 		slog.String("request_id", accesslog.RequestID(r.Context())),
 	}
 	if rec.AgentID != "" {
-		attrs = append(attrs, slog.String("agent", rec.AgentID))
+		attrs = append(attrs, slog.String("agent", clip.Value(rec.AgentID)))
 	}
 	if rec.Code != "" {
 		attrs = append(attrs, slog.String("code", rec.Code))

@@ -57,6 +57,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -322,8 +323,8 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions)
 // refuse answers an upgrade request that cannot become a socket, and logs
 // why: every refusal is visible to the operator.
 func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
-	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", r.URL.Path,
-		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", truncate(msg, 200))
+	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", clip.Value(r.URL.Path),
+		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", clip.Message(msg))
 	http.Error(w, msg, status)
 }
 

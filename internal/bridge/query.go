@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/agentgate/agentgate/internal/clip"
 )
 
 // pushOptions are the socket's query parameters: ?after_seq=N replays the
@@ -28,14 +30,14 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 	if v := q.Get("subscribe"); v != "" {
 		s, err := strconv.ParseBool(v)
 		if err != nil {
-			return o, fmt.Errorf("subscribe=%q: want true or false", truncate(v, 32))
+			return o, fmt.Errorf("subscribe=%q: want true or false", clip.String(v, 32))
 		}
 		o.subscribe = s
 	}
 	if v := q.Get("after_seq"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return o, fmt.Errorf("after_seq=%q: want the seq of the last event received, a whole number", truncate(v, 32))
+			return o, fmt.Errorf("after_seq=%q: want the seq of the last event received, a whole number", clip.String(v, 32))
 		}
 		if !o.subscribe {
 			return o, errors.New("after_seq replays pushed events: it cannot go with subscribe=false")
@@ -54,7 +56,7 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 	if v := q.Get("deltas"); v != "" {
 		d, err := strconv.ParseBool(v)
 		if err != nil {
-			return o, fmt.Errorf("deltas=%q: want true or false", truncate(v, 32))
+			return o, fmt.Errorf("deltas=%q: want true or false", clip.String(v, 32))
 		}
 		if !o.subscribe {
 			return o, errors.New("deltas chooses the pushed events: it cannot go with subscribe=false")
