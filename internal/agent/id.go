@@ -6,8 +6,10 @@ import "github.com/agentgate/agentgate/internal/clip"
 const MaxIDLen = 128
 
 // ValidateID reports whether id is a valid agent_id: 1 to 128 characters of
-// A-Z a-z 0-9 . _ : -. The set is small on purpose: ids appear in URLs, Redis
-// keys and log lines, and none of these need escaping for it.
+// A-Z a-z 0-9 . _ : -, other than "." and "..". The set is small on
+// purpose: ids appear in URLs, Redis keys and log lines, and none of these
+// need escaping for it. "." and ".." are path segments that every client
+// and proxy normalises away, so that no URL would reach such an agent.
 func ValidateID(id string) error {
 	if id == "" {
 		return invalidf("agent_id is required")
@@ -19,6 +21,9 @@ func ValidateID(id string) error {
 		if !idChar(id[i]) {
 			return invalidf("agent_id %q has a character outside A-Z a-z 0-9 . _ : - at offset %d", clip.String(id, 40), i)
 		}
+	}
+	if id == "." || id == ".." {
+		return invalidf("agent_id %q is not allowed: URLs drop . and .. as path segments, so no URL would reach the agent", id)
 	}
 	return nil
 }

@@ -581,9 +581,9 @@ export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE_
 
 /**
  * AgentService talks to agents. An agent is identified by its agent_id:
- * 1 to 128 characters of A-Z a-z 0-9 . _ : -. Agents come into being on first
- * use. Each agent has an ordered event log; messages to one agent are answered
- * one at a time, in seq order.
+ * 1 to 128 characters of A-Z a-z 0-9 . _ : -, other than "." and "..".
+ * Agents come into being on first use. Each agent has an ordered event log;
+ * messages to one agent are answered one at a time, in seq order.
  *
  * The same service is reachable over Connect, gRPC and gRPC-Web, and through
  * the WebSocket bridge at /ws/agent/{agent_id}.
