@@ -5,6 +5,10 @@ import "github.com/agentgate/agentgate/internal/clip"
 // MaxIDLen is the longest agent_id and client_message_id accepted.
 const MaxIDLen = 128
 
+// MaxEpochLen is the longest epoch a client may name: the epochs the server
+// gives out are 26 characters.
+const MaxEpochLen = 128
+
 // ValidateID reports whether id is a valid agent_id: 1 to 128 characters of
 // A-Z a-z 0-9 . _ : -, other than "." and "..". The set is small on
 // purpose: ids appear in URLs, Redis keys and log lines, and none of these
@@ -36,4 +40,15 @@ func idChar(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// ValidateEpoch reports whether epoch may name the log a client resumes
+// in: empty (the client knows none) or at most MaxEpochLen characters. An
+// epoch the log does not have is not an error: the client is told of the
+// new log with a history_reset.
+func ValidateEpoch(epoch string) error {
+	if len(epoch) > MaxEpochLen {
+		return invalidf("epoch is %d characters long; the limit is %d: send the epoch of the last event received", len(epoch), MaxEpochLen)
+	}
+	return nil
 }

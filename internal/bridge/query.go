@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/clip"
 )
 
@@ -20,9 +21,6 @@ type pushOptions struct {
 	epoch      string
 	skipDeltas bool
 }
-
-// maxEpochLen bounds ?epoch: epochs the server gives out are 26 characters.
-const maxEpochLen = 128
 
 func parsePushOptions(r *http.Request) (pushOptions, error) {
 	q := r.URL.Query()
@@ -45,10 +43,10 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 		o.after = &n
 	}
 	if v := q.Get("epoch"); v != "" {
-		switch {
-		case len(v) > maxEpochLen:
-			return o, fmt.Errorf("epoch is %d characters long: want the epoch of the last event received", len(v))
-		case o.after == nil:
+		if err := agent.ValidateEpoch(v); err != nil {
+			return o, err
+		}
+		if o.after == nil {
 			return o, errors.New("epoch names the log of after_seq: it needs after_seq")
 		}
 		o.epoch = v
