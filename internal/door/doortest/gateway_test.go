@@ -39,6 +39,8 @@ func TestDoorsRefuseBadRequestsBeforeAnyStream(t *testing.T) {
 	}{
 		{"agui: not JSON", "/agui/a", "{", "", 400, "invalid_argument", "not valid JSON"},
 		{"agui: empty", "/agui/a", "", "", 400, "invalid_argument", "empty"},
+		{"agui: null", "/agui/a", "null", "", 400, "invalid_argument", "the body is null"},
+		{"agui: not an object", "/agui/a", "[]", "", 400, "invalid_argument", "the body must be an object"},
 		{"agui: messages of the wrong type", "/agui/a", `{"messages":{}}`, "", 400, "invalid_argument", "messages must be an array"},
 		{"agui: a user message without id", "/agui/a", `{"messages":[{"role":"user","content":"hi"}]}`, "", 400, "invalid_argument", "has no id"},
 		{"agui: a bad agent id", "/agui/a%20b", aguiBody("t", "r", "u", "hi"), "", 400, "invalid_argument", "agent_id"},
@@ -46,6 +48,8 @@ func TestDoorsRefuseBadRequestsBeforeAnyStream(t *testing.T) {
 		{"agui: too large", "/agui/a", big, "", 413, "resource_exhausted", "READ_MAX_BYTES"},
 		{"agui: text too long for the agent", "/agui/a", aguiBody("t", "r", "u", strings.Repeat("x", 1500)), "", 200, "", ""},
 		{"aisdk: no id", "/ai/chat", `{"messages":[]}`, "", 400, "invalid_argument", "agent_id is required"},
+		{"aisdk: null", "/ai/chat", " null ", "", 400, "invalid_argument", "the body is null"},
+		{"aisdk: null and more", "/ai/chat", "null {}", "", 400, "invalid_argument", "more than one JSON value"},
 		{"aisdk: a bad trigger", "/ai/chat", `{"id":"a","messages":[],"trigger":"nope"}`, "", 400, "invalid_argument", "trigger"},
 		{"aisdk: parts of the wrong type", "/ai/chat", `{"id":"a","messages":[{"id":"u","role":"user","parts":"hi"}]}`, "", 400, "invalid_argument", "must be an array"},
 	} {
