@@ -126,6 +126,52 @@ func TestDoorsNeedTheBearerToken(t *testing.T) {
 	}
 }
 
+// TestDoorRefusalsAreJSON: whichever layer refuses a door request (the
+// token check, the method, the content type), the answer is the door's
+// JSON error body with the status, never plain text.
+func TestDoorRefusalsAreJSON(t *testing.T) {
+	t.Parallel()
+	const token = "open-sesame-0123456789"
+	srv := start(t, map[string]string{"AUTH_TOKENS": token, "ALLOWED_ORIGINS": "https://app.example.com"})
+	ctx := testCtx(t)
+	c := client(t)
+	for _, tc := range []struct {
+		name, method, path, contentType, auth string
+		status                                int
+		code                                  string
+	}{
+		{"text/plain without a token", http.MethodPost, "/agui/j", "text/plain", "", 401, "unauthenticated"},
+		{"text/plain", http.MethodPost, "/agui/j", "text/plain", token, 415, "invalid_argument"},
+		{"aisdk text/plain without a token", http.MethodPost, "/ai/chat", "text/plain", "", 401, "unauthenticated"},
+		{"OPTIONS without Access-Control-Request-Method", http.MethodOptions, "/agui/j", "", "", 401, "unauthenticated"},
+		{"OPTIONS without Access-Control-Request-Method, with a token", http.MethodOptions, "/agui/j", "", token, 405, "invalid_argument"},
+		{"resume OPTIONS without Access-Control-Request-Method", http.MethodOptions, "/ai/chat/j/stream", "", "", 401, "unauthenticated"},
+		{"a wrong token", http.MethodPost, "/ai/chat", "application/json", "wrong", 401, "unauthenticated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx, tc.method, srv.URL+tc.path, strings.NewReader("hi"))
+			req.Header.Set("Origin", "https://app.example.com")
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.auth)
+			}
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", res.StatusCode, tc.status)
+			}
+			if code, msg := errorBody(t, res); code != tc.code || msg == "" {
+				t.Errorf("error %s %q, want %s", code, msg, tc.code)
+			}
+		})
+	}
+}
+
 func TestDoorsFollowAllowedOrigins(t *testing.T) {
 	t.Parallel()
 	srv := start(t, map[string]string{"ALLOWED_ORIGINS": "https://app.example.com"})
