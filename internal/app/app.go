@@ -30,6 +30,7 @@ import (
 	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/health"
+	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/origin"
@@ -228,7 +229,7 @@ func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.tokens.CheckWebSocket(r); err != nil {
 			a.refusedHTTP(r, err)
-			http.Error(w, "a valid token is required: pass access_token or the bearer.<token> subprotocol", http.StatusUnauthorized)
+			jsonerror.Write(w, http.StatusUnauthorized, "unauthenticated", "a valid token is required: pass access_token or the bearer.<token> subprotocol")
 			return
 		}
 		b.ServeHTTP(w, r)
