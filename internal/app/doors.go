@@ -16,13 +16,22 @@ import (
 // their streams counted against MAX_CONNECTIONS and CONNECTION_RATE like
 // WebSockets. The patterns carry no method, so that CORS preflights
 // (OPTIONS) reach protect; each door then refuses the methods it does not
-// serve.
+// serve. Other paths under the doors' prefixes (no agent id, a slash in
+// it) get a JSON 404, like every other refusal of a door.
 func (a *App) doorRoutes(routes map[string]http.Handler) {
 	ag := agui.New(a.doorConfig(agui.Name))
 	ai := aisdk.New(a.doorConfig(aisdk.Name))
 	routes["/agui/{agent_id}"] = a.protect(only(http.MethodPost, ag))
 	routes["/ai/chat"] = a.protect(only(http.MethodPost, http.HandlerFunc(ai.Chat)))
 	routes["/ai/chat/{agent_id}/stream"] = a.protect(only(http.MethodGet, http.HandlerFunc(ai.Resume)))
+	routes["/agui/"] = a.protect(http.HandlerFunc(noDoor))
+	routes["/ai/chat/"] = a.protect(http.HandlerFunc(noDoor))
+}
+
+// noDoor answers a path under a door's prefix that no door serves.
+func noDoor(w http.ResponseWriter, _ *http.Request) {
+	door.WriteError(w, &door.Error{Status: http.StatusNotFound, Code: "not_found",
+		Message: "no door here: the doors are POST /agui/{agent_id}, POST /ai/chat and GET /ai/chat/{agent_id}/stream"})
 }
 
 func (a *App) doorConfig(name string) door.Config {

@@ -127,7 +127,7 @@ func TestDoorsNeedTheBearerToken(t *testing.T) {
 }
 
 // TestDoorRefusalsAreJSON: whichever layer refuses a door request (the
-// token check, the method, the content type), the answer is the door's
+// token check, the method, the content type, the path), the answer is the door's
 // JSON error body with the status, never plain text.
 func TestDoorRefusalsAreJSON(t *testing.T) {
 	t.Parallel()
@@ -147,6 +147,10 @@ func TestDoorRefusalsAreJSON(t *testing.T) {
 		{"OPTIONS without Access-Control-Request-Method, with a token", http.MethodOptions, "/agui/j", "", token, 405, "invalid_argument"},
 		{"resume OPTIONS without Access-Control-Request-Method", http.MethodOptions, "/ai/chat/j/stream", "", "", 401, "unauthenticated"},
 		{"a wrong token", http.MethodPost, "/ai/chat", "application/json", "wrong", 401, "unauthenticated"},
+		{"no agent id", http.MethodPost, "/agui/", "application/json", token, 404, "not_found"},
+		{"a slash in the agent id", http.MethodPost, "/agui/a/b", "application/json", token, 404, "not_found"},
+		{"a resume without /stream", http.MethodGet, "/ai/chat/a", "", token, 404, "not_found"},
+		{"a resume path too long", http.MethodGet, "/ai/chat/a/stream/b", "", token, 404, "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequestWithContext(ctx, tc.method, srv.URL+tc.path, strings.NewReader("hi"))
