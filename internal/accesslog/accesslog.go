@@ -122,10 +122,10 @@ func (i *interceptor) write(ctx context.Context, spec connect.Spec, peer connect
 	if id == "" {
 		id = h.Get("X-Request-Id")
 	}
-	// The agent id and the request id are the client's, and are logged
-	// before or whether or not they were found valid; the error may quote
-	// the client's input. Each is cut (package clip), so that one request
-	// writes one line's worth.
+	// The agent id and the request id come from the client and are logged
+	// whether or not they are valid, and the error may quote the client's
+	// input: each is cut (package clip), so that one request writes one
+	// line's worth.
 	attrs := []slog.Attr{
 		slog.String("procedure", spec.Procedure),
 		slog.String("protocol", i.protocolName(ctx, peer)),
