@@ -32,6 +32,11 @@ func TestDotAgentIDsAreRefused(t *testing.T) {
 		if _, res := dial(t, wsURL(srv, escaped, "access_token="+inputToken), nil); res.StatusCode != http.StatusBadRequest {
 			t.Errorf("socket of agent %q: status %d", id, res.StatusCode)
 		}
+		// Unescaped, the segment never reaches the socket: the mux sends
+		// the client to the normalised URL.
+		if c, res := dial(t, wsURL(srv, id, "access_token="+inputToken), nil); c != nil || res.StatusCode/100 != 3 {
+			t.Errorf("socket at the unescaped /ws/agent/%s: status %d, want a redirect", id, res.StatusCode)
+		}
 		_, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: id, Text: "hi"}))
 		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "no URL would reach") {
 			t.Errorf("SendMessage to agent %q: %v", id, err)
