@@ -105,7 +105,8 @@ type FollowOptions struct {
 	// carries the whole text.
 	SkipDeltas bool
 	// Epoch is the epoch of the log After belongs to, if the client knows
-	// it: if the log's differs, Replay starts with a history_reset.
+	// it: if the log's differs, Replay starts with a history_reset. At most
+	// MaxEpochLen characters (invalid_argument beyond).
 	Epoch string
 }
 
@@ -114,6 +115,9 @@ type FollowOptions struct {
 // crashed mid-reply.
 func (s *Service) Follow(ctx context.Context, agentID string, opts FollowOptions) (*Follower, error) {
 	if err := ValidateID(agentID); err != nil {
+		return nil, err
+	}
+	if err := ValidateEpoch(opts.Epoch); err != nil {
 		return nil, err
 	}
 	so := engine.SubscribeOptions{SkipDeltas: opts.SkipDeltas}

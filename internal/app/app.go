@@ -25,10 +25,12 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/bridge"
+	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/health"
+	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/origin"
@@ -208,7 +210,7 @@ func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 				return true
 			}
 			a.metrics.Refused("origin")
-			a.log.Warn("websocket refused", "reason", "origin", "origin", r.Header.Get("Origin"),
+			a.log.Warn("websocket refused", "reason", "origin", "origin", clip.Value(r.Header.Get("Origin")),
 				"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
 			return false
 		},
@@ -233,7 +235,7 @@ func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.tokens.CheckWebSocket(r); err != nil {
 			a.refusedHTTP(r, err)
-			http.Error(w, "a valid token is required: pass access_token or the bearer.<token> subprotocol", http.StatusUnauthorized)
+			jsonerror.Write(w, http.StatusUnauthorized, "unauthenticated", "a valid token is required: pass access_token or the bearer.<token> subprotocol")
 			return
 		}
 		b.ServeHTTP(w, r)
@@ -312,7 +314,7 @@ func (a *App) refusedHTTP(r *http.Request, err error) {
 		reason = "invalid_token"
 	}
 	a.metrics.Refused(reason)
-	a.log.Warn("request refused", "reason", reason, "path", r.URL.Path,
+	a.log.Warn("request refused", "reason", reason, "path", clip.Value(r.URL.Path),
 		"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
 }
 
