@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 )
@@ -47,6 +48,9 @@ func (p *parser) responder() Responder {
 	r := Responder{
 		Kind:            p.oneOf("RESPONDER", "echo", "echo", "openai", "agui"),
 		ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000),
+	}
+	if _, set := p.get("RESPONDER"); !set {
+		p.warnUnusedResponderVars()
 	}
 	switch r.Kind {
 	case "openai":
@@ -116,4 +120,33 @@ func (p *parser) optionalFloat(name string, lo, hi float64) *float64 {
 	}
 	f := p.float(name, lo, lo, hi)
 	return &f
+}
+
+// ownResponder reads what applies to a responder the program brings itself:
+// the conversation's length, and nothing of the built-in responders.
+func (p *parser) ownResponder() Responder {
+	if v, set := p.get("RESPONDER"); set {
+		p.warn(fmt.Sprintf("RESPONDER=%s is ignored: this program brings its own responder", v))
+	}
+	return Responder{Kind: "custom", ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000)}
+}
+
+// warnUnusedResponderVars warns of a built-in responder's variables set
+// while RESPONDER is not: the gateway then answers with echo, which looks
+// healthy and parrots its users. It warns rather than choosing the
+// responder the variables imply, so that what runs is always what
+// RESPONDER says, and the fix is one variable named in the line.
+func (p *parser) warnUnusedResponderVars() {
+	// The variables of each built-in responder but echo, with the
+	// RESPONDER value they imply.
+	vars := []struct{ kind, name string }{
+		{"openai", "OPENAI_MODEL"}, {"openai", "OPENAI_API_KEY"}, {"openai", "OPENAI_BASE_URL"},
+		{"agui", "AGUI_URL"}, {"agui", "AGUI_TOKEN"},
+	}
+	for _, v := range vars {
+		if _, set := p.get(v.name); set {
+			p.warn(fmt.Sprintf("%s is set but RESPONDER is not, so the echo responder answers: set RESPONDER=%s to use it", v.name, v.kind))
+			return
+		}
+	}
 }
