@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		for pattern, h := range console.New().Routes() {
 			routes[pattern] = h
 		}
+		routes["POST "+consoleCheckPath] = http.HandlerFunc(a.consoleCheck)
 	}
 	a.server = server.New(server.Config{
 		AgentPath:            agentPath,
