@@ -31,6 +31,7 @@ import (
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/health"
 	"github.com/agentgate/agentgate/internal/limit"
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/origin"
 	"github.com/agentgate/agentgate/internal/server"
@@ -449,7 +450,7 @@ func connectRedis(ctx context.Context, log *slog.Logger, st *engine.Starting, rc
 		}
 		st.Failed(err)
 		wait := delay.Next()
-		log.Warn("redis unreachable; retrying", "attempt", attempt, "in_ms", wait.Milliseconds(), "err", err)
+		log.Warn("redis unreachable; retrying", "attempt", attempt, logattr.Millis("in_ms", wait), "err", err)
 		if !backoff.Sleep(ctx, wait) {
 			return nil, fmt.Errorf("REDIS_URL: gave up connecting: %w", err)
 		}

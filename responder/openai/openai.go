@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/upstreamhttp"
 	"github.com/agentgate/agentgate/responder"
 	sdk "github.com/openai/openai-go/v3"
@@ -213,7 +214,7 @@ func (r *Responder) Respond(ctx context.Context, req responder.Request, out resp
 		}
 		r.log.LogAttrs(ctx, slog.LevelWarn, "openai: retrying the model server",
 			slog.String("server", r.server), slog.Int("attempt", n),
-			slog.Duration("wait", wait), slog.String("code", f.code),
+			logattr.Millis("wait_ms", wait), slog.String("code", f.code),
 			slog.String("cause", r.redact(f.Error())))
 		if err := sleep(ctx, wait); err != nil {
 			if errors.Is(err, context.Canceled) {
