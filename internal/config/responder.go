@@ -54,23 +54,49 @@ func (p *parser) responder() Responder {
 	}
 	switch r.Kind {
 	case "openai":
-		r.OpenAI = OpenAI{
-			BaseURL:      p.httpURL("OPENAI_BASE_URL", "https://api.openai.com/v1", "the API's base URL, such as https://api.openai.com/v1 or http://localhost:11434/v1"),
-			APIKey:       p.secret("OPENAI_API_KEY"),
-			Model:        p.required("OPENAI_MODEL", "RESPONDER=openai needs the model's name, such as gpt-4o-mini or llama3.2"),
-			SystemPrompt: p.text("SYSTEM_PROMPT"),
-			Temperature:  p.optionalFloat("OPENAI_TEMPERATURE", 0, 2),
-		}
+		r.OpenAI = p.openAI()
 	case "agui":
-		r.AGUI = AGUI{
-			URL:   p.httpURL("AGUI_URL", "", "the agent's AG-UI endpoint, such as http://localhost:8000/"),
-			Token: p.secret("AGUI_TOKEN"),
-		}
-		if r.AGUI.URL == "" {
-			p.fail("AGUI_URL", "", "RESPONDER=agui needs the agent's AG-UI endpoint, such as http://localhost:8000/")
-		}
+		r.AGUI = p.agui()
 	}
 	return r
+}
+
+// LoadOpenAI reads the openai responder's variables alone, checked as
+// RESPONDER=openai checks them: for a Go program that builds the built-in
+// responder itself (openai.ConfigFromEnv).
+func LoadOpenAI(lookup func(string) (string, bool)) (OpenAI, error) {
+	p := parser{lookup: lookup}
+	o := p.openAI()
+	return o, p.err
+}
+
+// LoadAGUI reads the agui responder's variables alone, checked as
+// RESPONDER=agui checks them (agui.ConfigFromEnv).
+func LoadAGUI(lookup func(string) (string, bool)) (AGUI, error) {
+	p := parser{lookup: lookup}
+	a := p.agui()
+	return a, p.err
+}
+
+func (p *parser) openAI() OpenAI {
+	return OpenAI{
+		BaseURL:      p.httpURL("OPENAI_BASE_URL", "https://api.openai.com/v1", "the API's base URL, such as https://api.openai.com/v1 or http://localhost:11434/v1"),
+		APIKey:       p.secret("OPENAI_API_KEY"),
+		Model:        p.required("OPENAI_MODEL", "RESPONDER=openai needs the model's name, such as gpt-4o-mini or llama3.2"),
+		SystemPrompt: p.text("SYSTEM_PROMPT"),
+		Temperature:  p.optionalFloat("OPENAI_TEMPERATURE", 0, 2),
+	}
+}
+
+func (p *parser) agui() AGUI {
+	a := AGUI{
+		URL:   p.httpURL("AGUI_URL", "", "the agent's AG-UI endpoint, such as http://localhost:8000/"),
+		Token: p.secret("AGUI_TOKEN"),
+	}
+	if a.URL == "" {
+		p.fail("AGUI_URL", "", "RESPONDER=agui needs the agent's AG-UI endpoint, such as http://localhost:8000/")
+	}
+	return a
 }
 
 // httpURL reads an http or https URL; its password, if any, is never

@@ -63,7 +63,8 @@ type Config struct {
 	// Default 1 MiB.
 	MaxFrameBytes int
 	// Logger receives what the responder skips or cannot support (an
-	// interrupt, a tool result for an unknown call). Default slog.Default().
+	// interrupt, a tool result for an unknown call). Default slog.Default(),
+	// which agentgate.Main makes the gateway's logger.
 	Logger *slog.Logger
 }
 

@@ -88,8 +88,8 @@ type Config struct {
 	// included; the context's deadline bounds them too. Default
 	// DefaultMaxAttempts.
 	MaxAttempts int
-	// Logger receives retries and failures, never the API key. Default: a
-	// logger that discards everything.
+	// Logger receives retries and failures, never the API key. Default
+	// slog.Default(), which agentgate.Main makes the gateway's logger.
 	Logger *slog.Logger
 }
 
@@ -166,7 +166,7 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.HTTPClient = upstreamhttp.NewClient()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = slog.Default()
 	}
 	return cfg, nil
 }
