@@ -21,7 +21,10 @@ import (
 // Options are what Run and Main take besides the environment.
 type Options struct {
 	// Responder answers every agent. Default: the one RESPONDER chooses
-	// (echo, openai or agui, with their variables).
+	// (echo, openai or agui, with their variables). With a Responder of
+	// your own, RESPONDER and the built-in responders' variables are not
+	// read, so none of them is required (setting RESPONDER is logged as a
+	// warning, since it has no effect).
 	Responder Responder
 	// Lookup reads the configuration. Default os.LookupEnv.
 	Lookup func(string) (string, bool)
@@ -49,7 +52,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
 	}
-	cfg, err := config.Load(opts.Lookup)
+	cfg, err := load(opts)
 	if err != nil {
 		return err
 	}
@@ -58,6 +61,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	opts.Logger = redact.Logger(opts.Logger, redact.New(cfg.Secrets()...))
 	return serve(ctx, cfg, opts)
+}
+
+// load reads the configuration, leaving out the built-in responders' when
+// the caller brings its own.
+func load(opts Options) (config.Config, error) {
+	return config.LoadWith(opts.Lookup, config.Options{OwnResponder: opts.Responder != nil})
 }
 
 // serve runs the gateway of a loaded configuration; see Run.
@@ -80,6 +89,11 @@ func serve(ctx context.Context, cfg config.Config, opts Options) error {
 // exit status: 0 after a clean drain on SIGTERM or SIGINT, 1 on a failure,
 // 2 on bad configuration (one line on standard error naming the variable).
 // Use it as os.Exit(agentgate.Main(agentgate.Options{Responder: r})).
+//
+// Main owns the process, so it also makes the gateway's logger the
+// process's default (slog.SetDefault): a responder that logs to
+// slog.Default(), as the built-in ones do unless given a Logger, writes
+// the same structured lines as the gateway.
 func Main(opts Options) int {
 	return mainWith(opts, os.Stderr)
 }
@@ -88,7 +102,7 @@ func mainWith(opts Options, stderr io.Writer) int {
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
 	}
-	cfg, err := config.Load(opts.Lookup)
+	cfg, err := load(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "agentgate: %v\n", err)
 		return 2
@@ -99,6 +113,7 @@ func mainWith(opts Options, stderr io.Writer) int {
 	}
 	opts.Logger = redact.Logger(opts.Logger, red)
 	log := opts.Logger
+	slog.SetDefault(log)
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours so that every line on stderr is structured.
 	redis.SetLogger(redisLogger{log})

@@ -12,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/clip"
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/metrics"
 )
 
@@ -130,7 +131,7 @@ func (i *interceptor) write(ctx context.Context, spec connect.Spec, peer connect
 		slog.String("procedure", spec.Procedure),
 		slog.String("protocol", i.protocolName(ctx, peer)),
 		slog.String("code", code),
-		slog.Duration("duration", time.Since(start)),
+		logattr.Millis("duration_ms", time.Since(start)),
 		slog.String("peer", peer.Addr),
 		slog.String("request_id", clip.Value(id)),
 	}

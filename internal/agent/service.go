@@ -15,6 +15,7 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/responder"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -141,7 +142,7 @@ func (s *Service) Close() {
 	select {
 	case <-done:
 	case <-t.C:
-		s.log.Warn("reply workers still running at exit", "waited", closeWait.String())
+		s.log.Warn("reply workers still running at exit", logattr.Millis("waited_ms", closeWait))
 	}
 }
 

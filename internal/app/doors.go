@@ -9,6 +9,7 @@ import (
 	"github.com/agentgate/agentgate/internal/door"
 	"github.com/agentgate/agentgate/internal/door/agui"
 	"github.com/agentgate/agentgate/internal/door/aisdk"
+	"github.com/agentgate/agentgate/internal/logattr"
 )
 
 // doorRoutes mounts the frontend doors, AG-UI and the AI SDK's UI message
@@ -81,7 +82,7 @@ func (a *App) observeDoor(r *http.Request, rec door.Record) {
 		slog.String("path", clip.Value(r.URL.Path)),
 		slog.Int("status", rec.Status),
 		slog.String("outcome", rec.Outcome),
-		slog.Duration("duration", rec.Duration),
+		logattr.Millis("duration_ms", rec.Duration),
 		slog.String("peer", r.RemoteAddr),
 		slog.String("request_id", accesslog.RequestID(r.Context())),
 	}

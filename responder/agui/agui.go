@@ -69,7 +69,8 @@ type Config struct {
 	MaxFrameBytes int
 	// Logger receives what the responder skips or cannot support (an
 	// interrupt, a tool result for an unknown call), with the token and the
-	// URL's secrets taken out. Default slog.Default().
+	// URL's secrets taken out. Default slog.Default(), which agentgate.Main
+	// makes the gateway's logger.
 	Logger *slog.Logger
 }
 

@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/upstreamhttp"
 	"github.com/agentgate/agentgate/responder"
@@ -101,7 +102,8 @@ type Config struct {
 	// DefaultMaxEventBytes; at most 16 MiB. From UPSTREAM_MAX_EVENT_BYTES.
 	MaxEventBytes int
 	// Logger receives retries and failures, with the API key and the base
-	// URL's secrets taken out. Default: a logger that discards everything.
+	// URL's secrets taken out. Default slog.Default(), which agentgate.Main
+	// makes the gateway's logger.
 	Logger *slog.Logger
 }
 
@@ -199,7 +201,7 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.HTTPClient = upstreamhttp.NewClient()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = slog.Default()
 	}
 	return cfg, nil
 }
@@ -247,7 +249,7 @@ func (r *Responder) Respond(ctx context.Context, req responder.Request, out resp
 		}
 		r.log.LogAttrs(ctx, slog.LevelWarn, "openai: retrying the model server",
 			slog.String("server", r.server), slog.Int("attempt", n),
-			slog.Duration("wait", wait), slog.String("code", f.code),
+			logattr.Millis("wait_ms", wait), slog.String("code", f.code),
 			slog.String("cause", r.red.String(f.Error())))
 		if err := sleep(ctx, wait); err != nil {
 			if errors.Is(err, context.Canceled) {
