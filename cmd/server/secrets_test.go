@@ -287,7 +287,7 @@ func TestStartupErrorsHideSecrets(t *testing.T) {
 		exit int
 	}{
 		{"REDIS_URL=http://user:do-not-print-1@redis:6379/?password=do-not-print-2", "REDIS_URL", 2},
-		{"REDIS_URL=redis://:do-not-print-1@127.0.0.1:1/not-a-db?password=do-not-print-2", "REDIS_URL", 1},
+		{"REDIS_URL=redis://:do-not-print-1@127.0.0.1:1/not-a-db?password=do-not-print-2", "REDIS_URL", 2},
 		{"RESPONDER=openai OPENAI_MODEL=m OPENAI_BASE_URL=ftp://u:do-not-print-1@proxy/v1?api-key=do-not-print-2", "OPENAI_BASE_URL", 2},
 		{"RESPONDER=openai OPENAI_MODEL=m OPENAI_BASE_URL=https://proxy:port/v1?api-key=do-not-print-2", "OPENAI_BASE_URL", 2},
 		{"RESPONDER=agui AGUI_URL=ftp://agent/?token=do-not-print-2 AGUI_TOKEN=do-not-print-3", "AGUI_URL", 2},
