@@ -224,6 +224,7 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReplyTimeout)
 	cw.begin(runID, cancel)
 	out := newRunStream(rctx, s, lease, runID, replyID)
+	out.epoch = ev.GetEpoch()
 	_ = out.started(seq)
 	res, err := s.cfg.Responder.Respond(rctx, responder.Request{
 		AgentID: agentID, RunID: runID, Seq: seq, Message: messageOf(msg), History: history,
