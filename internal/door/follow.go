@@ -92,9 +92,10 @@ type coalescer struct {
 	// err is the failed write to the client, if any: it ends the turn.
 	err error
 	// held is the first delta held back; text its text and the text of
-	// the deltas that followed it.
+	// the deltas that followed it, the newest of them with run_seq seq.
 	held *agentv1.AgentEvent
 	text strings.Builder
+	seq  uint64
 }
 
 const (
@@ -119,6 +120,7 @@ func (co *coalescer) deliver(ev *agentv1.AgentEvent) error {
 		co.held = ev
 	}
 	co.text.WriteString(d.GetDelta())
+	co.seq = ev.GetRunSeq()
 	if co.text.Len() >= maxHeld {
 		co.flush()
 	}
@@ -143,7 +145,7 @@ func (co *coalescer) flush() {
 	co.held = nil
 	if d := ev.GetTextDelta(); co.text.Len() != len(d.GetDelta()) {
 		ev = &agentv1.AgentEvent{
-			AgentId: ev.GetAgentId(), CreateTime: ev.GetCreateTime(), Epoch: ev.GetEpoch(), RunSeq: ev.GetRunSeq(),
+			AgentId: ev.GetAgentId(), CreateTime: ev.GetCreateTime(), Epoch: ev.GetEpoch(), RunSeq: co.seq,
 			Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
 				RunId: d.GetRunId(), MessageId: d.GetMessageId(), Delta: co.text.String(),
 			}},
