@@ -50,8 +50,8 @@ var errReplyDone = errors.New("reply delivered")
 // that a door can name the ending to its client (codes history_reset and
 // agent_deleted).
 var (
-	// ErrHistoryReset: the log was created anew under the Reply (the store
-	// lost it), so the message it follows is gone.
+	// ErrHistoryReset: the log under the Reply is gone (the store lost
+	// it) or was created anew, so the message it follows is gone too.
 	ErrHistoryReset = errors.New("history_reset")
 	// ErrAgentDeleted: the agent was deleted.
 	ErrAgentDeleted = errors.New("agent_deleted")
@@ -246,7 +246,7 @@ func (r *Reply) filter(emit func(*agentv1.AgentEvent) error) func(*agentv1.Agent
 			return r.end(ev, emit)
 		case *agentv1.AgentEvent_HistoryReset:
 			return &Error{Kind: KindAborted, Err: ErrHistoryReset,
-				Msg: "the agent's history was lost while its reply was being written (the store was reset); send the message again"}
+				Msg: "the agent's history was lost while its reply was being written (the store lost it, or the agent began anew); send the message again"}
 		}
 		if ev.GetSeq() == 0 && r.runID != "" && engine.RunID(ev) == r.runID {
 			return emit(ev)
