@@ -154,9 +154,11 @@ func TestDeleteMidReplyStopsTheRun(t *testing.T) {
 			// lease renewal (every 10 s) would have noticed.
 			select {
 			case end := <-up.ended:
-				if d := end.Sub(deleted); d > 2*time.Second {
+				d := end.Sub(deleted)
+				if d > 2*time.Second {
 					t.Fatalf("the run went on for %s after DeleteAgent", d)
 				}
+				t.Logf("the model call ended %s after DeleteAgent", d)
 			case <-time.After(5 * time.Second):
 				t.Fatal("the run still calls the model 5 s after DeleteAgent")
 			}
@@ -167,9 +169,11 @@ func TestDeleteMidReplyStopsTheRun(t *testing.T) {
 			// The next message is answered promptly, on either replica.
 			begun := time.Now()
 			next := sendTo(ctx, t, other.client(t), agentID, "next", "")
-			if took := time.Since(begun); took > 3*time.Second {
+			took := time.Since(begun)
+			if took > 3*time.Second {
 				t.Fatalf("SendMessage after the delete took %s", took)
 			}
+			t.Logf("SendMessage after the delete took %s", took)
 			if m := next.GetReply().GetMessage(); m.GetText() != "ok" {
 				t.Fatalf("reply after the delete: %v", next.GetReply())
 			}
@@ -323,13 +327,16 @@ func TestDoorsEndWhenRedisLosesTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	const within = 10 * time.Second
+	flushed := time.Now()
 	frames := agui.rest(t, within)
+	t.Logf("the AG-UI stream ended %s after FLUSHALL", time.Since(flushed))
 	var end struct{ Type, Code, Message string }
 	_ = json.Unmarshal([]byte(last(frames)), &end)
 	if end.Type != "RUN_ERROR" || end.Code != "history_reset" {
 		t.Fatalf("AG-UI stream ended with %q, want RUN_ERROR history_reset", last(frames))
 	}
 	frames = aisdk.rest(t, within)
+	t.Logf("the AI SDK stream ended %s after FLUSHALL", time.Since(flushed))
 	if len(frames) < 2 || frames[len(frames)-1] != "[DONE]" {
 		t.Fatalf("AI SDK stream ended with %q, want an error chunk, then [DONE]", frames)
 	}
