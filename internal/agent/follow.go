@@ -45,8 +45,8 @@ type Follower struct {
 	notify     func()
 	opts       engine.SubscribeOptions // for a resumed subscription
 	// rejoin makes an overflowed subscription resume as a broken one does
-	// (see ResumeOnce) instead of ending: a Reply sets it, since a door
-	// has no after_seq to offer its client.
+	// (see ResumeOnce) instead of ending, and an ending offer no after_seq:
+	// a Reply sets it, since a door has no after_seq to offer its client.
 	rejoin bool
 	// run is what was delivered of the newest run seen: its live events
 	// up to run.seq are dropped, and joining it again sends the rest.
@@ -354,13 +354,22 @@ func (f *Follower) Err() error {
 	err := f.sub.Err()
 	switch {
 	case errors.Is(err, engine.ErrOverflow):
-		return &Error{Kind: KindResourceExhausted, Msg: fmt.Sprintf("subscriber fell behind; resume with after_seq=%d", f.last), Err: err}
+		return &Error{Kind: KindResourceExhausted, Msg: "subscriber fell behind" + f.resumeAdvice(), Err: err}
 	case errors.Is(err, engine.ErrDeleted):
 		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %q was deleted", f.agentID), Err: err}
 	case err == nil:
 		return &Error{Kind: KindCanceled, Msg: "subscription closed"}
 	}
-	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf("event stream interrupted; resume with after_seq=%d", f.last), Err: err}
+	return &Error{Kind: KindUnavailable, Msg: "event stream interrupted" + f.resumeAdvice(), Err: err}
+}
+
+// resumeAdvice tells the client how to go on after its stream ended: with
+// after_seq, unless it follows one reply (a door), which has none.
+func (f *Follower) resumeAdvice() string {
+	if f.rejoin {
+		return "; retry"
+	}
+	return fmt.Sprintf("; resume with after_seq=%d", f.last)
 }
 
 // Resume replaces a subscription the store broke (ErrUnavailable), or that
