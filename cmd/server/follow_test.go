@@ -88,6 +88,16 @@ func (u *slowUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// awaitStart waits for a long answer to write its first delta.
+func (u *slowUpstream) awaitStart(t *testing.T) {
+	t.Helper()
+	select {
+	case <-u.started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the model was not called within 20 s")
+	}
+}
+
 // slowEnv runs the openai responder against u; the lease is renewed only
 // every 10 s, so that what stops a run sooner is not the renewal.
 func slowEnv(u *slowUpstream) []string {
@@ -132,7 +142,7 @@ func TestDeleteMidReplyStopsTheRun(t *testing.T) {
 				_, err := writer.client(t).SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: agentID, Text: "long story"}))
 				sent <- err
 			}()
-			<-up.started
+			up.awaitStart(t)
 			var oldRun, oldEpoch string
 			for _, ev := range ws.frames(func(ev *agentv1.AgentEvent) bool { return ev.GetTextDelta() != nil }) {
 				if rs := ev.GetRunStarted(); rs != nil {
@@ -162,8 +172,13 @@ func TestDeleteMidReplyStopsTheRun(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the run still calls the model 5 s after DeleteAgent")
 			}
-			if err := <-sent; connect.CodeOf(err) != connect.CodeAborted {
-				t.Fatalf("the SendMessage whose agent was deleted: %v, want aborted", err)
+			select {
+			case err := <-sent:
+				if connect.CodeOf(err) != connect.CodeAborted {
+					t.Fatalf("the SendMessage whose agent was deleted: %v, want aborted", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the SendMessage whose agent was deleted is still waiting 10 s later")
 			}
 
 			// The next message is answered promptly, on either replica.
@@ -306,7 +321,7 @@ func TestDoorsEndWhenRedisLosesTheLog(t *testing.T) {
 	defer cancel()
 	const agentID = "flushed"
 	agui := openDoor(t, ctx, http.MethodPost, ps[0].url()+"/agui/"+agentID, fmt.Sprintf(`{"threadId":%q,"runId":"r1","state":{},"tools":[],"context":[],"forwardedProps":{},"messages":[{"id":"u1","role":"user","content":"long story"}]}`, agentID))
-	<-up.started
+	up.awaitStart(t)
 	// The AI SDK's resume stream joins the same reply on the other replica.
 	aisdk := openDoor(t, ctx, http.MethodGet, ps[1].url()+"/ai/chat/"+agentID+"/stream", "")
 	for _, d := range []*doorStream{agui, aisdk} {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
@@ -64,11 +65,11 @@ func TestDoorStreamsSurviveABurst(t *testing.T) {
 				ctx := testCtx(t)
 				res := post(t, ctx, client(t), srv.URL+tc.path, tc.body)
 				if reader.wait {
-					<-written
+					awaitWritten(t, written)
 				}
 				evs := newEvents(t, res).all()
 				if !reader.wait {
-					<-written
+					awaitWritten(t, written)
 				}
 				if tc.name == "agui" {
 					verifyAGUI(t, evs)
@@ -89,6 +90,15 @@ func TestDoorStreamsSurviveABurst(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func awaitWritten(t *testing.T, written <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-written:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the upstream did not write its answer within 20 s")
 	}
 }
 
