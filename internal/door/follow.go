@@ -25,10 +25,11 @@ var (
 // (the agent service's error: among them the log lost under the reply,
 // agent.ErrHistoryReset, and the agent deleted, agent.ErrAgentDeleted).
 // While the reply is silent, sse gets a heartbeat comment every
-// c.Heartbeat, and the reply looks at the log every reply.CheckEvery, so
-// that a stream whose log went away ends instead of waiting for ever. The
-// adjacent text deltas of one turn go out as one frame (see coalescer). It
-// cancels nothing.
+// c.Heartbeat. Every reply.CheckEvery, silent or not (a run can write on
+// for a while after its log was lost), the reply looks at the log itself,
+// so that a stream whose log went away ends instead of waiting for ever.
+// The adjacent text deltas of one turn go out as one frame (see
+// coalescer). It cancels nothing.
 func (c *Config) Follow(ctx context.Context, reply *agent.Reply, sse *SSE, emit func(*agentv1.AgentEvent)) error {
 	co := coalescer{emit: emit, sse: sse}
 	done, err := reply.Start(ctx, co.deliver)
