@@ -57,6 +57,13 @@ func ErrorOf(err error) *Error {
 	if errors.As(err, &ae) {
 		e := kinds[ae.Kind]
 		e.Message = ae.Msg
+		// A reply whose log went away says which way it went.
+		switch {
+		case errors.Is(err, agent.ErrHistoryReset):
+			e.Code = "history_reset"
+		case errors.Is(err, agent.ErrAgentDeleted):
+			e.Code = "agent_deleted"
+		}
 		return &e
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
