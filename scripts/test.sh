@@ -125,11 +125,12 @@ node_test() {
 }
 
 # step_ts-client type-checks the TypeScript client and calls the binary
-# through it: Connect over HTTP/1.1 and gRPC over h2c, and docs/clients.md's
-# snippet run as the page says.
+# through it: Connect over HTTP/1.1 and gRPC over h2c, docs/clients.md's
+# snippet run as the page says, and followAgent's resume (seq and epoch,
+# historyReset after a restart).
 step_ts-client() {
 	clients/ts/node_modules/.bin/tsc --noEmit -p clients/ts
-	node_test test/client.test.ts test/quickstart.test.ts
+	node_test test/client.test.ts test/quickstart.test.ts test/follow.test.ts
 }
 
 # step_tool-smoke calls the binary with grpcurl and buf curl, as
