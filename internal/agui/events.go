@@ -65,7 +65,9 @@ type RunFinished struct {
 	Type     string `json:"type"`
 	ThreadID string `json:"threadId"`
 	RunID    string `json:"runId"`
-	// Result is any JSON the producer gives; optional.
+	// Result is any JSON value the producer gives; optional. Decoded, it is
+	// the generic value encoding/json makes (an object is a map, whose keys
+	// encode sorted).
 	Result any `json:"result,omitempty"`
 	// Outcome is absent for success.
 	Outcome *Outcome     `json:"outcome,omitempty"`
