@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/nodetest"
 )
 
 // schemaDir holds the pinned @ag-ui/core 1.0.0 that the responder's test
@@ -23,13 +24,7 @@ const schemaDir = "../../responder/agui/testdata/upstream"
 // is AG-UI's, field names, shapes and required fields included.
 func TestFixturesAreAGUI1(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		unavailable(t, "node is not installed: run scripts/setup.sh")
-	}
-	if _, err := os.Stat(filepath.Join(schemaDir, "node_modules", "@ag-ui", "core")); err != nil {
-		unavailable(t, "@ag-ui/core is missing: run scripts/setup.sh (npm ci in "+schemaDir+")")
-	}
+	node := nodetest.Require(t, schemaDir, "@ag-ui/core")
 	script, err := os.ReadFile("testdata/validate.mjs")
 	if err != nil {
 		t.Fatal(err)
@@ -71,14 +66,4 @@ func TestFixturesAreAGUI1(t *testing.T) {
 			t.Errorf("the AG-UI 1.0 schema refused %s: %s", names[i], v)
 		}
 	}
-}
-
-// unavailable fails the test in CI, where everything it needs is
-// installed, and skips it elsewhere.
-func unavailable(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }
