@@ -73,7 +73,7 @@ func TestOllama(t *testing.T) {
 		})
 	}
 	t.Run("context", func(t *testing.T) {
-		req := request("hello")
+		req := respondertest.NewRequest("hello")
 		req.History = []responder.Message{
 			{Role: responder.RoleUser, Text: "hi"},
 			{Role: responder.RoleAssistant, Text: "reply", ToolCalls: []responder.ToolCall{{ID: "call_1", Name: "echo", Arguments: `{"x":1}`, Result: "ok"}}},

@@ -20,7 +20,7 @@ func TestReply(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t, replay(t, "openai_stop.sse"))
 	h := newHarness(t, up.URL(), func(c *Config) { c.SystemPrompt = "You are terse." })
-	req := request("thanks")
+	req := respondertest.NewRequest("thanks")
 	req.History = []responder.Message{
 		{ID: "m0", Role: responder.RoleUser, Text: "what is 2+2?"},
 		{ID: "m0r", Role: responder.RoleAssistant, Text: "Let me add.", ToolCalls: []responder.ToolCall{

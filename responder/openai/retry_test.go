@@ -71,7 +71,7 @@ func TestRateLimitedUntilDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	_, err := h.r.Respond(ctx, request("hi"), &respondertest.Recorder{})
+	_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), &respondertest.Recorder{})
 	if late := time.Since(deadline); late > time.Second {
 		t.Errorf("returned %s after the deadline", late)
 	}
@@ -144,7 +144,7 @@ func TestReplyTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	rec := &respondertest.Recorder{}
-	_, err := h.r.Respond(ctx, request("hi"), rec)
+	_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), rec)
 	e := wantError(t, err, CodeTimeout, h.logs.String())
 	if !strings.Contains(e.Message, "REPLY_TIMEOUT") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("message %q, error %v: want REPLY_TIMEOUT and context.DeadlineExceeded", e.Message, err)
@@ -172,7 +172,7 @@ func TestCancel(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := h.r.Respond(ctx, request("hi"), rec)
+		_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), rec)
 		done <- err
 	}()
 	select {
@@ -261,7 +261,7 @@ func TestRetryCutByDeadline(t *testing.T) {
 	h := newHarness(t, up.URL())
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	_, err := h.r.Respond(ctx, request("hi"), &respondertest.Recorder{})
+	_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), &respondertest.Recorder{})
 	e := wantError(t, err, CodeRateLimited, h.logs.String())
 	if !strings.Contains(e.Message, "after 2 attempts") {
 		t.Errorf("message %q", e.Message)

@@ -210,15 +210,8 @@ func (h harness) respond(t *testing.T, text string) (*respondertest.Recorder, re
 	ctx, cancel := context.WithTimeout(t.Context(), testWait)
 	defer cancel()
 	rec := &respondertest.Recorder{}
-	res, err := h.r.Respond(ctx, request(text), rec)
+	res, err := h.r.Respond(ctx, respondertest.NewRequest(text), rec)
 	return rec, res, err
-}
-
-func request(text string) responder.Request {
-	return responder.Request{
-		AgentID: "a1", RunID: "r1", Seq: 1,
-		Message: responder.Message{ID: "m1", Role: responder.RoleUser, Text: text},
-	}
 }
 
 // wantError checks that err is a *responder.Error with the code, and that
