@@ -3,6 +3,7 @@ package agui
 import (
 	"strings"
 
+	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/responder"
 )
@@ -60,7 +61,7 @@ func gatewayCode(code string) bool {
 // is kept when keepCode allows it, and otherwise the code is upstream_error
 // and the agent's code, cleaned and cut, is quoted in the message. A
 // missing code is upstream_failed.
-func runErrorOf(e runErrorEvent, red *redact.Redactor) *responder.Error {
+func runErrorOf(e wire.RunError, red *redact.Redactor) *responder.Error {
 	msg := red.Excerpt(e.Message, maxMessageRunes)
 	if msg == "" {
 		msg = "the AG-UI agent reported an error without a message"

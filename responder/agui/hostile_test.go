@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/responder/respondertest"
 )
 
 // These tests put hostile AG-UI agents of our own on loopback: agents that
@@ -88,7 +89,7 @@ func TestEchoedToken(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r, logs := hostile(t, h)
-			_, err := respond(t, r, request(t), &recorder{})
+			_, err := respond(t, r, request(t), &respondertest.Recorder{})
 			e, ok := responder.AsError(err)
 			if !ok {
 				t.Fatalf("error %v, want a run error", err)
@@ -134,7 +135,7 @@ func TestHostileRunErrorCodes(t *testing.T) {
 			code, _ := json.Marshal(tt.code)
 			ev := fmt.Sprintf(`{"type":"RUN_ERROR","code":%s,"message":"it broke\r\n\u0000again"}`, code)
 			r, _ := hostile(t, sse(`{"type":"RUN_STARTED","threadId":"t","runId":"r"}`, ev), "tok5ecretvalue0042")
-			_, err := respond(t, r, request(t), &recorder{})
+			_, err := respond(t, r, request(t), &respondertest.Recorder{})
 			e, ok := responder.AsError(err)
 			if !ok {
 				t.Fatalf("error %v, want a run error", err)
@@ -170,7 +171,7 @@ func TestEndlessLine(t *testing.T) {
 				w.Header().Set("Content-Type", "text/event-stream")
 				_, _ = io.WriteString(w, body)
 			})
-			_, err := respond(t, r, request(t), &recorder{})
+			_, err := respond(t, r, request(t), &respondertest.Recorder{})
 			checkError(t, err, codeEventTooLarge, "too large", "1048576 bytes")
 		})
 	}

@@ -93,8 +93,8 @@ func TestEventLimitConfig(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t, replay(t, "openai_stop.sse"))
 	hr := newHarness(t, up.URL(), func(c *Config) { c.MaxEventBytes = 1024 })
-	if rec, _, err := hr.respond(t, "hi"); err != nil || rec.text() == "" {
-		t.Fatalf("reply %q, %v; want it read within 1 KiB per event", rec.text(), err)
+	if rec, _, err := hr.respond(t, "hi"); err != nil || rec.Reply().Text == "" {
+		t.Fatalf("reply %q, %v; want it read within 1 KiB per event", rec.Reply().Text, err)
 	}
 	hr = newHarness(t, up.URL(), func(c *Config) { c.MaxEventBytes = 64 })
 	_, _, err := hr.respond(t, "hi")
