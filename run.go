@@ -14,18 +14,24 @@ import (
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/gctune"
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/redis/go-redis/v9"
 )
 
 // Options are what Run and Main take besides the environment.
 type Options struct {
 	// Responder answers every agent. Default: the one RESPONDER chooses
-	// (echo, openai or agui, with their variables).
+	// (echo, openai or agui, with their variables). With a Responder of
+	// your own, RESPONDER and the built-in responders' variables are not
+	// read, so none of them is required (setting RESPONDER is logged as a
+	// warning, since it has no effect).
 	Responder Responder
 	// Lookup reads the configuration. Default os.LookupEnv.
 	Lookup func(string) (string, bool)
-	// Logger receives every log line. Default: LOG_LEVEL and LOG_FORMAT on
-	// standard error.
+	// Logger receives every log line, with the configuration's secrets
+	// (AUTH_TOKENS, OPENAI_API_KEY, AGUI_TOKEN, the URLs' passwords and
+	// query values) taken out. Default: LOG_LEVEL and LOG_FORMAT on standard
+	// error.
 	Logger *slog.Logger
 	// Listener, if set, is served instead of listening on HOST:PORT, e.g. a
 	// test's listener on 127.0.0.1:0.
@@ -46,14 +52,21 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
 	}
-	cfg, err := config.Load(opts.Lookup)
+	cfg, err := load(opts)
 	if err != nil {
 		return err
 	}
 	if opts.Logger == nil {
 		opts.Logger = newLogger(cfg, os.Stderr)
 	}
+	opts.Logger = redact.Logger(opts.Logger, redact.New(cfg.Secrets()...))
 	return serve(ctx, cfg, opts)
+}
+
+// load reads the configuration, leaving out the built-in responders' when
+// the caller brings its own.
+func load(opts Options) (config.Config, error) {
+	return config.LoadWith(opts.Lookup, config.Options{OwnResponder: opts.Responder != nil})
 }
 
 // serve runs the gateway of a loaded configuration; see Run.
@@ -76,6 +89,11 @@ func serve(ctx context.Context, cfg config.Config, opts Options) error {
 // exit status: 0 after a clean drain on SIGTERM or SIGINT, 1 on a failure,
 // 2 on bad configuration (one line on standard error naming the variable).
 // Use it as os.Exit(agentgate.Main(agentgate.Options{Responder: r})).
+//
+// Main owns the process, so it also makes the gateway's logger the
+// process's default (slog.SetDefault): a responder that logs to
+// slog.Default(), as the built-in ones do unless given a Logger, writes
+// the same structured lines as the gateway.
 func Main(opts Options) int {
 	return mainWith(opts, os.Stderr)
 }
@@ -84,15 +102,18 @@ func mainWith(opts Options, stderr io.Writer) int {
 	if opts.Lookup == nil {
 		opts.Lookup = os.LookupEnv
 	}
-	cfg, err := config.Load(opts.Lookup)
+	cfg, err := load(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "agentgate: %v\n", err)
 		return 2
 	}
+	red := redact.New(cfg.Secrets()...)
 	if opts.Logger == nil {
 		opts.Logger = newLogger(cfg, stderr)
 	}
+	opts.Logger = redact.Logger(opts.Logger, red)
 	log := opts.Logger
+	slog.SetDefault(log)
 	// go-redis logs connection trouble through a process-wide logger; route
 	// it into ours so that every line on stderr is structured.
 	redis.SetLogger(redisLogger{log})
@@ -105,7 +126,7 @@ func mainWith(opts Options, stderr io.Writer) int {
 	var cerr *ConfigError
 	switch {
 	case errors.As(err, &cerr):
-		fmt.Fprintf(stderr, "agentgate: %v\n", err)
+		fmt.Fprintf(stderr, "agentgate: %s\n", red.String(err.Error()))
 		return 2
 	case err != nil:
 		log.Error("serve failed", "err", err)

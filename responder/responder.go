@@ -7,7 +7,8 @@
 //
 // The module's root package agentgate re-exports these types and runs the
 // whole gateway with a Responder; the built-in responders live in the
-// packages below this one (openai, agui) and here (Echo).
+// packages below this one (openai, agui) and here (Echo); respondertest
+// tests a Responder without the gateway.
 package responder
 
 import (

@@ -60,13 +60,53 @@ func TestMain(m *testing.M) {
 type process struct {
 	cmd  *exec.Cmd
 	port string
-	logs chan string // every stderr line after the start line
-	done chan error
+	// startLine is the "serving" line's fields; early holds the lines
+	// written before it, warnings among them.
+	startLine map[string]any
+	early     []string
+	logs      chan string // every stderr line after the start line
+	done      chan error
 }
 
-// start runs the server with env on a free port and waits for its start
-// line. The process is killed when the test ends if it is still running.
+// start runs the server with env on a free port and waits until it is
+// ready: its start line written and, with Redis, /health answering 200
+// (the server listens before it has connected to Redis). The process is
+// killed when the test ends if it is still running.
 func start(t *testing.T, env ...string) *process {
+	t.Helper()
+	p := startListening(t, env...)
+	for _, e := range env {
+		if strings.HasPrefix(e, "REDIS_URL=") {
+			p.awaitReady(t)
+		}
+	}
+	return p
+}
+
+// awaitReady polls /health until it answers 200, for at most 15 s.
+func (p *process) awaitReady(t *testing.T) {
+	t.Helper()
+	c := &http.Client{Timeout: time.Second}
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := c.Get("http://127.0.0.1:" + p.port + "/health")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server was not ready within 15 s: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // a bounded poll of the probe
+	}
+}
+
+// startListening runs the server with env on a free port and waits for its
+// start line only.
+func startListening(t *testing.T, env ...string) *process {
 	t.Helper()
 	cmd := exec.Command(binary)
 	cmd.Env = append([]string{"PORT=0", "PATH=" + os.Getenv("PATH")}, env...)
@@ -79,16 +119,20 @@ func start(t *testing.T, env ...string) *process {
 	}
 	p := &process{cmd: cmd, logs: make(chan string, 1000), done: make(chan error, 1)}
 	lines := bufio.NewScanner(stderr)
-	started := make(chan string, 1)
+	started := make(chan map[string]any, 1)
+	var early []string // written by the reader until it sends on started
 	go func() {
 		defer close(p.logs)
+		serving := false
 		for lines.Scan() {
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+			var rec map[string]any
+			if !serving && json.Unmarshal(lines.Bytes(), &rec) == nil && rec["msg"] == "serving" {
+				serving = true
+				started <- rec
+				continue
 			}
-			if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "serving" {
-				started <- rec.Addr
+			if !serving {
+				early = append(early, lines.Text())
 				continue
 			}
 			select {
@@ -105,8 +149,10 @@ func start(t *testing.T, env ...string) *process {
 		}
 	})
 	select {
-	case addr := <-started:
+	case rec := <-started:
+		addr, _ := rec["addr"].(string)
 		_, p.port, _ = net.SplitHostPort(addr)
+		p.startLine, p.early = rec, early
 	case err := <-p.done:
 		t.Fatalf("server exited before serving: %v", err)
 	case <-time.After(20 * time.Second):
@@ -157,6 +203,7 @@ func TestBadConfigExitsWithStatus2(t *testing.T) {
 		{"LOG_LEVEL=loud", "LOG_LEVEL"},
 		{"HISTORY_LIMIT=0", "HISTORY_LIMIT"},
 		{"REDIS_URL=http://x", "REDIS_URL"},
+		{"REDIS_URL=redis://user:do-not-print@127.0.0.1:6379/abc", "REDIS_URL"},
 		{"RESPONDER=claude", "RESPONDER"},
 		{"RESPONDER=openai OPENAI_API_KEY=sk-do-not-print", "OPENAI_MODEL"},
 		{"RESPONDER=openai OPENAI_MODEL=m OPENAI_BASE_URL=localhost:11434", "OPENAI_BASE_URL"},

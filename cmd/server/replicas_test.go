@@ -156,18 +156,33 @@ func TestReplicasShareOneAgent(t *testing.T) {
 	if len(evs) != 2*n {
 		t.Fatalf("history has %d events, want %d", len(evs), 2*n)
 	}
-	answered := map[uint64]bool{}
+	// Messages to one agent are answered one at a time in seq order: in the
+	// log, each reply answers the oldest message not yet answered.
+	var asked []uint64 // the user messages' seqs, oldest first
+	replies := 0
 	for i, ev := range evs {
 		if ev.GetSeq() != uint64(i+1) {
 			t.Fatalf("event %d has seq %d", i, ev.GetSeq())
 		}
-		if m := ev.GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT {
-			to := m.GetReplyToSeq()
-			if to >= ev.GetSeq() || answered[to] || m.GetText() != "echo: "+evs[to-1].GetMessage().GetText() {
-				t.Fatalf("reply at %d to %d is wrong: %v", ev.GetSeq(), to, m)
-			}
-			answered[to] = true
+		m := ev.GetMessage()
+		if m.GetRole() == agentv1.Role_ROLE_USER {
+			asked = append(asked, ev.GetSeq())
+			continue
 		}
+		if replies == len(asked) {
+			t.Fatalf("reply at %d answers no waiting message: %v", ev.GetSeq(), m)
+		}
+		to, want := m.GetReplyToSeq(), asked[replies]
+		if to != want {
+			t.Fatalf("reply at %d answers seq %d, want %d: the oldest message not yet answered (replies answer in seq order)", ev.GetSeq(), to, want)
+		}
+		if m.GetText() != "echo: "+evs[to-1].GetMessage().GetText() {
+			t.Fatalf("reply at %d to %d is wrong: %v", ev.GetSeq(), to, m)
+		}
+		replies++
+	}
+	if replies != n {
+		t.Fatalf("%d replies in the log, want %d", replies, n)
 	}
 	for name, next := range map[string]func() *agentv1.AgentEvent{
 		"socket on A": wsA.next,

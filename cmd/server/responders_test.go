@@ -17,6 +17,7 @@ import (
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/nodetest"
 )
 
 // These tests run the server binary with RESPONDER=openai and
@@ -159,13 +160,8 @@ func assertNoKeyLogged(t *testing.T, p *process, key string) {
 func startAGUIUpstream(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join("..", "..", "responder", "agui", "testdata", "upstream")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@ag-ui", "encoder")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the AG-UI test agent's packages are missing (scripts/setup.sh runs npm ci in %s)", dir)
-		}
-		t.Skip("the AG-UI test agent's packages are missing: run scripts/setup.sh")
-	}
-	cmd := exec.Command("node", "server.mjs")
+	node := nodetest.Require(t, dir, "@ag-ui/encoder")
+	cmd := exec.Command(node, "server.mjs")
 	cmd.Dir = dir
 	out, err := cmd.StdoutPipe()
 	if err != nil {

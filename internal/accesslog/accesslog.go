@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/agentgate/agentgate/internal/clip"
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/metrics"
 )
 
@@ -121,19 +123,23 @@ func (i *interceptor) write(ctx context.Context, spec connect.Spec, peer connect
 	if id == "" {
 		id = h.Get("X-Request-Id")
 	}
+	// The agent id and the request id come from the client and are logged
+	// whether or not they are valid, and the error may quote the client's
+	// input: each is cut (package clip), so that one request writes one
+	// line's worth.
 	attrs := []slog.Attr{
 		slog.String("procedure", spec.Procedure),
 		slog.String("protocol", i.protocolName(ctx, peer)),
 		slog.String("code", code),
-		slog.Duration("duration", time.Since(start)),
+		logattr.Millis("duration_ms", time.Since(start)),
 		slog.String("peer", peer.Addr),
-		slog.String("request_id", id),
+		slog.String("request_id", clip.Value(id)),
 	}
 	if agentID != "" {
-		attrs = append(attrs, slog.String("agent", agentID))
+		attrs = append(attrs, slog.String("agent", clip.Value(agentID)))
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error", clip.Message(err.Error())))
 	}
 	i.log.LogAttrs(ctx, level, "rpc", attrs...)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
@@ -36,15 +35,22 @@ type Follower struct {
 	// persisted event).
 	last   uint64
 	synced bool
-	// epoch is the log's epoch that last belongs to; empty until known.
-	epoch  string
-	after  *uint64
-	notify func()
-	opts   engine.SubscribeOptions // for a resumed subscription
-	// runID and runSeq say how far the run sent at join (see joinRun)
-	// went: its live events up to runSeq are dropped.
-	runID  string
-	runSeq uint64
+	// epoch is the epoch of the log followed, empty if the agent has no
+	// log; epochKnown is false until the follower has seen the log.
+	// Ephemeral events of another epoch are of a log that is gone (a run
+	// that went on after a delete or a store's loss) and are dropped.
+	epoch      string
+	epochKnown bool
+	after      *uint64
+	notify     func()
+	opts       engine.SubscribeOptions // for a resumed subscription
+	// rejoin makes an overflowed subscription resume as a broken one does
+	// (see ResumeOnce) instead of ending, and an ending offer no after_seq:
+	// a Reply sets it, since a door has no after_seq to offer its client.
+	rejoin bool
+	// run is what was delivered of the newest run seen: its live events
+	// up to run.seq are dropped, and joining it again sends the rest.
+	run sentRun
 	// done holds the runs whose reply was delivered, newest last: their
 	// ephemeral events still in the live queue are stale.
 	done []string
@@ -57,7 +63,7 @@ const doneRuns = 4
 func (f *Follower) delivered(ev *agentv1.AgentEvent, emit func(*agentv1.AgentEvent) error) error {
 	f.last = ev.GetSeq()
 	if ep := ev.GetEpoch(); ep != "" {
-		f.epoch = ep
+		f.learnEpoch(ep)
 	}
 	if m := ev.GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT || ev.GetRunError() != nil {
 		if id := engine.RunID(ev); id != "" {
@@ -70,27 +76,44 @@ func (f *Follower) delivered(ev *agentv1.AgentEvent, emit func(*agentv1.AgentEve
 	return emit(ev)
 }
 
-// sawRunEvent records how far the run of a live event went, so that a
-// resume after a store outage (joinRun again) sends only what came after.
+// learnEpoch records the epoch of the log followed.
+func (f *Follower) learnEpoch(epoch string) {
+	f.epoch, f.epochKnown = epoch, true
+}
+
+// otherLog reports whether ev, an ephemeral event, was written for another
+// log than the one followed. Events without an epoch pass.
+func (f *Follower) otherLog(ev *agentv1.AgentEvent) bool {
+	ep := ev.GetEpoch()
+	return ep != "" && f.epochKnown && ep != f.epoch
+}
+
+// sawRunEvent records what a live event delivered of its run, so that
+// joining the run again (after a store outage, or an overflow) sends only
+// what came after.
 func (f *Follower) sawRunEvent(ev *agentv1.AgentEvent) {
 	id := engine.RunID(ev)
 	if id == "" || ev.GetRunSeq() == 0 {
 		return
 	}
-	if id != f.runID {
-		f.runID, f.runSeq = id, 0
+	if id != f.run.id {
+		f.run = sentRun{id: id}
 	}
-	f.runSeq = max(f.runSeq, ev.GetRunSeq())
+	f.run.saw(ev)
 }
 
 // stale reports whether ev is an ephemeral event that the client must not
-// see: sent by joinRun already, or of a run whose reply it has.
+// see: of a log that is gone, sent by joinRun already, or of a run whose
+// reply it has.
 func (f *Follower) stale(ev *agentv1.AgentEvent) bool {
+	if f.otherLog(ev) {
+		return true
+	}
 	id := engine.RunID(ev)
 	if id == "" {
 		return false
 	}
-	if id == f.runID && ev.GetRunSeq() != 0 && ev.GetRunSeq() <= f.runSeq {
+	if id == f.run.id && ev.GetRunSeq() != 0 && ev.GetRunSeq() <= f.run.seq {
 		return true
 	}
 	return slices.Contains(f.done, id)
@@ -105,7 +128,8 @@ type FollowOptions struct {
 	// carries the whole text.
 	SkipDeltas bool
 	// Epoch is the epoch of the log After belongs to, if the client knows
-	// it: if the log's differs, Replay starts with a history_reset.
+	// it: if the log's differs, Replay starts with a history_reset. At most
+	// MaxEpochLen characters (invalid_argument beyond).
 	Epoch string
 }
 
@@ -114,6 +138,9 @@ type FollowOptions struct {
 // crashed mid-reply.
 func (s *Service) Follow(ctx context.Context, agentID string, opts FollowOptions) (*Follower, error) {
 	if err := ValidateID(agentID); err != nil {
+		return nil, err
+	}
+	if err := ValidateEpoch(opts.Epoch); err != nil {
 		return nil, err
 	}
 	so := engine.SubscribeOptions{SkipDeltas: opts.SkipDeltas}
@@ -178,15 +205,24 @@ func (f *Follower) PumpLive(ctx context.Context, emit func(*agentv1.AgentEvent) 
 	switch err := f.sub.Err(); {
 	case err == nil:
 		return false, nil
-	case errors.Is(err, engine.ErrUnavailable):
+	case f.resumable(err):
 		return true, nil
 	}
 	return false, f.Err()
 }
 
-// ResumeOnce tries once to replace a subscription the store broke, and on
-// success delivers what was appended meanwhile. ok false with no error means
-// the store is still unreachable: try again later.
+// resumable reports whether a subscription that ended with err is worth
+// resuming: the store broke it, or (for a follower that rejoins) it
+// overflowed.
+func (f *Follower) resumable(err error) bool {
+	return errors.Is(err, engine.ErrUnavailable) || (f.rejoin && errors.Is(err, engine.ErrOverflow))
+}
+
+// ResumeOnce tries once to replace a subscription the store broke (or that
+// overflowed, for a follower that rejoins), and on success delivers what
+// was appended meanwhile and the rest of the active run: only what was not
+// delivered before. ok false with no error means the store is still
+// unreachable: try again later.
 func (f *Follower) ResumeOnce(ctx context.Context, emit func(*agentv1.AgentEvent) error) (ok bool, err error) {
 	sub, err := f.s.eng.Subscribe(ctx, f.agentID, f.opts)
 	switch {
@@ -225,35 +261,42 @@ func (f *Follower) Replay(ctx context.Context, emit func(*agentv1.AgentEvent) er
 		if err := f.catchUp(ctx, 0, emit); err != nil {
 			return err
 		}
+	} else if !f.epochKnown {
+		// A live-only follower learns which log it follows, so that the
+		// ephemeral events of a log that goes away are told apart.
+		p, err := f.s.eng.Read(ctx, f.agentID, 0, 0)
+		if err != nil {
+			return f.s.engineError(ctx, "read history", err)
+		}
+		f.learnEpoch(p.Epoch)
 	}
 	return f.joinRun(ctx, emit)
 }
 
-// startAfter makes a follower that subscribed before the event after seq
-// was appended go on from seq: what follows arrives live, in order, and
-// nothing needs replaying.
-func (f *Follower) startAfter(seq uint64) {
-	f.last, f.synced = seq, true
+// startAfter makes a follower that subscribed before ev was appended go on
+// from it: what follows arrives live, in order, and nothing needs
+// replaying.
+func (f *Follower) startAfter(ev *agentv1.AgentEvent) {
+	f.last, f.synced = ev.GetSeq(), true
+	f.learnEpoch(ev.GetEpoch())
 }
 
 // joinRun delivers the run being written, if any, as it stands: its
 // run_started, one text_delta with the text so far and its tool call
-// events, after the user message it answers. The live events of the run
-// that the engine queued meanwhile carry a run_seq up to the one sent here
-// and are dropped by Deliver.
+// events, after the user message it answers. A run joined before gets only
+// what was not delivered of it (see sentRun). The live events of the run
+// that the engine queued meanwhile carry a run_seq up to the newest one
+// Run returned and are dropped by Deliver.
 func (f *Follower) joinRun(ctx context.Context, emit func(*agentv1.AgentEvent) error) error {
 	evs, err := f.s.eng.Run(ctx, f.agentID)
 	if err != nil {
 		return f.s.engineError(ctx, "read the active run", err)
 	}
-	if len(evs) == 0 || evs[0].GetRunStarted() == nil {
+	if len(evs) == 0 || evs[0].GetRunStarted() == nil || f.otherLog(evs[0]) {
 		return nil
 	}
 	rs := evs[0].GetRunStarted()
-	if rs.GetRunId() == f.runID {
-		// Already joined: only what came after f.runSeq is new.
-		evs = slices.DeleteFunc(evs, func(ev *agentv1.AgentEvent) bool { return ev.GetRunSeq() <= f.runSeq })
-	} else {
+	if rs.GetRunId() != f.run.id {
 		// The message it answers comes first.
 		if !f.synced {
 			f.last, f.synced = rs.GetReplyToSeq()-1, true
@@ -263,50 +306,18 @@ func (f *Follower) joinRun(ctx context.Context, emit func(*agentv1.AgentEvent) e
 				return err
 			}
 		}
+		f.run = sentRun{id: rs.GetRunId()}
 	}
-	f.runID = rs.GetRunId()
-	for _, ev := range compactRun(evs, f.opts.SkipDeltas) {
-		f.runSeq = max(f.runSeq, ev.GetRunSeq())
+	for _, ev := range unsent(evs, &f.run, f.opts.SkipDeltas) {
+		f.run.saw(ev)
 		if err := emit(ev); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// compactRun folds a run's events into what a joining client needs: the
-// run_started, the text so far as one delta, and the tool call events.
-func compactRun(evs []*agentv1.AgentEvent, skipDeltas bool) []*agentv1.AgentEvent {
-	var (
-		out   []*agentv1.AgentEvent
-		text  strings.Builder
-		delta *agentv1.AgentEvent
-	)
 	for _, ev := range evs {
-		d := ev.GetTextDelta()
-		if d == nil {
-			out = append(out, ev)
-			continue
-		}
-		text.WriteString(d.GetDelta())
-		delta = ev
+		f.run.seq = max(f.run.seq, ev.GetRunSeq())
 	}
-	if delta == nil || skipDeltas {
-		return out
-	}
-	d := delta.GetTextDelta()
-	whole := &agentv1.AgentEvent{
-		AgentId: delta.GetAgentId(), CreateTime: delta.GetCreateTime(), RunSeq: delta.GetRunSeq(),
-		Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
-			RunId: d.GetRunId(), MessageId: d.GetMessageId(), Delta: text.String(),
-		}},
-	}
-	// After the run_started (if it is here), before the tool calls.
-	at := 0
-	if len(out) > 0 && out[0].GetRunStarted() != nil {
-		at = 1
-	}
-	return slices.Insert(out, at, whole)
+	return nil
 }
 
 // Deliver passes a live event on: ephemeral events as they are, persisted
@@ -347,20 +358,30 @@ func (f *Follower) Err() error {
 	err := f.sub.Err()
 	switch {
 	case errors.Is(err, engine.ErrOverflow):
-		return &Error{Kind: KindResourceExhausted, Msg: fmt.Sprintf("subscriber fell behind; resume with after_seq=%d", f.last), Err: err}
+		return &Error{Kind: KindResourceExhausted, Msg: "subscriber fell behind" + f.resumeAdvice(), Err: err}
 	case errors.Is(err, engine.ErrDeleted):
 		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %q was deleted", f.agentID), Err: err}
 	case err == nil:
 		return &Error{Kind: KindCanceled, Msg: "subscription closed"}
 	}
-	return &Error{Kind: KindUnavailable, Msg: fmt.Sprintf("event stream interrupted; resume with after_seq=%d", f.last), Err: err}
+	return &Error{Kind: KindUnavailable, Msg: "event stream interrupted" + f.resumeAdvice(), Err: err}
 }
 
-// Resume replaces a subscription the store broke (ErrUnavailable) with a new
-// one, retrying until ctx is done, and delivers what was appended meanwhile.
-// Other endings (overflow, deletion, shutdown) are returned as Err.
+// resumeAdvice tells the client how to go on after its stream ended: with
+// after_seq, unless it follows one reply (a door), which has none.
+func (f *Follower) resumeAdvice() string {
+	if f.rejoin {
+		return "; retry"
+	}
+	return fmt.Sprintf("; resume with after_seq=%d", f.last)
+}
+
+// Resume replaces a subscription the store broke (ErrUnavailable), or that
+// overflowed for a follower that rejoins, with a new one, retrying until
+// ctx is done, and delivers what was appended meanwhile. Other endings
+// (overflow, deletion, shutdown) are returned as Err.
 func (f *Follower) Resume(ctx context.Context, emit func(*agentv1.AgentEvent) error) error {
-	if !errors.Is(f.sub.Err(), engine.ErrUnavailable) {
+	if !f.resumable(f.sub.Err()) {
 		return f.Err()
 	}
 	retry := backoff.New(50*time.Millisecond, 2*time.Second)
@@ -393,10 +414,11 @@ func (f *Follower) catchUp(ctx context.Context, until uint64, emit func(*agentv1
 				if err := emit(f.reset(p)); err != nil {
 					return err
 				}
-				f.last, f.epoch, until = 0, p.Epoch, 0
+				f.last, until = 0, 0
+				f.learnEpoch(p.Epoch)
 				continue
 			}
-			f.epoch = p.Epoch
+			f.learnEpoch(p.Epoch)
 			if p.FirstSeq > f.last+1 {
 				gap := &agentv1.AgentEvent{
 					AgentId:    f.agentID,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
@@ -44,6 +45,18 @@ type Reply struct {
 // errReplyDone stops a Follower's delivery once the reply was passed on.
 var errReplyDone = errors.New("reply delivered")
 
+// How a followed reply can end without its answer, besides the errors of
+// any stream: the Err of the *Error that Start, Pump or Check returns, so
+// that a door can name the ending to its client (codes history_reset and
+// agent_deleted).
+var (
+	// ErrHistoryReset: the log under the Reply is gone (the store lost
+	// it) or was created anew, so the message it follows is gone too.
+	ErrHistoryReset = errors.New("history_reset")
+	// ErrAgentDeleted: the agent was deleted.
+	ErrAgentDeleted = errors.New("agent_deleted")
+)
+
 // Ask appends a user message, as Enqueue does, and follows its reply. If
 // clientMessageID repeats an earlier message, nothing is appended and the
 // Reply follows that message's reply, whether it is written already or
@@ -64,6 +77,7 @@ func (s *Service) Ask(ctx context.Context, agentID, text, clientMessageID string
 		f.Close()
 		return nil, err
 	}
+	f.rejoin = true
 	r := &Reply{f: f, message: stored, duplicate: dup, fresh: !dup}
 	if dup {
 		if err := r.checkAnswered(ctx, s, agentID); err != nil {
@@ -108,6 +122,7 @@ func (s *Service) followReply(ctx context.Context, agentID string, msg *agentv1.
 	if err != nil {
 		return nil, err
 	}
+	f.rejoin = true
 	r.f = f
 	return r, nil
 }
@@ -139,7 +154,7 @@ func (r *Reply) Start(ctx context.Context, emit func(*agentv1.AgentEvent) error)
 	if r.fresh {
 		// Subscribed before the message was appended: everything after
 		// it arrives live, in order, the run's events before its reply.
-		r.f.startAfter(r.message.GetSeq())
+		r.f.startAfter(r.message)
 	} else {
 		err = r.f.Replay(ctx, r.filter(emit))
 	}
@@ -167,13 +182,37 @@ func (r *Reply) Pump(ctx context.Context, emit func(*agentv1.AgentEvent) error) 
 	return r.finish(r.f.Pump(ctx, r.filter(emit)))
 }
 
+// CheckEvery is how often a caller should Check while the Reply is
+// silent: the service's PollInterval.
+func (r *Reply) CheckEvery() time.Duration { return r.f.s.cfg.PollInterval }
+
+// Check looks at the log itself, for what the live feed cannot tell: that
+// the log is gone (the store lost it, and nothing was appended since to
+// announce a new one) or that the reply was appended while its live copy
+// was lost. It delivers the reply if it finds it, and ends the Reply with
+// ErrHistoryReset if the log is not the one followed. A store that cannot
+// be reached is not an ending: the subscription reports outages itself.
+func (r *Reply) Check(ctx context.Context, emit func(*agentv1.AgentEvent) error) (done bool, err error) {
+	if r.done {
+		return true, nil
+	}
+	done, err = r.finish(r.f.catchUp(ctx, 0, r.filter(emit)))
+	if KindOf(err) == KindUnavailable && ctx.Err() == nil {
+		return false, nil
+	}
+	return done, err
+}
+
 // Close ends the Reply's subscription. It cancels nothing: the reply is
 // written whether or not anyone follows it.
 func (r *Reply) Close() { r.f.Close() }
 
 func (r *Reply) finish(err error) (bool, error) {
-	if errors.Is(err, errReplyDone) {
+	switch {
+	case errors.Is(err, errReplyDone):
 		return true, nil
+	case errors.Is(err, engine.ErrDeleted):
+		return false, &Error{Kind: KindNotFound, Msg: "the agent was deleted while its reply was being written", Err: ErrAgentDeleted}
 	}
 	return r.done, err
 }
@@ -206,7 +245,8 @@ func (r *Reply) filter(emit func(*agentv1.AgentEvent) error) func(*agentv1.Agent
 			}
 			return r.end(ev, emit)
 		case *agentv1.AgentEvent_HistoryReset:
-			return &Error{Kind: KindAborted, Msg: "the agent's history was reset while its reply was followed; send the message again"}
+			return &Error{Kind: KindAborted, Err: ErrHistoryReset,
+				Msg: "the agent's history was lost while its reply was being written (the store lost it, or the agent began anew); send the message again"}
 		}
 		if ev.GetSeq() == 0 && r.runID != "" && engine.RunID(ev) == r.runID {
 			return emit(ev)

@@ -32,6 +32,9 @@ type runStream struct {
 	runID   string
 	replyID string
 	seq     uint64 // run_seq of the last event published
+	// epoch is the epoch of the log the run answers in: every event
+	// carries it, so that followers drop those of a log that is gone.
+	epoch string
 
 	left int  // bytes the reply may still take
 	full bool // the cap was reached
@@ -60,6 +63,7 @@ func (r *runStream) publish(ev *agentv1.AgentEvent) error {
 	r.seq++
 	ev.RunSeq = r.seq
 	ev.AgentId = r.lease.AgentID
+	ev.Epoch = r.epoch
 	ev.CreateTime = timestamppb.New(r.s.cfg.Now())
 	if err := r.s.eng.PublishRun(r.ctx, r.lease, ev); err != nil && r.ctx.Err() == nil {
 		r.s.log.Debug("publish failed", "agent", r.lease.AgentID, "err", err)

@@ -15,6 +15,7 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/responder"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -62,6 +63,11 @@ type Config struct {
 	PollInterval time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Redact takes the gateway's secrets out of a run error's code and
+	// message before it is persisted and sent to every client, whichever
+	// responder gave them: an upstream may echo a credential it was sent.
+	// Default: the text as it is.
+	Redact func(string) string
 }
 
 func (c Config) withDefaults() Config {
@@ -94,6 +100,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Redact == nil {
+		c.Redact = func(s string) string { return s }
 	}
 	return c
 }
@@ -173,7 +182,7 @@ func (s *Service) Close() {
 	select {
 	case <-done:
 	case <-t.C:
-		s.log.Warn("reply workers still running at exit", "waited", closeWait.String())
+		s.log.Warn("reply workers still running at exit", logattr.Millis("waited_ms", closeWait))
 	}
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
@@ -109,13 +110,22 @@ func (s *Service) answerWithLease(agentID string, lease engine.Lease, pending []
 		<-renewed
 	}()
 	// CancelRun reaches this worker, on whichever replica, through a
-	// subscription that only hears cancels.
+	// subscription that only hears cancels. DeleteAgent ends it: then the
+	// run stops at once, as a cancelled one does, rather than write on for
+	// a log that is gone until the lease renewal notices.
 	cw := &cancels{}
+	var deleted atomic.Bool
 	sub, err := s.eng.Subscribe(ctx, agentID, engine.SubscribeOptions{Internal: true, OnCancel: cw.cancel})
 	if err != nil {
 		s.log.Warn("cancel subscription failed; answering anyway", "agent", agentID, "err", err)
 	} else {
 		defer sub.Close()
+		sub.Notify(func() {
+			if errors.Is(sub.Err(), engine.ErrDeleted) {
+				deleted.Store(true)
+				cancel()
+			}
+		})
 	}
 	var answered uint64 // the newest seq this loop answered: where to look next
 	for ctx.Err() == nil {
@@ -123,7 +133,10 @@ func (s *Service) answerWithLease(agentID string, lease engine.Lease, pending []
 		for _, ev := range pending {
 			var err error
 			if replySeq, err = s.answer(ctx, agentID, ev, lease, cw); err != nil {
-				if !errors.Is(err, context.Canceled) {
+				switch {
+				case deleted.Load():
+					s.log.Info("reply stopped: the agent was deleted", "agent", agentID, "seq", ev.GetSeq())
+				case !errors.Is(err, context.Canceled):
 					s.log.Warn("reply not written", "agent", agentID, "seq", ev.GetSeq(), "err", err)
 				}
 				return false
@@ -230,6 +243,7 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 	cw.begin(runID, cancel)
 	out := newRunStream(rctx, s, lease, runID, replyID)
 	out.stop = cancel
+	out.epoch = ev.GetEpoch()
 	_ = out.started(seq)
 	res, err := s.cfg.Responder.Respond(rctx, responder.Request{
 		AgentID: agentID, RunID: runID, Seq: seq, Message: message, History: history,
@@ -276,7 +290,8 @@ func (s *Service) contextMessages() int {
 
 // runError is the answer to a message the responder failed to reply to: its
 // own code and message if it gave them (a *responder.Error), else a generic
-// one, since its error may reveal what clients must not see.
+// one, since its error may reveal what clients must not see. Either way
+// the secrets are taken out (Config.Redact).
 func (s *Service) runError(agentID, runID string, seq uint64, err error, timedOut bool) *agentv1.RunError {
 	s.log.Warn("responder failed", "agent", agentID, "seq", seq, "err", err)
 	re := &agentv1.RunError{RunId: runID, ReplyToSeq: seq,
@@ -286,6 +301,7 @@ func (s *Service) runError(agentID, runID string, seq uint64, err error, timedOu
 	} else if timedOut {
 		re.Code, re.Message = "reply_timeout", "the agent took too long to reply; send the message again"
 	}
+	re.Code, re.Message = s.cfg.Redact(re.Code), s.cfg.Redact(re.Message)
 	return re
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	connectcors "connectrpc.com/cors"
@@ -25,21 +26,26 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/bridge"
+	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/agentgate/agentgate/internal/health"
+	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/agentgate/agentgate/internal/limit"
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/origin"
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/server"
 	"github.com/agentgate/agentgate/responder"
 )
 
 // Options are what a caller may inject besides the configuration.
 type Options struct {
-	// Logger receives all logs. Default slog.Default().
+	// Logger receives all logs, with the configuration's secrets taken out
+	// (redact.Handler). Default slog.Default().
 	Logger *slog.Logger
 	// Responder writes the agents' replies. Default: the one RESPONDER
 	// chooses (responder.Echo with ECHO_DELAY unless set).
@@ -69,6 +75,13 @@ type App struct {
 	codec *bridge.Codec
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
+
+	// With Redis: stopConnect ends the connecting goroutine, which closes
+	// connected when it returns and sends on fatal (buffered) the failure
+	// that ends Serve. All nil with the memory engine.
+	stopConnect context.CancelFunc
+	connected   chan struct{}
+	fatal       chan error
 }
 
 // New wires an App. The caller must Close it after Serve returns.
@@ -76,29 +89,34 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// No log line, run error or start-up error carries a configured secret.
+	red := redact.New(cfg.Secrets()...)
+	opts.Logger = redact.Logger(opts.Logger, red)
 	if opts.Responder == nil {
 		r, err := newResponder(cfg, opts.Logger)
 		if err != nil {
 			return nil, err
 		}
 		opts.Responder = r
+	} else {
+		// The caller's own: the start line must not name a built-in one.
+		cfg.Responder.Kind = "custom"
 	}
 	a := &App{cfg: cfg, log: opts.Logger, version: opts.Version}
 	ecfg := engine.Config{HistoryLimit: cfg.HistoryLimit}
 	if cfg.RedisURL == "" {
 		a.engine, a.name = engine.NewMemory(ecfg), "memory"
 	} else {
-		r, err := connectRedis(ctx, a.log, engine.RedisConfig{URL: cfg.RedisURL, Config: ecfg, Logger: a.log})
-		if err != nil {
-			return nil, err
-		}
-		a.engine, a.name = r, "redis"
+		a.engine, a.name = a.startRedis(ctx, engine.RedisConfig{URL: cfg.RedisURL, Config: ecfg, Logger: a.log}), "redis"
 	}
 	a.metrics = metrics.New(opts.Version, a.name)
 	a.engine = a.metrics.Engine(a.engine)
 	a.tokens = auth.New(cfg.AuthTokens)
 	a.origins = origin.New(cfg.AllowedOrigins)
 	a.gate = limit.NewGate(cfg.MaxConnections, cfg.ConnectionRate)
+	for _, w := range cfg.Warnings {
+		a.log.Warn(w)
+	}
 	if !a.tokens.Enabled() {
 		a.log.Warn("AUTH_TOKENS is empty: anyone who reaches this port can talk to every agent")
 	}
@@ -119,9 +137,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		LeaseTTL:        cfg.LeaseTTL,
 		ReplyTimeout:    cfg.ReplyTimeout,
 		ContextMessages: contextMessages(cfg.Responder.ContextMessages),
+		Redact:          red.String,
 	})
 	a.health = health.New(health.Config{
 		Ping:     a.service.Ready,
+		Reason:   a.unreadyReason,
 		Services: []string{agentv1connect.AgentServiceName},
 		Logger:   a.log,
 	})
@@ -151,6 +171,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		for pattern, h := range console.New().Routes() {
 			routes[pattern] = h
 		}
+		routes["POST "+consoleCheckPath] = http.HandlerFunc(a.consoleCheck)
 	}
 	a.server = server.New(server.Config{
 		AgentPath:            agentPath,
@@ -208,7 +229,7 @@ func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 				return true
 			}
 			a.metrics.Refused("origin")
-			a.log.Warn("websocket refused", "reason", "origin", "origin", r.Header.Get("Origin"),
+			a.log.Warn("websocket refused", "reason", "origin", "origin", clip.Value(r.Header.Get("Origin")),
 				"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
 			return false
 		},
@@ -233,7 +254,7 @@ func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.tokens.CheckWebSocket(r); err != nil {
 			a.refusedHTTP(r, err)
-			http.Error(w, "a valid token is required: pass access_token or the bearer.<token> subprotocol", http.StatusUnauthorized)
+			jsonerror.Write(w, http.StatusUnauthorized, "unauthenticated", "a valid token is required: pass access_token or the bearer.<token> subprotocol")
 			return
 		}
 		b.ServeHTTP(w, r)
@@ -312,7 +333,7 @@ func (a *App) refusedHTTP(r *http.Request, err error) {
 		reason = "invalid_token"
 	}
 	a.metrics.Refused(reason)
-	a.log.Warn("request refused", "reason", reason, "path", r.URL.Path,
+	a.log.Warn("request refused", "reason", reason, "path", clip.Value(r.URL.Path),
 		"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
 }
 
@@ -323,12 +344,33 @@ func (a *App) refusedStream(procedure, reason string) {
 
 // Serve serves on ln until ctx is done, then drains (see server.Serve).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	a.log.Info("serving",
+	attrs := []any{
 		"addr", ln.Addr().String(),
 		"engine", a.name,
 		"version", a.version,
 		"history_limit", a.cfg.HistoryLimit,
-	)
+	}
+	a.log.Info("serving", append(attrs, a.startFacts()...)...)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if a.fatal != nil {
+		go func() {
+			select {
+			case err := <-a.fatal:
+				cancel(err) // drain, then return err
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err := a.serve(ctx, ln)
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// serve is Serve once the start line is written.
+func (a *App) serve(ctx context.Context, ln net.Listener) error {
 	if a.metricsSrv == nil {
 		return a.server.Serve(ctx, ln)
 	}
@@ -344,16 +386,73 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close stops the reply workers and the engine.
+// startFacts says, for the start line, what answers the agents and where
+// clients come in: the responder, its model and upstream host (never a
+// credential, a path or a query), and the doors mounted.
+func (a *App) startFacts() []any {
+	rc := a.cfg.Responder
+	facts := []any{"responder", rc.Kind}
+	switch rc.Kind {
+	case "openai":
+		facts = append(facts, "model", rc.OpenAI.Model, "upstream", hostOf(rc.OpenAI.BaseURL))
+	case "agui":
+		facts = append(facts, "upstream", hostOf(rc.AGUI.URL))
+	}
+	doors := "connect,websocket,agui,aisdk"
+	if a.cfg.Console {
+		doors += ",console"
+	}
+	return append(facts, "doors", doors)
+}
+
+// hostOf is a URL's host[:port], or "" if it has none.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// Close stops the reply workers, the engine, and its connecting if it is
+// still under way.
 func (a *App) Close() error {
+	if a.stopConnect != nil {
+		a.stopConnect()
+		<-a.connected
+	}
 	a.service.Close()
 	return a.engine.Close()
 }
 
+// startRedis returns the Redis engine at once, still connecting: the
+// server listens meanwhile, /health/live answers 200, /health and the gRPC
+// health service say "starting: redis unreachable", and calls fail with
+// unavailable until Redis answers (on a platform, the database may start
+// after the gateway). Connecting retries with backoff, each failed attempt
+// logged without the URL's password, until it succeeds, Close is called or
+// ctx is done. A failure that no retry can mend ends Serve with it.
+func (a *App) startRedis(ctx context.Context, rc engine.RedisConfig) engine.Engine {
+	st := engine.NewStarting()
+	ctx, a.stopConnect = context.WithCancel(ctx)
+	a.connected = make(chan struct{})
+	a.fatal = make(chan error, 1)
+	go func() {
+		defer close(a.connected)
+		r, err := connectRedis(ctx, a.log, st, rc)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.fatal <- err
+		case err == nil && st.Connected(r):
+			a.log.Info("redis connected: ready")
+		}
+	}()
+	return st
+}
+
 // connectRedis opens the Redis engine, retrying with backoff while Redis is
-// unreachable (on a platform, the database may start after the gateway) until
-// ctx is done. Each failed attempt is logged without the URL's password.
-func connectRedis(ctx context.Context, log *slog.Logger, rc engine.RedisConfig) (*engine.Redis, error) {
+// unreachable, and telling st why each attempt failed.
+func connectRedis(ctx context.Context, log *slog.Logger, st *engine.Starting, rc engine.RedisConfig) (*engine.Redis, error) {
 	delay := backoff.New(250*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
 		r, err := engine.NewRedis(ctx, rc)
@@ -363,10 +462,22 @@ func connectRedis(ctx context.Context, log *slog.Logger, rc engine.RedisConfig) 
 		if !errors.Is(err, engine.ErrUnavailable) {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		st.Failed(err)
 		wait := delay.Next()
-		log.Warn("redis unreachable; retrying", "attempt", attempt, "in", wait.String(), "err", err)
+		log.Warn("redis unreachable; retrying", "attempt", attempt, logattr.Millis("in_ms", wait), "err", err)
 		if !backoff.Sleep(ctx, wait) {
 			return nil, fmt.Errorf("REDIS_URL: gave up connecting: %w", err)
 		}
 	}
+}
+
+// unreadyReason words an engine failure for the health probes.
+func (a *App) unreadyReason(err error) string {
+	switch {
+	case errors.Is(err, engine.ErrStarting):
+		return "starting: " + a.name + " unreachable"
+	case a.name == "redis":
+		return "redis unreachable"
+	}
+	return "engine unavailable"
 }

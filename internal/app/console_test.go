@@ -1,12 +1,14 @@
 package app_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/gorilla/websocket"
 )
 
 // TestConsole checks that the console is served by default, beside the plain
@@ -63,5 +65,67 @@ func TestConsole(t *testing.T) {
 				t.Errorf("GET /: %d %q, want 200 OK", res.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestConsoleCheck: the console's answer to "why was my socket refused?"
+// runs the upgrade's checks in its order, says which failed, and whether
+// retrying can help.
+func TestConsoleCheck(t *testing.T) {
+	t.Parallel()
+	const token = "console-check-token-0123"
+	srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": token, "ALLOWED_ORIGINS": "https://app.example.com", "MAX_CONNECTIONS": "1"})
+	client := httpClient(t, false)
+	check := func(agent, auth, origin string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/console/check?agent="+agent, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var ans map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&ans); err != nil {
+			t.Fatalf("the answer is not JSON: %v", err)
+		}
+		return res.StatusCode, ans
+	}
+	for _, tc := range []struct {
+		name, agent, auth, origin string
+		status                    int
+		reason                    string
+		retry                     bool
+	}{
+		{"no token", "a", "", "https://app.example.com", http.StatusUnauthorized, "unauthenticated", false},
+		{"wrong token", "a", "wrong-token-0123456789", "https://app.example.com", http.StatusUnauthorized, "invalid_token", false},
+		{"foreign origin", "a", token, "https://evil.example.org", http.StatusForbidden, "origin", false},
+		{"bad agent id", "no%20spaces", token, "https://app.example.com", http.StatusBadRequest, "invalid_argument", false},
+		{"all good", "a", token, "https://app.example.com", http.StatusOK, "", true},
+	} {
+		status, ans := check(tc.agent, tc.auth, tc.origin)
+		reason, _ := ans["reason"].(string)
+		if status != tc.status || reason != tc.reason || ans["retry"] != tc.retry {
+			t.Errorf("%s: %d %v, want %d reason %q retry %v", tc.name, status, ans, tc.status, tc.reason, tc.retry)
+		}
+		if msg, _ := ans["message"].(string); strings.Contains(msg, token) {
+			t.Errorf("%s: the answer shows the token: %q", tc.name, msg)
+		}
+	}
+
+	// At MAX_CONNECTIONS the answer says so, and that retrying helps.
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/agent/a?access_token="+token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	status, ans := check("a", token, "")
+	if status != http.StatusServiceUnavailable || ans["reason"] != "max_connections" || ans["retry"] != true {
+		t.Fatalf("at the limit: %d %v, want 503 max_connections, retry", status, ans)
 	}
 }

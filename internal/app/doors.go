@@ -5,9 +5,11 @@ import (
 	"net/http"
 
 	"github.com/agentgate/agentgate/internal/accesslog"
+	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/door"
 	"github.com/agentgate/agentgate/internal/door/agui"
 	"github.com/agentgate/agentgate/internal/door/aisdk"
+	"github.com/agentgate/agentgate/internal/logattr"
 )
 
 // doorRoutes mounts the frontend doors, AG-UI and the AI SDK's UI message
@@ -15,13 +17,22 @@ import (
 // their streams counted against MAX_CONNECTIONS and CONNECTION_RATE like
 // WebSockets. The patterns carry no method, so that CORS preflights
 // (OPTIONS) reach protect; each door then refuses the methods it does not
-// serve.
+// serve. Other paths under the doors' prefixes (no agent id, a slash in
+// it) get a JSON 404, like every other refusal of a door.
 func (a *App) doorRoutes(routes map[string]http.Handler) {
 	ag := agui.New(a.doorConfig(agui.Name))
 	ai := aisdk.New(a.doorConfig(aisdk.Name))
 	routes["/agui/{agent_id}"] = a.protect(only(http.MethodPost, ag))
 	routes["/ai/chat"] = a.protect(only(http.MethodPost, http.HandlerFunc(ai.Chat)))
 	routes["/ai/chat/{agent_id}/stream"] = a.protect(only(http.MethodGet, http.HandlerFunc(ai.Resume)))
+	routes["/agui/"] = a.protect(http.HandlerFunc(noDoor))
+	routes["/ai/chat/"] = a.protect(http.HandlerFunc(noDoor))
+}
+
+// noDoor answers a path under a door's prefix that no door serves.
+func noDoor(w http.ResponseWriter, _ *http.Request) {
+	door.WriteError(w, &door.Error{Status: http.StatusNotFound, Code: "not_found",
+		Message: "no door here: the doors are POST /agui/{agent_id}, POST /ai/chat and GET /ai/chat/{agent_id}/stream"})
 }
 
 func (a *App) doorConfig(name string) door.Config {
@@ -56,6 +67,8 @@ func (a *App) doorConfig(name string) door.Config {
 }
 
 // observeDoor writes the access log line of a door request and counts it.
+// What the client sent (method, path, agent id) is cut to clip.ValueLen:
+// a door refuses an id of a megabyte, and its log line must not hold it.
 func (a *App) observeDoor(r *http.Request, rec door.Record) {
 	a.metrics.DoorRequests.WithLabelValues(rec.Door, rec.Outcome).Inc()
 	a.metrics.DoorDuration.WithLabelValues(rec.Door).Observe(rec.Duration.Seconds())
@@ -65,16 +78,16 @@ func (a *App) observeDoor(r *http.Request, rec door.Record) {
 	}
 	attrs := []slog.Attr{
 		slog.String("door", rec.Door),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("method", clip.Value(r.Method)),
+		slog.String("path", clip.Value(r.URL.Path)),
 		slog.Int("status", rec.Status),
 		slog.String("outcome", rec.Outcome),
-		slog.Duration("duration", rec.Duration),
+		logattr.Millis("duration_ms", rec.Duration),
 		slog.String("peer", r.RemoteAddr),
 		slog.String("request_id", accesslog.RequestID(r.Context())),
 	}
 	if rec.AgentID != "" {
-		attrs = append(attrs, slog.String("agent", rec.AgentID))
+		attrs = append(attrs, slog.String("agent", clip.Value(rec.AgentID)))
 	}
 	if rec.Code != "" {
 		attrs = append(attrs, slog.String("code", rec.Code))

@@ -17,7 +17,7 @@ func newResponder(cfg config.Config, log *slog.Logger) (responder.Responder, err
 	rc := cfg.Responder
 	switch rc.Kind {
 	case "agui":
-		r, err := agui.New(agui.Config{URL: rc.AGUI.URL, Token: rc.AGUI.Token, Logger: log})
+		r, err := agui.New(agui.Config{URL: rc.AGUI.URL, Token: rc.AGUI.Token, MaxFrameBytes: rc.MaxEventBytes, Logger: log})
 		if err != nil {
 			return nil, &config.Error{Var: "AGUI_URL", Value: "(see below)", Accept: err.Error()}
 		}
@@ -26,7 +26,7 @@ func newResponder(cfg config.Config, log *slog.Logger) (responder.Responder, err
 		o := rc.OpenAI
 		r, err := openai.New(openai.Config{
 			BaseURL: o.BaseURL, APIKey: o.APIKey, Model: o.Model, SystemPrompt: o.SystemPrompt,
-			Temperature: o.Temperature, Logger: log,
+			Temperature: o.Temperature, MaxEventBytes: rc.MaxEventBytes, Logger: log,
 		})
 		if err != nil {
 			return nil, &config.Error{Var: "OPENAI_BASE_URL", Value: "(see below)", Accept: err.Error()}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/config"
@@ -64,7 +66,33 @@ func Start(t testing.TB, env map[string]string, opts ...func(*app.Options)) *Ser
 			t.Errorf("serve: %v", err)
 		}
 	})
+	if cfg.RedisURL != "" {
+		s.awaitReady(t)
+	}
 	return s
+}
+
+// awaitReady waits until /health says ready: with Redis the server listens
+// before it has connected (see app.New), and the tests mean to start with
+// a working gateway.
+func (s *Server) awaitReady(t testing.TB) {
+	t.Helper()
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := c.Get(s.URL + "/health")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				c.CloseIdleConnections()
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway was not ready within 15 s: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // a bounded poll of the probe
+	}
 }
 
 // Stop drains the server as SIGTERM would and waits until it has stopped.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/agentgate/agentgate/internal/jsonerror"
 )
 
 // Subprotocol is the WebSocket subprotocol of the bridge. A browser offers it
@@ -138,8 +139,11 @@ func (t *Tokens) CheckWebSocket(r *http.Request) error {
 
 // Middleware refuses requests without a valid bearer token before the
 // handler reads their body, answering in the caller's protocol (Connect,
-// gRPC or gRPC-Web) with code unauthenticated. refused, if not nil, is told
-// of each refusal with its reason. Requests pass untouched when auth is off.
+// gRPC or gRPC-Web) with code unauthenticated, and any other request (a
+// door's, a CORS request that is not a preflight, a body of another
+// content type) with 401 and the JSON error body of package jsonerror.
+// refused, if not nil, is told of each refusal with its reason. Requests
+// pass untouched when auth is off.
 func (t *Tokens) Middleware(next http.Handler, refused func(*http.Request, error)) http.Handler {
 	if !t.Enabled() {
 		return next
@@ -167,6 +171,6 @@ func (t *Tokens) Middleware(next http.Handler, refused func(*http.Request, error
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate"`)
-		http.Error(w, "401 unauthorized: a valid bearer token is required", http.StatusUnauthorized)
+		jsonerror.Write(w, http.StatusUnauthorized, connect.CodeUnauthenticated.String(), cerr.Message())
 	})
 }

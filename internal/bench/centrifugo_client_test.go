@@ -88,15 +88,17 @@ func TestCentrifugoBatchedFrame(t *testing.T) {
 		t.Errorf("reply %s: id %d, %v; want 3", reply, id, ok)
 	}
 	// The fake handles a socket's commands in order: once the second
-	// publish is answered, the pong sent before it has been counted.
+	// publish is answered, the pong sent before it has been counted. The
+	// second ping came with that answer, and await answers it before it
+	// returns, so its pong may or may not have been counted yet.
 	if err := c.WriteMessage(websocket.TextMessage, appendPublish(nil, 4, centrifugoChannel("a"), []byte(`{}`))); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.await(4); err != nil {
 		t.Fatal(err)
 	}
-	if pings, pongs := f.pings.Load(), f.pongs.Load(); pongs != 1 || pings != 2 {
-		t.Errorf("pings %d, pongs %d; want 2 and 1 (the second ping unanswered so far)", pings, pongs)
+	if pings, pongs := f.pings.Load(), f.pongs.Load(); pings != 2 || pongs < 1 || pongs > pings {
+		t.Errorf("pings %d, pongs %d; want 2 pings and 1 or 2 pongs (the first ping answered)", pings, pongs)
 	}
 }
 

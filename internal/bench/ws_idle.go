@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,29 +80,40 @@ func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
 	dialTime := time.Since(start)
 	defer closeAll(conns)
 	var closed atomic.Int64
+	var closing atomic.Bool
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	for _, c := range conns {
-		wg.Go(func() { holdReader(&msgReader{c: c, centrifugo: t.Centrifugo, pong: true}, &closed, &firstErr) })
+		wg.Go(func() {
+			holdReader(&msgReader{c: c, centrifugo: t.Centrifugo, pong: true}, &closing, &closed, &firstErr)
+		})
 	}
 	select {
 	case <-time.After(cfg.Settle):
 	case <-ctx.Done():
 	}
 	after, err := RSS(t.PID)
+	serverOpen, openErr := gatewaySockets(ctx, t)
+	closing.Store(true)
 	closeAll(conns)
 	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	// Readers end when the tool closes the sockets; only closes seen before
-	// that count as errors.
+	if openErr != nil {
+		return nil, openErr
+	}
+	// Readers end when the tool closes the sockets; only failures seen
+	// before that count as errors.
 	r.Errors = closed.Load()
 	if e, ok := firstErr.Load().(string); ok {
 		r.Note(e)
 	}
 	r.Set("conns", float64(cfg.Conns))
 	r.Set("open", float64(int64(cfg.Conns)-r.Errors))
+	if t.Project {
+		r.Set("server_open", serverOpen)
+	}
 	r.Set("dial_per_s", float64(cfg.Conns)/dialTime.Seconds())
 	r.Set("rss_before_mb", float64(before)/(1<<20))
 	r.Set("rss_after_mb", float64(after)/(1<<20))
@@ -108,18 +122,46 @@ func WSIdle(ctx context.Context, t Target, cfg WSIdleConfig) (*Result, error) {
 }
 
 // holdReader reads a held socket until it fails; a failure before the tool
-// closes the socket (a close frame from the server, a reset) is counted.
-// It answers Centrifugo's pings, which a held socket gets every 25 s.
-func holdReader(m *msgReader, closed *atomic.Int64, firstErr *atomic.Value) {
+// closes the socket (closing: a close frame from the server, a reset, an
+// end of stream) is counted. It answers Centrifugo's pings, which a held
+// socket gets every 25 s.
+func holdReader(m *msgReader, closing *atomic.Bool, closed *atomic.Int64, firstErr *atomic.Value) {
 	var err error
 	for err == nil {
 		_, err = m.next()
 	}
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
+	if !closing.Load() {
 		closed.Add(1)
-		firstErr.CompareAndSwap(nil, fmt.Sprintf("closed by the server: %v", err))
+		firstErr.CompareAndSwap(nil, fmt.Sprintf("lost before the end: %v", err))
 	}
+}
+
+// gatewaySockets returns the gateway's own count of open WebSockets
+// (agentgate_websockets_open on /metrics), so that "open" is what the
+// server holds and not only what the tool believes; 0 for other servers.
+func gatewaySockets(ctx context.Context, t Target) (float64, error) {
+	if !t.Project {
+		return 0, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.Addr+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("reading the gateway's metrics: %w", err)
+	}
+	defer res.Body.Close()
+	const name = "agentgate_websockets_open "
+	lines := bufio.NewScanner(res.Body)
+	for lines.Scan() {
+		if v, ok := strings.CutPrefix(lines.Text(), name); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("the gateway's /metrics has no %s(status %s)", name, res.Status)
 }
 
 // stableRSS reads the RSS of pid until two readings d apart differ by less

@@ -57,6 +57,8 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/clip"
+	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -247,7 +249,7 @@ func New(cfg Config) (*Bridge, error) {
 		// ServeHTTP has checked the origin before the upgrade.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			http.Error(w, reason.Error(), status)
+			jsonerror.Write(w, status, refusalCode(status), reason.Error())
 		},
 	}
 	return b, nil
@@ -292,7 +294,7 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 	}
 	if !b.cfg.CheckOrigin(r) {
 		// CheckOrigin has logged and counted the refusal itself.
-		http.Error(w, "websocket: request origin not allowed", http.StatusForbidden)
+		jsonerror.Write(w, http.StatusForbidden, refusalCode(http.StatusForbidden), "this origin is not allowed (ALLOWED_ORIGINS)")
 		return opts, false
 	}
 	return opts, true
@@ -307,7 +309,8 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions)
 		var status int
 		var reason string
 		if release, status, reason = b.cfg.Admit(r); release == nil {
-			http.Error(w, reason, status)
+			// Config.Admit has logged and counted the refusal itself.
+			jsonerror.Write(w, status, "resource_exhausted", reason)
 			return nil, false
 		}
 	}
@@ -320,11 +323,26 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions)
 }
 
 // refuse answers an upgrade request that cannot become a socket, and logs
-// why: every refusal is visible to the operator.
+// why: every refusal is visible to the operator. The answer is the status
+// and the JSON error body of every refusal at the edge (package
+// jsonerror).
 func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
-	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", r.URL.Path,
-		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", truncate(msg, 200))
-	http.Error(w, msg, status)
+	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", clip.Value(r.URL.Path),
+		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", clip.Message(msg))
+	jsonerror.Write(w, status, refusalCode(status), msg)
+}
+
+// refusalCode is the error code of an upgrade refused with status.
+func refusalCode(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "unauthenticated"
+	case http.StatusForbidden:
+		return "permission_denied"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	return "invalid_argument"
 }
 
 // socketKey marks the context of the calls a socket makes.

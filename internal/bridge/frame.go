@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
+	"github.com/agentgate/agentgate/internal/clip"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -75,7 +76,7 @@ func parseFrame(data []byte) (clientFrame, error) {
 		return true
 	})
 	if unknown != nil {
-		return clientFrame{}, invalidFrame("unknown field %s in frame; a frame has id, method, request and cancel", truncate(string(unknown), 66))
+		return clientFrame{}, invalidFrame("unknown field %s in frame; a frame has id, method, request and cancel", clip.String(string(unknown), 66))
 	}
 	var f clientFrame
 	var ok bool

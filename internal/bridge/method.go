@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"github.com/agentgate/agentgate/internal/clip"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -98,7 +99,7 @@ func messageType(md protoreflect.MessageDescriptor) protoreflect.MessageType {
 func (ms *methods) lookup(name string) (*method, error) {
 	m := ms.byName[name]
 	if m == nil {
-		return nil, &frameError{code: connect.CodeUnimplemented, msg: fmt.Sprintf("unknown method %q; the methods are %s", truncate(name, 64), ms.names)}
+		return nil, &frameError{code: connect.CodeUnimplemented, msg: fmt.Sprintf("unknown method %q; the methods are %s", clip.String(name, 64), ms.names)}
 	}
 	if m.refused != "" {
 		return nil, &frameError{code: connect.CodeUnimplemented, msg: m.refused}
@@ -136,7 +137,7 @@ func (m *method) bindAgent(msg proto.Message, agentID string) error {
 	case agentID:
 	default:
 		return &frameError{code: connect.CodePermissionDenied, msg: fmt.Sprintf(
-			"this socket talks to agent %q; the request names %q: open a socket at /ws/agent/%s for it", agentID, truncate(got, 64), truncate(got, 64))}
+			"this socket talks to agent %q; the request names %q: open a socket at /ws/agent/%s for it", agentID, clip.String(got, 64), clip.String(got, 64))}
 	}
 	return nil
 }
@@ -149,11 +150,4 @@ func protojsonMessage(err error) string {
 		msg = strings.TrimLeft(msg[len("proto:"):], " \u00a0")
 	}
 	return msg
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/clip"
 )
 
 // pushOptions are the socket's query parameters: ?after_seq=N replays the
@@ -19,23 +22,20 @@ type pushOptions struct {
 	skipDeltas bool
 }
 
-// maxEpochLen bounds ?epoch: epochs the server gives out are 26 characters.
-const maxEpochLen = 128
-
 func parsePushOptions(r *http.Request) (pushOptions, error) {
 	q := r.URL.Query()
 	o := pushOptions{subscribe: true}
 	if v := q.Get("subscribe"); v != "" {
 		s, err := strconv.ParseBool(v)
 		if err != nil {
-			return o, fmt.Errorf("subscribe=%q: want true or false", truncate(v, 32))
+			return o, fmt.Errorf("subscribe=%q: want true or false", clip.String(v, 32))
 		}
 		o.subscribe = s
 	}
 	if v := q.Get("after_seq"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return o, fmt.Errorf("after_seq=%q: want the seq of the last event received, a whole number", truncate(v, 32))
+			return o, fmt.Errorf("after_seq=%q: want the seq of the last event received, a whole number", clip.String(v, 32))
 		}
 		if !o.subscribe {
 			return o, errors.New("after_seq replays pushed events: it cannot go with subscribe=false")
@@ -43,10 +43,10 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 		o.after = &n
 	}
 	if v := q.Get("epoch"); v != "" {
-		switch {
-		case len(v) > maxEpochLen:
-			return o, fmt.Errorf("epoch is %d characters long: want the epoch of the last event received", len(v))
-		case o.after == nil:
+		if err := agent.ValidateEpoch(v); err != nil {
+			return o, err
+		}
+		if o.after == nil {
 			return o, errors.New("epoch names the log of after_seq: it needs after_seq")
 		}
 		o.epoch = v
@@ -54,7 +54,7 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 	if v := q.Get("deltas"); v != "" {
 		d, err := strconv.ParseBool(v)
 		if err != nil {
-			return o, fmt.Errorf("deltas=%q: want true or false", truncate(v, 32))
+			return o, fmt.Errorf("deltas=%q: want true or false", clip.String(v, 32))
 		}
 		if !o.subscribe {
 			return o, errors.New("deltas chooses the pushed events: it cannot go with subscribe=false")

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"connectrpc.com/connect"
+	"github.com/agentgate/agentgate/internal/clip"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -157,7 +158,7 @@ func (s *session) admitLocked(c *call) error {
 	if c.hasID {
 		for _, o := range s.calls {
 			if o.hasID && o.id == c.id {
-				return invalidFrame("id %q is in use by a request in flight; use a new id per request", truncate(c.id, 64))
+				return invalidFrame("id %q is in use by a request in flight; use a new id per request", clip.String(c.id, 64))
 			}
 		}
 	}

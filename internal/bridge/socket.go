@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/gorilla/websocket"
 )
 
@@ -146,7 +147,7 @@ func (s *socket) end() {
 	s.b.cfg.Observer.Closed(code)
 	s.b.log.Info("websocket", "agent", s.agentID, "peer", s.calls.peer.remoteAddr,
 		"request_id", s.requestID, "code", int(code), "close", code.String(),
-		"duration", time.Since(s.opened), "frames_in", s.rd.framesIn, "bytes_in", s.rd.bytesIn)
+		logattr.Millis("duration_ms", time.Since(s.opened)), "frames_in", s.rd.framesIn, "bytes_in", s.rd.bytesIn)
 	s.b.hub.leave(s)
 }
 

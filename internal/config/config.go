@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/redact"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is everything the server can be told by its environment. The zero
@@ -91,6 +94,19 @@ type Config struct {
 	WSSendQueue int
 	// Responder is the agents' logic (RESPONDER and its variables).
 	Responder Responder
+	// Warnings are settings that are valid but most likely not what was
+	// meant, such as OPENAI_MODEL without RESPONDER=openai: the server
+	// starts, and logs each of them once.
+	Warnings []string
+}
+
+// Options change what Load reads.
+type Options struct {
+	// OwnResponder is set by a program that brings its own responder (a Go
+	// user's agentgate.Run): RESPONDER and the built-in responders'
+	// variables are not read, so none of them is required, and setting
+	// RESPONDER is a warning, since it has no effect.
+	OwnResponder bool
 }
 
 // Addr is the listen address, host:port.
@@ -113,6 +129,11 @@ func (e *Error) Error() string {
 // Load reads the configuration through lookup (os.LookupEnv in main). It
 // returns the first invalid variable as an *Error.
 func Load(lookup func(string) (string, bool)) (Config, error) {
+	return LoadWith(lookup, Options{})
+}
+
+// LoadWith is Load with Options.
+func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) {
 	p := parser{lookup: lookup}
 	c := Config{
 		Host:            p.host("HOST"),
@@ -147,7 +168,12 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		MetricsAddr:          p.addr("METRICS_ADDR"),
 		Console:              p.bool("CONSOLE_ENABLED", true),
 	}
-	c.Responder = p.responder()
+	if opts.OwnResponder {
+		c.Responder = p.ownResponder()
+	} else {
+		c.Responder = p.responder()
+	}
+	c.Warnings = p.warnings
 	if p.err == nil && c.DrainDelay >= c.ShutdownTimeout {
 		p.fail("DRAIN_DELAY", c.DrainDelay.String(), "must be shorter than SHUTDOWN_TIMEOUT ("+c.ShutdownTimeout.String()+")")
 	}
@@ -163,9 +189,12 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 // parser reads variables, keeping the first error so that Load stays a flat
 // list of fields.
 type parser struct {
-	lookup func(string) (string, bool)
-	err    error
+	lookup   func(string) (string, bool)
+	err      error
+	warnings []string
 }
+
+func (p *parser) warn(msg string) { p.warnings = append(p.warnings, msg) }
 
 func (p *parser) get(name string) (string, bool) {
 	v, ok := p.lookup(name)
@@ -307,25 +336,31 @@ func (p *parser) redisURL(name string) string {
 	if !ok {
 		return ""
 	}
+	const accept = "want redis://[user:password@]host:port[/db] or rediss://…"
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		p.fail(name, redact(v), "want redis://[user:password@]host:port[/db] or rediss://…")
+		p.fail(name, redact.URL(v), accept)
+		return ""
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			p.fail(name, redact.URL(v), "the database after the last / must be a whole number such as 0; "+accept)
+			return ""
+		}
+	}
+	// go-redis reads the rest (query options such as dial_timeout): what it
+	// refuses is refused here, at start, rather than when connecting.
+	if _, err := redis.ParseURL(v); err != nil {
+		p.fail(name, redact.URL(v), accept+" ("+redactErr(err, v)+")")
 		return ""
 	}
 	return v
 }
 
-// redact hides a URL's password, so that a bad REDIS_URL can be reported in
-// the logs without leaking it.
-func redact(v string) string {
-	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		if strings.Contains(v, "@") {
-			return "(unparsable URL with credentials)"
-		}
-		return v
-	}
-	return u.Redacted()
+// redactErr is err's text without the URL's secrets, in case the parser
+// quoted them.
+func redactErr(err error, rawURL string) string {
+	return redact.New(redact.URLSecrets(rawURL)...).String(err.Error())
 }
 
 func (p *parser) list(name string) []string {

@@ -150,3 +150,56 @@ func TestResponderSettings(t *testing.T) {
 		t.Fatalf("a bad OPENAI_API_KEY: %v; want an error that does not echo it", err)
 	}
 }
+
+func TestRedisURLDatabase(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"redis://user:pw@127.0.0.1:6379/abc", "redis://127.0.0.1:6379/-1", "redis://h:1/0?dial_timeout=soon"} {
+		_, err := Load(env(map[string]string{"REDIS_URL": v}))
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != "REDIS_URL" || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), ":pw@") {
+			t.Errorf("REDIS_URL=%q: %v, want one line naming REDIS_URL without the password", v, err)
+		}
+	}
+	for _, v := range []string{"redis://h:6379", "redis://h:6379/", "redis://h:6379/15", "rediss://u:p@h:1/2?dial_timeout=3s"} {
+		if _, err := Load(env(map[string]string{"REDIS_URL": v})); err != nil {
+			t.Errorf("REDIS_URL=%q: %v", v, err)
+		}
+	}
+}
+
+func TestResponderVariablesWithoutResponder(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"OPENAI_MODEL": "gpt-4o-mini", "OPENAI_API_KEY": "sk-secret-value"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Responder.Kind != "echo" || len(c.Warnings) != 1 ||
+		!strings.Contains(c.Warnings[0], "RESPONDER=openai") || strings.Contains(c.Warnings[0], "sk-secret-value") {
+		t.Fatalf("kind %q, warnings %q: want echo and one warning naming RESPONDER=openai", c.Responder.Kind, c.Warnings)
+	}
+	c, err = Load(env(map[string]string{"AGUI_URL": "http://agent:8000/"}))
+	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "RESPONDER=agui") {
+		t.Fatalf("AGUI_URL alone: %v, warnings %q", err, c.Warnings)
+	}
+	c, err = Load(env(map[string]string{"RESPONDER": "openai", "OPENAI_MODEL": "m"}))
+	if err != nil || len(c.Warnings) != 0 {
+		t.Fatalf("RESPONDER=openai: %v, warnings %q, want none", err, c.Warnings)
+	}
+}
+
+func TestOwnResponderNeedsNoResponderVariables(t *testing.T) {
+	t.Parallel()
+	// RESPONDER=openai without OPENAI_MODEL stops a server that uses the
+	// built-in responders, but not a program with a responder of its own.
+	lookup := env(map[string]string{"RESPONDER": "openai", "CONTEXT_MESSAGES": "7"})
+	if _, err := Load(lookup); err == nil {
+		t.Fatal("Load accepted RESPONDER=openai without OPENAI_MODEL")
+	}
+	c, err := LoadWith(lookup, Options{OwnResponder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Responder.Kind != "custom" || c.Responder.ContextMessages != 7 || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "RESPONDER=openai is ignored") {
+		t.Fatalf("responder %+v, warnings %q", c.Responder, c.Warnings)
+	}
+}

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/agentgate/agentgate/internal/redact"
 )
 
 // Responder is which agent logic answers, and its settings. Only the
@@ -14,6 +17,11 @@ type Responder struct {
 	// ContextMessages is CONTEXT_MESSAGES: how many persisted messages and
 	// replies before a user message the responder gets. Default 50.
 	ContextMessages int
+	// MaxEventBytes is UPSTREAM_MAX_EVENT_BYTES: the largest server-sent
+	// event, or single line, that the openai and agui responders accept
+	// from their upstream; a larger one fails the reply with
+	// upstream_event_too_large, without a retry. Default 1 MiB.
+	MaxEventBytes int
 	// OpenAI holds the openai responder's settings.
 	OpenAI OpenAI
 	// AGUI holds the agui responder's settings.
@@ -47,30 +55,60 @@ func (p *parser) responder() Responder {
 	r := Responder{
 		Kind:            p.oneOf("RESPONDER", "echo", "echo", "openai", "agui"),
 		ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000),
+		MaxEventBytes:   p.int("UPSTREAM_MAX_EVENT_BYTES", 1<<20, 1<<10, 16<<20),
+	}
+	if _, set := p.get("RESPONDER"); !set {
+		p.warnUnusedResponderVars()
 	}
 	switch r.Kind {
 	case "openai":
-		r.OpenAI = OpenAI{
-			BaseURL:      p.httpURL("OPENAI_BASE_URL", "https://api.openai.com/v1", "the API's base URL, such as https://api.openai.com/v1 or http://localhost:11434/v1"),
-			APIKey:       p.secret("OPENAI_API_KEY"),
-			Model:        p.required("OPENAI_MODEL", "RESPONDER=openai needs the model's name, such as gpt-4o-mini or llama3.2"),
-			SystemPrompt: p.text("SYSTEM_PROMPT"),
-			Temperature:  p.optionalFloat("OPENAI_TEMPERATURE", 0, 2),
-		}
+		r.OpenAI = p.openAI()
 	case "agui":
-		r.AGUI = AGUI{
-			URL:   p.httpURL("AGUI_URL", "", "the agent's AG-UI endpoint, such as http://localhost:8000/"),
-			Token: p.secret("AGUI_TOKEN"),
-		}
-		if r.AGUI.URL == "" {
-			p.fail("AGUI_URL", "", "RESPONDER=agui needs the agent's AG-UI endpoint, such as http://localhost:8000/")
-		}
+		r.AGUI = p.agui()
 	}
 	return r
 }
 
-// httpURL reads an http or https URL; its password, if any, is never
-// echoed.
+// LoadOpenAI reads the openai responder's variables alone, checked as
+// RESPONDER=openai checks them: for a Go program that builds the built-in
+// responder itself (openai.ConfigFromEnv).
+func LoadOpenAI(lookup func(string) (string, bool)) (OpenAI, error) {
+	p := parser{lookup: lookup}
+	o := p.openAI()
+	return o, p.err
+}
+
+// LoadAGUI reads the agui responder's variables alone, checked as
+// RESPONDER=agui checks them (agui.ConfigFromEnv).
+func LoadAGUI(lookup func(string) (string, bool)) (AGUI, error) {
+	p := parser{lookup: lookup}
+	a := p.agui()
+	return a, p.err
+}
+
+func (p *parser) openAI() OpenAI {
+	return OpenAI{
+		BaseURL:      p.httpURL("OPENAI_BASE_URL", "https://api.openai.com/v1", "the API's base URL, such as https://api.openai.com/v1 or http://localhost:11434/v1"),
+		APIKey:       p.secret("OPENAI_API_KEY"),
+		Model:        p.required("OPENAI_MODEL", "RESPONDER=openai needs the model's name, such as gpt-4o-mini or llama3.2"),
+		SystemPrompt: p.text("SYSTEM_PROMPT"),
+		Temperature:  p.optionalFloat("OPENAI_TEMPERATURE", 0, 2),
+	}
+}
+
+func (p *parser) agui() AGUI {
+	a := AGUI{
+		URL:   p.httpURL("AGUI_URL", "", "the agent's AG-UI endpoint, such as http://localhost:8000/"),
+		Token: p.secret("AGUI_TOKEN"),
+	}
+	if a.URL == "" {
+		p.fail("AGUI_URL", "", "RESPONDER=agui needs the agent's AG-UI endpoint, such as http://localhost:8000/")
+	}
+	return a
+}
+
+// httpURL reads an http or https URL; its password and query values, if
+// any, are never echoed.
 func (p *parser) httpURL(name, def, accept string) string {
 	v, ok := p.get(name)
 	if !ok {
@@ -78,7 +116,7 @@ func (p *parser) httpURL(name, def, accept string) string {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.fail(name, redact(v), "want "+accept)
+		p.fail(name, redact.URL(v), "want "+accept)
 		return def
 	}
 	return v
@@ -116,4 +154,33 @@ func (p *parser) optionalFloat(name string, lo, hi float64) *float64 {
 	}
 	f := p.float(name, lo, lo, hi)
 	return &f
+}
+
+// ownResponder reads what applies to a responder the program brings itself:
+// the conversation's length, and nothing of the built-in responders.
+func (p *parser) ownResponder() Responder {
+	if v, set := p.get("RESPONDER"); set {
+		p.warn(fmt.Sprintf("RESPONDER=%s is ignored: this program brings its own responder", v))
+	}
+	return Responder{Kind: "custom", ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000)}
+}
+
+// warnUnusedResponderVars warns of a built-in responder's variables set
+// while RESPONDER is not: the gateway then answers with echo, which looks
+// healthy and parrots its users. It warns rather than choosing the
+// responder the variables imply, so that what runs is always what
+// RESPONDER says, and the fix is one variable named in the line.
+func (p *parser) warnUnusedResponderVars() {
+	// The variables of each built-in responder but echo, with the
+	// RESPONDER value they imply.
+	vars := []struct{ kind, name string }{
+		{"openai", "OPENAI_MODEL"}, {"openai", "OPENAI_API_KEY"}, {"openai", "OPENAI_BASE_URL"},
+		{"agui", "AGUI_URL"}, {"agui", "AGUI_TOKEN"},
+	}
+	for _, v := range vars {
+		if _, set := p.get(v.name); set {
+			p.warn(fmt.Sprintf("%s is set but RESPONDER is not, so the echo responder answers: set RESPONDER=%s to use it", v.name, v.kind))
+			return
+		}
+	}
 }

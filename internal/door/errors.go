@@ -1,11 +1,11 @@
 package door
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/jsonerror"
 )
 
 // Error is a failure a door reports to its client: before the stream as an
@@ -57,22 +57,22 @@ func ErrorOf(err error) *Error {
 	if errors.As(err, &ae) {
 		e := kinds[ae.Kind]
 		e.Message = ae.Msg
+		// A reply whose log went away says which way it went.
+		switch {
+		case errors.Is(err, agent.ErrHistoryReset):
+			e.Code = "history_reset"
+		case errors.Is(err, agent.ErrAgentDeleted):
+			e.Code = "agent_deleted"
+		}
 		return &e
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 }
 
 // WriteError answers a request that gets no stream: the status and a JSON
-// body {"code": …, "message": …}, the shape of a Connect error, which both
-// AG-UI's HttpAgent and the AI SDK's transport show to their caller.
+// body {"code": …, "message": …} (package jsonerror), the shape of a
+// Connect error, which both AG-UI's HttpAgent and the AI SDK's transport
+// show to their caller.
 func WriteError(w http.ResponseWriter, e *Error) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{e.Code, e.Message})
+	jsonerror.Write(w, e.Status, e.Code, e.Message)
 }

@@ -29,18 +29,34 @@ func (c *Config) CheckRequest(r *http.Request) *Error {
 }
 
 // DecodeBody reads r's JSON body into v, at most MaxBodyBytes of it (413
-// beyond). Unknown fields are ignored: the clients send more than a door
+// beyond). The body must be one JSON object: null, which encoding/json
+// would take as an empty object, is refused like any other value that is
+// not one. Unknown fields are ignored: the clients send more than a door
 // uses, and newer clients more still.
 func (c *Config) DecodeBody(w http.ResponseWriter, r *http.Request, v any) *Error {
 	body := http.MaxBytesReader(w, r.Body, c.MaxBodyBytes)
 	dec := json.NewDecoder(body)
-	err := dec.Decode(v)
-	if err == nil {
-		if _, err = dec.Token(); errors.Is(err, io.EOF) {
-			return nil
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return bodyError(err)
 		}
 		return Invalid("the body holds more than one JSON value")
 	}
+	if string(raw) == "null" {
+		return Invalid("the body is null; send a JSON object")
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return bodyError(err)
+	}
+	return nil
+}
+
+// bodyError says what is wrong with a body that could not be decoded.
+func bodyError(err error) *Error {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError

@@ -89,6 +89,9 @@ func (s *SSE) Flush() error {
 	return nil
 }
 
+// Buffered is how many bytes wait for Flush.
+func (s *SSE) Buffered() int { return s.buf.Len() }
+
 // End lifts the write deadline, so that it cannot cut the next response on
 // a kept-alive connection.
 func (s *SSE) End() { _ = s.rc.SetWriteDeadline(time.Time{}) }

@@ -21,6 +21,11 @@ import (
 type Config struct {
 	// Ping reports whether the engine answers. Nil means always.
 	Ping func(context.Context) error
+	// Reason words a Ping failure for the probes' answer, such as "redis
+	// unreachable" or "starting: redis unreachable". It must not reveal
+	// more than that (no address, no credential): the cause goes to the
+	// log. Default: "engine unavailable" for any failure.
+	Reason func(error) string
 	// Services are the gRPC service names reported besides "" (the server).
 	Services []string
 	// PingTimeout bounds one Ping. Default 1s.
@@ -62,6 +67,9 @@ func New(cfg Config) *State {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Reason == nil {
+		cfg.Reason = func(error) string { return "engine unavailable" }
+	}
 	services := map[string]bool{"": true}
 	for _, s := range cfg.Services {
 		services[s] = true
@@ -84,7 +92,7 @@ func (s *State) Drain() {
 func (s *State) Draining() <-chan struct{} { return s.draining }
 
 // Ready reports whether the server accepts work, and if not, why: "draining"
-// or "engine unavailable: …".
+// or Config.Reason's words for the engine's failure.
 func (s *State) Ready(ctx context.Context) (reason string, ok bool) {
 	if s.unready.Load() {
 		return "draining", false
@@ -110,7 +118,7 @@ func (s *State) Ready(ctx context.Context) (reason string, ok bool) {
 	}
 	if s.lastErr != nil {
 		// The cause may name internal addresses: it goes to the logs only.
-		return "engine unavailable", false
+		return s.cfg.Reason(s.lastErr), false
 	}
 	return "", true
 }

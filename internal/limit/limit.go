@@ -51,6 +51,10 @@ func (g *Gate) Enter() (release func(), reason string, ok bool) {
 	}, "", true
 }
 
+// Full reports whether the next Enter would be refused for MAX_CONNECTIONS,
+// without entering: for a client that asks why it was refused.
+func (g *Gate) Full() bool { return g.open.Load() >= g.max }
+
 // Open is the number of connections open now.
 func (g *Gate) Open() int64 { return g.open.Load() }
 

@@ -57,7 +57,7 @@ func (p *Policy) Allowed(origin string) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Scheme == "" || u.Host == "" {
 		return false
 	}
 	for _, w := range p.suffixes {

@@ -20,6 +20,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
 	"github.com/agentgate/agentgate/internal/health"
+	"github.com/agentgate/agentgate/internal/logattr"
 )
 
 // Config configures a Server.
@@ -224,7 +225,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	start := time.Now()
-	s.log.Info("draining", "timeout", s.cfg.ShutdownTimeout.String(), "delay", s.cfg.DrainDelay.String())
+	s.log.Info("draining", logattr.Millis("timeout_ms", s.cfg.ShutdownTimeout), logattr.Millis("delay_ms", s.cfg.DrainDelay))
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.cfg.Health.Unready()
@@ -255,6 +256,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
-	s.log.Info("drained", "duration", time.Since(start).String())
+	s.log.Info("drained", logattr.Millis("duration_ms", time.Since(start)))
 	return nil
 }

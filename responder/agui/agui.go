@@ -7,9 +7,12 @@
 // run id as runId, the conversation then the new user message as messages)
 // and reads the server-sent events back: the assistant's text becomes text
 // deltas, tool call events become tool call events, RUN_FINISHED ends the
-// reply, and RUN_ERROR becomes a run error with the upstream's code. A
-// stream that ends without either is a failure (upstream_incomplete): the
-// reply would otherwise be kept as if it were whole.
+// reply, and RUN_ERROR becomes a run error with the upstream's code, if it
+// is a short snake_case word outside the gateway's own codes, and
+// upstream_error otherwise. A stream that ends without either is a failure
+// (upstream_incomplete): the reply would otherwise be kept as if it were
+// whole. Nothing the agent says reaches a message or a log line with the
+// token or the URL's secrets in it.
 //
 // The responder keeps no state between replies, so any replica can run it.
 // It speaks SSE only, which every AG-UI server offers; the protobuf framing
@@ -28,6 +31,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/upstreamhttp"
 	"github.com/agentgate/agentgate/responder"
 )
@@ -59,11 +63,14 @@ type Config struct {
 	// thinks is not cut off). Default 60s.
 	IdleTimeout time.Duration
 	// MaxFrameBytes caps the data of one event, and any one line of the
-	// stream, so that a broken upstream cannot grow a buffer without bound.
-	// Default 1 MiB.
+	// stream, so that a broken upstream cannot grow a buffer without bound;
+	// a larger one fails the reply with upstream_event_too_large. Default
+	// 1 MiB. From UPSTREAM_MAX_EVENT_BYTES.
 	MaxFrameBytes int
 	// Logger receives what the responder skips or cannot support (an
-	// interrupt, a tool result for an unknown call). Default slog.Default().
+	// interrupt, a tool result for an unknown call), with the token and the
+	// URL's secrets taken out. Default slog.Default(), which agentgate.Main
+	// makes the gateway's logger.
 	Logger *slog.Logger
 }
 
@@ -74,6 +81,10 @@ type Responder struct {
 	// where is the URL as errors name it: without credentials or query,
 	// which may hold secrets.
 	where string
+	// red takes the token and the URL's secrets out of everything the
+	// agent says, before it is cut, logged or returned: an agent may echo
+	// the Authorization header it was sent.
+	red *redact.Redactor
 }
 
 var _ responder.Responder = (*Responder)(nil)
@@ -94,7 +105,10 @@ func New(cfg Config) (*Responder, error) {
 	if cfg.MaxFrameBytes < 0 {
 		return nil, fmt.Errorf("agui: MaxFrameBytes must not be negative, got %d", cfg.MaxFrameBytes)
 	}
-	return &Responder{cfg: cfg.withDefaults(), url: cfg.URL, where: where}, nil
+	red := redact.New(append(redact.URLSecrets(cfg.URL), cfg.Token)...)
+	cfg = cfg.withDefaults()
+	cfg.Logger = redact.Logger(cfg.Logger, red)
+	return &Responder{cfg: cfg, url: cfg.URL, where: where, red: red}, nil
 }
 
 func (c Config) withDefaults() Config {
@@ -123,7 +137,7 @@ func checkURL(raw string) (string, error) {
 		return "", errors.New("agui: URL is not a valid URL; want the agent's AG-UI endpoint, such as http://localhost:8000/")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("agui: URL %s must be an http or https URL with a host", u.Redacted())
+		return "", fmt.Errorf("agui: URL %s must be an http or https URL with a host", redact.URL(raw))
 	}
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), nil
 }
@@ -160,7 +174,9 @@ func (r *Responder) Respond(ctx context.Context, req responder.Request, out resp
 	}
 	stream := &idleReader{r: resp.Body, timer: idle, d: r.cfg.IdleTimeout}
 	log := r.cfg.Logger.With("agent_id", req.AgentID, "run_id", req.RunID)
-	res, err := r.read(newSSEReader(stream, r.cfg.MaxFrameBytes), newReply(out, log))
+	rep := newReply(out, log)
+	rep.red = r.red
+	res, err := r.read(newSSEReader(stream, r.cfg.MaxFrameBytes), rep)
 	if err != nil {
 		return responder.Result{}, r.failure(ctx, runCtx, err, "lost the stream of")
 	}

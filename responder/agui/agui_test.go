@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/responder/respondertest"
 )
 
 const testToken = "tok-5ecret-value"
@@ -118,8 +119,8 @@ func TestRespondWire(t *testing.T) {
 	}, {
 		scenario: "huge",
 		cfg:      Config{MaxFrameBytes: 16 << 10},
-		code:     codeFailed,
-		message:  []string{"larger than 16384 bytes"},
+		code:     codeEventTooLarge,
+		message:  []string{"too large", "more than 16384 bytes"},
 	}, {
 		scenario: "stall",
 		cfg:      Config{IdleTimeout: 200 * time.Millisecond},
@@ -137,10 +138,10 @@ func TestRespondWire(t *testing.T) {
 			t.Parallel()
 			tt.cfg.Token = testToken
 			r := up.responder(t, tt.scenario, tt.cfg)
-			var out recorder
+			var out respondertest.Recorder
 			res, err := respond(t, r, request(t), &out)
-			if !slices.Equal(out.calls, tt.calls) {
-				t.Errorf("stream calls\n%q\nwant\n%q", out.calls, tt.calls)
+			if !slices.Equal(out.Lines(), tt.calls) {
+				t.Errorf("stream calls\n%q\nwant\n%q", out.Lines(), tt.calls)
 			}
 			if tt.code == "" {
 				if err != nil {
@@ -220,7 +221,7 @@ func TestRunAgentInputWire(t *testing.T) {
 			req := req
 			req.RunID = request(t).RunID
 			r := up.responder(t, "text", Config{Token: token})
-			if _, err := respond(t, r, req, &recorder{}); err != nil {
+			if _, err := respond(t, r, req, &respondertest.Recorder{}); err != nil {
 				t.Fatal(err)
 			}
 			rec := up.recorded(t, req.RunID)
@@ -267,7 +268,7 @@ func TestInterruptWire(t *testing.T) {
 	up := startUpstream(t)
 	var logs bytes.Buffer
 	r := up.responder(t, "interrupt", Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	res, err := respond(t, r, request(t), &recorder{})
+	res, err := respond(t, r, request(t), &respondertest.Recorder{})
 	if err != nil || res.FinishReason != responder.FinishStop {
 		t.Fatalf("result %+v, error %v", res, err)
 	}
@@ -285,7 +286,7 @@ func TestCancelWire(t *testing.T) {
 	r := up.responder(t, "stall", Config{IdleTimeout: time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := &recorder{onText: cancel}
+	out := &respondertest.Recorder{OnText: cancel}
 	_, err := r.Respond(ctx, request(t), out)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
@@ -302,13 +303,13 @@ func TestStreamErrorWire(t *testing.T) {
 	up := startUpstream(t)
 	r := up.responder(t, "tools", Config{})
 	gone := errors.New("reply gone")
-	out := &recorder{fail: gone}
+	out := &respondertest.Recorder{Err: gone}
 	_, err := respond(t, r, request(t), out)
 	if !errors.Is(err, gone) {
 		t.Fatalf("error %v, want the Stream's", err)
 	}
-	if len(out.calls) != 1 {
-		t.Fatalf("calls %q: Respond went on after the Stream failed", out.calls)
+	if len(out.Events()) != 1 {
+		t.Fatalf("calls %q: Respond went on after the Stream failed", out.Lines())
 	}
 }
 
@@ -325,7 +326,7 @@ func TestConnectionRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = respond(t, r, request(t), &recorder{})
+	_, err = respond(t, r, request(t), &respondertest.Recorder{})
 	checkError(t, err, codeFailed, "http://"+ln.Addr().String()+"/agent", "could not reach")
 	if strings.Contains(err.Error(), "query-5ecret") {
 		t.Errorf("the error shows the URL's query: %v", err)

@@ -21,32 +21,38 @@ const (
 	codeFailed          = "upstream_failed"
 	codeIncomplete      = "upstream_incomplete"
 	codeTimeout         = "upstream_timeout"
+	codeEventTooLarge   = "upstream_event_too_large"
 )
 
 // errIdle is the cause of a run's context when IdleTimeout passed in
 // silence.
 var errIdle = errors.New("agui: the upstream was idle too long")
 
-// errorBodyBytes is how much of an error response is kept for the log.
-const errorBodyBytes = 512
+// errorBodyBytes is how much of an error response is kept for the log:
+// readBodyBytes are read and redacted, then cut to errorBodyBytes.
+const (
+	errorBodyBytes = 512
+	readBodyBytes  = 64 << 10
+)
 
 // checkResponse turns a status other than 2xx, or a body that is not an
 // event stream, into a run error. Some of the body goes to the log through
-// Err, never to the message, which people see.
+// Err, never to the message, which people see; the token is taken out of it
+// before it is cut, as an agent may echo the header it was sent.
 func (r *Responder) checkResponse(resp *http.Response) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyBytes))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, readBodyBytes))
 		code, hint := statusCode(resp.StatusCode)
 		return &responder.Error{
 			Code:    code,
-			Message: fmt.Sprintf("the AG-UI agent at %s answered HTTP %s%s", r.where, resp.Status, hint),
-			Err:     fmt.Errorf("response body: %q", snippet),
+			Message: fmt.Sprintf("the AG-UI agent at %s answered HTTP %s%s", r.where, r.red.Excerpt(resp.Status, 100), hint),
+			Err:     fmt.Errorf("response body: %q", r.red.Excerpt(string(body), errorBodyBytes)),
 		}
 	}
 	ct := resp.Header.Get("Content-Type")
 	if mt, _, _ := mime.ParseMediaType(ct); ct != "" && mt != "text/event-stream" {
 		return responder.Errorf(codeFailed,
-			"the AG-UI agent at %s answered %q, not an event stream (text/event-stream): is the URL its AG-UI endpoint?", r.where, ct)
+			"the AG-UI agent at %s answered %q, not an event stream (text/event-stream): is the URL its AG-UI endpoint?", r.where, r.red.Excerpt(ct, 100))
 	}
 	return nil
 }
@@ -80,8 +86,9 @@ func (r *Responder) failure(ctx, runCtx context.Context, err error, what string)
 	case errors.As(err, &re):
 		return re
 	case errors.Is(err, errFrameTooLarge):
-		return &responder.Error{Code: codeFailed, Err: err, Message: fmt.Sprintf(
-			"the AG-UI agent at %s sent an event larger than %d bytes", r.where, r.cfg.MaxFrameBytes)}
+		return &responder.Error{Code: codeEventTooLarge, Err: err, Message: fmt.Sprintf(
+			"the AG-UI agent at %s sent an event or line that is too large: more than %d bytes (the limit; UPSTREAM_MAX_EVENT_BYTES raises it)",
+			r.where, r.cfg.MaxFrameBytes)}
 	case errors.Is(err, errBadEvent):
 		return &responder.Error{Code: codeFailed, Err: err, Message: fmt.Sprintf(
 			"the AG-UI agent at %s sent an event that is not valid AG-UI JSON", r.where)}

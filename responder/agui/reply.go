@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	wire "github.com/agentgate/agentgate/internal/agui"
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/responder"
 )
 
@@ -21,6 +23,9 @@ import (
 type reply struct {
 	out responder.Stream
 	log *slog.Logger
+	// red takes the responder's secrets out of a RUN_ERROR; nil takes
+	// nothing out.
+	red *redact.Redactor
 
 	// roles holds the role of each text message that is not the assistant's.
 	roles map[string]string
@@ -64,20 +69,20 @@ func wrapStream(err error) error {
 // *responder.Error), when the event is not JSON, or when the Stream refused
 // a write.
 func (r *reply) handle(data []byte) (*responder.Result, error) {
-	var head eventHead
+	var head wire.Head
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadEvent, err)
 	}
 	switch head.Type {
-	case typeRunFinished:
+	case wire.TypeRunFinished:
 		return r.finished(data)
-	case typeRunError:
-		return nil, runError(data)
-	case typeTextMessageStart, typeTextMessageContent, typeTextMessageChunk:
+	case wire.TypeRunError:
+		return nil, r.runError(data)
+	case wire.TypeTextMessageStart, wire.TypeTextMessageContent, wire.TypeTextMessageChunk:
 		return nil, decodeThen(data, head.Type, r.text)
-	case typeToolCallStart, typeToolCallArgs, typeToolCallEnd, typeToolCallChunk:
+	case wire.TypeToolCallStart, wire.TypeToolCallArgs, wire.TypeToolCallEnd, wire.TypeToolCallChunk:
 		return nil, decodeThen(data, head.Type, r.toolCall)
-	case typeToolCallResult:
+	case wire.TypeToolCallResult:
 		return nil, decodeThen(data, head.Type, r.toolResult)
 	default:
 		return nil, nil
@@ -95,14 +100,16 @@ func decodeThen[E any](data []byte, typ string, apply func(string, E) error) err
 
 // text writes the assistant's text deltas. Text messages of other roles
 // (an upstream echoing the user's message, a system note) are not part of
-// the reply; several assistant messages concatenate in order.
-func (r *reply) text(typ string, e textMessageEvent) error {
+// the reply; several assistant messages concatenate in order. Every text
+// message event is decoded as the chunk, whose fields are those of the
+// start and the content events together.
+func (r *reply) text(typ string, e wire.TextMessageChunk) error {
 	id := e.MessageID
 	switch typ {
-	case typeTextMessageStart:
+	case wire.TypeTextMessageStart:
 		r.setRole(id, e.Role)
 		return nil
-	case typeTextMessageChunk:
+	case wire.TypeTextMessageChunk:
 		if id == "" {
 			id = r.textChunk
 		} else if id != r.textChunk {
@@ -117,7 +124,7 @@ func (r *reply) text(typ string, e textMessageEvent) error {
 }
 
 func (r *reply) setRole(id, role string) {
-	if role != "" && role != "assistant" {
+	if role != "" && role != wire.RoleAssistant {
 		r.roles[id] = role
 	}
 }
@@ -127,14 +134,15 @@ func (r *reply) isAssistant(id string) bool {
 	return !other
 }
 
-// toolCall applies TOOL_CALL_START, _ARGS, _END and _CHUNK.
-func (r *reply) toolCall(typ string, e toolCallEvent) error {
+// toolCall applies TOOL_CALL_START, _ARGS, _END and _CHUNK, each decoded
+// as the chunk, whose fields are those of the others together.
+func (r *reply) toolCall(typ string, e wire.ToolCallChunk) error {
 	switch typ {
-	case typeToolCallStart:
+	case wire.TypeToolCallStart:
 		return r.start(e.ToolCallID, e.ToolCallName)
-	case typeToolCallArgs:
+	case wire.TypeToolCallArgs:
 		return r.args(e.ToolCallID, e.Delta)
-	case typeToolCallEnd:
+	case wire.TypeToolCallEnd:
 		return r.end(e.ToolCallID)
 	default:
 		return r.chunk(e)
@@ -144,7 +152,7 @@ func (r *reply) toolCall(typ string, e toolCallEvent) error {
 // chunk applies TOOL_CALL_CHUNK: the first chunk of an id starts the call,
 // and a chunk for another id ends the call the previous chunks opened.
 // Chunks without an id continue the open call.
-func (r *reply) chunk(e toolCallEvent) error {
+func (r *reply) chunk(e wire.ToolCallChunk) error {
 	id := e.ToolCallID
 	if id == "" {
 		id = r.toolChunk
@@ -214,7 +222,14 @@ func (r *reply) end(id string) error {
 // toolResult writes a tool call's result, ending the call first if the
 // upstream had not: AG-UI lets a result follow a chunked call directly.
 // A result for a call never started has no name to record and is skipped.
-func (r *reply) toolResult(_ string, e toolCallResultEvent) error {
+// Its content is the text of its text parts, every media part dropped, as
+// a string-only consumer keeps it; content of any other shape is an
+// invalid event.
+func (r *reply) toolResult(typ string, e wire.ToolCallResult) error {
+	content, err := e.Content.Text()
+	if err != nil {
+		return fmt.Errorf("%w: %s: content %w", errBadEvent, typ, err)
+	}
 	open, started := r.calls[e.ToolCallID]
 	if !started {
 		r.log.Warn("agui: result of a tool call never started, skipped", "tool_call_id", e.ToolCallID)
@@ -228,15 +243,15 @@ func (r *reply) toolResult(_ string, e toolCallResultEvent) error {
 	if r.toolChunk == e.ToolCallID {
 		r.toolChunk = ""
 	}
-	return wrapStream(r.out.ToolCallResult(e.ToolCallID, string(e.Content)))
+	return wrapStream(r.out.ToolCallResult(e.ToolCallID, content))
 }
 
 // finished ends every call still open, in start order, and returns how the
 // run ended.
 func (r *reply) finished(data []byte) (*responder.Result, error) {
-	var e runFinishedEvent
+	var e wire.RunFinished
 	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", errBadEvent, typeRunFinished, err)
+		return nil, fmt.Errorf("%w: %s: %w", errBadEvent, wire.TypeRunFinished, err)
 	}
 	for _, id := range r.order {
 		if r.calls[id] {
@@ -252,17 +267,17 @@ func (r *reply) finished(data []byte) (*responder.Result, error) {
 // pending for the client is FinishToolCalls, as a model API reports a turn
 // that waits for tools. An interrupt (human in the loop) cannot be answered
 // through the gateway, so the reply ends as it stands.
-func (r *reply) finishReason(o *outcome) responder.FinishReason {
+func (r *reply) finishReason(o *wire.Outcome) responder.FinishReason {
 	switch {
 	case o == nil:
 		return responder.FinishStop
-	case o.Type == outcomeCancelled:
+	case o.Type == wire.OutcomeCancelled:
 		return responder.FinishCancelled
-	case o.Type == outcomeInterrupt:
+	case o.Type == wire.OutcomeInterrupt:
 		r.log.Warn("agui: the run finished with an interrupt, which the gateway does not support; the reply ends as it is",
 			"interrupts", len(o.Interrupts))
 		return responder.FinishStop
-	case o.Type == outcomeSuccess && len(o.PendingToolCallIDs) > 0:
+	case o.Type == wire.OutcomeSuccess && len(o.PendingToolCallIDs) > 0:
 		return responder.FinishToolCalls
 	default:
 		return responder.FinishStop
@@ -272,19 +287,15 @@ func (r *reply) finishReason(o *outcome) responder.FinishReason {
 // sumUsage adds up a run's usage entries, one per model call or model. The
 // model is the one the entries name, or the distinct names joined by ","
 // when the run used several. No entries means no usage known.
-func sumUsage(entries []tokenUsage) *responder.Usage {
+func sumUsage(entries []wire.TokenUsage) *responder.Usage {
 	if len(entries) == 0 {
 		return nil
 	}
 	u := &responder.Usage{}
 	var models []string
 	for _, e := range entries {
-		if e.InputTokens != nil {
-			u.InputTokens += *e.InputTokens
-		}
-		if e.OutputTokens != nil {
-			u.OutputTokens += *e.OutputTokens
-		}
+		u.InputTokens += e.InputTokens
+		u.OutputTokens += e.OutputTokens
 		if e.Model != "" && !slices.Contains(models, e.Model) {
 			models = append(models, e.Model)
 		}
@@ -293,19 +304,11 @@ func sumUsage(entries []tokenUsage) *responder.Usage {
 	return u
 }
 
-// runError is the run error a RUN_ERROR becomes: the upstream's code and
-// message, kept as they are because they are the agent's own words.
-func runError(data []byte) error {
-	var e runErrorEvent
+// runError is the run error a RUN_ERROR becomes: see runErrorOf.
+func (r *reply) runError(data []byte) error {
+	var e wire.RunError
 	if err := json.Unmarshal(data, &e); err != nil {
-		return fmt.Errorf("%w: %s: %w", errBadEvent, typeRunError, err)
+		return fmt.Errorf("%w: %s: %w", errBadEvent, wire.TypeRunError, err)
 	}
-	code, msg := e.Code, e.Message
-	if code == "" {
-		code = codeFailed
-	}
-	if msg == "" {
-		msg = "the AG-UI agent reported an error without a message"
-	}
-	return &responder.Error{Code: code, Message: msg}
+	return runErrorOf(e, r.red)
 }

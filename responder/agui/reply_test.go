@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/responder/respondertest"
 )
 
 // TestReplyMapping feeds event sequences the encoder scenarios do not
@@ -113,10 +114,10 @@ func TestReplyMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var out recorder
+			var out respondertest.Recorder
 			res, err := feed(newReply(&out, slog.New(slog.DiscardHandler)), tt.events)
-			if !slices.Equal(out.calls, tt.calls) {
-				t.Errorf("calls %q, want %q", out.calls, tt.calls)
+			if !slices.Equal(out.Lines(), tt.calls) {
+				t.Errorf("calls %q, want %q", out.Lines(), tt.calls)
 			}
 			if errors.Is(err, errBadEvent) != tt.badEv || (err != nil && !tt.badEv) {
 				t.Fatalf("error %v, want a bad event: %v", err, tt.badEv)
@@ -149,7 +150,7 @@ func TestRunErrorEvent(t *testing.T) {
 		{`{"type":"RUN_ERROR","message":""}`, codeFailed, "the AG-UI agent reported an error without a message"},
 	}
 	for _, tt := range tests {
-		_, err := newReply(&recorder{}, slog.New(slog.DiscardHandler)).handle([]byte(tt.event))
+		_, err := newReply(&respondertest.Recorder{}, slog.New(slog.DiscardHandler)).handle([]byte(tt.event))
 		e, ok := responder.AsError(err)
 		if !ok || e.Code != tt.code || e.Message != tt.message {
 			t.Errorf("%s: error %v, want code %q message %q", tt.event, err, tt.code, tt.message)

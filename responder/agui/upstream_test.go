@@ -6,13 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/nodetest"
 	"github.com/agentgate/agentgate/responder"
 )
 
@@ -31,13 +31,7 @@ type upstream struct {
 // broken setup.
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		unavailable(t, "node is not on PATH")
-	}
-	if _, err := os.Stat(filepath.Join(upstreamDir, "node_modules", "@ag-ui", "encoder")); err != nil {
-		unavailable(t, "the test upstream's packages are missing: run scripts/setup.sh (npm ci in "+upstreamDir+")")
-	}
+	node := nodetest.Require(t, upstreamDir, "@ag-ui/encoder")
 	cmd := exec.Command(node, "server.mjs")
 	cmd.Dir = upstreamDir
 	var stderr bytes.Buffer
@@ -88,14 +82,6 @@ func readPort(t *testing.T, first <-chan string) string {
 		t.Fatal("the upstream did not say it was listening within 30s")
 	}
 	return ""
-}
-
-func unavailable(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }
 
 // responder returns a Responder for scenario, with cfg's other fields.

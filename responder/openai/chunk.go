@@ -48,10 +48,14 @@ type chunkUsage struct {
 // stream starts a streamed completion through the SDK (its request
 // encoding, authentication and error types, with the options given) and
 // decodes its chunks as chunk. It is what ChatCompletionService.NewStreaming
-// does, but for the chunk type.
+// does, but for the chunk type, and with the size of an event bounded
+// (eventLimiter).
 func (r *Responder) stream(ctx context.Context, params sdk.ChatCompletionNewParams, opts ...option.RequestOption) *ssestream.Stream[chunk] {
 	var raw *http.Response
 	opts = append(opts, option.WithJSONSet("stream", true), option.WithResponseBodyInto(&raw))
 	_, err := r.chat.New(ctx, params, opts...)
+	if raw != nil && raw.Body != nil {
+		raw.Body = newEventLimiter(raw.Body, r.cfg.MaxEventBytes)
+	}
 	return ssestream.NewStream[chunk](ssestream.NewDecoder(raw), err)
 }

@@ -39,7 +39,7 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Model: "m", BaseURL: DefaultBaseURL, IdleTimeout: DefaultIdleTimeout, MinBackoff: DefaultMinBackoff,
-		MaxBackoff: DefaultMaxBackoff, MaxAttempts: DefaultMaxAttempts, HTTPClient: r.cfg.HTTPClient, Logger: r.cfg.Logger}
+		MaxBackoff: DefaultMaxBackoff, MaxAttempts: DefaultMaxAttempts, MaxEventBytes: DefaultMaxEventBytes, HTTPClient: r.cfg.HTTPClient, Logger: r.cfg.Logger}
 	if r.cfg != want || r.cfg.Logger == nil {
 		t.Errorf("defaults %+v, want %+v", r.cfg, want)
 	}

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -24,6 +25,7 @@ const (
 	CodeFailed          = "upstream_failed"
 	CodeIncomplete      = "upstream_incomplete"
 	CodeTimeout         = "upstream_timeout"
+	CodeEventTooLarge   = "upstream_event_too_large"
 )
 
 // failure is why one attempt did not finish the reply: the makings of a
@@ -53,7 +55,7 @@ func (r *Responder) fail(f *failure, n int) *responder.Error {
 	if n > 1 {
 		msg += fmt.Sprintf(", after %d attempts", n)
 	}
-	return &responder.Error{Code: f.code, Message: r.redact(msg + ": " + f.advice), Err: r.cause(f.cause)}
+	return &responder.Error{Code: f.code, Message: r.red.String(msg + ": " + f.advice), Err: r.cause(f.cause)}
 }
 
 // cause is what the run error keeps of the failure's cause, for the
@@ -61,7 +63,7 @@ func (r *Responder) fail(f *failure, n int) *responder.Error {
 // sentinel. The SDK's error holds the request, and the request's
 // Authorization header is the key.
 func (r *Responder) cause(err error) error {
-	msg := r.redact(err.Error())
+	msg := r.red.String(err.Error())
 	for _, sentinel := range []error{context.DeadlineExceeded, errIdle} {
 		if errors.Is(err, sentinel) {
 			return &redacted{msg: msg, err: sentinel}
@@ -79,18 +81,12 @@ type redacted struct {
 func (e *redacted) Error() string { return e.msg }
 func (e *redacted) Unwrap() error { return e.err }
 
-func (r *Responder) redact(s string) string {
-	if r.cfg.APIKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, r.cfg.APIKey, "[redacted]")
-}
-
 // classify says why an attempt ended without a finish reason. The caller's
 // cancellation is returned as it is: the gateway records the reply as
 // cancelled. ctx is Respond's context, actx the attempt's.
 func (r *Responder) classify(ctx, actx context.Context, err error, rs *response, emitted bool) error {
 	var se *ssestream.StreamError
+	var big *eventTooLarge
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return ctx.Err()
@@ -102,8 +98,11 @@ func (r *Responder) classify(ctx, actx context.Context, err error, rs *response,
 	case errors.Is(context.Cause(actx), errIdle):
 		return r.failure(CodeTimeout, fmt.Sprintf("sent nothing for %s: the stream stalled", r.cfg.IdleTimeout),
 			"send the message again, and check the model server's load", errIdle)
+	case errors.As(err, &big), errors.Is(err, bufio.ErrTooLong):
+		return r.failure(CodeEventTooLarge, fmt.Sprintf("sent a chunk that is too large: an event of more than %d bytes (the limit)", r.cfg.MaxEventBytes),
+			"check the model server; UPSTREAM_MAX_EVENT_BYTES raises the limit", err)
 	case errors.As(err, &se):
-		return r.failure(CodeFailed, "reported an error while streaming"+quoted(upstreamText(se.Event.Data)),
+		return r.failure(CodeFailed, "reported an error while streaming"+r.quoted(upstreamText(se.Event.Data)),
 			"send the message again; the model server's log says more", err)
 	case rs.status >= 400:
 		return r.statusFailure(rs)
@@ -124,7 +123,7 @@ func (r *Responder) failure(code, what, advice string, cause error) *failure {
 // statusFailure is an HTTP error. Only rate limits and server errors are
 // worth another attempt; a refused key or a bad request stays refused.
 func (r *Responder) statusFailure(rs *response) *failure {
-	said := quoted(upstreamText(rs.body))
+	said := r.quoted(upstreamText(rs.body))
 	status := fmt.Sprintf("HTTP %d%s", rs.status, said)
 	// The SDK's error says no more than the status, or, for a body not in
 	// OpenAI's shape, that it could not decode it.
@@ -249,15 +248,13 @@ func upstreamText(body []byte) string {
 // maxQuoted bounds how much of the server's words a message repeats.
 const maxQuoted = 200
 
-// quoted renders the server's words for a message: `: "…"`, on one line,
-// shortened, or nothing when there are none.
-func quoted(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+// quoted renders the server's words for a message: `: "…"`, the secrets
+// taken out first, then on one line and shortened, or nothing when there
+// are none. Cutting first would leave most of an echoed key behind.
+func (r *Responder) quoted(s string) string {
+	s = r.red.Excerpt(s, maxQuoted)
 	if s == "" {
 		return ""
-	}
-	if r := []rune(s); len(r) > maxQuoted {
-		s = string(r[:maxQuoted]) + "…"
 	}
 	return fmt.Sprintf(": %q", s)
 }

@@ -99,7 +99,7 @@ func TestFailures(t *testing.T) {
 			if n := len(up.requests()); n != c.requests {
 				t.Errorf("%d requests, want %d", n, c.requests)
 			}
-			if got := rec.text(); got != c.text {
+			if got := rec.Reply().Text; got != c.text {
 				t.Errorf("text %q, want %q", got, c.text)
 			}
 			noKey(t, h.logs.String())
@@ -169,7 +169,7 @@ func TestRetryBeforeFirstDelta(t *testing.T) {
 		t.Errorf("%d requests, want 2", n)
 	}
 	want := []string{"Hello", "!", " How", " can", " I", " help", " you", " today", "?"}
-	if !reflect.DeepEqual(rec.deltas(), want) || res.FinishReason != "stop" {
-		t.Errorf("deltas %q, finish %q; want %q once, stop", rec.deltas(), res.FinishReason, want)
+	if !reflect.DeepEqual(rec.Deltas(), want) || res.FinishReason != "stop" {
+		t.Errorf("deltas %q, finish %q; want %q once, stop", rec.Deltas(), res.FinishReason, want)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/responder/respondertest"
 )
 
 // TestOllama answers with a real model server: Ollama serving a tiny model
@@ -52,15 +53,15 @@ func TestOllama(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%q: %q, %+v", c.prompt, rec.deltas(), res.Usage)
+			t.Logf("%q: %q, %+v", c.prompt, rec.Deltas(), res.Usage)
 			if res.FinishReason != c.finish {
 				t.Errorf("finish %q, want %q", res.FinishReason, c.finish)
 			}
-			if len(rec.deltas()) == 0 || len(rec.events) != len(rec.deltas()) {
-				t.Errorf("events %v, want text deltas only", rec.events)
+			if len(rec.Deltas()) == 0 || len(rec.Events()) != len(rec.Deltas()) {
+				t.Errorf("events %v, want text deltas only", rec.Lines())
 			}
-			if want := complete(t, base, c.prompt); rec.text() != want {
-				t.Errorf("deltas make %q; the same prompt unstreamed is %q", rec.text(), want)
+			if want := complete(t, base, c.prompt); rec.Reply().Text != want {
+				t.Errorf("deltas make %q; the same prompt unstreamed is %q", rec.Reply().Text, want)
 			}
 			u := res.Usage
 			if u == nil || u.Model != "tiny" || u.InputTokens <= 0 || u.OutputTokens <= 0 || u.OutputTokens > 12 {
@@ -72,14 +73,14 @@ func TestOllama(t *testing.T) {
 		})
 	}
 	t.Run("context", func(t *testing.T) {
-		req := request("hello")
+		req := respondertest.NewRequest("hello")
 		req.History = []responder.Message{
 			{Role: responder.RoleUser, Text: "hi"},
 			{Role: responder.RoleAssistant, Text: "reply", ToolCalls: []responder.ToolCall{{ID: "call_1", Name: "echo", Arguments: `{"x":1}`, Result: "ok"}}},
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), testWait)
 		defer cancel()
-		res, err := h.r.Respond(ctx, req, &recorder{})
+		res, err := h.r.Respond(ctx, req, &respondertest.Recorder{})
 		if err != nil || res.Usage == nil || res.Usage.InputTokens <= 12 {
 			t.Errorf("result %+v, %v: want a reply to the longer prompt", res.Usage, err)
 		}

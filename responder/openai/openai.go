@@ -6,10 +6,11 @@
 //
 // The gateway fills Config from its environment:
 //
-//	OPENAI_BASE_URL  Config.BaseURL
-//	OPENAI_API_KEY   Config.APIKey
-//	OPENAI_MODEL     Config.Model
-//	SYSTEM_PROMPT    Config.SystemPrompt
+//	OPENAI_BASE_URL           Config.BaseURL
+//	OPENAI_API_KEY            Config.APIKey
+//	OPENAI_MODEL              Config.Model
+//	SYSTEM_PROMPT             Config.SystemPrompt
+//	UPSTREAM_MAX_EVENT_BYTES  Config.MaxEventBytes
 //
 // and bounds every reply with REPLY_TIMEOUT, the deadline of Respond's
 // context. Retries of rate limits, server errors and connection errors happen
@@ -18,8 +19,10 @@
 //
 // Every failure is a *responder.Error whose Code says which:
 // upstream_unauthenticated, upstream_rate_limited, upstream_failed,
-// upstream_incomplete or upstream_timeout. Its Message names the model server
-// and what to check; the API key never appears in an error or a log line.
+// upstream_incomplete, upstream_timeout or upstream_event_too_large. Its
+// Message names the model server and what to check; the API key and the
+// base URL's password and query values never appear in an error or a log
+// line, even where the server echoes them.
 package openai
 
 import (
@@ -31,6 +34,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/logattr"
+	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/upstreamhttp"
 	"github.com/agentgate/agentgate/responder"
 	sdk "github.com/openai/openai-go/v3"
@@ -44,6 +49,8 @@ const (
 	DefaultMinBackoff  = 500 * time.Millisecond
 	DefaultMaxBackoff  = 10 * time.Second
 	DefaultMaxAttempts = 6
+	// DefaultMaxEventBytes is the default of Config.MaxEventBytes: 1 MiB.
+	DefaultMaxEventBytes = 1 << 20
 )
 
 // Config configures a Responder. The zero value of every field but Model
@@ -87,8 +94,16 @@ type Config struct {
 	// included; the context's deadline bounds them too. Default
 	// DefaultMaxAttempts.
 	MaxAttempts int
-	// Logger receives retries and failures, never the API key. Default: a
-	// logger that discards everything.
+	// MaxEventBytes caps one server-sent event of the stream, its lines,
+	// field names and line ends included, and so any single line. A server
+	// that sends more without ending the event (a huge delta, an endless
+	// line) fails the reply with upstream_event_too_large, without a retry:
+	// the same request would get the same answer. Default
+	// DefaultMaxEventBytes; at most 16 MiB. From UPSTREAM_MAX_EVENT_BYTES.
+	MaxEventBytes int
+	// Logger receives retries and failures, with the API key and the base
+	// URL's secrets taken out. Default slog.Default(), which agentgate.Main
+	// makes the gateway's logger.
 	Logger *slog.Logger
 }
 
@@ -96,10 +111,14 @@ type Config struct {
 // between replies, and is safe for concurrent use.
 type Responder struct {
 	cfg Config
-	// server is BaseURL without credentials, as messages name it.
+	// server is BaseURL without credentials or query values, as messages
+	// name it.
 	server string
 	chat   sdk.ChatCompletionService
 	log    *slog.Logger
+	// red takes the API key and the base URL's secrets out of what the
+	// server says, before it is cut, logged or returned.
+	red *redact.Redactor
 }
 
 var _ responder.Responder = (*Responder)(nil)
@@ -111,12 +130,13 @@ func New(cfg Config) (*Responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, _ := url.Parse(cfg.BaseURL) // checked by withDefaults
+	red := redact.New(append(redact.URLSecrets(cfg.BaseURL), cfg.APIKey)...)
 	return &Responder{
 		cfg:    cfg,
-		server: base.Redacted(),
+		server: redact.URL(cfg.BaseURL),
 		chat:   sdk.NewChatCompletionService(clientOptions(cfg)...),
-		log:    cfg.Logger,
+		log:    redact.Logger(cfg.Logger, red),
+		red:    red,
 	}, nil
 }
 
@@ -125,11 +145,23 @@ func New(cfg Config) (*Responder, error) {
 // (organisation, project, extra headers) behind the configuration's back.
 // The SDK's own retries are off: they would retry after a delta was
 // written, and outside the reply's deadline. Retries live in Respond.
+//
+// The base URL's query (?api-key=…&api-version=…, as Azure-style proxies
+// take them) goes with every request: the SDK resolves each path against
+// the base URL, which drops its query.
 func clientOptions(cfg Config) []option.RequestOption {
+	base, _ := url.Parse(cfg.BaseURL) // checked by withDefaults
+	query := base.Query()
+	base.RawQuery = ""
 	opts := []option.RequestOption{
-		option.WithBaseURL(cfg.BaseURL),
+		option.WithBaseURL(base.String()),
 		option.WithHTTPClient(cfg.HTTPClient),
 		option.WithMaxRetries(0),
+	}
+	for k, vs := range query {
+		for _, v := range vs {
+			opts = append(opts, option.WithQueryAdd(k, v))
+		}
 	}
 	if cfg.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(cfg.APIKey))
@@ -151,9 +183,13 @@ func withDefaults(cfg Config) (Config, error) {
 	if t := cfg.Temperature; t != nil && !(*t >= 0) {
 		return cfg, errors.New("openai responder: Temperature must be a number from 0")
 	}
-	if cfg.IdleTimeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.MaxAttempts < 0 {
-		return cfg, errors.New("openai responder: IdleTimeout, MinBackoff, MaxBackoff and MaxAttempts must not be negative")
+	if cfg.IdleTimeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.MaxAttempts < 0 || cfg.MaxEventBytes < 0 {
+		return cfg, errors.New("openai responder: IdleTimeout, MinBackoff, MaxBackoff, MaxAttempts and MaxEventBytes must not be negative")
 	}
+	if cfg.MaxEventBytes > maxEventBytes {
+		return cfg, fmt.Errorf("openai responder: MaxEventBytes must be at most %d (16 MiB), got %d", maxEventBytes, cfg.MaxEventBytes)
+	}
+	cfg.MaxEventBytes = orDefault(cfg.MaxEventBytes, DefaultMaxEventBytes)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.MinBackoff = orDefault(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = orDefault(cfg.MaxBackoff, max(DefaultMaxBackoff, cfg.MinBackoff))
@@ -165,20 +201,20 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.HTTPClient = upstreamhttp.NewClient()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = slog.Default()
 	}
 	return cfg, nil
 }
 
 // checkBaseURL accepts absolute http and https URLs with a host. Its errors
-// never repeat the URL's password, if it has one.
+// never repeat the URL's password or query values, if it has them.
 func checkBaseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errors.New("openai responder: OPENAI_BASE_URL (Config.BaseURL) is not a URL: use the API's root, such as https://api.openai.com/v1")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("openai responder: OPENAI_BASE_URL (Config.BaseURL) %q is not an http or https URL with a host: use the API's root, such as https://api.openai.com/v1", u.Redacted())
+		return fmt.Errorf("openai responder: OPENAI_BASE_URL (Config.BaseURL) %q is not an http or https URL with a host: use the API's root, such as https://api.openai.com/v1", redact.URL(raw))
 	}
 	return nil
 }
@@ -213,8 +249,8 @@ func (r *Responder) Respond(ctx context.Context, req responder.Request, out resp
 		}
 		r.log.LogAttrs(ctx, slog.LevelWarn, "openai: retrying the model server",
 			slog.String("server", r.server), slog.Int("attempt", n),
-			slog.Duration("wait", wait), slog.String("code", f.code),
-			slog.String("cause", r.redact(f.Error())))
+			logattr.Millis("wait_ms", wait), slog.String("code", f.code),
+			slog.String("cause", r.red.String(f.Error())))
 		if err := sleep(ctx, wait); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return res, err

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/responder/respondertest"
 )
 
 // TestReply checks a whole reply on the wire: what the upstream received
@@ -18,7 +20,7 @@ func TestReply(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t, replay(t, "openai_stop.sse"))
 	h := newHarness(t, up.URL(), func(c *Config) { c.SystemPrompt = "You are terse." })
-	req := request("thanks")
+	req := respondertest.NewRequest("thanks")
 	req.History = []responder.Message{
 		{ID: "m0", Role: responder.RoleUser, Text: "what is 2+2?"},
 		{ID: "m0r", Role: responder.RoleAssistant, Text: "Let me add.", ToolCalls: []responder.ToolCall{
@@ -28,7 +30,7 @@ func TestReply(t *testing.T) {
 		}},
 		{ID: "m0s", Role: responder.RoleAssistant, Text: "It is 4."},
 	}
-	rec := &recorder{}
+	rec := &respondertest.Recorder{}
 	ctx, cancel := context.WithTimeout(t.Context(), testWait)
 	defer cancel()
 	res, err := h.r.Respond(ctx, req, rec)
@@ -77,11 +79,11 @@ func TestReply(t *testing.T) {
 	}
 
 	wantDeltas := []string{"Hello", "!", " How", " can", " I", " help", " you", " today", "?"}
-	if d := rec.deltas(); !reflect.DeepEqual(d, wantDeltas) {
+	if d := rec.Deltas(); !reflect.DeepEqual(d, wantDeltas) {
 		t.Errorf("deltas %q, want %q", d, wantDeltas)
 	}
-	if len(rec.events) != len(wantDeltas) {
-		t.Errorf("events %v, want only the text deltas", rec.events)
+	if len(rec.Events()) != len(wantDeltas) {
+		t.Errorf("events %v, want only the text deltas", rec.Lines())
 	}
 	wantRes := responder.Result{FinishReason: responder.FinishStop,
 		Usage: &responder.Usage{InputTokens: 31, OutputTokens: 9, Model: "gpt-4o-mini-2024-07-18"}}
@@ -96,28 +98,28 @@ func TestReply(t *testing.T) {
 func TestReplies(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		file   string
-		events []event
-		want   responder.Result
+		file  string
+		lines []string
+		want  responder.Result
 	}{{
-		file:   "vllm_length.sse",
-		events: []event{{"text", "", "Once"}, {"text", "", " upon"}, {"text", "", " a"}, {"text", "", " time"}, {"text", "", ","}},
+		file:  "vllm_length.sse",
+		lines: []string{"text Once", "text  upon", "text  a", "text  time", "text ,"},
 		want: responder.Result{FinishReason: responder.FinishLength,
 			Usage: &responder.Usage{InputTokens: 12, OutputTokens: 5, Model: "Qwen/Qwen2.5-0.5B-Instruct"}},
 	}, {
-		file:   "ollama_stop.sse",
-		events: []event{{"text", "", "h"}, {"text", "", " reply"}},
+		file:  "ollama_stop.sse",
+		lines: []string{"text h", "text  reply"},
 		want: responder.Result{FinishReason: responder.FinishStop,
 			Usage: &responder.Usage{InputTokens: 12, OutputTokens: 3, Model: "tiny"}},
 	}, {
 		file: "openai_tool_calls.sse",
-		events: []event{
-			{"start", "call_Xj3kP9qLr2", "get_weather"},
-			{"args", "call_Xj3kP9qLr2", `{"ci`}, {"args", "call_Xj3kP9qLr2", `ty": "Pa`}, {"args", "call_Xj3kP9qLr2", `ris"}`},
-			{"end", "call_Xj3kP9qLr2", ""},
-			{"start", "call_Vb8nT4mWs6", "get_time"},
-			{"args", "call_Vb8nT4mWs6", `{"zone"`}, {"args", "call_Vb8nT4mWs6", `: "Europe/Paris"}`},
-			{"end", "call_Vb8nT4mWs6", ""},
+		lines: []string{
+			"start call_Xj3kP9qLr2 get_weather",
+			`args call_Xj3kP9qLr2 {"ci`, `args call_Xj3kP9qLr2 ty": "Pa`, `args call_Xj3kP9qLr2 ris"}`,
+			"end call_Xj3kP9qLr2",
+			"start call_Vb8nT4mWs6 get_time",
+			`args call_Vb8nT4mWs6 {"zone"`, `args call_Vb8nT4mWs6 : "Europe/Paris"}`,
+			"end call_Vb8nT4mWs6",
 		},
 		want: responder.Result{FinishReason: responder.FinishToolCalls,
 			Usage: &responder.Usage{InputTokens: 82, OutputTokens: 51, Model: "gpt-4o-mini-2024-07-18"}},
@@ -130,8 +132,8 @@ func TestReplies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(rec.events, c.events) {
-				t.Errorf("events\n got %q\nwant %q", rec.events, c.events)
+			if !slices.Equal(rec.Lines(), c.lines) {
+				t.Errorf("events\n got %q\nwant %q", rec.Lines(), c.lines)
 			}
 			if !reflect.DeepEqual(res, c.want) {
 				t.Errorf("result %+v %+v, want %+v %+v", res, res.Usage, c.want, c.want.Usage)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/responder/respondertest"
 )
 
 // TestRetryAfter checks that a 429's Retry-After is honoured: the second
@@ -29,8 +31,8 @@ func TestRetryAfter(t *testing.T) {
 	if gap := reqs[1].at.Sub(reqs[0].at); gap < time.Second {
 		t.Errorf("retried after %s, before the 1s Retry-After", gap)
 	}
-	if rec.text() != "Hello! How can I help you today?" || res.FinishReason != "stop" {
-		t.Errorf("text %q, finish %q", rec.text(), res.FinishReason)
+	if rec.Reply().Text != "Hello! How can I help you today?" || res.FinishReason != "stop" {
+		t.Errorf("text %q, finish %q", rec.Reply().Text, res.FinishReason)
 	}
 }
 
@@ -48,8 +50,8 @@ func TestRetryServerError(t *testing.T) {
 	if n := len(up.requests()); n != 2 {
 		t.Errorf("%d requests, want 2", n)
 	}
-	if rec.text() != "Hello! How can I help you today?" || res.FinishReason != "stop" {
-		t.Errorf("text %q, finish %q", rec.text(), res.FinishReason)
+	if rec.Reply().Text != "Hello! How can I help you today?" || res.FinishReason != "stop" {
+		t.Errorf("text %q, finish %q", rec.Reply().Text, res.FinishReason)
 	}
 }
 
@@ -69,7 +71,7 @@ func TestRateLimitedUntilDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	_, err := h.r.Respond(ctx, request("hi"), &recorder{})
+	_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), &respondertest.Recorder{})
 	if late := time.Since(deadline); late > time.Second {
 		t.Errorf("returned %s after the deadline", late)
 	}
@@ -91,8 +93,8 @@ func TestNoRetryAfterFirstDelta(t *testing.T) {
 	if n := len(up.requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
 	}
-	if rec.text() != "Hello" {
-		t.Errorf("text %q, want the delta before the cut", rec.text())
+	if rec.Reply().Text != "Hello" {
+		t.Errorf("text %q, want the delta before the cut", rec.Reply().Text)
 	}
 }
 
@@ -123,8 +125,8 @@ func TestIdleTimeout(t *testing.T) {
 			if !strings.Contains(e.Message, "sent nothing for 200ms") {
 				t.Errorf("message %q", e.Message)
 			}
-			if rec.text() != c.text {
-				t.Errorf("text %q, want %q", rec.text(), c.text)
+			if rec.Reply().Text != c.text {
+				t.Errorf("text %q, want %q", rec.Reply().Text, c.text)
 			}
 			if n := len(up.requests()); n != 1 {
 				t.Errorf("%d requests, want 1: a stall is not retried", n)
@@ -141,14 +143,14 @@ func TestReplyTimeout(t *testing.T) {
 	h := newHarness(t, up.URL())
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	rec := &recorder{}
-	_, err := h.r.Respond(ctx, request("hi"), rec)
+	rec := &respondertest.Recorder{}
+	_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), rec)
 	e := wantError(t, err, CodeTimeout, h.logs.String())
 	if !strings.Contains(e.Message, "REPLY_TIMEOUT") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("message %q, error %v: want REPLY_TIMEOUT and context.DeadlineExceeded", e.Message, err)
 	}
-	if rec.text() != "Hello" {
-		t.Errorf("text %q", rec.text())
+	if rec.Reply().Text != "Hello" {
+		t.Errorf("text %q", rec.Reply().Text)
 	}
 }
 
@@ -162,15 +164,15 @@ func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	written := make(chan struct{})
-	rec := &recorder{}
-	rec.onText = func() {
-		if rec.text() == "Hello!" {
+	rec := &respondertest.Recorder{}
+	rec.OnText = func() {
+		if rec.Reply().Text == "Hello!" {
 			close(written)
 		}
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := h.r.Respond(ctx, request("hi"), rec)
+		_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), rec)
 		done <- err
 	}()
 	select {
@@ -187,8 +189,8 @@ func TestCancel(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Respond did not return within 1s of the cancel")
 	}
-	if rec.text() != "Hello!" {
-		t.Errorf("text %q, want what came before the cancel", rec.text())
+	if rec.Reply().Text != "Hello!" {
+		t.Errorf("text %q, want what came before the cancel", rec.Reply().Text)
 	}
 	noKey(t, h.logs.String())
 }
@@ -259,7 +261,7 @@ func TestRetryCutByDeadline(t *testing.T) {
 	h := newHarness(t, up.URL())
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	_, err := h.r.Respond(ctx, request("hi"), &recorder{})
+	_, err := h.r.Respond(ctx, respondertest.NewRequest("hi"), &respondertest.Recorder{})
 	e := wantError(t, err, CodeRateLimited, h.logs.String())
 	if !strings.Contains(e.Message, "after 2 attempts") {
 		t.Errorf("message %q", e.Message)

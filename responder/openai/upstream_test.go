@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/responder/respondertest"
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 )
@@ -44,6 +45,7 @@ type upstream struct {
 type received struct {
 	at     time.Time
 	path   string
+	query  string
 	header http.Header
 	body   []byte
 }
@@ -60,7 +62,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	n := len(u.reqs)
-	u.reqs = append(u.reqs, received{at: time.Now(), path: r.URL.Path, header: r.Header.Clone(), body: body})
+	u.reqs = append(u.reqs, received{at: time.Now(), path: r.URL.Path, query: r.URL.RawQuery, header: r.Header.Clone(), body: body})
 	u.mu.Unlock()
 	u.handlers[min(n, len(u.handlers)-1)](w, r)
 }
@@ -203,79 +205,13 @@ func newHarness(t *testing.T, baseURL string, edit ...func(*Config)) harness {
 }
 
 // respond runs one reply to text with a fresh recorder, bounded by testWait.
-func (h harness) respond(t *testing.T, text string) (*recorder, responder.Result, error) {
+func (h harness) respond(t *testing.T, text string) (*respondertest.Recorder, responder.Result, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testWait)
 	defer cancel()
-	rec := &recorder{}
-	res, err := h.r.Respond(ctx, request(text), rec)
+	rec := &respondertest.Recorder{}
+	res, err := h.r.Respond(ctx, respondertest.NewRequest(text), rec)
 	return rec, res, err
-}
-
-func request(text string) responder.Request {
-	return responder.Request{
-		AgentID: "a1", RunID: "r1", Seq: 1,
-		Message: responder.Message{ID: "m1", Role: responder.RoleUser, Text: text},
-	}
-}
-
-// event is one call a Responder made on its Stream.
-type event struct{ kind, id, s string }
-
-// recorder is a responder.Stream that records every call. onText, if set,
-// runs after each text delta.
-type recorder struct {
-	events []event
-	onText func()
-}
-
-func (r *recorder) Text(delta string) error {
-	r.events = append(r.events, event{"text", "", delta})
-	if r.onText != nil {
-		r.onText()
-	}
-	return nil
-}
-
-func (r *recorder) ToolCallStart(id, name string) error {
-	r.events = append(r.events, event{"start", id, name})
-	return nil
-}
-
-func (r *recorder) ToolCallArgs(id, delta string) error {
-	r.events = append(r.events, event{"args", id, delta})
-	return nil
-}
-
-func (r *recorder) ToolCallEnd(id string) error {
-	r.events = append(r.events, event{"end", id, ""})
-	return nil
-}
-
-func (r *recorder) ToolCallResult(id, content string) error {
-	r.events = append(r.events, event{"result", id, content})
-	return nil
-}
-
-// text is the reply's text: its text deltas concatenated.
-func (r *recorder) text() string {
-	var b strings.Builder
-	for _, e := range r.events {
-		if e.kind == "text" {
-			b.WriteString(e.s)
-		}
-	}
-	return b.String()
-}
-
-func (r *recorder) deltas() []string {
-	var out []string
-	for _, e := range r.events {
-		if e.kind == "text" {
-			out = append(out, e.s)
-		}
-	}
-	return out
 }
 
 // wantError checks that err is a *responder.Error with the code, and that

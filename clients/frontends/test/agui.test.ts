@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { HttpAgent, type BaseEvent, type Message } from "@ag-ui/client";
-import { history, startGateway, type Gateway } from "./gateway.js";
+import { deleteAgent, history, startGateway, type Gateway } from "./gateway.js";
 
 const token = "door-test-token-0123456789";
 let gw: Gateway;
@@ -127,4 +127,36 @@ test("without the bearer token the run fails with 401 before any event", async (
   );
   assert.deepEqual(events, []);
   assert.equal((await history(gw, "agui-node-auth", auth)).length, 0);
+});
+
+test("a burst of 20,000 deltas reaches the client whole", async () => {
+  const { events } = await run("agui-node-burst", "m1", "burst 20000");
+  assert.equal(events.at(-1)?.type, "RUN_FINISHED");
+  const log = await history(gw, "agui-node-burst", auth);
+  assert.ok(log[1].message.text.startsWith("w0 w1 "));
+  assert.equal(deltas(events, "TEXT_MESSAGE_CONTENT"), log[1].message.text, "the deltas make the reply");
+});
+
+test("an agent deleted mid-reply ends the run with RUN_ERROR agent_deleted", async () => {
+  const agent = new HttpAgent({
+    url: `${gw.url}/agui/agui-node-deleted`,
+    headers: auth,
+    initialMessages: [{ id: "m1", role: "user", content: "slow " + "word ".repeat(200) }],
+  });
+  const events: BaseEvent[] = [];
+  let deleted: Promise<void> | undefined;
+  await agent.runAgent(
+    {},
+    {
+      onEvent: ({ event }) => {
+        events.push(event);
+        if (event.type === "TEXT_MESSAGE_CONTENT") deleted ??= deleteAgent(gw, "agui-node-deleted", auth);
+      },
+    },
+  );
+  await deleted;
+  const end = events.at(-1) as unknown as { type: string; code: string };
+  assert.equal(end.type, "RUN_ERROR");
+  assert.equal(end.code, "agent_deleted");
+  assert.ok(types(events).some((t) => t === "TEXT_MESSAGE_END"), "the text so far was closed as a message");
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { UIMessage } from "ai";
 import { newChat, text } from "./chat.js";
-import { history, startGateway, startRedis, type Gateway, type Redis } from "./gateway.js";
+import { deleteAgent, history, startGateway, startRedis, type Gateway, type Redis } from "./gateway.js";
 
 const token = "door-test-token-0123456789";
 const auth = { Authorization: `Bearer ${token}` };
@@ -122,4 +122,25 @@ test("resumeStream mid-reply, on another replica, gets the whole reply", { timeo
     for (const r of replicas) assert.equal(await r.stop(), 0);
     await redis?.stop();
   }
+});
+
+test("a burst of 20,000 deltas reaches the client whole", async () => {
+  const chat = newChat(gw.url, "ai-node-burst", auth);
+  await chat.sendMessage({ text: "burst 20000" });
+  assert.equal(chat.status, "ready");
+  const log = await history(gw, "ai-node-burst", auth);
+  assert.ok(log[1].message.text.startsWith("w0 w1 "));
+  assert.equal(text(chat.messages[1]), log[1].message.text, "the deltas make the reply");
+});
+
+test("an agent deleted mid-reply ends the chat in error: agent_deleted", async () => {
+  const errors: Error[] = [];
+  const chat = newChat(gw.url, "ai-node-deleted", auth, (e) => errors.push(e));
+  const sent = chat.sendMessage({ text: "slow " + "word ".repeat(200) });
+  await chat.until((ms) => ms.length === 2 && text(ms[1]).length > 0);
+  await deleteAgent(gw, "ai-node-deleted", auth);
+  await sent;
+  assert.equal(chat.status, "error");
+  assert.match(chat.error?.message ?? "", /^agent_deleted: /);
+  assert.equal(errors.length, 1);
 });

@@ -52,3 +52,13 @@ export async function history(gw: Gateway, agentId: string, headers: Record<stri
   const body = (await res.json()) as { events?: any[] };
   return body.events ?? [];
 }
+
+/** deleteAgent deletes an agent through the Connect API (JSON). */
+export async function deleteAgent(gw: Gateway, agentId: string, headers: Record<string, string> = {}): Promise<void> {
+  const res = await fetch(`${gw.url}/agent.v1.AgentService/DeleteAgent`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ agentId }),
+  });
+  if (!res.ok) throw new Error(`DeleteAgent: ${res.status} ${await res.text()}`);
+}

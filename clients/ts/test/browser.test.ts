@@ -1,7 +1,7 @@
 // The console page in a real browser (Debian's chromium, driven by
 // playwright-core) against the real server binary: it sends and streams, two
-// pages share an agent, a restart is survived with resume, and a disallowed
-// origin cannot open the socket.
+// pages share an agent, a restart is survived with resume, a disallowed
+// origin cannot open the socket, and a refused page says why.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import http from "node:http";
@@ -293,7 +293,7 @@ test("with ALLOWED_ORIGINS, a page from another origin cannot open the socket", 
 
     // Loaded from http://127.0.0.1:PORT, an origin not in the list, it is
     // refused before the upgrade: the browser sees the socket close (1006)
-    // without ever opening, and the page keeps retrying.
+    // without ever opening (the page then says why: see the test below).
     const bad = await openConsole(server.url, "browser-origin", false);
     await waitForLogLine(bad.page, "conn", "closed 1006");
     assert.ok(!(await eventKinds(bad.page)).includes("message"), "no event reached the refused page");
@@ -372,6 +372,49 @@ test("screenshot of a conversation with a reply streaming in", { timeout: 120_00
       "assistant #4: echo: Stream this reply back to me slowly, please",
     ]);
     noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("refused, the console says why in words and stops retrying where retrying cannot help", { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  const allowed = `http://${allowedHost}:${port}`;
+  const token = "s3cret-console-token-4567";
+  const server = await startServer({ PORT: String(port), AUTH_TOKENS: token, ALLOWED_ORIGINS: allowed });
+  try {
+    const cases: { name: string; base: string; token: string; says: string }[] = [
+      { name: "no token", base: allowed, token: "", says: "needs a token" },
+      { name: "a wrong token", base: allowed, token: "wrong-console-token-0000", says: "not one of this gateway's AUTH_TOKENS" },
+      { name: "a foreign origin", base: server.url, token, says: "is not in the gateway's ALLOWED_ORIGINS" },
+    ];
+    for (const c of cases) {
+      const cp = await openConsole(c.base, "browser-refused", false);
+      const sockets: string[] = [];
+      cp.page.on("websocket", (ws) => sockets.push(ws.url()));
+      if (c.token) {
+        await cp.page.fill("#token", c.token);
+        await cp.page.click("#open");
+      }
+      const status = cp.page.locator('#status[data-state="refused"]');
+      await status.waitFor({ timeout: 20_000 });
+      const text = (await cp.page.locator("#status-text").textContent()) ?? "";
+      assert.ok(text.includes(c.says), `${c.name}: the page says ${JSON.stringify(text)}`);
+      assert.ok(!text.includes(token), `${c.name}: the page shows no token`);
+      // No retry: the first backoff would have reconnected within 500 ms.
+      const seen = sockets.length;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(sockets.length, seen, `${c.name}: the page kept retrying: ${sockets}`);
+      assert.equal(await cp.page.locator('#status[data-state="refused"]').count(), 1, `${c.name}: the reason stays on the page`);
+      noErrors(cp);
+    }
+    // From the allowed origin with the token, the same page connects.
+    const ok = await openConsole(allowed, "browser-refused", false);
+    await ok.page.fill("#token", token);
+    await ok.page.click("#open");
+    await ok.page.locator('#status[data-state="open"]').waitFor();
+    noErrors(ok);
   } finally {
     await closePages();
     await server.stop();

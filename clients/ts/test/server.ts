@@ -60,6 +60,26 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
 }
 
 /**
+ * awaitReady polls /health until it answers 200, for 15s at most: with Redis
+ * the server listens before it has connected, and the tests mean to start
+ * with a working gateway.
+ */
+async function awaitReady(url: string, logs: string[]): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/health`);
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {
+      // Not answering yet: poll again.
+    }
+    if (Date.now() > deadline) throw new Error(`server not ready in 15s:\n${logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 10)); // a bounded poll of the probe
+  }
+}
+
+/**
  * startBinary is startServer for any program that runs the gateway and logs
  * as it does (the doors' tests run one with a scripted responder).
  */
@@ -93,6 +113,7 @@ export async function startBinary(bin: string, env: Record<string, string> = {})
     });
   });
   const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+  if (env.REDIS_URL) await awaitReady(`http://127.0.0.1:${port}`, logs);
   return {
     addr: `127.0.0.1:${port}`,
     port,

@@ -171,7 +171,8 @@ type SubscribeRequest struct {
 	// saw). If the log's epoch differs, or after_seq is past its end, the
 	// stream starts with a history_reset and replays the whole retained log.
 	// Clients that resume must send it: without it, a log created anew whose
-	// end is past after_seq cannot be told from the old one.
+	// end is past after_seq cannot be told from the old one. At most 128
+	// characters (invalid_argument beyond).
 	Epoch         string `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

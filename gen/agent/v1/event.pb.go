@@ -166,6 +166,8 @@ type AgentEvent struct {
 	// For persisted events: the epoch of the log, a random id that changes
 	// whenever the log is created anew (the agent was deleted and used again,
 	// or the store lost it). A client resumes with after_seq and this epoch.
+	// Ephemeral events of a run carry the epoch of the log the run answers
+	// in; a stream passes on only those of the log it follows.
 	Epoch string `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// For ephemeral events of a run: the event's position in its run, 1 for
 	// run_started, then 2, 3 … for its deltas and tool call events. A client

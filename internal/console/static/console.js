@@ -396,8 +396,39 @@
       // One closed at once (refused, overloaded) keeps backing off.
       if (openedAt && Date.now() - openedAt > 5000) attempt = 0;
       logLine("conn", 0, "closed " + lastClose);
-      scheduleReconnect();
+      if (openedAt) {
+        scheduleReconnect();
+        return;
+      }
+      // Closed before it opened: the upgrade was refused, and a browser
+      // shows that as 1006 only. Ask the server why.
+      const asked = { agentId, token };
+      explainRefusal().then((ans) => {
+        if (ws || asked.agentId !== agentId || asked.token !== token) return; // moved on meanwhile
+        if (ans && !ans.ok && !ans.retry) {
+          // Retrying cannot help until the token or the server's settings change.
+          setStatus("refused", "refused: " + ans.message);
+          logLine("error", 0, "refused (" + ans.reason + "): " + ans.message);
+          return;
+        }
+        if (ans && !ans.ok) lastClose += " · " + ans.message;
+        scheduleReconnect();
+      });
     };
+  }
+
+  // explainRefusal runs, at the server, the checks a refused upgrade ran
+  // (token, origin, agent id, connection limit) and resolves with its
+  // answer {ok, reason, message, retry}, or null if the server cannot be
+  // asked (it is down: keep retrying).
+  async function explainRefusal() {
+    const headers = token ? { Authorization: "Bearer " + token } : {};
+    try {
+      const res = await fetch("/console/check?agent=" + encodeURIComponent(agentId), { method: "POST", headers, cache: "no-store" });
+      return await res.json();
+    } catch (e) {
+      return null;
+    }
   }
 
   // scheduleReconnect waits a jittered, exponentially growing delay: between

@@ -7,6 +7,7 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
+	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/door"
 )
 
@@ -34,7 +35,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.Refuse(e)
 		return
 	}
-	var in RunAgentInput
+	var in wire.RunAgentInput
 	if e := h.c.DecodeBody(w, r, &in); e != nil {
 		x.Refuse(e)
 		return

@@ -1,10 +1,10 @@
 package agui
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
+	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/door"
 )
 
@@ -26,7 +26,7 @@ type Turn struct {
 // The new user message is the last message if it is a user's; the
 // messages before it are the client's copy of the conversation, which
 // the gateway has in the agent's log already.
-func NewTurn(agentID string, in *RunAgentInput, newRunID func() string) (Turn, *door.Error) {
+func NewTurn(agentID string, in *wire.RunAgentInput, newRunID func() string) (Turn, *door.Error) {
 	t := Turn{ThreadID: in.ThreadID, RunID: in.RunID}
 	if t.ThreadID == "" {
 		t.ThreadID = agentID
@@ -39,7 +39,7 @@ func NewTurn(agentID string, in *RunAgentInput, newRunID func() string) (Turn, *
 	}
 	i := len(in.Messages) - 1
 	m := in.Messages[i]
-	if m.Role != "user" {
+	if m.Role != wire.RoleUser {
 		return t, nil
 	}
 	if m.ID == "" {
@@ -58,21 +58,14 @@ func NewTurn(agentID string, in *RunAgentInput, newRunID func() string) (Turn, *
 
 // userText is the text of a user message's content: the string, or its
 // text parts joined by newlines.
-func userText(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
-	}
-	var parts []ContentPart
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", fmt.Errorf("must be a string or an array of content parts")
+func userText(c wire.Content) (string, error) {
+	parts, err := c.Parts()
+	if err != nil {
+		return "", err
 	}
 	var texts []string
 	for _, p := range parts {
-		if p.Type == "text" && p.Text != "" {
+		if p.Type == wire.PartText && p.Text != "" {
 			texts = append(texts, p.Text)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/door"
 )
 
@@ -30,7 +31,7 @@ var _ door.Sink = (*Translator)(nil)
 // as its first event.
 func NewTranslator(threadID, runID string) *Translator {
 	t := &Translator{threadID: threadID, runID: runID}
-	t.add(RunStarted{Type: TypeRunStarted, ThreadID: threadID, RunID: runID, ProtocolVersion: ProtocolVersion})
+	t.add(wire.RunStarted{Type: wire.TypeRunStarted, ThreadID: threadID, RunID: runID, ProtocolVersion: wire.ProtocolVersion})
 	return t
 }
 
@@ -60,21 +61,21 @@ func (t *Translator) Text(delta string) {
 	}
 	if !t.textOpen {
 		t.textOpen = true
-		t.add(TextMessageStart{Type: TypeTextMessageStart, MessageID: t.messageID, Role: "assistant"})
+		t.add(wire.TextMessageStart{Type: wire.TypeTextMessageStart, MessageID: t.messageID, Role: wire.RoleAssistant})
 	}
-	t.add(TextMessageContent{Type: TypeTextMessageContent, MessageID: t.messageID, Delta: delta})
+	t.add(wire.TextMessageContent{Type: wire.TypeTextMessageContent, MessageID: t.messageID, Delta: delta})
 }
 
 // ToolStart implements door.Sink.
 func (t *Translator) ToolStart(id, name string) {
 	t.open = append(t.open, id)
-	t.add(ToolCallStart{Type: TypeToolCallStart, ToolCallID: id, ToolCallName: name, ParentMessageID: t.messageID})
+	t.add(wire.ToolCallStart{Type: wire.TypeToolCallStart, ToolCallID: id, ToolCallName: name, ParentMessageID: t.messageID})
 }
 
 // ToolArgs implements door.Sink.
 func (t *Translator) ToolArgs(id, delta string) {
 	if slices.Contains(t.open, id) && delta != "" {
-		t.add(ToolCallArgs{Type: TypeToolCallArgs, ToolCallID: id, Delta: delta})
+		t.add(wire.ToolCallArgs{Type: wire.TypeToolCallArgs, ToolCallID: id, Delta: delta})
 	}
 }
 
@@ -82,14 +83,15 @@ func (t *Translator) ToolArgs(id, delta string) {
 func (t *Translator) ToolEnd(id string) {
 	if i := slices.Index(t.open, id); i >= 0 {
 		t.open = slices.Delete(t.open, i, i+1)
-		t.add(ToolCallEnd{Type: TypeToolCallEnd, ToolCallID: id})
+		t.add(wire.ToolCallEnd{Type: wire.TypeToolCallEnd, ToolCallID: id})
 	}
 }
 
 // ToolResult implements door.Sink. The result becomes a tool message; its
 // id is derived from the call's, so that a retried run names it the same.
 func (t *Translator) ToolResult(id, content string) {
-	t.add(ToolCallResult{Type: TypeToolCallResult, MessageID: ResultMessageID(id), ToolCallID: id, Content: content, Role: "tool"})
+	t.add(wire.ToolCallResult{Type: wire.TypeToolCallResult, MessageID: ResultMessageID(id), ToolCallID: id,
+		Content: wire.TextContent(content), Role: wire.RoleTool})
 }
 
 // ResultMessageID is the id of the tool message that holds a tool call's
@@ -108,14 +110,14 @@ func (t *Translator) Code() string {
 // Finish implements door.Sink.
 func (t *Translator) Finish(reply *agentv1.Message) {
 	t.closeAll()
-	ev := RunFinished{Type: TypeRunFinished, ThreadID: t.threadID, RunID: t.runID}
+	ev := wire.RunFinished{Type: wire.TypeRunFinished, ThreadID: t.threadID, RunID: t.runID}
 	if reply != nil {
 		ev.Result = &RunResult{MessageID: reply.GetMessageId(), FinishReason: finishReason(reply.GetFinishReason())}
 		if reply.GetFinishReason() == agentv1.FinishReason_FINISH_REASON_CANCELLED {
-			ev.Outcome = &Outcome{Type: "cancelled"}
+			ev.Outcome = &wire.Outcome{Type: wire.OutcomeCancelled}
 		}
 		if u := reply.GetUsage(); u != nil {
-			ev.Usage = []TokenUsage{{Model: u.GetModel(), InputTokens: u.GetInputTokens(), OutputTokens: u.GetOutputTokens(),
+			ev.Usage = []wire.TokenUsage{{Model: u.GetModel(), InputTokens: u.GetInputTokens(), OutputTokens: u.GetOutputTokens(),
 				TotalTokens: u.GetInputTokens() + u.GetOutputTokens()}}
 		}
 	}
@@ -130,7 +132,7 @@ func (t *Translator) Fail(code, message string) {
 	if message == "" {
 		message = "the run failed"
 	}
-	t.add(RunError{Type: TypeRunError, Message: message, Code: code})
+	t.add(wire.RunError{Type: wire.TypeRunError, Message: message, Code: code})
 	t.code, t.failed = code, true
 	t.ended = true
 }
@@ -139,7 +141,7 @@ func (t *Translator) Fail(code, message string) {
 func (t *Translator) closeAll() {
 	if t.textOpen {
 		t.textOpen = false
-		t.add(TextMessageEnd{Type: TypeTextMessageEnd, MessageID: t.messageID})
+		t.add(wire.TextMessageEnd{Type: wire.TypeTextMessageEnd, MessageID: t.messageID})
 	}
 	for len(t.open) > 0 {
 		t.ToolEnd(t.open[0])

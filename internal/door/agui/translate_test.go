@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/door"
 )
 
@@ -165,7 +166,7 @@ func TestNewTurn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var in RunAgentInput
+			var in wire.RunAgentInput
 			if err := json.Unmarshal([]byte(tc.body), &in); err != nil {
 				t.Fatal(err)
 			}

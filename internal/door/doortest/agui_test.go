@@ -141,3 +141,37 @@ func TestAGUIRunWithoutANewMessageIsEmpty(t *testing.T) {
 		t.Fatalf("events: %v", evs)
 	}
 }
+
+// TestAGUIRunIsCancelledByAgentID: RUN_STARTED.runId is the client's, not
+// the gateway's, so an AG-UI client cancels with CancelRun naming the
+// door's agent and no run id (docs/frontends.md): the run it streams
+// ends with RUN_FINISHED, finish reason cancelled, and the text so far.
+func TestAGUIRunIsCancelledByAgentID(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	ctx := testCtx(t)
+	long := "slow " + strings.Repeat("word ", 200)
+	ev := newEvents(t, post(t, ctx, client(t), srv.URL+"/agui/agui-cancel", aguiBody("copilot-thread", "copilot-run", "u1", long)))
+	seen := ev.until("TEXT_MESSAGE_CONTENT")
+	if got := seen[0].str("runId"); got != "copilot-run" {
+		t.Fatalf("RUN_STARTED.runId %q, want the client's", got)
+	}
+	res, err := connectClient(t, srv).CancelRun(ctx, connect.NewRequest(&agentv1.CancelRunRequest{AgentId: "agui-cancel"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Msg.GetRunId() == "" || res.Msg.GetRunId() == "copilot-run" {
+		t.Fatalf("cancelled run %q, want the gateway's own run id", res.Msg.GetRunId())
+	}
+	evs := append(seen, ev.all()...)
+	verifyAGUI(t, evs)
+	fin := evs[len(evs)-1]
+	r, _ := fin["result"].(map[string]any)
+	o, _ := fin["outcome"].(map[string]any)
+	if fin.str("type") != "RUN_FINISHED" || fin.str("runId") != "copilot-run" || r["finishReason"] != "cancelled" || o["type"] != "cancelled" {
+		t.Fatalf("the run ended with %v", fin)
+	}
+	if got := text(evs, "TEXT_MESSAGE_CONTENT", "delta"); got == "" || len(got) >= len(long) {
+		t.Fatalf("text so far %q", got)
+	}
+}

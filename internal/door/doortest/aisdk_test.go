@@ -18,8 +18,14 @@ func TestAISDKTextStream(t *testing.T) {
 		t.Fatalf("x-vercel-ai-ui-message-stream: %q", got)
 	}
 	evs := newEvents(t, res).all()
-	if got := types(evs); got != "start text-start text-delta text-delta text-delta text-end finish [DONE]" {
-		t.Fatalf("chunks: %s", got)
+	// The echo's three deltas come as one to three chunks: what waits
+	// when the door looks goes out as one.
+	got := types(evs)
+	for strings.Contains(got, "text-delta text-delta") {
+		got = strings.ReplaceAll(got, "text-delta text-delta", "text-delta")
+	}
+	if got != "start text-start text-delta text-end finish [DONE]" {
+		t.Fatalf("chunks: %s", types(evs))
 	}
 	if evs[0].str("messageId") == "" || evs[len(evs)-2].str("finishReason") != "stop" {
 		t.Fatalf("start %v, finish %v", evs[0], evs[len(evs)-2])

@@ -39,6 +39,8 @@ func TestDoorsRefuseBadRequestsBeforeAnyStream(t *testing.T) {
 	}{
 		{"agui: not JSON", "/agui/a", "{", "", 400, "invalid_argument", "not valid JSON"},
 		{"agui: empty", "/agui/a", "", "", 400, "invalid_argument", "empty"},
+		{"agui: null", "/agui/a", "null", "", 400, "invalid_argument", "the body is null"},
+		{"agui: not an object", "/agui/a", "[]", "", 400, "invalid_argument", "the body must be an object"},
 		{"agui: messages of the wrong type", "/agui/a", `{"messages":{}}`, "", 400, "invalid_argument", "messages must be an array"},
 		{"agui: a user message without id", "/agui/a", `{"messages":[{"role":"user","content":"hi"}]}`, "", 400, "invalid_argument", "has no id"},
 		{"agui: a bad agent id", "/agui/a%20b", aguiBody("t", "r", "u", "hi"), "", 400, "invalid_argument", "agent_id"},
@@ -46,6 +48,8 @@ func TestDoorsRefuseBadRequestsBeforeAnyStream(t *testing.T) {
 		{"agui: too large", "/agui/a", big, "", 413, "resource_exhausted", "READ_MAX_BYTES"},
 		{"agui: text too long for the agent", "/agui/a", aguiBody("t", "r", "u", strings.Repeat("x", 1500)), "", 200, "", ""},
 		{"aisdk: no id", "/ai/chat", `{"messages":[]}`, "", 400, "invalid_argument", "agent_id is required"},
+		{"aisdk: null", "/ai/chat", " null ", "", 400, "invalid_argument", "the body is null"},
+		{"aisdk: null and more", "/ai/chat", "null {}", "", 400, "invalid_argument", "more than one JSON value"},
 		{"aisdk: a bad trigger", "/ai/chat", `{"id":"a","messages":[],"trigger":"nope"}`, "", 400, "invalid_argument", "trigger"},
 		{"aisdk: parts of the wrong type", "/ai/chat", `{"id":"a","messages":[{"id":"u","role":"user","parts":"hi"}]}`, "", 400, "invalid_argument", "must be an array"},
 	} {
@@ -117,6 +121,56 @@ func TestDoorsNeedTheBearerToken(t *testing.T) {
 				if res.StatusCode != want {
 					t.Errorf("%q: status %d, want %d", auth, res.StatusCode, want)
 				}
+			}
+		})
+	}
+}
+
+// TestDoorRefusalsAreJSON: whichever layer refuses a door request (the
+// token check, the method, the content type, the path), the answer is the door's
+// JSON error body with the status, never plain text.
+func TestDoorRefusalsAreJSON(t *testing.T) {
+	t.Parallel()
+	const token = "open-sesame-0123456789"
+	srv := start(t, map[string]string{"AUTH_TOKENS": token, "ALLOWED_ORIGINS": "https://app.example.com"})
+	ctx := testCtx(t)
+	c := client(t)
+	for _, tc := range []struct {
+		name, method, path, contentType, auth string
+		status                                int
+		code                                  string
+	}{
+		{"text/plain without a token", http.MethodPost, "/agui/j", "text/plain", "", 401, "unauthenticated"},
+		{"text/plain", http.MethodPost, "/agui/j", "text/plain", token, 415, "invalid_argument"},
+		{"aisdk text/plain without a token", http.MethodPost, "/ai/chat", "text/plain", "", 401, "unauthenticated"},
+		{"OPTIONS without Access-Control-Request-Method", http.MethodOptions, "/agui/j", "", "", 401, "unauthenticated"},
+		{"OPTIONS without Access-Control-Request-Method, with a token", http.MethodOptions, "/agui/j", "", token, 405, "invalid_argument"},
+		{"resume OPTIONS without Access-Control-Request-Method", http.MethodOptions, "/ai/chat/j/stream", "", "", 401, "unauthenticated"},
+		{"a wrong token", http.MethodPost, "/ai/chat", "application/json", "wrong", 401, "unauthenticated"},
+		{"no agent id", http.MethodPost, "/agui/", "application/json", token, 404, "not_found"},
+		{"a slash in the agent id", http.MethodPost, "/agui/a/b", "application/json", token, 404, "not_found"},
+		{"a resume without /stream", http.MethodGet, "/ai/chat/a", "", token, 404, "not_found"},
+		{"a resume path too long", http.MethodGet, "/ai/chat/a/stream/b", "", token, 404, "not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx, tc.method, srv.URL+tc.path, strings.NewReader("hi"))
+			req.Header.Set("Origin", "https://app.example.com")
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.auth)
+			}
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", res.StatusCode, tc.status)
+			}
+			if code, msg := errorBody(t, res); code != tc.code || msg == "" {
+				t.Errorf("error %s %q, want %s", code, msg, tc.code)
 			}
 		})
 	}

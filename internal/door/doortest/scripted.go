@@ -10,6 +10,7 @@ package doortest
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 //	                 its result, then text that uses the result
 //	fail             a run error, code "scripted_failure"
 //	slow <words…>    echoes the words one by one, Delay before each
+//	burst <n>        n deltas "w0 ", "w1 " … at once, as a fast model
+//	                 streams them
 //	anything else    "echo: <text>", in three pieces
 type Scripted struct {
 	// Delay is the pause before each word of a slow reply. Default 50ms.
@@ -40,6 +43,9 @@ func (s Scripted) Respond(ctx context.Context, req responder.Request, out respon
 		return responder.Result{}, responder.Errorf("scripted_failure", "the scripted agent failed, as it was asked to")
 	case "slow":
 		return s.slow(ctx, rest, out)
+	case "burst":
+		n, _ := strconv.Atoi(rest)
+		return burst(min(max(n, 1), 1_000_000), out)
 	}
 	return responder.Echo{}.Respond(ctx, req, out)
 }
@@ -64,6 +70,16 @@ func weather(runID, city string, out responder.Stream) (responder.Result, error)
 		}
 	}
 	return responder.Result{FinishReason: responder.FinishStop, Usage: &responder.Usage{InputTokens: 12, OutputTokens: 9, Model: "scripted"}}, nil
+}
+
+// burst writes n deltas without a pause.
+func burst(n int, out responder.Stream) (responder.Result, error) {
+	for i := range n {
+		if err := out.Text("w" + strconv.Itoa(i) + " "); err != nil {
+			return responder.Result{}, err
+		}
+	}
+	return responder.Result{FinishReason: responder.FinishStop}, nil
 }
 
 func (s Scripted) slow(ctx context.Context, text string, out responder.Stream) (responder.Result, error) {

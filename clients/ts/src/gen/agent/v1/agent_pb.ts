@@ -126,7 +126,8 @@ export type SubscribeRequest = Message<"agent.v1.SubscribeRequest"> & {
    * saw). If the log's epoch differs, or after_seq is past its end, the
    * stream starts with a history_reset and replays the whole retained log.
    * Clients that resume must send it: without it, a log created anew whose
-   * end is past after_seq cannot be told from the old one.
+   * end is past after_seq cannot be told from the old one. At most 128
+   * characters (invalid_argument beyond).
    *
    * @generated from field: string epoch = 4;
    */
@@ -581,9 +582,9 @@ export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE_
 
 /**
  * AgentService talks to agents. An agent is identified by its agent_id:
- * 1 to 128 characters of A-Z a-z 0-9 . _ : -. Agents come into being on first
- * use. Each agent has an ordered event log; messages to one agent are answered
- * one at a time, in seq order.
+ * 1 to 128 characters of A-Z a-z 0-9 . _ : -, other than "." and "..".
+ * Agents come into being on first use. Each agent has an ordered event log;
+ * messages to one agent are answered one at a time, in seq order.
  *
  * The same service is reachable over Connect, gRPC and gRPC-Web, and through
  * the WebSocket bridge at /ws/agent/{agent_id}.

@@ -59,6 +59,8 @@ export type AgentEvent = Message$1<"agent.v1.AgentEvent"> & {
    * For persisted events: the epoch of the log, a random id that changes
    * whenever the log is created anew (the agent was deleted and used again,
    * or the store lost it). A client resumes with after_seq and this epoch.
+   * Ephemeral events of a run carry the epoch of the log the run answers
+   * in; a stream passes on only those of the log it follows.
    *
    * @generated from field: string epoch = 4;
    */
