@@ -44,6 +44,10 @@ type (
 	Error = responder.Error
 )
 
+// ErrReplyTooLarge is what a Stream returns once the reply reached
+// MAX_REPLY_BYTES: the reply is kept with finish reason length.
+var ErrReplyTooLarge = responder.ErrReplyTooLarge
+
 // The roles and finish reasons; see package responder.
 const (
 	RoleUser            = responder.RoleUser

@@ -94,8 +94,9 @@ type ToolCall struct {
 
 // Stream is where a Responder writes its reply. Its methods are called from
 // one goroutine, in order; each returns an error only if the reply can no
-// longer be written (the run was cancelled or timed out), and the Responder
-// should then return.
+// longer be written (the run was cancelled or timed out, or the reply
+// reached its size limit: ErrReplyTooLarge), and the Responder should then
+// return.
 //
 // Text pieces concatenate to the reply's text. A tool call is
 // ToolCallStart, any number of ToolCallArgs pieces (they concatenate to the
@@ -107,6 +108,13 @@ type Stream interface {
 	ToolCallEnd(id string) error
 	ToolCallResult(id, content string) error
 }
+
+// ErrReplyTooLarge is what a Stream's methods return once the reply reached
+// the gateway's size limit (MAX_REPLY_BYTES): the piece that crossed it was
+// cut to fit, and nothing more is taken. It is not a failure: whatever the
+// Responder returns then, the reply is kept as written, with finish reason
+// FinishLength, and is not retried.
+var ErrReplyTooLarge = errors.New("responder: the reply reached its size limit")
 
 // FinishReason says why the reply ended.
 type FinishReason string

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"unicode/utf8"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/responder"
@@ -63,6 +64,75 @@ func (s *Service) conversation(ctx context.Context, agentID string, seq uint64, 
 		out[i] = e.msg
 	}
 	return out, nil
+}
+
+// cutMarker ends a message that was cut to fit the context budget, so that
+// the model can tell an end it did not write.
+const cutMarker = "\n[cut to fit the context budget]"
+
+// withinBudget keeps the newest messages of history whose bytes (see
+// messageBytes) fit in budget, leaving the oldest out first. A newest
+// message larger than the whole budget is cut to fit, with cutMarker,
+// rather than sent whole or dropped.
+func withinBudget(history []responder.Message, budget int) []responder.Message {
+	total := 0
+	for i := len(history) - 1; i >= 0; i-- {
+		n := messageBytes(history[i])
+		if total+n <= budget {
+			total += n
+			continue
+		}
+		if i == len(history)-1 {
+			return []responder.Message{cutMessage(history[i], budget)}
+		}
+		return history[i+1:]
+	}
+	return history
+}
+
+// messageBytes is what a message weighs in the context budget: its text
+// and its tool calls' ids, names, arguments and results.
+func messageBytes(m responder.Message) int {
+	n := len(m.Text)
+	for _, c := range m.ToolCalls {
+		n += len(c.ID) + len(c.Name) + len(c.Arguments) + len(c.Result)
+	}
+	return n
+}
+
+// cutMessage cuts m's text, then its tool calls' arguments and results, in
+// that order, so that it weighs no more than budget.
+// The calls' ids and names are kept whole, and their room is taken first.
+func cutMessage(m responder.Message, budget int) responder.Message {
+	left := budget
+	for _, c := range m.ToolCalls {
+		left -= len(c.ID) + len(c.Name)
+	}
+	m.Text, left = cutField(m.Text, left)
+	calls := slices.Clone(m.ToolCalls)
+	for i := range calls {
+		c := &calls[i]
+		c.Arguments, left = cutField(c.Arguments, left)
+		c.Result, left = cutField(c.Result, left)
+	}
+	m.ToolCalls = calls
+	return m
+}
+
+// cutField returns s, or its start and cutMarker if s is longer than left,
+// and what is left after it.
+func cutField(s string, left int) (string, int) {
+	if len(s) <= left {
+		return s, left - len(s)
+	}
+	if left < len(cutMarker) {
+		return "", left
+	}
+	keep := left - len(cutMarker)
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + cutMarker, left - keep - len(cutMarker)
 }
 
 // messageOf is the responder's view of a persisted message.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
@@ -14,9 +15,19 @@ import (
 // runStream is the responder.Stream of one run: each call becomes an
 // ephemeral event, numbered by run_seq and recorded as the run's progress
 // (engine.PublishRun), and is kept for the persisted reply.
+//
+// It also holds the run to Config.MaxReplyBytes: the text, tool call names,
+// arguments and results written count against it, and every event costs at
+// least a byte, so that neither the reply nor the events published for it
+// grow past the cap whatever the responder is fed. The piece that crosses
+// the cap is cut on a UTF-8 boundary; then the run's context is cancelled
+// (the upstream request ends at once) and every method returns
+// responder.ErrReplyTooLarge. The worker keeps the reply with finish reason
+// length.
 type runStream struct {
 	s       *Service
 	ctx     context.Context
+	stop    context.CancelFunc // cancels ctx; the worker sets it
 	lease   engine.Lease
 	runID   string
 	replyID string
@@ -25,13 +36,21 @@ type runStream struct {
 	// carries it, so that followers drop those of a log that is gone.
 	epoch string
 
+	left int  // bytes the reply may still take
+	full bool // the cap was reached
+
 	text  strings.Builder
 	calls []*agentv1.ToolCall
 	byID  map[string]*agentv1.ToolCall
 }
 
+// maxToolCallID is the longest tool call id kept; longer ones (no model
+// server sends them) are cut, the same way everywhere, so that they still
+// match, and so that the id repeated in every event of a call stays small.
+const maxToolCallID = 256
+
 func newRunStream(ctx context.Context, s *Service, lease engine.Lease, runID, replyID string) *runStream {
-	return &runStream{s: s, ctx: ctx, lease: lease, runID: runID, replyID: replyID}
+	return &runStream{s: s, ctx: ctx, stop: func() {}, lease: lease, runID: runID, replyID: replyID, left: s.cfg.MaxReplyBytes}
 }
 
 // publish numbers ev and sends it. Losing an ephemeral event is harmless, as
@@ -52,6 +71,36 @@ func (r *runStream) publish(ev *agentv1.AgentEvent) error {
 	return nil
 }
 
+// fit takes s, or the part of it that fits in what the reply may still
+// take, cut on a UTF-8 boundary; whole is false if it was cut. An event
+// without content (s empty) costs a byte.
+func (r *runStream) fit(s string) (part string, whole bool) {
+	if r.full {
+		return "", false
+	}
+	n := max(len(s), 1)
+	if n <= r.left {
+		r.left -= n
+		return s, true
+	}
+	cut := min(r.left, len(s))
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	r.left, r.full = 0, true
+	return s[:cut], false
+}
+
+// written is how many bytes of the cap the run used.
+func (r *runStream) written() int { return r.s.cfg.MaxReplyBytes - r.left }
+
+// overflow ends a run that reached the cap: the responder's context is
+// cancelled, so that it stops reading its upstream, and it is told why.
+func (r *runStream) overflow() error {
+	r.stop()
+	return responder.ErrReplyTooLarge
+}
+
 func (r *runStream) started(replyTo uint64) error {
 	return r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{
 		RunId: r.runID, MessageId: r.replyID, ReplyToSeq: replyTo,
@@ -61,14 +110,23 @@ func (r *runStream) started(replyTo uint64) error {
 // Text implements responder.Stream.
 func (r *runStream) Text(delta string) error {
 	if delta == "" {
+		if r.full {
+			return responder.ErrReplyTooLarge
+		}
 		return r.ctx.Err()
 	}
-	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
-		RunId: r.runID, MessageId: r.replyID, Delta: delta,
-	}}}); err != nil {
-		return err
+	part, whole := r.fit(delta)
+	if part != "" {
+		if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
+			RunId: r.runID, MessageId: r.replyID, Delta: part,
+		}}}); err != nil {
+			return err
+		}
+		r.text.WriteString(part)
 	}
-	r.text.WriteString(delta)
+	if !whole {
+		return r.overflow()
+	}
 	return nil
 }
 
@@ -87,8 +145,25 @@ func (r *runStream) call(id string) *agentv1.ToolCall {
 	return c
 }
 
-// ToolCallStart implements responder.Stream.
+// cutToolCallID is id as kept: cut to maxToolCallID on a UTF-8 boundary.
+func cutToolCallID(id string) string {
+	if len(id) <= maxToolCallID {
+		return id
+	}
+	cut := maxToolCallID
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return id[:cut]
+}
+
+// ToolCallStart implements responder.Stream. A name that does not fit
+// starts no call.
 func (r *runStream) ToolCallStart(id, name string) error {
+	id = cutToolCallID(id)
+	if _, whole := r.fit(name); !whole {
+		return r.overflow()
+	}
 	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallStart{ToolCallStart: &agentv1.ToolCallStart{
 		RunId: r.runID, MessageId: r.replyID, ToolCallId: id, Name: name,
 	}}}); err != nil {
@@ -100,17 +175,28 @@ func (r *runStream) ToolCallStart(id, name string) error {
 
 // ToolCallArgs implements responder.Stream.
 func (r *runStream) ToolCallArgs(id, delta string) error {
-	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallArgs{ToolCallArgs: &agentv1.ToolCallArgs{
-		RunId: r.runID, ToolCallId: id, Delta: delta,
-	}}}); err != nil {
-		return err
+	id = cutToolCallID(id)
+	part, whole := r.fit(delta)
+	if part != "" || whole {
+		if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallArgs{ToolCallArgs: &agentv1.ToolCallArgs{
+			RunId: r.runID, ToolCallId: id, Delta: part,
+		}}}); err != nil {
+			return err
+		}
+		r.call(id).Arguments += part
 	}
-	r.call(id).Arguments += delta
+	if !whole {
+		return r.overflow()
+	}
 	return nil
 }
 
 // ToolCallEnd implements responder.Stream.
 func (r *runStream) ToolCallEnd(id string) error {
+	id = cutToolCallID(id)
+	if _, whole := r.fit(""); !whole {
+		return r.overflow()
+	}
 	r.call(id)
 	return r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallEnd{ToolCallEnd: &agentv1.ToolCallEnd{
 		RunId: r.runID, ToolCallId: id,
@@ -119,12 +205,19 @@ func (r *runStream) ToolCallEnd(id string) error {
 
 // ToolCallResult implements responder.Stream.
 func (r *runStream) ToolCallResult(id, content string) error {
-	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: &agentv1.ToolCallResult{
-		RunId: r.runID, MessageId: r.replyID, ToolCallId: id, Content: content,
-	}}}); err != nil {
-		return err
+	id = cutToolCallID(id)
+	part, whole := r.fit(content)
+	if part != "" || whole {
+		if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: &agentv1.ToolCallResult{
+			RunId: r.runID, MessageId: r.replyID, ToolCallId: id, Content: part,
+		}}}); err != nil {
+			return err
+		}
+		r.call(id).Result = part
 	}
-	r.call(id).Result = content
+	if !whole {
+		return r.overflow()
+	}
 	return nil
 }
 

@@ -41,6 +41,23 @@ type Config struct {
 	ReplyTimeout time.Duration
 	// MaxTextBytes is the longest message text accepted. Default 16384.
 	MaxTextBytes int
+	// MaxReplyBytes caps one reply: the bytes of its text, tool call names,
+	// arguments and results together, as the responder streams them. Past
+	// it the stream refuses more (responder.ErrReplyTooLarge), and the
+	// reply is kept with what fitted and finish reason length. It bounds
+	// what a run holds in memory, in the engine's run progress and in the
+	// log, whatever the upstream sends. Default 1 MiB.
+	MaxReplyBytes int
+	// MaxContextBytes is the byte budget of the conversation a responder
+	// gets with a message (see conversation): the oldest messages are left
+	// out first, and a single message larger than the budget is cut with a
+	// marker. Default 1 MiB.
+	MaxContextBytes int
+	// ReleaseMemory, if set, is called by the reply worker after a large
+	// run (largeRun bytes or more written), once its reply is appended: the
+	// server returns the run's garbage to the OS there (gctune.Releaser).
+	// Default none.
+	ReleaseMemory func()
 	// PollInterval is how often a waiting SendMessage looks at the log itself,
 	// a backstop for fan-out lost in a store outage. Default 2s.
 	PollInterval time.Duration
@@ -72,6 +89,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxTextBytes <= 0 {
 		c.MaxTextBytes = 16384
 	}
+	if c.MaxReplyBytes <= 0 {
+		c.MaxReplyBytes = DefaultMaxReplyBytes
+	}
+	if c.MaxContextBytes <= 0 {
+		c.MaxContextBytes = DefaultMaxContextBytes
+	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 2 * time.Second
 	}
@@ -83,6 +106,23 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// The defaults of Config.MaxReplyBytes and Config.MaxContextBytes. A MiB
+// is sixteen times the longest reply today's models write in one turn
+// (16k tokens of about four bytes), room for tool call arguments that carry
+// whole files, while ten thousand replies at the cap still fit in a few
+// GB. The conversation gets the same budget: about 250k tokens, beyond the
+// window of most models, and no more than one reply at the cap.
+const (
+	DefaultMaxReplyBytes   = 1 << 20
+	DefaultMaxContextBytes = 1 << 20
+)
+
+// largeRun is how many bytes a run writes before Config.ReleaseMemory is
+// worth calling after it: a reply of 256 KiB streamed in small deltas has
+// left some tens of MB of heap behind, a chat reply of a few KB nothing to
+// speak of.
+const largeRun = 256 << 10
 
 // Service is the agent service. It is safe for concurrent use. Close it to
 // stop its background reply workers.

@@ -222,8 +222,9 @@ func (s *Service) pending(ctx context.Context, agentID string, hint uint64) ([]*
 // answer runs the responder on one user message, streams its events and
 // appends the reply (or a run error, so the message is never left without an
 // answer). A run stopped by CancelRun is a reply too: what was written by
-// then, with finish reason cancelled. It returns the reply's seq, or 0 if
-// another worker answered first.
+// then, with finish reason cancelled; so is one that reached
+// MAX_REPLY_BYTES, with finish reason length. It returns the reply's seq,
+// or 0 if another worker answered first.
 func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentEvent, lease engine.Lease, cw *cancels) (uint64, error) {
 	seq, msg := ev.GetSeq(), ev.GetMessage()
 	runID, replyID := newID(), newID()
@@ -234,13 +235,18 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 		}
 		s.log.Warn("reading the conversation failed; answering without it", "agent", agentID, "seq", seq, "err", err)
 	}
+	message := messageOf(msg)
+	// The new message counts against the budget too; it is never cut itself
+	// (MaxTextBytes bounds it).
+	history = withinBudget(history, max(s.cfg.MaxContextBytes-messageBytes(message), 0))
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReplyTimeout)
 	cw.begin(runID, cancel)
 	out := newRunStream(rctx, s, lease, runID, replyID)
+	out.stop = cancel
 	out.epoch = ev.GetEpoch()
 	_ = out.started(seq)
 	res, err := s.cfg.Responder.Respond(rctx, responder.Request{
-		AgentID: agentID, RunID: runID, Seq: seq, Message: messageOf(msg), History: history,
+		AgentID: agentID, RunID: runID, Seq: seq, Message: message, History: history,
 	}, out)
 	cancelled := cw.end()
 	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded)
@@ -252,6 +258,12 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 
 	reply := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now())}
 	switch {
+	case out.full || errors.Is(err, responder.ErrReplyTooLarge):
+		// The reply reached MAX_REPLY_BYTES: not a failure, and nothing to
+		// retry. What fitted is the reply, whatever the responder made of
+		// the stream's refusal.
+		res.FinishReason = responder.FinishLength
+		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
 	case cancelled:
 		res.FinishReason = responder.FinishCancelled
 		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
@@ -260,7 +272,11 @@ func (s *Service) answer(ctx context.Context, agentID string, ev *agentv1.AgentE
 	default:
 		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
 	}
-	return s.appendReply(ctx, agentID, reply, seq, lease)
+	stored, err := s.appendReply(ctx, agentID, reply, seq, lease)
+	if release := s.cfg.ReleaseMemory; release != nil && out.written() >= largeRun {
+		release()
+	}
+	return stored, err
 }
 
 // contextMessages is how much of the conversation the responder gets.

@@ -30,6 +30,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/agentgate/agentgate/internal/health"
 	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/agentgate/agentgate/internal/limit"
@@ -123,9 +124,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.log.Warn("ALLOWED_ORIGINS is empty: web pages from any site may open the WebSocket")
 	}
 
+	// A large reply leaves a large heap behind; see gctune.Releaser.
+	releaser := gctune.NewReleaser(10 * time.Second)
 	a.service = agent.New(agent.Config{
 		Engine:          a.engine,
 		MaxTextBytes:    cfg.MaxTextBytes,
+		MaxReplyBytes:   cfg.MaxReplyBytes,
+		MaxContextBytes: cfg.MaxContextBytes,
+		ReleaseMemory:   func() { releaser.Release() },
 		Responder:       opts.Responder,
 		Logger:          a.log,
 		LeaseTTL:        cfg.LeaseTTL,

@@ -69,6 +69,13 @@ type Config struct {
 	WSFrameRate float64
 	// MaxTextBytes is the longest message text accepted. Default 16384.
 	MaxTextBytes int
+	// MaxReplyBytes caps one reply: its text, tool call arguments and
+	// results together. Past it the reply ends with finish reason length,
+	// keeping what was written. Default 1 MiB.
+	MaxReplyBytes int
+	// MaxContextBytes is the byte budget of the conversation sent to the
+	// responder with a message; the oldest messages go first. Default 1 MiB.
+	MaxContextBytes int
 	// ReadMaxBytes is the largest Connect request message. Default 1 MiB.
 	ReadMaxBytes int
 	// MaxHeaderBytes bounds HTTP request headers. Default 64 KiB.
@@ -152,6 +159,8 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 		ConnectionRate:       p.float("CONNECTION_RATE", 500, 0.1, 1e6),
 		WSFrameRate:          p.float("WS_FRAME_RATE", 50, 0.1, 1e6),
 		MaxTextBytes:         p.int("MAX_TEXT_BYTES", 16384, 1, 4<<20),
+		MaxReplyBytes:        p.int("MAX_REPLY_BYTES", 1<<20, 1024, 256<<20),
+		MaxContextBytes:      p.int("MAX_CONTEXT_BYTES", 1<<20, 1024, 256<<20),
 		ReadMaxBytes:         p.int("READ_MAX_BYTES", 1<<20, 1024, 64<<20),
 		MaxHeaderBytes:       p.int("MAX_HEADER_BYTES", 64<<10, 4<<10, 1<<20),
 		ReadHeaderTimeout:    p.duration("READ_HEADER_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),

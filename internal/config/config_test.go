@@ -18,7 +18,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr() != ":8080" || c.HistoryLimit != 1000 || c.ShutdownTimeout != 10*time.Second || c.LogFormat != "json" ||
-		c.WSPingInterval != 25*time.Second || c.WSPongTimeout != 60*time.Second || c.WSReadLimit != 64<<10 || !c.Console {
+		c.WSPingInterval != 25*time.Second || c.WSPongTimeout != 60*time.Second || c.WSReadLimit != 64<<10 || !c.Console ||
+		c.MaxReplyBytes != 1<<20 || c.MaxContextBytes != 1<<20 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -32,6 +33,10 @@ func TestValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c, err := Load(env(map[string]string{"MAX_REPLY_BYTES": "65536", "MAX_CONTEXT_BYTES": "4096"})); err != nil ||
+		c.MaxReplyBytes != 65536 || c.MaxContextBytes != 4096 {
+		t.Fatalf("MAX_REPLY_BYTES, MAX_CONTEXT_BYTES: %+v, %v", c, err)
+	}
 	if c.Addr() != "[::]:9000" || len(c.AllowedOrigins) != 2 || len(c.AuthTokens) != 2 || c.LogFormat != "text" || c.MetricsAddr != ":9090" {
 		t.Fatalf("parsed: %+v", c)
 	}
@@ -44,6 +49,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", "10"}, {"LOG_LEVEL", "loud"}, {"LOG_FORMAT", "xml"},
 		{"REDIS_URL", "localhost:6379"}, {"ALLOWED_ORIGINS", "ftp://x"}, {"AUTH_TOKENS", "short"},
 		{"WS_PONG_TIMEOUT", "1s"}, {"METRICS_ADDR", "9090"}, {"CONSOLE_ENABLED", "maybe"}, {"DRAIN_DELAY", "1h"},
+		{"MAX_REPLY_BYTES", "1k"}, {"MAX_REPLY_BYTES", "100"}, {"MAX_CONTEXT_BYTES", "-1"},
 	} {
 		_, err := Load(env(map[string]string{tc.name: tc.value}))
 		var cerr *Error
@@ -78,6 +84,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add("METRICS_ADDR", "[::]:9090")
 	f.Add("RESPONDER", "openai")
 	f.Add("CONTEXT_MESSAGES", "-1")
+	f.Add("MAX_REPLY_BYTES", "1048576")
 	f.Fuzz(func(t *testing.T, name, value string) {
 		_, err := Load(env(map[string]string{name: value}))
 		if err == nil {

@@ -74,11 +74,16 @@ type Engine interface {
 	// a run whose writer died is not shown for long.
 	PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error
 
-	// Run returns the events published so far of the agent's active run,
-	// in order, starting with its run_started; none if no reply is being
-	// written. Subscribe first, then call Run: each live event of the run
-	// either is in what Run returned or arrives after it, and its run_seq
-	// tells which.
+	// Run returns the agent's active run so far, compacted; none if no
+	// reply is being written. It starts with the run's run_started; then
+	// comes at most one text_delta holding all the text published so far,
+	// whose run_seq is that of the newest text delta folded into it; then
+	// the tool call events in order, where the tool_call_args of one call
+	// are folded likewise into one event carrying the newest folded
+	// run_seq. So the progress costs the bytes written, not an event per
+	// delta. Subscribe first, then call Run: each live event of the run
+	// either is in what Run returned (its run_seq is at most the greatest
+	// returned) or arrives after it with a greater run_seq.
 	Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error)
 
 	// CancelRun asks whichever replica writes the agent's active run to

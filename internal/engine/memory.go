@@ -31,7 +31,7 @@ type Memory struct {
 type memAgent struct {
 	epoch      string
 	events     []*agentv1.AgentEvent // the retained log; events[i].Seq == first+i
-	run        []*agentv1.AgentEvent // the active run's events so far (see Engine.Run)
+	run        *memRun               // the active run's progress, or nil (see Engine.Run)
 	first      uint64
 	last       uint64
 	answered   uint64
@@ -115,11 +115,9 @@ func (m *Memory) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentE
 	if a, ok := m.agents[lease.AgentID]; ok {
 		switch {
 		case ev.GetRunStarted() != nil && m.leaseHeldLocked(lease):
-			// Room for a short reply's events: one allocation, not one per
-			// doubling.
-			a.run = append(make([]*agentv1.AgentEvent, 0, 8), ev)
-		case ev.GetRunStarted() == nil && len(a.run) > 0 && RunID(a.run[0]) == RunID(ev):
-			a.run = append(a.run, ev)
+			a.run = &memRun{id: RunID(ev), started: ev}
+		case ev.GetRunStarted() == nil && a.run != nil && a.run.id == RunID(ev):
+			a.run.add(ev)
 		}
 	}
 	m.fanOutLocked(lease.AgentID, ev)
@@ -132,21 +130,24 @@ func (m *Memory) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	return m.runLocked(agentID), nil
+	if r := m.runLocked(agentID); r != nil {
+		return r.events(), nil
+	}
+	return nil, nil
 }
 
 // runLocked is the active run's progress, or nil. A run outlives its writer
 // only as long as the lease it was written under.
-func (m *Memory) runLocked(agentID string) []*agentv1.AgentEvent {
+func (m *Memory) runLocked(agentID string) *memRun {
 	a, ok := m.agents[agentID]
-	if !ok || len(a.run) == 0 {
+	if !ok || a.run == nil {
 		return nil
 	}
 	if l, ok := m.leases[agentID]; !ok || !m.cfg.Now().Before(l.expires) {
 		a.run = nil
 		return nil
 	}
-	return append([]*agentv1.AgentEvent(nil), a.run...)
+	return a.run
 }
 
 // CancelRun implements Engine.
@@ -156,16 +157,15 @@ func (m *Memory) CancelRun(ctx context.Context, agentID, runID string) (string, 
 	}
 	defer m.mu.Unlock()
 	run := m.runLocked(agentID)
-	if len(run) == 0 || (runID != "" && RunID(run[0]) != runID) {
+	if run == nil || (runID != "" && run.id != runID) {
 		return "", ErrNoRun
 	}
-	active := RunID(run[0])
 	for s := range m.subs[agentID] {
 		if s.onCancel != nil {
-			s.onCancel(active)
+			s.onCancel(run.id)
 		}
 	}
-	return active, nil
+	return run.id, nil
 }
 
 // Read implements Engine.

@@ -270,15 +270,23 @@ func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEv
 // A run_started goes through a script that checks the lease; the run's
 // later events are two plain commands, RPUSHX to the progress (which only
 // exists while a run does) and PUBLISH, since a Lua script per delta cost
-// Redis ten times a PUBLISH. An event of another run that lands in the
+// Redis ten times a PUBLISH. A text or argument delta is pushed as a
+// compact record, merged with the ones that follow it in the same pipeline
+// (see redis_run.go), so that the list grows by the bytes written, not by
+// an event per delta. An event or record of another run that lands in the
 // progress (a writer whose lease was taken over) is dropped by Run, which
-// returns only the events of the run the progress began with.
+// returns only those of the run the progress began with.
 func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	k := r.keys.agent(lease.AgentID)
 	if ev.GetRunStarted() != nil {
 		return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
 			scriptBeginRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
 				lease.Token, msg, RunID(ev), k.channel)
+		})
+	}
+	if f := newFoldPost(k.run, ev); f != nil {
+		return r.postEvent(ctx, ev, func(msg []byte) error {
+			return r.postFold(f, func(p redis.Pipeliner) { p.Publish(context.Background(), k.channel, msg) })
 		})
 	}
 	return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
@@ -294,6 +302,13 @@ func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEv
 // reaches Redis before anything this caller sends after it, the reply
 // among them.
 func (r *Redis) post(ctx context.Context, ev *agentv1.AgentEvent, send func(p redis.Pipeliner, msg []byte)) error {
+	return r.postEvent(ctx, ev, func(msg []byte) error {
+		return r.pipe.post(func(p redis.Pipeliner) { send(p, msg) })
+	})
+}
+
+// postEvent encodes ev as a channel message and hands it to queue.
+func (r *Redis) postEvent(ctx context.Context, ev *agentv1.AgentEvent, queue func(msg []byte) error) error {
 	if err := r.open(ctx); err != nil {
 		return err
 	}
@@ -308,13 +323,14 @@ func (r *Redis) post(ctx context.Context, ev *agentv1.AgentEvent, send func(p re
 		return fmt.Errorf("engine: encode event: %w", err)
 	}
 	msg := append([]byte{msgEvent}, b...)
-	if err := r.pipe.post(func(p redis.Pipeliner) { send(p, msg) }); err != nil {
+	if err := queue(msg); err != nil {
 		return r.fail(ctx, err)
 	}
 	return nil
 }
 
-// Run implements Engine.
+// Run implements Engine. One LRANGE reads the progress as it stands, so
+// records and events are a consistent prefix of the run.
 func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
@@ -332,20 +348,7 @@ func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent,
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
-	if len(vals) < 2 {
-		return nil, nil
-	}
-	runID, out := vals[0], make([]*agentv1.AgentEvent, 0, len(vals)-1)
-	for _, v := range vals[1:] {
-		ev, err := decodeEvent(v)
-		if err != nil {
-			return nil, err
-		}
-		if RunID(ev) == runID {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
+	return runFromList(agentID, vals)
 }
 
 // CancelRun implements Engine: the lease holder hears the request on the

@@ -33,8 +33,9 @@ type agentKeys struct {
 	// lease is a string holding the reply lease's token, with a TTL.
 	lease string
 	// run is a list holding the active run's progress: its run id, then its
-	// events as published, each encoded as protobuf. It expires with the
-	// lease and is deleted when a reply is appended.
+	// events as published, each encoded as protobuf, except text and
+	// argument deltas, which are compact records (see redis_run.go). It
+	// expires with the lease and is deleted when a reply is appended.
 	run string
 	// subs is a hash from replica epoch to that replica's count of client
 	// subscriptions (see presence).

@@ -50,6 +50,9 @@ type pipe struct {
 type pipeCall struct {
 	queue func(redis.Pipeliner)
 	err   chan error // buffered: the sender never blocks on a caller; nil for post
+	// fold, if set, is a record for the run's progress, queued before
+	// queue's commands unless merged into an earlier one (foldRecords).
+	fold *foldPost
 }
 
 // maxPipeQueue bounds the calls waiting for the next round trip. Past it
@@ -109,10 +112,15 @@ func (p *pipe) send(ctx context.Context, fn func(redis.Pipeliner)) error {
 // in order with the caller's other calls: a call made after post returns
 // reaches Redis after them.
 func (p *pipe) post(fn func(redis.Pipeliner)) error {
+	return p.postCall(&pipeCall{queue: fn})
+}
+
+// postCall is post of a call made by the caller.
+func (p *pipe) postCall(c *pipeCall) error {
 	if at := p.failedAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < postRetry {
 		return fmt.Errorf("%w: the last pipeline failed", ErrUnavailable)
 	}
-	return p.enqueue(&pipeCall{queue: fn}, maxPosted)
+	return p.enqueue(c, maxPosted)
 }
 
 // enqueue queues c unless the queue holds limit calls already.
@@ -187,7 +195,11 @@ func (p *pipe) exec(batch []*pipeCall) {
 	defer cancel()
 	pl := p.rdb.Pipeline()
 	bounds := make([]int, len(batch)+1)
+	foldRecords(batch)
 	for i, c := range batch {
+		if f := c.fold; f != nil && !f.merged {
+			pl.RPushX(context.Background(), f.key, f.record())
+		}
 		c.queue(pl)
 		bounds[i+1] = pl.Len()
 	}

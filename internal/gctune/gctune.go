@@ -13,6 +13,11 @@
 //
 // Both are defaults only: GOGC and GOMEMLIMIT set in the environment win, as
 // Go reads them itself.
+//
+// What a large heap costs after a burst (a reply streamed in a million
+// deltas) is not left to these settings: a Releaser returns it once the
+// burst is over (see Releaser for why neither a lower GOGC nor a default
+// GOMEMLIMIT was the answer).
 package gctune
 
 import (

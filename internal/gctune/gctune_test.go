@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func TestContainerMemoryLimit(t *testing.T) {
@@ -63,5 +64,25 @@ func TestApply(t *testing.T) {
 	}
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent changed to %d despite GOGC", got)
+	}
+}
+
+func TestReleaserAtMostOncePerInterval(t *testing.T) {
+	r := NewReleaser(time.Minute)
+	now := time.Unix(1000, 0)
+	freed := 0
+	r.now = func() time.Time { return now }
+	r.free = func() { freed++ }
+	for _, step := range []struct {
+		after time.Duration
+		want  bool
+	}{{0, true}, {time.Second, false}, {58 * time.Second, false}, {time.Second, true}, {0, false}} {
+		now = now.Add(step.after)
+		if got := r.Release(); got != step.want {
+			t.Fatalf("Release at %v: %v, want %v", now, got, step.want)
+		}
+	}
+	if freed != 2 {
+		t.Fatalf("freed %d times, want 2", freed)
 	}
 }

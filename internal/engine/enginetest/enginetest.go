@@ -48,6 +48,8 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg engine.Config) engine.En
 		{"Close", testClose},
 		{"Epochs", testEpochs},
 		{"RunProgress", testRunProgress},
+		{"RunFolds", testRunFolds},
+		{"RunBounded", testRunBounded},
 		{"RunExpiresWithLease", testRunExpiresWithLease},
 		{"CancelRun", testCancelRun},
 	}

@@ -3,11 +3,13 @@ package enginetest
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
+	"google.golang.org/protobuf/proto"
 )
 
 // The contract of epochs, run progress and CancelRun.
@@ -107,13 +109,16 @@ func testRunProgress(t *testing.T, newEngine Factory) {
 	if got := nextN(t, sub, 4); got[0].GetRunStarted() == nil || got[3].GetTextDelta().GetDelta() != "llo" {
 		t.Fatalf("live run events %v", descriptions(got))
 	}
+	// Run returns them compacted: the run_started, the text in one delta
+	// carrying the newest run_seq folded into it, then the tool calls.
 	evs, err := e.Run(ctx, "rp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 4 || evs[0].GetRunStarted().GetRunId() != "r1" || evs[1].GetTextDelta().GetDelta() != "he" ||
-		evs[2].GetToolCallStart().GetToolCallId() != "t1" || evs[3].GetTextDelta().GetDelta() != "llo" {
-		t.Fatalf("Run returned %v, want the four events in order", evs)
+	if len(evs) != 3 || evs[0].GetRunStarted().GetRunId() != "r1" || evs[1].GetTextDelta().GetDelta() != "hello" ||
+		evs[1].GetRunSeq() != 4 || evs[1].GetTextDelta().GetMessageId() != "r-r1" ||
+		evs[2].GetToolCallStart().GetToolCallId() != "t1" || evs[2].GetRunSeq() != 3 {
+		t.Fatalf("Run returned %v, want run_started, text_delta hello (run_seq 4), tool_call_start (3)", evs)
 	}
 	// Events of another run, or a run begun without the lease, are not
 	// progress.
@@ -123,8 +128,11 @@ func testRunProgress(t *testing.T, newEngine Factory) {
 	publishRun(t, e, lease, runDelta("rp", "other", "x", 9))
 	// A writer whose lease was taken over cannot begin a run over it.
 	publishRun(t, e, engine.Lease{AgentID: "rp", Token: "stale"}, runStarted("rp", "stale", 1))
-	if got := runOf(t, e, "rp"); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
-		t.Fatalf("Run after foreign events: %v, want [1 2 3 4]", got)
+	if got := runOf(t, e, "rp"); !slices.Equal(got, []uint64{1, 4, 3}) {
+		t.Fatalf("Run after foreign events: %v, want [1 4 3]", got)
+	}
+	if evs, _ := e.Run(ctx, "rp"); len(evs) != 3 || evs[1].GetTextDelta().GetDelta() != "hello" {
+		t.Fatalf("Run after foreign events: %v, want the text unchanged", descriptions(evs))
 	}
 	// A new run_started begins it anew; the reply ends it.
 	publishRun(t, e, lease, runStarted("rp", "r2", 1), runDelta("rp", "r2", "a", 2))
@@ -144,6 +152,118 @@ func testRunProgress(t *testing.T, newEngine Factory) {
 	}
 	if got := runOf(t, e, "rp"); len(got) != 0 {
 		t.Fatalf("Run after Delete: %v, want none", got)
+	}
+}
+
+func runArgs(agentID, runID, id, text string, runSeq uint64) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{AgentId: agentID, RunSeq: runSeq, Kind: &agentv1.AgentEvent_ToolCallArgs{
+		ToolCallArgs: &agentv1.ToolCallArgs{RunId: runID, ToolCallId: id, Delta: text}}}
+}
+
+func runToolEnd(agentID, runID, id string, runSeq uint64) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{AgentId: agentID, RunSeq: runSeq, Kind: &agentv1.AgentEvent_ToolCallEnd{
+		ToolCallEnd: &agentv1.ToolCallEnd{RunId: runID, ToolCallId: id}}}
+}
+
+// testRunFolds checks the compacted form of a long run: any number of text
+// deltas is one text_delta with the newest run_seq folded, a tool call's
+// arguments are at most one event after its start, and a live event
+// published after Run has a greater run_seq than any Run returned, so a
+// joiner that drops what it was sent (run_seq <= the greatest) shows the
+// text exactly once.
+func testRunFolds(t *testing.T, newEngine Factory) {
+	e := open(t, newEngine, engine.Config{})
+	ctx := testCtx(t)
+	appendUser(t, e, "rf", "hi")
+	lease := takeLease(t, e, "rf")
+	// Too many deltas for a subscriber's buffer: this one waits for the
+	// other events only.
+	synced := subscribe(t, e, "rf", engine.SubscribeOptions{SkipDeltas: true})
+	seq := uint64(1)
+	publishRun(t, e, lease, runStarted("rf", "r1", seq))
+	var want strings.Builder
+	for i := range 2000 {
+		seq++
+		d := string(rune('a' + i%26))
+		want.WriteString(d)
+		publishRun(t, e, lease, runDelta("rf", "r1", d, seq))
+	}
+	publishRun(t, e, lease, runTool("rf", "r1", "t1", seq+1), runArgs("rf", "r1", "t1", `{"q":`, seq+2),
+		runDelta("rf", "r1", "!", seq+3), runArgs("rf", "r1", "t1", `1}`, seq+4), runToolEnd("rf", "r1", "t1", seq+5))
+	want.WriteString("!")
+	seq += 5
+	// Once a subscriber has the last event, the store has all of them.
+	if got := nextN(t, synced, 5); got[4].GetToolCallEnd() == nil {
+		t.Fatalf("events without deltas: %v", descriptions(got))
+	}
+	sub := subscribe(t, e, "rf", engine.SubscribeOptions{})
+	evs, err := e.Run(ctx, "rf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 5 || evs[0].GetRunStarted() == nil || evs[1].GetTextDelta() == nil || evs[2].GetToolCallStart() == nil ||
+		evs[3].GetToolCallArgs() == nil || evs[4].GetToolCallEnd() == nil {
+		t.Fatalf("Run returned %v; want run_started, one text_delta, tool_call_start, one tool_call_args, tool_call_end", descriptions(evs))
+	}
+	if got := evs[1].GetTextDelta(); got.GetDelta() != want.String() || evs[1].GetRunSeq() != seq-2 || got.GetRunId() != "r1" || got.GetMessageId() != "r-r1" {
+		t.Fatalf("folded text: %d bytes, run_seq %d, run %q, message %q; want %d bytes, run_seq %d, r1, r-r1",
+			len(got.GetDelta()), evs[1].GetRunSeq(), got.GetRunId(), got.GetMessageId(), want.Len(), seq-2)
+	}
+	if got := evs[3].GetToolCallArgs(); got.GetDelta() != `{"q":1}` || got.GetToolCallId() != "t1" || evs[3].GetRunSeq() != seq-1 {
+		t.Fatalf("folded arguments %q of %q, run_seq %d; want {\"q\":1} of t1, run_seq %d", got.GetDelta(), got.GetToolCallId(), evs[3].GetRunSeq(), seq-1)
+	}
+	var newest uint64
+	for _, ev := range evs {
+		newest = max(newest, ev.GetRunSeq())
+	}
+	publishRun(t, e, lease, runDelta("rf", "r1", "?", seq+1))
+	if ev := next(t, sub); ev.GetRunSeq() <= newest || ev.GetTextDelta().GetDelta() != "?" {
+		t.Fatalf("live event after Run: %s run_seq %d; want the new delta, run_seq > %d", describe(ev), ev.GetRunSeq(), newest)
+	}
+	if evs, _ := e.Run(ctx, "rf"); len(evs) != 5 || evs[1].GetTextDelta().GetDelta() != want.String()+"?" || evs[1].GetRunSeq() != seq+1 {
+		t.Fatalf("Run after one more delta: %v", descriptions(evs))
+	}
+}
+
+// testRunBounded checks that the progress costs the bytes written, not an
+// event per delta: what Run returns after a hundred thousand one-byte
+// deltas is a few events whose encoding is about as long as the text.
+func testRunBounded(t *testing.T, newEngine Factory) {
+	e := open(t, newEngine, engine.Config{})
+	appendUser(t, e, "rb", "hi")
+	lease := takeLease(t, e, "rb")
+	sub := subscribe(t, e, "rb", engine.SubscribeOptions{SkipDeltas: true})
+	const n = 100_000
+	publishRun(t, e, lease, runStarted("rb", "r1", 1))
+	for i := range n {
+		publishRun(t, e, lease, runDelta("rb", "r1", "x", uint64(i+2)))
+		if i%1000 == 999 {
+			// An engine may queue publishes without waiting for its store:
+			// a call that waits lets it catch up, as a reply's pace does.
+			if _, err := e.Read(testCtx(t), "rb", 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A tool call start after the deltas: once a subscriber has it, the
+	// store has every delta before it.
+	publishRun(t, e, lease, runTool("rb", "r1", "t1", n+2))
+	if ev := next(t, sub); ev.GetRunStarted() == nil {
+		t.Fatalf("first event %s, want the run_started", describe(ev))
+	}
+	if ev := next(t, sub); ev.GetToolCallStart() == nil {
+		t.Fatalf("second event %s, want the tool_call_start", describe(ev))
+	}
+	evs, err := e.Run(testCtx(t), "rb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, ev := range evs {
+		size += proto.Size(ev)
+	}
+	if len(evs) != 3 || len(evs[1].GetTextDelta().GetDelta()) != n || size > n+1024 {
+		t.Fatalf("Run after %d deltas: %d events, %d bytes encoded; want 3 events, about %d bytes", n, len(evs), size, n)
 	}
 }
 

@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/redis/go-redis/v9"
+)
+
+// The run's progress in Redis is a list (agentKeys.run): the run id, then
+// its events as published, with one exception that keeps the list small
+// whatever the upstream streams: a text delta or a tool call's argument
+// delta is stored as a compact record, not as an event, and the records of
+// one pipeline are merged into one (see pipe.exec). Run folds the records
+// back into one text_delta and one tool_call_args per call.
+//
+// A record starts with a byte that no encoded event starts with (a
+// protobuf tag with field number 0): recText or recArgs. Then come the
+// run's tag (runTag, 4 bytes), the run_seq of the newest delta in it (a
+// uvarint), for arguments the tool call id (a uvarint length, then the id),
+// and the deltas' bytes to the end. The tag tells a stale writer's records
+// (a replica whose lease was taken over, still streaming another run) from
+// the active run's, as the run id does for events.
+const (
+	recText = 0x00
+	recArgs = 0x01
+)
+
+// runTag is the short stand-in for a run id in its records.
+func runTag(runID string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(runID))
+	return h.Sum32()
+}
+
+// foldPost is a delta posted as a record, which the pipe may merge with
+// the records that follow it in the same pipeline (see pipe.exec).
+type foldPost struct {
+	key  string // the run's progress list
+	head []byte // kind, tag and, for arguments, the tool call id
+	seq  uint64 // run_seq of the newest delta
+	data []byte // the deltas' bytes
+	// merged is set on a post whose data went into an earlier one.
+	merged bool
+}
+
+// newFoldPost returns the record of ev if it is a delta, or nil.
+func newFoldPost(key string, ev *agentv1.AgentEvent) *foldPost {
+	var head []byte
+	var data string
+	switch k := ev.GetKind().(type) {
+	case *agentv1.AgentEvent_TextDelta:
+		head = binary.BigEndian.AppendUint32([]byte{recText}, runTag(k.TextDelta.GetRunId()))
+		data = k.TextDelta.GetDelta()
+	case *agentv1.AgentEvent_ToolCallArgs:
+		head = binary.BigEndian.AppendUint32([]byte{recArgs}, runTag(k.ToolCallArgs.GetRunId()))
+		id := k.ToolCallArgs.GetToolCallId()
+		head = append(binary.AppendUvarint(head, uint64(len(id))), id...)
+		data = k.ToolCallArgs.GetDelta()
+	default:
+		return nil
+	}
+	return &foldPost{key: key, head: head, seq: ev.GetRunSeq(), data: []byte(data)}
+}
+
+// mergeable reports whether next, of the same list, can be folded into f:
+// the same kind of record of the same run (and tool call).
+func (f *foldPost) mergeable(next *foldPost) bool {
+	return string(f.head) == string(next.head)
+}
+
+// record is the list element of f.
+func (f *foldPost) record() []byte {
+	b := make([]byte, 0, len(f.head)+binary.MaxVarintLen64+len(f.data))
+	b = append(b, f.head[0])
+	b = append(b, f.head[1:5]...)
+	b = binary.AppendUvarint(b, f.seq)
+	b = append(b, f.head[5:]...)
+	return append(b, f.data...)
+}
+
+// foldRecords merges the fold posts of one pipeline: a post whose record
+// can go into an earlier fold post's of the same list is marked merged,
+// and the earlier one takes its data and run_seq. A call that is not a
+// fold post ends every merge, so that a record never moves past a command
+// of its agent that was queued after it: a reader sees every delta at
+// least as soon as it would have unmerged, and the run_seq the record
+// carries says how far it goes. (Fold posts of other agents in between
+// do not matter: ordering is per agent.)
+func foldRecords(batch []*pipeCall) {
+	var open map[string]*foldPost // by list key
+	for _, c := range batch {
+		f := c.fold
+		if f == nil {
+			clear(open)
+			continue
+		}
+		if prev := open[f.key]; prev != nil && prev.mergeable(f) {
+			prev.data = append(prev.data, f.data...)
+			prev.seq = f.seq
+			f.merged = true
+			continue
+		}
+		if open == nil {
+			open = make(map[string]*foldPost)
+		}
+		open[f.key] = f
+	}
+}
+
+// runFromList turns the run's progress list into what Run returns: the
+// run_started, the text folded into one text_delta, then the tool call
+// events with each call's arguments folded into one tool_call_args after
+// its start. Events and records of another run than the list's are left
+// out.
+func runFromList(agentID string, vals []string) ([]*agentv1.AgentEvent, error) {
+	if len(vals) < 2 {
+		return nil, nil
+	}
+	runID := vals[0]
+	tag := runTag(runID)
+	var (
+		started *agentv1.AgentEvent
+		text    strings.Builder
+		textSeq uint64
+		tools   []*agentv1.AgentEvent
+		args    = map[string]*redisArgs{}
+		order   []*redisArgs
+	)
+	for _, v := range vals[1:] {
+		if v != "" && (v[0] == recText || v[0] == recArgs) {
+			r, err := parseRecord(v)
+			if err != nil {
+				return nil, err
+			}
+			if r.tag != tag {
+				continue
+			}
+			if v[0] == recText {
+				text.WriteString(r.data)
+				textSeq = r.seq
+				continue
+			}
+			a := args[r.id]
+			if a == nil {
+				a = &redisArgs{id: r.id, at: -1}
+				args[r.id] = a
+				order = append(order, a)
+			}
+			a.text.WriteString(r.data)
+			a.seq = r.seq
+			continue
+		}
+		ev, err := decodeEvent(v)
+		if err != nil {
+			return nil, err
+		}
+		if RunID(ev) != runID {
+			continue
+		}
+		if ev.GetRunStarted() != nil {
+			started = ev
+			continue
+		}
+		tools = append(tools, ev)
+	}
+	if started == nil {
+		return nil, nil
+	}
+	out := []*agentv1.AgentEvent{started}
+	msgID := started.GetRunStarted().GetMessageId()
+	if textSeq != 0 {
+		out = append(out, &agentv1.AgentEvent{AgentId: agentID, CreateTime: started.GetCreateTime(), Epoch: started.GetEpoch(), RunSeq: textSeq,
+			Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{RunId: runID, MessageId: msgID, Delta: text.String()}}})
+	}
+	return append(out, placeArgs(agentID, runID, started, tools, order)...), nil
+}
+
+// redisArgs is one tool call's arguments folded from records.
+type redisArgs struct {
+	id   string
+	at   int
+	text strings.Builder
+	seq  uint64
+}
+
+// placeArgs inserts each call's folded arguments into tools, right after
+// the call's tool_call_start, or at the end for a call that has none.
+func placeArgs(agentID, runID string, started *agentv1.AgentEvent, tools []*agentv1.AgentEvent, args []*redisArgs) []*agentv1.AgentEvent {
+	if len(args) == 0 {
+		return tools
+	}
+	byID := map[string]*redisArgs{}
+	for _, a := range args {
+		byID[a.id] = a
+	}
+	argsEvent := func(a *redisArgs) *agentv1.AgentEvent {
+		return &agentv1.AgentEvent{AgentId: agentID, CreateTime: started.GetCreateTime(), Epoch: started.GetEpoch(), RunSeq: a.seq,
+			Kind: &agentv1.AgentEvent_ToolCallArgs{ToolCallArgs: &agentv1.ToolCallArgs{RunId: runID, ToolCallId: a.id, Delta: a.text.String()}}}
+	}
+	out := make([]*agentv1.AgentEvent, 0, len(tools)+len(args))
+	for _, ev := range tools {
+		out = append(out, ev)
+		if s := ev.GetToolCallStart(); s != nil {
+			if a := byID[s.GetToolCallId()]; a != nil {
+				out = append(out, argsEvent(a))
+				delete(byID, a.id)
+			}
+		}
+	}
+	for _, a := range args {
+		if byID[a.id] != nil {
+			out = append(out, argsEvent(a))
+		}
+	}
+	return out
+}
+
+type record struct {
+	tag  uint32
+	seq  uint64
+	id   string
+	data string
+}
+
+var errBadRecord = errors.New("engine: redis: malformed run record")
+
+func parseRecord(v string) (record, error) {
+	b := []byte(v)
+	if len(b) < 5 {
+		return record{}, errBadRecord
+	}
+	r := record{tag: binary.BigEndian.Uint32(b[1:5])}
+	rest := b[5:]
+	seq, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return record{}, errBadRecord
+	}
+	r.seq, rest = seq, rest[n:]
+	if b[0] == recArgs {
+		l, n := binary.Uvarint(rest)
+		if n <= 0 || uint64(len(rest)-n) < l {
+			return record{}, fmt.Errorf("%w: tool call id", errBadRecord)
+		}
+		r.id, rest = string(rest[n:n+int(l)]), rest[n+int(l):]
+	}
+	r.data = string(rest)
+	return r, nil
+}
+
+// postFold queues f's record (unless the pipe merges it into the one
+// before) and send, the delta's publish, for the next pipeline.
+func (r *Redis) postFold(f *foldPost, send func(p redis.Pipeliner)) error {
+	return r.pipe.postCall(&pipeCall{queue: send, fold: f})
+}
