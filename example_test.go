@@ -13,6 +13,7 @@ import (
 	"github.com/agentgate/agentgate"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/responder"
 )
 
 // A responder is a function of the user message and the conversation
@@ -24,9 +25,9 @@ import (
 // Here Run serves it on a loopback listener, with no environment, and a
 // Connect client talks to it.
 func Example() {
-	echo := agentgate.ResponderFunc(func(ctx context.Context, req agentgate.Request, out agentgate.Stream) (agentgate.Result, error) {
+	echo := responder.Func(func(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
 		err := out.Text(fmt.Sprintf("you said %q, after %d earlier messages", req.Message.Text, len(req.History)))
-		return agentgate.Result{FinishReason: agentgate.FinishStop}, err
+		return responder.Result{FinishReason: responder.FinishStop}, err
 	})
 	base, stop, err := serve(agentgate.Options{Responder: echo})
 	if err != nil {
@@ -52,8 +53,8 @@ func Example() {
 // An error with a code becomes the run error that every client sees, in
 // place of the reply.
 func ExampleError() {
-	quota := agentgate.ResponderFunc(func(ctx context.Context, req agentgate.Request, out agentgate.Stream) (agentgate.Result, error) {
-		return agentgate.Result{}, &agentgate.Error{Code: "quota_exceeded", Message: "this agent's monthly quota is used up; try again next month"}
+	quota := responder.Func(func(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
+		return responder.Result{}, &responder.Error{Code: "quota_exceeded", Message: "this agent's monthly quota is used up; try again next month"}
 	})
 	base, stop, err := serve(agentgate.Options{Responder: quota})
 	if err != nil {

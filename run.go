@@ -15,6 +15,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/agentgate/agentgate/internal/redact"
+	"github.com/agentgate/agentgate/responder"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,7 +26,7 @@ type Options struct {
 	// your own, RESPONDER and the built-in responders' variables are not
 	// read, so none of them is required (setting RESPONDER is logged as a
 	// warning, since it has no effect).
-	Responder Responder
+	Responder responder.Responder
 	// Lookup reads the configuration. Default os.LookupEnv.
 	Lookup func(string) (string, bool)
 	// Logger receives every log line, with the configuration's secrets
