@@ -173,12 +173,13 @@ func (c Config) settings() []setting {
 func (c Config) load() (config.Config, error) {
 	vars := map[string]string{}
 	byVar := map[string]string{}
+	var names []string // variable, field, for the errors' words
 	for _, s := range c.settings() {
 		byVar[s.env] = s.field
-		if s.value == "" {
-			continue
+		names = append(names, s.env, "Config."+s.field)
+		if s.value != "" {
+			vars[s.env] = s.value
 		}
-		vars[s.env] = s.value
 	}
 	if err := c.checkLists(); err != nil {
 		return config.Config{}, err
@@ -188,7 +189,8 @@ func (c Config) load() (config.Config, error) {
 		return v, ok
 	}, config.Options{OwnResponder: c.Responder != nil})
 	if cerr, ok := errors.AsType[*ConfigError](err); ok && byVar[cerr.Var] != "" {
-		return config.Config{}, &ConfigError{Var: "Config." + byVar[cerr.Var], Value: cerr.Value, Accept: cerr.Accept}
+		accept := strings.NewReplacer(names...).Replace(cerr.Accept)
+		return config.Config{}, &ConfigError{Var: "Config." + byVar[cerr.Var], Value: cerr.Value, Accept: accept}
 	}
 	if err != nil {
 		return config.Config{}, err
