@@ -128,7 +128,10 @@ type Config struct {
 }
 
 // ConfigError is a bad configuration value: Error() is one line naming the
-// variable (or Config's field) and what it accepts.
+// variable (or Config's field) and what it accepts. Its fields are Var (the
+// variable, or "Config." and the field), Value (what it held; a secret
+// shows as "(redacted)") and Accept (what would do). The built-in
+// responders' ConfigFromEnv return it too.
 type ConfigError = config.Error
 
 // setting is one field of Config as the variable the server binary reads
