@@ -32,7 +32,8 @@ type Config struct {
 	// Logger receives every log line of the gateway, with AuthTokens and
 	// the password of RedisURL taken out. Default slog.Default().
 	Logger *slog.Logger
-	// Version is reported in the start log line and in metrics.
+	// Version is reported in metrics (agentgate_build_info) and in Serve's
+	// start line.
 	Version string
 
 	// RedisURL (REDIS_URL) keeps the agents' logs and fan-out in Redis, so

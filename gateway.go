@@ -61,9 +61,9 @@ func newGateway(ctx context.Context, cfg config.Config, opts app.Options) (*Gate
 // still win, or under a prefix with http.StripPrefix; the console page
 // needs the root.
 //
-// gRPC needs HTTP/2: over cleartext, give your http.Server
-// Protocols with SetUnencryptedHTTP2(true) as Serve does. Connect and
-// gRPC-Web work over HTTP/1.1 too.
+// gRPC needs HTTP/2: over cleartext, give your http.Server Protocols with
+// SetUnencryptedHTTP2(true), as Serve does. Connect and gRPC-Web work over
+// HTTP/1.1 too.
 //
 // On your own http.Server, drain with Shutdown before its Shutdown; see
 // Shutdown.
@@ -100,17 +100,13 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 //
 // The drain happens once; a later Shutdown, or one after Serve's drain,
 // waits for it.
-func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.app.Drain(ctx)
-	return ctx.Err()
-}
+func (g *Gateway) Shutdown(ctx context.Context) error { return g.app.Drain(ctx) }
 
 // Close drains the gateway, if Shutdown or Serve has not, within
 // ShutdownTimeout, then stops its reply workers and its engine: a reply in
 // progress is abandoned, and with Redis the next replica to take the agent
-// answers its message.
-// A Redis client given in Config stays open. Calls after Close fail with
-// unavailable. Close is idempotent.
+// answers its message. A Redis client given in Config stays open. Calls
+// after Close fail with unavailable. Close is idempotent.
 func (g *Gateway) Close() error { return g.close(true) }
 
 // close is Close, without the drain for a gateway that never served.
@@ -119,7 +115,7 @@ func (g *Gateway) close(drain bool) error {
 		if drain {
 			ctx, cancel := context.WithTimeout(context.Background(), g.shutdownTimeout)
 			defer cancel()
-			g.app.Drain(ctx)
+			_ = g.app.Drain(ctx) // what is left at the deadline is cut
 		}
 		g.closeErr = g.app.Close()
 	})

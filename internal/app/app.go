@@ -402,7 +402,7 @@ func (a *App) Handler() http.Handler { return a.server.Handler() }
 // Drain ends what Handler serves as Serve's drain does, for a program that
 // serves Handler itself: readiness fails, streams end with unavailable and
 // sockets close with 1001, by the time ctx is done (see server.Drain).
-func (a *App) Drain(ctx context.Context) { a.server.Drain(ctx) }
+func (a *App) Drain(ctx context.Context) error { return a.server.Drain(ctx) }
 
 // startFacts says, for the start line, what answers the agents and where
 // clients come in: the responder, its model and upstream host (never a

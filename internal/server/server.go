@@ -261,8 +261,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // waits for in-flight calls, is the caller's to run, after or alongside.
 //
 // The drain happens once: a later Drain, or one during or after Serve's,
-// waits for the first to end.
-func (s *Server) Drain(ctx context.Context) {
+// waits for the first to end. Drain returns ctx's error if ctx ended
+// before the drain did.
+func (s *Server) Drain(ctx context.Context) error {
 	start := time.Now()
 	first := s.draining.CompareAndSwap(false, true)
 	if first {
@@ -272,11 +273,12 @@ func (s *Server) Drain(ctx context.Context) {
 	select {
 	case <-s.gone:
 	case <-ctx.Done():
-		return
+		return ctx.Err()
 	}
 	if first {
 		s.log.Info("drained", logattr.Millis("duration_ms", time.Since(start)))
 	}
+	return nil
 }
 
 // drain makes readiness fail, lets DrainDelay pass while the server still
