@@ -2,7 +2,6 @@ package agentgate_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/agentgate/agentgate"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/internal/redistest"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
@@ -40,19 +40,8 @@ var protocols = []protocol{
 	{name: "grpcweb/http1", opts: []connect.ClientOption{connect.WithGRPCWeb()}},
 }
 
-// httpClient speaks HTTP/1.1 only, or h2c with prior knowledge, and closes
-// its connections when the test ends.
-func httpClient(t testing.TB, h2c bool) *http.Client {
-	var p http.Protocols
-	if h2c {
-		p.SetUnencryptedHTTP2(true)
-	} else {
-		p.SetHTTP1(true)
-	}
-	tr := &http.Transport{Protocols: &p, TLSClientConfig: &tls.Config{}, DialContext: (&net.Dialer{}).DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
-}
+// httpClient speaks HTTP/1.1 only, or h2c with prior knowledge.
+func httpClient(t testing.TB, h2c bool) *http.Client { return apptest.HTTPClient(t, h2c) }
 
 func newClient(t testing.TB, baseURL string, p protocol) agentv1connect.AgentServiceClient {
 	return agentv1connect.NewAgentServiceClient(httpClient(t, p.h2c), baseURL, p.opts...)
@@ -121,7 +110,11 @@ func testCtx(t *testing.T) context.Context {
 // get returns the status and body of GET url.
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	res, err := httpClient(t, false).Get(url)
+	req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := httpClient(t, false).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,14 +202,19 @@ func checkGateway(t *testing.T, base string) {
 	})
 }
 
-// TestGatewayInYourMux mounts the gateway at the root of a program's own
-// mux, beside the program's own route, on the program's own server.
-func TestGatewayInYourMux(t *testing.T) {
-	gw := newGateway(t, agentgate.Config{})
+// yourMux is a program's own mux, with its own route GET /hello and the
+// gateway mounted at its root.
+func yourMux(gw *agentgate.Gateway) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "your own route") })
 	mux.Handle("/", gw.Handler())
-	_, base := yourServer(t, mux)
+	return mux
+}
+
+// TestGatewayInYourMux mounts the gateway at the root of a program's own
+// mux, beside the program's own route, on the program's own server.
+func TestGatewayInYourMux(t *testing.T) {
+	_, base := yourServer(t, yourMux(newGateway(t, agentgate.Config{})))
 
 	if status, body := get(t, base+"/hello"); status != http.StatusOK || body != "your own route" {
 		t.Fatalf("your route: %d %q", status, body)
@@ -255,7 +253,7 @@ func TestGatewayWithYourRedisClient(t *testing.T) {
 	for range 2 {
 		gw := newGateway(t, agentgate.Config{Redis: rdb})
 		_, base := yourServer(t, gw.Handler())
-		awaitReady(t, base)
+		apptest.AwaitReady(t, base) // with Redis, New returns before it has connected
 		bases, gws = append(bases, base), append(gws, gw)
 	}
 	ctx := testCtx(t)
@@ -316,37 +314,13 @@ func TestRedisClientRefused(t *testing.T) {
 	}
 }
 
-// awaitReady polls /health until it answers 200: with Redis, New returns
-// before it has connected.
-func awaitReady(t *testing.T, base string) {
-	t.Helper()
-	c := httpClient(t, false)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		res, err := c.Get(base + "/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready within 15 s: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond) // a bounded poll of the probe
-	}
-}
-
 // TestShutdownDrainsOnYourServer drains a gateway that a program's own
 // server serves: readiness turns 503 while the server still serves, the
 // open stream ends with unavailable, the socket is closed with 1001, a new
 // socket is refused; then the program's Shutdown and Close end cleanly.
 func TestShutdownDrainsOnYourServer(t *testing.T) {
 	gw := newGateway(t, agentgate.Config{})
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "your own route") })
-	mux.Handle("/", gw.Handler())
-	srv, base := yourServer(t, mux)
+	srv, base := yourServer(t, yourMux(gw))
 	ctx := testCtx(t)
 
 	ws := dialSocket(t, ctx, base, "drained")
