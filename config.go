@@ -22,9 +22,11 @@ import (
 // same too, and a value outside them makes New return a *ConfigError
 // naming the field.
 //
-// The listen address, the logs' level and format, and the built-in
-// responders' variables are not here: a program that calls New chooses
-// its listener, its Logger and its Responder itself.
+// The listen address (HOST, PORT, METRICS_ADDR: /metrics is one of
+// Handler's routes), the logs' level and format, and the built-in
+// responders' variables (RESPONDER, ECHO_DELAY, UPSTREAM_MAX_EVENT_BYTES,
+// OPENAI_*, AGUI_*) are not here: a program that calls New chooses its
+// listener, its Logger and its Responder itself.
 type Config struct {
 	// Responder answers every agent. Default responder.Echo{}. The
 	// built-in ones are responder/openai's and responder/agui's New.

@@ -2,7 +2,9 @@ package agentgate
 
 import (
 	"errors"
+	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +160,55 @@ func TestBadConfigNamesTheField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// binaryOnly are the variables of the README's configuration table that
+// Config leaves to the program, each for a reason stated in Config's doc:
+// the listener, the logger and the responder are the program's own.
+var binaryOnly = map[string]string{
+	"PORT": "listener", "HOST": "listener", "METRICS_ADDR": "listener: /metrics is one of Handler's routes",
+	"LOG_LEVEL": "Logger", "LOG_FORMAT": "Logger",
+	"RESPONDER": "Responder", "ECHO_DELAY": "Responder: responder.Echo{Delay}",
+	"UPSTREAM_MAX_EVENT_BYTES": "Responder: openai.Config, agui.Config",
+	"OPENAI_BASE_URL":          "Responder", "OPENAI_API_KEY": "Responder", "OPENAI_MODEL": "Responder",
+	"SYSTEM_PROMPT": "Responder", "OPENAI_TEMPERATURE": "Responder", "AGUI_URL": "Responder", "AGUI_TOKEN": "Responder",
+	"GOGC": "the Go runtime's", "GOMEMLIMIT": "the Go runtime's",
+}
+
+// TestEveryVariableHasAField reads the README's configuration table: every
+// variable the server binary documents is a field of Config, or one that
+// Config leaves to the program on purpose (binaryOnly). A new variable
+// fails here until it has its field or its reason.
+func TestEveryVariableHasAField(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]bool{}
+	for _, s := range (Config{}).settings() {
+		fields[s.env] = true
+	}
+	section := strings.SplitN(string(readme), "## Configuration", 2)
+	if len(section) != 2 {
+		t.Fatal("the README has no Configuration section")
+	}
+	table := strings.SplitN(section[1], "\n## ", 2)[0]
+	names := regexp.MustCompile("`([A-Z][A-Z0-9_]+)`")
+	seen := 0
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first := strings.SplitN(line, "|", 3)[1]
+		for _, m := range names.FindAllStringSubmatch(first, -1) {
+			seen++
+			if _, ok := binaryOnly[m[1]]; !fields[m[1]] && !ok {
+				t.Errorf("%s is in the README's configuration table but not in Config: add a field, or its reason to binaryOnly", m[1])
+			}
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("read %d variables from the README's configuration table; the table's shape changed", seen)
 	}
 }
