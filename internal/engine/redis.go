@@ -101,16 +101,17 @@ type Redis struct {
 	cfg     Config
 	timeout time.Duration
 	rdb     *redis.Client
-	// borrowed: rdb is the caller's (NewRedisClient), and Close leaves it
-	// open.
-	borrowed bool
-	keys     keyspace
-	fan      *fanout
-	pres     *presence
-	pipe     *pipe // the short commands
+	keys    keyspace
+	fan     *fanout
+	pres    *presence
+	pipe    *pipe // the short commands
 
 	closed    atomic.Bool
 	closeOnce sync.Once
+
+	// borrowed: rdb is the caller's (NewRedisClient), and Close leaves it
+	// open.
+	borrowed bool
 }
 
 // NewRedis connects to Redis, loads the scripts and starts the pub/sub
