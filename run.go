@@ -15,6 +15,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/agentgate/agentgate/internal/redact"
+	"github.com/agentgate/agentgate/responder"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,7 +26,7 @@ type Options struct {
 	// your own, RESPONDER and the built-in responders' variables are not
 	// read, so none of them is required (setting RESPONDER is logged as a
 	// warning, since it has no effect).
-	Responder Responder
+	Responder responder.Responder
 	// Lookup reads the configuration. Default os.LookupEnv.
 	Lookup func(string) (string, bool)
 	// Logger receives every log line, with the configuration's secrets
@@ -39,10 +40,6 @@ type Options struct {
 	// Version is reported in the start log line.
 	Version string
 }
-
-// ConfigError is a bad configuration value: Error() is one line naming the
-// variable and what it accepts.
-type ConfigError = config.Error
 
 // Run serves the gateway until ctx is done, then drains it (readiness 503,
 // open streams and sockets closed so that clients resume elsewhere) within
@@ -71,18 +68,19 @@ func load(opts Options) (config.Config, error) {
 
 // serve runs the gateway of a loaded configuration; see Run.
 func serve(ctx context.Context, cfg config.Config, opts Options) error {
-	a, err := app.New(ctx, cfg, app.Options{Logger: opts.Logger, Responder: opts.Responder, Version: opts.Version})
+	gw, err := newGateway(ctx, cfg, app.Options{Logger: opts.Logger, Responder: opts.Responder, Version: opts.Version})
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer gw.Close()
 	ln := opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr()); err != nil {
+			_ = gw.close(false) // nothing was served: nothing to drain
 			return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
 		}
 	}
-	return a.Serve(ctx, ln)
+	return gw.Serve(ctx, ln)
 }
 
 // Main runs the gateway as the process's main function, and returns its

@@ -15,6 +15,7 @@ import (
 	"github.com/agentgate/agentgate"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/responder"
 )
 
 // syncBuffer is a log sink that a server goroutine writes while the test
@@ -52,8 +53,8 @@ func TestOwnResponderIgnoresResponderVariables(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- agentgate.Run(serving, agentgate.Options{
-			Responder: agentgate.ResponderFunc(func(ctx context.Context, req agentgate.Request, out agentgate.Stream) (agentgate.Result, error) {
-				return agentgate.Result{}, out.Text("mine: " + req.Message.Text)
+			Responder: responder.Func(func(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
+				return responder.Result{}, out.Text("mine: " + req.Message.Text)
 			}),
 			Listener: ln,
 			Lookup:   func(k string) (string, bool) { v, ok := env[k]; return v, ok },

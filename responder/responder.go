@@ -5,10 +5,11 @@
 // resume, one reply at a time per agent, retries of a crashed replica), so a
 // Responder keeps no state of its own and any replica can run it.
 //
-// The module's root package agentgate re-exports these types and runs the
-// whole gateway with a Responder; the built-in responders live in the
-// packages below this one (openai, agui) and here (Echo); respondertest
-// tests a Responder without the gateway.
+// These types have this one name: the module's root package agentgate runs
+// the whole gateway with a Responder and imports this package, never the
+// other way round, so a responder depends on this small package alone. The
+// built-in responders live in the packages below this one (openai, agui)
+// and here (Echo); respondertest tests a Responder without the gateway.
 package responder
 
 import (

@@ -20,6 +20,7 @@ import (
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/apptest"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -86,22 +87,7 @@ func start(t *testing.T, env ...string) *process {
 // awaitReady polls /health until it answers 200, for at most 15 s.
 func (p *process) awaitReady(t *testing.T) {
 	t.Helper()
-	c := &http.Client{Timeout: time.Second}
-	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		res, err := c.Get("http://127.0.0.1:" + p.port + "/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server was not ready within 15 s: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond) // a bounded poll of the probe
-	}
+	apptest.AwaitReady(t, "http://127.0.0.1:"+p.port)
 }
 
 // startListening runs the server with env on a free port and waits for its

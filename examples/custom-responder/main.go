@@ -15,25 +15,26 @@ import (
 	"strings"
 
 	"github.com/agentgate/agentgate"
+	"github.com/agentgate/agentgate/responder"
 )
 
 // shout is the agent: a function of the message and the conversation.
-func shout(ctx context.Context, req agentgate.Request, out agentgate.Stream) (agentgate.Result, error) {
+func shout(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
 	if err := out.ToolCallStart("count-1", "count_messages"); err != nil {
-		return agentgate.Result{}, err
+		return responder.Result{}, err
 	}
 	_ = out.ToolCallArgs("count-1", `{"agent":`+fmt.Sprintf("%q", req.AgentID)+`}`)
 	_ = out.ToolCallEnd("count-1")
 	_ = out.ToolCallResult("count-1", fmt.Sprint(len(req.History)))
 	for _, word := range strings.Fields(strings.ToUpper(req.Message.Text)) {
 		if err := out.Text(word + " "); err != nil {
-			return agentgate.Result{}, err
+			return responder.Result{}, err
 		}
 	}
 	err := out.Text(fmt.Sprintf("(%d messages before this one)", len(req.History)))
-	return agentgate.Result{FinishReason: agentgate.FinishStop}, err
+	return responder.Result{FinishReason: responder.FinishStop}, err
 }
 
 func main() {
-	os.Exit(agentgate.Main(agentgate.Options{Responder: agentgate.ResponderFunc(shout)}))
+	os.Exit(agentgate.Main(agentgate.Options{Responder: responder.Func(shout)}))
 }

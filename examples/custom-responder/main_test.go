@@ -13,6 +13,7 @@ import (
 	"github.com/agentgate/agentgate"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/responder"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -34,7 +35,7 @@ func TestCustomResponder(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- agentgate.Run(serving, agentgate.Options{
-			Responder: agentgate.ResponderFunc(shout),
+			Responder: responder.Func(shout),
 			Listener:  ln,
 			Lookup:    func(string) (string, bool) { return "", false },
 		})

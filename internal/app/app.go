@@ -40,6 +40,7 @@ import (
 	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/server"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/redis/go-redis/v9"
 )
 
 // Options are what a caller may inject besides the configuration.
@@ -52,6 +53,9 @@ type Options struct {
 	Responder responder.Responder
 	// Version is reported in the start log line.
 	Version string
+	// Redis, if set, is the Redis engine's client, made and closed by the
+	// caller (see engine.NewRedisClient); cfg.RedisURL must then be empty.
+	Redis *redis.Client
 }
 
 // App is a wired gateway, ready to serve.
@@ -104,10 +108,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: opts.Logger, version: opts.Version}
 	ecfg := engine.Config{HistoryLimit: cfg.HistoryLimit}
-	if cfg.RedisURL == "" {
+	rc := engine.RedisConfig{URL: cfg.RedisURL, Config: ecfg, Logger: a.log}
+	switch {
+	case opts.Redis != nil:
+		if err := engine.CheckRedisClient(opts.Redis); err != nil {
+			return nil, err
+		}
+		a.engine, a.name = a.startRedis(ctx, "the Redis client", func(ctx context.Context) (*engine.Redis, error) {
+			return engine.NewRedisClient(ctx, opts.Redis, rc)
+		}), "redis"
+	case cfg.RedisURL != "":
+		a.engine, a.name = a.startRedis(ctx, "REDIS_URL", func(ctx context.Context) (*engine.Redis, error) {
+			return engine.NewRedis(ctx, rc)
+		}), "redis"
+	default:
 		a.engine, a.name = engine.NewMemory(ecfg), "memory"
-	} else {
-		a.engine, a.name = a.startRedis(ctx, engine.RedisConfig{URL: cfg.RedisURL, Config: ecfg, Logger: a.log}), "redis"
 	}
 	a.metrics = metrics.New(opts.Version, a.name)
 	a.engine = a.metrics.Engine(a.engine)
@@ -386,6 +401,15 @@ func (a *App) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// Handler is every endpoint of the gateway, as Serve serves it, for a
+// program that mounts it on its own http.Server (see Drain).
+func (a *App) Handler() http.Handler { return a.server.Handler() }
+
+// Drain ends what Handler serves as Serve's drain does, for a program that
+// serves Handler itself: readiness fails, streams end with unavailable and
+// sockets close with 1001, by the time ctx is done (see server.Drain).
+func (a *App) Drain(ctx context.Context) error { return a.server.Drain(ctx) }
+
 // startFacts says, for the start line, what answers the agents and where
 // clients come in: the responder, its model and upstream host (never a
 // credential, a path or a query), and the doors mounted.
@@ -432,14 +456,14 @@ func (a *App) Close() error {
 // after the gateway). Connecting retries with backoff, each failed attempt
 // logged without the URL's password, until it succeeds, Close is called or
 // ctx is done. A failure that no retry can mend ends Serve with it.
-func (a *App) startRedis(ctx context.Context, rc engine.RedisConfig) engine.Engine {
+func (a *App) startRedis(ctx context.Context, source string, open func(context.Context) (*engine.Redis, error)) engine.Engine {
 	st := engine.NewStarting()
 	ctx, a.stopConnect = context.WithCancel(ctx)
 	a.connected = make(chan struct{})
 	a.fatal = make(chan error, 1)
 	go func() {
 		defer close(a.connected)
-		r, err := connectRedis(ctx, a.log, st, rc)
+		r, err := connectRedis(ctx, a.log, st, source, open)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.fatal <- err
@@ -451,22 +475,23 @@ func (a *App) startRedis(ctx context.Context, rc engine.RedisConfig) engine.Engi
 }
 
 // connectRedis opens the Redis engine, retrying with backoff while Redis is
-// unreachable, and telling st why each attempt failed.
-func connectRedis(ctx context.Context, log *slog.Logger, st *engine.Starting, rc engine.RedisConfig) (*engine.Redis, error) {
+// unreachable, and telling st why each attempt failed. source names where
+// the connection comes from, for errors.
+func connectRedis(ctx context.Context, log *slog.Logger, st *engine.Starting, source string, open func(context.Context) (*engine.Redis, error)) (*engine.Redis, error) {
 	delay := backoff.New(250*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
-		r, err := engine.NewRedis(ctx, rc)
+		r, err := open(ctx)
 		if err == nil {
 			return r, nil
 		}
 		if !errors.Is(err, engine.ErrUnavailable) {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+			return nil, fmt.Errorf("%s: %w", source, err)
 		}
 		st.Failed(err)
 		wait := delay.Next()
 		log.Warn("redis unreachable; retrying", "attempt", attempt, logattr.Millis("in_ms", wait), "err", err)
 		if !backoff.Sleep(ctx, wait) {
-			return nil, fmt.Errorf("REDIS_URL: gave up connecting: %w", err)
+			return nil, fmt.Errorf("%s: gave up connecting: %w", source, err)
 		}
 	}
 }

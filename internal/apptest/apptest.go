@@ -4,6 +4,7 @@ package apptest
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -77,22 +78,48 @@ func Start(t testing.TB, env map[string]string, opts ...func(*app.Options)) *Ser
 // a working gateway.
 func (s *Server) awaitReady(t testing.TB) {
 	t.Helper()
+	AwaitReady(t, s.URL)
+}
+
+// AwaitReady polls baseURL's /health until it answers 200, for at most
+// 15 s, and fails the test if it does not.
+func AwaitReady(t testing.TB, baseURL string) {
+	t.Helper()
 	c := &http.Client{Timeout: time.Second}
+	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		res, err := c.Get(s.URL + "/health")
+		res, err := c.Get(baseURL + "/health")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				c.CloseIdleConnections()
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the gateway was not ready within 15 s: %v", err)
+			t.Fatalf("the gateway at %s was not ready within 15 s: %v", baseURL, err)
 		}
 		time.Sleep(10 * time.Millisecond) // a bounded poll of the probe
 	}
+}
+
+// HTTPClient returns a client that speaks HTTP/1.1 only, or HTTP/2 with
+// prior knowledge over cleartext (h2c), and closes its connections when the
+// test ends.
+func HTTPClient(t testing.TB, h2c bool) *http.Client {
+	var p http.Protocols
+	if h2c {
+		p.SetUnencryptedHTTP2(true)
+	} else {
+		p.SetHTTP1(true)
+	}
+	tr := &http.Transport{
+		Protocols:       &p,
+		TLSClientConfig: &tls.Config{},
+		DialContext:     (&net.Dialer{}).DialContext,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 // Stop drains the server as SIGTERM would and waits until it has stopped.

@@ -108,6 +108,10 @@ type Redis struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
+
+	// borrowed: rdb is the caller's (NewRedisClient), and Close leaves it
+	// open.
+	borrowed bool
 }
 
 // NewRedis connects to Redis, loads the scripts and starts the pub/sub
@@ -141,6 +145,49 @@ func NewRedis(ctx context.Context, rc RedisConfig) (*Redis, error) {
 	opts.ContextTimeoutEnabled = true
 
 	rdb := redis.NewClient(opts)
+	r, err := openRedis(ctx, rdb, rc)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewRedisClient is NewRedis over a client the caller made (with its own
+// TLS, credentials, pool or Sentinel failover: redis.NewFailoverClient) and
+// keeps: Close leaves it open. RedisConfig.URL is not read. The client must
+// not retry commands (MaxRetries -1; see CheckRedisClient), and its own
+// timeouts bound each command; OperationTimeout still bounds each call
+// when the client has ContextTimeoutEnabled.
+func NewRedisClient(ctx context.Context, rdb *redis.Client, rc RedisConfig) (*Redis, error) {
+	if err := CheckRedisClient(rdb); err != nil {
+		return nil, err
+	}
+	r, err := openRedis(ctx, rdb, rc.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	r.borrowed = true
+	return r, nil
+}
+
+// CheckRedisClient says why the engine cannot use rdb, if it cannot: a
+// client that retries commands (go-redis retries 3 times unless
+// Options.MaxRetries is -1) could apply a script twice, appending a message
+// twice, when a reply is lost on the way.
+func CheckRedisClient(rdb *redis.Client) error {
+	if rdb == nil {
+		return errors.New("engine: the redis client is nil")
+	}
+	// NewClient stores MaxRetries -1 as 0, and its default as 3.
+	if n := rdb.Options().MaxRetries; n > 0 {
+		return fmt.Errorf("engine: the redis client retries commands (MaxRetries %d): set MaxRetries to -1, since a retried script could append an event twice", n)
+	}
+	return nil
+}
+
+// openRedis starts the engine over rdb; rc has its defaults.
+func openRedis(ctx context.Context, rdb *redis.Client, rc RedisConfig) (*Redis, error) {
 	keys := keyspace{prefix: rc.KeyPrefix}
 	pres := newPresence(rdb, keys, rc.ReplicaID, rc.HeartbeatInterval, rc.OperationTimeout, rc.Logger)
 	r := &Redis{
@@ -154,11 +201,9 @@ func NewRedis(ctx context.Context, rc RedisConfig) (*Redis, error) {
 	sctx, cancel := context.WithTimeout(ctx, rc.OperationTimeout)
 	defer cancel()
 	if err := loadScripts(sctx, rdb); err != nil {
-		_ = rdb.Close()
 		return nil, fmt.Errorf("%w: connect to redis: %w", ErrUnavailable, err)
 	}
 	if err := pres.start(sctx); err != nil {
-		_ = rdb.Close()
 		return nil, fmt.Errorf("%w: connect to redis: %w", ErrUnavailable, err)
 	}
 	r.pipe = newPipe(rdb, rc.OperationTimeout)
@@ -606,7 +651,9 @@ func (r *Redis) Close() error {
 		r.pipe.close()
 		r.fan.close()
 		r.pres.close()
-		_ = r.rdb.Close()
+		if !r.borrowed {
+			_ = r.rdb.Close()
+		}
 	})
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -68,6 +69,12 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	http *http.Server
+
+	// The drain happens once, whether Serve or Drain starts it: the caller
+	// that sets draining runs it, and gone is closed when its OnShutdown
+	// functions have returned.
+	draining atomic.Bool
+	gone     chan struct{}
 }
 
 // New builds the server and its mux.
@@ -87,7 +94,7 @@ func New(cfg Config) *Server {
 	if cfg.MaxConcurrentStreams <= 0 {
 		cfg.MaxConcurrentStreams = 500
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, gone: make(chan struct{})}
 
 	protect := cfg.Protect
 	if protect == nil {
@@ -207,8 +214,8 @@ func (b *deadlineBody) done() {
 	}
 }
 
-// Handler returns the server's root handler, for tests that serve it
-// themselves.
+// Handler returns the server's root handler: every endpoint, for a program
+// that serves them on its own http.Server (see Drain).
 func (s *Server) Handler() http.Handler { return s.http.Handler }
 
 // Serve accepts connections on ln until ctx is done, then drains: readiness
@@ -228,34 +235,99 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("draining", logattr.Millis("timeout_ms", s.cfg.ShutdownTimeout), logattr.Millis("delay_ms", s.cfg.DrainDelay))
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	s.cfg.Health.Unready()
-	if s.cfg.DrainDelay > 0 {
-		t := time.NewTimer(min(s.cfg.DrainDelay, s.cfg.ShutdownTimeout))
-		select {
-		case <-t.C:
-		case err := <-errc:
-			t.Stop()
+	if s.draining.CompareAndSwap(false, true) {
+		if err := s.drain(sctx, errc); err != nil {
 			return err
 		}
-	}
-	s.cfg.Health.Drain()
-	var wg sync.WaitGroup
-	for _, fn := range s.cfg.OnShutdown {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(sctx)
-		}()
 	}
 	err := s.http.Shutdown(sctx)
 	if err != nil {
 		s.log.Warn("drain timed out; closing remaining connections", "err", err)
 		_ = s.http.Close()
 	}
-	wg.Wait()
+	<-s.gone // the OnShutdown functions return by the drain's deadline
 	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
 	s.log.Info("drained", logattr.Millis("duration_ms", time.Since(start)))
 	return nil
+}
+
+// Drain is Serve's drain for a Handler that another http.Server serves:
+// readiness fails at once; after DrainDelay (cut short if ctx ends) streams
+// end with Unavailable and the OnShutdown functions run (the WebSocket
+// bridge closes its sockets with 1001). It returns when they have, or when
+// ctx is done. That server's own Shutdown, which closes the listener and
+// waits for in-flight calls, is the caller's to run, after or alongside.
+//
+// The drain happens once: a later Drain, or one during or after Serve's,
+// waits for the first to end. Drain returns ctx's error if ctx ended
+// before the drain did.
+func (s *Server) Drain(ctx context.Context) error {
+	start := time.Now()
+	first := s.draining.CompareAndSwap(false, true)
+	if first {
+		s.log.Info("draining", logattr.Millis("delay_ms", s.cfg.DrainDelay))
+		_ = s.drain(ctx, nil)
+	}
+	select {
+	case <-s.gone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if first {
+		s.log.Info("drained", logattr.Millis("duration_ms", time.Since(start)))
+	}
+	return nil
+}
+
+// drain makes readiness fail, lets DrainDelay pass while the server still
+// serves (so that load balancers stop routing to it), then ends open
+// streams (health.State.Drain) and starts the OnShutdown functions, which
+// close gone when they have all returned. The delay ends early when ctx
+// does, and with the error of a Serve that fails meanwhile, which drain
+// returns, closing gone: nothing is left to wait for. Only the caller that
+// set draining runs it.
+func (s *Server) drain(ctx context.Context, serveErr <-chan error) error {
+	s.cfg.Health.Unready()
+	if err := s.delay(ctx, serveErr); err != nil {
+		close(s.gone)
+		return err
+	}
+	s.goAway(ctx)
+	return nil
+}
+
+// delay waits DrainDelay, or until ctx ends or serveErr has an error.
+func (s *Server) delay(ctx context.Context, serveErr <-chan error) error {
+	if s.cfg.DrainDelay <= 0 {
+		return nil
+	}
+	t := time.NewTimer(s.cfg.DrainDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return err
+	}
+	return nil
+}
+
+// goAway ends open streams and runs the OnShutdown functions concurrently,
+// closing gone when they have all returned.
+func (s *Server) goAway(ctx context.Context) {
+	s.cfg.Health.Drain()
+	var wg sync.WaitGroup
+	for _, fn := range s.cfg.OnShutdown {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(ctx)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(s.gone)
+	}()
 }

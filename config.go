@@ -1,0 +1,288 @@
+package agentgate
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/responder"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures New. Its zero value is a working gateway with the
+// defaults of the server binary: the echo responder, the in-memory engine,
+// no authentication, any origin. Every field's zero value is its default,
+// stated in its comment with the environment variable the server binary
+// reads for it (see the README's configuration table); the bounds are the
+// same too, and a value outside them makes New return a *ConfigError
+// naming the field.
+//
+// The listen address (HOST, PORT, METRICS_ADDR: /metrics is one of
+// Handler's routes), the logs' level and format, and the built-in
+// responders' variables (RESPONDER, ECHO_DELAY, UPSTREAM_MAX_EVENT_BYTES,
+// OPENAI_*, AGUI_*) are not here: a program that calls New chooses its
+// listener, its Logger and its Responder itself.
+type Config struct {
+	// Responder answers every agent. Default responder.Echo{}. The
+	// built-in ones are responder/openai's and responder/agui's New.
+	Responder responder.Responder
+	// Logger receives every log line of the gateway, with AuthTokens and
+	// the password of RedisURL taken out. Default slog.Default().
+	Logger *slog.Logger
+	// Version is reported in metrics (agentgate_build_info) and in Serve's
+	// start line.
+	Version string
+
+	// RedisURL (REDIS_URL) keeps the agents' logs and fan-out in Redis, so
+	// that several replicas serve the same agents:
+	// redis://[user:password@]host:port[/db], or rediss:// for TLS.
+	// Default: the in-memory engine of one process.
+	RedisURL string
+	// Redis is RedisURL's alternative: a go-redis client of your own (with
+	// its TLS, credentials, pool, hooks, or Sentinel through
+	// redis.NewFailoverClient; Redis Cluster is not supported). The
+	// gateway uses it and never closes it. It must not retry commands
+	// (redis.Options{MaxRetries: -1}): a retried script could append an
+	// event twice. Its own timeouts bound each command. Set Redis or
+	// RedisURL, not both.
+	Redis *redis.Client
+	// HistoryLimit (HISTORY_LIMIT) is how many persisted events each agent
+	// keeps. Default 1000.
+	HistoryLimit int
+	// ContextMessages (CONTEXT_MESSAGES) is how many persisted messages and
+	// replies before a user message the Responder gets. Default 50;
+	// negative for none.
+	ContextMessages int
+	// LeaseTTL (LEASE_TTL) is how long an agent's reply lease lasts without
+	// renewal: the longest an agent stays silent after the replica
+	// answering it died. Default 10s.
+	LeaseTTL time.Duration
+	// ReplyTimeout (REPLY_TIMEOUT) bounds one reply of the Responder.
+	// Default 60s.
+	ReplyTimeout time.Duration
+	// MaxTextBytes (MAX_TEXT_BYTES) is the longest message text accepted.
+	// Default 16384.
+	MaxTextBytes int
+	// MaxReplyBytes (MAX_REPLY_BYTES) caps one reply: its text, tool call
+	// arguments and results. Past it the reply ends with finish reason
+	// length, keeping what was written. Default 1 MiB.
+	MaxReplyBytes int
+	// MaxContextBytes (MAX_CONTEXT_BYTES) is the byte budget of the
+	// conversation a responder gets: the oldest messages are left out
+	// first. Default 1 MiB.
+	MaxContextBytes int
+
+	// AuthTokens (AUTH_TOKENS) are the accepted bearer tokens, each at
+	// least 16 characters. Default none: anyone who reaches the handler
+	// talks to every agent (a warning is logged).
+	AuthTokens []string
+	// AllowedOrigins (ALLOWED_ORIGINS) are the origins allowed to open the
+	// WebSocket and to call from a browser: https://app.example.com,
+	// *.example.com. Default none: any origin (a warning is logged).
+	AllowedOrigins []string
+	// MaxConnections (MAX_CONNECTIONS) caps open WebSockets and streams;
+	// beyond it new ones get HTTP 503. Default 20000.
+	MaxConnections int
+	// ConnectionRate (CONNECTION_RATE) is how many new WebSockets and
+	// streams per second are accepted (burst twice the rate). Default 500.
+	ConnectionRate float64
+	// ReadMaxBytes (READ_MAX_BYTES) is the largest Connect request message.
+	// Default 1 MiB.
+	ReadMaxBytes int
+	// Heartbeat (HEARTBEAT_INTERVAL) is the longest silence on a Subscribe
+	// or Converse stream. Default 15s.
+	Heartbeat time.Duration
+
+	// WSPingInterval (WS_PING_INTERVAL) is how often the server pings each
+	// WebSocket. Default 25s.
+	WSPingInterval time.Duration
+	// WSPongTimeout (WS_PONG_TIMEOUT) closes a WebSocket silent for this
+	// long; longer than WSPingInterval. Default 60s.
+	WSPongTimeout time.Duration
+	// WSReadLimit (WS_READ_LIMIT) is the largest WebSocket frame accepted;
+	// a larger one closes the socket with 1009. Default 64 KiB.
+	WSReadLimit int64
+	// WSSendQueue (WS_SEND_QUEUE) is how many frames may wait for a slow
+	// WebSocket reader before it is closed with 1013. Default 256.
+	WSSendQueue int
+	// WSFrameRate (WS_FRAME_RATE) is how many frames per second one socket
+	// may send (burst twice the rate). Default 50.
+	WSFrameRate float64
+	// DisableConsole (CONSOLE_ENABLED=false) leaves out the operator's
+	// console page at /console. Default: it is served; its calls go
+	// through the WebSocket, with its token and origin checks.
+	DisableConsole bool
+
+	// ShutdownTimeout (SHUTDOWN_TIMEOUT) bounds Serve's drain and Close's.
+	// Default 10s.
+	ShutdownTimeout time.Duration
+	// DrainDelay (DRAIN_DELAY) is how long, once a drain starts, readiness
+	// already fails while everything is still served, so that load
+	// balancers stop routing here first; shorter than ShutdownTimeout.
+	// Default 0.
+	DrainDelay time.Duration
+	// ReadHeaderTimeout (READ_HEADER_TIMEOUT) cuts off clients that send
+	// headers slowly: Serve's http.Server, and the bound on the body of
+	// health checks. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes (MAX_HEADER_BYTES) bounds request headers on Serve's
+	// http.Server. Default 64 KiB.
+	MaxHeaderBytes int
+	// MaxConcurrentStreams (MAX_CONCURRENT_STREAMS) bounds HTTP/2 streams
+	// per connection on Serve's http.Server. Default 500.
+	MaxConcurrentStreams int
+}
+
+// ConfigError is a bad configuration value: Error() is one line naming the
+// variable (or Config's field) and what it accepts. Its fields are Var (the
+// variable, or "Config." and the field), Value (what it held; a secret
+// shows as "(redacted)") and Accept (what would do). The built-in
+// responders' ConfigFromEnv return it too.
+type ConfigError = config.Error
+
+// setting is one field of Config as the variable the server binary reads
+// for it: value is its text, empty when the field is at its zero value.
+type setting struct {
+	field, env, value string
+}
+
+// settings lists Config's fields that have a variable.
+func (c Config) settings() []setting {
+	return []setting{
+		{"RedisURL", "REDIS_URL", c.RedisURL},
+		{"HistoryLimit", "HISTORY_LIMIT", itoa(c.HistoryLimit)},
+		{"ContextMessages", "CONTEXT_MESSAGES", contextMessages(c.ContextMessages)},
+		{"LeaseTTL", "LEASE_TTL", duration(c.LeaseTTL)},
+		{"ReplyTimeout", "REPLY_TIMEOUT", duration(c.ReplyTimeout)},
+		{"MaxTextBytes", "MAX_TEXT_BYTES", itoa(c.MaxTextBytes)},
+		{"MaxReplyBytes", "MAX_REPLY_BYTES", itoa(c.MaxReplyBytes)},
+		{"MaxContextBytes", "MAX_CONTEXT_BYTES", itoa(c.MaxContextBytes)},
+		{"AuthTokens", "AUTH_TOKENS", strings.Join(c.AuthTokens, ",")},
+		{"AllowedOrigins", "ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ",")},
+		{"MaxConnections", "MAX_CONNECTIONS", itoa(c.MaxConnections)},
+		{"ConnectionRate", "CONNECTION_RATE", ftoa(c.ConnectionRate)},
+		{"ReadMaxBytes", "READ_MAX_BYTES", itoa(c.ReadMaxBytes)},
+		{"Heartbeat", "HEARTBEAT_INTERVAL", duration(c.Heartbeat)},
+		{"WSPingInterval", "WS_PING_INTERVAL", duration(c.WSPingInterval)},
+		{"WSPongTimeout", "WS_PONG_TIMEOUT", duration(c.WSPongTimeout)},
+		{"WSReadLimit", "WS_READ_LIMIT", itoa64(c.WSReadLimit)},
+		{"WSSendQueue", "WS_SEND_QUEUE", itoa(c.WSSendQueue)},
+		{"WSFrameRate", "WS_FRAME_RATE", ftoa(c.WSFrameRate)},
+		{"DisableConsole", "CONSOLE_ENABLED", map[bool]string{true: "false"}[c.DisableConsole]},
+		{"ShutdownTimeout", "SHUTDOWN_TIMEOUT", duration(c.ShutdownTimeout)},
+		{"DrainDelay", "DRAIN_DELAY", duration(c.DrainDelay)},
+		{"ReadHeaderTimeout", "READ_HEADER_TIMEOUT", duration(c.ReadHeaderTimeout)},
+		{"MaxHeaderBytes", "MAX_HEADER_BYTES", itoa(c.MaxHeaderBytes)},
+		{"MaxConcurrentStreams", "MAX_CONCURRENT_STREAMS", itoa(c.MaxConcurrentStreams)},
+	}
+}
+
+// load turns c into the server binary's configuration. It hands the fields
+// to config.LoadWith as the variables they stand for, so that the defaults
+// and the bounds are stated once, in internal/config, for the binary and
+// for New alike; an error names the field.
+func (c Config) load() (config.Config, error) {
+	vars := map[string]string{}
+	byVar := map[string]string{}
+	var names []string // variable, field, for the errors' words
+	for _, s := range c.settings() {
+		byVar[s.env] = s.field
+		names = append(names, s.env, "Config."+s.field)
+		if s.value != "" {
+			vars[s.env] = s.value
+		}
+	}
+	if err := c.checkLists(); err != nil {
+		return config.Config{}, err
+	}
+	cfg, err := config.LoadWith(func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}, config.Options{OwnResponder: c.Responder != nil})
+	if cerr, ok := errors.AsType[*ConfigError](err); ok && byVar[cerr.Var] != "" {
+		accept := strings.NewReplacer(names...).Replace(cerr.Accept)
+		return config.Config{}, &ConfigError{Var: "Config." + byVar[cerr.Var], Value: cerr.Value, Accept: accept}
+	}
+	if err != nil {
+		return config.Config{}, err
+	}
+	return cfg, c.checkRedis()
+}
+
+// checkLists refuses list entries that the variables' commas would split.
+func (c Config) checkLists() error {
+	for _, t := range c.AuthTokens {
+		if t == "" || strings.Contains(t, ",") {
+			// A token is a secret: never echo it.
+			return &ConfigError{Var: "Config.AuthTokens", Value: "(redacted)", Accept: "want tokens of at least 16 characters without spaces, quotes or commas"}
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "" || strings.Contains(o, ",") {
+			return &ConfigError{Var: "Config.AllowedOrigins", Value: o, Accept: "want one origin per entry, such as https://app.example.com or *.example.com"}
+		}
+	}
+	return nil
+}
+
+// checkRedis refuses a client the Redis engine cannot use, and two ways to
+// Redis at once.
+func (c Config) checkRedis() error {
+	if c.Redis == nil {
+		return nil
+	}
+	if c.RedisURL != "" {
+		return &ConfigError{Var: "Config.Redis", Value: "(a client)", Accept: "set Redis or RedisURL, not both"}
+	}
+	if engine.CheckRedisClient(c.Redis) != nil {
+		return &ConfigError{Var: "Config.Redis", Value: fmt.Sprintf("MaxRetries %d", c.Redis.Options().MaxRetries),
+			Accept: "want a client that does not retry commands, redis.Options{MaxRetries: -1}: a retried script could append an event twice"}
+	}
+	return nil
+}
+
+// itoa is n's text, or "" for 0 (the default).
+func itoa(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// itoa64 is n's text, or "" for 0 (the default).
+func itoa64(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// ftoa is f's text, or "" for 0 (the default).
+func ftoa(f float64) string {
+	if f == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// duration is d's text, or "" for 0 (the default).
+func duration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// contextMessages is ContextMessages as CONTEXT_MESSAGES has it, where 0
+// means none rather than the default.
+func contextMessages(n int) string {
+	if n < 0 {
+		return "0"
+	}
+	return itoa(n)
+}
