@@ -74,7 +74,10 @@ func (s *Starting) err() error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.cause != nil {
+	switch {
+	case errors.Is(s.cause, ErrUnavailable):
+		return fmt.Errorf("%w: %w", ErrStarting, s.cause)
+	case s.cause != nil:
 		return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrStarting, s.cause)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, ErrStarting)
