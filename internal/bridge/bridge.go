@@ -17,7 +17,7 @@
 // # The files
 //
 // bridge.go validates an upgrade request, admits it and hands it to a
-// socket; hub.go holds the open sockets and drains them. socket.go is one
+// socket; roster.go holds the open sockets and drains them. socket.go is one
 // connection's core: it owns the connection's state and its cleanup, split
 // by owner into the reader (reader.go, with park_unix.go for the shallow
 // wait of an idle one), the outbox of frames and the close (outbox.go), the
@@ -40,7 +40,7 @@
 // non-blocking channel send, or a go statement. So the order is
 //
 //	engine fan-out lock → writer.kick (no lock)
-//	outbox.mu, reader.dlMu, session.mu, hub.mu, batchConn.mu,
+//	outbox.mu, reader.dlMu, session.mu, roster.mu, batchConn.mu,
 //	eventFrames.mu, Codec.mu: leaves
 //
 // gorilla/websocket's own write lock is held around batchConn.mu (its writes
@@ -217,7 +217,7 @@ type Bridge struct {
 	rpc    *rpc
 	frames *eventFrames
 	up     websocket.Upgrader
-	hub    hub
+	roster roster
 }
 
 // New returns a Bridge for cfg.Service.
@@ -235,7 +235,7 @@ func New(cfg Config) (*Bridge, error) {
 		log:    cfg.Logger,
 		rpc:    &rpc{methods: ms, handler: cfg.Handler, codec: cfg.Codec, log: cfg.Logger},
 		frames: newEventFrames(),
-		hub:    hub{sockets: make(map[*socket]struct{})},
+		roster: roster{sockets: make(map[*socket]struct{})},
 	}
 	b.up = websocket.Upgrader{
 		// Small buffers and a shared write pool keep an idle socket small:
@@ -301,7 +301,7 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 }
 
 // admit takes the socket's place: Config.Admit's (a connection cap and
-// rate) and the hub's, which a draining bridge refuses. The socket it
+// rate) and the roster's, which a draining bridge refuses. The socket it
 // returns owns both from then on and gives them back on every path.
 func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions) (*socket, bool) {
 	release := func() {}
@@ -314,7 +314,7 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions)
 			return nil, false
 		}
 	}
-	if !b.hub.enter() {
+	if !b.roster.enter() {
 		release()
 		b.refuse(w, r, http.StatusServiceUnavailable, "draining", "the server is shutting down; reconnect")
 		return nil, false
@@ -364,7 +364,7 @@ func FromSocket(ctx context.Context) bool {
 // server.Config.OnShutdown: http.Server.Shutdown does not touch hijacked
 // connections.
 func (b *Bridge) Drain(ctx context.Context) {
-	for _, s := range b.hub.drain() {
+	for _, s := range b.roster.drain() {
 		s.drain()
 	}
 	var soft <-chan time.Time
@@ -373,14 +373,14 @@ func (b *Bridge) Drain(ctx context.Context) {
 		defer t.Stop()
 		soft = t.C
 	}
-	done := b.hub.done()
+	done := b.roster.done()
 	select {
 	case <-done:
 		return
 	case <-soft:
 	case <-ctx.Done():
 	}
-	for _, s := range b.hub.snapshot() {
+	for _, s := range b.roster.snapshot() {
 		s.closeFlush(CloseGoingAway, goingAwayReason)
 	}
 	select {
@@ -388,7 +388,7 @@ func (b *Bridge) Drain(ctx context.Context) {
 		return
 	case <-ctx.Done():
 	}
-	left := b.hub.snapshot()
+	left := b.roster.snapshot()
 	b.log.Warn("drain timed out; cutting websockets", "open", len(left))
 	for _, s := range left {
 		_ = s.ws.NetConn().Close()

@@ -43,7 +43,7 @@ type Server struct {
 }
 
 // process is one run of redis-server: the command and the goroutine that
-// drains its log.
+// reads its log.
 type process struct {
 	cmd    *exec.Cmd
 	logged chan struct{} // closed when the log reader has seen EOF
@@ -187,7 +187,7 @@ func (s *Server) start() error {
 	return nil
 }
 
-// readLog drains the server's log, so the server never blocks on a full
+// readLog reads the server's log to its end, so the server never blocks on a full
 // pipe, and signals ready when the server logs that it accepts connections:
 // a real signal, where polling the port would be a guess.
 func (p *process) readLog(r io.Reader, ready chan<- struct{}) {
