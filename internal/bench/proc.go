@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/freeport"
 )
 
 // Proc is a server process started by the tool: the gateway binary or the
@@ -46,7 +48,7 @@ type Command struct {
 // goes to a file in dir, not through a pipe, so that a chatty server spends
 // none of the tool's CPU.
 func Start(ctx context.Context, c Command, dir string, timeout time.Duration) (*Proc, error) {
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/freeport"
 )
 
 // startTimeout bounds how long one redis-server start may take before the
@@ -82,7 +84,7 @@ func start(t testing.TB, persist bool) *Server {
 
 	var lastErr error
 	for range 5 { // another process may take the port between probe and start
-		port, err := freePort()
+		port, err := freeport.Loopback()
 		if err != nil {
 			t.Fatalf("redistest: no free port: %v", err)
 		}
@@ -226,18 +228,6 @@ func ping(addr string) error {
 		return errors.New("unexpected reply " + strconv.Quote(line))
 	}
 	return nil
-}
-
-// freePort asks the kernel for a free loopback port. redis-server does not
-// accept --port 0, so the port is probed and released; the caller retries if
-// someone else takes it first.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tail keeps the last lines of the server's log for error messages.
