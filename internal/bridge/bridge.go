@@ -14,18 +14,33 @@
 // On connect, the socket is also subscribed to its agent's events, which it
 // receives as event frames (see Config.Agents).
 //
-// # The files
+// # A socket's life
 //
-// bridge.go validates an upgrade request, admits it and hands it to a
-// socket; roster.go holds the open sockets and drains them. socket.go is one
-// connection's core: it owns the connection's state and its cleanup, split
-// by owner into the reader (reader.go, with park_unix.go for the shallow
-// wait of an idle one), the outbox of frames and the close (outbox.go), the
-// writer (writer.go), the push of the agent's events (push.go) and the
-// calls in flight (session.go). call.go runs a call through the Connect
-// handler in process, codec.go is the bridge-only codec that hands it the
-// decoded request, method.go resolves the service descriptor, frame.go
-// encodes and decodes frames, batch.go coalesces the writer's writes.
+// The Bridge validates an upgrade request (its agent id and origin), admits
+// it (Config.Admit: the connection cap and rate), and hands it to a socket, which owns the connection from then on, cleanup included.
+// The bridge keeps a roster of its open sockets, so that a shutdown can
+// end the streams of every one of them and close it with 1001 once its
+// unary calls have answered.
+//
+// A socket's state is split by owner. Its reader, the one goroutine that
+// lives as long as the socket, reads frames, checks them against the frame
+// rate and starts a call for each: the socket's session holds the calls in
+// flight, which answer into the socket's outbox, a bounded queue that also
+// holds the pong to send, the work of the ping and resume timers and the
+// close once decided. The writer is no goroutine of the socket's whole
+// life: it is started whenever there is work, writes every frame of a turn
+// in one write to the network, lingers briefly and ends, so that an idle socket costs its
+// parked reader only. The push, the socket's follower of its agent's
+// events, is the writer's too: pushed events wait in the engine's queue
+// rather than in the outbox, and each is encoded once for all the sockets
+// that receive it.
+//
+// A call reaches the service through its mounted Connect handler in
+// process, as an HTTP request in the Connect protocol, so that it runs the
+// same middleware and interceptors as a Connect call. The bridge's Codec
+// saves the encoding passes in between: the request the bridge decoded
+// from the frame is handed to the handler as it is, and the response comes
+// back as the frame's JSON.
 //
 // # Locks
 //
