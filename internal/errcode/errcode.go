@@ -21,23 +21,24 @@ const StatusClientClosed = 499
 // Of returns the Connect code and the HTTP status of an error of kind k. A
 // kind it does not know is internal.
 func Of(k agent.Kind) (code connect.Code, status int) {
-	switch k {
-	case agent.KindInvalidArgument:
-		return connect.CodeInvalidArgument, http.StatusBadRequest
-	case agent.KindNotFound:
-		return connect.CodeNotFound, http.StatusNotFound
-	case agent.KindUnavailable:
-		return connect.CodeUnavailable, http.StatusServiceUnavailable
-	case agent.KindResourceExhausted:
-		return connect.CodeResourceExhausted, http.StatusTooManyRequests
-	case agent.KindFailedPrecondition:
-		return connect.CodeFailedPrecondition, http.StatusPreconditionFailed
-	case agent.KindDeadlineExceeded:
-		return connect.CodeDeadlineExceeded, http.StatusGatewayTimeout
-	case agent.KindCanceled:
-		return connect.CodeCanceled, StatusClientClosed
-	case agent.KindAborted:
-		return connect.CodeAborted, http.StatusConflict
+	if k < 0 || int(k) >= len(kinds) {
+		k = agent.KindInternal
 	}
-	return connect.CodeInternal, http.StatusInternalServerError
+	return kinds[k].code, kinds[k].status
+}
+
+// kinds is the table of Of, indexed by kind. It is never written.
+var kinds = [...]struct {
+	code   connect.Code
+	status int
+}{
+	agent.KindInternal:           {connect.CodeInternal, http.StatusInternalServerError},
+	agent.KindInvalidArgument:    {connect.CodeInvalidArgument, http.StatusBadRequest},
+	agent.KindNotFound:           {connect.CodeNotFound, http.StatusNotFound},
+	agent.KindUnavailable:        {connect.CodeUnavailable, http.StatusServiceUnavailable},
+	agent.KindResourceExhausted:  {connect.CodeResourceExhausted, http.StatusTooManyRequests},
+	agent.KindFailedPrecondition: {connect.CodeFailedPrecondition, http.StatusPreconditionFailed},
+	agent.KindDeadlineExceeded:   {connect.CodeDeadlineExceeded, http.StatusGatewayTimeout},
+	agent.KindCanceled:           {connect.CodeCanceled, StatusClientClosed},
+	agent.KindAborted:            {connect.CodeAborted, http.StatusConflict},
 }
