@@ -33,13 +33,17 @@ func Invalid(msg string) *Error {
 // reaches another replica or the next deployment.
 var Draining = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down; retry"}
 
-// ErrorOf turns any error into an *Error: a door's own errors pass, errors
-// of the agent service keep their kind and message, anything else is an
-// internal error that reveals nothing.
+// ErrorOf turns any error into an *Error: a door's own errors pass, a
+// stream cut by the shutdown (ErrDraining) is Draining, errors of the agent
+// service keep their kind and message, anything else is an internal error
+// that reveals nothing.
 func ErrorOf(err error) *Error {
 	var de *Error
 	if errors.As(err, &de) {
 		return de
+	}
+	if errors.Is(err, ErrDraining) {
+		return Draining
 	}
 	var ae *agent.Error
 	if errors.As(err, &ae) {
