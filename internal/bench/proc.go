@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -260,6 +261,17 @@ func startCPU(pid int) *cpuMeter {
 		m.ok = err == nil
 	}
 	return m
+}
+
+// measureWindow waits for the measured window, from until until, and for
+// the workers (wg), and records the server's CPU time over the window (see
+// cpuMeter.stop), per operation of all.
+func measureWindow(ctx context.Context, pid int, r *Result, from, until time.Time, wg *sync.WaitGroup, all *Samples) {
+	sleepUntil(ctx, from)
+	cpu := startCPU(pid)
+	sleepUntil(ctx, until)
+	wg.Wait()
+	cpu.stop(r, until.Sub(from), float64(all.Count()))
 }
 
 // stop ends the window and records server_cpu_pct (percent of one core)

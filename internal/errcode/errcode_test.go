@@ -1,4 +1,4 @@
-package errcode_test
+package errcode
 
 import (
 	"net/http"
@@ -6,18 +6,15 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/agent"
-	"github.com/agentgate/agentgate/internal/errcode"
 	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestEveryKindHasItsCodes checks that each kind of package agent has its
 // row: a missing one would answer with an unset code and status 0.
 func TestEveryKindHasItsCodes(t *testing.T) {
 	t.Parallel()
 	for k := agent.KindInternal; k <= agent.KindAborted; k++ {
-		code, status := errcode.Of(k)
+		code, status := Of(k)
 		if code == 0 || status < 400 {
 			t.Errorf("kind %d: code %v, status %d; want a code and an error status", k, code, status)
 		}
@@ -31,8 +28,10 @@ func TestEveryKindHasItsCodes(t *testing.T) {
 func TestUnknownKindIsInternal(t *testing.T) {
 	t.Parallel()
 	for _, k := range []agent.Kind{-1, agent.KindAborted + 1} {
-		if code, status := errcode.Of(k); code != connect.CodeInternal || status != http.StatusInternalServerError {
+		if code, status := Of(k); code != connect.CodeInternal || status != http.StatusInternalServerError {
 			t.Errorf("kind %d: %v %d, want internal 500", k, code, status)
 		}
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
