@@ -1,8 +1,8 @@
 // Package api adapts the agent service to Connect: it implements the
 // generated agentv1connect.AgentServiceHandler, translating requests into
-// calls of agent.Service and its errors into Connect codes. It holds no logic
-// of its own, so the WebSocket bridge, which calls this same handler, sees
-// exactly what Connect clients see.
+// calls of agent.Service and its errors into Connect codes (package
+// errcode). It holds no logic of its own, so the WebSocket bridge, which
+// calls this same handler, sees exactly what Connect clients see.
 package api
 
 import (
