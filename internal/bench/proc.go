@@ -263,6 +263,21 @@ func startCPU(pid int) *cpuMeter {
 	return m
 }
 
+// measuredTimes applies the defaults of a mode's Warmup and Duration: one
+// second of warmup, none if it is negative, and five measured seconds.
+func measuredTimes(warmup, d time.Duration) (time.Duration, time.Duration) {
+	switch {
+	case warmup < 0:
+		warmup = 0
+	case warmup == 0:
+		warmup = time.Second
+	}
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	return warmup, d
+}
+
 // measureWindow waits for the measured window, from until until, and for
 // the workers (wg), and records the server's CPU time over the window (see
 // cpuMeter.stop), per operation of all.

@@ -38,14 +38,7 @@ func (c RPCConfig) withDefaults() RPCConfig {
 	if c.Callers <= 0 {
 		c.Callers = 64
 	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
-	} else if c.Warmup == 0 {
-		c.Warmup = time.Second
-	}
-	if c.Duration <= 0 {
-		c.Duration = 5 * time.Second
-	}
+	c.Warmup, c.Duration = measuredTimes(c.Warmup, c.Duration)
 	return c
 }
 

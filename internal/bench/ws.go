@@ -152,14 +152,7 @@ func (c WSRTTConfig) withDefaults() WSRTTConfig {
 	if c.Conns <= 0 {
 		c.Conns = 64
 	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
-	} else if c.Warmup == 0 {
-		c.Warmup = time.Second
-	}
-	if c.Duration <= 0 {
-		c.Duration = 5 * time.Second
-	}
+	c.Warmup, c.Duration = measuredTimes(c.Warmup, c.Duration)
 	return c
 }
 
