@@ -113,9 +113,6 @@ func healthy(hc *http.Client, url string) bool {
 // PID is the process id.
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
-// RSS is the process's resident set size in bytes, from /proc/PID/status.
-func (p *Proc) RSS() (int64, error) { return RSS(p.PID()) }
-
 // Stop sends SIGTERM and waits up to timeout for the exit, then kills. It
 // returns how long the exit took after the signal.
 func (p *Proc) Stop(timeout time.Duration) (time.Duration, error) {
