@@ -1,5 +1,6 @@
 // Command server runs the agent gateway: the typed agent API (Connect, gRPC,
-// gRPC-Web), the WebSocket bridge and the health probes on one port.
+// gRPC-Web), the WebSocket bridge, the AG-UI and AI SDK doors, the console,
+// metrics and the health probes, on one port.
 //
 // It is configured by environment variables only (see README.md); a bad value
 // is reported in one line naming the variable, with exit status 2. The

@@ -7,7 +7,8 @@ import (
 
 // Kind classifies the errors of the agent service, so that adapters can map
 // them to their own codes (Connect codes, WebSocket error frames) without
-// parsing messages.
+// parsing messages. Package errcode holds that mapping, once for every
+// adapter.
 type Kind int
 
 // The kinds of error. Their messages are meant for the client: they say what

@@ -141,15 +141,7 @@ func TestReplyRejoinsAfterAnOverflow(t *testing.T) {
 				t.Fatalf("rejoined with %d runs started, text %q…, args %q; want the text and arguments so far, once", started, head(text.String()), args.String())
 			}
 			close(b.release)
-			for !done && err == nil {
-				select {
-				case <-r.Ready():
-					done, err = r.Pump(c, emit)
-				case <-c.Done():
-					err = c.Err()
-				}
-			}
-			if err != nil {
+			if err := pumpToEnd(c, r, emit); err != nil {
 				t.Fatal(err)
 			}
 			// The reply may have been appended before the second rejoin:

@@ -28,6 +28,20 @@ func (g gated) Respond(ctx context.Context, req responder.Request, out responder
 	return responder.Result{}, out.Text("b")
 }
 
+// pumpToEnd pumps r until it delivered its reply, or c is done.
+func pumpToEnd(c context.Context, r *Reply, emit func(*agentv1.AgentEvent) error) error {
+	for {
+		select {
+		case <-r.Ready():
+			if done, err := r.Pump(c, emit); err != nil || done {
+				return err
+			}
+		case <-c.Done():
+			return c.Err()
+		}
+	}
+}
+
 // follow drives a Reply to its end and returns what it delivered.
 func follow(t *testing.T, c context.Context, r *Reply) []*agentv1.AgentEvent {
 	t.Helper()
@@ -37,13 +51,8 @@ func follow(t *testing.T, c context.Context, r *Reply) []*agentv1.AgentEvent {
 		return nil
 	}
 	done, err := r.Start(c, emit)
-	for !done && err == nil {
-		select {
-		case <-r.Ready():
-			done, err = r.Pump(c, emit)
-		case <-c.Done():
-			err = c.Err()
-		}
+	if !done && err == nil {
+		err = pumpToEnd(c, r, emit)
 	}
 	if err != nil {
 		t.Fatalf("following the reply: %v", err)

@@ -1,6 +1,36 @@
 // Package agent is the domain of the gateway: agents, their ordered event
 // logs, and the replies of their responder. It knows nothing of HTTP,
-// Connect or WebSockets; adapters in other packages translate.
+// Connect or WebSockets; adapters in other packages translate (package api
+// for Connect, the bridge for the WebSocket, the doors for AG-UI and the AI
+// SDK), and package errcode maps its error kinds to their codes.
+//
+// # Writing
+//
+// A Service is the one object the adapters call. A user message is
+// appended to the agent's log in the engine (Send, which waits for the
+// reply; Enqueue, which does not; Ask, which follows it), and a reply
+// worker answers it: one per agent in this process, which takes the
+// engine's reply lease so that one replica at a time writes, and answers
+// the agent's pending messages in seq order until none is left. For each
+// message it reads the conversation before it from the log, within a
+// message count and a byte budget, and runs the responder, whose writes
+// become the run's ephemeral events (run_started, text deltas, tool call
+// events), capped at MaxReplyBytes; the run ends with one persisted reply,
+// an assistant message or a run error. Cancel stops a run on whichever
+// replica writes it.
+//
+// # Reading
+//
+// History, Get and List read the log and the agents' stats. A Follower is a
+// subscription to one agent's events as a client expects it: persisted
+// events in seq order, each once, gaps filled from the log, a log created
+// anew announced with history_reset, and, when it starts mid-reply, the run
+// so far first; Subscribe, Converse and the WebSocket push use it. A Reply
+// follows the answer to one message only, for the frontend doors. Send's
+// wait is a watch, one engine subscription per agent shared by every
+// waiting call. Followers and Replies own no goroutine: their user selects
+// on Ready with its other work and calls Pump, so that an idle subscriber
+// costs no stack.
 package agent
 
 import (

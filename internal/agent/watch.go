@@ -176,7 +176,7 @@ func (s *Service) feed(ctx context.Context, w *watch, sub engine.Subscription) {
 				if !ok {
 					break
 				}
-				if to := replyTo(ev); to != 0 {
+				if to := ReplyTo(ev); to != 0 {
 					w.deliver(msgKey{to, ev.GetEpoch()}, ev)
 				}
 			}
@@ -323,7 +323,7 @@ func (s *Service) findReply(ctx context.Context, agentID string, msg msgKey) (re
 			return nil, false, nil
 		}
 		for _, ev := range p.Events {
-			if replyTo(ev) == seq {
+			if ReplyTo(ev) == seq {
 				return ev, true, nil
 			}
 		}
@@ -334,9 +334,10 @@ func (s *Service) findReply(ctx context.Context, agentID string, msg msgKey) (re
 	}
 }
 
-// replyTo returns the seq of the user message that ev answers, or 0 if ev is
-// not an answer.
-func replyTo(ev *agentv1.AgentEvent) uint64 {
+// ReplyTo returns the seq of the user message that ev answers, or 0 if ev
+// is not an answer: a persisted assistant message or run error ends the
+// reply to the message its reply_to_seq names.
+func ReplyTo(ev *agentv1.AgentEvent) uint64 {
 	if ev.GetSeq() == 0 {
 		return 0
 	}

@@ -21,7 +21,7 @@ import (
 // worker answers it.
 type worker struct {
 	agentID string
-	again   bool // guarded by Service.mu: more work arrived while draining
+	again   bool // guarded by Service.mu: more work arrived while answering
 }
 
 // kick makes sure a worker looks at the agent's pending messages soon.
@@ -44,7 +44,7 @@ func (s *Service) kick(agentID string) {
 func (s *Service) runWorker(w *worker) {
 	defer s.wg.Done()
 	for {
-		s.drain(w.agentID)
+		s.answerPending(w.agentID)
 		s.mu.Lock()
 		if !w.again || s.ctx.Err() != nil {
 			delete(s.workers, w.agentID)
@@ -56,10 +56,10 @@ func (s *Service) runWorker(w *worker) {
 	}
 }
 
-// drain returns once the agent has no pending message, answering them itself
+// answerPending returns once the agent has no pending message, answering them itself
 // whenever it can take the reply lease. While another holder has the lease,
 // it checks again every tenth of the lease time.
-func (s *Service) drain(agentID string) {
+func (s *Service) answerPending(agentID string) {
 	ctx := s.ctx
 	retry := backoff.New(20*time.Millisecond, time.Second)
 	leaseWait := min(max(s.cfg.LeaseTTL/10, 10*time.Millisecond), time.Second)

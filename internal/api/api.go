@@ -1,8 +1,8 @@
 // Package api adapts the agent service to Connect: it implements the
 // generated agentv1connect.AgentServiceHandler, translating requests into
-// calls of agent.Service and its errors into Connect codes. It holds no logic
-// of its own, so the WebSocket bridge, which calls this same handler, sees
-// exactly what Connect clients see.
+// calls of agent.Service and its errors into Connect codes (package
+// errcode). It holds no logic of its own, so the WebSocket bridge, which
+// calls this same handler, sees exactly what Connect clients see.
 package api
 
 import (
@@ -18,6 +18,7 @@ import (
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/internal/errcode"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -103,7 +104,7 @@ func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agen
 	clientDone := false
 	sendReset := func(ev *agentv1.AgentEvent) error {
 		hb.Reset(h.heartbeat)
-		if to := replyTo(ev); to > answered {
+		if to := agent.ReplyTo(ev); to > answered {
 			answered = to
 		}
 		return send(ev)
@@ -134,17 +135,6 @@ func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agen
 			return nil
 		}
 	}
-}
-
-// replyTo is the seq of the user message that ev answers, or 0.
-func replyTo(ev *agentv1.AgentEvent) uint64 {
-	if ev.GetSeq() == 0 {
-		return 0
-	}
-	if m := ev.GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT {
-		return m.GetReplyToSeq()
-	}
-	return ev.GetRunError().GetReplyToSeq()
 }
 
 func heartbeat() *agentv1.AgentEvent {
@@ -312,17 +302,6 @@ func ToConnect(err error) error {
 	if !errors.As(err, &ae) {
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
-	return connect.NewError(codes[ae.Kind], errors.New(ae.Msg))
-}
-
-var codes = [...]connect.Code{
-	agent.KindInternal:           connect.CodeInternal,
-	agent.KindInvalidArgument:    connect.CodeInvalidArgument,
-	agent.KindNotFound:           connect.CodeNotFound,
-	agent.KindUnavailable:        connect.CodeUnavailable,
-	agent.KindResourceExhausted:  connect.CodeResourceExhausted,
-	agent.KindFailedPrecondition: connect.CodeFailedPrecondition,
-	agent.KindDeadlineExceeded:   connect.CodeDeadlineExceeded,
-	agent.KindCanceled:           connect.CodeCanceled,
-	agent.KindAborted:            connect.CodeAborted,
+	code, _ := errcode.Of(ae.Kind)
+	return connect.NewError(code, errors.New(ae.Msg))
 }

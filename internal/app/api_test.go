@@ -560,15 +560,6 @@ func TestSubscribeHeartbeat(t *testing.T) {
 	}
 }
 
-// errorsAs is errors.As for connect errors, for readable assertions.
-func connectErr(err error) *connect.Error {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce
-	}
-	return nil
-}
-
 // TestConverseHalfClose sends, half-closes, and still gets the reply, as
 // grpcurl and buf curl do with a request body.
 func TestConverseHalfClose(t *testing.T) {

@@ -1,6 +1,20 @@
 // Package app wires the gateway from a validated config.Config: engine,
 // agent service, Connect handler, health, and the HTTP server. main runs it
 // as a process; tests run the very same wiring on a loopback port.
+//
+// New builds each piece once and hands it to those that use it, in the
+// order a request meets them. The engine (memory, or Redis from REDIS_URL
+// or the caller's client) is wrapped by the metrics that count its work;
+// the agent service runs on it with the responder (RESPONDER's built-in
+// one, or the caller's); package api adapts the service to Connect, and
+// that one handler, behind the bearer tokens, origins and limits, is
+// mounted on the server and called by the WebSocket bridge, so that a
+// frame meets the checks a Connect call meets. The frontend doors, the
+// console, /metrics and the health probes are routes on the same server,
+// whose shutdown closes the bridge's sockets and ends the doors' streams.
+//
+// Every log line goes through the redactor of the configured secrets, so
+// that no token or key reaches the logs whichever piece wrote the line.
 package app
 
 import (

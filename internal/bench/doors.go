@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -74,8 +73,7 @@ func Doors(ctx context.Context, t Target, cfg DoorConfig) (*Result, error) {
 	start := time.Now()
 	from, until := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
 	all, first := &Samples{}, &Samples{}
-	var errs atomic.Int64
-	var firstErr atomic.Value
+	var errs errorTally
 	var wg sync.WaitGroup
 	for _, turn := range turns {
 		wg.Go(func() {
@@ -92,8 +90,7 @@ func Doors(ctx context.Context, t Target, cfg DoorConfig) (*Result, error) {
 					}
 				})
 				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
+					errs.add(err)
 					break
 				}
 				if counted {
@@ -104,15 +101,8 @@ func Doors(ctx context.Context, t Target, cfg DoorConfig) (*Result, error) {
 			first.Merge(f)
 		})
 	}
-	sleepUntil(ctx, from)
-	cpu := startCPU(t.PID)
-	sleepUntil(ctx, until)
-	wg.Wait()
-	cpu.stop(r, cfg.Duration, float64(all.Count()))
-	r.Errors = errs.Load()
-	if e, ok := firstErr.Load().(string); ok {
-		r.Note(e)
-	}
+	measureWindow(ctx, t.PID, r, from, until, &wg, all)
+	errs.report(r)
 	r.Set("conns", float64(cfg.Conns))
 	r.Set("replies_per_s", float64(all.Count())/cfg.Duration.Seconds())
 	latencyMetrics(r, "", all)

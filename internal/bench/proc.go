@@ -13,8 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/freeport"
 )
 
 // Proc is a server process started by the tool: the gateway binary or the
@@ -46,7 +49,7 @@ type Command struct {
 // goes to a file in dir, not through a pipe, so that a chatty server spends
 // none of the tool's CPU.
 func Start(ctx context.Context, c Command, dir string, timeout time.Duration) (*Proc, error) {
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +112,6 @@ func healthy(hc *http.Client, url string) bool {
 
 // PID is the process id.
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
-
-// RSS is the process's resident set size in bytes, from /proc/PID/status.
-func (p *Proc) RSS() (int64, error) { return RSS(p.PID()) }
 
 // Stop sends SIGTERM and waits up to timeout for the exit, then kills. It
 // returns how long the exit took after the signal.
@@ -258,6 +258,32 @@ func startCPU(pid int) *cpuMeter {
 		m.ok = err == nil
 	}
 	return m
+}
+
+// measuredTimes applies the defaults of a mode's Warmup and Duration: one
+// second of warmup, none if it is negative, and five measured seconds.
+func measuredTimes(warmup, d time.Duration) (time.Duration, time.Duration) {
+	switch {
+	case warmup < 0:
+		warmup = 0
+	case warmup == 0:
+		warmup = time.Second
+	}
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	return warmup, d
+}
+
+// measureWindow waits for the measured window, from until until, and for
+// the workers (wg), and records the server's CPU time over the window (see
+// cpuMeter.stop), per operation of all.
+func measureWindow(ctx context.Context, pid int, r *Result, from, until time.Time, wg *sync.WaitGroup, all *Samples) {
+	sleepUntil(ctx, from)
+	cpu := startCPU(pid)
+	sleepUntil(ctx, until)
+	wg.Wait()
+	cpu.stop(r, until.Sub(from), float64(all.Count()))
 }
 
 // stop ends the window and records server_cpu_pct (percent of one core)

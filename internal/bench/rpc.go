@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -39,14 +38,7 @@ func (c RPCConfig) withDefaults() RPCConfig {
 	if c.Callers <= 0 {
 		c.Callers = 64
 	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
-	} else if c.Warmup == 0 {
-		c.Warmup = time.Second
-	}
-	if c.Duration <= 0 {
-		c.Duration = 5 * time.Second
-	}
+	c.Warmup, c.Duration = measuredTimes(c.Warmup, c.Duration)
 	return c
 }
 
@@ -83,8 +75,7 @@ func RPC(ctx context.Context, t Target, cfg RPCConfig) (*Result, error) {
 	start := time.Now()
 	from, until := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
 	all := &Samples{}
-	var errs atomic.Int64
-	var firstErr atomic.Value
+	var errs errorTally
 	var wg sync.WaitGroup
 	for i := range cfg.Callers {
 		wg.Go(func() {
@@ -99,8 +90,7 @@ func RPC(ctx context.Context, t Target, cfg RPCConfig) (*Result, error) {
 				req.Text = "hello " + strconv.Itoa(n)
 				_, err := client.SendMessage(ctx, connect.NewRequest(req))
 				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
+					errs.add(err)
 					if errors.Is(err, context.Canceled) {
 						return
 					}
@@ -112,15 +102,8 @@ func RPC(ctx context.Context, t Target, cfg RPCConfig) (*Result, error) {
 			}
 		})
 	}
-	sleepUntil(ctx, from)
-	cpu := startCPU(t.PID)
-	sleepUntil(ctx, until)
-	wg.Wait()
-	cpu.stop(r, cfg.Duration, float64(all.Count()))
-	r.Errors = errs.Load()
-	if e, ok := firstErr.Load().(string); ok {
-		r.Note(e)
-	}
+	measureWindow(ctx, t.PID, r, from, until, &wg, all)
+	errs.report(r)
 	r.Set("callers", float64(cfg.Callers))
 	r.Set("req_per_s", float64(all.Count())/cfg.Duration.Seconds())
 	latencyMetrics(r, "", all)

@@ -3,13 +3,14 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/freeport"
 )
 
 // StartupConfig configures startup.
@@ -56,18 +57,8 @@ func maxOf(vs []float64) float64 {
 	return m
 }
 
-// freePort asks the kernel for a port that is free now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func startOnce(ctx context.Context, c Command, dir string) (ready, stopped time.Duration, err error) {
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return 0, 0, err
 	}

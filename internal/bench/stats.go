@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -135,4 +136,24 @@ func median(vs []float64) float64 {
 		return ok[n/2]
 	}
 	return (ok[n/2-1] + ok[n/2]) / 2
+}
+
+// errorTally counts the errors of a run's workers and keeps the first
+// one's text for the report. It is safe for concurrent use.
+type errorTally struct {
+	n     atomic.Int64
+	first atomic.Value // string
+}
+
+func (e *errorTally) add(err error) {
+	e.n.Add(1)
+	e.first.CompareAndSwap(nil, err.Error())
+}
+
+// report sets r's error count and notes the first error.
+func (e *errorTally) report(r *Result) {
+	r.Errors = e.n.Load()
+	if s, ok := e.first.Load().(string); ok {
+		r.Note(s)
+	}
 }

@@ -152,14 +152,7 @@ func (c WSRTTConfig) withDefaults() WSRTTConfig {
 	if c.Conns <= 0 {
 		c.Conns = 64
 	}
-	if c.Warmup < 0 {
-		c.Warmup = 0
-	} else if c.Warmup == 0 {
-		c.Warmup = time.Second
-	}
-	if c.Duration <= 0 {
-		c.Duration = 5 * time.Second
-	}
+	c.Warmup, c.Duration = measuredTimes(c.Warmup, c.Duration)
 	return c
 }
 
@@ -179,8 +172,7 @@ func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
 	start := time.Now()
 	from, until := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
 	all := &Samples{}
-	var errs atomic.Int64
-	var firstErr atomic.Value
+	var errs errorTally
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		wg.Go(func() {
@@ -190,21 +182,13 @@ func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
 				loop = func() error { return centrifugoRTTLoop(c, centrifugoChannel("rtt-"+strconv.Itoa(i)), from, until, s) }
 			}
 			if err := loop(); err != nil {
-				errs.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
+				errs.add(err)
 			}
 			all.Merge(s)
 		})
 	}
-	sleepUntil(ctx, from)
-	cpu := startCPU(t.PID)
-	sleepUntil(ctx, until)
-	wg.Wait()
-	cpu.stop(r, cfg.Duration, float64(all.Count()))
-	r.Errors = errs.Load()
-	if e, ok := firstErr.Load().(string); ok {
-		r.Note(e)
-	}
+	measureWindow(ctx, t.PID, r, from, until, &wg, all)
+	errs.report(r)
 	r.Set("conns", float64(cfg.Conns))
 	r.Set("rtt_per_s", float64(all.Count())/cfg.Duration.Seconds())
 	latencyMetrics(r, "", all)

@@ -14,18 +14,33 @@
 // On connect, the socket is also subscribed to its agent's events, which it
 // receives as event frames (see Config.Agents).
 //
-// # The files
+// # A socket's life
 //
-// bridge.go validates an upgrade request, admits it and hands it to a
-// socket; hub.go holds the open sockets and drains them. socket.go is one
-// connection's core: it owns the connection's state and its cleanup, split
-// by owner into the reader (reader.go, with park_unix.go for the shallow
-// wait of an idle one), the outbox of frames and the close (outbox.go), the
-// writer (writer.go), the push of the agent's events (push.go) and the
-// calls in flight (session.go). call.go runs a call through the Connect
-// handler in process, codec.go is the bridge-only codec that hands it the
-// decoded request, method.go resolves the service descriptor, frame.go
-// encodes and decodes frames, batch.go coalesces the writer's writes.
+// The Bridge validates an upgrade request (its agent id and origin), admits
+// it (Config.Admit: the connection cap and rate), and hands it to a socket, which owns the connection from then on, cleanup included.
+// The bridge keeps a roster of its open sockets, so that a shutdown can
+// end the streams of every one of them and close it with 1001 once its
+// unary calls have answered.
+//
+// A socket's state is split by owner. Its reader, the one goroutine that
+// lives as long as the socket, reads frames, checks them against the frame
+// rate and starts a call for each: the socket's session holds the calls in
+// flight, which answer into the socket's outbox, a bounded queue that also
+// holds the pong to send, the work of the ping and resume timers and the
+// close once decided. The writer is no goroutine of the socket's whole
+// life: it is started whenever there is work, writes every frame of a turn
+// in one write to the network, lingers briefly and ends, so that an idle socket costs its
+// parked reader only. The push, the socket's follower of its agent's
+// events, is the writer's too: pushed events wait in the engine's queue
+// rather than in the outbox, and each is encoded once for all the sockets
+// that receive it.
+//
+// A call reaches the service through its mounted Connect handler in
+// process, as an HTTP request in the Connect protocol, so that it runs the
+// same middleware and interceptors as a Connect call. The bridge's Codec
+// saves the encoding passes in between: the request the bridge decoded
+// from the frame is handed to the handler as it is, and the response comes
+// back as the frame's JSON.
 //
 // # Locks
 //
@@ -40,7 +55,7 @@
 // non-blocking channel send, or a go statement. So the order is
 //
 //	engine fan-out lock → writer.kick (no lock)
-//	outbox.mu, reader.dlMu, session.mu, hub.mu, batchConn.mu,
+//	outbox.mu, reader.dlMu, session.mu, roster.mu, batchConn.mu,
 //	eventFrames.mu, Codec.mu: leaves
 //
 // gorilla/websocket's own write lock is held around batchConn.mu (its writes
@@ -217,7 +232,7 @@ type Bridge struct {
 	rpc    *rpc
 	frames *eventFrames
 	up     websocket.Upgrader
-	hub    hub
+	roster roster
 }
 
 // New returns a Bridge for cfg.Service.
@@ -235,7 +250,7 @@ func New(cfg Config) (*Bridge, error) {
 		log:    cfg.Logger,
 		rpc:    &rpc{methods: ms, handler: cfg.Handler, codec: cfg.Codec, log: cfg.Logger},
 		frames: newEventFrames(),
-		hub:    hub{sockets: make(map[*socket]struct{})},
+		roster: roster{sockets: make(map[*socket]struct{})},
 	}
 	b.up = websocket.Upgrader{
 		// Small buffers and a shared write pool keep an idle socket small:
@@ -301,7 +316,7 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 }
 
 // admit takes the socket's place: Config.Admit's (a connection cap and
-// rate) and the hub's, which a draining bridge refuses. The socket it
+// rate) and the roster's, which a draining bridge refuses. The socket it
 // returns owns both from then on and gives them back on every path.
 func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions) (*socket, bool) {
 	release := func() {}
@@ -314,7 +329,7 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions)
 			return nil, false
 		}
 	}
-	if !b.hub.enter() {
+	if !b.roster.enter() {
 		release()
 		b.refuse(w, r, http.StatusServiceUnavailable, "draining", "the server is shutting down; reconnect")
 		return nil, false
@@ -364,7 +379,7 @@ func FromSocket(ctx context.Context) bool {
 // server.Config.OnShutdown: http.Server.Shutdown does not touch hijacked
 // connections.
 func (b *Bridge) Drain(ctx context.Context) {
-	for _, s := range b.hub.drain() {
+	for _, s := range b.roster.drain() {
 		s.drain()
 	}
 	var soft <-chan time.Time
@@ -373,14 +388,14 @@ func (b *Bridge) Drain(ctx context.Context) {
 		defer t.Stop()
 		soft = t.C
 	}
-	done := b.hub.done()
+	done := b.roster.done()
 	select {
 	case <-done:
 		return
 	case <-soft:
 	case <-ctx.Done():
 	}
-	for _, s := range b.hub.snapshot() {
+	for _, s := range b.roster.snapshot() {
 		s.closeFlush(CloseGoingAway, goingAwayReason)
 	}
 	select {
@@ -388,7 +403,7 @@ func (b *Bridge) Drain(ctx context.Context) {
 		return
 	case <-ctx.Done():
 	}
-	left := b.hub.snapshot()
+	left := b.roster.snapshot()
 	b.log.Warn("drain timed out; cutting websockets", "open", len(left))
 	for _, s := range left {
 		_ = s.ws.NetConn().Close()

@@ -197,24 +197,30 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-// unaryWriter collects a unary response.
-type unaryWriter struct {
+// responseHead is the header and status of a response the handler writes
+// in process: the first status written counts, as on the wire.
+type responseHead struct {
 	header http.Header
 	status int
-	body   *[]byte
 }
 
-func (w *unaryWriter) Header() http.Header {
-	if w.header == nil {
-		w.header = make(http.Header)
+func (h *responseHead) Header() http.Header {
+	if h.header == nil {
+		h.header = make(http.Header)
 	}
-	return w.header
+	return h.header
 }
 
-func (w *unaryWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
+func (h *responseHead) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
 	}
+}
+
+// unaryWriter collects a unary response.
+type unaryWriter struct {
+	responseHead
+	body *[]byte
 }
 
 func (w *unaryWriter) Write(p []byte) (int, error) {
@@ -274,28 +280,14 @@ var errStreamClosed = errors.New("bridge: socket closed")
 // streamWriter receives a server stream as the handler writes it, and turns
 // each message into a response frame as soon as its envelope is complete.
 type streamWriter struct {
-	header http.Header
-	status int
-	buf    *[]byte // bytes of an envelope not yet complete
+	responseHead
+	buf *[]byte // bytes of an envelope not yet complete
 	// message decodes one streamed message into out and sends its frame; it
 	// returns false when the socket can take no more.
 	message func(data []byte) bool
 	end     *rpcError // the end-of-stream error, once seen
 	ended   bool
 	failed  bool // the stream was cut: a bad envelope, or the socket went away
-}
-
-func (w *streamWriter) Header() http.Header {
-	if w.header == nil {
-		w.header = make(http.Header)
-	}
-	return w.header
-}
-
-func (w *streamWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
 }
 
 // Flush implements http.Flusher, which Connect requires of streams; every

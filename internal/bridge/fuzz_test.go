@@ -81,7 +81,7 @@ type funcSink func(*[]byte) bool
 
 func (f funcSink) send(b *[]byte) bool                          { return f(b) }
 func (f funcSink) sendStream(_ context.Context, b *[]byte) bool { return f(b) }
-func (f funcSink) idle()                                        {}
+func (f funcSink) closeDrained()                                {}
 
 // finishWithin is how long any call may take in the fuzz target: the
 // service answers everything in memory.

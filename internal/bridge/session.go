@@ -54,8 +54,9 @@ type sink interface {
 	// than any network (a Subscribe replaying a long history): it waits
 	// while the writer is behind, until ctx is done.
 	sendStream(ctx context.Context, b *[]byte) bool
-	// idle is called when the last call ends after drain.
-	idle()
+	// closeDrained closes the socket: it is called once the last call in
+	// flight has ended after drain.
+	closeDrained()
 }
 
 // call is one request in flight.
@@ -178,11 +179,11 @@ func (s *session) run(c *call, body requestBody) {
 			final = errorFrame(c, &rpcError{Code: connect.CodeInternal.String(), Message: "internal error"})
 		}
 		s.rpc.free(body)
-		idle := s.finish(c)
+		last := s.finish(c)
 		s.sink.send(final)
 		s.wg.Done()
-		if idle {
-			s.sink.idle()
+		if last {
+			s.sink.closeDrained()
 		}
 	}()
 	if c.m.stream {
@@ -240,8 +241,8 @@ func (s *session) cancelCall(id string) {
 	}
 }
 
-// finish removes a call from the session. It reports whether the session
-// became idle while draining.
+// finish removes a call from the session. It reports whether it was the
+// last one of a draining session.
 func (s *session) finish(c *call) bool {
 	c.cancel()
 	s.mu.Lock()
@@ -262,7 +263,7 @@ func (s *session) finish(c *call) bool {
 
 // drain refuses new calls and ends the streams in flight, which cannot
 // finish by themselves; unary calls may finish. It reports whether no call
-// is left, in which case idle is not called.
+// is left, in which case closeDrained is not called.
 func (s *session) drain() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

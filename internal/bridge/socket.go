@@ -50,7 +50,7 @@ type socket struct {
 }
 
 // newSocket makes the socket of an admitted request, which owns release
-// and its place in the hub from now on.
+// and its place in the roster from now on.
 func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptions, release func()) *socket {
 	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(r.Context()), socketKey{}, true))
 	s := &socket{
@@ -95,7 +95,7 @@ func (s *socket) open(w http.ResponseWriter, r *http.Request, opts pushOptions) 
 	s.rd.attach(hw.conn, hw.br)
 	s.b.cfg.Observer.Opened() // before wire, which may start the writer
 	s.wire()
-	if !s.b.hub.track(s) {
+	if !s.b.roster.track(s) {
 		s.drain()
 	}
 	go s.serve()
@@ -148,7 +148,7 @@ func (s *socket) end() {
 	s.b.log.Info("websocket", "agent", s.agentID, "peer", s.calls.peer.remoteAddr,
 		"request_id", s.requestID, "code", int(code), "close", code.String(),
 		logattr.Millis("duration_ms", time.Since(s.opened)), "frames_in", s.rd.framesIn, "bytes_in", s.rd.bytesIn)
-	s.b.hub.leave(s)
+	s.b.roster.leave(s)
 }
 
 // abandon cleans up a socket that never served: refused after admission,
@@ -157,14 +157,14 @@ func (s *socket) abandon() {
 	s.push.stop()
 	s.cancel()
 	s.release()
-	s.b.hub.leave(s)
+	s.b.roster.leave(s)
 }
 
 // drain starts closing the socket for shutdown: once its unary calls in
 // flight have answered, it closes with 1001.
 func (s *socket) drain() {
 	if s.calls.drain() {
-		s.idle()
+		s.closeDrained()
 	}
 }
 
@@ -234,5 +234,6 @@ func (s *socket) sendStream(ctx context.Context, b *[]byte) bool {
 	}
 }
 
-// idle is called when the last call of a draining socket has ended.
-func (s *socket) idle() { s.closeFlush(CloseGoingAway, goingAwayReason) }
+// closeDrained closes a draining socket with 1001, after the frames
+// queued: it is called once its last call has ended.
+func (s *socket) closeDrained() { s.closeFlush(CloseGoingAway, goingAwayReason) }

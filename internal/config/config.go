@@ -1,6 +1,13 @@
 // Package config turns the process environment into one validated Config.
 // It reads nothing itself: main passes os.LookupEnv, tests pass a map, so
 // parsing is a pure function that a fuzz target can drive.
+//
+// Load reads every variable with its default and bounds, and stops at the
+// first bad one with an *Error that names it. The responder's variables
+// are read according to RESPONDER (or not at all for a program with its own
+// responder, Options.OwnResponder), and LoadOpenAI and LoadAGUI read one
+// built-in responder's alone, for a Go program that builds it itself.
+// Config.Secrets lists what the logs must never show, for the redactor.
 package config
 
 import (

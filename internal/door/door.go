@@ -5,11 +5,16 @@
 // agent logic, so every door behaves as the WebSocket and the Connect API
 // do.
 //
-// This package has the pieces in between: Assembler turns the events of a
-// reply into a well-formed sequence of calls on a Sink (what a door's
-// translator implements), Follow streams a reply until it ends, the client
-// goes or the server drains, SSE writes Server-Sent Events frames, and
-// Config is the settings and hooks the wiring gives every door.
+// This package has the pieces in between. A request is an Exchange: it is
+// checked (Config.CheckRequest, Config.DecodeBody) and admitted, asks the service (Exchange.Ask), and is recorded
+// for the access log and metrics when it ends. Its reply is relayed
+// (Config.Relay): Follow streams the reply's events until it ends, the
+// client goes or the server drains; an Assembler turns them into a
+// well-formed sequence of calls on the door's Translator, filling in from
+// the persisted reply what the live events missed; and SSE writes the Translator's wire events as Server-Sent
+// Events frames. Errors become an Error (ErrorOf): an HTTP status and a
+// JSON body before the stream, the wire's error event after it. Config is
+// the settings and hooks the wiring gives every door.
 package door
 
 import (

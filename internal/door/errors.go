@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/errcode"
 	"github.com/agentgate/agentgate/internal/jsonerror"
 )
 
@@ -32,31 +33,22 @@ func Invalid(msg string) *Error {
 // reaches another replica or the next deployment.
 var Draining = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down; retry"}
 
-// kinds maps the agent service's error kinds to codes and HTTP statuses.
-var kinds = map[agent.Kind]Error{
-	agent.KindInternal:           {http.StatusInternalServerError, "internal", ""},
-	agent.KindInvalidArgument:    {http.StatusBadRequest, "invalid_argument", ""},
-	agent.KindNotFound:           {http.StatusNotFound, "not_found", ""},
-	agent.KindUnavailable:        {http.StatusServiceUnavailable, "unavailable", ""},
-	agent.KindResourceExhausted:  {http.StatusTooManyRequests, "resource_exhausted", ""},
-	agent.KindFailedPrecondition: {http.StatusPreconditionFailed, "failed_precondition", ""},
-	agent.KindDeadlineExceeded:   {http.StatusGatewayTimeout, "deadline_exceeded", ""},
-	agent.KindCanceled:           {499, "canceled", ""},
-	agent.KindAborted:            {http.StatusConflict, "aborted", ""},
-}
-
-// ErrorOf turns any error into an *Error: a door's own errors pass, errors
-// of the agent service keep their kind and message, anything else is an
-// internal error that reveals nothing.
+// ErrorOf turns any error into an *Error: a door's own errors pass, a
+// stream cut by the shutdown (ErrDraining) is Draining, errors of the agent
+// service keep their kind and message, anything else is an internal error
+// that reveals nothing.
 func ErrorOf(err error) *Error {
 	var de *Error
 	if errors.As(err, &de) {
 		return de
 	}
+	if errors.Is(err, ErrDraining) {
+		return Draining
+	}
 	var ae *agent.Error
 	if errors.As(err, &ae) {
-		e := kinds[ae.Kind]
-		e.Message = ae.Msg
+		code, status := errcode.Of(ae.Kind)
+		e := Error{Status: status, Code: code.String(), Message: ae.Msg}
 		// A reply whose log went away says which way it went.
 		switch {
 		case errors.Is(err, agent.ErrHistoryReset):

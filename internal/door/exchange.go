@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/agent"
 )
 
 // Exchange is one door request as it is answered: it keeps the Record that
@@ -43,6 +45,20 @@ func (x *Exchange) Admit() bool {
 	}
 	x.release = release
 	return true
+}
+
+// Ask appends text as the user message of the request, with messageID as
+// its client_message_id, and follows its reply (Service.Ask), recording
+// whether the message was a retry. A refusal of the service is answered
+// (Refuse) and reported as false. The caller closes the reply.
+func (x *Exchange) Ask(agentID, text, messageID string) (*agent.Reply, bool) {
+	reply, err := x.c.Service.Ask(x.r.Context(), agentID, text, messageID)
+	if err != nil {
+		x.Refuse(ErrorOf(err))
+		return nil, false
+	}
+	x.Rec.Duplicate = reply.Duplicate()
+	return reply, true
 }
 
 // Streaming records that the stream began (200).

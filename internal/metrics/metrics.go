@@ -1,6 +1,14 @@
 // Package metrics exposes the gateway's Prometheus metrics. Each server has
 // its own registry (no global state), so tests can run several servers in
 // one process and read each one's numbers.
+//
+// The metrics are counted where the work passes, by wrapping it: a Connect
+// interceptor (Metrics.Interceptor) counts and times every RPC, bridged
+// calls included; an engine wrapper (Metrics.Engine) counts the events
+// written and the store operations that failed; the bridge and the doors
+// report their sockets, frames and requests through the wiring's
+// observers; and refusals at the edge are counted by reason
+// (Metrics.Refused). Handler serves them all on /metrics.
 package metrics
 
 import (

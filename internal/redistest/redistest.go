@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/freeport"
 )
 
 // startTimeout bounds how long one redis-server start may take before the
@@ -43,7 +45,7 @@ type Server struct {
 }
 
 // process is one run of redis-server: the command and the goroutine that
-// drains its log.
+// reads its log.
 type process struct {
 	cmd    *exec.Cmd
 	logged chan struct{} // closed when the log reader has seen EOF
@@ -82,7 +84,7 @@ func start(t testing.TB, persist bool) *Server {
 
 	var lastErr error
 	for range 5 { // another process may take the port between probe and start
-		port, err := freePort()
+		port, err := freeport.Loopback()
 		if err != nil {
 			t.Fatalf("redistest: no free port: %v", err)
 		}
@@ -187,7 +189,7 @@ func (s *Server) start() error {
 	return nil
 }
 
-// readLog drains the server's log, so the server never blocks on a full
+// readLog reads the server's log to its end, so the server never blocks on a full
 // pipe, and signals ready when the server logs that it accepts connections:
 // a real signal, where polling the port would be a guess.
 func (p *process) readLog(r io.Reader, ready chan<- struct{}) {
@@ -226,18 +228,6 @@ func ping(addr string) error {
 		return errors.New("unexpected reply " + strconv.Quote(line))
 	}
 	return nil
-}
-
-// freePort asks the kernel for a free loopback port. redis-server does not
-// accept --port 0, so the port is probed and released; the caller retries if
-// someone else takes it first.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tail keeps the last lines of the server's log for error messages.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
 	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/door"
@@ -54,13 +53,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var reply *agent.Reply
 	if turn.Text != "" {
-		var err error
-		if reply, err = h.c.Service.Ask(r.Context(), agentID, turn.Text, turn.MessageID); err != nil {
-			x.Refuse(door.ErrorOf(err))
+		var ok bool
+		if reply, ok = x.Ask(agentID, turn.Text, turn.MessageID); !ok {
 			return
 		}
 		defer reply.Close()
-		x.Rec.Duplicate = reply.Duplicate()
 	}
 	h.stream(x, w, r, turn, reply)
 }
@@ -82,34 +79,13 @@ func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Reques
 		x.Rec.Outcome = door.OutcomeEmpty
 		return
 	}
-	asm := door.NewAssembler(tr)
 	if err = sse.DataAll(tr.Take()); err != nil {
 		x.Ended(err, "")
 		return
 	}
-	var werr error
-	err = h.c.Follow(r.Context(), reply, sse, func(ev *agentv1.AgentEvent) {
-		asm.Event(ev)
-		if werr == nil {
-			werr = sse.DataAll(tr.Take())
-		}
-	})
-	if werr != nil {
-		err = werr
-	}
-	code := tr.Code()
-	switch {
-	case err == nil:
-	case errors.Is(err, door.ErrClientGone):
-	default:
-		e := door.ErrorOf(err)
-		if errors.Is(err, door.ErrDraining) {
-			e = door.Draining
-		}
-		asm.Fail(e.Code, e.Message)
-		code = e.Code
-		_ = sse.DataAll(tr.Take())
-		_ = sse.Flush()
+	code, err := h.c.Relay(r.Context(), reply, sse, tr)
+	if err != nil && !errors.Is(err, door.ErrClientGone) {
+		_ = sse.Flush() // the RUN_ERROR
 	}
 	x.Ended(err, code)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/door"
 )
@@ -49,13 +48,11 @@ func (h *Handler) Chat(w http.ResponseWriter, r *http.Request) {
 	}
 	var reply *agent.Reply
 	if turn.Text != "" {
-		var err error
-		if reply, err = h.c.Service.Ask(r.Context(), turn.AgentID, turn.Text, turn.ClientMessageID); err != nil {
-			x.Refuse(door.ErrorOf(err))
+		var ok bool
+		if reply, ok = x.Ask(turn.AgentID, turn.Text, turn.ClientMessageID); !ok {
 			return
 		}
 		defer reply.Close()
-		x.Rec.Duplicate = reply.Duplicate()
 	}
 	h.stream(x, w, r, reply)
 }
@@ -113,30 +110,10 @@ func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Reques
 		x.Rec.Outcome = door.OutcomeEmpty
 		return
 	}
-	asm := door.NewAssembler(tr)
-	var werr error
-	err = h.c.Follow(r.Context(), reply, sse, func(ev *agentv1.AgentEvent) {
-		asm.Event(ev)
-		if werr == nil {
-			werr = sse.DataAll(tr.Take())
-		}
-	})
-	if werr != nil {
-		err = werr
-	}
-	code := tr.Code()
+	code, err := h.c.Relay(r.Context(), reply, sse, tr)
 	if errors.Is(err, door.ErrClientGone) {
 		x.Ended(err, code)
 		return
-	}
-	if err != nil {
-		e := door.ErrorOf(err)
-		if errors.Is(err, door.ErrDraining) {
-			e = door.Draining
-		}
-		asm.Fail(e.Code, e.Message)
-		code = e.Code
-		_ = sse.DataAll(tr.Take())
 	}
 	sse.Raw(Done)
 	_ = sse.Flush()

@@ -6,42 +6,25 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
+	"time"
 
-	"github.com/agentgate/agentgate/internal/app"
-	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate"
 	"github.com/agentgate/agentgate/internal/door/doortest"
 )
 
 func main() {
-	cfg, err := config.Load(os.LookupEnv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gateway: %v\n", err)
-		os.Exit(2)
+	// A program with its own responder reads no responder variable, so
+	// ECHO_DELAY is read here.
+	var delay time.Duration
+	if v, ok := os.LookupEnv("ECHO_DELAY"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			fmt.Fprintf(os.Stderr, "gateway: invalid ECHO_DELAY=%q: want a duration such as 100ms\n", v)
+			os.Exit(2)
+		}
+		delay = d
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	a, err := app.New(ctx, cfg, app.Options{Logger: log, Version: "doortest", Responder: doortest.Scripted{Delay: cfg.EchoDelay}})
-	if err != nil {
-		log.Error("start failed", "err", err)
-		os.Exit(1)
-	}
-	ln, err := net.Listen("tcp", cfg.Addr())
-	if err != nil {
-		log.Error("listen failed", "err", err)
-		os.Exit(1)
-	}
-	err = a.Serve(ctx, ln)
-	a.Close()
-	if err != nil {
-		log.Error("serve failed", "err", err)
-		os.Exit(1)
-	}
+	os.Exit(agentgate.Main(agentgate.Options{Responder: doortest.Scripted{Delay: delay}, Version: "doortest"}))
 }

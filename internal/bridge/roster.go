@@ -2,11 +2,11 @@ package bridge
 
 import "sync"
 
-// hub holds a bridge's open sockets, for the drain. A socket enters before
+// roster holds a bridge's open sockets, for the drain. A socket enters before
 // it is upgraded (so that a drain that begins meanwhile waits for it too),
 // is tracked once it serves, and leaves when its goroutines are done.
-// mu is a leaf lock: the hub never calls a socket while it holds it.
-type hub struct {
+// mu is a leaf lock: the roster never calls a socket while it holds it.
+type roster struct {
 	mu       sync.Mutex
 	sockets  map[*socket]struct{} // the tracked ones; guarded by mu
 	draining bool                 // no socket enters any more; guarded by mu
@@ -15,62 +15,62 @@ type hub struct {
 }
 
 // enter counts a socket about to open, unless the bridge drains.
-func (h *hub) enter() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.draining {
+func (r *roster) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.draining {
 		return false
 	}
-	h.wg.Add(1)
+	r.wg.Add(1)
 	return true
 }
 
 // track registers a socket that serves. It reports false if the drain began
 // since the socket entered: the caller then drains the socket itself, like
 // the others.
-func (h *hub) track(s *socket) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.sockets[s] = struct{}{}
-	return !h.draining
+func (r *roster) track(s *socket) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sockets[s] = struct{}{}
+	return !r.draining
 }
 
 // leave forgets a socket that entered, whether it was tracked or not.
-func (h *hub) leave(s *socket) {
-	h.mu.Lock()
-	delete(h.sockets, s)
-	h.mu.Unlock()
-	h.wg.Done()
+func (r *roster) leave(s *socket) {
+	r.mu.Lock()
+	delete(r.sockets, s)
+	r.mu.Unlock()
+	r.wg.Done()
 }
 
 // drain refuses new sockets and returns the open ones.
-func (h *hub) drain() []*socket {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.draining = true
-	return h.snapshotLocked()
+func (r *roster) drain() []*socket {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.draining = true
+	return r.snapshotLocked()
 }
 
 // snapshot returns the open sockets.
-func (h *hub) snapshot() []*socket {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.snapshotLocked()
+func (r *roster) snapshot() []*socket {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snapshotLocked()
 }
 
-func (h *hub) snapshotLocked() []*socket {
-	out := make([]*socket, 0, len(h.sockets))
-	for s := range h.sockets {
+func (r *roster) snapshotLocked() []*socket {
+	out := make([]*socket, 0, len(r.sockets))
+	for s := range r.sockets {
 		out = append(out, s)
 	}
 	return out
 }
 
 // done is closed once every socket that entered has left.
-func (h *hub) done() <-chan struct{} {
+func (r *roster) done() <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
-		h.wg.Wait()
+		r.wg.Wait()
 		close(done)
 	}()
 	return done
