@@ -79,9 +79,10 @@ func (c RedisConfig) withDefaults() RedisConfig {
 // replica through Redis pub/sub.
 //
 // Each agent's log is a Redis list of protobuf-encoded events plus a hash of
-// counters (see keyspace). Lua scripts do every multi-step change, appending,
-// trimming, storing the idempotency key and publishing in one atomic step,
-// so seqs are gap-free and published in seq order whichever replica appends.
+// counters (see keyspace). Lua scripts (lua/*.lua; see redis_scripts.go)
+// do every multi-step change, appending, trimming, storing the idempotency
+// key and publishing in one atomic step, so seqs are gap-free and published
+// in seq order whichever replica appends.
 // Replies are fenced by the lease token inside the same script.
 //
 // Calls fail with an error wrapping ErrUnavailable when Redis cannot be
@@ -237,19 +238,15 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	if err != nil {
 		return nil, false, r.fail(ctx, err)
 	}
-	vals, err := res.Slice()
-	if err != nil || len(vals) != 2 {
-		return nil, false, fmt.Errorf("engine: redis: unexpected append result %v: %w", vals, err)
-	}
-	stored, err := decodeEvent(vals[1])
+	appended, err := decodeAppend("append_user.lua", res)
 	if err != nil {
 		return nil, false, err
 	}
-	dup := vals[0] == int64(1)
-	if !dup {
+	stored := appended.event
+	if !appended.duplicate {
 		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
 	}
-	return stored, dup, nil
+	return stored, appended.duplicate, nil
 }
 
 // AppendReply implements Engine. Like AppendUser, it returns once this
@@ -274,28 +271,11 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
-	vals, err := res.Slice()
+	appended, err := decodeAppend("append_reply.lua", res)
 	if err != nil {
-		return nil, r.fail(ctx, err)
+		return nil, err // ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered
 	}
-	if len(vals) == 0 {
-		return nil, errors.New("engine: redis: empty reply result")
-	}
-	switch vals[0] {
-	case int64(replyLeaseLost):
-		return nil, ErrLeaseLost
-	case int64(replyNotFound):
-		return nil, ErrNotFound
-	case int64(replyAlreadyAnswered):
-		return nil, ErrAlreadyAnswered
-	}
-	if len(vals) != 2 {
-		return nil, fmt.Errorf("engine: redis: unexpected reply result %v", vals)
-	}
-	stored, err := decodeEvent(vals[1])
-	if err != nil {
-		return nil, err
-	}
+	stored := appended.event
 	r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
 	return stored, nil
 }
@@ -412,14 +392,7 @@ func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, e
 	if err != nil {
 		return "", r.fail(ctx, err)
 	}
-	id, err := res.Text()
-	if errors.Is(err, redis.Nil) {
-		return "", ErrNoRun
-	}
-	if err != nil {
-		return "", r.fail(ctx, err)
-	}
-	return id, nil
+	return decodeCancel(res) // or ErrNoRun
 }
 
 // Read implements Engine.
@@ -440,23 +413,7 @@ func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit in
 	if err != nil {
 		return Page{}, r.fail(ctx, err)
 	}
-	vals, err := res.Slice()
-	if err != nil {
-		return Page{}, r.fail(ctx, err)
-	}
-	if len(vals) < 4 {
-		return Page{}, fmt.Errorf("engine: redis: unexpected read result %v", vals)
-	}
-	p := Page{FirstSeq: asUint(vals[0]), LastSeq: asUint(vals[1]), Answered: asUint(vals[2])}
-	p.Epoch, _ = vals[3].(string)
-	for _, v := range vals[4:] {
-		ev, err := decodeEvent(v)
-		if err != nil {
-			return Page{}, err
-		}
-		p.Events = append(p.Events, ev)
-	}
-	return p, nil
+	return decodeRead(res)
 }
 
 // Subscribe implements Engine. It returns once Redis confirmed the
@@ -551,8 +508,8 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	if err != nil {
 		return r.fail(ctx, err)
 	}
-	if n, _ := res.Int64(); n == 0 {
-		return ErrNotFound
+	if err := decodeStatus("delete.lua", res, statusDeleted); err != nil {
+		return err // ErrNotFound
 	}
 	r.fan.await(opCtx, h, func(h *hub) bool { return h.deletes > deletes })
 	return nil
@@ -600,14 +557,7 @@ func (r *Redis) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) 
 	if err != nil {
 		return r.fail(ctx, err)
 	}
-	n, err := res.Int64()
-	if err != nil {
-		return r.fail(ctx, err)
-	}
-	if n == 0 {
-		return ErrLeaseLost
-	}
-	return nil
+	return decodeStatus("renew_lease.lua", res, statusRenewed) // or ErrLeaseLost
 }
 
 // ReleaseLease implements Engine.
