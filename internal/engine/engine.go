@@ -60,18 +60,18 @@ type Engine interface {
 	// (ErrAlreadyAnswered otherwise). It advances Stat.Answered to answers.
 	AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error)
 
-	// Publish delivers an ephemeral event (seq 0) to the agent's subscribers
-	// on every replica without storing it. It may return before the event
-	// is delivered, but what the caller appends or publishes afterwards
-	// reaches subscribers after it.
-	Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error
-
-	// PublishRun publishes an event of the run being written under lease
-	// (IsRunEvent) like Publish, and records it as the agent's run
-	// progress, which Run returns: a run_started begins the progress anew
-	// if lease is held, and the run's later events are added to it. It is
-	// gone once AppendReply appends a reply, or when the lease expires, so
-	// a run whose writer died is not shown for long.
+	// PublishRun delivers an ephemeral event (seq 0) of the run being
+	// written under lease (a run_started, text_delta or tool call event)
+	// to the agent's subscribers on every replica, without storing it in
+	// the log. It may return before the event is delivered, but what the
+	// caller appends or publishes afterwards reaches subscribers after it.
+	//
+	// It also records the event as the agent's run progress, which Run
+	// returns: a run_started begins the progress anew if lease is held,
+	// and the run's later events are added to it. The progress is gone
+	// once AppendReply appends a reply, or when the lease expires, so a
+	// run whose writer died is not shown for long. An event published
+	// without the lease is delivered all the same, and not recorded.
 	PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error
 
 	// Run returns the agent's active run so far, compacted; none if no
@@ -218,18 +218,6 @@ type Subscription interface {
 	// burst of events: the consumer receives from Ready, then takes events
 	// with Next until none is left, and is called again for the next ones.
 	Notify(f func())
-}
-
-// IsRunEvent reports whether ev is an ephemeral event of a run, recorded as
-// its progress (see Publish).
-func IsRunEvent(ev *agentv1.AgentEvent) bool {
-	switch ev.GetKind().(type) {
-	case *agentv1.AgentEvent_RunStarted, *agentv1.AgentEvent_TextDelta,
-		*agentv1.AgentEvent_ToolCallStart, *agentv1.AgentEvent_ToolCallArgs,
-		*agentv1.AgentEvent_ToolCallEnd, *agentv1.AgentEvent_ToolCallResult:
-		return true
-	}
-	return false
 }
 
 // RunID is the run an event belongs to, empty if none.

@@ -96,16 +96,6 @@ func (m *Memory) AppendReply(ctx context.Context, agentID string, ev *agentv1.Ag
 	return stored, nil
 }
 
-// Publish implements Engine.
-func (m *Memory) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	if err := m.enter(ctx); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	m.fanOutLocked(agentID, ev)
-	return nil
-}
-
 // PublishRun implements Engine.
 func (m *Memory) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	if err := m.enter(ctx); err != nil {

@@ -280,18 +280,10 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 	return stored, nil
 }
 
-// Publish implements Engine. It queues the event for the next pipeline and
-// returns without waiting for Redis; the event reaches subscribers after
-// every event appended or published before it. If Redis cannot take it,
-// it is lost, as an ephemeral event may be.
-func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	channel := r.keys.agent(agentID).channel
-	return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
-		p.Publish(context.Background(), channel, msg)
-	})
-}
-
-// PublishRun implements Engine. Like Publish, it does not wait for Redis.
+// PublishRun implements Engine. It queues the event for the next pipeline
+// and returns without waiting for Redis; the event reaches subscribers
+// after every event appended or published before it. If Redis cannot take
+// it, it is lost, as an ephemeral event may be.
 // A run_started goes through a script that checks the lease; the run's
 // later events are two plain commands, RPUSHX to the progress (which only
 // exists while a run does) and PUBLISH, since a Lua script per delta cost

@@ -96,14 +96,6 @@ func (s *Starting) AppendReply(ctx context.Context, agentID string, ev *agentv1.
 	return nil, s.err()
 }
 
-// Publish implements Engine.
-func (s *Starting) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	if e := s.engine(); e != nil {
-		return e.Publish(ctx, agentID, ev)
-	}
-	return s.err()
-}
-
 // PublishRun implements Engine.
 func (s *Starting) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	if e := s.engine(); e != nil {

@@ -38,7 +38,6 @@ func TestStartingRefusesUntilConnected(t *testing.T) {
 	calls := map[string]error{}
 	_, _, calls["AppendUser"] = s.AppendUser(ctx, "a", ev, "")
 	_, calls["AppendReply"] = s.AppendReply(ctx, "a", ev, 1, lease)
-	calls["Publish"] = s.Publish(ctx, "a", ev)
 	calls["PublishRun"] = s.PublishRun(ctx, lease, ev)
 	_, calls["Run"] = s.Run(ctx, "a")
 	_, calls["CancelRun"] = s.CancelRun(ctx, "a", "")
