@@ -87,10 +87,9 @@ type Engine interface {
 	Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error)
 
 	// CancelRun asks whichever replica writes the agent's active run to
-	// stop it: subscriptions with SubscribeOptions.OnCancel set, on every
-	// replica, are called with the run's id. If runID is not empty it must
-	// be the active run. It returns the id of the run asked to stop, or
-	// ErrNoRun.
+	// stop it: the listeners of SubscribeCancels, on every replica, are
+	// called with the run's id. If runID is not empty it must be the
+	// active run. It returns the id of the run asked to stop, or ErrNoRun.
 	CancelRun(ctx context.Context, agentID, runID string) (string, error)
 
 	// Read returns up to limit persisted events with seq > after, in seq
@@ -103,6 +102,14 @@ type Engine interface {
 	// appended before Subscribe returns are not delivered: read them with
 	// Read. Subscribing does not create the agent.
 	Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error)
+
+	// SubscribeCancels starts hearing CancelRun for the agent, on every
+	// replica: onCancel is called with the id of the run asked to stop. It
+	// must not block. The subscription queues no events and is not counted
+	// in Stat.Subscribers; it ends as any subscription does (ErrDeleted
+	// when the agent is deleted, ErrClosed, ErrUnavailable), which Notify
+	// and Err tell. The reply worker holds one while it writes.
+	SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error)
 
 	// Stat describes the agent, or returns ErrNotFound.
 	Stat(ctx context.Context, agentID string) (Stat, error)
@@ -184,10 +191,6 @@ type SubscribeOptions struct {
 	// never queued, so that a subscriber that shows whole replies only is
 	// not woken, and takes no buffer room, for them.
 	SkipDeltas bool
-	// OnCancel, if set, is called with a run's id when CancelRun asks for it
-	// to stop. It must not block. Such a subscription hears cancels only:
-	// no events are queued for it. The reply worker sets it.
-	OnCancel func(runID string)
 }
 
 // Subscription is a live feed of one agent's events.

@@ -183,11 +183,22 @@ func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit i
 
 // Subscribe implements Engine.
 func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
+	return m.subscribe(ctx, agentID, opts, nil)
+}
+
+// SubscribeCancels implements Engine.
+func (m *Memory) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
+	return m.subscribe(ctx, agentID, SubscribeOptions{Internal: true}, onCancel)
+}
+
+// subscribe registers a subscription: one that hears cancels only if
+// onCancel is set.
+func (m *Memory) subscribe(ctx context.Context, agentID string, opts SubscribeOptions, onCancel func(runID string)) (Subscription, error) {
 	if err := m.enter(ctx); err != nil {
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer, opts), m: m, agentID: agentID, internal: opts.Internal, onCancel: opts.OnCancel}
+	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer, opts), m: m, agentID: agentID, internal: opts.Internal, onCancel: onCancel}
 	set := m.subs[agentID]
 	if set == nil {
 		set = make(map[*memSub]struct{})
@@ -401,7 +412,7 @@ type memSub struct {
 	m        *Memory
 	agentID  string
 	internal bool
-	onCancel func(runID string)
+	onCancel func(runID string) // set for SubscribeCancels, which hears cancels only
 }
 
 // Close implements Subscription.

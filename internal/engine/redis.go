@@ -369,7 +369,7 @@ func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent,
 }
 
 // CancelRun implements Engine: the lease holder hears the request on the
-// agent's channel, through its reply worker's subscription.
+// agent's channel, through its reply worker's SubscribeCancels.
 func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
@@ -411,12 +411,24 @@ func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit in
 // Subscribe implements Engine. It returns once Redis confirmed the
 // subscription, so every event appended after it returns is delivered.
 func (r *Redis) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
+	return r.subscribe(ctx, agentID, opts, nil)
+}
+
+// SubscribeCancels implements Engine: CancelRun reaches it on the agent's
+// channel, whichever replica calls it.
+func (r *Redis) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
+	return r.subscribe(ctx, agentID, SubscribeOptions{Internal: true}, onCancel)
+}
+
+// subscribe registers a subscription: one that hears cancels only if
+// onCancel is set.
+func (r *Redis) subscribe(ctx context.Context, agentID string, opts SubscribeOptions, onCancel func(runID string)) (Subscription, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts)
+	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts, onCancel)
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}

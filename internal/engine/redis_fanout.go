@@ -80,7 +80,7 @@ type redisSub struct {
 	h        *hub
 	internal bool
 	counted  bool               // included in presence; guarded by fanout.mu
-	onCancel func(runID string) // SubscribeOptions.OnCancel; called by the reader
+	onCancel func(runID string) // set for SubscribeCancels; called by the reader
 }
 
 func newFanout(rdb *redis.Client, pres *presence, buffer int, timeout, pingIdle time.Duration, log *slog.Logger) *fanout {
@@ -116,8 +116,8 @@ func (f *fanout) setPS(ps *redis.PubSub) {
 // subscribe registers a subscription and returns once Redis confirmed the
 // channel's SUBSCRIBE, so that every event appended after it returns is
 // delivered.
-func (f *fanout) subscribe(ctx context.Context, agentID, channel string, opts SubscribeOptions) (*redisSub, error) {
-	s := &redisSub{Queue: NewQueue(f.buffer, opts), f: f, internal: opts.Internal, onCancel: opts.OnCancel}
+func (f *fanout) subscribe(ctx context.Context, agentID, channel string, opts SubscribeOptions, onCancel func(runID string)) (*redisSub, error) {
+	s := &redisSub{Queue: NewQueue(f.buffer, opts), f: f, internal: opts.Internal, onCancel: onCancel}
 	h, err := f.attach(ctx, agentID, channel, s)
 	if err != nil {
 		return nil, err

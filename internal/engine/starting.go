@@ -136,6 +136,14 @@ func (s *Starting) Subscribe(ctx context.Context, agentID string, opts Subscribe
 	return nil, s.err()
 }
 
+// SubscribeCancels implements Engine.
+func (s *Starting) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
+	if e := s.engine(); e != nil {
+		return e.SubscribeCancels(ctx, agentID, onCancel)
+	}
+	return nil, s.err()
+}
+
 // Stat implements Engine.
 func (s *Starting) Stat(ctx context.Context, agentID string) (Stat, error) {
 	if e := s.engine(); e != nil {

@@ -43,6 +43,7 @@ func TestStartingRefusesUntilConnected(t *testing.T) {
 	_, calls["CancelRun"] = s.CancelRun(ctx, "a", "")
 	_, calls["Read"] = s.Read(ctx, "a", 0, 10)
 	_, calls["Subscribe"] = s.Subscribe(ctx, "a", engine.SubscribeOptions{})
+	_, calls["SubscribeCancels"] = s.SubscribeCancels(ctx, "a", func(string) {})
 	_, calls["Stat"] = s.Stat(ctx, "a")
 	_, calls["List"] = s.List(ctx, "", 10)
 	calls["Delete"] = s.Delete(ctx, "a")

@@ -51,6 +51,11 @@ func (c *countingEngine) Subscribe(ctx context.Context, agentID string, opts eng
 	return s, c.fail("subscribe", err)
 }
 
+func (c *countingEngine) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (engine.Subscription, error) {
+	s, err := c.Engine.SubscribeCancels(ctx, agentID, onCancel)
+	return s, c.fail("subscribe", err)
+}
+
 func (c *countingEngine) AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (engine.Lease, bool, error) {
 	l, ok, err := c.Engine.AcquireLease(ctx, agentID, ttl)
 	return l, ok, c.fail("lease", err)
