@@ -88,8 +88,8 @@ func (c RedisConfig) withDefaults() RedisConfig {
 // Calls fail with an error wrapping ErrUnavailable when Redis cannot be
 // reached within OperationTimeout (or the caller's deadline, if earlier);
 // go-redis retries are off, because a retried append could be applied twice.
-// Publish is the exception: it does not wait for Redis, and fails at once
-// only when an outage is known (see Publish); otherwise an ephemeral event
+// PublishRun is the exception: it does not wait for Redis, and fails at once
+// only when an outage is known (see postEvent); otherwise an ephemeral event
 // that Redis did not take is lost without an error.
 // After an outage everything resumes by itself: commands use fresh
 // connections, and the pub/sub reader reconnects with backoff.
