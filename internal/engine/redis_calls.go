@@ -97,14 +97,16 @@ func withScripts(ctx context.Context, rdb *redis.Client, send func() error) erro
 	return send()
 }
 
+// decodeEvent decodes an event as Redis holds it (see encodeForAppend). Its
+// errors leave it to the caller to say where the event came from.
 func decodeEvent(v any) (*agentv1.AgentEvent, error) {
 	s, ok := v.(string)
 	if !ok {
-		return nil, fmt.Errorf("engine: redis: stored event is %T, not a string", v)
+		return nil, fmt.Errorf("stored event is %T, not a string", v)
 	}
 	ev := &agentv1.AgentEvent{}
 	if err := proto.Unmarshal([]byte(s), ev); err != nil {
-		return nil, fmt.Errorf("engine: redis: decode stored event: %w", err)
+		return nil, fmt.Errorf("decode stored event: %w", err)
 	}
 	return ev, nil
 }

@@ -122,7 +122,7 @@ func eachPair(script string, cmd *redis.Cmd, f func(name string, v any) error) e
 			return fmt.Errorf("engine: redis: %s returned a %T where a name belongs", script, vals[i])
 		}
 		if err := f(name, vals[i+1]); err != nil {
-			return fmt.Errorf("engine: redis: %s: %s: %w", script, name, err)
+			return fmt.Errorf("engine: redis: %s returned a bad %s: %w", script, name, err)
 		}
 	}
 	return nil
