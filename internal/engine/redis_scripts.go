@@ -70,8 +70,8 @@ func loadScripts(ctx context.Context, rdb *redis.Client) error {
 	return err
 }
 
-// The statuses the scripts return, and the engine's errors for those that
-// are refusals.
+// The statuses the scripts return; checkStatus turns the refusals into the
+// engine's errors.
 const (
 	statusAppended        = "appended"
 	statusDuplicate       = "duplicate"
@@ -85,14 +85,6 @@ const (
 	statusNoRun           = "no_run"
 )
 
-// statusErrors are the statuses that refuse a call, as errors.
-var statusErrors = map[string]error{
-	statusLeaseLost:       ErrLeaseLost,
-	statusNotFound:        ErrNotFound,
-	statusAlreadyAnswered: ErrAlreadyAnswered,
-	statusNoRun:           ErrNoRun,
-}
-
 // checkStatus returns nil for one of the statuses ok, the engine's error
 // for a refusal, and an error naming the script for anything else.
 func checkStatus(script, status string, ok ...string) error {
@@ -101,8 +93,15 @@ func checkStatus(script, status string, ok ...string) error {
 			return nil
 		}
 	}
-	if err, refused := statusErrors[status]; refused {
-		return err
+	switch status {
+	case statusLeaseLost:
+		return ErrLeaseLost
+	case statusNotFound:
+		return ErrNotFound
+	case statusAlreadyAnswered:
+		return ErrAlreadyAnswered
+	case statusNoRun:
+		return ErrNoRun
 	}
 	return fmt.Errorf("engine: redis: %s returned status %q", script, status)
 }
