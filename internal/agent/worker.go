@@ -115,7 +115,7 @@ func (s *Service) answerWithLease(agentID string, lease engine.Lease, pending []
 	// a log that is gone until the lease renewal notices.
 	cw := &cancels{}
 	var deleted atomic.Bool
-	sub, err := s.eng.Subscribe(ctx, agentID, engine.SubscribeOptions{Internal: true, OnCancel: cw.cancel})
+	sub, err := s.eng.SubscribeCancels(ctx, agentID, cw.cancel)
 	if err != nil {
 		s.log.Warn("cancel subscription failed; answering anyway", "agent", agentID, "err", err)
 	} else {

@@ -60,18 +60,18 @@ type Engine interface {
 	// (ErrAlreadyAnswered otherwise). It advances Stat.Answered to answers.
 	AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error)
 
-	// Publish delivers an ephemeral event (seq 0) to the agent's subscribers
-	// on every replica without storing it. It may return before the event
-	// is delivered, but what the caller appends or publishes afterwards
-	// reaches subscribers after it.
-	Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error
-
-	// PublishRun publishes an event of the run being written under lease
-	// (IsRunEvent) like Publish, and records it as the agent's run
-	// progress, which Run returns: a run_started begins the progress anew
-	// if lease is held, and the run's later events are added to it. It is
-	// gone once AppendReply appends a reply, or when the lease expires, so
-	// a run whose writer died is not shown for long.
+	// PublishRun delivers an ephemeral event (seq 0) of the run being
+	// written under lease (a run_started, text_delta or tool call event)
+	// to the agent's subscribers on every replica, without storing it in
+	// the log. It may return before the event is delivered, but what the
+	// caller appends or publishes afterwards reaches subscribers after it.
+	//
+	// It also records the event as the agent's run progress, which Run
+	// returns: a run_started begins the progress anew if lease is held,
+	// and the run's later events are added to it. The progress is gone
+	// once AppendReply appends a reply, or when the lease expires, so a
+	// run whose writer died is not shown for long. An event published
+	// without the lease is delivered all the same, and not recorded.
 	PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error
 
 	// Run returns the agent's active run so far, compacted; none if no
@@ -87,10 +87,9 @@ type Engine interface {
 	Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error)
 
 	// CancelRun asks whichever replica writes the agent's active run to
-	// stop it: subscriptions with SubscribeOptions.OnCancel set, on every
-	// replica, are called with the run's id. If runID is not empty it must
-	// be the active run. It returns the id of the run asked to stop, or
-	// ErrNoRun.
+	// stop it: the listeners of SubscribeCancels, on every replica, are
+	// called with the run's id. If runID is not empty it must be the
+	// active run. It returns the id of the run asked to stop, or ErrNoRun.
 	CancelRun(ctx context.Context, agentID, runID string) (string, error)
 
 	// Read returns up to limit persisted events with seq > after, in seq
@@ -103,6 +102,14 @@ type Engine interface {
 	// appended before Subscribe returns are not delivered: read them with
 	// Read. Subscribing does not create the agent.
 	Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error)
+
+	// SubscribeCancels starts hearing CancelRun for the agent, on every
+	// replica: onCancel is called with the id of the run asked to stop. It
+	// must not block. The subscription queues no events and is not counted
+	// in Stat.Subscribers; it ends as any subscription does (ErrDeleted
+	// when the agent is deleted, ErrClosed, ErrUnavailable), which Notify
+	// and Err tell. The reply worker holds one while it writes.
+	SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error)
 
 	// Stat describes the agent, or returns ErrNotFound.
 	Stat(ctx context.Context, agentID string) (Stat, error)
@@ -184,10 +191,6 @@ type SubscribeOptions struct {
 	// never queued, so that a subscriber that shows whole replies only is
 	// not woken, and takes no buffer room, for them.
 	SkipDeltas bool
-	// OnCancel, if set, is called with a run's id when CancelRun asks for it
-	// to stop. It must not block. Such a subscription hears cancels only:
-	// no events are queued for it. The reply worker sets it.
-	OnCancel func(runID string)
 }
 
 // Subscription is a live feed of one agent's events.
@@ -218,18 +221,6 @@ type Subscription interface {
 	// burst of events: the consumer receives from Ready, then takes events
 	// with Next until none is left, and is called again for the next ones.
 	Notify(f func())
-}
-
-// IsRunEvent reports whether ev is an ephemeral event of a run, recorded as
-// its progress (see Publish).
-func IsRunEvent(ev *agentv1.AgentEvent) bool {
-	switch ev.GetKind().(type) {
-	case *agentv1.AgentEvent_RunStarted, *agentv1.AgentEvent_TextDelta,
-		*agentv1.AgentEvent_ToolCallStart, *agentv1.AgentEvent_ToolCallArgs,
-		*agentv1.AgentEvent_ToolCallEnd, *agentv1.AgentEvent_ToolCallResult:
-		return true
-	}
-	return false
 }
 
 // RunID is the run an event belongs to, empty if none.

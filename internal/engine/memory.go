@@ -15,15 +15,16 @@ var _ Engine = (*Memory)(nil)
 // Memory is the embedded engine: every log lives in this process, so it
 // serves one replica only. It is the default when no REDIS_URL is set.
 //
-// One mutex guards all state. Appends and fan-out happen under it, which is
-// what makes delivery order equal seq order; the work done under the lock is a
-// slice append and a non-blocking channel send per subscriber.
+// One mutex guards all state. Appends and fan-out (each agent's localSubs)
+// happen under it, which is what makes delivery order equal seq order; the
+// work done under the lock is a slice append and a non-blocking channel
+// send per subscriber.
 type Memory struct {
 	cfg Config
 
 	mu     sync.Mutex
 	agents map[string]*memAgent
-	subs   map[string]map[*memSub]struct{}
+	subs   map[string]*localSubs[*memSub]
 	leases map[string]memLease
 	closed bool
 }
@@ -50,7 +51,7 @@ func NewMemory(cfg Config) *Memory {
 	return &Memory{
 		cfg:    cfg.WithDefaults(),
 		agents: make(map[string]*memAgent),
-		subs:   make(map[string]map[*memSub]struct{}),
+		subs:   make(map[string]*localSubs[*memSub]),
 		leases: make(map[string]memLease),
 	}
 }
@@ -94,16 +95,6 @@ func (m *Memory) AppendReply(ctx context.Context, agentID string, ev *agentv1.Ag
 	stored := m.appendLocked(agentID, a, ev)
 	a.answered = answers
 	return stored, nil
-}
-
-// Publish implements Engine.
-func (m *Memory) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	if err := m.enter(ctx); err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	m.fanOutLocked(agentID, ev)
-	return nil
 }
 
 // PublishRun implements Engine.
@@ -160,10 +151,8 @@ func (m *Memory) CancelRun(ctx context.Context, agentID, runID string) (string, 
 	if run == nil || (runID != "" && run.id != runID) {
 		return "", ErrNoRun
 	}
-	for s := range m.subs[agentID] {
-		if s.onCancel != nil {
-			s.onCancel(run.id)
-		}
+	if l := m.subs[agentID]; l != nil {
+		l.cancel(run.id)
 	}
 	return run.id, nil
 }
@@ -193,17 +182,28 @@ func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit i
 
 // Subscribe implements Engine.
 func (m *Memory) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
+	return m.subscribe(ctx, agentID, opts, nil)
+}
+
+// SubscribeCancels implements Engine.
+func (m *Memory) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
+	return m.subscribe(ctx, agentID, SubscribeOptions{Internal: true}, onCancel)
+}
+
+// subscribe registers a subscription: one that hears cancels only if
+// onCancel is set.
+func (m *Memory) subscribe(ctx context.Context, agentID string, opts SubscribeOptions, onCancel func(runID string)) (Subscription, error) {
 	if err := m.enter(ctx); err != nil {
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	s := &memSub{Queue: NewQueue(m.cfg.SubscriberBuffer, opts), m: m, agentID: agentID, internal: opts.Internal, onCancel: opts.OnCancel}
-	set := m.subs[agentID]
-	if set == nil {
-		set = make(map[*memSub]struct{})
-		m.subs[agentID] = set
+	s := &memSub{localSub: localSub{Queue: NewQueue(m.cfg.SubscriberBuffer, opts), internal: opts.Internal, onCancel: onCancel}, m: m, agentID: agentID}
+	l := m.subs[agentID]
+	if l == nil {
+		l = newLocalSubs[*memSub]()
+		m.subs[agentID] = l
 	}
-	set[s] = struct{}{}
+	l.add(s)
 	return s, nil
 }
 
@@ -254,8 +254,8 @@ func (m *Memory) Delete(ctx context.Context, agentID string) error {
 	}
 	delete(m.agents, agentID)
 	delete(m.leases, agentID)
-	for s := range m.subs[agentID] {
-		s.endLocked(ErrDeleted)
+	if l := m.subs[agentID]; l != nil {
+		l.endAll(ErrDeleted)
 	}
 	return nil
 }
@@ -316,10 +316,8 @@ func (m *Memory) Close() error {
 		return nil
 	}
 	m.closed = true
-	for _, set := range m.subs {
-		for s := range set {
-			s.endLocked(ErrClosed)
-		}
+	for _, l := range m.subs {
+		l.endAll(ErrClosed)
 	}
 	return nil
 }
@@ -370,13 +368,8 @@ func (m *Memory) appendLocked(agentID string, a *memAgent, ev *agentv1.AgentEven
 }
 
 func (m *Memory) fanOutLocked(agentID string, ev *agentv1.AgentEvent) {
-	for s := range m.subs[agentID] {
-		if s.onCancel != nil {
-			continue // hears cancels only
-		}
-		if !s.Push(ev) {
-			s.endLocked(ErrOverflow)
-		}
+	if l := m.subs[agentID]; l != nil {
+		l.deliver(ev)
 	}
 }
 
@@ -387,10 +380,8 @@ func (m *Memory) leaseHeldLocked(lease Lease) bool {
 
 func (m *Memory) statLocked(agentID string, a *memAgent) Stat {
 	var n int64
-	for s := range m.subs[agentID] {
-		if !s.internal {
-			n++
-		}
+	if l := m.subs[agentID]; l != nil {
+		n = l.clients()
 	}
 	return Stat{
 		AgentID:     agentID,
@@ -404,14 +395,12 @@ func (m *Memory) statLocked(agentID string, a *memAgent) Stat {
 	}
 }
 
-// memSub is a Subscription of the memory engine: a Queue registered in m.subs
-// (guarded by m.mu).
+// memSub is a Subscription of the memory engine: a queue registered in
+// m.subs (guarded by m.mu).
 type memSub struct {
-	*Queue
-	m        *Memory
-	agentID  string
-	internal bool
-	onCancel func(runID string)
+	localSub
+	m       *Memory
+	agentID string
 }
 
 // Close implements Subscription.
@@ -425,9 +414,9 @@ func (s *memSub) Close() {
 // may have ended itself already (overflow).
 func (s *memSub) endLocked(err error) {
 	s.End(err)
-	if set := s.m.subs[s.agentID]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
+	if l := s.m.subs[s.agentID]; l != nil {
+		l.remove(s)
+		if l.len() == 0 {
 			delete(s.m.subs, s.agentID)
 		}
 	}

@@ -79,16 +79,17 @@ func (c RedisConfig) withDefaults() RedisConfig {
 // replica through Redis pub/sub.
 //
 // Each agent's log is a Redis list of protobuf-encoded events plus a hash of
-// counters (see keyspace). Lua scripts do every multi-step change, appending,
-// trimming, storing the idempotency key and publishing in one atomic step,
-// so seqs are gap-free and published in seq order whichever replica appends.
+// counters (see keyspace). Lua scripts (lua/*.lua; see redis_scripts.go)
+// do every multi-step change, appending, trimming, storing the idempotency
+// key and publishing in one atomic step, so seqs are gap-free and published
+// in seq order whichever replica appends.
 // Replies are fenced by the lease token inside the same script.
 //
 // Calls fail with an error wrapping ErrUnavailable when Redis cannot be
 // reached within OperationTimeout (or the caller's deadline, if earlier);
 // go-redis retries are off, because a retried append could be applied twice.
-// Publish is the exception: it does not wait for Redis, and fails at once
-// only when an outage is known (see Publish); otherwise an ephemeral event
+// PublishRun is the exception: it does not wait for Redis, and fails at once
+// only when an outage is known (see postEvent); otherwise an ephemeral event
 // that Redis did not take is lost without an error.
 // After an outage everything resumes by itself: commands use fresh
 // connections, and the pub/sub reader reconnects with backoff.
@@ -237,19 +238,15 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	if err != nil {
 		return nil, false, r.fail(ctx, err)
 	}
-	vals, err := res.Slice()
-	if err != nil || len(vals) != 2 {
-		return nil, false, fmt.Errorf("engine: redis: unexpected append result %v: %w", vals, err)
-	}
-	stored, err := decodeEvent(vals[1])
+	appended, err := decodeAppend("append_user.lua", res)
 	if err != nil {
 		return nil, false, err
 	}
-	dup := vals[0] == int64(1)
-	if !dup {
+	stored := appended.event
+	if !appended.duplicate {
 		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
 	}
-	return stored, dup, nil
+	return stored, appended.duplicate, nil
 }
 
 // AppendReply implements Engine. Like AppendUser, it returns once this
@@ -274,44 +271,19 @@ func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.Age
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
-	vals, err := res.Slice()
+	appended, err := decodeAppend("append_reply.lua", res)
 	if err != nil {
-		return nil, r.fail(ctx, err)
+		return nil, err // ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered
 	}
-	if len(vals) == 0 {
-		return nil, errors.New("engine: redis: empty reply result")
-	}
-	switch vals[0] {
-	case int64(replyLeaseLost):
-		return nil, ErrLeaseLost
-	case int64(replyNotFound):
-		return nil, ErrNotFound
-	case int64(replyAlreadyAnswered):
-		return nil, ErrAlreadyAnswered
-	}
-	if len(vals) != 2 {
-		return nil, fmt.Errorf("engine: redis: unexpected reply result %v", vals)
-	}
-	stored, err := decodeEvent(vals[1])
-	if err != nil {
-		return nil, err
-	}
+	stored := appended.event
 	r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
 	return stored, nil
 }
 
-// Publish implements Engine. It queues the event for the next pipeline and
-// returns without waiting for Redis; the event reaches subscribers after
-// every event appended or published before it. If Redis cannot take it,
-// it is lost, as an ephemeral event may be.
-func (r *Redis) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	channel := r.keys.agent(agentID).channel
-	return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
-		p.Publish(context.Background(), channel, msg)
-	})
-}
-
-// PublishRun implements Engine. Like Publish, it does not wait for Redis.
+// PublishRun implements Engine. It queues the event for the next pipeline
+// and returns without waiting for Redis; the event reaches subscribers
+// after every event appended or published before it. If Redis cannot take
+// it, it is lost, as an ephemeral event may be.
 // A run_started goes through a script that checks the lease; the run's
 // later events are two plain commands, RPUSHX to the progress (which only
 // exists while a run does) and PUBLISH, since a Lua script per delta cost
@@ -397,7 +369,7 @@ func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent,
 }
 
 // CancelRun implements Engine: the lease holder hears the request on the
-// agent's channel, through its reply worker's subscription.
+// agent's channel, through its reply worker's SubscribeCancels.
 func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
@@ -412,14 +384,7 @@ func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, e
 	if err != nil {
 		return "", r.fail(ctx, err)
 	}
-	id, err := res.Text()
-	if errors.Is(err, redis.Nil) {
-		return "", ErrNoRun
-	}
-	if err != nil {
-		return "", r.fail(ctx, err)
-	}
-	return id, nil
+	return decodeCancel(res) // or ErrNoRun
 }
 
 // Read implements Engine.
@@ -440,34 +405,30 @@ func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit in
 	if err != nil {
 		return Page{}, r.fail(ctx, err)
 	}
-	vals, err := res.Slice()
-	if err != nil {
-		return Page{}, r.fail(ctx, err)
-	}
-	if len(vals) < 4 {
-		return Page{}, fmt.Errorf("engine: redis: unexpected read result %v", vals)
-	}
-	p := Page{FirstSeq: asUint(vals[0]), LastSeq: asUint(vals[1]), Answered: asUint(vals[2])}
-	p.Epoch, _ = vals[3].(string)
-	for _, v := range vals[4:] {
-		ev, err := decodeEvent(v)
-		if err != nil {
-			return Page{}, err
-		}
-		p.Events = append(p.Events, ev)
-	}
-	return p, nil
+	return decodeRead(res)
 }
 
 // Subscribe implements Engine. It returns once Redis confirmed the
 // subscription, so every event appended after it returns is delivered.
 func (r *Redis) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
+	return r.subscribe(ctx, agentID, opts, nil)
+}
+
+// SubscribeCancels implements Engine: CancelRun reaches it on the agent's
+// channel, whichever replica calls it.
+func (r *Redis) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
+	return r.subscribe(ctx, agentID, SubscribeOptions{Internal: true}, onCancel)
+}
+
+// subscribe registers a subscription: one that hears cancels only if
+// onCancel is set.
+func (r *Redis) subscribe(ctx context.Context, agentID string, opts SubscribeOptions, onCancel func(runID string)) (Subscription, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts)
+	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts, onCancel)
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
@@ -551,8 +512,8 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	if err != nil {
 		return r.fail(ctx, err)
 	}
-	if n, _ := res.Int64(); n == 0 {
-		return ErrNotFound
+	if err := decodeStatus("delete.lua", res, statusDeleted); err != nil {
+		return err // ErrNotFound
 	}
 	r.fan.await(opCtx, h, func(h *hub) bool { return h.deletes > deletes })
 	return nil
@@ -600,14 +561,7 @@ func (r *Redis) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) 
 	if err != nil {
 		return r.fail(ctx, err)
 	}
-	n, err := res.Int64()
-	if err != nil {
-		return r.fail(ctx, err)
-	}
-	if n == 0 {
-		return ErrLeaseLost
-	}
-	return nil
+	return decodeStatus("renew_lease.lua", res, statusRenewed) // or ErrLeaseLost
 }
 
 // ReleaseLease implements Engine.

@@ -97,61 +97,72 @@ func withScripts(ctx context.Context, rdb *redis.Client, send func() error) erro
 	return send()
 }
 
-func loadScripts(ctx context.Context, rdb *redis.Client) error {
-	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, s := range scripts {
-			s.Load(ctx, p)
-		}
-		return nil
-	})
-	return err
-}
-
-// encodeForAppend encodes ev as stored, but without its seq, which the
-// append script adds (see luaAppend). The caller's event is not modified.
-func encodeForAppend(ev *agentv1.AgentEvent, agentID string) ([]byte, error) {
-	c := cloneEvent(ev)
-	c.Seq = 0
-	c.Epoch = ""
-	c.AgentId = agentID
-	b, err := proto.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("engine: encode event: %w", err)
-	}
-	return b, nil
-}
-
+// decodeEvent decodes an event as Redis holds it (see encodeForAppend). Its
+// errors leave it to the caller to say where the event came from.
 func decodeEvent(v any) (*agentv1.AgentEvent, error) {
 	s, ok := v.(string)
 	if !ok {
-		return nil, fmt.Errorf("engine: redis: stored event is %T, not a string", v)
+		return nil, fmt.Errorf("stored event is %T, not a string", v)
 	}
 	ev := &agentv1.AgentEvent{}
 	if err := proto.Unmarshal([]byte(s), ev); err != nil {
-		return nil, fmt.Errorf("engine: redis: decode stored event: %w", err)
+		return nil, fmt.Errorf("decode stored event: %w", err)
 	}
 	return ev, nil
 }
 
-// asUint reads a number that Redis returned as an integer or a string.
-func asUint(v any) uint64 {
+// asUint reads a number that a script returned as an integer or a
+// decimal string.
+func asUint(v any) (uint64, error) {
 	switch v := v.(type) {
 	case int64:
-		return uint64(max(v, 0))
+		if v < 0 {
+			return 0, fmt.Errorf("negative %d", v)
+		}
+		return uint64(v), nil
 	case string:
-		n, _ := strconv.ParseUint(v, 10, 64)
-		return n
+		return strconv.ParseUint(v, 10, 64)
 	}
-	return 0
+	return 0, fmt.Errorf("%T is not a number", v)
 }
 
-func asTime(v any) time.Time {
-	s, _ := v.(string)
-	ns, err := strconv.ParseInt(s, 10, 64)
+// asNanos reads Unix nanoseconds kept as a decimal string, 0 if empty.
+func asNanos(v any) (int64, error) {
+	s, err := asString(v)
 	if err != nil || s == "" {
-		return time.Time{}
+		return 0, err
 	}
-	return time.Unix(0, ns)
+	return strconv.ParseInt(s, 10, 64)
+}
+
+func asString(v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%T is not a string", v)
+	}
+	return s, nil
+}
+
+func asStrings(v any) ([]string, error) { return asList(v, asString) }
+
+// decodeEvents decodes a list of stored events.
+func decodeEvents(v any) ([]*agentv1.AgentEvent, error) { return asList(v, decodeEvent) }
+
+// asList reads a list, each element with elem; an empty list is nil.
+func asList[T any](v any, elem func(any) (T, error)) ([]T, error) {
+	vals, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a list", v)
+	}
+	var out []T
+	for _, v := range vals {
+		x, err := elem(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 // leaseTTL rounds ttl up to whole milliseconds, the unit of PX, and to at

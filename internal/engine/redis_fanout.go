@@ -13,11 +13,11 @@ import (
 
 // fanout delivers the live events of every agent this replica watches over
 // one Redis pub/sub connection, whatever the number of subscribers: each
-// watched agent has a hub, which holds the agent's local subscriptions and
-// one SUBSCRIBE to its channel.
+// watched agent has a hub, which holds the agent's local subscriptions (a
+// localSubs, as the memory engine's) and one SUBSCRIBE to its channel.
 //
-// One goroutine, the reader, receives messages and pushes them into the
-// subscriptions' queues. Queues never block (a full one ends its
+// One goroutine, the reader, receives messages and hands them to the hub's
+// subscriptions. Queues never block (a full one ends its
 // subscription with ErrOverflow), so one slow consumer cannot delay the
 // others. When the connection fails, every subscription ends with
 // ErrUnavailable, since events may have been missed: consumers fill the gap
@@ -27,7 +27,7 @@ import (
 // A second goroutine, the janitor, unsubscribes from the channels of hubs
 // that lost their last subscription.
 type fanout struct {
-	// connected mirrors ps != nil, for healthy without f.mu: Publish asks
+	// connected mirrors ps != nil, for healthy without f.mu: PublishRun asks
 	// it for every event, while dispatch holds f.mu over a whole fan-out.
 	connected atomic.Bool
 
@@ -59,7 +59,7 @@ type fanout struct {
 type hub struct {
 	agentID string
 	channel string
-	subs    map[*redisSub]struct{}
+	subs    *localSubs[*redisSub]
 	// confirmed is set when Redis acknowledged the SUBSCRIBE; only then are
 	// messages delivered, and Subscribe returns.
 	confirmed bool
@@ -72,15 +72,13 @@ type hub struct {
 	wake    chan struct{} // closed, and cleared, when seen or deletes change
 }
 
-// redisSub is a Subscription of the Redis engine: a Queue registered in its
-// hub.
+// redisSub is a Subscription of the Redis engine: a queue registered in
+// its hub.
 type redisSub struct {
-	*Queue
-	f        *fanout
-	h        *hub
-	internal bool
-	counted  bool               // included in presence; guarded by fanout.mu
-	onCancel func(runID string) // SubscribeOptions.OnCancel; called by the reader
+	localSub
+	f       *fanout
+	h       *hub
+	counted bool // included in presence; guarded by fanout.mu
 }
 
 func newFanout(rdb *redis.Client, pres *presence, buffer int, timeout, pingIdle time.Duration, log *slog.Logger) *fanout {
@@ -103,7 +101,7 @@ func (f *fanout) start() {
 }
 
 // healthy reports whether the pub/sub connection is up (or being set up),
-// for Ping and Publish.
+// for Ping and PublishRun.
 func (f *fanout) healthy() bool { return f.connected.Load() }
 
 // setPS sets the pub/sub connection (nil: none); f.mu is held, or f is not
@@ -116,8 +114,8 @@ func (f *fanout) setPS(ps *redis.PubSub) {
 // subscribe registers a subscription and returns once Redis confirmed the
 // channel's SUBSCRIBE, so that every event appended after it returns is
 // delivered.
-func (f *fanout) subscribe(ctx context.Context, agentID, channel string, opts SubscribeOptions) (*redisSub, error) {
-	s := &redisSub{Queue: NewQueue(f.buffer, opts), f: f, internal: opts.Internal, onCancel: opts.OnCancel}
+func (f *fanout) subscribe(ctx context.Context, agentID, channel string, opts SubscribeOptions, onCancel func(runID string)) (*redisSub, error) {
+	s := &redisSub{localSub: localSub{Queue: NewQueue(f.buffer, opts), internal: opts.Internal, onCancel: onCancel}, f: f}
 	h, err := f.attach(ctx, agentID, channel, s)
 	if err != nil {
 		return nil, err
@@ -168,10 +166,10 @@ func (f *fanout) attach(ctx context.Context, agentID, channel string, s *redisSu
 		f.mu.Unlock()
 		return nil, fmt.Errorf("%w: pub/sub connection is reconnecting", ErrUnavailable)
 	}
-	h := &hub{agentID: agentID, channel: channel, subs: make(map[*redisSub]struct{}), ready: make(chan struct{})}
+	h := &hub{agentID: agentID, channel: channel, subs: newLocalSubs[*redisSub](), ready: make(chan struct{})}
 	f.hubs[channel] = h
 	s.h = h
-	h.subs[s] = struct{}{}
+	h.subs.add(s)
 	f.mu.Unlock()
 
 	// The write gets its own deadline, not the caller's: a write cut short
@@ -199,7 +197,7 @@ func (f *fanout) joinLocked(channel string, s *redisSub) (*hub, error) {
 		return nil, nil
 	}
 	s.h = h
-	h.subs[s] = struct{}{}
+	h.subs.add(s)
 	return h, nil
 }
 
@@ -234,15 +232,14 @@ func (s *redisSub) Close() {
 func (f *fanout) endLocked(s *redisSub, err error) bool {
 	s.End(err)
 	h := s.h
-	if _, ok := h.subs[s]; !ok {
+	if !h.subs.remove(s) {
 		return false
 	}
-	delete(h.subs, s)
 	if s.counted {
 		s.counted = false
 		f.pres.addLater(h.agentID, -1)
 	}
-	if len(h.subs) == 0 {
+	if h.subs.len() == 0 {
 		h.wakeLocked()
 		select {
 		case f.idle <- struct{}{}:
@@ -251,6 +248,9 @@ func (f *fanout) endLocked(s *redisSub, err error) bool {
 	}
 	return true
 }
+
+// endLocked implements subscriber: f.mu is held.
+func (s *redisSub) endLocked(err error) { s.f.endLocked(s, err) }
 
 func (h *hub) wakeLocked() {
 	if h.wake != nil {
@@ -264,7 +264,7 @@ func (h *hub) wakeLocked() {
 func (f *fanout) watch(channel string) (*hub, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if h := f.hubs[channel]; h != nil && h.confirmed && len(h.subs) > 0 {
+	if h := f.hubs[channel]; h != nil && h.confirmed && h.subs.len() > 0 {
 		return h, h.deletes
 	}
 	return nil, 0
@@ -282,7 +282,7 @@ func (f *fanout) await(ctx context.Context, h *hub, done func(*hub) bool) {
 	}
 	for {
 		f.mu.Lock()
-		if done(h) || h.gone || len(h.subs) == 0 {
+		if done(h) || h.gone || h.subs.len() == 0 {
 			f.mu.Unlock()
 			return
 		}

@@ -122,7 +122,7 @@ func (f *fanout) confirm(channel string) {
 	}
 	h.confirmed = true
 	close(h.ready)
-	if len(h.subs) == 0 { // its subscriber gave up while waiting
+	if h.subs.len() == 0 { // its subscriber gave up while waiting
 		select {
 		case f.idle <- struct{}{}:
 		default:
@@ -152,29 +152,16 @@ func (f *fanout) dispatch(channel, payload string) {
 	}
 	switch payload[0] {
 	case msgEvent:
-		for s := range h.subs {
-			if s.onCancel != nil {
-				continue // hears cancels only
-			}
-			if !s.Push(ev) {
-				f.endLocked(s, ErrOverflow)
-			}
-		}
+		h.subs.deliver(ev)
 		if ev.GetSeq() > 0 {
 			h.seen = ev.GetSeq()
 		}
 	case msgDeleted:
-		for s := range h.subs {
-			f.endLocked(s, ErrDeleted)
-		}
+		h.subs.endAll(ErrDeleted)
 		h.seen = 0
 		h.deletes++
 	case msgCancel:
-		for s := range h.subs {
-			if s.onCancel != nil {
-				s.onCancel(payload[1:])
-			}
-		}
+		h.subs.cancel(payload[1:])
 		return
 	}
 	h.wakeLocked()
@@ -210,9 +197,7 @@ func (f *fanout) endHubsLocked(hubs map[string]*hub, cause error) {
 		if !h.confirmed {
 			close(h.ready)
 		}
-		for s := range h.subs {
-			f.endLocked(s, cause)
-		}
+		h.subs.endAll(cause)
 		h.wakeLocked()
 	}
 }
@@ -242,7 +227,7 @@ func (f *fanout) sweep() {
 	ps := f.ps
 	var channels []string
 	for ch, h := range f.hubs {
-		if h.confirmed && len(h.subs) == 0 {
+		if h.confirmed && h.subs.len() == 0 {
 			delete(f.hubs, ch)
 			h.gone = true
 			h.wakeLocked()

@@ -157,7 +157,7 @@ func runFromList(agentID string, vals []string) ([]*agentv1.AgentEvent, error) {
 		}
 		ev, err := decodeEvent(v)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("engine: redis: run progress: %w", err)
 		}
 		if RunID(ev) != runID {
 			continue

@@ -2,7 +2,8 @@ package engine
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -65,35 +66,34 @@ func (r *Redis) stats(ctx context.Context, ids []string) ([]Stat, error) {
 	return out, nil
 }
 
-// parseStat reads one scriptStat result. ok is false if the agent does not
+// parseStat reads one stat.lua result. ok is false if the agent does not
 // exist.
 func parseStat(agentID string, cmd *redis.Cmd) (st Stat, subs []string, ok bool, err error) {
-	vals, err := cmd.Slice()
+	res, err := decodeStat(cmd)
+	if errors.Is(err, ErrNotFound) {
+		return Stat{}, nil, false, nil
+	}
 	if err != nil {
 		return Stat{}, nil, false, err
 	}
-	if len(vals) == 0 {
-		return Stat{}, nil, false, nil
-	}
-	if len(vals) != 7 {
-		return Stat{}, nil, false, fmt.Errorf("engine: redis: unexpected stat result %v", vals)
-	}
-	last, n := asUint(vals[0]), asUint(vals[4])
 	st = Stat{
 		AgentID:    agentID,
-		LastSeq:    last,
-		Answered:   asUint(vals[1]),
-		Created:    asTime(vals[2]),
-		LastActive: asTime(vals[3]),
+		LastSeq:    res.last,
+		Answered:   res.answered,
+		Created:    unixNanos(res.created),
+		LastActive: unixNanos(res.active),
+		Epoch:      res.epoch,
 	}
-	st.Epoch, _ = vals[6].(string)
-	if n > 0 {
-		st.FirstSeq = last - n + 1
+	if res.length > 0 {
+		st.FirstSeq = res.last - res.length + 1
 	}
-	fields, _ := vals[5].([]any)
-	for _, f := range fields {
-		s, _ := f.(string)
-		subs = append(subs, s)
+	return st, res.subscribers, true, nil
+}
+
+// unixNanos is the time of ns Unix nanoseconds, the zero time for 0.
+func unixNanos(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
 	}
-	return st, subs, true, nil
+	return time.Unix(0, ns)
 }

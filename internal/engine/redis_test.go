@@ -108,8 +108,8 @@ func TestRedisOutage(t *testing.T) {
 			}
 			return err
 		},
-		"Publish": func(ctx context.Context) error {
-			return e.Publish(ctx, "a", &agentv1.AgentEvent{})
+		"PublishRun": func(ctx context.Context) error {
+			return e.PublishRun(ctx, engine.Lease{AgentID: "a"}, &agentv1.AgentEvent{})
 		},
 		"AcquireLease": func(ctx context.Context) error {
 			_, _, err := e.AcquireLease(ctx, "a", time.Second)

@@ -99,14 +99,6 @@ func (s *Starting) AppendReply(ctx context.Context, agentID string, ev *agentv1.
 	return nil, s.err()
 }
 
-// Publish implements Engine.
-func (s *Starting) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	if e := s.engine(); e != nil {
-		return e.Publish(ctx, agentID, ev)
-	}
-	return s.err()
-}
-
 // PublishRun implements Engine.
 func (s *Starting) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	if e := s.engine(); e != nil {
@@ -143,6 +135,14 @@ func (s *Starting) Read(ctx context.Context, agentID string, after uint64, limit
 func (s *Starting) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
 	if e := s.engine(); e != nil {
 		return e.Subscribe(ctx, agentID, opts)
+	}
+	return nil, s.err()
+}
+
+// SubscribeCancels implements Engine.
+func (s *Starting) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
+	if e := s.engine(); e != nil {
+		return e.SubscribeCancels(ctx, agentID, onCancel)
 	}
 	return nil, s.err()
 }

@@ -38,12 +38,12 @@ func TestStartingRefusesUntilConnected(t *testing.T) {
 	calls := map[string]error{}
 	_, _, calls["AppendUser"] = s.AppendUser(ctx, "a", ev, "")
 	_, calls["AppendReply"] = s.AppendReply(ctx, "a", ev, 1, lease)
-	calls["Publish"] = s.Publish(ctx, "a", ev)
 	calls["PublishRun"] = s.PublishRun(ctx, lease, ev)
 	_, calls["Run"] = s.Run(ctx, "a")
 	_, calls["CancelRun"] = s.CancelRun(ctx, "a", "")
 	_, calls["Read"] = s.Read(ctx, "a", 0, 10)
 	_, calls["Subscribe"] = s.Subscribe(ctx, "a", engine.SubscribeOptions{})
+	_, calls["SubscribeCancels"] = s.SubscribeCancels(ctx, "a", func(string) {})
 	_, calls["Stat"] = s.Stat(ctx, "a")
 	_, calls["List"] = s.List(ctx, "", 10)
 	calls["Delete"] = s.Delete(ctx, "a")

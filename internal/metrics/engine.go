@@ -41,14 +41,6 @@ func (c *countingEngine) AppendReply(ctx context.Context, agentID string, ev *ag
 	return stored, c.fail("append_reply", err)
 }
 
-func (c *countingEngine) Publish(ctx context.Context, agentID string, ev *agentv1.AgentEvent) error {
-	err := c.Engine.Publish(ctx, agentID, ev)
-	if err == nil {
-		c.m.Events.WithLabelValues("ephemeral").Inc()
-	}
-	return c.fail("publish", err)
-}
-
 func (c *countingEngine) Read(ctx context.Context, agentID string, after uint64, limit int) (engine.Page, error) {
 	p, err := c.Engine.Read(ctx, agentID, after, limit)
 	return p, c.fail("read", err)
@@ -56,6 +48,11 @@ func (c *countingEngine) Read(ctx context.Context, agentID string, after uint64,
 
 func (c *countingEngine) Subscribe(ctx context.Context, agentID string, opts engine.SubscribeOptions) (engine.Subscription, error) {
 	s, err := c.Engine.Subscribe(ctx, agentID, opts)
+	return s, c.fail("subscribe", err)
+}
+
+func (c *countingEngine) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (engine.Subscription, error) {
+	s, err := c.Engine.SubscribeCancels(ctx, agentID, onCancel)
 	return s, c.fail("subscribe", err)
 }
 

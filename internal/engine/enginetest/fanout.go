@@ -17,20 +17,21 @@ func testPublishInterleaves(t *testing.T, newEngine Factory) {
 	interleave(t, e, e, "a")
 
 	ctx := testCtx(t)
-	if err := e.Publish(ctx, "quiet", delta("quiet", "nobody listens")); err != nil {
-		t.Fatalf("Publish without subscribers: %v", err)
+	if err := publish(ctx, e, "quiet", delta("quiet", "nobody listens")); err != nil {
+		t.Fatalf("PublishRun without subscribers: %v", err)
 	}
 	if _, err := e.Stat(ctx, "quiet"); !errors.Is(err, engine.ErrNotFound) {
-		t.Fatalf("Stat after Publish: %v, want ErrNotFound (Publish creates nothing)", err)
+		t.Fatalf("Stat after PublishRun: %v, want ErrNotFound (publishing creates nothing)", err)
 	}
 }
 
 // interleave appends and publishes, alternating between a and b (the same
 // engine, or two replicas), and checks that subscribers of both see exactly
-// that order while Read sees only the persisted events. Publish may return
-// before its event is out, so what follows a Publish is done on the same
-// engine (as the agent's worker does, which publishes a reply's deltas and
-// then appends it); appends return once done, and may be followed by either.
+// that order while Read sees only the persisted events. PublishRun may
+// return before its event is out, so what follows a publish is done on the
+// same engine (as the agent's worker does, which publishes a reply's deltas
+// and then appends it); appends return once done, and may be followed by
+// either.
 func interleave(t *testing.T, a, b engine.Engine, agentID string) {
 	ctx := testCtx(t)
 	subs := []engine.Subscription{subscribe(t, a, agentID, engine.SubscribeOptions{})}
@@ -43,10 +44,10 @@ func interleave(t *testing.T, a, b engine.Engine, agentID string) {
 	}
 	steps := []func() error{
 		func() error { _, _, err := a.AppendUser(ctx, agentID, userMsg("q1"), ""); return err },
-		func() error { return b.Publish(ctx, agentID, delta(agentID, "x")) },
-		func() error { return b.Publish(ctx, agentID, delta(agentID, "y")) },
+		func() error { return publish(ctx, b, agentID, delta(agentID, "x")) },
+		func() error { return publish(ctx, b, agentID, delta(agentID, "y")) },
 		func() error { _, err := b.AppendReply(ctx, agentID, replyMsg("xy", 1), 1, lease); return err },
-		func() error { return a.Publish(ctx, agentID, delta(agentID, "z")) },
+		func() error { return publish(ctx, a, agentID, delta(agentID, "z")) },
 		func() error { _, _, err := a.AppendUser(ctx, agentID, userMsg("q3"), ""); return err },
 	}
 	for i, step := range steps {
@@ -124,8 +125,8 @@ func testOverflow(t *testing.T, newEngine Factory) {
 			t.Fatalf("slow subscriber Err %v before it fell behind", slow.Err())
 		}
 	}
-	if err := e.Publish(ctx, "a", delta("a", "after")); err != nil {
-		t.Fatalf("Publish: %v", err)
+	if err := publish(ctx, e, "a", delta("a", "after")); err != nil {
+		t.Fatalf("PublishRun: %v", err)
 	}
 	if got := describe(next(t, fast)); got != "0:~after" {
 		t.Fatalf("fast subscriber got %s after the slow one was dropped", got)
@@ -209,7 +210,7 @@ func testNotify(t *testing.T, newEngine Factory) {
 	}
 	drainCalls(calls)
 
-	if err := e.Publish(ctx, "n", delta("n", "d")); err != nil {
+	if err := publish(ctx, e, "n", delta("n", "d")); err != nil {
 		t.Fatal(err)
 	}
 	waitNotify(t, calls, "a published event")
@@ -260,8 +261,8 @@ func testSkipDeltas(t *testing.T, newEngine Factory) {
 	}
 	appendUser(t, e, "a", "q1")
 	for _, d := range []string{"x", "y"} {
-		if err := e.Publish(ctx, "a", delta("a", d)); err != nil {
-			t.Fatalf("Publish: %v", err)
+		if err := publish(ctx, e, "a", delta("a", d)); err != nil {
+			t.Fatalf("PublishRun: %v", err)
 		}
 	}
 	if _, err := e.AppendReply(ctx, "a", replyMsg("xy", 1), 1, lease); err != nil {
@@ -282,8 +283,8 @@ func testSkipDeltas(t *testing.T, newEngine Factory) {
 	// More deltas than the buffer holds, unread: the subscriber of
 	// everything overflows, the one skipping them does not.
 	for i := range 3 * buffer {
-		if err := e.Publish(ctx, "a", delta("a", fmt.Sprint(i))); err != nil {
-			t.Fatalf("Publish: %v", err)
+		if err := publish(ctx, e, "a", delta("a", fmt.Sprint(i))); err != nil {
+			t.Fatalf("PublishRun: %v", err)
 		}
 	}
 	appendUser(t, e, "a", "q4")

@@ -64,6 +64,12 @@ func delta(agentID, text string) *agentv1.AgentEvent {
 	}
 }
 
+// publish delivers ev, an ephemeral event, as a writer that does not hold
+// the agent's lease would: PublishRun delivers it and records nothing.
+func publish(ctx context.Context, e engine.Engine, agentID string, ev *agentv1.AgentEvent) error {
+	return e.PublishRun(ctx, engine.Lease{AgentID: agentID}, ev)
+}
+
 // describe renders an event compactly for comparisons and failure messages:
 // its seq and its text or delta.
 func describe(ev *agentv1.AgentEvent) string {

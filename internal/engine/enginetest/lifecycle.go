@@ -182,7 +182,7 @@ func testClose(t *testing.T, newEngine Factory) {
 	checkClosed(t, "Read", err)
 	_, err = e.Stat(ctx, "a")
 	checkClosed(t, "Stat", err)
-	checkClosed(t, "Publish", e.Publish(ctx, "a", delta("a", "x")))
+	checkClosed(t, "PublishRun", publish(ctx, e, "a", delta("a", "x")))
 	checkClosed(t, "Ping", e.Ping(ctx))
 }
 

@@ -105,7 +105,7 @@ func testRunProgress(t *testing.T, newEngine Factory) {
 	sub := subscribe(t, e, "rp", engine.SubscribeOptions{})
 	lease := takeLease(t, e, "rp")
 	publishRun(t, e, lease, runStarted("rp", "r1", 1), runDelta("rp", "r1", "he", 2), runTool("rp", "r1", "t1", 3), runDelta("rp", "r1", "llo", 4))
-	// Subscribers get the events live, as Publish delivers them.
+	// Subscribers get the events live.
 	if got := nextN(t, sub, 4); got[0].GetRunStarted() == nil || got[3].GetTextDelta().GetDelta() != "llo" {
 		t.Fatalf("live run events %v", descriptions(got))
 	}
@@ -122,9 +122,6 @@ func testRunProgress(t *testing.T, newEngine Factory) {
 	}
 	// Events of another run, or a run begun without the lease, are not
 	// progress.
-	if err := e.Publish(ctx, "rp", runDelta("rp", "r1", "not recorded", 5)); err != nil {
-		t.Fatal(err)
-	}
 	publishRun(t, e, lease, runDelta("rp", "other", "x", 9))
 	// A writer whose lease was taken over cannot begin a run over it.
 	publishRun(t, e, engine.Lease{AgentID: "rp", Token: "stale"}, runStarted("rp", "stale", 1))
@@ -285,19 +282,24 @@ func testRunExpiresWithLease(t *testing.T, newEngine Factory) {
 
 func testCancelRun(t *testing.T, newEngine Factory) {
 	e := open(t, newEngine, engine.Config{})
-	cancelRun(t, e, e)
+	cancelsEndOnDelete(t, e, "cr", cancelRun(t, e, e))
 }
 
 // cancelRun checks CancelRun on caller against a writer that listens on
-// writer (one engine, or two replicas).
-func cancelRun(t *testing.T, writer, caller engine.Engine) {
+// writer (one engine, or two replicas). It returns the writer's
+// subscription to cancels.
+func cancelRun(t *testing.T, writer, caller engine.Engine) engine.Subscription {
 	ctx := testCtx(t)
 	appendUser(t, writer, "cr", "hi")
 	if _, err := caller.CancelRun(ctx, "cr", ""); !errors.Is(err, engine.ErrNoRun) {
 		t.Fatalf("CancelRun with no run: %v, want ErrNoRun", err)
 	}
 	heard := make(chan string, 4)
-	cs := subscribe(t, writer, "cr", engine.SubscribeOptions{Internal: true, OnCancel: func(id string) { heard <- id }})
+	cs, err := writer.SubscribeCancels(ctx, "cr", func(id string) { heard <- id })
+	if err != nil {
+		t.Fatalf("SubscribeCancels: %v", err)
+	}
+	t.Cleanup(cs.Close)
 	seen := subscribe(t, caller, "cr", engine.SubscribeOptions{})
 	lease := takeLease(t, writer, "cr")
 	publishRun(t, writer, lease, runStarted("cr", "r1", 1))
@@ -320,15 +322,29 @@ func cancelRun(t *testing.T, writer, caller engine.Engine) {
 		select {
 		case got := <-heard:
 			if got != "r1" {
-				t.Fatalf("OnCancel heard %q, want r1", got)
+				t.Fatalf("the writer's SubscribeCancels heard %q, want r1", got)
 			}
 		case <-time.After(waitLimit):
-			t.Fatal("the writer's OnCancel was not called")
+			t.Fatal("the writer's SubscribeCancels was not called")
 		}
 	}
 	// A cancel-only subscription queues no events.
 	appendUser(t, writer, "cr", "more")
 	if ev, ok := cs.Next(); ok {
 		t.Fatalf("cancel-only subscription got %v", ev)
+	}
+	return cs
+}
+
+// cancelsEndOnDelete checks that a cancel-only subscription ends as any
+// subscription does when caller deletes its agent: the reply worker
+// stops then.
+func cancelsEndOnDelete(t *testing.T, caller engine.Engine, agentID string, cs engine.Subscription) {
+	t.Helper()
+	if err := caller.Delete(testCtx(t), agentID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := drain(t, cs); !errors.Is(err, engine.ErrDeleted) {
+		t.Fatalf("cancel-only subscription ended with %v, want ErrDeleted", err)
 	}
 }

@@ -208,8 +208,9 @@ func testSharedClose(t *testing.T, newPair PairFactory) {
 // from the other.
 func testSharedRunCancel(t *testing.T, newPair PairFactory) {
 	a, b := openPair(t, newPair, engine.Config{})
-	cancelRun(t, a, b)
+	cs := cancelRun(t, a, b)
 	if st, err := b.Stat(testCtx(t), "cr"); err != nil || st.Epoch == "" {
 		t.Fatalf("Stat on the other replica: epoch %q, err %v", st.Epoch, err)
 	}
+	cancelsEndOnDelete(t, b, "cr", cs)
 }

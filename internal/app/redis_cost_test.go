@@ -1,0 +1,114 @@
+package app_test
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"connectrpc.com/connect"
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/app"
+	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/agentgate/agentgate/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// BenchmarkRedisCost measures what one SendMessage costs Redis, one
+// message after another on one agent: the commands Redis ran, counted by
+// INFO commandstats (which counts the commands a script calls too), and
+// the round trips the gateway made (a pipeline or a lone command each, as
+// a go-redis hook sees them). It reports them per message, as
+// redis-cmds/op and round-trips/op, and each command's count in the log.
+//
+//	go test -run '^$' -bench BenchmarkRedisCost -benchtime 200x ./internal/app
+func BenchmarkRedisCost(b *testing.B) {
+	srv := redistest.Start(b)
+	var trips atomic.Int64
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	rdb.AddHook(tripCounter{&trips})
+	b.Cleanup(func() { _ = rdb.Close() })
+	gw := apptest.Start(b, nil, apptest.Quiet(), func(o *app.Options) { o.Redis = rdb })
+	apptest.AwaitReady(b, gw.URL)
+	c := newClient(b, gw.URL, h2cConnect)
+	ctx := context.Background()
+	send := func() {
+		if _, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "cost", Text: "hi"})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	send() // the agent exists from now on, as after any first message
+
+	stats := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	b.Cleanup(func() { _ = stats.Close() })
+	before := commandStats(b, stats)
+	trips.Store(0)
+	b.ResetTimer()
+	for range b.N {
+		send()
+	}
+	b.StopTimer()
+	n := trips.Load()
+	after := commandStats(b, stats)
+
+	var total int64
+	var lines []string
+	for name, calls := range after {
+		d := calls - before[name]
+		if name == "info" || d == 0 {
+			continue
+		}
+		total += d
+		lines = append(lines, name+"="+strconv.FormatFloat(float64(d)/float64(b.N), 'f', 2, 64))
+	}
+	sort.Strings(lines)
+	b.Logf("per SendMessage: %s", strings.Join(lines, " "))
+	b.ReportMetric(float64(total)/float64(b.N), "redis-cmds/op")
+	b.ReportMetric(float64(n)/float64(b.N), "round-trips/op")
+}
+
+// commandStats reads INFO commandstats: calls by command name.
+func commandStats(tb testing.TB, rdb *redis.Client) map[string]int64 {
+	tb.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make(map[string]int64)
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			tb.Fatalf("commandstats line %q: %v", line, err)
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
+	return out
+}
+
+// tripCounter counts the client's round trips to Redis: one per command
+// sent alone, one per pipeline. (Pub/sub has its own connection, which
+// this does not see.)
+type tripCounter struct{ n *atomic.Int64 }
+
+func (tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}

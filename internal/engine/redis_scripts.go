@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"context"
+	"embed"
+	"fmt"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+)
+
+// The Redis engine's Lua scripts are the files of lua/, embedded in the
+// binary. Each file's header says its KEYS, its ARGV and what it returns.
+// Every script returns a flat list of name/value pairs (a list, not a Lua
+// table with named keys, which Redis would drop on the way: the pairs read
+// the same over RESP2 and RESP3 and on every Redis version). Most start
+// with a status word; this file decodes each script's pairs into a struct,
+// and its statuses into the engine's errors, in one place.
+//
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// The scripts, built once from the embedded files and never changed.
+var (
+	scriptAppendUser  = luaScript("append.lua", "append_user.lua")
+	scriptAppendReply = luaScript("append.lua", "append_reply.lua")
+	scriptRead        = luaScript("read.lua")
+	scriptStat        = luaScript("stat.lua")
+	scriptDelete      = luaScript("delete.lua")
+	scriptRenew       = luaScript("renew_lease.lua")
+	scriptRelease     = luaScript("release_lease.lua")
+	scriptCount       = luaScript("count_subscribers.lua")
+	scriptBeginRun    = luaScript("begin_run.lua")
+	scriptCancelRun   = luaScript("cancel_run.lua")
+)
+
+// allScripts are loaded at start and again after Redis forgot them (a
+// restart), since pipelined EVALSHA cannot fall back to EVAL by itself.
+func allScripts() []*redis.Script {
+	return []*redis.Script{
+		scriptAppendUser, scriptAppendReply, scriptRead, scriptStat,
+		scriptDelete, scriptRenew, scriptRelease, scriptCount,
+		scriptBeginRun, scriptCancelRun,
+	}
+}
+
+// luaScript joins the named files of lua/ into one script. The names are
+// fixed at build time, so a missing file is a bug that every test of the
+// package finds at once.
+func luaScript(names ...string) *redis.Script {
+	var src []byte
+	for _, name := range names {
+		b, err := luaFiles.ReadFile("lua/" + name)
+		if err != nil {
+			panic(fmt.Sprintf("engine: embedded script %s: %v", name, err))
+		}
+		src = append(append(src, b...), '\n')
+	}
+	return redis.NewScript(string(src))
+}
+
+func loadScripts(ctx context.Context, rdb *redis.Client) error {
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range allScripts() {
+			s.Load(ctx, p)
+		}
+		return nil
+	})
+	return err
+}
+
+// The statuses the scripts return; checkStatus turns the refusals into the
+// engine's errors.
+const (
+	statusAppended        = "appended"
+	statusDuplicate       = "duplicate"
+	statusFound           = "found"
+	statusDeleted         = "deleted"
+	statusRenewed         = "renewed"
+	statusCancelled       = "cancelled"
+	statusLeaseLost       = "lease_lost"
+	statusNotFound        = "not_found"
+	statusAlreadyAnswered = "already_answered"
+	statusNoRun           = "no_run"
+)
+
+// checkStatus returns nil for one of the statuses ok, the engine's error
+// for a refusal, and an error naming the script for anything else.
+func checkStatus(script, status string, ok ...string) error {
+	for _, s := range ok {
+		if status == s {
+			return nil
+		}
+	}
+	switch status {
+	case statusLeaseLost:
+		return ErrLeaseLost
+	case statusNotFound:
+		return ErrNotFound
+	case statusAlreadyAnswered:
+		return ErrAlreadyAnswered
+	case statusNoRun:
+		return ErrNoRun
+	}
+	return fmt.Errorf("engine: redis: %s returned status %q", script, status)
+}
+
+// eachPair calls f with every name/value pair of a script's result.
+func eachPair(script string, cmd *redis.Cmd, f func(name string, v any) error) error {
+	vals, err := cmd.Slice()
+	if err != nil {
+		return err
+	}
+	if len(vals)%2 != 0 {
+		return fmt.Errorf("engine: redis: %s returned %d values, not name/value pairs", script, len(vals))
+	}
+	for i := 0; i < len(vals); i += 2 {
+		name, ok := vals[i].(string)
+		if !ok {
+			return fmt.Errorf("engine: redis: %s returned a %T where a name belongs", script, vals[i])
+		}
+		if err := f(name, vals[i+1]); err != nil {
+			return fmt.Errorf("engine: redis: %s returned a bad %s: %w", script, name, err)
+		}
+	}
+	return nil
+}
+
+// appendResult is what append_user.lua and append_reply.lua return: the
+// stored event, and for append_user whether it was stored before.
+type appendResult struct {
+	event     *agentv1.AgentEvent
+	duplicate bool
+}
+
+// decodeAppend decodes an append script's result; a refusal is the
+// engine's error (ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered).
+func decodeAppend(script string, cmd *redis.Cmd) (appendResult, error) {
+	var res appendResult
+	var status string
+	err := eachPair(script, cmd, func(name string, v any) error {
+		var err error
+		switch name {
+		case "status":
+			status, err = asString(v)
+		case "event":
+			res.event, err = decodeEvent(v)
+		}
+		return err
+	})
+	if err != nil {
+		return appendResult{}, err
+	}
+	if err := checkStatus(script, status, statusAppended, statusDuplicate); err != nil {
+		return appendResult{}, err
+	}
+	if res.event == nil {
+		return appendResult{}, fmt.Errorf("engine: redis: %s returned no event", script)
+	}
+	res.duplicate = status == statusDuplicate
+	return res, nil
+}
+
+// decodeRead decodes what read.lua returns into a Page.
+func decodeRead(cmd *redis.Cmd) (Page, error) {
+	var p Page
+	err := eachPair("read.lua", cmd, func(name string, v any) error {
+		var err error
+		switch name {
+		case "first":
+			p.FirstSeq, err = asUint(v)
+		case "last":
+			p.LastSeq, err = asUint(v)
+		case "answered":
+			p.Answered, err = asUint(v)
+		case "epoch":
+			p.Epoch, err = asString(v)
+		case "events":
+			p.Events, err = decodeEvents(v)
+		}
+		return err
+	})
+	return p, err
+}
+
+// statResult is what stat.lua returns of an agent that exists.
+type statResult struct {
+	last, answered uint64
+	created        int64 // Unix nanoseconds, 0 if unknown
+	active         int64
+	length         uint64   // of the retained log
+	subscribers    []string // the subs hash: replica epoch, count, ...
+	epoch          string
+}
+
+// decodeStat decodes what stat.lua returns; an unknown agent is
+// ErrNotFound.
+func decodeStat(cmd *redis.Cmd) (statResult, error) {
+	var res statResult
+	var status string
+	err := eachPair("stat.lua", cmd, func(name string, v any) error {
+		var err error
+		switch name {
+		case "status":
+			status, err = asString(v)
+		case "last":
+			res.last, err = asUint(v)
+		case "answered":
+			res.answered, err = asUint(v)
+		case "created":
+			res.created, err = asNanos(v)
+		case "active":
+			res.active, err = asNanos(v)
+		case "length":
+			res.length, err = asUint(v)
+		case "subscribers":
+			res.subscribers, err = asStrings(v)
+		case "epoch":
+			res.epoch, err = asString(v)
+		}
+		return err
+	})
+	if err != nil {
+		return statResult{}, err
+	}
+	return res, checkStatus("stat.lua", status, statusFound)
+}
+
+// decodeStatus decodes the result of a script that returns a status only
+// (delete.lua, renew_lease.lua, release_lease.lua, begin_run.lua): nil for
+// one of ok, the engine's error for a refusal.
+func decodeStatus(script string, cmd *redis.Cmd, ok ...string) error {
+	var status string
+	err := eachPair(script, cmd, func(name string, v any) error {
+		var err error
+		if name == "status" {
+			status, err = asString(v)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return checkStatus(script, status, ok...)
+}
+
+// decodeCancel decodes what cancel_run.lua returns: the id of the run
+// asked to stop, or ErrNoRun.
+func decodeCancel(cmd *redis.Cmd) (string, error) {
+	var status, runID string
+	err := eachPair("cancel_run.lua", cmd, func(name string, v any) error {
+		var err error
+		switch name {
+		case "status":
+			status, err = asString(v)
+		case "run_id":
+			runID, err = asString(v)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return runID, checkStatus("cancel_run.lua", status, statusCancelled)
+}
+
+// encodeForAppend encodes ev as the append scripts store it, but without
+// its seq and epoch, which they write in front of it (see lua/append.lua):
+// the seq as field 1, a varint (tag byte 0x08), the epoch as field 4,
+// length-delimited (tag byte 0x22). So the stored bytes decode with
+// proto.Unmarshal to the event with both: protobuf allows fields in any
+// order, and these two are not in the body, which proto3 leaves zero
+// fields out of. TestAppendScriptsEncodeSeqAndEpoch checks the field
+// numbers against the descriptor and decodes what the scripts store. The
+// caller's event is not modified.
+func encodeForAppend(ev *agentv1.AgentEvent, agentID string) ([]byte, error) {
+	c := cloneEvent(ev)
+	c.Seq = 0
+	c.Epoch = ""
+	c.AgentId = agentID
+	b, err := proto.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("engine: encode event: %w", err)
+	}
+	return b, nil
+}
