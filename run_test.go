@@ -1,13 +1,11 @@
 package agentgate_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,27 +13,9 @@ import (
 	"github.com/agentgate/agentgate"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/responder"
 )
-
-// syncBuffer is a log sink that a server goroutine writes while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A program with a responder of its own needs none of the RESPONDER
 // variables: RESPONDER=openai without OPENAI_MODEL stops the server binary,
@@ -48,7 +28,7 @@ func TestOwnResponderIgnoresResponderVariables(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	serving, stop := context.WithCancel(ctx)
-	var logs syncBuffer
+	var logs apptest.LogBuffer
 	env := map[string]string{"RESPONDER": "openai"}
 	done := make(chan error, 1)
 	go func() {

@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/apptest"
 )
 
 // TestDotAgentIDsAreRefused: "." and ".." are path segments that URLs drop,
@@ -14,7 +15,7 @@ import (
 // the API refuse them, and no agent is created.
 func TestDotAgentIDsAreRefused(t *testing.T) {
 	t.Parallel()
-	srv, c := inputServer(t, &logBuffer{})
+	srv, c := inputServer(t, &apptest.LogBuffer{})
 	ctx := testCtx(t)
 	run := `{"threadId":"t","runId":"r","messages":[{"id":"u1","role":"user","content":"hi"}]}`
 	for _, id := range []string{".", ".."} {

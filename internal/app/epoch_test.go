@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/gorilla/websocket"
 )
 
@@ -19,7 +20,7 @@ import (
 // frame, and in Connect's Subscribe and Converse.
 func TestLongEpochIsRefusedEverywhere(t *testing.T) {
 	t.Parallel()
-	srv, c := inputServer(t, &logBuffer{})
+	srv, c := inputServer(t, &apptest.LogBuffer{})
 	ctx := testCtx(t)
 	epoch := strings.Repeat("e", 10_000)
 	const want = "epoch is 10000 characters long; the limit is 128"

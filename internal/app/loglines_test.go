@@ -17,7 +17,7 @@ const inputToken = "input-token-0123456789"
 
 // inputServer runs a gateway with tokens and origins set, and headers and
 // bodies large enough for a client to send a megabyte in either.
-func inputServer(t *testing.T, logs *logBuffer) (*apptest.Server, agentv1connect.AgentServiceClient) {
+func inputServer(t *testing.T, logs *apptest.LogBuffer) (*apptest.Server, agentv1connect.AgentServiceClient) {
 	t.Helper()
 	srv := apptest.Start(t, map[string]string{
 		"AUTH_TOKENS":      inputToken,
@@ -59,7 +59,7 @@ func do(t *testing.T, ctx context.Context, method, url, contentType, body string
 // each door, on the socket's URL and header, and in a Connect call.
 func TestClientValuesAreCutInLogs(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv, c := inputServer(t, logs)
 	ctx := testCtx(t)
 	huge := strings.Repeat("x", 1_000_000)

@@ -23,7 +23,7 @@ import (
 // duration string.
 func TestLogDurationsHaveOneUnit(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
+	var logs apptest.LogBuffer
 	srv := apptest.Start(t, map[string]string{"SHUTDOWN_TIMEOUT": "5s"}, func(o *app.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -1,12 +1,10 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -16,24 +14,6 @@ import (
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/responder"
 )
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestCustomResponderErrorsAreRedacted runs the gateway with a responder
 // of its own, as a Go user would, that fails with the gateway's secrets in
@@ -49,7 +29,7 @@ func TestCustomResponderErrorsAreRedacted(t *testing.T) {
 			Err:     errors.New("cause " + token),
 		}
 	})
-	logs := &syncBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": token, "LOG_LEVEL": "debug"}, func(o *app.Options) {
 		o.Responder = leaky
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -2,14 +2,12 @@ package app_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +21,7 @@ import (
 
 const token = "test-token-0123456789"
 
-// logBuffer collects a server's logs so tests can check what it reported.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func capture(b *logBuffer) func(*app.Options) {
+func capture(b *apptest.LogBuffer) func(*app.Options) {
 	return func(o *app.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -71,7 +51,7 @@ func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.
 
 func TestAuthTokens(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": "other-token-abcdefghijk, " + token}, capture(logs))
 	ctx := testCtx(t)
 	for _, p := range allProtocols {
@@ -227,7 +207,7 @@ func TestSlowBodiesAreCutOff(t *testing.T) {
 
 func TestStreamConnectionCap(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{"MAX_CONNECTIONS": "2"}, capture(logs))
 	ctx := testCtx(t)
 	c := newClient(t, srv.URL, h2cConnect)
@@ -294,7 +274,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 
 func TestLogsCarryNoMessageText(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, nil, capture(logs))
 	ctx := testCtx(t)
 	c := newClient(t, srv.URL, h2cConnect)
@@ -317,7 +297,7 @@ func TestLogsCarryNoMessageText(t *testing.T) {
 // websocket, and a header cannot make a Connect call pass for one.
 func TestAccessLogNamesTheProtocol(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, nil, capture(logs))
 	ctx := testCtx(t)
 	forged := connect.WithInterceptors(forgeBridge{})

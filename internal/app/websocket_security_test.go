@@ -62,7 +62,7 @@ func roundTrip(t *testing.T, c *websocket.Conn, id, text string) map[string]json
 
 func TestWebSocketAuth(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": token}, capture(logs))
 	url := wsURL(srv, "ws-auth", "subscribe=false")
 
@@ -104,7 +104,7 @@ func TestWebSocketAuth(t *testing.T) {
 
 func TestWebSocketOrigins(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{"ALLOWED_ORIGINS": "https://app.example.com,*.example.org"}, capture(logs))
 	url := wsURL(srv, "ws-origin", "")
 	for origin, ok := range map[string]bool{
@@ -128,7 +128,7 @@ func TestWebSocketOrigins(t *testing.T) {
 
 func TestWebSocketConnectionCap(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{"MAX_CONNECTIONS": "2"}, capture(logs))
 	url := wsURL(srv, "ws-cap", "")
 	first, _ := dial(t, url, nil)
@@ -162,7 +162,7 @@ func TestWebSocketConnectionCap(t *testing.T) {
 
 func TestWebSocketFrameFlood(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{"WS_FRAME_RATE": "5"}, capture(logs))
 	flood, _ := dial(t, wsURL(srv, "ws-flood", "subscribe=false"), nil)
 	calm, _ := dial(t, wsURL(srv, "ws-flood", "subscribe=false"), nil)
@@ -318,7 +318,7 @@ func TestBridgedStreamsAreNotNewConnections(t *testing.T) {
 // and a page from a refused origin costs no place and no rate token.
 func TestRefusedUpgradesAreLoggedAndCostNothing(t *testing.T) {
 	t.Parallel()
-	logs := &logBuffer{}
+	logs := &apptest.LogBuffer{}
 	srv := apptest.Start(t, map[string]string{
 		"ALLOWED_ORIGINS": "https://app.example.com", "MAX_CONNECTIONS": "1", "CONNECTION_RATE": "1",
 	}, capture(logs))
