@@ -55,7 +55,7 @@ func (p *parser) responder() Responder {
 	r := Responder{
 		Kind:            p.oneOf("RESPONDER", "echo", "echo", "openai", "agui"),
 		ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000),
-		MaxEventBytes:   p.int("UPSTREAM_MAX_EVENT_BYTES", 1<<20, 1<<10, 16<<20),
+		MaxEventBytes:   p.maxEventBytes(),
 	}
 	if _, set := p.get("RESPONDER"); !set {
 		p.warnUnusedResponderVars()
@@ -71,19 +71,27 @@ func (p *parser) responder() Responder {
 
 // LoadOpenAI reads the openai responder's variables alone, checked as
 // RESPONDER=openai checks them: for a Go program that builds the built-in
-// responder itself (openai.ConfigFromEnv).
-func LoadOpenAI(lookup func(string) (string, bool)) (OpenAI, error) {
+// responder itself (openai.ConfigFromEnv). Kind, OpenAI and MaxEventBytes
+// are set.
+func LoadOpenAI(lookup func(string) (string, bool)) (Responder, error) {
 	p := parser{lookup: lookup}
-	o := p.openAI()
-	return o, p.err
+	r := Responder{Kind: "openai", OpenAI: p.openAI(), MaxEventBytes: p.maxEventBytes()}
+	return r, p.err
 }
 
 // LoadAGUI reads the agui responder's variables alone, checked as
-// RESPONDER=agui checks them (agui.ConfigFromEnv).
-func LoadAGUI(lookup func(string) (string, bool)) (AGUI, error) {
+// RESPONDER=agui checks them (agui.ConfigFromEnv). Kind, AGUI and
+// MaxEventBytes are set.
+func LoadAGUI(lookup func(string) (string, bool)) (Responder, error) {
 	p := parser{lookup: lookup}
-	a := p.agui()
-	return a, p.err
+	r := Responder{Kind: "agui", AGUI: p.agui(), MaxEventBytes: p.maxEventBytes()}
+	return r, p.err
+}
+
+// maxEventBytes reads UPSTREAM_MAX_EVENT_BYTES, which both built-in
+// upstream responders share.
+func (p *parser) maxEventBytes() int {
+	return p.int("UPSTREAM_MAX_EVENT_BYTES", 1<<20, 1<<10, 16<<20)
 }
 
 func (p *parser) openAI() OpenAI {

@@ -7,13 +7,14 @@ import "github.com/agentgate/agentgate/internal/config"
 //
 //	AGUI_URL    Config.URL (required)
 //	AGUI_TOKEN  Config.Token
+//	UPSTREAM_MAX_EVENT_BYTES  Config.MaxFrameBytes (default 1 MiB)
 //
 // A missing or bad variable is an error of one line naming it
 // (agentgate.ConfigError), never showing the token.
 func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
-	a, err := config.LoadAGUI(lookup)
+	r, err := config.LoadAGUI(lookup)
 	if err != nil {
 		return Config{}, err
 	}
-	return Config{URL: a.URL, Token: a.Token}, nil
+	return Config{URL: r.AGUI.URL, Token: r.AGUI.Token, MaxFrameBytes: r.MaxEventBytes}, nil
 }

@@ -14,9 +14,9 @@ import (
 // token.
 func TestConfigFromEnv(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"AGUI_URL": "http://127.0.0.1:8000/", "AGUI_TOKEN": "tok-do-not-print"}
+	env := map[string]string{"AGUI_URL": "http://127.0.0.1:8000/", "AGUI_TOKEN": "tok-do-not-print", "UPSTREAM_MAX_EVENT_BYTES": "65536"}
 	cfg, err := agui.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil || cfg.URL != env["AGUI_URL"] || cfg.Token != env["AGUI_TOKEN"] {
+	if err != nil || cfg.URL != env["AGUI_URL"] || cfg.Token != env["AGUI_TOKEN"] || cfg.MaxFrameBytes != 65536 {
 		t.Fatalf("config %+v, %v", cfg, err)
 	}
 	delete(env, "AGUI_URL")

@@ -20,13 +20,13 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Parallel()
 	cfg, err := openai.ConfigFromEnv(lookup(map[string]string{
 		"OPENAI_MODEL": "llama3.2", "OPENAI_BASE_URL": "http://127.0.0.1:11434/v1", "OPENAI_API_KEY": "sk-x",
-		"SYSTEM_PROMPT": "Be brief.", "OPENAI_TEMPERATURE": "0.5",
+		"SYSTEM_PROMPT": "Be brief.", "OPENAI_TEMPERATURE": "0.5", "UPSTREAM_MAX_EVENT_BYTES": "65536",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Model != "llama3.2" || cfg.BaseURL != "http://127.0.0.1:11434/v1" || cfg.APIKey != "sk-x" ||
-		cfg.SystemPrompt != "Be brief." || cfg.Temperature == nil || *cfg.Temperature != 0.5 {
+		cfg.SystemPrompt != "Be brief." || cfg.Temperature == nil || *cfg.Temperature != 0.5 || cfg.MaxEventBytes != 65536 {
 		t.Fatalf("config %+v", cfg)
 	}
 	if _, err := openai.New(cfg); err != nil {
