@@ -1,9 +1,10 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/agentgate/agentgate/internal/upstreamerr"
 )
 
 // apiError is what a model server says of a failure, in an error
@@ -73,82 +74,5 @@ func (l *lenient) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// What an apiError reports, as far as a client could act on it.
-type errKind int
-
-const (
-	kindOther errKind = iota
-	kindUnauthenticated
-	kindRateLimited
-	kindContextTooLong
-)
-
-// kind classifies the error by its code and type, and for a conversation
-// too long by its words too, since servers word it differently and most
-// give it no code of its own.
-func (e apiError) kind() errKind {
-	switch strings.ToLower(e.Code) {
-	case "invalid_api_key", "401":
-		return kindUnauthenticated
-	case "rate_limit_exceeded", "insufficient_quota", "429":
-		return kindRateLimited
-	case "context_length_exceeded":
-		return kindContextTooLong
-	}
-	switch strings.ToLower(e.Type) {
-	case "authentication_error":
-		return kindUnauthenticated
-	case "rate_limit_error", "insufficient_quota":
-		return kindRateLimited
-	case "exceed_context_size_error", "context_length_exceeded":
-		return kindContextTooLong
-	}
-	if saysContextTooLong(e.Message) {
-		return kindContextTooLong
-	}
-	return kindOther
-}
-
-// contextTooLongWords are how servers say that a conversation does not fit
-// the model's context window, lower-cased:
-//
-//   - OpenAI, vLLM, OpenRouter, Groq: "This model's maximum context length
-//     is 8192 tokens. However, your messages resulted in …. Please reduce
-//     the length of the messages."
-//   - vLLM: "The decoder prompt (length 5000) is longer than the maximum
-//     model length of 4096."
-//   - llama.cpp's server: "the request exceeds the available context size,
-//     try increasing it", or "request (4476 tokens) exceeds the available
-//     context size (4096 tokens)" (type exceed_context_size_error).
-//   - Ollama, when it does not truncate: "the input length exceeds the
-//     context length", "input exceeds maximum context length".
-//   - Anthropic and Bedrock behind a proxy: "prompt is too long: 210000
-//     tokens > 200000 maximum", "Input is too long for requested model".
-//   - LiteLLM: "ContextWindowExceededError".
-//
-// A rate limit on tokens ("Request too large for gpt-4o … on tokens per
-// min") is not one: it comes with status 429 or a rate limit code, which
-// are classified first.
-var contextTooLongWords = []string{
-	"maximum context length",
-	"context length exceeded",
-	"reduce the length of the messages",
-	"longer than the maximum model length",
-	"exceeds the available context size",
-	"exceeds the context length",
-	"exceeds maximum context length",
-	"prompt is too long",
-	"input is too long",
-	"contextwindowexceeded",
-	"context window exceeded",
-}
-
-func saysContextTooLong(msg string) bool {
-	lower := bytes.ToLower([]byte(msg))
-	for _, w := range contextTooLongWords {
-		if bytes.Contains(lower, []byte(w)) {
-			return true
-		}
-	}
-	return false
-}
+// kind classifies the error by its code, type and words.
+func (e apiError) kind() upstreamerr.Kind { return upstreamerr.Classify(e.Code, e.Type, e.Message) }

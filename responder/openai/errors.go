@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/upstreamerr"
 	"github.com/agentgate/agentgate/responder"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 )
@@ -129,14 +130,14 @@ func (r *Responder) failure(code, what, advice string, cause error) *failure {
 func (r *Responder) inBandFailure(e apiError, err error, emitted bool) *failure {
 	said := r.quoted(e.Message)
 	switch e.kind() {
-	case kindUnauthenticated:
+	case upstreamerr.Unauthenticated:
 		return r.failure(CodeUnauthenticated, "refused the API key while streaming"+said, "check OPENAI_API_KEY", err)
-	case kindRateLimited:
+	case upstreamerr.RateLimited:
 		f := r.failure(CodeRateLimited, "is rate-limiting requests (said while streaming"+said+")",
 			"wait a little and send the message again, or raise the account's rate limit", err)
 		f.retry = !emitted
 		return f
-	case kindContextTooLong:
+	case upstreamerr.ContextTooLong:
 		return r.contextTooLong("while streaming"+said, err)
 	}
 	return r.failure(CodeFailed, "reported an error while streaming"+said,
@@ -163,7 +164,7 @@ func (r *Responder) statusFailure(rs *response) *failure {
 	err := fmt.Errorf("HTTP %d %s", rs.status, http.StatusText(rs.status))
 	var f *failure
 	switch code := rs.status; {
-	case code != 401 && code != 403 && code != 429 && e.kind() == kindContextTooLong:
+	case code != 401 && code != 403 && code != 429 && e.kind() == upstreamerr.ContextTooLong:
 		return r.contextTooLong(status, err)
 	case code == 401 && r.cfg.APIKey == "":
 		f = r.failure(CodeUnauthenticated, "asks for an API key ("+status+")", "set OPENAI_API_KEY", err)
