@@ -136,8 +136,10 @@ type ToolCall struct {
 	// Arguments are the call's arguments, usually JSON.
 	Arguments string
 	// Result is what the tool returned: its output, or with IsError the
-	// reason it failed. In Steps every call has one (which may be empty);
-	// in History a call with neither Result nor IsError is one that was
+	// reason it failed. In Steps every call has one, which may be empty,
+	// except the calls an upstream's interrupts held: those of the last
+	// step still without a result when Request.Resume answers interrupts.
+	// In History a call with neither Result nor IsError is one that was
 	// never answered (a reply from before the tool loop, or an upstream's
 	// call left pending), which a Responder leaves out of what it sends a
 	// model, since model APIs refuse a call without its result.

@@ -23,8 +23,9 @@ func newRunAgentInput(req responder.Request) wire.RunAgentInput {
 		msgs = appendMessage(msgs, m)
 	}
 	msgs = append(msgs, userMessage(req.Message))
+	held := heldCalls(req)
 	for _, m := range req.Steps {
-		msgs = appendMessage(msgs, m)
+		msgs = appendStep(msgs, m, held)
 	}
 	return wire.RunAgentInput{
 		ThreadID:        req.AgentID,
@@ -80,13 +81,11 @@ func resume(answers []responder.Resume) []wire.ResumeEntry {
 	return out
 }
 
-// appendMessage appends m as AG-UI messages: a reply becomes an assistant
-// message followed by one tool message per tool call that has a result,
-// the order in which model APIs expect a tool's answer; any other message
-// is the user's, since the gateway's log has only these two roles. A call
-// without a result (an agent's own call an interrupt holds, which the agent
-// answers itself once resumed, or one never answered) gets no tool
-// message.
+// appendMessage appends m, a message of the conversation before the run,
+// as AG-UI messages: a reply becomes an assistant message followed by one
+// tool message per tool call that has a result, the order in which model
+// APIs expect a tool's answer; any other message is the user's, since the
+// gateway's log has only these two roles.
 func appendMessage(msgs []wire.Message, m responder.Message) []wire.Message {
 	if m.Role != responder.RoleAssistant {
 		return append(msgs, userMessage(m))
@@ -98,6 +97,36 @@ func appendMessage(msgs []wire.Message, m responder.Message) []wire.Message {
 		}
 	}
 	return msgs
+}
+
+// appendStep appends a step of the run as AG-UI messages: its reply, then a
+// tool message for each of its calls, an empty result included (a call
+// without its result would fail the agent's next model call), except the
+// calls held, which the agent answers itself.
+func appendStep(msgs []wire.Message, m responder.Message, held map[string]bool) []wire.Message {
+	msgs = append(msgs, assistantMessage(m))
+	for _, tc := range m.ToolCalls {
+		if !held[tc.ID] || tc.Result != "" || tc.IsError {
+			msgs = append(msgs, toolMessage(m.ID, tc))
+		}
+	}
+	return msgs
+}
+
+// heldCalls are the calls the interrupts of the step before held: those of
+// the last step still without a result, when the step answers interrupts.
+// The gateway answers every other call of a step before it goes on.
+func heldCalls(req responder.Request) map[string]bool {
+	held := map[string]bool{}
+	if len(req.Resume) == 0 || len(req.Steps) == 0 {
+		return held
+	}
+	for _, tc := range req.Steps[len(req.Steps)-1].ToolCalls {
+		if tc.Result == "" && !tc.IsError {
+			held[tc.ID] = true
+		}
+	}
+	return held
 }
 
 func userMessage(m responder.Message) wire.Message {

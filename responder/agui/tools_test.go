@@ -35,8 +35,8 @@ var weatherTool = tool.Def{Name: "get_weather", Description: "Current weather in
 // (official @ag-ui/encoder): the first step passes the lent tool as
 // RunAgentInput.tools, and the agent's call of it ends the step with
 // tool_calls; the next step, a run of its own, brings the call and its
-// result as AG-UI messages (a failure as the tool message's error), and the
-// agent answers with it. Each input the agent received passes the official
+// result as AG-UI messages (a failure as the tool message's error, an empty
+// output as an empty tool message), and the agent answers with it. Each input the agent received passes the official
 // schema, made strict.
 func TestClientToolWire(t *testing.T) {
 	t.Parallel()
@@ -51,6 +51,11 @@ func TestClientToolWire(t *testing.T) {
 		result: tool.Result{Output: "sunny, 21C"},
 		text:   "The tool says: sunny, 21C",
 		tool:   `{"id":"RUN-step0-call_lent_1","role":"tool","content":"sunny, 21C","toolCallId":"call_lent_1"}`,
+	}, {
+		name:   "empty output",
+		result: tool.Result{},
+		text:   "The tool says: ",
+		tool:   `{"id":"RUN-step0-call_lent_1","role":"tool","content":"","toolCallId":"call_lent_1"}`,
 	}, {
 		name:   "error",
 		result: tool.Result{Output: "the weather service is down", IsError: true},
