@@ -1,12 +1,8 @@
 package openai
 
 import (
-	"errors"
 	"net/http"
-	"strings"
 	"testing"
-
-	"github.com/agentgate/agentgate/responder"
 )
 
 // inBand is a stream that sends the first n events of a recorded reply,
@@ -24,14 +20,7 @@ func inBand(t *testing.T, n int, body string) http.HandlerFunc {
 func TestErrorClassification(t *testing.T) {
 	t.Parallel()
 	contextMessages := []string{"too long for the model's context window", "CONTEXT_TOKENS"}
-	cases := []struct {
-		name     string
-		handlers []http.HandlerFunc
-		code     string
-		requests int
-		text     string
-		message  []string
-	}{{
+	runFailureCases(t, []failureCase{{
 		name:     "in the stream: invalid_api_key, echoing the key",
 		handlers: []http.HandlerFunc{inBand(t, 0, `{"error":{"message":"Incorrect API key provided: `+testKey+`.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`)},
 		code:     CodeUnauthenticated, requests: 1,
@@ -97,38 +86,7 @@ func TestErrorClassification(t *testing.T) {
 		handlers: []http.HandlerFunc{status(400, "application/json", `{"error":{"message":"Invalid 'tools[0].function.name': string does not match pattern.","type":"invalid_request_error","param":"tools[0].function.name","code":"invalid_value"}}`)},
 		code:     CodeFailed, requests: 1,
 		message: []string{"rejected the request (HTTP 400", "does not match pattern"},
-	}}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			up := newUpstream(t, c.handlers...)
-			h := newHarness(t, up.URL(), func(c *Config) { c.MaxAttempts = 3 })
-			rec, _, err := h.respond(t, "hi")
-			if n := len(up.requests()); n != c.requests {
-				t.Errorf("%d requests, want %d", n, c.requests)
-			}
-			if got := rec.Reply().Text; got != c.text {
-				t.Errorf("text %q, want %q", got, c.text)
-			}
-			noKey(t, h.logs.String())
-			if c.code == "" {
-				if err != nil {
-					t.Fatalf("error %v, want a reply", err)
-				}
-				return
-			}
-			e := wantError(t, err, c.code, h.logs.String())
-			t.Logf("message: %s", e.Message)
-			for _, m := range append(c.message, up.URL()) {
-				if !strings.Contains(e.Message, m) {
-					t.Errorf("message %q does not say %q", e.Message, m)
-				}
-			}
-			if too := errors.Is(err, responder.ErrContextTooLong); too != (c.code == CodeContextTooLong) {
-				t.Errorf("errors.Is(err, ErrContextTooLong) = %v for code %s", too, c.code)
-			}
-		})
-	}
+	}})
 }
 
 // TestParseAPIError reads the error bodies of every server shape, keeping
