@@ -42,7 +42,8 @@ import (
 
 // Responder writes the reply to one user message. The gateway calls it for
 // one message of an agent at a time, in seq order, on whichever replica
-// holds the agent's reply lease.
+// holds the agent's reply lease: once per step of the run that answers it
+// (see Request.Step).
 //
 // Respond streams the reply to out and returns how it ended. It must return
 // when ctx is done: ctx ends on CancelRun (the reply is then kept with what
