@@ -133,7 +133,7 @@ func TestFollowerFillsGapsAndReportsTrimming(t *testing.T) {
 	defer f.Close()
 	var got []*agentv1.AgentEvent
 	collect := func(ev *agentv1.AgentEvent) error { got = append(got, ev); return nil }
-	if err := f.Replay(c, collect); err != nil {
+	if err := f.Start(c, collect); err != nil {
 		t.Fatal(err)
 	}
 	if gap := got[0].GetHistoryGap(); gap == nil || gap.GetFirstRetainedSeq() != 11 || len(got) != 51 || f.Last() != 60 {
@@ -144,8 +144,8 @@ func TestFollowerFillsGapsAndReportsTrimming(t *testing.T) {
 	got = nil
 	lease, _, _ := eng.AcquireLease(c, "other", time.Minute)
 	_ = lease
-	m1, _, _ := eng.AppendUser(c, "g", &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Role: agentv1.Role_ROLE_USER, Text: "x"}}}, "")
-	if err := f.Deliver(c, &agentv1.AgentEvent{Seq: m1.GetSeq() + 5}, collect); err != nil {
+	m1, _ := eng.AppendUser(c, "g", &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Role: agentv1.Role_ROLE_USER, Text: "x"}}}, engine.AppendOptions{})
+	if err := f.deliver(c, &agentv1.AgentEvent{Seq: m1.Event.GetSeq() + 5}, collect); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) < 2 || got[0].GetSeq() != 61 {
