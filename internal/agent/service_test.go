@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,4 +226,32 @@ func TestSendEndsWhenItsAgentIsDeleted(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Send still waits five seconds after its agent was deleted")
 	}
+}
+
+// BenchmarkSend is a SendMessage in the domain alone, on the memory engine
+// with the echo responder: the message appended, its reply written by the
+// replier, and the wait for it. Each of 32 goroutines a core sends to its
+// own agent, one message after another, as ws-rtt's sockets do.
+//
+//	go test -run '^$' -bench BenchmarkSend -benchmem ./internal/agent
+func BenchmarkSend(b *testing.B) {
+	eng := engine.NewMemory(engine.Config{})
+	s := New(Config{Engine: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b.Cleanup(func() {
+		s.Close()
+		_ = eng.Close()
+	})
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		agentID := fmt.Sprint("bench-", next.Add(1))
+		c := context.Background()
+		for pb.Next() {
+			if _, err := s.Send(c, agentID, "hello", ""); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
