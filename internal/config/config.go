@@ -51,6 +51,9 @@ type Config struct {
 	AllowedOrigins []string
 	// AuthTokens lists the accepted bearer tokens; empty disables auth.
 	AuthTokens []string
+	// JWT is how users' tokens are verified (AUTH_JWKS_URL,
+	// AUTH_JWT_SECRET and their companions); see JWT.
+	JWT JWT
 	// LeaseTTL is how long an agent's reply lease lasts without renewal:
 	// after the replica answering an agent died, the agent answers again
 	// within about twice this time. Default agent.DefaultLeaseTTL.
@@ -156,6 +159,7 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 		LogFormat:       p.oneOf("LOG_FORMAT", "json", "json", "text"),
 		AllowedOrigins:  p.origins("ALLOWED_ORIGINS"),
 		AuthTokens:      p.tokens("AUTH_TOKENS"),
+		JWT:             p.jwt(),
 		LeaseTTL:        p.duration("LEASE_TTL", agent.DefaultLeaseTTL, 100*time.Millisecond, time.Hour),
 		ReplyTimeout:    p.duration("REPLY_TIMEOUT", 60*time.Second, time.Millisecond, 24*time.Hour),
 		Heartbeat:       p.duration("HEARTBEAT_INTERVAL", 15*time.Second, 10*time.Millisecond, time.Hour),
