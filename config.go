@@ -112,6 +112,16 @@ type Config struct {
 	// its token, for the client to hand a fresh one. Default 25s;
 	// negative for none.
 	ExpiryGrace time.Duration
+	// UserMessageRate (USER_MESSAGE_RATE) is how many messages per minute
+	// one user, a JWT's subject, may send, on every replica together; a
+	// minute's worth may be sent at once. Past it: resource_exhausted
+	// with when to retry. Service tokens and anonymous callers are not
+	// limited. Default 30; negative for no limit.
+	UserMessageRate int
+	// UserMaxConnections (USER_MAX_CONNECTIONS) caps the sockets and
+	// streams one user may hold open, on every replica together. Default
+	// 100; negative for no limit.
+	UserMaxConnections int
 	// AllowedOrigins (ALLOWED_ORIGINS) are the origins allowed to open the
 	// WebSocket and to call from a browser: https://app.example.com,
 	// *.example.com. Default none: any origin (a warning is logged).
@@ -187,7 +197,7 @@ func (c Config) settings() []setting {
 	return []setting{
 		{"RedisURL", "REDIS_URL", c.RedisURL},
 		{"HistoryLimit", "HISTORY_LIMIT", itoa(c.HistoryLimit)},
-		{"ContextMessages", "CONTEXT_MESSAGES", contextMessages(c.ContextMessages)},
+		{"ContextMessages", "CONTEXT_MESSAGES", zeroIfNegative(c.ContextMessages)},
 		{"LeaseTTL", "LEASE_TTL", duration(c.LeaseTTL)},
 		{"ReplyTimeout", "REPLY_TIMEOUT", duration(c.ReplyTimeout)},
 		{"MaxTextBytes", "MAX_TEXT_BYTES", itoa(c.MaxTextBytes)},
@@ -201,6 +211,8 @@ func (c Config) settings() []setting {
 		{"AgentsClaim", "AUTH_AGENTS_CLAIM", c.AgentsClaim},
 		{"DefaultAgents", "AUTH_DEFAULT_AGENTS", strings.Join(c.DefaultAgents, ",")},
 		{"ExpiryGrace", "AUTH_EXPIRY_GRACE", orNone(c.ExpiryGrace)},
+		{"UserMessageRate", "USER_MESSAGE_RATE", zeroIfNegative(c.UserMessageRate)},
+		{"UserMaxConnections", "USER_MAX_CONNECTIONS", zeroIfNegative(c.UserMaxConnections)},
 		{"AllowedOrigins", "ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ",")},
 		{"MaxConnections", "MAX_CONNECTIONS", itoa(c.MaxConnections)},
 		{"ConnectionRate", "CONNECTION_RATE", ftoa(c.ConnectionRate)},
@@ -330,9 +342,9 @@ func orNone(d time.Duration) string {
 	return duration(d)
 }
 
-// contextMessages is ContextMessages as CONTEXT_MESSAGES has it, where 0
-// means none rather than the default.
-func contextMessages(n int) string {
+// zeroIfNegative is a number whose variable takes 0 for none (rather than
+// the default): negative is "0".
+func zeroIfNegative(n int) string {
 	if n < 0 {
 		return "0"
 	}

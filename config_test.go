@@ -60,6 +60,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		AgentsClaim:          "https://app.example.com/agents",
 		DefaultAgents:        []string{"{sub}", "{sub}:*"},
 		ExpiryGrace:          5 * time.Second,
+		UserMessageRate:      12,
+		UserMaxConnections:   3,
 		AllowedOrigins:       []string{"https://a.example.com", "*.b.example.com"},
 		MaxConnections:       12,
 		ConnectionRate:       2.5,
@@ -115,6 +117,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	want.AuthTokens = c.AuthTokens
 	want.JWT = config.JWT{Secret: c.JWTSecret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, AgentsClaim: c.AgentsClaim,
 		DefaultAgents: c.DefaultAgents, ExpiryGrace: c.ExpiryGrace}
+	want.UserMessageRate = c.UserMessageRate
+	want.UserMaxConnections = c.UserMaxConnections
 	want.AllowedOrigins = c.AllowedOrigins
 	want.MaxConnections = c.MaxConnections
 	want.ConnectionRate = c.ConnectionRate
@@ -142,6 +146,11 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	none, err = Config{ExpiryGrace: -1}.load()
 	if err != nil || none.JWT.ExpiryGrace != 0 {
 		t.Fatalf("ExpiryGrace -1 loads as %v, %v; want 0, none", none.JWT.ExpiryGrace, err)
+	}
+	none, err = Config{UserMessageRate: -1, UserMaxConnections: -1}.load()
+	if err != nil || none.UserMessageRate != 0 || none.UserMaxConnections != 0 {
+		t.Fatalf("UserMessageRate and UserMaxConnections -1 load as %d and %d, %v; want 0, no limit",
+			none.UserMessageRate, none.UserMaxConnections, err)
 	}
 
 	c.JWTSecret, c.JWKSURL = "", "https://idp.example.com/jwks"
@@ -184,6 +193,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", DefaultAgents: []string{"{sub},x:{sub}"}}, "DefaultAgents"},
 		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", AgentsClaim: "scope"}, "AgentsClaim"},
 		{Config{ExpiryGrace: 2 * time.Hour}, "ExpiryGrace"},
+		{Config{UserMessageRate: 2_000_000}, "UserMessageRate"},
+		{Config{UserMaxConnections: 20_000_000}, "UserMaxConnections"},
 	} {
 		t.Run(c.field, func(t *testing.T) {
 			_, err := c.cfg.load()

@@ -80,6 +80,19 @@ type Config struct {
 	// WSFrameRate is how many frames per second one socket may send (token
 	// bucket, burst twice the rate). Default 50.
 	WSFrameRate float64
+	// UserMessageRate is how many messages per minute one user (the
+	// subject of a JWT) may send, on every replica together; a minute's
+	// worth may be sent at once. Service tokens and anonymous callers are
+	// not limited. 0 for no limit. Default 30: a person typing stays far
+	// below it, a script holding someone's token cannot spend more than
+	// 1800 replies an hour.
+	UserMessageRate int
+	// UserMaxConnections caps the sockets and streams one user may hold
+	// open, on every replica together. 0 for no limit. Default 100: more
+	// than a person's tabs open, reconnections whose old socket the
+	// server has not noticed closing yet included, and a small part of
+	// MaxConnections, so that one user cannot lock others out.
+	UserMaxConnections int
 	// MaxTextBytes is the longest message text accepted. Default 16384.
 	MaxTextBytes int
 	// MaxReplyBytes caps one reply: its text, tool call arguments and
@@ -172,6 +185,8 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 		MaxConnections:       p.int("MAX_CONNECTIONS", 20000, 1, 10_000_000),
 		ConnectionRate:       p.float("CONNECTION_RATE", 500, 0.1, 1e6),
 		WSFrameRate:          p.float("WS_FRAME_RATE", 50, 0.1, 1e6),
+		UserMessageRate:      p.int("USER_MESSAGE_RATE", 30, 0, 1_000_000),
+		UserMaxConnections:   p.int("USER_MAX_CONNECTIONS", 100, 0, 10_000_000),
 		MaxTextBytes:         p.int("MAX_TEXT_BYTES", 16384, 1, 4<<20),
 		MaxReplyBytes:        p.int("MAX_REPLY_BYTES", 1<<20, 1024, 256<<20),
 		MaxContextBytes:      p.int("MAX_CONTEXT_BYTES", 1<<20, 1024, 256<<20),
@@ -186,6 +201,9 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 		c.Responder = p.ownResponder()
 	} else {
 		c.Responder = p.responder()
+	}
+	if !c.JWT.Enabled() {
+		p.warnUnusedUserLimits()
 	}
 	c.Warnings = p.warnings
 	if p.err == nil && c.DrainDelay >= c.ShutdownTimeout {

@@ -89,6 +89,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add("AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef")
 	f.Add("AUTH_DEFAULT_AGENTS", "{sub},{sub}:*")
 	f.Add("AUTH_AGENTS_CLAIM", "https://app.example.com/agents")
+	f.Add("USER_MESSAGE_RATE", "0")
 	f.Fuzz(func(t *testing.T, name, value string) {
 		_, err := Load(env(map[string]string{name: value}))
 		if err == nil {

@@ -112,7 +112,9 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Refused counts a refusal; reason is a short stable word such as
-// "unauthenticated" or "origin".
+// "unauthenticated" or "origin". The per-user limits count theirs under
+// the reason of their *userlimit.Exceeded: "user_message_rate" and
+// "user_max_connections".
 func (m *Metrics) Refused(reason string) {
 	if m != nil {
 		m.Refusals.WithLabelValues(reason).Inc()
