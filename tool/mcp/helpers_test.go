@@ -66,14 +66,16 @@ type testSource struct {
 }
 
 // newSource starts a Source of servers, with short reconnect delays, that
-// the test's end closes.
+// the test's end closes. Its log is kept, unless cfg has a Logger.
 func newSource(t testing.TB, cfg Config, servers ...Server) *testSource {
 	t.Helper()
 	w := newWatcher()
 	rec := newRecords()
 	cfg.Servers = servers
 	cfg.Observer = w
-	cfg.Logger = slog.New(rec)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(rec)
+	}
 	if cfg.ReconnectMin == 0 {
 		cfg.ReconnectMin, cfg.ReconnectMax = 10*time.Millisecond, 200*time.Millisecond
 	}
