@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool/mcp"
 )
 
 // defaults is the server binary's configuration with no variable set.
@@ -53,6 +54,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		MaxTextBytes:         999,
 		MaxReplyBytes:        65536,
 		MaxContextBytes:      4096,
+		ToolTimeout:          7 * time.Second,
+		ToolResultMaxBytes:   2048,
 		AuthTokens:           []string{"0123456789abcdef", "fedcba9876543210"},
 		AllowedOrigins:       []string{"https://a.example.com", "*.b.example.com"},
 		MaxConnections:       12,
@@ -70,6 +73,10 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		ReadHeaderTimeout:    3 * time.Second,
 		MaxHeaderBytes:       8192,
 		MaxConcurrentStreams: 9,
+	}
+	c.MCPServers = []mcp.Server{
+		{Name: "files", Command: []string{"mcp-files", "${HOME}"}, Env: map[string]string{"PRICE": "${5}$"}, Secrets: []string{"s3cr3t-given"}},
+		{Name: "notion", URL: "https://mcp.notion.com/mcp?x=${Y}", Headers: map[string]string{"Authorization": "Bearer $token-value"}},
 	}
 	// Every field is either one of settings, set above, or brought by the
 	// program itself.
@@ -103,6 +110,15 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	want.MaxTextBytes = c.MaxTextBytes
 	want.MaxReplyBytes = c.MaxReplyBytes
 	want.MaxContextBytes = c.MaxContextBytes
+	// The values arrive as they are, and the secrets are the program's
+	// and those the parser finds: a credential header's, a URL's query.
+	want.Tools.MCPServers = []mcp.Server{
+		{Name: "files", Command: []string{"mcp-files", "${HOME}"}, Env: map[string]string{"PRICE": "${5}$"}, Secrets: []string{"s3cr3t-given"}},
+		{Name: "notion", URL: "https://mcp.notion.com/mcp?x=${Y}", Headers: map[string]string{"Authorization": "Bearer $token-value"},
+			Secrets: []string{"${Y}", "Bearer $token-value", "$token-value"}},
+	}
+	want.Tools.Timeout = c.ToolTimeout
+	want.Tools.ResultMaxBytes = c.ToolResultMaxBytes
 	want.AuthTokens = c.AuthTokens
 	want.AllowedOrigins = c.AllowedOrigins
 	want.MaxConnections = c.MaxConnections
@@ -151,6 +167,10 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{Config{AllowedOrigins: []string{"https://a.com,https://b.com"}}, "AllowedOrigins"},
 		{Config{AuthTokens: []string{"short-secret"}}, "AuthTokens"},
 		{Config{AuthTokens: []string{"0123456789abcdef,fedcba9876543210"}}, "AuthTokens"},
+		{Config{MCPServers: []mcp.Server{{Name: "a__b", Command: []string{"x"}}}}, "MCPServers"},
+		{Config{MCPServers: []mcp.Server{{Name: "a", URL: "ftp://x"}}}, "MCPServers"},
+		{Config{ToolTimeout: time.Nanosecond}, "ToolTimeout"},
+		{Config{ToolResultMaxBytes: 10}, "ToolResultMaxBytes"},
 	} {
 		t.Run(c.field, func(t *testing.T) {
 			_, err := c.cfg.load()

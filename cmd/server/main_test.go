@@ -195,6 +195,14 @@ func TestBadConfigExitsWithStatus2(t *testing.T) {
 		{"RESPONDER=openai OPENAI_MODEL=m OPENAI_BASE_URL=localhost:11434", "OPENAI_BASE_URL"},
 		{"RESPONDER=agui AGUI_TOKEN=do-not-print", "AGUI_URL"},
 		{"CONTEXT_MESSAGES=-5", "CONTEXT_MESSAGES"},
+		{`MCP_SERVERS=[{"name":"a"`, "MCP_SERVERS"},
+		{`MCP_SERVERS=[{"name":"a","command":["x"],"cwd":"/"}]`, "MCP_SERVERS"},
+		{`MCP_SERVERS=[{"name":"a","url":"ftp://u:do-not-print@mcp/x"}]`, "MCP_SERVERS"},
+		{`MCP_SERVERS=[{"name":"a","url":"http://x","headers":{"Authorization":"${MCP_TOKEN}"}}]`, "MCP_SERVERS"},
+		{`MCP_SERVERS=[{"name":"a","command":["x"]},{"name":"a","command":["y"]}]`, "MCP_SERVERS"},
+		{"MCP_SERVERS=@/nonexistent/mcp.json", "MCP_SERVERS"},
+		{"TOOL_TIMEOUT=soon", "TOOL_TIMEOUT"},
+		{"TOOL_RESULT_MAX_BYTES=10", "TOOL_RESULT_MAX_BYTES"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Parallel()

@@ -85,6 +85,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add("RESPONDER", "openai")
 	f.Add("CONTEXT_MESSAGES", "-1")
 	f.Add("MAX_REPLY_BYTES", "1048576")
+	f.Add("MCP_SERVERS", `[{"name": "a", "url": "http://x/${HOME}", "headers": {"A": "$$"}}, {"name": "b", "command": ["x"]}]`)
 	f.Fuzz(func(t *testing.T, name, value string) {
 		_, err := Load(env(map[string]string{name: value}))
 		if err == nil {
