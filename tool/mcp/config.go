@@ -33,25 +33,44 @@ type Server struct {
 	// and again when it exits.
 	Command []string `json:"command,omitempty"`
 	// Env is the command's environment, added to the few variables it
-	// takes from the gateway's (InheritedEnv): never the gateway's own
-	// secrets.
+	// takes from the gateway's: PATH, HOME, USER, LOGNAME, SHELL, TERM,
+	// TMPDIR, LANG, LC_ALL and TZ, what programs need to run (find
+	// executables, a home and a temporary directory, a locale); never the
+	// gateway's own secrets.
 	Env map[string]string `json:"env,omitempty"`
 	// Tools, if set, are the only tools of the server offered to the model,
 	// by the names the server gives them.
 	Tools []string `json:"tools,omitempty"`
 	// Secrets are values of URL, Headers and Env that must never be logged
-	// or shown: ParseServers lists the values of the environment variables
-	// the entry names, the URL's password and query values, and the values
-	// of headers that carry credentials (Authorization, Cookie, and any
-	// header whose name has key, token, secret, password or auth in it).
+	// or shown, besides those New finds itself: the URL's password and
+	// query values, and the values of headers that carry credentials
+	// (Authorization, Cookie, and any header whose name has key, token,
+	// secret, password or auth in it). ParseServers adds the values of
+	// the environment variables the entry names.
 	Secrets []string `json:"-"`
 }
 
-// InheritedEnv are the variables of the gateway's environment that a
-// command gets besides its Env: what programs need to run (find
-// executables, a home and a temporary directory, a locale), and nothing
-// that may hold a secret of the gateway's.
-var InheritedEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "LANG", "LC_ALL", "TZ"}
+// inheritedEnv are the variables of the gateway's environment that a
+// command gets besides its Env (see Server.Env).
+func inheritedEnv() []string {
+	return []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "LANG", "LC_ALL", "TZ"}
+}
+
+// secrets are s.Secrets and the secrets its URL and headers show: its
+// URL's password and query values, its credential headers' values (and
+// what follows the scheme in them, such as a bearer token).
+func (s Server) secrets() []string {
+	out := append(redact.URLSecrets(s.URL), s.Secrets...)
+	for name, v := range s.Headers {
+		if credentialHeader(name) {
+			out = append(out, v)
+			if _, cred, ok := strings.Cut(v, " "); ok {
+				out = append(out, strings.TrimSpace(cred))
+			}
+		}
+	}
+	return compact(out)
+}
 
 // Transport is "http" for a server with a URL, "stdio" for a command.
 func (s Server) Transport() string {
@@ -190,7 +209,8 @@ func parseEntry(raw json.RawMessage, lookup func(string) (string, bool)) (Server
 	if err := checkTools(s.Tools); err != nil {
 		return Server{}, err
 	}
-	s.Secrets = compact(x.secrets)
+	s.Secrets = x.secrets
+	s.Secrets = s.secrets()
 	return s, nil
 }
 
@@ -258,7 +278,6 @@ func (x *expander) httpServer(s *Server) error {
 		return fmt.Errorf("url %q: want an http:// or https:// URL such as https://mcp.example.com/mcp", redact.URL(raw))
 	}
 	s.URL = u
-	x.secrets = append(x.secrets, redact.URLSecrets(u)...)
 	for name, v := range s.Headers {
 		if !validHeaderName(name) {
 			return fmt.Errorf("header name %q is not valid", clipName(name))
@@ -269,12 +288,6 @@ func (x *expander) httpServer(s *Server) error {
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
 			return fmt.Errorf("the value of header %s has a line break or a NUL", name)
-		}
-		if credentialHeader(name) {
-			x.secrets = append(x.secrets, v)
-			if _, cred, ok := strings.Cut(v, " "); ok {
-				x.secrets = append(x.secrets, strings.TrimSpace(cred))
-			}
 		}
 		s.Headers[name] = v
 	}

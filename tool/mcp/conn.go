@@ -122,12 +122,15 @@ func (c *conn) connected(ctx context.Context) error {
 		}
 		proc = p
 		defer proc.stop(c.src.kill)
-		transport = &sdk.IOTransport{Reader: p.stdout, Writer: p.stdin}
+		transport = p.transport()
 	}
 
 	start, cancel := context.WithTimeout(ctx, c.src.cfg.Timeout)
 	defer cancel()
 	cs, err := c.client.Connect(start, transport, nil)
+	if ctx.Err() != nil {
+		return ctx.Err() // closing: nothing to tell
+	}
 	if err != nil {
 		return c.why(err, proc)
 	}
@@ -139,6 +142,9 @@ func (c *conn) connected(ctx context.Context) error {
 		ended <- cs.Wait()
 	}()
 	defs, byName, err := c.list(start, cs)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err != nil {
 		return c.why(err, proc)
 	}

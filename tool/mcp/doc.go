@@ -25,8 +25,8 @@
 // URL's password and query values, and the values of headers that carry
 // credentials are secrets: never logged, never shown (Server.Secrets).
 // A command gets only PATH, HOME, USER, LOGNAME, SHELL, TERM, TMPDIR,
-// LANG, LC_ALL and TZ of the gateway's environment (InheritedEnv), and its
-// env: never the gateway's own secrets.
+// LANG, LC_ALL and TZ of the gateway's environment, and its env: never the
+// gateway's own secrets.
 //
 // # Tool names
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os/exec"
@@ -110,7 +111,7 @@ func reason(err error) string {
 		return "command not permitted"
 	case errors.Is(err, sdk.ErrSessionMissing):
 		return "session lost"
-	case errors.Is(err, sdk.ErrConnectionClosed):
+	case errors.Is(err, sdk.ErrConnectionClosed), errors.Is(err, io.EOF):
 		return "connection closed"
 	}
 	if se, ok := errors.AsType[*statusError](err); ok {

@@ -3,6 +3,7 @@ package mcp
 import (
 	"bufio"
 	"context"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/clip"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // stopGrace is how long a stdio server is given to exit after its input
@@ -104,11 +106,11 @@ func startProcess(s Server, log *slog.Logger, wg *sync.WaitGroup) (*process, err
 	return p, nil
 }
 
-// processEnv is the environment of a command: InheritedEnv's variables of
-// the gateway's, then the server's own Env, which wins.
+// processEnv is the environment of a command: the few variables of the
+// gateway's it inherits, then the server's own Env, which wins.
 func processEnv(own map[string]string) []string {
 	var env []string
-	for _, k := range InheritedEnv {
+	for _, k := range inheritedEnv() {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -172,8 +174,11 @@ func (p *process) exitErr() *exitError {
 // stop ends the process: its input closes, as the MCP specification
 // asks, then after stopGrace it gets SIGTERM, and after stopGrace more
 // SIGKILL; when kill is done, SIGKILL at once. It returns once the process
-// has exited. It may be called more than once.
+// has exited, and closes the gateway's end of its output then, not before:
+// a server that writes while it stops must not die of SIGPIPE. It may be
+// called more than once.
 func (p *process) stop(kill context.Context) {
+	defer p.stdout.Close()
 	_ = p.stdin.Close()
 	if p.awaitExit(kill, stopGrace) {
 		return
@@ -186,6 +191,12 @@ func (p *process) stop(kill context.Context) {
 	}
 	p.signal(sigkill)
 	<-p.exited
+}
+
+// transport is the MCP transport over the process's pipes. Closing it
+// closes the process's input only; its output stays open until stop.
+func (p *process) transport() sdk.Transport {
+	return &sdk.IOTransport{Reader: io.NopCloser(p.stdout), Writer: p.stdin}
 }
 
 // awaitExit waits up to d for the process to exit, or for kill to be done;

@@ -104,7 +104,7 @@ func New(cfg Config) (*Source, error) {
 	}
 	var secrets []string
 	for _, s := range cfg.Servers {
-		secrets = append(secrets, s.Secrets...)
+		secrets = append(secrets, s.secrets()...)
 	}
 	red := redact.New(secrets...)
 	// The servers' secrets are taken out of every line, the SDK's too,
