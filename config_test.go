@@ -57,6 +57,12 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		ToolTimeout:          7 * time.Second,
 		ToolResultMaxBytes:   2048,
 		AuthTokens:           []string{"0123456789abcdef", "fedcba9876543210"},
+		JWTSecret:            "0123456789abcdef0123456789abcdef",
+		JWTIssuer:            "https://idp.example.com/",
+		JWTAudience:          "agentgate",
+		AgentsClaim:          "https://app.example.com/agents",
+		DefaultAgents:        []string{"{sub}", "{sub}:*"},
+		ExpiryGrace:          5 * time.Second,
 		AllowedOrigins:       []string{"https://a.example.com", "*.b.example.com"},
 		MaxConnections:       12,
 		ConnectionRate:       2.5,
@@ -81,6 +87,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	// Every field is either one of settings, set above, or brought by the
 	// program itself.
 	own := map[string]bool{"Responder": true, "Logger": true, "Version": true, "Redis": true}
+	// JWKSURL is JWTSecret's alternative: checked below, by itself.
+	alternative := map[string]bool{"JWKSURL": true}
 	listed := map[string]bool{}
 	for _, s := range c.settings() {
 		listed[s.field] = true
@@ -92,6 +100,7 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		case own[name]:
 		case !listed[name]:
 			t.Errorf("Config.%s is not in settings: it never reaches the gateway", name)
+		case alternative[name]:
 		case v.Field(i).IsZero():
 			t.Errorf("Config.%s is not set by this test", name)
 		}
@@ -120,6 +129,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	want.Tools.Timeout = c.ToolTimeout
 	want.Tools.ResultMaxBytes = c.ToolResultMaxBytes
 	want.AuthTokens = c.AuthTokens
+	want.JWT = config.JWT{Secret: c.JWTSecret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, AgentsClaim: c.AgentsClaim,
+		DefaultAgents: c.DefaultAgents, ExpiryGrace: c.ExpiryGrace}
 	want.AllowedOrigins = c.AllowedOrigins
 	want.MaxConnections = c.MaxConnections
 	want.ConnectionRate = c.ConnectionRate
@@ -143,6 +154,20 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	none, err := Config{ContextMessages: -1}.load()
 	if err != nil || none.Responder.ContextMessages != 0 {
 		t.Fatalf("ContextMessages -1 loads as %d, %v; want 0, none", none.Responder.ContextMessages, err)
+	}
+	none, err = Config{ExpiryGrace: -1}.load()
+	if err != nil || none.JWT.ExpiryGrace != 0 {
+		t.Fatalf("ExpiryGrace -1 loads as %v, %v; want 0, none", none.JWT.ExpiryGrace, err)
+	}
+
+	c.JWTSecret, c.JWKSURL = "", "https://idp.example.com/jwks"
+	got, err = c.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.JWT.Secret, want.JWT.JWKSURL = "", c.JWKSURL
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with JWKSURL: loaded\n%+v\nwant\n%+v", got, want)
 	}
 }
 
@@ -171,6 +196,14 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{Config{MCPServers: []mcp.Server{{Name: "a", URL: "ftp://x"}}}, "MCPServers"},
 		{Config{ToolTimeout: time.Nanosecond}, "ToolTimeout"},
 		{Config{ToolResultMaxBytes: 10}, "ToolResultMaxBytes"},
+		{Config{JWTSecret: "short-secret"}, "JWTSecret"},
+		{Config{JWKSURL: "https://idp/jwks", JWTSecret: "0123456789abcdef0123456789abcdef"}, "JWTSecret"},
+		{Config{JWKSURL: "https://idp/jwks", JWTAudience: "a"}, "JWTIssuer"},
+		{Config{JWKSURL: "idp/jwks", JWTIssuer: "i", JWTAudience: "a"}, "JWKSURL"},
+		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", DefaultAgents: []string{"everyone"}}, "DefaultAgents"},
+		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", DefaultAgents: []string{"{sub},x:{sub}"}}, "DefaultAgents"},
+		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", AgentsClaim: "scope"}, "AgentsClaim"},
+		{Config{ExpiryGrace: 2 * time.Hour}, "ExpiryGrace"},
 	} {
 		t.Run(c.field, func(t *testing.T) {
 			_, err := c.cfg.load()
@@ -178,8 +211,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 			if !errors.As(err, &cerr) || cerr.Var != "Config."+c.field {
 				t.Fatalf("load: %v; want a *ConfigError naming Config.%s", err, c.field)
 			}
-			for _, tok := range c.cfg.AuthTokens {
-				if strings.Contains(err.Error(), tok) {
+			for _, tok := range append(c.cfg.AuthTokens, c.cfg.JWTSecret) {
+				if tok != "" && strings.Contains(err.Error(), tok) {
 					t.Fatalf("the error %q echoes the token", err)
 				}
 			}

@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Logger:          a.log,
 		LeaseTTL:        cfg.LeaseTTL,
 		ReplyTimeout:    cfg.ReplyTimeout,
-		ContextMessages: contextMessages(cfg.Responder.ContextMessages),
+		ContextMessages: cfg.Responder.ContextMessages,
 		Redact:          red.String,
 	})
 	a.health = health.New(health.Config{
@@ -288,15 +288,6 @@ func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
 		}
 		b.ServeHTTP(w, r)
 	}), nil
-}
-
-// contextMessages maps CONTEXT_MESSAGES, where 0 means none, onto
-// agent.Config, where 0 means the default.
-func contextMessages(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // protect puts CORS (for browsers using Connect or gRPC-Web, from the
@@ -452,7 +443,7 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
-// Close stops the reply workers, the engine, and its connecting if it is
+// Close stops the repliers, the engine, and its connecting if it is
 // still under way.
 func (a *App) Close() error {
 	if a.stopConnect != nil {
