@@ -161,6 +161,20 @@ func TestTimeout(t *testing.T) {
 	})
 }
 
+// TestCallersDeadline: a call whose context's deadline passes first is a
+// timeout too.
+func TestCallersDeadline(t *testing.T) {
+	t.Parallel()
+	h := startHTTP(t, "T", "127.0.0.1:0")
+	s := newSource(t, Config{}, Server{Name: "t", URL: h.URL})
+	s.awaitReady(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.Call(ctx, "t__sleep", []byte(`{"ms": 600000}`)); kindOf(err) != Timeout || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call past the caller's deadline: %v, want a timeout", err)
+	}
+}
+
 // TestCancelledCall: a call whose context ends (CancelRun) returns at once.
 func TestCancelledCall(t *testing.T) {
 	t.Parallel()

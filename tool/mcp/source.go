@@ -260,6 +260,10 @@ func (s *Source) callError(ctx context.Context, c *conn, cs *sdk.ClientSession, 
 			e.Kind, e.msg, e.err = Timeout, fmt.Sprintf("the tool %q did not answer within %s", name, s.cfg.Timeout), cause
 		case errors.Is(cause, errClosed):
 			e.Kind, e.msg, e.err = Cancelled, "the call was cancelled: the gateway is shutting down", cause
+		case errors.Is(cause, context.DeadlineExceeded):
+			// The caller's own deadline, such as the loop's bound on a
+			// step.
+			e.Kind, e.msg, e.err = Timeout, fmt.Sprintf("the tool %q did not answer in time", name), cause
 		default:
 			e.Kind, e.msg, e.err = Cancelled, "the call was cancelled", cause
 		}
