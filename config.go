@@ -1,9 +1,11 @@
 package agentgate
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool/mcp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -77,6 +80,20 @@ type Config struct {
 	// conversation a responder gets: the oldest messages are left out
 	// first. Default 1 MiB.
 	MaxContextBytes int
+
+	// MCPServers (MCP_SERVERS) are the MCP servers whose tools the model
+	// may call (see package tool/mcp). Their values are used as they are:
+	// ${NAME} is not read from the environment here, since a program
+	// reads its environment itself. Their Secrets are kept out of the
+	// logs with the gateway's own. Default none.
+	MCPServers []mcp.Server
+	// ToolTimeout (TOOL_TIMEOUT) bounds one call of a server tool, and
+	// each attempt to connect an MCP server. Default 60s.
+	ToolTimeout time.Duration
+	// ToolResultMaxBytes (TOOL_RESULT_MAX_BYTES) is the longest result of
+	// a server tool the model is given; a longer one is cut, with a
+	// marker saying so. Default 64 KiB.
+	ToolResultMaxBytes int
 
 	// AuthTokens (AUTH_TOKENS) are the accepted bearer tokens, each at
 	// least 16 characters. Default none: anyone who reaches the handler
@@ -203,6 +220,9 @@ func (c Config) settings() []setting {
 		{"MaxTextBytes", "MAX_TEXT_BYTES", itoa(c.MaxTextBytes)},
 		{"MaxReplyBytes", "MAX_REPLY_BYTES", itoa(c.MaxReplyBytes)},
 		{"MaxContextBytes", "MAX_CONTEXT_BYTES", itoa(c.MaxContextBytes)},
+		{"MCPServers", "MCP_SERVERS", mcpServers(c.MCPServers)},
+		{"ToolTimeout", "TOOL_TIMEOUT", duration(c.ToolTimeout)},
+		{"ToolResultMaxBytes", "TOOL_RESULT_MAX_BYTES", itoa(c.ToolResultMaxBytes)},
 		{"AuthTokens", "AUTH_TOKENS", strings.Join(c.AuthTokens, ",")},
 		{"JWKSURL", "AUTH_JWKS_URL", c.JWKSURL},
 		{"JWTSecret", "AUTH_JWT_SECRET", c.JWTSecret},
@@ -261,6 +281,7 @@ func (c Config) load() (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
+	keepMCPSecrets(cfg.Tools.MCPServers, c.MCPServers)
 	return cfg, c.checkRedis()
 }
 
@@ -299,6 +320,49 @@ func (c Config) checkRedis() error {
 			Accept: "want a client that does not retry commands, redis.Options{MaxRetries: -1}: a retried script could append an event twice"}
 	}
 	return nil
+}
+
+// mcpServers is servers as MCP_SERVERS holds them, every $ doubled so
+// that the values read back as they are; "" for none.
+func mcpServers(servers []mcp.Server) string {
+	if len(servers) == 0 {
+		return ""
+	}
+	out := make([]mcp.Server, len(servers))
+	for i, s := range servers {
+		s.URL = mcp.EscapeValue(s.URL)
+		s.Headers = escapeValues(s.Headers)
+		s.Env = escapeValues(s.Env)
+		out[i] = s
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return "" // maps of strings and strings: never
+	}
+	return string(b)
+}
+
+func escapeValues(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = mcp.EscapeValue(v)
+	}
+	return out
+}
+
+// keepMCPSecrets adds the Secrets the program gave each server to those
+// the parser found, since MCP_SERVERS's JSON does not carry them.
+func keepMCPSecrets(parsed, given []mcp.Server) {
+	for i := range parsed {
+		for _, s := range given[i].Secrets {
+			if !slices.Contains(parsed[i].Secrets, s) {
+				parsed[i].Secrets = append(parsed[i].Secrets, s)
+			}
+		}
+	}
 }
 
 // itoa is n's text, or "" for 0 (the default).

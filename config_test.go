@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool/mcp"
 )
 
 // defaults is the server binary's configuration with no variable set.
@@ -53,6 +54,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		MaxTextBytes:         999,
 		MaxReplyBytes:        65536,
 		MaxContextBytes:      4096,
+		ToolTimeout:          7 * time.Second,
+		ToolResultMaxBytes:   2048,
 		AuthTokens:           []string{"0123456789abcdef", "fedcba9876543210"},
 		JWTSecret:            "0123456789abcdef0123456789abcdef",
 		JWTIssuer:            "https://idp.example.com/",
@@ -78,6 +81,10 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		ReadHeaderTimeout:    3 * time.Second,
 		MaxHeaderBytes:       8192,
 		MaxConcurrentStreams: 9,
+	}
+	c.MCPServers = []mcp.Server{
+		{Name: "files", Command: []string{"mcp-files", "${HOME}"}, Env: map[string]string{"PRICE": "${5}$"}, Secrets: []string{"s3cr3t-given"}},
+		{Name: "notion", URL: "https://mcp.notion.com/mcp?x=${Y}", Headers: map[string]string{"Authorization": "Bearer $token-value"}},
 	}
 	// Every field is either one of settings, set above, or brought by the
 	// program itself.
@@ -114,6 +121,15 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	want.MaxTextBytes = c.MaxTextBytes
 	want.MaxReplyBytes = c.MaxReplyBytes
 	want.MaxContextBytes = c.MaxContextBytes
+	// The values arrive as they are, and the secrets are the program's
+	// and those the parser finds: a credential header's, a URL's query.
+	want.Tools.MCPServers = []mcp.Server{
+		{Name: "files", Command: []string{"mcp-files", "${HOME}"}, Env: map[string]string{"PRICE": "${5}$"}, Secrets: []string{"s3cr3t-given"}},
+		{Name: "notion", URL: "https://mcp.notion.com/mcp?x=${Y}", Headers: map[string]string{"Authorization": "Bearer $token-value"},
+			Secrets: []string{"${Y}", "Bearer $token-value", "$token-value"}},
+	}
+	want.Tools.Timeout = c.ToolTimeout
+	want.Tools.ResultMaxBytes = c.ToolResultMaxBytes
 	want.AuthTokens = c.AuthTokens
 	want.JWT = config.JWT{Secret: c.JWTSecret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, AgentsClaim: c.AgentsClaim,
 		DefaultAgents: c.DefaultAgents, ExpiryGrace: c.ExpiryGrace}
@@ -185,6 +201,10 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{Config{AllowedOrigins: []string{"https://a.com,https://b.com"}}, "AllowedOrigins"},
 		{Config{AuthTokens: []string{"short-secret"}}, "AuthTokens"},
 		{Config{AuthTokens: []string{"0123456789abcdef,fedcba9876543210"}}, "AuthTokens"},
+		{Config{MCPServers: []mcp.Server{{Name: "a__b", Command: []string{"x"}}}}, "MCPServers"},
+		{Config{MCPServers: []mcp.Server{{Name: "a", URL: "ftp://x"}}}, "MCPServers"},
+		{Config{ToolTimeout: time.Nanosecond}, "ToolTimeout"},
+		{Config{ToolResultMaxBytes: 10}, "ToolResultMaxBytes"},
 		{Config{JWTSecret: "short-secret"}, "JWTSecret"},
 		{Config{JWKSURL: "https://idp/jwks", JWTSecret: "0123456789abcdef0123456789abcdef"}, "JWTSecret"},
 		{Config{JWKSURL: "https://idp/jwks", JWTAudience: "a"}, "JWTIssuer"},

@@ -120,6 +120,8 @@ type Config struct {
 	WSSendQueue int
 	// Responder is the agents' logic (RESPONDER and its variables).
 	Responder Responder
+	// Tools are the server tools' settings (MCP_SERVERS, TOOL_*).
+	Tools Tools
 	// Warnings are settings that are valid but most likely not what was
 	// meant, such as OPENAI_MODEL without RESPONDER=openai: the server
 	// starts, and logs each of them once.
@@ -205,6 +207,7 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 	if !c.JWT.Enabled() {
 		p.warnUnusedUserLimits()
 	}
+	c.Tools = p.tools()
 	c.Warnings = p.warnings
 	if p.err == nil && c.DrainDelay >= c.ShutdownTimeout {
 		p.fail("DRAIN_DELAY", c.DrainDelay.String(), "must be shorter than SHUTDOWN_TIMEOUT ("+c.ShutdownTimeout.String()+")")

@@ -85,6 +85,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add("RESPONDER", "openai")
 	f.Add("CONTEXT_MESSAGES", "-1")
 	f.Add("MAX_REPLY_BYTES", "1048576")
+	f.Add("MCP_SERVERS", `[{"name": "a", "url": "http://x/${HOME}", "headers": {"A": "$$"}}, {"name": "b", "command": ["x"]}]`)
 	f.Add("AUTH_JWKS_URL", "https://idp/jwks")
 	f.Add("AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef")
 	f.Add("AUTH_DEFAULT_AGENTS", "{sub},{sub}:*")

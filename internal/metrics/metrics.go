@@ -8,7 +8,9 @@
 // written and the store operations that failed; the bridge and the doors
 // report their sockets, frames and requests through the wiring's
 // observers; and refusals at the edge are counted by reason
-// (Metrics.Refused). Handler serves them all on /metrics.
+// (Metrics.Refused); server tools' calls and MCP servers' states come
+// through an mcp.Observer (ToolMetrics.MCP). Handler serves them all on
+// /metrics.
 package metrics
 
 import (
@@ -42,6 +44,8 @@ type Metrics struct {
 	Events       *prometheus.CounterVec // by kind: user, reply, ephemeral
 	EngineErrors *prometheus.CounterVec // by op
 	Refusals     *prometheus.CounterVec // by reason
+
+	Tools *ToolMetrics
 }
 
 // New registers the collectors, the Go runtime and process collectors, and
@@ -100,6 +104,7 @@ func New(version, engine string) *Metrics {
 	} {
 		f(c)
 	}
+	m.Tools = newToolMetrics(reg)
 	return m
 }
 
