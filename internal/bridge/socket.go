@@ -36,10 +36,12 @@ type socket struct {
 	ws *websocket.Conn
 	// ctx is the context of the socket's calls and push: it lives as long as
 	// the socket, not as the upgrade request, and keeps the request's values
-	// (its request id). serve cancels it once the writer is done.
+	// (the caller's identity, its request id). serve cancels it once the
+	// writer is done.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// release gives back Config.Admit's place; called once, by end.
+	// release gives back the edge's place (edge.Policy.Admit); called
+	// once, by end.
 	release func()
 
 	rd    reader  // the reader goroutine's; its deadline under rd.dlMu
