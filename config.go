@@ -31,8 +31,9 @@ type Config struct {
 	// Responder answers every agent. Default responder.Echo{}. The
 	// built-in ones are responder/openai's and responder/agui's New.
 	Responder responder.Responder
-	// Logger receives every log line of the gateway, with AuthTokens and
-	// the password of RedisURL taken out. Default slog.Default().
+	// Logger receives every log line of the gateway, with AuthTokens,
+	// JWTSecret and the passwords of RedisURL and JWKSURL taken out.
+	// Default slog.Default().
 	Logger *slog.Logger
 	// Version is reported in metrics (agentgate_build_info) and in Serve's
 	// start line.
@@ -81,6 +82,36 @@ type Config struct {
 	// least 16 characters. Default none: anyone who reaches the handler
 	// talks to every agent (a warning is logged).
 	AuthTokens []string
+	// JWKSURL (AUTH_JWKS_URL) is the identity provider's key set (its
+	// jwks_uri), http(s): users' tokens signed with RS256, ES256 or EdDSA
+	// by one of its keys are accepted. The keys are cached, fetched again
+	// on an unknown kid (at most every 10 seconds) and every 15 minutes;
+	// while the provider is down, the cached keys keep working. Set
+	// JWKSURL or JWTSecret, not both; AuthTokens work beside either.
+	// Default none.
+	JWKSURL string
+	// JWTSecret (AUTH_JWT_SECRET) verifies users' HS256 tokens: at least
+	// 32 bytes. Default none.
+	JWTSecret string
+	// JWTIssuer (AUTH_JWT_ISSUER) must be the tokens' iss; required with
+	// JWKSURL. exp is required and, like nbf, enforced with 30 seconds of
+	// leeway.
+	JWTIssuer string
+	// JWTAudience (AUTH_JWT_AUDIENCE) must be one of the tokens' aud;
+	// required with JWKSURL.
+	JWTAudience string
+	// AgentsClaim (AUTH_AGENTS_CLAIM) is the claim that lists the agents a
+	// token may use: exact ids, or prefixes ending in '*'. Default
+	// "agents".
+	AgentsClaim string
+	// DefaultAgents (AUTH_DEFAULT_AGENTS) are the agents of a token
+	// without that claim, as templates of its sub: "{sub}", "{sub}:*".
+	// Default none: such a token reaches no agent.
+	DefaultAgents []string
+	// ExpiryGrace (AUTH_EXPIRY_GRACE) is how long a connection outlives
+	// its token, for the client to hand a fresh one. Default 25s;
+	// negative for none.
+	ExpiryGrace time.Duration
 	// AllowedOrigins (ALLOWED_ORIGINS) are the origins allowed to open the
 	// WebSocket and to call from a browser: https://app.example.com,
 	// *.example.com. Default none: any origin (a warning is logged).
@@ -163,6 +194,13 @@ func (c Config) settings() []setting {
 		{"MaxReplyBytes", "MAX_REPLY_BYTES", itoa(c.MaxReplyBytes)},
 		{"MaxContextBytes", "MAX_CONTEXT_BYTES", itoa(c.MaxContextBytes)},
 		{"AuthTokens", "AUTH_TOKENS", strings.Join(c.AuthTokens, ",")},
+		{"JWKSURL", "AUTH_JWKS_URL", c.JWKSURL},
+		{"JWTSecret", "AUTH_JWT_SECRET", c.JWTSecret},
+		{"JWTIssuer", "AUTH_JWT_ISSUER", c.JWTIssuer},
+		{"JWTAudience", "AUTH_JWT_AUDIENCE", c.JWTAudience},
+		{"AgentsClaim", "AUTH_AGENTS_CLAIM", c.AgentsClaim},
+		{"DefaultAgents", "AUTH_DEFAULT_AGENTS", strings.Join(c.DefaultAgents, ",")},
+		{"ExpiryGrace", "AUTH_EXPIRY_GRACE", orNone(c.ExpiryGrace)},
 		{"AllowedOrigins", "ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ",")},
 		{"MaxConnections", "MAX_CONNECTIONS", itoa(c.MaxConnections)},
 		{"ConnectionRate", "CONNECTION_RATE", ftoa(c.ConnectionRate)},
@@ -222,6 +260,11 @@ func (c Config) checkLists() error {
 			return &ConfigError{Var: "Config.AuthTokens", Value: "(redacted)", Accept: "want tokens of at least 16 characters without spaces, quotes or commas"}
 		}
 	}
+	for _, a := range c.DefaultAgents {
+		if a == "" || strings.Contains(a, ",") {
+			return &ConfigError{Var: "Config.DefaultAgents", Value: a, Accept: "want one template per entry, such as {sub} or {sub}:*"}
+		}
+	}
 	for _, o := range c.AllowedOrigins {
 		if o == "" || strings.Contains(o, ",") {
 			return &ConfigError{Var: "Config.AllowedOrigins", Value: o, Accept: "want one origin per entry, such as https://app.example.com or *.example.com"}
@@ -276,6 +319,15 @@ func duration(d time.Duration) string {
 		return ""
 	}
 	return d.String()
+}
+
+// orNone is a duration whose zero means the default as its variable has
+// it: negative is none ("0s").
+func orNone(d time.Duration) string {
+	if d < 0 {
+		return "0s"
+	}
+	return duration(d)
 }
 
 // contextMessages is ContextMessages as CONTEXT_MESSAGES has it, where 0

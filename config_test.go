@@ -54,6 +54,12 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		MaxReplyBytes:        65536,
 		MaxContextBytes:      4096,
 		AuthTokens:           []string{"0123456789abcdef", "fedcba9876543210"},
+		JWTSecret:            "0123456789abcdef0123456789abcdef",
+		JWTIssuer:            "https://idp.example.com/",
+		JWTAudience:          "agentgate",
+		AgentsClaim:          "https://app.example.com/agents",
+		DefaultAgents:        []string{"{sub}", "{sub}:*"},
+		ExpiryGrace:          5 * time.Second,
 		AllowedOrigins:       []string{"https://a.example.com", "*.b.example.com"},
 		MaxConnections:       12,
 		ConnectionRate:       2.5,
@@ -74,6 +80,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	// Every field is either one of settings, set above, or brought by the
 	// program itself.
 	own := map[string]bool{"Responder": true, "Logger": true, "Version": true, "Redis": true}
+	// JWKSURL is JWTSecret's alternative: checked below, by itself.
+	alternative := map[string]bool{"JWKSURL": true}
 	listed := map[string]bool{}
 	for _, s := range c.settings() {
 		listed[s.field] = true
@@ -85,6 +93,7 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		case own[name]:
 		case !listed[name]:
 			t.Errorf("Config.%s is not in settings: it never reaches the gateway", name)
+		case alternative[name]:
 		case v.Field(i).IsZero():
 			t.Errorf("Config.%s is not set by this test", name)
 		}
@@ -104,6 +113,8 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	want.MaxReplyBytes = c.MaxReplyBytes
 	want.MaxContextBytes = c.MaxContextBytes
 	want.AuthTokens = c.AuthTokens
+	want.JWT = config.JWT{Secret: c.JWTSecret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, AgentsClaim: c.AgentsClaim,
+		DefaultAgents: c.DefaultAgents, ExpiryGrace: c.ExpiryGrace}
 	want.AllowedOrigins = c.AllowedOrigins
 	want.MaxConnections = c.MaxConnections
 	want.ConnectionRate = c.ConnectionRate
@@ -128,6 +139,20 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	if err != nil || none.Responder.ContextMessages != 0 {
 		t.Fatalf("ContextMessages -1 loads as %d, %v; want 0, none", none.Responder.ContextMessages, err)
 	}
+	none, err = Config{ExpiryGrace: -1}.load()
+	if err != nil || none.JWT.ExpiryGrace != 0 {
+		t.Fatalf("ExpiryGrace -1 loads as %v, %v; want 0, none", none.JWT.ExpiryGrace, err)
+	}
+
+	c.JWTSecret, c.JWKSURL = "", "https://idp.example.com/jwks"
+	got, err = c.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.JWT.Secret, want.JWT.JWKSURL = "", c.JWKSURL
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with JWKSURL: loaded\n%+v\nwant\n%+v", got, want)
+	}
 }
 
 // TestBadConfigNamesTheField: a value outside the bounds the server binary
@@ -151,6 +176,14 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{Config{AllowedOrigins: []string{"https://a.com,https://b.com"}}, "AllowedOrigins"},
 		{Config{AuthTokens: []string{"short-secret"}}, "AuthTokens"},
 		{Config{AuthTokens: []string{"0123456789abcdef,fedcba9876543210"}}, "AuthTokens"},
+		{Config{JWTSecret: "short-secret"}, "JWTSecret"},
+		{Config{JWKSURL: "https://idp/jwks", JWTSecret: "0123456789abcdef0123456789abcdef"}, "JWTSecret"},
+		{Config{JWKSURL: "https://idp/jwks", JWTAudience: "a"}, "JWTIssuer"},
+		{Config{JWKSURL: "idp/jwks", JWTIssuer: "i", JWTAudience: "a"}, "JWKSURL"},
+		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", DefaultAgents: []string{"everyone"}}, "DefaultAgents"},
+		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", DefaultAgents: []string{"{sub},x:{sub}"}}, "DefaultAgents"},
+		{Config{JWTSecret: "0123456789abcdef0123456789abcdef", AgentsClaim: "scope"}, "AgentsClaim"},
+		{Config{ExpiryGrace: 2 * time.Hour}, "ExpiryGrace"},
 	} {
 		t.Run(c.field, func(t *testing.T) {
 			_, err := c.cfg.load()
@@ -158,8 +191,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 			if !errors.As(err, &cerr) || cerr.Var != "Config."+c.field {
 				t.Fatalf("load: %v; want a *ConfigError naming Config.%s", err, c.field)
 			}
-			for _, tok := range c.cfg.AuthTokens {
-				if strings.Contains(err.Error(), tok) {
+			for _, tok := range append(c.cfg.AuthTokens, c.cfg.JWTSecret) {
+				if tok != "" && strings.Contains(err.Error(), tok) {
 					t.Fatalf("the error %q echoes the token", err)
 				}
 			}

@@ -7,13 +7,16 @@ require (
 	connectrpc.com/cors v0.1.0
 	connectrpc.com/grpchealth v1.5.0
 	connectrpc.com/grpcreflect v1.3.1
+	github.com/MicahParks/jwkset v0.11.4
+	github.com/MicahParks/keyfunc/v3 v3.9.2
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gorilla/websocket v1.5.3
 	github.com/openai/openai-go/v3 v3.100.0
 	github.com/prometheus/client_golang v1.20.5
 	github.com/redis/go-redis/v9 v9.7.0
 	github.com/rs/cors v1.11.1
 	go.uber.org/goleak v1.3.0
-	golang.org/x/time v0.8.0
+	golang.org/x/time v0.15.0
 	google.golang.org/grpc v1.68.0
 	google.golang.org/protobuf v1.36.12
 )

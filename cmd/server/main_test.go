@@ -195,6 +195,11 @@ func TestBadConfigExitsWithStatus2(t *testing.T) {
 		{"RESPONDER=openai OPENAI_MODEL=m OPENAI_BASE_URL=localhost:11434", "OPENAI_BASE_URL"},
 		{"RESPONDER=agui AGUI_TOKEN=do-not-print", "AGUI_URL"},
 		{"CONTEXT_MESSAGES=-5", "CONTEXT_MESSAGES"},
+		{"AUTH_JWT_SECRET=short-do-not-print", "AUTH_JWT_SECRET"},
+		{"AUTH_JWKS_URL=https://idp/jwks AUTH_JWT_SECRET=0123456789abcdef0123456789abcdef-do-not-print AUTH_JWT_ISSUER=i AUTH_JWT_AUDIENCE=a", "AUTH_JWT_SECRET"},
+		{"AUTH_JWKS_URL=https://idp/jwks AUTH_JWT_AUDIENCE=agentgate", "AUTH_JWT_ISSUER"},
+		{"AUTH_JWKS_URL=idp.example.com/jwks", "AUTH_JWKS_URL"},
+		{"AUTH_JWT_SECRET=0123456789abcdef0123456789abcdef AUTH_DEFAULT_AGENTS=shared", "AUTH_DEFAULT_AGENTS"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Parallel()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -160,36 +158,12 @@ func assertNoKeyLogged(t *testing.T, p *process, key string) {
 func startAGUIUpstream(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join("..", "..", "responder", "agui", "testdata", "upstream")
-	node := nodetest.Require(t, dir, "@ag-ui/encoder")
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = dir
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	line := nodetest.Start(t, dir, "@ag-ui/encoder", "server.mjs")
+	port, ok := strings.CutPrefix(line, "listening ")
+	if !ok {
+		t.Fatalf("the AG-UI test agent said %q", line)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		s.Scan()
-		line <- s.Text()
-		for s.Scan() {
-		}
-	}()
-	select {
-	case l := <-line:
-		port, ok := strings.CutPrefix(l, "listening ")
-		if !ok {
-			t.Fatalf("the AG-UI test agent said %q", l)
-		}
-		return "http://127.0.0.1:" + port
-	case <-time.After(30 * time.Second):
-		t.Fatal("the AG-UI test agent did not start")
-	}
-	return ""
+	return "http://127.0.0.1:" + port
 }
 
 func TestAGUIResponder(t *testing.T) {

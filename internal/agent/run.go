@@ -221,6 +221,15 @@ func (r *runStream) ToolCallResult(id, content string) error {
 	return nil
 }
 
+// Interrupt implements responder.Stream. The run cannot be paused for an
+// answer yet: the interrupt is logged, and the reply is kept as it ends
+// (finish reason tool_calls), as the upstream reported it.
+func (r *runStream) Interrupt(i responder.Interrupt) error {
+	r.s.log.Warn("the upstream asked a question the gateway cannot hold the run for yet; the reply ends as it is",
+		"agent", r.lease.AgentID, "run_id", r.runID, "interrupt_id", i.ID, "reason", i.Reason)
+	return r.ctx.Err()
+}
+
 // reply is the persisted reply: what was written, and how it ended.
 func (r *runStream) reply(replyTo uint64, res responder.Result) *agentv1.Message {
 	m := &agentv1.Message{

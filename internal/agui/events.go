@@ -83,13 +83,39 @@ const (
 
 // Outcome is how a run ended: success (with PendingToolCallIDs when the run
 // waits for the client to run tools), interrupt (with the Interrupts a
-// person must answer) or cancelled.
+// person must answer, at least one) or cancelled.
 type Outcome struct {
-	Type               string   `json:"type"`
-	PendingToolCallIDs []string `json:"pendingToolCallIds,omitempty"`
-	// Interrupts are AG-UI Interrupt objects ({id, reason, ...}), kept as
-	// they were sent.
-	Interrupts []json.RawMessage `json:"interrupts,omitempty"`
+	Type               string      `json:"type"`
+	PendingToolCallIDs []string    `json:"pendingToolCallIds,omitempty"`
+	Interrupts         []Interrupt `json:"interrupts,omitempty"`
+}
+
+// The reasons of an Interrupt that AG-UI names; an agent may give others.
+const (
+	ReasonToolCall      = "tool_call"
+	ReasonInputRequired = "input_required"
+	ReasonConfirmation  = "confirmation"
+)
+
+// Interrupt is what an interrupted run waits for: the next run's
+// ResumeEntry with its ID answers it.
+type Interrupt struct {
+	// ID is unique within the run.
+	ID string `json:"id"`
+	// Reason is an open string: ReasonToolCall, ReasonInputRequired,
+	// ReasonConfirmation, or the agent's own.
+	Reason string `json:"reason"`
+	// Message is the question for whoever answers; optional.
+	Message string `json:"message,omitempty"`
+	// ToolCallID is the tool call an approval concerns; optional.
+	ToolCallID string `json:"toolCallId,omitempty"`
+	// ResponseSchema is the JSON Schema of the answer's payload; optional.
+	ResponseSchema json.RawMessage `json:"responseSchema,omitempty"`
+	// ExpiresAt is an ISO 8601 time after which an answer is stale;
+	// optional.
+	ExpiresAt string `json:"expiresAt,omitempty"`
+	// Metadata is the agent's own; optional.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
 // TokenUsage is one model's usage within a run. A count of zero is one

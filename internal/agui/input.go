@@ -6,8 +6,8 @@ import "encoding/json"
 // agent. Its field order is the one @ag-ui/client's HttpAgent writes.
 // Messages, Tools and Context are always written, [] when empty, as
 // HttpAgent sends them (see MarshalJSON); the fields AG-UI leaves open
-// (State, ForwardedProps) are kept as raw JSON. Resume and parentRunId are
-// not read.
+// (State, ForwardedProps) are kept as raw JSON. Resume answers the
+// interrupts of the run before; parentRunId is not read.
 type RunAgentInput struct {
 	ThreadID        string          `json:"threadId"`
 	RunID           string          `json:"runId"`
@@ -17,6 +17,24 @@ type RunAgentInput struct {
 	Tools           []Tool          `json:"tools"`
 	Context         []Context       `json:"context"`
 	ForwardedProps  json.RawMessage `json:"forwardedProps,omitempty"`
+	Resume          []ResumeEntry   `json:"resume,omitempty"`
+}
+
+// The statuses of a ResumeEntry.
+const (
+	ResumeResolved  = "resolved"
+	ResumeCancelled = "cancelled"
+)
+
+// ResumeEntry answers one Interrupt of the run before: resolved with a
+// payload (for an approval, {"approved": bool, ...}), or cancelled.
+type ResumeEntry struct {
+	InterruptID string `json:"interruptId"`
+	Status      string `json:"status"`
+	// Payload is the answer, any JSON; optional.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// Metadata is the client's own; optional.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler: it writes the required lists as []
@@ -57,6 +75,9 @@ type Message struct {
 	ToolCalls []ToolCall `json:"toolCalls,omitempty"`
 	// ToolCallID is the call a tool message answers.
 	ToolCallID string `json:"toolCallId,omitempty"`
+	// Error is a tool message's failure, when the tool failed: what went
+	// wrong, the Content saying the same to a reader of content alone.
+	Error string `json:"error,omitempty"`
 }
 
 // ToolCallFunction is the Type of every ToolCall.

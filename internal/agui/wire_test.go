@@ -122,8 +122,8 @@ func TestEventsRoundTrip(t *testing.T) {
 }
 
 // TestRunAgentInputRoundTrip does the same for a RunAgentInput with every
-// role the gateway reads or writes, content as a string and as parts,
-// tools and context.
+// role the gateway reads or writes, content as a string and as parts, a
+// tool message with an error, tools, context, and resume entries.
 func TestRunAgentInputRoundTrip(t *testing.T) {
 	t.Parallel()
 	want := inputFixture(t)
@@ -134,9 +134,14 @@ func TestRunAgentInputRoundTrip(t *testing.T) {
 	if got := encode(t, in); !bytes.Equal(got, want) {
 		t.Errorf("round trip\n got %s\nwant %s", got, want)
 	}
-	if len(in.Messages) != 6 || in.Messages[2].ToolCalls[1].Function.Name != "get_time" ||
-		in.Messages[3].ToolCallID != "c1" || in.Tools[0].Name != "show_map" || in.Context[0].Value != "fr-FR" {
+	if len(in.Messages) != 7 || in.Messages[2].ToolCalls[1].Function.Name != "get_time" ||
+		in.Messages[3].ToolCallID != "c1" || in.Messages[5].Error != "no forecast that far" ||
+		in.Tools[0].Name != "show_map" || in.Context[0].Value != "fr-FR" {
 		t.Errorf("decoded %+v", in)
+	}
+	if len(in.Resume) != 3 || in.Resume[0].InterruptID != "i1" || in.Resume[0].Status != ResumeResolved ||
+		string(in.Resume[0].Payload) != `{"approved":false,"reason":"not that file"}` || in.Resume[2].Status != ResumeCancelled || in.Resume[2].Payload != nil {
+		t.Errorf("decoded resume %+v", in.Resume)
 	}
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	AllowedOrigins []string
 	// AuthTokens lists the accepted bearer tokens; empty disables auth.
 	AuthTokens []string
+	// JWT is how users' tokens are verified (AUTH_JWKS_URL,
+	// AUTH_JWT_SECRET and their companions); see JWT.
+	JWT JWT
 	// LeaseTTL is how long an agent's reply lease lasts without renewal: the
 	// longest an agent stays silent after the replica answering it died.
 	// Default 10s.
@@ -153,6 +156,7 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 		LogFormat:       p.oneOf("LOG_FORMAT", "json", "json", "text"),
 		AllowedOrigins:  p.origins("ALLOWED_ORIGINS"),
 		AuthTokens:      p.tokens("AUTH_TOKENS"),
+		JWT:             p.jwt(),
 		LeaseTTL:        p.duration("LEASE_TTL", 10*time.Second, 100*time.Millisecond, time.Hour),
 		ReplyTimeout:    p.duration("REPLY_TIMEOUT", 60*time.Second, time.Millisecond, 24*time.Hour),
 		Heartbeat:       p.duration("HEARTBEAT_INTERVAL", DefaultHeartbeat, 10*time.Millisecond, time.Hour),

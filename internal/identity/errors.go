@@ -1,6 +1,10 @@
 package identity
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // The two ways Verify refuses a token. Every error Verify returns wraps
 // one of them (errors.Is); its text says what is wrong in words a person
@@ -17,3 +21,23 @@ var (
 	// fetch.
 	ErrInvalid = errors.New("the token is not valid")
 )
+
+// tokenError is a refusal: kind is ErrExpired or ErrInvalid, msg the whole
+// message.
+type tokenError struct {
+	kind error
+	msg  string
+}
+
+func (e *tokenError) Error() string { return e.msg }
+func (e *tokenError) Unwrap() error { return e.kind }
+
+// invalidf is an ErrInvalid with a formatted message.
+func invalidf(format string, args ...any) error {
+	return &tokenError{kind: ErrInvalid, msg: fmt.Sprintf(format, args...)}
+}
+
+// expired is the ErrExpired of a token whose exp was at.
+func expired(at time.Time) error {
+	return &tokenError{kind: ErrExpired, msg: "the token expired at " + at.UTC().Format(time.RFC3339) + ": fetch a new one"}
+}

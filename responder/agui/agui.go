@@ -3,16 +3,33 @@
 // Google ADK, Agno, AWS Strands, Microsoft Agent Framework, or any server in
 // any language that speaks AG-UI.
 //
-// For each reply it POSTs a RunAgentInput (the agent id as threadId, the
-// run id as runId, the conversation then the new user message as messages)
-// and reads the server-sent events back: the assistant's text becomes text
-// deltas, tool call events become tool call events, RUN_FINISHED ends the
-// reply, and RUN_ERROR becomes a run error with the upstream's code, if it
-// is a short snake_case word outside the gateway's own codes, and
-// upstream_error otherwise. A stream that ends without either is a failure
-// (upstream_incomplete): the reply would otherwise be kept as if it were
-// whole. Nothing the agent says reaches a message or a log line with the
-// token or the URL's secrets in it.
+// For each step of a run it POSTs a RunAgentInput (the agent id as
+// threadId, the run id as runId, the conversation, the new user message and
+// the run so far as messages, the step's tools as tools) and reads the
+// server-sent events back: the assistant's text becomes text deltas, tool
+// call events become tool call events, RUN_FINISHED ends the step, and
+// RUN_ERROR becomes a run error with the upstream's code, if it is a short
+// snake_case word outside the gateway's own codes, and upstream_error
+// otherwise; an agent's model that refused a conversation too long is
+// upstream_context_too_long, and one rate-limited upstream_rate_limited,
+// whatever the agent's code. A stream that ends without either is a
+// failure (upstream_incomplete): the reply would otherwise be kept as if it
+// were whole. Nothing the agent says reaches a message or a log line with
+// the token or the URL's secrets in it.
+//
+// # Tools and interrupts
+//
+// The agent may call the client's tools the gateway passes it: a run that
+// ends with such calls pending ends the step with tool_calls, and the next
+// step, a new AG-UI run (runId "<run id>-<step>"), brings the calls and
+// their results as assistant toolCalls and tool messages (a failure as the
+// tool message's error). The agent's own tools, whose results it reports,
+// pass through as they are. A run that ends with an interrupt outcome (a
+// person must approve a call, or answer a question) reports each interrupt
+// with Stream.Interrupt and ends the step with tool_calls; the next step's
+// Request.Resume goes back as the run's resume entries ({"approved",
+// "reason"} as a resolved entry's payload), and the result the resumed
+// agent reports for the call it held reaches the Stream as that call's.
 //
 // The responder keeps no state between replies, so any replica can run it.
 // It speaks SSE only, which every AG-UI server offers; the protobuf framing
@@ -67,8 +84,8 @@ type Config struct {
 	// a larger one fails the reply with upstream_event_too_large. Default
 	// 1 MiB. From UPSTREAM_MAX_EVENT_BYTES.
 	MaxFrameBytes int
-	// Logger receives what the responder skips or cannot support (an
-	// interrupt, a tool result for an unknown call), with the token and the
+	// Logger receives what the responder skips (a tool result for an
+	// unknown call, an interrupt's id given twice), with the token and the
 	// URL's secrets taken out. Default slog.Default(), which agentgate.Main
 	// makes the gateway's logger.
 	Logger *slog.Logger
@@ -153,7 +170,8 @@ func checkToken(token string) error {
 	return nil
 }
 
-// Respond implements responder.Responder: one POST, one event stream.
+// Respond implements responder.Responder: one POST, one event stream, per
+// step.
 func (r *Responder) Respond(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
 	body, err := json.Marshal(newRunAgentInput(req))
 	if err != nil {
@@ -174,7 +192,7 @@ func (r *Responder) Respond(ctx context.Context, req responder.Request, out resp
 	}
 	stream := &idleReader{r: resp.Body, timer: idle, d: r.cfg.IdleTimeout}
 	log := r.cfg.Logger.With("agent_id", req.AgentID, "run_id", req.RunID)
-	rep := newReply(out, log)
+	rep := newReply(out, log, req)
 	rep.red = r.red
 	res, err := r.read(newSSEReader(stream, r.cfg.MaxFrameBytes), rep)
 	if err != nil {

@@ -1,7 +1,6 @@
 package agui
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,8 +75,20 @@ func TestRespondWire(t *testing.T) {
 		result:   responder.Result{FinishReason: responder.FinishCancelled},
 	}, {
 		scenario: "interrupt",
-		calls:    []string{"text Approve?"},
-		result:   responder.Result{FinishReason: responder.FinishStop},
+		calls:    []string{"text Approve?", "interrupt i1 approval"},
+		result:   responder.Result{FinishReason: responder.FinishToolCalls},
+	}, {
+		scenario: "context-too-long",
+		code:     responder.CodeContextTooLong,
+		message:  []string{"too long for its model", "maximum context length is 8192 tokens", "context_length_exceeded", "CONTEXT_TOKENS"},
+	}, {
+		scenario: "context-words",
+		code:     responder.CodeContextTooLong,
+		message:  []string{"prompt is too long", "BadRequestError"},
+	}, {
+		scenario: "rate-limited-run",
+		code:     codeRateLimited,
+		message:  []string{"Rate limit reached for gpt-4o", "rate_limit_exceeded", "wait a little"},
 	}, {
 		scenario: "error",
 		calls:    []string{"text Thinking"},
@@ -153,6 +164,9 @@ func TestRespondWire(t *testing.T) {
 				return
 			}
 			checkError(t, err, tt.code, tt.message...)
+			if too := errors.Is(err, responder.ErrContextTooLong); too != (tt.code == responder.CodeContextTooLong) {
+				t.Errorf("errors.Is(err, ErrContextTooLong) = %v for code %s", too, tt.code)
+			}
 		})
 	}
 }
@@ -258,22 +272,6 @@ func assertHeader(t *testing.T, name string, got *string, want string) {
 	t.Helper()
 	if got == nil || *got != want {
 		t.Errorf("%s header %v, want %q", name, got, want)
-	}
-}
-
-// TestInterruptWire checks that an interrupt, which the gateway cannot
-// answer, ends the reply and says so in the log.
-func TestInterruptWire(t *testing.T) {
-	t.Parallel()
-	up := startUpstream(t)
-	var logs bytes.Buffer
-	r := up.responder(t, "interrupt", Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	res, err := respond(t, r, request(t), &respondertest.Recorder{})
-	if err != nil || res.FinishReason != responder.FinishStop {
-		t.Fatalf("result %+v, error %v", res, err)
-	}
-	if !strings.Contains(logs.String(), "interrupt") || !strings.Contains(logs.String(), "run_id="+request(t).RunID) {
-		t.Fatalf("log %q does not report the interrupt of the run", logs.String())
 	}
 }
 

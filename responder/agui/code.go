@@ -5,6 +5,7 @@ import (
 
 	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/redact"
+	"github.com/agentgate/agentgate/internal/upstreamerr"
 	"github.com/agentgate/agentgate/responder"
 )
 
@@ -57,14 +58,36 @@ func gatewayCode(code string) bool {
 }
 
 // runErrorOf is the run error a RUN_ERROR becomes. The agent's message is
-// kept, with the gateway's secrets taken out, on one line and cut; its code
-// is kept when keepCode allows it, and otherwise the code is upstream_error
-// and the agent's code, cleaned and cut, is quoted in the message. A
-// missing code is upstream_failed.
+// kept, with the gateway's secrets taken out, on one line and cut.
+//
+// A conversation too long for the agent's model (by its code, such as
+// context_length_exceeded, or its words, which agents pass on from their
+// model) is upstream_context_too_long, wrapping
+// responder.ErrContextTooLong, so that the gateway retries with less of the
+// conversation; a rate limit (rate_limit_exceeded, insufficient_quota) is
+// upstream_rate_limited, which clients handle as any upstream's; both name
+// the agent's code in the message. Otherwise the agent's code is kept when
+// keepCode allows it, and else the code is upstream_error and the agent's
+// code, cleaned and cut, is quoted in the message. A missing code is
+// upstream_failed. A refused key keeps the agent's own code: it is the
+// agent's credentials at fault, not the gateway's token, which
+// upstream_unauthenticated would point to.
 func runErrorOf(e wire.RunError, red *redact.Redactor) *responder.Error {
 	msg := red.Excerpt(e.Message, maxMessageRunes)
 	if msg == "" {
 		msg = "the AG-UI agent reported an error without a message"
+	}
+	said := ""
+	if e.Code != "" {
+		said = " (the agent's error code: " + red.Excerpt(e.Code, maxCodeBytes) + ")"
+	}
+	switch upstreamerr.Classify(e.Code, "", e.Message) {
+	case upstreamerr.ContextTooLong:
+		return &responder.Error{Code: responder.CodeContextTooLong, Err: responder.ErrContextTooLong,
+			Message: "the AG-UI agent says the conversation is too long for its model: " + msg + said +
+				"; lower CONTEXT_TOKENS or CONTEXT_MESSAGES, or start a new conversation"}
+	case upstreamerr.RateLimited:
+		return &responder.Error{Code: codeRateLimited, Message: msg + said + "; wait a little and send the message again"}
 	}
 	switch {
 	case e.Code == "":

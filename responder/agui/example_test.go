@@ -21,6 +21,7 @@ func (p printStream) ToolCallStart(id, name string) error     { return nil }
 func (p printStream) ToolCallArgs(id, delta string) error     { return nil }
 func (p printStream) ToolCallEnd(id string) error             { return nil }
 func (p printStream) ToolCallResult(id, content string) error { return nil }
+func (p printStream) Interrupt(responder.Interrupt) error     { return nil }
 
 // An AG-UI agent answers the responder's POST with an event stream; here a
 // stand-in for a LangGraph or ADK endpoint writes a fixed one.

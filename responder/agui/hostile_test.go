@@ -85,6 +85,10 @@ func TestEchoedToken(t *testing.T) {
 			msg := fmt.Sprintf("%q", "the key "+r.Header.Get("Authorization")+" is not valid here")
 			sse(`{"type":"RUN_STARTED","threadId":"t","runId":"r"}`, `{"type":"RUN_ERROR","code":"auth","message":`+msg+`}`)(w, r)
 		},
+		"RUN_ERROR context too long": func(w http.ResponseWriter, r *http.Request) {
+			msg := fmt.Sprintf("%q", "maximum context length exceeded for key "+r.Header.Get("Authorization"))
+			sse(`{"type":"RUN_STARTED","threadId":"t","runId":"r"}`, `{"type":"RUN_ERROR","code":"context_length_exceeded","message":`+msg+`}`)(w, r)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -104,6 +108,27 @@ func TestEchoedToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEchoedTokenInterrupt is an agent whose interrupt asks a question that
+// echoes its Authorization header: the question reaches the Stream with the
+// token redacted.
+func TestEchoedTokenInterrupt(t *testing.T) {
+	t.Parallel()
+	r, logs := hostile(t, func(w http.ResponseWriter, r *http.Request) {
+		msg, _ := json.Marshal("Approve the call made with " + r.Header.Get("Authorization") + "?")
+		sse(`{"type":"RUN_STARTED","threadId":"t","runId":"r"}`,
+			`{"type":"RUN_FINISHED","threadId":"t","runId":"r","outcome":{"type":"interrupt","interrupts":[{"id":"i1","reason":"confirmation","message":`+string(msg)+`}]}}`)(w, r)
+	})
+	out := &respondertest.Recorder{}
+	if _, err := respond(t, r, request(t), out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.Interrupts()
+	if len(got) != 1 || got[0].Message != "Approve the call made with Bearer [redacted]?" {
+		t.Fatalf("interrupts %+v: want the question with the token redacted", got)
+	}
+	noSecret(t, got[0].Message, logs.String())
 }
 
 // TestHostileRunErrorCodes sends RUN_ERROR codes that must not stand as

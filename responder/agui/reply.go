@@ -39,10 +39,26 @@ type reply struct {
 	order []string
 	// toolChunk is the call that TOOL_CALL_CHUNK continues.
 	toolChunk string
+	// answered holds the calls whose result was written.
+	answered map[string]bool
+	// earlier holds the calls of the run's earlier steps that have no
+	// result: a resumed agent answers a call an interrupt held with a
+	// TOOL_CALL_RESULT alone.
+	earlier map[string]bool
 }
 
-func newReply(out responder.Stream, log *slog.Logger) *reply {
-	return &reply{out: out, log: log, roles: map[string]string{}, calls: map[string]bool{}}
+// newReply reads the events of a step of req.
+func newReply(out responder.Stream, log *slog.Logger, req responder.Request) *reply {
+	r := &reply{out: out, log: log, roles: map[string]string{}, calls: map[string]bool{},
+		answered: map[string]bool{}, earlier: map[string]bool{}}
+	for _, m := range req.Steps {
+		for _, tc := range m.ToolCalls {
+			if tc.Result == "" && !tc.IsError {
+				r.earlier[tc.ID] = true
+			}
+		}
+	}
+	return r
 }
 
 // errBadEvent marks an event that is not JSON, or whose fields have the
@@ -221,20 +237,31 @@ func (r *reply) end(id string) error {
 
 // toolResult writes a tool call's result, ending the call first if the
 // upstream had not: AG-UI lets a result follow a chunked call directly.
-// A result for a call never started has no name to record and is skipped.
-// Its content is the text of its text parts, every media part dropped, as
-// a string-only consumer keeps it; content of any other shape is an
-// invalid event.
+// A result may also answer a call of an earlier step that has none, as a
+// resumed agent answers the call an interrupt held. A result for any other
+// call never started has no name to record, and a second result of a call
+// would contradict the first: both are skipped. Its content is the text of
+// its text parts, every media part dropped, as a string-only consumer
+// keeps it; content of any other shape is an invalid event.
 func (r *reply) toolResult(typ string, e wire.ToolCallResult) error {
 	content, err := e.Content.Text()
 	if err != nil {
 		return fmt.Errorf("%w: %s: content %w", errBadEvent, typ, err)
 	}
 	open, started := r.calls[e.ToolCallID]
-	if !started {
+	switch {
+	case r.answered[e.ToolCallID]:
+		r.log.Warn("agui: a second result of a tool call, skipped", "tool_call_id", e.ToolCallID)
+		return nil
+	case !started && r.earlier[e.ToolCallID]:
+		delete(r.earlier, e.ToolCallID)
+		r.answered[e.ToolCallID] = true
+		return wrapStream(r.out.ToolCallResult(e.ToolCallID, content))
+	case !started:
 		r.log.Warn("agui: result of a tool call never started, skipped", "tool_call_id", e.ToolCallID)
 		return nil
 	}
+	r.answered[e.ToolCallID] = true
 	if open {
 		if err := r.end(e.ToolCallID); err != nil {
 			return err
@@ -246,8 +273,8 @@ func (r *reply) toolResult(typ string, e wire.ToolCallResult) error {
 	return wrapStream(r.out.ToolCallResult(e.ToolCallID, content))
 }
 
-// finished ends every call still open, in start order, and returns how the
-// run ended.
+// finished ends every call still open, in start order, reports the
+// interrupts of an interrupted run, and returns how the run ended.
 func (r *reply) finished(data []byte) (*responder.Result, error) {
 	var e wire.RunFinished
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -260,22 +287,68 @@ func (r *reply) finished(data []byte) (*responder.Result, error) {
 			}
 		}
 	}
-	return &responder.Result{FinishReason: r.finishReason(e.Outcome), Usage: sumUsage(e.Usage)}, nil
+	var interrupted int
+	if o := e.Outcome; o != nil && o.Type == wire.OutcomeInterrupt {
+		var err error
+		if interrupted, err = r.interrupts(o.Interrupts); err != nil {
+			return nil, err
+		}
+	}
+	return &responder.Result{FinishReason: r.finishReason(e.Outcome, interrupted), Usage: sumUsage(e.Usage)}, nil
+}
+
+// interrupts reports an interrupted run's interrupts, and how many. An
+// interrupt without an id could never be answered: the event is invalid.
+// One whose id came before is skipped. One that names a tool call the
+// gateway does not hold (not a call of the run, or one with its result) is
+// reported without it, since the agent still waits for its answer.
+func (r *reply) interrupts(list []wire.Interrupt) (int, error) {
+	seen := map[string]bool{}
+	for _, in := range list {
+		switch {
+		case in.ID == "":
+			return 0, fmt.Errorf("%w: %s: an interrupt without an id", errBadEvent, wire.TypeRunFinished)
+		case seen[in.ID]:
+			r.log.Warn("agui: an interrupt's id came twice, the second skipped", "interrupt_id", in.ID)
+			continue
+		}
+		seen[in.ID] = true
+		callID := in.ToolCallID
+		if callID != "" && !r.holds(callID) {
+			r.log.Warn("agui: an interrupt names a tool call that is not waiting in this run; reported without it",
+				"interrupt_id", in.ID, "tool_call_id", callID)
+			callID = ""
+		}
+		if err := r.out.Interrupt(responder.Interrupt{ID: in.ID, Reason: in.Reason,
+			Message: r.red.String(in.Message), ToolCallID: callID}); err != nil {
+			return 0, wrapStream(err)
+		}
+	}
+	return len(seen), nil
+}
+
+// holds reports whether an interrupt may hold the call id: a call of this
+// run, or of an earlier step, that has no result.
+func (r *reply) holds(id string) bool {
+	_, started := r.calls[id]
+	return (started && !r.answered[id]) || r.earlier[id]
 }
 
 // finishReason maps RUN_FINISHED's outcome. A success that leaves tool calls
 // pending for the client is FinishToolCalls, as a model API reports a turn
-// that waits for tools. An interrupt (human in the loop) cannot be answered
-// through the gateway, so the reply ends as it stands.
-func (r *reply) finishReason(o *wire.Outcome) responder.FinishReason {
+// that waits for tools; so is an interrupt, which waits for a person. An
+// interrupt outcome with no interrupts asks nothing, and the reply ends as
+// it stands.
+func (r *reply) finishReason(o *wire.Outcome, interrupted int) responder.FinishReason {
 	switch {
 	case o == nil:
 		return responder.FinishStop
 	case o.Type == wire.OutcomeCancelled:
 		return responder.FinishCancelled
+	case o.Type == wire.OutcomeInterrupt && interrupted > 0:
+		return responder.FinishToolCalls
 	case o.Type == wire.OutcomeInterrupt:
-		r.log.Warn("agui: the run finished with an interrupt, which the gateway does not support; the reply ends as it is",
-			"interrupts", len(o.Interrupts))
+		r.log.Warn("agui: the run finished with an interrupt outcome that lists no interrupt; the reply ends as it is")
 		return responder.FinishStop
 	case o.Type == wire.OutcomeSuccess && len(o.PendingToolCallIDs) > 0:
 		return responder.FinishToolCalls

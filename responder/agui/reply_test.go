@@ -115,7 +115,7 @@ func TestReplyMapping(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var out respondertest.Recorder
-			res, err := feed(newReply(&out, slog.New(slog.DiscardHandler)), tt.events)
+			res, err := feed(newReply(&out, slog.New(slog.DiscardHandler), responder.Request{}), tt.events)
 			if !slices.Equal(out.Lines(), tt.calls) {
 				t.Errorf("calls %q, want %q", out.Lines(), tt.calls)
 			}
@@ -124,6 +124,85 @@ func TestReplyMapping(t *testing.T) {
 			}
 			if !reflect.DeepEqual(res, tt.result) {
 				t.Fatalf("result %+v, want %+v", res, tt.result)
+			}
+		})
+	}
+}
+
+// TestReplyInterrupts feeds interrupts and results of a later step: the
+// interrupts of an interrupted run are reported after the calls end, and
+// end the step with tool_calls; one without an id makes the event invalid,
+// a repeated id is skipped, and a call the run does not hold is left out of
+// its interrupt. A result may answer an earlier step's call without a
+// result, once.
+func TestReplyInterrupts(t *testing.T) {
+	t.Parallel()
+	interrupted := func(interrupts string) string {
+		return `{"type":"RUN_FINISHED","threadId":"t","runId":"r","outcome":{"type":"interrupt","interrupts":` + interrupts + `}}`
+	}
+	req := responder.Request{Step: 1, Steps: []responder.Message{{ID: "s0", Role: responder.RoleAssistant, ToolCalls: []responder.ToolCall{
+		{ID: "held", Name: "delete"}, {ID: "done", Name: "read", Result: "r"},
+	}}}}
+	tests := []struct {
+		name   string
+		events []string
+		calls  []string
+		finish responder.FinishReason
+		badEv  bool
+	}{{
+		name: "interrupts after the calls, each call held at most by a call that waits",
+		events: []string{
+			`{"type":"TOOL_CALL_START","toolCallId":"a","toolCallName":"x"}`,
+			`{"type":"TOOL_CALL_START","toolCallId":"b","toolCallName":"y"}`,
+			`{"type":"TOOL_CALL_END","toolCallId":"b"}`,
+			`{"type":"TOOL_CALL_RESULT","messageId":"m","toolCallId":"b","content":"ran"}`,
+			interrupted(`[{"id":"i1","reason":"tool_call","toolCallId":"a"},{"id":"i2","reason":"tool_call","toolCallId":"b"},
+				{"id":"i3","reason":"tool_call","toolCallId":"held"},{"id":"i4","reason":"tool_call","toolCallId":"done"},
+				{"id":"i5","reason":"tool_call","toolCallId":"nowhere"},{"id":"i1","reason":"again"},{"id":"i6","reason":"confirmation"}]`),
+		},
+		calls: []string{"start a x", "start b y", "end b", "result b ran", "end a",
+			"interrupt i1 tool_call a", "interrupt i2 tool_call", "interrupt i3 tool_call held",
+			"interrupt i4 tool_call", "interrupt i5 tool_call", "interrupt i6 confirmation"},
+		finish: responder.FinishToolCalls,
+	}, {
+		name:   "an interrupt without an id",
+		events: []string{interrupted(`[{"id":"","reason":"confirmation"}]`)},
+		badEv:  true,
+	}, {
+		name:   "an interrupt outcome without interrupts asks nothing",
+		events: []string{interrupted(`[]`)},
+		finish: responder.FinishStop,
+	}, {
+		name: "a result for an earlier call that waits, once; for one that has its result, none",
+		events: []string{
+			`{"type":"TOOL_CALL_RESULT","messageId":"m1","toolCallId":"held","content":"deleted"}`,
+			`{"type":"TOOL_CALL_RESULT","messageId":"m2","toolCallId":"held","content":"again"}`,
+			`{"type":"TOOL_CALL_RESULT","messageId":"m3","toolCallId":"done","content":"twice"}`,
+			`{"type":"TEXT_MESSAGE_CHUNK","messageId":"t","delta":"ok"}`,
+			`{"type":"RUN_FINISHED","threadId":"t","runId":"r"}`,
+		},
+		calls:  []string{"result held deleted", "text ok"},
+		finish: responder.FinishStop,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out respondertest.Recorder
+			res, err := feed(newReply(&out, slog.New(slog.DiscardHandler), req), tt.events)
+			if !slices.Equal(out.Lines(), tt.calls) {
+				t.Errorf("calls\n%q\nwant\n%q", out.Lines(), tt.calls)
+			}
+			if tt.badEv {
+				if !errors.Is(err, errBadEvent) {
+					t.Fatalf("error %v, want a bad event", err)
+				}
+				return
+			}
+			if err != nil || res == nil || res.FinishReason != tt.finish {
+				t.Fatalf("result %+v, error %v; want finish %q", res, err, tt.finish)
+			}
+			if err := out.CheckStep(req); err != nil {
+				t.Errorf("the gateway would refuse the step: %v", err)
 			}
 		})
 	}
@@ -148,9 +227,14 @@ func TestRunErrorEvent(t *testing.T) {
 		{`{"type":"RUN_ERROR","message":"no key","code":"auth"}`, "auth", "no key"},
 		{`{"type":"RUN_ERROR","message":"oops"}`, codeFailed, "oops"},
 		{`{"type":"RUN_ERROR","message":""}`, codeFailed, "the AG-UI agent reported an error without a message"},
+		{`{"type":"RUN_ERROR","message":"slow down","code":"insufficient_quota"}`, codeRateLimited,
+			"slow down (the agent's error code: insufficient_quota); wait a little and send the message again"},
+		{`{"type":"RUN_ERROR","message":"Input is too long for requested model."}`, responder.CodeContextTooLong,
+			"the AG-UI agent says the conversation is too long for its model: Input is too long for requested model.; lower CONTEXT_TOKENS or CONTEXT_MESSAGES, or start a new conversation"},
+		{`{"type":"RUN_ERROR","message":"bad key","code":"invalid_api_key"}`, "invalid_api_key", "bad key"},
 	}
 	for _, tt := range tests {
-		_, err := newReply(&respondertest.Recorder{}, slog.New(slog.DiscardHandler)).handle([]byte(tt.event))
+		_, err := newReply(&respondertest.Recorder{}, slog.New(slog.DiscardHandler), responder.Request{}).handle([]byte(tt.event))
 		e, ok := responder.AsError(err)
 		if !ok || e.Code != tt.code || e.Message != tt.message {
 			t.Errorf("%s: error %v, want code %q message %q", tt.event, err, tt.code, tt.message)

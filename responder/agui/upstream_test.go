@@ -1,12 +1,9 @@
 package agui
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,63 +22,20 @@ type upstream struct {
 	client *http.Client
 }
 
-// startUpstream starts the Node agent on a free loopback port and stops it,
-// by its PID, when the test ends. Without Node or the agent's packages the
-// test is skipped, except in CI, where a skipped wire test would hide a
-// broken setup.
+// startUpstream starts the Node agent on a free loopback port and stops it
+// when the test ends. Without Node or the agent's packages the test is
+// skipped, except in CI, where a skipped wire test would hide a broken
+// setup.
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	node := nodetest.Require(t, upstreamDir, "@ag-ui/encoder")
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = upstreamDir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	line := nodetest.Start(t, upstreamDir, "@ag-ui/encoder", "server.mjs")
+	port, ok := strings.CutPrefix(line, "listening ")
+	if !ok {
+		t.Fatalf("the upstream did not start: first line %q", line)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the upstream: %v", err)
-	}
-	first := make(chan string, 1)
-	go func() {
-		defer close(first)
-		if s := bufio.NewScanner(stdout); s.Scan() {
-			first <- s.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		for range first {
-		}
-		_ = cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("upstream stderr:\n%s", stderr.String())
-		}
-	})
-	port := readPort(t, first)
 	transport := &http.Transport{}
 	t.Cleanup(transport.CloseIdleConnections)
 	return &upstream{base: "http://127.0.0.1:" + port, client: &http.Client{Transport: transport}}
-}
-
-// readPort waits for the "listening <port>" line the upstream prints once
-// it accepts connections.
-func readPort(t *testing.T, first <-chan string) string {
-	t.Helper()
-	timer := time.NewTimer(30 * time.Second)
-	defer timer.Stop()
-	select {
-	case line, ok := <-first:
-		port, found := strings.CutPrefix(line, "listening ")
-		if !ok || !found {
-			t.Fatalf("the upstream did not start: first line %q", line)
-		}
-		return port
-	case <-timer.C:
-		t.Fatal("the upstream did not say it was listening within 30s")
-	}
-	return ""
 }
 
 // responder returns a Responder for scenario, with cfg's other fields.

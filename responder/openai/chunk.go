@@ -31,8 +31,10 @@ type chunkDelta struct {
 	ToolCalls []chunkToolCall `json:"tool_calls"`
 }
 
+// chunkToolCall is a piece of a tool call. Index is nil when the server
+// sent none.
 type chunkToolCall struct {
-	Index    int64  `json:"index"`
+	Index    *int64 `json:"index"`
 	ID       string `json:"id"`
 	Function struct {
 		Name      string `json:"name"`

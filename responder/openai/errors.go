@@ -10,10 +10,10 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/upstreamerr"
 	"github.com/agentgate/agentgate/responder"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 )
@@ -26,6 +26,10 @@ const (
 	CodeIncomplete      = "upstream_incomplete"
 	CodeTimeout         = "upstream_timeout"
 	CodeEventTooLarge   = "upstream_event_too_large"
+	// CodeContextTooLong is responder.CodeContextTooLong: the conversation
+	// does not fit in the model's context window. Its error wraps
+	// responder.ErrContextTooLong.
+	CodeContextTooLong = responder.CodeContextTooLong
 )
 
 // failure is why one attempt did not finish the reply: the makings of a
@@ -64,7 +68,7 @@ func (r *Responder) fail(f *failure, n int) *responder.Error {
 // Authorization header is the key.
 func (r *Responder) cause(err error) error {
 	msg := r.red.String(err.Error())
-	for _, sentinel := range []error{context.DeadlineExceeded, errIdle} {
+	for _, sentinel := range []error{context.DeadlineExceeded, errIdle, responder.ErrContextTooLong} {
 		if errors.Is(err, sentinel) {
 			return &redacted{msg: msg, err: sentinel}
 		}
@@ -102,8 +106,7 @@ func (r *Responder) classify(ctx, actx context.Context, err error, rs *response,
 		return r.failure(CodeEventTooLarge, fmt.Sprintf("sent a chunk that is too large: an event of more than %d bytes (the limit)", r.cfg.MaxEventBytes),
 			"check the model server; UPSTREAM_MAX_EVENT_BYTES raises the limit", err)
 	case errors.As(err, &se):
-		return r.failure(CodeFailed, "reported an error while streaming"+r.quoted(upstreamText(se.Event.Data)),
-			"send the message again; the model server's log says more", err)
+		return r.inBandFailure(parseAPIError(se.Event.Data), err, emitted)
 	case rs.status >= 400:
 		return r.statusFailure(rs)
 	case rs.status == 0:
@@ -120,16 +123,49 @@ func (r *Responder) failure(code, what, advice string, cause error) *failure {
 	return &failure{code: code, what: "the model server at " + r.server + " " + what, advice: advice, cause: cause}
 }
 
+// inBandFailure is an error the server sent inside a stream it had begun
+// with 200 (data: {"error":{…}}), classified by its code, type and words as
+// an HTTP error is by its status. A rate limit that came before anything
+// was written is worth another attempt.
+func (r *Responder) inBandFailure(e apiError, err error, emitted bool) *failure {
+	said := r.quoted(e.Message)
+	switch e.kind() {
+	case upstreamerr.Unauthenticated:
+		return r.failure(CodeUnauthenticated, "refused the API key while streaming"+said, "check OPENAI_API_KEY", err)
+	case upstreamerr.RateLimited:
+		f := r.failure(CodeRateLimited, "is rate-limiting requests (said while streaming"+said+")",
+			"wait a little and send the message again, or raise the account's rate limit", err)
+		f.retry = !emitted
+		return f
+	case upstreamerr.ContextTooLong:
+		return r.contextTooLong("while streaming"+said, err)
+	}
+	return r.failure(CodeFailed, "reported an error while streaming"+said,
+		"send the message again; the model server's log says more", err)
+}
+
+// contextTooLong is the server's refusal of a conversation too long for
+// the model. It is not retried here: the same request would be refused
+// again, and the gateway retries the step with less of the conversation.
+func (r *Responder) contextTooLong(said string, err error) *failure {
+	return r.failure(CodeContextTooLong, "says the conversation is too long for the model's context window ("+said+")",
+		fmt.Sprintf("lower CONTEXT_TOKENS or CONTEXT_MESSAGES, start a new conversation, or use a model with a larger context window than %q", r.cfg.Model),
+		fmt.Errorf("%w: %w", responder.ErrContextTooLong, err))
+}
+
 // statusFailure is an HTTP error. Only rate limits and server errors are
 // worth another attempt; a refused key or a bad request stays refused.
 func (r *Responder) statusFailure(rs *response) *failure {
-	said := r.quoted(upstreamText(rs.body))
+	e := parseAPIError(rs.body)
+	said := r.quoted(e.Message)
 	status := fmt.Sprintf("HTTP %d%s", rs.status, said)
 	// The SDK's error says no more than the status, or, for a body not in
 	// OpenAI's shape, that it could not decode it.
 	err := fmt.Errorf("HTTP %d %s", rs.status, http.StatusText(rs.status))
 	var f *failure
 	switch code := rs.status; {
+	case code != 401 && code != 403 && code != 429 && e.kind() == upstreamerr.ContextTooLong:
+		return r.contextTooLong(status, err)
 	case code == 401 && r.cfg.APIKey == "":
 		f = r.failure(CodeUnauthenticated, "asks for an API key ("+status+")", "set OPENAI_API_KEY", err)
 	case code == 401:
@@ -214,35 +250,6 @@ func isDecodeError(err error) bool {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	return errors.As(err, &syntax) || errors.As(err, &typ)
-}
-
-// upstreamText finds the server's own explanation in an error body: OpenAI's
-// {"error":{"message":…}}, a top-level {"error":"…"} or {"message":…} as
-// other servers send, or a short plain-text body. An HTML page says nothing
-// a person could act on here.
-func upstreamText(body []byte) string {
-	var top struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-	}
-	if json.Unmarshal(body, &top) != nil {
-		text := strings.TrimSpace(string(body))
-		if strings.HasPrefix(text, "<") {
-			return ""
-		}
-		return text
-	}
-	var s string
-	if json.Unmarshal(top.Error, &s) == nil && s != "" {
-		return s
-	}
-	var e struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(top.Error, &e) == nil && e.Message != "" {
-		return e.Message
-	}
-	return top.Message
 }
 
 // maxQuoted bounds how much of the server's words a message repeats.

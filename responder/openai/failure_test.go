@@ -1,10 +1,13 @@
 package openai
 
 import (
+	"errors"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/agentgate/agentgate/responder"
 )
 
 // TestFailures runs every way a reply can fail on the wire and checks the
@@ -17,14 +20,7 @@ func TestFailures(t *testing.T) {
 	openAIError := func(msg, typ, code string) string {
 		return `{"error":{"message":"` + msg + `","type":"` + typ + `","param":null,"code":"` + code + `"}}`
 	}
-	cases := []struct {
-		name     string
-		handlers []http.HandlerFunc
-		code     string
-		requests int
-		text     string
-		message  []string
-	}{{
+	cases := []failureCase{{
 		name:     "401 echoing the key",
 		handlers: []http.HandlerFunc{status(401, "application/json", openAIError("Incorrect API key provided: "+testKey+".", "invalid_request_error", "invalid_api_key"))},
 		code:     CodeUnauthenticated, requests: 1,
@@ -90,6 +86,27 @@ func TestFailures(t *testing.T) {
 		code:     CodeFailed, requests: 1, text: "Hello",
 		message: []string{"not Chat Completions JSON"},
 	}}
+	runFailureCases(t, cases)
+}
+
+// failureCase is a reply that fails on the wire, or not (code ""): the
+// run error's code, how many requests were made, the text delivered
+// before the failure, and words of the message a person acts on.
+type failureCase struct {
+	name     string
+	handlers []http.HandlerFunc
+	code     string
+	requests int
+	text     string
+	message  []string
+}
+
+// runFailureCases answers "hi" against each case's handlers, with at most 3
+// attempts, and checks what the case says, that the message names the
+// server, that only a context too long wraps responder.ErrContextTooLong,
+// and that the key is nowhere.
+func runFailureCases(t *testing.T, cases []failureCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -111,13 +128,13 @@ func TestFailures(t *testing.T) {
 			}
 			e := wantError(t, err, c.code, h.logs.String())
 			t.Logf("message: %s\ncause: %v", e.Message, e.Err)
-			for _, m := range c.message {
+			for _, m := range append(c.message, up.URL()) {
 				if !strings.Contains(e.Message, m) {
 					t.Errorf("message %q does not say %q", e.Message, m)
 				}
 			}
-			if !strings.Contains(e.Message, up.URL()) {
-				t.Errorf("message %q does not name the server %s", e.Message, up.URL())
+			if too := errors.Is(err, responder.ErrContextTooLong); too != (c.code == CodeContextTooLong) {
+				t.Errorf("errors.Is(err, ErrContextTooLong) = %v for code %s", too, c.code)
 			}
 		})
 	}

@@ -157,15 +157,22 @@ func stopProcess(t *testing.T, cmd *exec.Cmd, logDone <-chan struct{}) {
 // limited to numPredict tokens.
 func createModel(t *testing.T, bin, base, gguf string, numPredict int) {
 	t.Helper()
+	createNamedModel(t, bin, base, "tiny", gguf, "{{- range .Messages }}{{ .Content }} {{ end }}", numPredict)
+}
+
+// createNamedModel makes the model name from the GGUF file with the chat
+// template, greedy and limited to numPredict tokens.
+func createNamedModel(t *testing.T, bin, base, name, gguf, template string, numPredict int) {
+	t.Helper()
 	dir := t.TempDir()
 	modelfile := filepath.Join(dir, "Modelfile")
-	content := fmt.Sprintf("FROM %s\nTEMPLATE \"\"\"{{- range .Messages }}{{ .Content }} {{ end }}\"\"\"\nPARAMETER num_predict %d\nPARAMETER temperature 0\n", gguf, numPredict)
+	content := fmt.Sprintf("FROM %s\nTEMPLATE \"\"\"%s\"\"\"\nPARAMETER num_predict %d\nPARAMETER temperature 0\n", gguf, template, numPredict)
 	if err := os.WriteFile(modelfile, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "create", "tiny", "-f", modelfile)
+	cmd := exec.CommandContext(ctx, bin, "create", name, "-f", modelfile)
 	cmd.Env = append(os.Environ(), "OLLAMA_HOST="+base[len("http://"):], "HOME="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ollama create: %v\n%s", err, out)

@@ -17,12 +17,33 @@
 // inside that deadline and only until the first delta of the reply was
 // written, so a reply is never written twice.
 //
+// # Tools
+//
+// Each step of a run offers the model Request.Tools as function tools, and
+// sends the conversation as the model wrote it: History, the user message,
+// then the run so far (Request.Steps), each step as an assistant message
+// with its tool_calls followed by one tool message per call, a failed call's
+// content prefixed with "Error: ". The model's tool calls stream to the
+// Stream as they come (start, argument pieces, end), and a step that called
+// tools finishes with tool_calls; the gateway runs them and calls Respond
+// again. Servers stream calls in different shapes (Ollama without an index
+// or with every call at index 0, vLLM without ids), and each is read as the
+// calls the model made; a call the server gave no id gets one.
+//
+// # Errors
+//
 // Every failure is a *responder.Error whose Code says which:
 // upstream_unauthenticated, upstream_rate_limited, upstream_failed,
-// upstream_incomplete, upstream_timeout or upstream_event_too_large. Its
-// Message names the model server and what to check; the API key and the
-// base URL's password and query values never appear in an error or a log
-// line, even where the server echoes them.
+// upstream_incomplete, upstream_timeout, upstream_event_too_large or
+// upstream_context_too_long. An error the server sends inside a stream it
+// began with 200 is classified by its code and type as an HTTP error is by
+// its status. A conversation too long for the model (OpenAI's
+// context_length_exceeded, and the words vLLM, llama.cpp, Ollama and
+// proxies use for it) is upstream_context_too_long, whose error wraps
+// responder.ErrContextTooLong: the gateway retries the step once with less
+// of the conversation. The Message names the model server and what to
+// check; the API key and the base URL's password and query values never
+// appear in an error or a log line, even where the server echoes them.
 package openai
 
 import (

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/agentgate/agentgate/responder"
@@ -34,6 +36,10 @@ func (r *Responder) attempt(ctx context.Context, params sdk.ChatCompletionNewPar
 	for s.Next() {
 		idle.Reset(r.cfg.IdleTimeout)
 		if err := rd.chunk(s.Current()); err != nil {
+			if errors.Is(err, errInterleaved) {
+				err = r.failure(CodeFailed, "sent a piece of one tool call after the next call had begun, which the gateway cannot relay",
+					"check the model server: OpenAI-compatible servers stream tool calls one after another", err)
+			}
 			return rd.result(r.cfg.Model), err
 		}
 	}
@@ -50,9 +56,13 @@ func (r *Responder) attempt(ctx context.Context, params sdk.ChatCompletionNewPar
 // reply turns the chunks of one attempt into the calls of a Stream. It reads
 // the first choice only: the request asks for one.
 //
-// Tool calls stream one after another: the pieces of a call carry its index,
-// the first of them its id and name, and a call ends when the next index
-// begins or the model finishes.
+// Tool calls stream one after another, each call's pieces in order, as
+// every server sends them; a call ends when the next one begins or the
+// model finishes. Which call a piece belongs to is not told the same way by
+// every server, so a piece is matched by what it has (see find): OpenAI
+// sends the index on every piece and the id on the first; vLLM may send no
+// id at all; Ollama sent no index before 0.4.7, and since sends every call
+// of a turn at index 0, each with its own id.
 type reply struct {
 	out responder.Stream
 	// emitted is set once anything was written to out: from then on the
@@ -61,14 +71,27 @@ type reply struct {
 	finish  string
 	model   string
 	usage   *chunkUsage
-	call    *toolCall
+	// calls are the reply's tool calls in the order they started; open is
+	// the one whose pieces are streaming, if it has not ended.
+	calls []*toolCall
+	open  *toolCall
 }
 
-// toolCall is the tool call being streamed.
+// toolCall is a tool call of the reply.
 type toolCall struct {
-	index int64
-	id    string
+	// index and upstreamID are what the server said of the call, if it did.
+	index      *int64
+	upstreamID string
+	// id is the call's id on the Stream: the server's, or one made up when
+	// the server sent none or repeated one.
+	id   string
+	name string
+	args bool // arguments were received
 }
+
+// errInterleaved is a piece of a tool call that came after the next call
+// began: no server is known to do that, and the Stream cannot take it.
+var errInterleaved = errors.New("a piece of a tool call came after the next call began")
 
 func (rd *reply) chunk(c chunk) error {
 	if c.Model != "" {
@@ -113,40 +136,100 @@ func (rd *reply) text(s string) error {
 	return rd.out.Text(s)
 }
 
+// toolCall writes one piece of a tool call: the start of a new call, and
+// the piece of its arguments, if any.
 func (rd *reply) toolCall(tc chunkToolCall) error {
-	if rd.call == nil || rd.call.index != tc.Index {
-		if err := rd.endCall(); err != nil {
+	c := rd.find(tc)
+	switch {
+	case c == nil:
+		var err error
+		if c, err = rd.start(tc); err != nil {
 			return err
 		}
-		id := tc.ID
-		if id == "" { // some servers leave it out; the reply still needs one
-			id = fmt.Sprintf("call_%d", tc.Index)
-		}
-		rd.call = &toolCall{index: tc.Index, id: id}
-		rd.emitted = true
-		if err := rd.out.ToolCallStart(id, tc.Function.Name); err != nil {
-			return err
-		}
+	case c != rd.open:
+		return fmt.Errorf("%w: tool call %q", errInterleaved, c.id)
 	}
 	if tc.Function.Arguments == "" {
 		return nil
 	}
-	return rd.out.ToolCallArgs(rd.call.id, tc.Function.Arguments)
+	c.args = true
+	return rd.out.ToolCallArgs(c.id, tc.Function.Arguments)
 }
 
-func (rd *reply) endCall() error {
-	if rd.call == nil {
+// find returns the call a piece continues, or nil when it begins a new
+// one. A piece with an id continues the call of that id (some servers
+// repeat it on every piece), if their indexes, where both have one, agree.
+// A piece without an id continues the latest call of its index, or, with
+// no index either, the open call. Without an id, a piece that names the
+// tool begins a new call once the call it would continue has a name and
+// arguments: that is how Ollama without indexes sent parallel calls, each
+// whole in one piece.
+func (rd *reply) find(tc chunkToolCall) *toolCall {
+	if tc.ID != "" {
+		for _, c := range slices.Backward(rd.calls) {
+			if c.upstreamID == tc.ID && (tc.Index == nil || c.index == nil || *c.index == *tc.Index) {
+				return c
+			}
+		}
 		return nil
 	}
-	id := rd.call.id
-	rd.call = nil
+	var c *toolCall
+	if tc.Index != nil {
+		for _, cand := range slices.Backward(rd.calls) {
+			if cand.index != nil && *cand.index == *tc.Index {
+				c = cand
+				break
+			}
+		}
+	} else {
+		c = rd.open
+	}
+	if c != nil && tc.Function.Name != "" && c.name != "" && c.args {
+		return nil
+	}
+	return c
+}
+
+// start ends the open call and starts a new one with the piece's id, or
+// one made up if the piece has none or its id is taken.
+func (rd *reply) start(tc chunkToolCall) (*toolCall, error) {
+	if err := rd.endCall(); err != nil {
+		return nil, err
+	}
+	c := &toolCall{index: tc.Index, upstreamID: tc.ID, id: tc.ID, name: tc.Function.Name}
+	if c.id == "" || slices.ContainsFunc(rd.calls, func(o *toolCall) bool { return o.id == c.id }) {
+		c.id = newCallID()
+	}
+	rd.calls = append(rd.calls, c)
+	rd.open = c
+	rd.emitted = true
+	return c, rd.out.ToolCallStart(c.id, c.name)
+}
+
+// newCallID makes an id for a call the server gave none: random, so that
+// it is distinct within the run, and kept for all the call's pieces.
+func newCallID() string { return fmt.Sprintf("call_%016x", rand.Uint64()) }
+
+func (rd *reply) endCall() error {
+	if rd.open == nil {
+		return nil
+	}
+	id := rd.open.id
+	rd.open = nil
 	return rd.out.ToolCallEnd(id)
 }
 
 // result is how the reply ended so far. model names the model when the
 // usage chunk does not.
+//
+// A model that called tools and says it stopped (as Ollama's parsers of
+// some models do) ended the step for its tools: the finish is
+// FinishToolCalls, which the tool loop goes on from.
 func (rd *reply) result(model string) responder.Result {
 	res := responder.Result{FinishReason: finishReason(rd.finish)}
+	if res.FinishReason == responder.FinishStop && len(rd.calls) > 0 {
+		res.FinishReason = responder.FinishToolCalls
+	}
 	if rd.usage != nil {
 		res.Usage = &responder.Usage{
 			InputTokens:  rd.usage.PromptTokens,

@@ -1,8 +1,11 @@
 // Package respondertest helps to test a responder.Responder without a
 // gateway: a Recorder is a responder.Stream that keeps what the responder
-// wrote, text and tool calls in order, and Run answers one Request with a
-// new Recorder and returns the outcome. The built-in responders are tested
-// with it.
+// wrote, text, tool calls and interrupts in order, and Run answers one
+// Request with a new Recorder and returns the outcome. Outcome.Next makes
+// the request of the step that follows, with the results of the tool calls
+// and the answers to the interrupts a test gives, as the gateway's tool loop
+// does, so that a test can drive a run step by step. The built-in
+// responders are tested with it.
 package respondertest
 
 import (
@@ -22,26 +25,34 @@ const (
 	KindToolCallArgs   Kind = "args"
 	KindToolCallEnd    Kind = "end"
 	KindToolCallResult Kind = "result"
+	KindInterrupt      Kind = "interrupt"
 )
 
 // Event is one call a responder made on its Stream.
 type Event struct {
 	Kind Kind
-	// ToolCallID is the tool call the event belongs to; empty for text.
+	// ToolCallID is the tool call the event belongs to; empty for text,
+	// and for an interrupt about no call.
 	ToolCallID string
 	// Value is the text delta (text), the tool's name (start), a piece of
-	// the arguments (args) or the result (result); empty for end.
+	// the arguments (args), the result (result) or the interrupt's id
+	// (interrupt); empty for end.
 	Value string
+	// Interrupt is what Interrupt was given (interrupt).
+	Interrupt responder.Interrupt
 }
 
 // String is the event on one line: "text Hello", "start call_1 get_weather",
-// "args call_1 {\"city\":", "end call_1", "result call_1 sunny".
+// "args call_1 {\"city\":", "end call_1", "result call_1 sunny", and
+// "interrupt i1 tool_call call_1" (the id, the reason, the tool call if any).
 func (e Event) String() string {
 	switch e.Kind {
 	case KindText:
 		return "text " + e.Value
 	case KindToolCallEnd:
 		return "end " + e.ToolCallID
+	case KindInterrupt:
+		return strings.TrimSuffix(fmt.Sprintf("interrupt %s %s %s", e.Interrupt.ID, e.Interrupt.Reason, e.Interrupt.ToolCallID), " ")
 	}
 	return fmt.Sprintf("%s %s %s", e.Kind, e.ToolCallID, e.Value)
 }
@@ -92,6 +103,23 @@ func (r *Recorder) ToolCallResult(id, content string) error {
 	return r.add(KindToolCallResult, id, content)
 }
 
+// Interrupt implements responder.Stream.
+func (r *Recorder) Interrupt(i responder.Interrupt) error {
+	r.events = append(r.events, Event{Kind: KindInterrupt, ToolCallID: i.ToolCallID, Value: i.ID, Interrupt: i})
+	return r.Err
+}
+
+// Interrupts returns the interrupts reported, in order.
+func (r *Recorder) Interrupts() []responder.Interrupt {
+	var out []responder.Interrupt
+	for _, e := range r.events {
+		if e.Kind == KindInterrupt {
+			out = append(out, e.Interrupt)
+		}
+	}
+	return out
+}
+
 // Events returns the calls recorded so far, in order.
 func (r *Recorder) Events() []Event { return r.events }
 
@@ -118,7 +146,8 @@ func (r *Recorder) Deltas() []string {
 // Reply returns the reply as the gateway keeps it: an assistant message
 // whose text is the deltas joined, with the tool calls in the order they
 // started, each with its arguments joined and its result. Its ID is empty:
-// the gateway gives it one.
+// the gateway gives it one. A result for a call of an earlier step is not
+// part of it (see Outcome.Next).
 func (r *Recorder) Reply() responder.Message {
 	reply := responder.Message{Role: responder.RoleAssistant}
 	var text strings.Builder

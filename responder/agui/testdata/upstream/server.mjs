@@ -147,7 +147,7 @@ const SCENARIOS = {
     w.send({ type: "RUN_FINISHED", threadId: input.threadId, runId: input.runId, outcome: { type: "cancelled" } });
   },
 
-  // RUN_FINISHED with outcome interrupt, which the gateway does not support.
+  // RUN_FINISHED with outcome interrupt, after some text.
   async interrupt(w, input) {
     w.started(input);
     w.send({ type: "TEXT_MESSAGE_CHUNK", messageId: "m1", delta: "Approve?" });
@@ -157,6 +157,97 @@ const SCENARIOS = {
       runId: input.runId,
       outcome: { type: "interrupt", interrupts: [{ id: "i1", reason: "approval" }] },
     });
+  },
+
+  // A client tool, over two runs. A run without a tool result calls the
+  // first tool the client lent (input.tools), its arguments in pieces, and
+  // finishes with the call pending for the client; the run whose input
+  // ends with the tool message answers with the result, or with the
+  // failure the message's error reports.
+  async "client-tool"(w, input) {
+    w.started(input);
+    const last = input.messages.at(-1);
+    if (last?.role === "tool") {
+      const text = last.error ? `The tool failed: ${last.error}` : `The tool says: ${last.content}`;
+      w.send({ type: "TEXT_MESSAGE_START", messageId: "m2", role: "assistant" });
+      w.send({ type: "TEXT_MESSAGE_CONTENT", messageId: "m2", delta: text });
+      w.send({ type: "TEXT_MESSAGE_END", messageId: "m2" });
+      w.send({ type: "RUN_FINISHED", threadId: input.threadId, runId: input.runId, outcome: { type: "success" } });
+      return;
+    }
+    const tool = input.tools[0];
+    if (!tool) {
+      w.send({ type: "RUN_ERROR", code: "no_tools", message: "no tool was lent" });
+      return;
+    }
+    w.send({ type: "TOOL_CALL_START", toolCallId: "call_lent_1", toolCallName: tool.name, parentMessageId: "m1" });
+    for (const delta of ['{"city":', '"Paris"}']) {
+      w.send({ type: "TOOL_CALL_ARGS", toolCallId: "call_lent_1", delta });
+    }
+    w.send({ type: "TOOL_CALL_END", toolCallId: "call_lent_1" });
+    w.send({
+      type: "RUN_FINISHED",
+      threadId: input.threadId,
+      runId: input.runId,
+      outcome: { type: "success", pendingToolCallIds: ["call_lent_1"] },
+    });
+  },
+
+  // The agent's own tool that needs a person's yes, over two runs. A run
+  // without a resume streams the call and finishes interrupted: an approval
+  // of the call, and a question about nothing. The run that carries the
+  // resume runs the call if it was approved (TOOL_CALL_RESULT for the
+  // original call, without its start again), and says what it did.
+  async approval(w, input) {
+    w.started(input);
+    const answer = (input.resume ?? []).find((r) => r.interruptId === "int-delete");
+    if (!answer) {
+      w.send({ type: "TOOL_CALL_START", toolCallId: "call_delete", toolCallName: "delete_file" });
+      w.send({ type: "TOOL_CALL_ARGS", toolCallId: "call_delete", delta: '{"path":"/tmp/report.pdf"}' });
+      w.send({ type: "TOOL_CALL_END", toolCallId: "call_delete" });
+      w.send({
+        type: "RUN_FINISHED",
+        threadId: input.threadId,
+        runId: input.runId,
+        outcome: {
+          type: "interrupt",
+          interrupts: [
+            { id: "int-delete", reason: "tool_call", toolCallId: "call_delete", message: "Delete /tmp/report.pdf?" },
+            { id: "int-note", reason: "input_required", message: "Any note for the log?" },
+          ],
+        },
+      });
+      return;
+    }
+    const approved = answer.status === "resolved" && answer.payload?.approved === true;
+    w.send({ type: "TOOL_CALL_RESULT", messageId: "t1", toolCallId: "call_delete", role: "tool", content: approved ? "deleted" : "kept" });
+    const why = answer.payload?.reason ? ` (${answer.payload.reason})` : "";
+    w.send({ type: "TEXT_MESSAGE_CHUNK", messageId: "m2", role: "assistant", delta: approved ? "Deleted." : `Kept the file${why}.` });
+    w.send({ type: "RUN_FINISHED", threadId: input.threadId, runId: input.runId });
+  },
+
+  // RUN_ERROR as an agent passes on its model's refusal of a conversation
+  // too long.
+  async "context-too-long"(w, input) {
+    w.started(input);
+    w.send({
+      type: "RUN_ERROR",
+      code: "context_length_exceeded",
+      message: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9120 tokens.",
+    });
+  },
+
+  // RUN_ERROR with the words of a context too long and the exception's
+  // name as the code, as frameworks pass an exception on.
+  async "context-words"(w, input) {
+    w.started(input);
+    w.send({ type: "RUN_ERROR", code: "BadRequestError", message: "Error code: 400 - prompt is too long: 210000 tokens > 200000 maximum" });
+  },
+
+  // RUN_ERROR as an agent passes on its model's rate limit.
+  async "rate-limited-run"(w, input) {
+    w.started(input);
+    w.send({ type: "RUN_ERROR", code: "rate_limit_exceeded", message: "Rate limit reached for gpt-4o in organization org-x." });
   },
 
   // One text event, then silence until the client goes away.
@@ -217,7 +308,8 @@ async function readJSON(req) {
 }
 
 function record(req, body) {
-  const parsed = RunAgentInputSchema.safeParse(body);
+  // Strict: a field AG-UI does not know is refused too.
+  const parsed = RunAgentInputSchema.strict().safeParse(body);
   const entry = {
     method: req.method,
     path: req.url,
