@@ -48,7 +48,10 @@ import (
 	"github.com/rs/cors"
 )
 
-// Door names a way in, in logs and metrics.
+// Door names a way in, in logs and metrics. The console has none of its
+// own: its page talks through the socket, and its check of a refused
+// socket (AuthenticateRequest, OriginAllowed, Full, Identity.Allows)
+// explains a refusal the socket's door observed already.
 type Door string
 
 // The doors.
@@ -59,7 +62,6 @@ const (
 	WebSocket Door = "websocket"
 	AGUI      Door = "agui"
 	AISDK     Door = "aisdk"
-	Console   Door = "console"
 	// Metrics is /metrics on the public port, which needs a token too.
 	Metrics Door = "metrics"
 )
