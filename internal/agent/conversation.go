@@ -7,16 +7,18 @@ import (
 	"unicode/utf8"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/responder"
 )
 
-// conversation reads what a responder needs to answer the user message at
+// conversation is what a responder needs to answer the user message at
 // seq: the last n user messages and replies before it, oldest first, from
 // the log (so any replica reads the same). A reply belongs right after the
 // message it answers, even where later messages were appended before it (a
 // burst of messages is followed by a burst of replies); run errors are left
-// out.
-func (s *Service) conversation(ctx context.Context, agentID string, seq uint64, n int) ([]responder.Message, error) {
+// out. known is a page of the log read already (a Work's): when it holds
+// every event the conversation needs, the log is not read again.
+func (s *Service) conversation(ctx context.Context, agentID string, seq uint64, n int, known engine.Page) ([]responder.Message, error) {
 	if n <= 0 || seq <= 1 {
 		return nil, nil
 	}
@@ -26,36 +28,61 @@ func (s *Service) conversation(ctx context.Context, agentID string, seq uint64, 
 	if span := uint64(2 * n); seq-1 > span {
 		after = seq - 1 - span
 	}
-	type entry struct {
-		pos uint64 // 2*seq for a message, 2*reply_to_seq+1 for its reply
-		msg responder.Message
+	c := exchanges{seq: seq}
+	if holds(known, after) {
+		c.add(known.Events, after)
+		return c.last(n), nil
 	}
-	var entries []entry
 	// Pages of what one reply's context usually spans, and a bound on the
 	// whole, for a log where a long burst of messages waits behind seq.
-	page := min(2*n+16, MaxPage)
-	for read := 0; read < 4*n+MaxPage; {
-		p, err := s.eng.Read(ctx, agentID, after, page)
+	read := 0
+	for p, err := range pages(ctx, s.log, agentID, after, min(2*n+16, MaxPage)) {
 		if err != nil {
 			return nil, err
 		}
-		for _, ev := range p.Events {
-			m := ev.GetMessage()
-			switch {
-			case m == nil:
-			case m.GetRole() == agentv1.Role_ROLE_USER && ev.GetSeq() < seq:
-				entries = append(entries, entry{2 * ev.GetSeq(), messageOf(m)})
-			case m.GetRole() == agentv1.Role_ROLE_ASSISTANT && m.GetReplyToSeq() < seq:
-				entries = append(entries, entry{2*m.GetReplyToSeq() + 1, messageOf(m)})
-			}
-		}
-		read += len(p.Events)
-		if len(p.Events) == 0 || p.Events[len(p.Events)-1].GetSeq() >= p.LastSeq {
+		c.add(p.Events, after)
+		if read += len(p.Events); read >= 4*n+MaxPage {
 			break
 		}
-		after = p.Events[len(p.Events)-1].GetSeq()
 	}
-	slices.SortStableFunc(entries, func(a, b entry) int { return cmp.Compare(a.pos, b.pos) })
+	return c.last(n), nil
+}
+
+// holds reports whether p holds the log from after on to its end.
+func holds(p engine.Page, after uint64) bool {
+	n := len(p.Events)
+	return n > 0 && p.Events[0].GetSeq() <= max(after+1, p.FirstSeq) && p.Events[n-1].GetSeq() == p.LastSeq
+}
+
+// exchanges gathers the conversation before the user message at seq.
+type exchanges struct {
+	seq     uint64
+	entries []exchange
+}
+
+type exchange struct {
+	pos uint64 // 2*seq for a message, 2*reply_to_seq+1 for its reply
+	msg responder.Message
+}
+
+// add takes in the messages and replies of evs after seq after.
+func (c *exchanges) add(evs []*agentv1.AgentEvent, after uint64) {
+	for _, ev := range evs {
+		m := ev.GetMessage()
+		switch {
+		case m == nil || ev.GetSeq() <= after:
+		case m.GetRole() == agentv1.Role_ROLE_USER && ev.GetSeq() < c.seq:
+			c.entries = append(c.entries, exchange{2 * ev.GetSeq(), messageOf(m)})
+		case m.GetRole() == agentv1.Role_ROLE_ASSISTANT && m.GetReplyToSeq() < c.seq:
+			c.entries = append(c.entries, exchange{2*m.GetReplyToSeq() + 1, messageOf(m)})
+		}
+	}
+}
+
+// last is the newest n of the conversation, oldest first.
+func (c *exchanges) last(n int) []responder.Message {
+	slices.SortStableFunc(c.entries, func(a, b exchange) int { return cmp.Compare(a.pos, b.pos) })
+	entries := c.entries
 	if len(entries) > n {
 		entries = entries[len(entries)-n:]
 	}
@@ -63,7 +90,7 @@ func (s *Service) conversation(ctx context.Context, agentID string, seq uint64, 
 	for i, e := range entries {
 		out[i] = e.msg
 	}
-	return out, nil
+	return out
 }
 
 // cutMarker ends a message that was cut to fit the context budget, so that

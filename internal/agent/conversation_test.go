@@ -77,7 +77,7 @@ func TestResponderGetsTheConversation(t *testing.T) {
 func TestBurstGetsEarlierReplies(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{got: map[string][]string{}}
-	s, eng := newService(t, Config{Responder: rec})
+	s, eng := newService(t, Config{Responder: rec, ContextMessages: 50})
 	c := ctx(t)
 	// Hold the lease so that the messages queue up unanswered.
 	lease, ok, err := eng.AcquireLease(c, "burst", time.Minute)
@@ -103,14 +103,23 @@ func TestBurstGetsEarlierReplies(t *testing.T) {
 	}
 }
 
-func TestEchoReadsNoConversation(t *testing.T) {
+// ContextMessages 0 means none, as CONTEXT_MESSAGES=0 does; a responder
+// that needs less (echo: nothing) gets less, and the work an append takes
+// carries the events that conversation needs, and no more.
+func TestContextMessages(t *testing.T) {
 	t.Parallel()
-	s, _ := newService(t, Config{Responder: responder.Echo{}})
-	if n := s.contextMessages(); n != 0 {
-		t.Fatalf("echo gets %d messages of context, want none", n)
-	}
-	s2, _ := newService(t, Config{Responder: &recorder{}})
-	if n := s2.contextMessages(); n != 50 {
-		t.Fatalf("default context %d, want 50", n)
+	for _, tc := range []struct {
+		cfg  Config
+		want int
+	}{
+		{Config{Responder: &recorder{}}, 0},
+		{Config{Responder: &recorder{}, ContextMessages: 7}, 7},
+		{Config{Responder: responder.Echo{}, ContextMessages: 50}, 0},
+	} {
+		s, _ := newService(t, tc.cfg)
+		if s.contextMessages != tc.want || s.claim.Context != 2*tc.want {
+			t.Errorf("ContextMessages %d with %T: %d messages, claims %d events of context; want %d, %d",
+				tc.cfg.ContextMessages, tc.cfg.Responder, s.contextMessages, s.claim.Context, tc.want, 2*tc.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
 )
 
 // collectEvents pumps what waits and describes it.
@@ -28,7 +29,7 @@ func collectEvents(t *testing.T, f *Follower) []string {
 	case <-f.Ready():
 	case <-time.After(5 * time.Second):
 	}
-	if _, err := f.PumpLive(ctx(t), emit); err != nil {
+	if err := f.Pump(ctx(t), emit); err != nil {
 		t.Fatal(err)
 	}
 	return got
@@ -40,7 +41,7 @@ func TestRejoinSendsOnlyWhatWasMissed(t *testing.T) {
 	t.Parallel()
 	s, eng := newService(t, Config{})
 	c := ctx(t)
-	if _, _, err := eng.AppendUser(c, "rejoin", s.userEvent("hi", ""), ""); err != nil {
+	if _, err := eng.AppendUser(c, "rejoin", s.userEvent("hi", ""), engine.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Hold the lease: no worker answers, the test writes the run itself.

@@ -12,7 +12,7 @@ import (
 // joining the run again (a resume after a store outage, a door whose
 // subscription overflowed) delivers only the rest. Counting bytes rather
 // than events is what makes this work whether the engine returns a run's
-// progress event by event or folded (see engine.Engine.Run).
+// progress event by event or folded (see engine.Runs.Run).
 type sentRun struct {
 	id string
 	// seq is the newest run_seq delivered: the live events up to it are
@@ -60,7 +60,7 @@ func (r *sentRun) saw(ev *agentv1.AgentEvent) {
 	}
 }
 
-// unsent is what of a run's progress evs (as Engine.Run returns it, folded
+// unsent is what of a run's progress evs (as Runs.Run returns it, folded
 // or not) sent has not delivered, in the order a joining client needs it:
 // the run_started, the rest of the text as one delta, then the tool call
 // events, each call's arguments cut where sent stopped. Every piece keeps

@@ -128,14 +128,12 @@ func TestReplyRejoinsAfterAnOverflow(t *testing.T) {
 				}
 				return nil
 			}
-			done, err := r.Start(c, emit)
-			if err != nil || done {
-				t.Fatal(done, err)
+			if err := r.Start(c, emit); err != nil || r.Done() {
+				t.Fatal(r.Done(), err)
 			}
 			<-b.wrote // 200 deltas on a queue of 16: it overflowed
-			done, err = r.Pump(c, emit)
-			if err != nil || done {
-				t.Fatalf("after the overflow: done %v, %v", done, err)
+			if err := r.Pump(c, emit); err != nil || r.Done() {
+				t.Fatalf("after the overflow: done %v, %v", r.Done(), err)
 			}
 			if want := wrote(0, 200); text.String() != want || args.String() != `{"q":"x"}` || started != 1 {
 				t.Fatalf("rejoined with %d runs started, text %q…, args %q; want the text and arguments so far, once", started, head(text.String()), args.String())
@@ -169,10 +167,11 @@ func TestFollowerDropsEventsOfAnotherLog(t *testing.T) {
 	t.Parallel()
 	s, eng := newService(t, Config{})
 	c := ctx(t)
-	stored, _, err := eng.AppendUser(c, "gone", s.userEvent("hi", ""), "")
+	res, err := eng.AppendUser(c, "gone", s.userEvent("hi", ""), engine.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	stored := res.Event
 	lease, ok, err := eng.AcquireLease(c, "gone", 60e9)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
@@ -182,7 +181,7 @@ func TestFollowerDropsEventsOfAnotherLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.Replay(c, func(*agentv1.AgentEvent) error { return nil }); err != nil {
+	if err := f.Start(c, func(*agentv1.AgentEvent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	old := newRunStream(context.Background(), s, lease, "run-old", "reply-old")

@@ -10,22 +10,38 @@ import (
 	"github.com/agentgate/agentgate/internal/engine"
 )
 
-// A Reply follows the answer to one user message: the events of the run
-// that writes it (run_started, text deltas, tool call events), then the
-// persisted reply, an assistant message or a run error, and nothing else.
-// The frontend doors (AG-UI, the AI SDK) stream one reply per request, so
-// they use it where the WebSocket and Subscribe follow the whole agent.
-//
-// A Reply that starts while the run is being written first gets the run so
-// far, as a Follower does (run_started, one text_delta with the text so
-// far, the tool call events); a Reply whose answer was written already gets
-// just the persisted reply. Either way the events it delivers, with the
-// reply at the end, describe the whole answer.
-//
-// Like a Follower, a Reply is used by one goroutine and owns none: the
-// caller selects on Ready with its other work and calls Pump.
-type Reply struct {
-	f *Follower
+// This file is the Follower of one reply: the answer to one user message,
+// which SendMessage waits for and the frontend doors stream (they answer
+// one message per request, where the WebSocket and Subscribe follow the
+// whole agent). It delivers the events of the run that writes the answer
+// (run_started, text deltas, tool call events), then the persisted reply,
+// an assistant message or a run error, and nothing else. Started while the
+// run is being written, it first delivers the run so far; started after
+// the answer was written, just the reply. Either way what it delivers, the
+// reply at the end, describes the whole answer.
+
+// How a followed reply can end without its answer, besides the errors of
+// any stream: the Err of the *Error that Start, Pump or Check returns, so
+// that a door can name the ending to its client (codes history_reset and
+// agent_deleted).
+var (
+	// ErrHistoryReset: the log under the reply is gone (the store lost
+	// it) or was created anew, so the message it follows is gone too.
+	ErrHistoryReset = errors.New("history_reset")
+	// ErrAgentDeleted: the agent was deleted.
+	ErrAgentDeleted = errors.New("agent_deleted")
+)
+
+var (
+	// errReplyDone stops a turn of delivery once the reply was passed on.
+	errReplyDone = errors.New("reply delivered")
+	// errReplyTrimmed: the message was answered, but the history no longer
+	// holds the reply.
+	errReplyTrimmed = errors.New("reply trimmed")
+)
+
+// oneReply is what a Follower of one reply knows of it.
+type oneReply struct {
 	// message is the user message answered; duplicate is true if it was
 	// sent before (a retry).
 	message   *agentv1.AgentEvent
@@ -34,104 +50,179 @@ type Reply struct {
 	// was delivered: the run's other events are passed on, others dropped.
 	runID string
 	// answeredBefore is true if the message had its reply before the
-	// Reply subscribed: the replay must hold it.
+	// follower subscribed: the replay must hold it.
 	answeredBefore bool
-	// fresh is true for a new message whose Reply subscribed before it was
-	// appended: every event of its run arrives live, none compacted.
+	// fresh is true for a new message whose follower subscribed before it
+	// was appended: every event of its run arrives live, none compacted.
 	fresh bool
 	done  bool
+	// emit is the caller's, for the turn of delivery under way (see
+	// Follower.bind); filter is pass, made once.
+	emit   func(*agentv1.AgentEvent) error
+	filter func(*agentv1.AgentEvent) error
 }
 
-// errReplyDone stops a Follower's delivery once the reply was passed on.
-var errReplyDone = errors.New("reply delivered")
+func newOneReply(message *agentv1.AgentEvent, duplicate, fresh bool) *oneReply {
+	r := &oneReply{message: message, duplicate: duplicate, fresh: fresh}
+	r.filter = r.pass
+	return r
+}
 
-// How a followed reply can end without its answer, besides the errors of
-// any stream: the Err of the *Error that Start, Pump or Check returns, so
-// that a door can name the ending to its client (codes history_reset and
-// agent_deleted).
-var (
-	// ErrHistoryReset: the log under the Reply is gone (the store lost
-	// it) or was created anew, so the message it follows is gone too.
-	ErrHistoryReset = errors.New("history_reset")
-	// ErrAgentDeleted: the agent was deleted.
-	ErrAgentDeleted = errors.New("agent_deleted")
-)
+// Message is the user message a follower of one reply follows the answer
+// to, as persisted (for ActiveRun's, only its seq is set); nil for a
+// follower of the whole agent.
+func (f *Follower) Message() *agentv1.AgentEvent {
+	if f.one == nil {
+		return nil
+	}
+	return f.one.message
+}
+
+// Duplicate reports whether the message was sent before, so that nothing
+// was appended.
+func (f *Follower) Duplicate() bool { return f.one != nil && f.one.duplicate }
 
 // Ask appends a user message, as Enqueue does, and follows its reply. If
 // clientMessageID repeats an earlier message, nothing is appended and the
-// Reply follows that message's reply, whether it is written already or
-// still being written. The caller must Close the Reply.
+// Follower follows that message's reply, whether it is written already or
+// still being written. The caller must Close the Follower.
 //
 // Ask subscribes before it appends, so that the reply to a new message is
 // delivered event by event, as it is written.
-func (s *Service) Ask(ctx context.Context, agentID, text, clientMessageID string) (*Reply, error) {
+func (s *Service) Ask(ctx context.Context, agentID, text, clientMessageID string) (*Follower, error) {
+	return s.ask(ctx, agentID, text, clientMessageID, engine.SubscribeOptions{})
+}
+
+// ask is Ask with the subscription's options.
+func (s *Service) ask(ctx context.Context, agentID, text, clientMessageID string, opts engine.SubscribeOptions) (*Follower, error) {
 	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
 		return nil, err
 	}
-	f, err := s.Follow(ctx, agentID, FollowOptions{})
+	f, err := s.follow(ctx, agentID, opts)
 	if err != nil {
 		return nil, err
 	}
-	stored, dup, err := s.Enqueue(ctx, agentID, text, clientMessageID)
+	res, err := s.enqueue(ctx, agentID, text, clientMessageID)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	f.rejoin = true
-	r := &Reply{f: f, message: stored, duplicate: dup, fresh: !dup}
-	if dup {
+	r := newOneReply(res.Event, res.Duplicate, !res.Duplicate)
+	if res.Duplicate {
 		if err := r.checkAnswered(ctx, s, agentID); err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
-	seq := stored.GetSeq()
+	f.one = r
+	seq := res.Event.GetSeq()
 	f.after = &seq
-	return r, nil
+	return f, nil
 }
 
 // ActiveRun follows the reply being written to the agent from its start,
 // or returns nil if no reply is being written now. The caller must Close
-// the Reply.
-func (s *Service) ActiveRun(ctx context.Context, agentID string) (*Reply, error) {
+// the Follower.
+func (s *Service) ActiveRun(ctx context.Context, agentID string) (*Follower, error) {
 	if err := ValidateID(agentID); err != nil {
 		return nil, err
 	}
-	evs, err := s.eng.Run(ctx, agentID)
+	evs, err := s.runs.Run(ctx, agentID)
 	if err != nil {
 		return nil, s.engineError(ctx, "read the active run", err)
 	}
 	if len(evs) == 0 || evs[0].GetRunStarted() == nil {
 		return nil, nil
 	}
-	// The run may end before the Reply subscribes: the replay then holds
-	// its reply, and the Reply delivers that.
-	msg := &agentv1.AgentEvent{Seq: evs[0].GetRunStarted().GetReplyToSeq()}
-	return s.followReply(ctx, agentID, msg, false)
-}
-
-// followReply follows the reply to the user message msg (of which only the
-// seq is needed), which may be written already.
-func (s *Service) followReply(ctx context.Context, agentID string, msg *agentv1.AgentEvent, dup bool) (*Reply, error) {
-	r := &Reply{message: msg, duplicate: dup}
+	// The run may end before the follower subscribes: the replay then
+	// holds its reply, and the follower delivers that.
+	r := newOneReply(&agentv1.AgentEvent{Seq: evs[0].GetRunStarted().GetReplyToSeq()}, false, false)
 	if err := r.checkAnswered(ctx, s, agentID); err != nil {
 		return nil, err
 	}
-	after := msg.GetSeq()
-	f, err := s.Follow(ctx, agentID, FollowOptions{After: &after})
+	f, err := s.follow(ctx, agentID, engine.SubscribeOptions{})
 	if err != nil {
 		return nil, err
 	}
-	f.rejoin = true
-	r.f = f
-	return r, nil
+	f.one = r
+	after := r.message.GetSeq()
+	f.after = &after
+	return f, nil
+}
+
+// SendResult is the outcome of Send.
+type SendResult struct {
+	// Message is the persisted user message.
+	Message *agentv1.AgentEvent
+	// Reply is the persisted answer: an assistant message or a run error. It
+	// is nil only for a duplicate whose reply was trimmed from the history.
+	Reply *agentv1.AgentEvent
+	// Duplicate is true if clientMessageID matched an earlier send.
+	Duplicate bool
+}
+
+// Send appends a user message to the agent's log and waits for the reply:
+// it follows the reply to its message, on a subscription of its own that
+// skips the deltas. If clientMessageID repeats an earlier one, nothing is
+// appended and the original message and reply are returned.
+func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string) (SendResult, error) {
+	f, err := s.ask(ctx, agentID, text, clientMessageID, engine.SubscribeOptions{Internal: true, SkipDeltas: true})
+	if err != nil {
+		return SendResult{}, err
+	}
+	defer f.Close()
+	res := SendResult{Message: f.one.message, Duplicate: f.one.duplicate}
+	err = s.await(ctx, f, func(ev *agentv1.AgentEvent) error {
+		if ReplyTo(ev) != 0 {
+			res.Reply = ev
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+	case res.Duplicate && errors.Is(err, errReplyTrimmed):
+		// A retry of a message whose reply was trimmed: the message alone.
+	case errors.Is(err, ErrAgentDeleted), errors.Is(err, ErrHistoryReset):
+		return SendResult{}, &Error{Kind: KindAborted, Err: err,
+			Msg: "the agent was deleted or its history lost before the message was answered; send it again"}
+	default:
+		return SendResult{}, err
+	}
+	return res, nil
+}
+
+// await drives f, a follower of one reply, until it is done, looking at
+// the log every PollInterval as a backstop for fan-out lost in a store
+// outage.
+func (s *Service) await(ctx context.Context, f *Follower, emit func(*agentv1.AgentEvent) error) error {
+	if err := f.Start(ctx, emit); err != nil || f.Done() {
+		return err
+	}
+	poll := time.NewTicker(f.CheckEvery())
+	defer poll.Stop()
+	for {
+		var err error
+		select {
+		case <-f.Ready():
+			err = f.Pump(ctx, emit)
+		case <-poll.C:
+			err = f.Check(ctx, emit)
+		case <-ctx.Done():
+			return ctxError(ctx)
+		case <-s.ctx.Done():
+			return &Error{Kind: KindUnavailable, Msg: "the server is shutting down; the reply will be in the history"}
+		}
+		if err != nil || f.Done() {
+			return err
+		}
+	}
 }
 
 // checkAnswered records whether the message had its answer already. The
 // replay must then hold it, unless the history no longer does: this tells
 // a trimmed reply from one still to come.
-func (r *Reply) checkAnswered(ctx context.Context, s *Service, agentID string) error {
-	bounds, err := s.eng.Read(ctx, agentID, 0, 0)
+func (r *oneReply) checkAnswered(ctx context.Context, s *Service, agentID string) error {
+	bounds, err := s.log.Read(ctx, agentID, 0, 0)
 	if err != nil {
 		return s.engineError(ctx, "read history", err)
 	}
@@ -139,126 +230,98 @@ func (r *Reply) checkAnswered(ctx context.Context, s *Service, agentID string) e
 	return nil
 }
 
-// Message is the user message answered, as persisted. For a Reply from
-// ActiveRun only its seq is set.
-func (r *Reply) Message() *agentv1.AgentEvent { return r.message }
-
-// Duplicate reports whether the message was sent before, so that nothing
-// was appended.
-func (r *Reply) Duplicate() bool { return r.duplicate }
-
-// Start delivers what is known already: the reply if it was written, else
-// the run so far if it is being written. done is true once the reply was
-// delivered; then the Reply has nothing more to deliver.
-func (r *Reply) Start(ctx context.Context, emit func(*agentv1.AgentEvent) error) (done bool, err error) {
+// start is Follower.Start for a follower of one reply.
+func (r *oneReply) start(ctx context.Context, f *Follower, emit func(*agentv1.AgentEvent) error) error {
 	if r.fresh {
 		// Subscribed before the message was appended: everything after
 		// it arrives live, in order, the run's events before its reply.
-		r.f.startAfter(r.message)
-	} else {
-		err = r.f.Replay(ctx, r.filter(emit))
+		f.startAfter(r.message)
+		return nil
 	}
-	if done, err = r.finish(err); done || err != nil {
-		return done, err
+	if err := f.replay(ctx, emit); err != nil || r.done {
+		return err
 	}
 	if r.answeredBefore {
 		// Answered before the subscription, yet not in the replay: the
 		// history no longer holds the reply.
-		return false, &Error{Kind: KindNotFound, Msg: fmt.Sprintf(
+		return &Error{Kind: KindNotFound, Err: errReplyTrimmed, Msg: fmt.Sprintf(
 			"the reply to message %d is no longer in the agent's history", r.message.GetSeq())}
 	}
-	return false, nil
+	return nil
 }
 
-// Ready has a value, or is closed, when Pump has something to do.
-func (r *Reply) Ready() <-chan struct{} { return r.f.Ready() }
-
-// Pump delivers the events of the reply that wait, as Follower.Pump does;
-// done is true once the reply was delivered.
-func (r *Reply) Pump(ctx context.Context, emit func(*agentv1.AgentEvent) error) (done bool, err error) {
-	if r.done {
-		return true, nil
-	}
-	return r.finish(r.f.Pump(ctx, r.filter(emit)))
-}
-
-// CheckEvery is how often a caller should Check while the Reply is
-// silent: the service's PollInterval.
-func (r *Reply) CheckEvery() time.Duration { return r.f.s.cfg.PollInterval }
-
-// Check looks at the log itself, for what the live feed cannot tell: that
-// the log is gone (the store lost it, and nothing was appended since to
-// announce a new one) or that the reply was appended while its live copy
-// was lost. It delivers the reply if it finds it, and ends the Reply with
-// ErrHistoryReset if the log is not the one followed. A store that cannot
-// be reached is not an ending: the subscription reports outages itself.
-func (r *Reply) Check(ctx context.Context, emit func(*agentv1.AgentEvent) error) (done bool, err error) {
-	if r.done {
-		return true, nil
-	}
-	done, err = r.finish(r.f.catchUp(ctx, 0, r.filter(emit)))
-	if KindOf(err) == KindUnavailable && ctx.Err() == nil {
-		return false, nil
-	}
-	return done, err
-}
-
-// Close ends the Reply's subscription. It cancels nothing: the reply is
-// written whether or not anyone follows it.
-func (r *Reply) Close() { r.f.Close() }
-
-func (r *Reply) finish(err error) (bool, error) {
-	switch {
-	case errors.Is(err, errReplyDone):
-		return true, nil
-	case errors.Is(err, engine.ErrDeleted):
-		return false, &Error{Kind: KindNotFound, Msg: "the agent was deleted while its reply was being written", Err: ErrAgentDeleted}
-	}
-	return r.done, err
-}
-
-// filter passes on the events of the reply to r's message and drops the
-// rest of the agent's events.
-func (r *Reply) filter(emit func(*agentv1.AgentEvent) error) func(*agentv1.AgentEvent) error {
-	seq := r.message.GetSeq()
-	return func(ev *agentv1.AgentEvent) error {
-		if r.done {
-			return errReplyDone
-		}
-		switch k := ev.GetKind().(type) {
-		case *agentv1.AgentEvent_RunStarted:
-			if k.RunStarted.GetReplyToSeq() != seq {
-				return nil
-			}
-			// A second run for the message is a retry after its writer
-			// died: it starts the answer over.
-			r.runID = k.RunStarted.GetRunId()
-			return emit(ev)
-		case *agentv1.AgentEvent_Message:
-			if k.Message.GetRole() != agentv1.Role_ROLE_ASSISTANT || k.Message.GetReplyToSeq() != seq {
-				return nil
-			}
-			return r.end(ev, emit)
-		case *agentv1.AgentEvent_RunError:
-			if k.RunError.GetReplyToSeq() != seq {
-				return nil
-			}
-			return r.end(ev, emit)
-		case *agentv1.AgentEvent_HistoryReset:
-			return &Error{Kind: KindAborted, Err: ErrHistoryReset,
-				Msg: "the agent's history was lost while its reply was being written (the store lost it, or the agent began anew); send the message again"}
-		}
-		if ev.GetSeq() == 0 && r.runID != "" && engine.RunID(ev) == r.runID {
-			return emit(ev)
-		}
+// lost tells, from the first page of a catch-up, that the message was
+// trimmed from the history before it was answered: no answer will come.
+// It is nil for a follower of the whole agent.
+func (r *oneReply) lost(p engine.Page) error {
+	if r == nil || r.done {
 		return nil
 	}
+	if seq := r.message.GetSeq(); p.FirstSeq > seq && p.Answered < seq {
+		return &Error{Kind: KindAborted, Err: ErrHistoryReset,
+			Msg: "the agent's history was trimmed before the message was answered; send it again"}
+	}
+	return nil
 }
 
-func (r *Reply) end(ev *agentv1.AgentEvent, emit func(*agentv1.AgentEvent) error) error {
+// pass passes on the events of the reply to r's message and drops the
+// rest of the agent's events.
+func (r *oneReply) pass(ev *agentv1.AgentEvent) error {
+	if r.done {
+		return errReplyDone
+	}
+	seq := r.message.GetSeq()
+	switch k := ev.GetKind().(type) {
+	case *agentv1.AgentEvent_RunStarted:
+		if k.RunStarted.GetReplyToSeq() != seq {
+			return nil
+		}
+		// A second run for the message is a retry after its writer
+		// died: it starts the answer over.
+		r.runID = k.RunStarted.GetRunId()
+		return r.emit(ev)
+	case *agentv1.AgentEvent_Message:
+		if k.Message.GetRole() != agentv1.Role_ROLE_ASSISTANT || k.Message.GetReplyToSeq() != seq {
+			return nil
+		}
+		return r.end(ev)
+	case *agentv1.AgentEvent_RunError:
+		if k.RunError.GetReplyToSeq() != seq {
+			return nil
+		}
+		return r.end(ev)
+	case *agentv1.AgentEvent_HistoryReset:
+		return &Error{Kind: KindAborted, Err: ErrHistoryReset,
+			Msg: "the agent's history was lost while its reply was being written (the store lost it, or the agent began anew); send the message again"}
+	}
+	if ev.GetSeq() == 0 && r.runID != "" && engine.RunID(ev) == r.runID {
+		return r.emit(ev)
+	}
+	return nil
+}
+
+func (r *oneReply) end(ev *agentv1.AgentEvent) error {
 	r.done = true
-	if err := emit(ev); err != nil {
+	if err := r.emit(ev); err != nil {
 		return err
 	}
 	return errReplyDone
+}
+
+// ReplyTo returns the seq of the user message that ev answers, or 0 if ev
+// is not an answer: a persisted assistant message or run error ends the
+// reply to the message its reply_to_seq names.
+func ReplyTo(ev *agentv1.AgentEvent) uint64 {
+	if ev.GetSeq() == 0 {
+		return 0
+	}
+	switch k := ev.GetKind().(type) {
+	case *agentv1.AgentEvent_Message:
+		if k.Message.GetRole() == agentv1.Role_ROLE_ASSISTANT {
+			return k.Message.GetReplyToSeq()
+		}
+	case *agentv1.AgentEvent_RunError:
+		return k.RunError.GetReplyToSeq()
+	}
+	return 0
 }

@@ -29,11 +29,11 @@ func (g gated) Respond(ctx context.Context, req responder.Request, out responder
 }
 
 // pumpToEnd pumps r until it delivered its reply, or c is done.
-func pumpToEnd(c context.Context, r *Reply, emit func(*agentv1.AgentEvent) error) error {
+func pumpToEnd(c context.Context, r *Follower, emit func(*agentv1.AgentEvent) error) error {
 	for {
 		select {
 		case <-r.Ready():
-			if done, err := r.Pump(c, emit); err != nil || done {
+			if err := r.Pump(c, emit); err != nil || r.Done() {
 				return err
 			}
 		case <-c.Done():
@@ -42,16 +42,17 @@ func pumpToEnd(c context.Context, r *Reply, emit func(*agentv1.AgentEvent) error
 	}
 }
 
-// follow drives a Reply to its end and returns what it delivered.
-func follow(t *testing.T, c context.Context, r *Reply) []*agentv1.AgentEvent {
+// follow drives a follower of one reply to its end and returns what it
+// delivered.
+func follow(t *testing.T, c context.Context, r *Follower) []*agentv1.AgentEvent {
 	t.Helper()
 	var evs []*agentv1.AgentEvent
 	emit := func(ev *agentv1.AgentEvent) error {
 		evs = append(evs, ev)
 		return nil
 	}
-	done, err := r.Start(c, emit)
-	if !done && err == nil {
+	err := r.Start(c, emit)
+	if !r.Done() && err == nil {
 		err = pumpToEnd(c, r, emit)
 	}
 	if err != nil {
@@ -136,17 +137,17 @@ func TestActiveRunIsNilWhenIdleAndTheRunSoFarMidReply(t *testing.T) {
 		evs = append(evs, ev)
 		return nil
 	}
-	if done, err := r.Start(c, emit); done || err != nil {
-		t.Fatalf("start: done %v, err %v", done, err)
+	if err := r.Start(c, emit); r.Done() || err != nil {
+		t.Fatalf("start: done %v, err %v", r.Done(), err)
 	}
 	if got := kinds(evs); got != "run_started delta:a" {
 		t.Fatalf("the run so far: %s", got)
 	}
 	close(g.release)
 	evs = evs[:0]
-	for done := false; !done; {
+	for !r.Done() {
 		<-r.Ready()
-		if done, err = r.Pump(c, emit); err != nil {
+		if err := r.Pump(c, emit); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -22,12 +22,12 @@ import (
 // grow past the cap whatever the responder is fed. The piece that crosses
 // the cap is cut on a UTF-8 boundary; then the run's context is cancelled
 // (the upstream request ends at once) and every method returns
-// responder.ErrReplyTooLarge. The worker keeps the reply with finish reason
+// responder.ErrReplyTooLarge. The replier keeps the reply with finish reason
 // length.
 type runStream struct {
 	s       *Service
 	ctx     context.Context
-	stop    context.CancelFunc // cancels ctx; the worker sets it
+	stop    context.CancelFunc // cancels ctx; the replier sets it
 	lease   engine.Lease
 	runID   string
 	replyID string
@@ -65,8 +65,8 @@ func (r *runStream) publish(ev *agentv1.AgentEvent) error {
 	ev.AgentId = r.lease.AgentID
 	ev.Epoch = r.epoch
 	ev.CreateTime = timestamppb.New(r.s.cfg.Now())
-	if err := r.s.eng.PublishRun(r.ctx, r.lease, ev); err != nil && r.ctx.Err() == nil {
-		r.s.log.Debug("publish failed", "agent", r.lease.AgentID, "err", err)
+	if err := r.s.runs.PublishRun(r.ctx, r.lease, ev); err != nil && r.ctx.Err() == nil {
+		r.s.logger.Debug("publish failed", "agent", r.lease.AgentID, "err", err)
 	}
 	return nil
 }
@@ -225,7 +225,7 @@ func (r *runStream) ToolCallResult(id, content string) error {
 // answer yet: the interrupt is logged, and the reply is kept as it ends
 // (finish reason tool_calls), as the upstream reported it.
 func (r *runStream) Interrupt(i responder.Interrupt) error {
-	r.s.log.Warn("the upstream asked a question the gateway cannot hold the run for yet; the reply ends as it is",
+	r.s.logger.Warn("the upstream asked a question the gateway cannot hold the run for yet; the reply ends as it is",
 		"agent", r.lease.AgentID, "run_id", r.runID, "interrupt_id", i.ID, "reason", i.Reason)
 	return r.ctx.Err()
 }
@@ -261,14 +261,37 @@ func finishReason(f responder.FinishReason) agentv1.FinishReason {
 	return agentv1.FinishReason_FINISH_REASON_STOP
 }
 
-// cancels routes CancelRun to the run this worker writes. The worker's
-// engine subscription calls cancel from the engine's delivery goroutine;
-// begin and end bracket each run.
+// cancels routes CancelRun to the run a replier writes. The replier's
+// cancel listener calls cancel, and delete when the agent is deleted, from
+// the engine's delivery (with the engine's lock held: that lock comes
+// before mu); begin and end bracket each run.
 type cancels struct {
 	mu        sync.Mutex
 	runID     string
 	stop      context.CancelFunc
 	cancelled bool
+	deleted   bool // the agent was deleted under the listener
+}
+
+// reset forgets a deletion: the replier listens anew.
+func (c *cancels) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = false
+}
+
+// delete records that the agent was deleted.
+func (c *cancels) delete() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = true
+}
+
+// wasDeleted reports whether the agent was deleted under the listener.
+func (c *cancels) wasDeleted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deleted
 }
 
 func (c *cancels) begin(runID string, stop context.CancelFunc) {

@@ -7,17 +7,21 @@
 // # Writing
 //
 // A Service is the one object the adapters call. A user message is
-// appended to the agent's log in the engine (Send, which waits for the
-// reply; Enqueue, which does not; Ask, which follows it), and a reply
-// worker answers it: one per agent in this process, which takes the
-// engine's reply lease so that one replica at a time writes, and answers
-// the agent's pending messages in seq order until none is left. For each
-// message it reads the conversation before it from the log, within a
-// message count and a byte budget, and runs the responder, whose writes
-// become the run's ephemeral events (run_started, text deltas, tool call
-// events), capped at MaxReplyBytes; the run ends with one persisted reply,
-// an assistant message or a run error. Cancel stops a run on whichever
-// replica writes it.
+// appended to the agent's log in the engine (Enqueue; Send and Ask also
+// follow its reply), and the agent's replier answers it: one per agent in
+// this process, which holds the engine's reply lease so that one replica
+// at a time writes, and answers the agent's waiting messages in seq order.
+// The append takes the lease with the message when it is free, and each
+// reply hands the lease on to the next waiting message or releases it, so
+// that answering costs the store no round trip of its own. For each
+// message the replier gives the responder the conversation before it,
+// within a message count and a byte budget, and streams its writes as the
+// run's ephemeral events (run_started, text deltas, tool call events),
+// capped at MaxReplyBytes; the run ends with one persisted reply, an
+// assistant message or a run error. Cancel stops a run on whichever
+// replica writes it. A replica that died mid-reply leaves messages that
+// nobody answers once its lease expires: every replica's sweep finds them
+// and answers.
 //
 // # Reading
 //
@@ -25,12 +29,11 @@
 // subscription to one agent's events as a client expects it: persisted
 // events in seq order, each once, gaps filled from the log, a log created
 // anew announced with history_reset, and, when it starts mid-reply, the run
-// so far first; Subscribe, Converse and the WebSocket push use it. A Reply
-// follows the answer to one message only, for the frontend doors. Send's
-// wait is a watch, one engine subscription per agent shared by every
-// waiting call. Followers and Replies own no goroutine: their user selects
-// on Ready with its other work and calls Pump, so that an idle subscriber
-// costs no stack.
+// so far first. It follows the whole agent (Subscribe, Converse, the
+// WebSocket push) or the reply to one message (the frontend doors, and
+// SendMessage's wait). Followers own no goroutine: their user selects on
+// Ready with its other work and calls Pump, so that an idle subscriber
+// costs no stack. Reading never starts writing.
 package agent
 
 import (
@@ -58,14 +61,16 @@ type Config struct {
 	// Responder writes the replies. Default responder.Echo{}.
 	Responder responder.Responder
 	// ContextMessages is how many persisted messages and replies before a
-	// user message the responder gets as the conversation. 0 means the
-	// default, 50; a negative number gives none.
+	// user message the responder gets as the conversation; 0 (or less)
+	// gives none. The gateway's default is DefaultContextMessages
+	// (CONTEXT_MESSAGES).
 	ContextMessages int
 	// Logger receives the service's logs. Default slog.Default().
 	Logger *slog.Logger
 	// LeaseTTL is how long a replica may hold an agent's reply lease without
-	// renewing it: after a crash, the agent answers again within this time.
-	// Default 10s.
+	// renewing it: after a crash, the agent answers again within about
+	// twice this time (the lease expires, then a sweep finds the message).
+	// Default DefaultLeaseTTL.
 	LeaseTTL time.Duration
 	// ReplyTimeout bounds one call of the Responder. Default 60s.
 	ReplyTimeout time.Duration
@@ -83,13 +88,14 @@ type Config struct {
 	// out first, and a single message larger than the budget is cut with a
 	// marker. Default 1 MiB.
 	MaxContextBytes int
-	// ReleaseMemory, if set, is called by the reply worker after a large
-	// run (largeRun bytes or more written), once its reply is appended: the
+	// ReleaseMemory, if set, is called by the replier after a large run
+	// (largeRun bytes or more written), once its reply is appended: the
 	// server returns the run's garbage to the OS there (gctune.Releaser).
 	// Default none.
 	ReleaseMemory func()
-	// PollInterval is how often a waiting SendMessage looks at the log itself,
-	// a backstop for fan-out lost in a store outage. Default 2s.
+	// PollInterval is how often a waiting SendMessage, or a door following
+	// a reply, looks at the log itself, a backstop for fan-out lost in a
+	// store outage. Default 2s.
 	PollInterval time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -100,18 +106,25 @@ type Config struct {
 	Redact func(string) string
 }
 
+// The defaults of Config.LeaseTTL and CONTEXT_MESSAGES (LEASE_TTL's too).
+// Ten seconds of lease bound how long an agent stays silent after its
+// replica died, at one renewal every few seconds while a reply is written;
+// fifty messages are twenty-five exchanges, the recent conversation of a
+// chat without its whole history.
+const (
+	DefaultLeaseTTL        = 10 * time.Second
+	DefaultContextMessages = 50
+)
+
 func (c Config) withDefaults() Config {
 	if c.Responder == nil {
 		c.Responder = responder.Echo{}
-	}
-	if c.ContextMessages == 0 {
-		c.ContextMessages = 50
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = 10 * time.Second
+		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.ReplyTimeout <= 0 {
 		c.ReplyTimeout = 60 * time.Second
@@ -155,49 +168,70 @@ const (
 const largeRun = 256 << 10
 
 // Service is the agent service. It is safe for concurrent use. Close it to
-// stop its background reply workers.
+// stop its repliers and its sweep.
 type Service struct {
 	cfg Config
-	eng engine.Engine
-	log *slog.Logger
+	log engine.Log
+	// The other parts of the engine, each where it is used: the leases
+	// by the repliers, the runs by followers and repliers, the broker by
+	// followers and the repliers' cancel listeners.
+	leases engine.Leases
+	runs   engine.Runs
+	broker engine.Broker
+	store  engine.Store
+	// claim is what an append or a reply asks of the lease (see
+	// engine.Claim): the lease time, and the events the conversation
+	// needs, so that the work comes with them.
+	claim engine.Claim
+	// contextMessages is how much of the conversation the responder gets:
+	// Config.ContextMessages, or less if the responder says it needs less.
+	contextMessages int
+	logger          *slog.Logger
 
-	// ctx lives as long as the Service; reply workers run under it.
+	// ctx lives as long as the Service; repliers run under it.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	workers map[string]*worker // agents with a reply worker in this process
-	watches map[string]*watch  // agents with SendMessage calls waiting here
-	closed  bool
+	mu       sync.Mutex
+	repliers map[string]*replier // agents with a replier in this process
+	closed   bool
 }
 
-// New returns a Service.
+// New returns a Service, and starts its sweep for waiting messages.
 func New(cfg Config) *Service {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{
-		cfg:     cfg,
-		eng:     cfg.Engine,
-		log:     cfg.Logger,
-		ctx:     ctx,
-		cancel:  cancel,
-		workers: make(map[string]*worker),
-		watches: make(map[string]*watch),
+	n := max(cfg.ContextMessages, 0)
+	if l, ok := cfg.Responder.(responder.HistoryLimiter); ok {
+		n = min(n, max(l.HistoryLimit(), 0))
 	}
+	s := &Service{
+		cfg:             cfg,
+		log:             cfg.Engine,
+		leases:          cfg.Engine,
+		runs:            cfg.Engine,
+		broker:          cfg.Engine,
+		store:           cfg.Engine,
+		claim:           engine.Claim{TTL: cfg.LeaseTTL, Context: 2 * n},
+		contextMessages: n,
+		logger:          cfg.Logger,
+		ctx:             ctx,
+		cancel:          cancel,
+		repliers:        make(map[string]*replier),
+	}
+	s.wg.Add(1)
+	go s.sweep()
+	return s
 }
 
-// Close stops the reply workers and waits for them. Replies in progress are
-// abandoned; their messages are answered by the next replica that takes the
-// agent's lease. Close does not close the engine.
+// Close stops the repliers and the sweep and waits for them. Replies in
+// progress are abandoned and their leases released; their messages are
+// answered by the next replica that finds them (its sweep). Close does not
+// close the engine.
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
-	for _, w := range s.watches {
-		if w.refs == 0 {
-			s.endWatchLocked(w)
-		}
-	}
 	s.mu.Unlock()
 	s.cancel()
 	done := make(chan struct{})
@@ -212,50 +246,12 @@ func (s *Service) Close() {
 	select {
 	case <-done:
 	case <-t.C:
-		s.log.Warn("reply workers still running at exit", logattr.Millis("waited_ms", closeWait))
+		s.logger.Warn("repliers still running at exit", logattr.Millis("waited_ms", closeWait))
 	}
 }
 
-// closeWait bounds how long Close waits for reply workers once cancelled.
+// closeWait bounds how long Close waits for repliers once cancelled.
 const closeWait = 2 * time.Second
-
-// SendResult is the outcome of Send.
-type SendResult struct {
-	// Message is the persisted user message.
-	Message *agentv1.AgentEvent
-	// Reply is the persisted answer: an assistant message or a run error. It
-	// is nil only for a duplicate whose reply was trimmed from the history.
-	Reply *agentv1.AgentEvent
-	// Duplicate is true if clientMessageID matched an earlier send.
-	Duplicate bool
-}
-
-// Send appends a user message to the agent's log and waits for the reply.
-// If clientMessageID repeats an earlier one, nothing is appended and the
-// original message and reply are returned.
-func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string) (SendResult, error) {
-	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
-		return SendResult{}, err
-	}
-	w, err := s.watch(ctx, agentID)
-	if err != nil {
-		return SendResult{}, err
-	}
-	defer s.unwatch(w)
-	gen := w.generation()
-
-	ev := s.userEvent(text, clientMessageID)
-	stored, dup, err := s.eng.AppendUser(ctx, agentID, ev, clientMessageID)
-	if err != nil {
-		return SendResult{}, s.engineError(ctx, "append message", err)
-	}
-	s.kick(agentID)
-	reply, err := s.awaitReply(ctx, w, keyOf(stored), gen, dup)
-	if err != nil {
-		return SendResult{}, err
-	}
-	return SendResult{Message: stored, Reply: reply, Duplicate: dup}, nil
-}
 
 // Enqueue appends a user message and returns at once; the reply arrives as
 // events. Converse uses it, since its client reads the events anyway.
@@ -263,12 +259,22 @@ func (s *Service) Enqueue(ctx context.Context, agentID, text, clientMessageID st
 	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
 		return nil, false, err
 	}
-	stored, dup, err := s.eng.AppendUser(ctx, agentID, s.userEvent(text, clientMessageID), clientMessageID)
+	res, err := s.enqueue(ctx, agentID, text, clientMessageID)
+	return res.Event, res.Duplicate, err
+}
+
+// enqueue appends a user message, taking the agent's lease with it when it
+// is free: then the replier here answers.
+func (s *Service) enqueue(ctx context.Context, agentID, text, clientMessageID string) (engine.Appended, error) {
+	res, err := s.log.AppendUser(ctx, agentID, s.userEvent(text, clientMessageID),
+		engine.AppendOptions{IdempotencyKey: clientMessageID, Claim: s.claim})
 	if err != nil {
-		return nil, false, s.engineError(ctx, "append message", err)
+		return engine.Appended{}, s.engineError(ctx, "append message", err)
 	}
-	s.kick(agentID)
-	return stored, dup, nil
+	if res.Work != nil {
+		s.hand(agentID, res.Work)
+	}
+	return res, nil
 }
 
 func (s *Service) validateSend(agentID, text, clientMessageID string) error {
@@ -322,7 +328,7 @@ func (s *Service) History(ctx context.Context, agentID string, after uint64, lim
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	p, err := s.eng.Read(ctx, agentID, after, limit)
+	p, err := s.log.Read(ctx, agentID, after, limit)
 	if err != nil {
 		return HistoryPage{}, s.engineError(ctx, "read history", err)
 	}
@@ -338,7 +344,7 @@ func (s *Service) Get(ctx context.Context, agentID string) (engine.Stat, error) 
 	if err := ValidateID(agentID); err != nil {
 		return engine.Stat{}, err
 	}
-	st, err := s.eng.Stat(ctx, agentID)
+	st, err := s.log.Stat(ctx, agentID)
 	if errors.Is(err, engine.ErrNotFound) {
 		return engine.Stat{}, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %q does not exist: send it a message to create it", agentID)}
 	}
@@ -361,7 +367,7 @@ func (s *Service) List(ctx context.Context, after string, size int) ([]engine.St
 		return nil, "", err
 	}
 	// One more than asked tells whether another page follows.
-	stats, err := s.eng.List(ctx, after, size+1)
+	stats, err := s.log.List(ctx, after, size+1)
 	if err != nil {
 		return nil, "", s.engineError(ctx, "list agents", err)
 	}
@@ -378,17 +384,7 @@ func (s *Service) Delete(ctx context.Context, agentID string) error {
 	if err := ValidateID(agentID); err != nil {
 		return err
 	}
-	err := s.eng.Delete(ctx, agentID)
-	if err == nil {
-		// Replies kept for waiters belong to the deleted log; drop them now
-		// rather than when the watch notices the deletion.
-		s.mu.Lock()
-		w := s.watches[agentID]
-		s.mu.Unlock()
-		if w != nil {
-			w.wakeAll()
-		}
-	}
+	err := s.log.Delete(ctx, agentID)
 	if errors.Is(err, engine.ErrNotFound) {
 		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %q does not exist", agentID)}
 	}
@@ -409,7 +405,7 @@ func (s *Service) Cancel(ctx context.Context, agentID, runID string) (string, er
 	if len(runID) > MaxIDLen {
 		return "", invalidf("run_id is %d characters long; the limit is %d", len(runID), MaxIDLen)
 	}
-	id, err := s.eng.CancelRun(ctx, agentID, runID)
+	id, err := s.runs.CancelRun(ctx, agentID, runID)
 	switch {
 	case errors.Is(err, engine.ErrNoRun) && runID != "":
 		return "", &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf("run %q is not the reply agent %q is writing; nothing was cancelled", runID, agentID)}
@@ -423,7 +419,7 @@ func (s *Service) Cancel(ctx context.Context, agentID, runID string) (string, er
 
 // Ready reports whether the service can do work now: its engine answers.
 func (s *Service) Ready(ctx context.Context) error {
-	return s.eng.Ping(ctx)
+	return s.store.Ping(ctx)
 }
 
 func pageSize(field string, n int) (int, error) {
@@ -449,7 +445,7 @@ func (s *Service) engineError(ctx context.Context, op string, err error) error {
 	case errors.Is(err, engine.ErrUnavailable), errors.Is(err, engine.ErrClosed):
 		return &Error{Kind: KindUnavailable, Msg: "the agent store is unavailable; retry shortly", Err: err}
 	}
-	s.log.Error("engine failure", "op", op, "err", err)
+	s.logger.Error("engine failure", "op", op, "err", err)
 	return &Error{Kind: KindInternal, Msg: "internal error", Err: err}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,7 +134,7 @@ func TestFollowerFillsGapsAndReportsTrimming(t *testing.T) {
 	defer f.Close()
 	var got []*agentv1.AgentEvent
 	collect := func(ev *agentv1.AgentEvent) error { got = append(got, ev); return nil }
-	if err := f.Replay(c, collect); err != nil {
+	if err := f.Start(c, collect); err != nil {
 		t.Fatal(err)
 	}
 	if gap := got[0].GetHistoryGap(); gap == nil || gap.GetFirstRetainedSeq() != 11 || len(got) != 51 || f.Last() != 60 {
@@ -144,8 +145,8 @@ func TestFollowerFillsGapsAndReportsTrimming(t *testing.T) {
 	got = nil
 	lease, _, _ := eng.AcquireLease(c, "other", time.Minute)
 	_ = lease
-	m1, _, _ := eng.AppendUser(c, "g", &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Role: agentv1.Role_ROLE_USER, Text: "x"}}}, "")
-	if err := f.Deliver(c, &agentv1.AgentEvent{Seq: m1.GetSeq() + 5}, collect); err != nil {
+	m1, _ := eng.AppendUser(c, "g", &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Role: agentv1.Role_ROLE_USER, Text: "x"}}}, engine.AppendOptions{})
+	if err := f.deliver(c, &agentv1.AgentEvent{Seq: m1.Event.GetSeq() + 5}, collect); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) < 2 || got[0].GetSeq() != 61 {
@@ -225,4 +226,32 @@ func TestSendEndsWhenItsAgentIsDeleted(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Send still waits five seconds after its agent was deleted")
 	}
+}
+
+// BenchmarkSend is a SendMessage in the domain alone, on the memory engine
+// with the echo responder: the message appended, its reply written by the
+// replier, and the wait for it. Each of 32 goroutines a core sends to its
+// own agent, one message after another, as ws-rtt's sockets do.
+//
+//	go test -run '^$' -bench BenchmarkSend -benchmem ./internal/agent
+func BenchmarkSend(b *testing.B) {
+	eng := engine.NewMemory(engine.Config{})
+	s := New(Config{Engine: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b.Cleanup(func() {
+		s.Close()
+		_ = eng.Close()
+	})
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		agentID := fmt.Sprint("bench-", next.Add(1))
+		c := context.Background()
+		for pb.Next() {
+			if _, err := s.Send(c, agentID, "hello", ""); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

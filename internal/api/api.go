@@ -106,7 +106,7 @@ func (h *Handler) Subscribe(ctx context.Context, req *agentv1.SubscribeRequest, 
 // reply to the last message the client sent (sent) has been delivered, as
 // tools like grpcurl expect.
 func (h *Handler) follow(ctx context.Context, f *agent.Follower, send func(*agentv1.AgentEvent) error, in <-chan error, sent *atomic.Uint64) error {
-	if err := f.Replay(ctx, send); err != nil {
+	if err := f.Start(ctx, send); err != nil {
 		return ToConnect(err)
 	}
 	hb := time.NewTimer(h.heartbeat)

@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Logger:          a.log,
 		LeaseTTL:        cfg.LeaseTTL,
 		ReplyTimeout:    cfg.ReplyTimeout,
-		ContextMessages: contextMessages(cfg.Responder.ContextMessages),
+		ContextMessages: cfg.Responder.ContextMessages,
 		Redact:          red.String,
 	})
 	a.health = health.New(health.Config{
@@ -266,15 +266,6 @@ func verifiers(cfg config.Config, opts Options) []edge.Verifier {
 	return append(vs, opts.Verifiers...)
 }
 
-// contextMessages maps CONTEXT_MESSAGES, where 0 means none, onto
-// agent.Config, where 0 means the default.
-func contextMessages(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
 // Serve serves on ln until ctx is done, then drains (see server.Serve).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	attrs := []any{
@@ -356,7 +347,7 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
-// Close stops the reply workers, the engine, and its connecting if it is
+// Close stops the repliers, the engine, and its connecting if it is
 // still under way.
 func (a *App) Close() error {
 	if a.stopConnect != nil {

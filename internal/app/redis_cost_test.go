@@ -25,20 +25,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkRedisCost -benchtime 200x ./internal/app
 func BenchmarkRedisCost(b *testing.B) {
-	srv := redistest.Start(b)
-	var trips atomic.Int64
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
-	rdb.AddHook(tripCounter{&trips})
-	b.Cleanup(func() { _ = rdb.Close() })
-	gw := apptest.Start(b, nil, apptest.Quiet(), func(o *app.Options) { o.Redis = rdb })
-	apptest.AwaitReady(b, gw.URL)
-	c := newClient(b, gw.URL, h2cConnect)
-	ctx := context.Background()
-	send := func() {
-		if _, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "cost", Text: "hi"})); err != nil {
-			b.Fatal(err)
-		}
-	}
+	srv, trips, send := countedGateway(b, "cost")
 	send() // the agent exists from now on, as after any first message
 
 	stats := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -67,6 +54,45 @@ func BenchmarkRedisCost(b *testing.B) {
 	b.Logf("per SendMessage: %s", strings.Join(lines, " "))
 	b.ReportMetric(float64(total)/float64(b.N), "redis-cmds/op")
 	b.ReportMetric(float64(n)/float64(b.N), "round-trips/op")
+}
+
+// TestSendMessageRedisRoundTrips holds a SendMessage on Redis to at most
+// three round trips to Redis, on average over back-to-back messages: the
+// user message (which takes the reply lease, with what waits), the run's
+// first events, and the reply (which releases the lease). The ephemeral
+// events are not waited for, and may leave with the reply.
+func TestSendMessageRedisRoundTrips(t *testing.T) {
+	t.Parallel()
+	_, trips, send := countedGateway(t, "trips")
+	send() // the agent exists from now on
+	const n = 50
+	trips.Store(0)
+	for range n {
+		send()
+	}
+	if per := float64(trips.Load()) / n; per > 3 {
+		t.Fatalf("%.2f round trips to Redis per SendMessage, want at most 3", per)
+	}
+}
+
+// countedGateway starts a gateway on a fresh redis-server whose client
+// counts its round trips in trips, and returns send, which sends agentID
+// one message and waits for the reply.
+func countedGateway(tb testing.TB, agentID string) (srv *redistest.Server, trips *atomic.Int64, send func()) {
+	srv = redistest.Start(tb)
+	trips = new(atomic.Int64)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	rdb.AddHook(tripCounter{trips})
+	tb.Cleanup(func() { _ = rdb.Close() })
+	gw := apptest.Start(tb, nil, apptest.Quiet(), func(o *app.Options) { o.Redis = rdb })
+	apptest.AwaitReady(tb, gw.URL)
+	c := newClient(tb, gw.URL, h2cConnect)
+	return srv, trips, func() {
+		tb.Helper()
+		if _, err := c.SendMessage(context.Background(), connect.NewRequest(&agentv1.SendMessageRequest{AgentId: agentID, Text: "hi"})); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // commandStats reads INFO commandstats: calls by command name.

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"maps"
+	"os"
 	"testing"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 // that `go test -bench -cpuprofile` (or -memprofile) profiles the server's
 // side of it; the tool's client side shows in the profile too, under
 // internal/bench. Each runs its mode once for benchDuration, whatever
-// -benchtime says, and reports the mode's figures.
+// -benchtime says, and reports the mode's figures. server_cpu_us_per_op is
+// the process's CPU per operation here: the tool's client side is in it,
+// the same for both sides of a comparison of two trees.
 //
 //	go test -run '^$' -bench GatewayWSRTT -cpuprofile cpu.out ./internal/bench
 //	go tool pprof -top -focus 'agentgate/internal/(bridge|agent|engine|api)' cpu.out
@@ -30,7 +33,7 @@ func benchGateway(b *testing.B, run Runner, env ...string) {
 		e[env[i]] = env[i+1]
 	}
 	srv := apptest.Start(b, e, apptest.Quiet())
-	t := Target{Name: Gateway, Addr: srv.Addr, Project: true}
+	t := Target{Name: Gateway, Addr: srv.Addr, Project: true, PID: os.Getpid()}
 	b.ResetTimer()
 	for range b.N {
 		r, err := run(context.Background(), t)

@@ -39,8 +39,7 @@ type outbox struct {
 type dueWork uint8
 
 const (
-	duePing   dueWork = 1 << iota // send a ping
-	dueResume                     // try to resume a broken push
+	duePing dueWork = 1 << iota // send a ping
 )
 
 // putResult is what became of a frame handed to put.

@@ -2,11 +2,9 @@ package bridge
 
 import (
 	"errors"
-	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
-	"github.com/agentgate/agentgate/internal/backoff"
 )
 
 // push is a socket's subscription to its agent's events, which the writer
@@ -16,19 +14,16 @@ import (
 // its writer ended or when it never served.
 //
 // When the store breaks the subscription, the writer goes on serving the
-// socket (responses, pings, closes) and push tries to resume on a timer:
-// the socket stays open through a short outage and misses nothing, since
-// resuming reads what was appended meanwhile from the log.
+// socket (responses, pings, closes) and the Follower resumes it on a timer
+// of its own, which kicks the writer like an event does: the socket stays
+// open through a short outage and misses nothing, since resuming reads
+// what was appended meanwhile from the log.
 type push struct {
 	s *socket
 	// skipDeltas is ?deltas=false, for a Follower made anew.
 	skipDeltas bool
 	// f is the subscription; nil when push is off.
 	f *agent.Follower
-	// resume, while not nil, times the next attempt to repair a
-	// subscription the store broke; delay is its backoff, made only then.
-	resume *time.Timer
-	delay  *backoff.Backoff
 	// emit is the writer's writeEvent, made once: a method value passed on
 	// each turn would be allocated on each.
 	emit func(*agentv1.AgentEvent) error
@@ -59,76 +54,27 @@ func (p *push) start() error {
 	if p.f == nil {
 		return nil
 	}
-	if err := p.f.Replay(p.s.ctx, p.emit); err != nil {
+	if err := p.f.Start(p.s.ctx, p.emit); err != nil {
 		return p.ended(err)
 	}
 	return nil
 }
 
-// serve writes the pushed events that wait, or, while the subscription is
-// broken, tries to resume it when its timer made that due.
-func (p *push) serve(resumeDue bool) error {
-	switch {
-	case p.f == nil:
+// serve writes the pushed events that wait, or, while the store has broken
+// the subscription, resumes it once the Follower says it is time.
+func (p *push) serve() error {
+	if p.f == nil {
 		return nil
-	case p.resume != nil:
-		// Broken: the ended subscription's Ready stays closed.
-		if !resumeDue {
-			return nil
-		}
-		// Resuming may wait on the store: what this turn has written goes
-		// out first.
-		if err := p.s.wr.out.end(); err != nil {
-			return err
-		}
-		p.s.wr.out.begin()
-		return p.resumeOnce()
 	}
 	select {
 	case <-p.f.Ready():
 	default:
 		return nil
 	}
-	broken, err := p.f.PumpLive(p.s.ctx, p.emit)
-	if err != nil {
+	if err := p.f.Pump(p.s.ctx, p.emit); err != nil {
 		return p.ended(err)
 	}
-	if broken {
-		p.retry()
-	}
 	return nil
-}
-
-// resumeOnce tries once to resume a broken subscription.
-func (p *push) resumeOnce() error {
-	ok, err := p.f.ResumeOnce(p.s.ctx, p.emit)
-	if err != nil {
-		p.resume.Stop()
-		p.resume = nil
-		return p.ended(err)
-	}
-	if !ok {
-		p.retry()
-		return nil
-	}
-	p.resume.Stop()
-	p.resume, p.delay = nil, nil
-	return nil
-}
-
-// retry sets the timer of the next attempt to resume, backing off from
-// 100 ms to 2 s with jitter, so that the sockets of a replica that lost
-// Redis do not all retry at once.
-func (p *push) retry() {
-	if p.delay == nil {
-		p.delay = backoff.New(100*time.Millisecond, 2*time.Second)
-	}
-	wait := p.delay.Next()
-	if p.resume == nil {
-		p.resume = time.AfterFunc(wait, func() { p.s.due(dueResume) })
-		return
-	}
-	p.resume.Reset(wait)
 }
 
 // ended handles the end of the subscription. A write error ends the writer.
@@ -168,11 +114,8 @@ func (p *push) ended(err error) error {
 	return nil
 }
 
-// stop ends the subscription and its resume timer.
+// stop ends the subscription.
 func (p *push) stop() {
-	if p.resume != nil {
-		p.resume.Stop()
-	}
 	if p.f != nil {
 		p.f.Close()
 	}

@@ -183,7 +183,7 @@ func (w *writer) work() error {
 	if err != nil {
 		return err
 	}
-	if err := w.s.push.serve(due&dueResume != 0); err != nil {
+	if err := w.s.push.serve(); err != nil {
 		return err
 	}
 	if due&duePing != 0 {

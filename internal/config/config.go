@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/redis/go-redis/v9"
 )
@@ -32,7 +34,8 @@ type Config struct {
 	Port int
 	// RedisURL selects the Redis engine; empty means the in-memory engine.
 	RedisURL string
-	// HistoryLimit is how many persisted events each agent keeps. Default 1000.
+	// HistoryLimit is how many persisted events each agent keeps. Default
+	// engine.DefaultHistoryLimit.
 	HistoryLimit int
 	// ShutdownTimeout bounds the drain on SIGTERM. Default 10s.
 	ShutdownTimeout time.Duration
@@ -51,9 +54,9 @@ type Config struct {
 	// JWT is how users' tokens are verified (AUTH_JWKS_URL,
 	// AUTH_JWT_SECRET and their companions); see JWT.
 	JWT JWT
-	// LeaseTTL is how long an agent's reply lease lasts without renewal: the
-	// longest an agent stays silent after the replica answering it died.
-	// Default 10s.
+	// LeaseTTL is how long an agent's reply lease lasts without renewal:
+	// after the replica answering an agent died, the agent answers again
+	// within about twice this time. Default agent.DefaultLeaseTTL.
 	LeaseTTL time.Duration
 	// ReplyTimeout bounds one reply of the responder. Default 60s.
 	ReplyTimeout time.Duration
@@ -149,7 +152,7 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 		Host:            p.host("HOST"),
 		Port:            p.int("PORT", 8080, 0, 65535),
 		RedisURL:        p.redisURL("REDIS_URL"),
-		HistoryLimit:    p.int("HISTORY_LIMIT", 1000, 1, 1_000_000),
+		HistoryLimit:    p.int("HISTORY_LIMIT", engine.DefaultHistoryLimit, 1, 1_000_000),
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, time.Millisecond, time.Hour),
 		DrainDelay:      p.duration("DRAIN_DELAY", 0, 0, time.Hour),
 		LogLevel:        p.level("LOG_LEVEL"),
@@ -157,7 +160,7 @@ func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) 
 		AllowedOrigins:  p.origins("ALLOWED_ORIGINS"),
 		AuthTokens:      p.tokens("AUTH_TOKENS"),
 		JWT:             p.jwt(),
-		LeaseTTL:        p.duration("LEASE_TTL", 10*time.Second, 100*time.Millisecond, time.Hour),
+		LeaseTTL:        p.duration("LEASE_TTL", agent.DefaultLeaseTTL, 100*time.Millisecond, time.Hour),
 		ReplyTimeout:    p.duration("REPLY_TIMEOUT", 60*time.Second, time.Millisecond, 24*time.Hour),
 		Heartbeat:       p.duration("HEARTBEAT_INTERVAL", DefaultHeartbeat, 10*time.Millisecond, time.Hour),
 		EchoDelay:       p.duration("ECHO_DELAY", 0, 0, time.Minute),

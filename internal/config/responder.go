@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/redact"
 )
 
@@ -15,7 +16,8 @@ type Responder struct {
 	// Kind is RESPONDER: "echo" (default), "openai" or "agui".
 	Kind string
 	// ContextMessages is CONTEXT_MESSAGES: how many persisted messages and
-	// replies before a user message the responder gets. Default 50.
+	// replies before a user message the responder gets; 0 gives none.
+	// Default agent.DefaultContextMessages.
 	ContextMessages int
 	// MaxEventBytes is UPSTREAM_MAX_EVENT_BYTES: the largest server-sent
 	// event, or single line, that the openai and agui responders accept
@@ -54,7 +56,7 @@ type AGUI struct {
 func (p *parser) responder() Responder {
 	r := Responder{
 		Kind:            p.oneOf("RESPONDER", "echo", "echo", "openai", "agui"),
-		ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000),
+		ContextMessages: p.contextMessages(),
 		MaxEventBytes:   p.maxEventBytes(),
 	}
 	if _, set := p.get("RESPONDER"); !set {
@@ -170,7 +172,12 @@ func (p *parser) ownResponder() Responder {
 	if v, set := p.get("RESPONDER"); set {
 		p.warn(fmt.Sprintf("RESPONDER=%s is ignored: this program brings its own responder", v))
 	}
-	return Responder{Kind: "custom", ContextMessages: p.int("CONTEXT_MESSAGES", 50, 0, 10_000)}
+	return Responder{Kind: "custom", ContextMessages: p.contextMessages()}
+}
+
+// contextMessages reads CONTEXT_MESSAGES, which every responder has.
+func (p *parser) contextMessages() int {
+	return p.int("CONTEXT_MESSAGES", agent.DefaultContextMessages, 0, 10_000)
 }
 
 // warnUnusedResponderVars warns of a built-in responder's variables set

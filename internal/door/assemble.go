@@ -26,11 +26,11 @@ type Sink interface {
 	Fail(code, message string)
 }
 
-// Assembler turns the events a Reply delivers into calls of a Sink. It
-// fills in what the live events missed, from the persisted reply that
-// ends them: a reply already written (a retry) arrives as that message
-// alone, and an ephemeral event lost in transit is in the reply too. It is
-// pure logic, used by one goroutine.
+// Assembler turns the events a Follower of one reply delivers into calls
+// of a Sink. It fills in what the live events missed, from the persisted
+// reply that ends them: a reply already written (a retry) arrives as that
+// message alone, and an ephemeral event lost in transit is in the reply
+// too. It is pure logic, used by one goroutine.
 type Assembler struct {
 	sink    Sink
 	started bool

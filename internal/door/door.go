@@ -35,10 +35,10 @@ import (
 type Service interface {
 	// Ask appends a user message (idempotent by clientMessageID) and
 	// follows its reply.
-	Ask(ctx context.Context, agentID, text, clientMessageID string) (*agent.Reply, error)
+	Ask(ctx context.Context, agentID, text, clientMessageID string) (*agent.Follower, error)
 	// ActiveRun follows the reply being written to the agent, or returns
 	// nil if none is.
-	ActiveRun(ctx context.Context, agentID string) (*agent.Reply, error)
+	ActiveRun(ctx context.Context, agentID string) (*agent.Follower, error)
 }
 
 var _ Service = (*agent.Service)(nil)

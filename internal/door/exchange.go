@@ -90,7 +90,7 @@ func (x *Exchange) Admit() bool {
 // its client_message_id, and follows its reply (Service.Ask), recording
 // whether the message was a retry. A refusal of the service is answered
 // (Refuse) and reported as false. The caller closes the reply.
-func (x *Exchange) Ask(agentID, text, messageID string) (*agent.Reply, bool) {
+func (x *Exchange) Ask(agentID, text, messageID string) (*agent.Follower, bool) {
 	reply, err := x.c.Service.Ask(x.r.Context(), agentID, text, messageID)
 	if err != nil {
 		x.Refuse(ErrorOf(err))

@@ -30,10 +30,10 @@ var (
 // so that a stream whose log went away ends instead of waiting for ever.
 // The adjacent text deltas of one turn go out as one frame (see
 // coalescer). It cancels nothing.
-func (c *Config) Follow(ctx context.Context, reply *agent.Reply, sse *SSE, emit func(*agentv1.AgentEvent)) error {
+func (c *Config) Follow(ctx context.Context, reply *agent.Follower, sse *SSE, emit func(*agentv1.AgentEvent)) error {
 	co := coalescer{emit: emit, sse: sse}
-	done, err := reply.Start(ctx, co.deliver)
-	if err := c.settle(ctx, sse, &co, err); err != nil || done {
+	err := reply.Start(ctx, co.deliver)
+	if err := c.settle(ctx, sse, &co, err); err != nil || reply.Done() {
 		return err
 	}
 	hb := time.NewTimer(c.Heartbeat)
@@ -52,14 +52,14 @@ func (c *Config) Follow(ctx context.Context, reply *agent.Reply, sse *SSE, emit 
 				return ErrClientGone
 			}
 		case <-check.C:
-			done, err := reply.Check(ctx, co.deliver)
-			if err := c.settle(ctx, sse, &co, err); err != nil || done {
+			err := reply.Check(ctx, co.deliver)
+			if err := c.settle(ctx, sse, &co, err); err != nil || reply.Done() {
 				return err
 			}
 			continue // a check is not traffic: the heartbeat runs on
 		case <-reply.Ready():
-			done, err := reply.Pump(ctx, co.deliver)
-			if err := c.settle(ctx, sse, &co, err); err != nil || done {
+			err := reply.Pump(ctx, co.deliver)
+			if err := c.settle(ctx, sse, &co, err); err != nil || reply.Done() {
 				return err
 			}
 		}

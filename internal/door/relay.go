@@ -25,7 +25,7 @@ type Translator interface {
 // ErrorOf, buffered for the door to flush after whatever it ends a stream
 // with. Relay returns the code to record for the stream and Follow's error,
 // or the write's that stopped it.
-func (c *Config) Relay(ctx context.Context, reply *agent.Reply, sse *SSE, tr Translator) (code string, err error) {
+func (c *Config) Relay(ctx context.Context, reply *agent.Follower, sse *SSE, tr Translator) (code string, err error) {
 	asm := NewAssembler(tr)
 	var werr error
 	err = c.Follow(ctx, reply, sse, func(ev *agentv1.AgentEvent) {

@@ -1,6 +1,14 @@
 // Package engine stores agents' event logs and fans their events out to
-// subscribers. The agent service is written against the Engine interface only,
-// so where the logs live (process memory, Redis) is a deployment choice.
+// subscribers. The agent service is written against its interfaces only, so
+// where the logs live (process memory, Redis) is a deployment choice.
+//
+// An Engine is four small parts over one store: the Log (appends, reads,
+// stats, deletion), the Leases (one writer per agent, and the agents whose
+// messages wait with nobody answering), the Runs (the progress of the reply
+// being written, and its cancellation) and the Broker (live events to
+// subscriptions, through one local fan-out, localSubs, under both engines).
+// The memory engine serves one process; the Redis engine any number of
+// replicas, with its multi-step changes as Lua scripts (lua/*.lua).
 //
 // Every implementation passes the same contract tests (enginetest): the
 // guarantees below are the ones the agent service relies on.
@@ -39,27 +47,121 @@ var (
 	ErrNoRun = errors.New("engine: no such active run")
 )
 
-// Engine holds agents' event logs, the idempotency keys of their messages, a
-// reply lease per agent, and the fan-out of live events.
+// Engine is a whole store: every part below, over one backing store, and
+// its lifecycle. The parts are small on purpose, in the manner of
+// centrifuge's Broker and PresenceManager, so that each user names the
+// part it needs: the agent service's follower reads the Log and the Runs
+// and subscribes through the Broker, its replier writes through all four,
+// and the metrics wrap each part they count (see Parts).
 //
-// All methods are safe for concurrent use. Events passed in are not modified
-// and must not be modified by the caller afterwards; events returned or
-// delivered are shared and must be treated as read-only.
+// All methods are safe for concurrent use. Events passed in are not
+// modified and must not be modified by the caller afterwards; events
+// returned or delivered are shared and must be treated as read-only.
 type Engine interface {
-	// AppendUser appends a user message to the agent's log, creating the agent
-	// on first use, and assigns it the next seq. If idemKey is not empty and an
-	// earlier message of this agent used it, nothing is appended and that
-	// earlier event is returned with duplicate true. The appended event is
-	// delivered to subscribers before AppendUser returns.
-	AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, idemKey string) (stored *agentv1.AgentEvent, duplicate bool, err error)
+	Log
+	Leases
+	Runs
+	Broker
+	Store
+}
 
-	// AppendReply appends the answer (an assistant message or a run error) to
-	// the user message at seq answers. It succeeds only while lease is still
-	// the agent's current reply lease (ErrLeaseLost otherwise) and only if
-	// answers is greater than every seq answered so far
-	// (ErrAlreadyAnswered otherwise). It advances Stat.Answered to answers.
-	AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error)
+// Store is what an engine's backing store as a whole answers.
+type Store interface {
+	// Ping reports whether the engine can serve requests now. Readiness
+	// follows it.
+	Ping(ctx context.Context) error
 
+	// Close stops the engine: subscriptions end with ErrClosed and later calls
+	// fail. It is idempotent.
+	Close() error
+}
+
+// Log holds the agents' ordered event logs and the idempotency keys of
+// their messages. Appending is also where a user message meets the reply
+// lease (AppendOptions.Claim) and a reply hands its writer the next
+// message (AppendReply's next): folded into the append, taking the lease
+// and reading what waits cost no round trip of their own.
+type Log interface {
+	// AppendUser appends a user message to the agent's log, creating the
+	// agent on first use, and assigns it the next seq. If
+	// opts.IdempotencyKey is not empty and an earlier message of this agent
+	// used it, nothing is appended and that earlier event is returned with
+	// Duplicate set. The appended event is delivered to subscribers before
+	// AppendUser returns.
+	//
+	// The message waits for a reply from then on (see Leases.Due). If
+	// opts.Claim has a TTL and the agent's reply lease is free, the
+	// append takes it for the caller and returns the Work: the caller
+	// must answer (or release) it. A duplicate takes nothing.
+	AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, opts AppendOptions) (Appended, error)
+
+	// AppendReply appends the answer (an assistant message or a run error)
+	// to the user message at seq answers. It succeeds only while lease is
+	// still the agent's current reply lease (ErrLeaseLost otherwise) and
+	// only if answers is greater than every seq answered so far
+	// (ErrAlreadyAnswered otherwise). It advances Stat.Answered to answers
+	// and ends the run's progress (see Runs).
+	//
+	// Then it settles the lease as Leases.Settle does, in the same step: if
+	// next has a TTL, a user message after answers that waits keeps the
+	// lease (for next.TTL) and comes back as Appended.Work, and with none
+	// waiting the lease is released. With a zero next the lease is left as
+	// it is.
+	AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease, next Claim) (Appended, error)
+
+	// Read returns up to limit persisted events with seq > after, in seq
+	// order, with the log's bounds. A limit of 0 reads the bounds only. An
+	// unknown agent gives an empty Page and no error.
+	Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error)
+
+	// Stat describes the agent, or returns ErrNotFound.
+	Stat(ctx context.Context, agentID string) (Stat, error)
+
+	// List returns up to limit agents with ids greater than after, ordered by
+	// id.
+	List(ctx context.Context, after string, limit int) ([]Stat, error)
+
+	// Delete removes the agent's log, idempotency keys, lease, run progress
+	// and waiting work, and ends its subscriptions with ErrDeleted. It
+	// returns ErrNotFound if the agent has no log.
+	Delete(ctx context.Context, agentID string) error
+}
+
+// Leases hold each agent's reply lease, the right to append its replies,
+// so that one replica at a time answers an agent, and know which agents'
+// messages wait with nobody answering them.
+type Leases interface {
+	// AcquireLease tries to take the agent's reply lease for ttl. It
+	// returns ok false, without error, while another holder's lease is
+	// current.
+	AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (lease Lease, ok bool, err error)
+
+	// RenewLease extends a lease the caller holds, or returns ErrLeaseLost.
+	RenewLease(ctx context.Context, lease Lease, ttl time.Duration) error
+
+	// ReleaseLease gives a lease up without settling it: the messages
+	// that wait stay due (see Due). Releasing a lost lease is a no-op.
+	ReleaseLease(ctx context.Context, lease Lease) error
+
+	// Settle is what the holder of lease calls when it found nothing to
+	// answer in the log up to seq seen: if a user message after seen (and
+	// after the answered ones) waits, the lease is kept for next.TTL and
+	// the Work returned; otherwise the lease is released and the agent is
+	// no longer due. It returns ErrLeaseLost if lease is not the agent's.
+	// A lease is never given up while a message waits that its holder has
+	// not seen, so an append that found the lease held is always answered.
+	Settle(ctx context.Context, lease Lease, seen uint64, next Claim) (*Work, error)
+
+	// Due lists up to limit agents with user messages that wait for a reply
+	// and no lease holder, the agents whose work waited longest first: a
+	// replica that crashed mid-reply leaves them so once its lease expires,
+	// and every replica looks for them (the agent service's sweep).
+	Due(ctx context.Context, limit int) ([]string, error)
+}
+
+// Runs hold the progress of the reply being written to each agent, and
+// carry CancelRun to its writer.
+type Runs interface {
 	// PublishRun delivers an ephemeral event (seq 0) of the run being
 	// written under lease (a run_started, text_delta or tool call event)
 	// to the agent's subscribers on every replica, without storing it in
@@ -87,16 +189,15 @@ type Engine interface {
 	Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error)
 
 	// CancelRun asks whichever replica writes the agent's active run to
-	// stop it: the listeners of SubscribeCancels, on every replica, are
-	// called with the run's id. If runID is not empty it must be the
+	// stop it: the listeners of Broker.SubscribeCancels, on every replica,
+	// are called with the run's id. If runID is not empty it must be the
 	// active run. It returns the id of the run asked to stop, or ErrNoRun.
 	CancelRun(ctx context.Context, agentID, runID string) (string, error)
+}
 
-	// Read returns up to limit persisted events with seq > after, in seq
-	// order, with the log's bounds. A limit of 0 reads the bounds only. An
-	// unknown agent gives an empty Page and no error.
-	Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error)
-
+// Broker fans the agents' live events out to subscriptions on every
+// replica, through one local fan-out per engine (see localSubs).
+type Broker interface {
 	// Subscribe starts delivering the agent's live events, persisted and
 	// ephemeral, in the order they were appended or published. Events
 	// appended before Subscribe returns are not delivered: read them with
@@ -108,38 +209,70 @@ type Engine interface {
 	// must not block. The subscription queues no events and is not counted
 	// in Stat.Subscribers; it ends as any subscription does (ErrDeleted
 	// when the agent is deleted, ErrClosed, ErrUnavailable), which Notify
-	// and Err tell. The reply worker holds one while it writes.
+	// and Err tell. The agent's replier holds one while it lives.
 	SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error)
+}
 
-	// Stat describes the agent, or returns ErrNotFound.
-	Stat(ctx context.Context, agentID string) (Stat, error)
+// Parts is an Engine made of parts, each embedded part answering its own
+// methods: a wrapper of some parts (the metrics) puts them back together
+// with the rest.
+type Parts struct {
+	Log
+	Leases
+	Runs
+	Broker
+	Store
+}
 
-	// List returns up to limit agents with ids greater than after, ordered by
-	// id.
-	List(ctx context.Context, after string, limit int) ([]Stat, error)
+var _ Engine = Parts{}
 
-	// Delete removes the agent's log, idempotency keys and lease, and ends
-	// its subscriptions with ErrDeleted. It returns ErrNotFound if the agent
-	// has no log.
-	Delete(ctx context.Context, agentID string) error
+// AppendOptions tune AppendUser.
+type AppendOptions struct {
+	// IdempotencyKey, if not empty, makes the append idempotent: a message
+	// appended before with the same key is returned instead, and nothing
+	// is appended.
+	IdempotencyKey string
+	// Claim, if its TTL is set, takes the agent's reply lease with the
+	// append when it is free (see Appended.Work).
+	Claim Claim
+}
 
-	// AcquireLease tries to take the agent's reply lease for ttl. It returns
-	// ok false, without error, while another holder's lease is current.
-	AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (lease Lease, ok bool, err error)
+// Claim asks for the reply lease with the work it comes with.
+type Claim struct {
+	// TTL is how long the lease is taken, or kept, for. Zero asks for
+	// nothing.
+	TTL time.Duration
+	// Context is how many events before the oldest waiting message the
+	// Work carries, so that its holder can give the responder that
+	// message's conversation without reading the log again.
+	Context int
+}
 
-	// RenewLease extends a lease the caller holds, or returns ErrLeaseLost.
-	RenewLease(ctx context.Context, lease Lease, ttl time.Duration) error
+// WorkEvents is how many events a Work carries beyond Claim.Context: the
+// waiting messages of a burst, and the replies around them.
+const WorkEvents = 64
 
-	// ReleaseLease gives a lease up early; releasing a lost lease is a no-op.
-	ReleaseLease(ctx context.Context, lease Lease) error
+// Work is an agent's reply lease, held by the caller, and the log as its
+// holder needs it to answer: Page holds the events from Claim.Context
+// events before the oldest user message that waits (those after
+// Page.Answered wait), at most Claim.Context+WorkEvents of them, with the
+// log's bounds. Messages past the page are answered in turn: each reply
+// hands back the next Work (AppendReply), and Settle tells the rest.
+type Work struct {
+	Lease Lease
+	Page  Page
+}
 
-	// Ping reports whether the engine can serve requests now. Readiness
-	// follows it.
-	Ping(ctx context.Context) error
-
-	// Close stops the engine: subscriptions end with ErrClosed and later calls
-	// fail. It is idempotent.
-	Close() error
+// Appended is what an append did.
+type Appended struct {
+	// Event is the stored event: the earlier one for a Duplicate.
+	Event *agentv1.AgentEvent
+	// Duplicate is set when AppendUser found the idempotency key used,
+	// and appended nothing.
+	Duplicate bool
+	// Work, if not nil, is the agent's reply lease, held now by the
+	// caller, and what waits for it (see Claim).
+	Work *Work
 }
 
 // Lease is a held reply lease: the right to append replies to one agent until
@@ -253,7 +386,7 @@ func NewEpoch() string { return rand.Text() }
 // Config holds the settings every engine shares.
 type Config struct {
 	// HistoryLimit is how many persisted events each agent keeps; older ones
-	// are trimmed. Default 1000.
+	// are trimmed. Default DefaultHistoryLimit.
 	HistoryLimit int
 	// SubscriberBuffer is how many events may wait for one subscriber before
 	// it is dropped (see Queue: the memory is taken only while they wait).
@@ -263,10 +396,15 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DefaultHistoryLimit is Config.HistoryLimit's default, and HISTORY_LIMIT's:
+// a thousand events are some five hundred exchanges, more than any
+// conversation a client scrolls back through, at a few hundred KB an agent.
+const DefaultHistoryLimit = 1000
+
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.HistoryLimit <= 0 {
-		c.HistoryLimit = 1000
+		c.HistoryLimit = DefaultHistoryLimit
 	}
 	if c.SubscriberBuffer <= 0 {
 		c.SubscriberBuffer = 1024

@@ -3,14 +3,12 @@ package engine
 import agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 
 // localSub is what every engine's subscription is made of: the queue its
-// consumer reads, and what kind of subscriber it is.
+// consumer reads (a cancel listener's stays empty: it only tells the end),
+// and whether a client holds it.
 type localSub struct {
 	*Queue
 	// internal subscriptions are not counted in Stat.Subscribers.
 	internal bool
-	// onCancel is set for SubscribeCancels: such a subscription hears
-	// cancels only, and no event is queued for it.
-	onCancel func(runID string)
 }
 
 // subscriber is an engine's subscription type, built on a localSub.
@@ -24,10 +22,11 @@ type subscriber interface {
 
 func (s *localSub) local() *localSub { return s }
 
-// localSubs are one agent's subscriptions on this replica, and the one way
-// an event, a cancel or the end of the agent reaches them, whichever
-// engine holds them: the memory engine delivers what it appends, the
-// Redis engine what its pub/sub connection receives.
+// localSubs is the local fan-out of one agent, the same under both engines:
+// its subscriptions on this replica, and its cancel listeners, and the one
+// way an event, a cancel or the end of the agent reaches them. The memory
+// engine delivers what it appends, the Redis engine what its pub/sub
+// connection receives.
 //
 // It has no lock of its own: the engine's lock guards it, and is held
 // over every method, so that events reach the subscriptions in the order
@@ -35,22 +34,38 @@ func (s *localSub) local() *localSub { return s }
 // queue is full is ended (endLocked) and so removed.
 type localSubs[S subscriber] struct {
 	subs map[S]*localSub // each with its localSub, read without a call
+	// cancels are the listeners of Broker.SubscribeCancels; nil until the
+	// first.
+	cancels map[S]func(runID string)
 }
 
 func newLocalSubs[S subscriber]() *localSubs[S] {
 	return &localSubs[S]{subs: make(map[S]*localSub)}
 }
 
+// add takes s in as a subscription to events.
 func (l *localSubs[S]) add(s S) { l.subs[s] = s.local() }
+
+// addCanceller takes s in as a cancel listener: it hears cancels, and the
+// end of the agent, but no event.
+func (l *localSubs[S]) addCanceller(s S, onCancel func(runID string)) {
+	if l.cancels == nil {
+		l.cancels = make(map[S]func(string))
+	}
+	l.cancels[s] = onCancel
+}
 
 // remove takes s out, and reports whether it was in.
 func (l *localSubs[S]) remove(s S) bool {
-	_, ok := l.subs[s]
+	_, sub := l.subs[s]
+	_, canceller := l.cancels[s]
 	delete(l.subs, s)
-	return ok
+	delete(l.cancels, s)
+	return sub || canceller
 }
 
-func (l *localSubs[S]) len() int { return len(l.subs) }
+// len counts the subscriptions and cancel listeners.
+func (l *localSubs[S]) len() int { return len(l.subs) + len(l.cancels) }
 
 // clients counts the subscriptions that are not internal.
 func (l *localSubs[S]) clients() int64 {
@@ -63,32 +78,30 @@ func (l *localSubs[S]) clients() int64 {
 	return n
 }
 
-// deliver queues ev for every subscription but those that hear cancels
-// only; one whose queue is full is ended with ErrOverflow.
+// deliver queues ev for every subscription; one whose queue is full is
+// ended with ErrOverflow.
 func (l *localSubs[S]) deliver(ev *agentv1.AgentEvent) {
 	for s, ls := range l.subs {
-		if ls.onCancel != nil {
-			continue
-		}
 		if !ls.Push(ev) {
 			s.endLocked(ErrOverflow)
 		}
 	}
 }
 
-// cancel tells the subscriptions that hear cancels that runID is to stop.
+// cancel tells the cancel listeners that runID is to stop.
 func (l *localSubs[S]) cancel(runID string) {
-	for _, ls := range l.subs {
-		if f := ls.onCancel; f != nil {
-			f(runID)
-		}
+	for _, f := range l.cancels {
+		f(runID)
 	}
 }
 
-// endAll ends every subscription with err (ErrDeleted, ErrClosed,
-// ErrUnavailable).
+// endAll ends every subscription and cancel listener with err
+// (ErrDeleted, ErrClosed, ErrUnavailable).
 func (l *localSubs[S]) endAll(err error) {
 	for s := range l.subs {
+		s.endLocked(err)
+	}
+	for s := range l.cancels {
 		s.endLocked(err)
 	}
 }

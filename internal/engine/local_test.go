@@ -21,8 +21,12 @@ func (s *testSub) endLocked(err error) {
 }
 
 func newTestSub(l *localSubs[*testSub], buffer int, internal bool, onCancel func(string)) *testSub {
-	s := &testSub{localSub: localSub{Queue: NewQueue(buffer, SubscribeOptions{}), internal: internal, onCancel: onCancel}, l: l}
-	l.add(s)
+	s := &testSub{localSub: localSub{Queue: NewQueue(buffer, SubscribeOptions{}), internal: internal}, l: l}
+	if onCancel != nil {
+		l.addCanceller(s, onCancel)
+	} else {
+		l.add(s)
+	}
 	return s
 }
 

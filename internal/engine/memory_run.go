@@ -1,12 +1,75 @@
 package engine
 
 import (
+	"context"
 	"strings"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 )
 
-// memRun is the memory engine's progress of one run, folded as Engine.Run
+// The memory engine's Runs.
+
+// PublishRun implements Runs.
+func (m *Memory) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
+	if err := m.enter(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if a, ok := m.agents[lease.AgentID]; ok {
+		switch {
+		case ev.GetRunStarted() != nil && m.leaseHeldLocked(lease):
+			a.run = &memRun{id: RunID(ev), started: ev}
+		case ev.GetRunStarted() == nil && a.run != nil && a.run.id == RunID(ev):
+			a.run.add(ev)
+		}
+	}
+	m.fanOutLocked(lease.AgentID, ev)
+	return nil
+}
+
+// Run implements Runs.
+func (m *Memory) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
+	if err := m.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	if r := m.runLocked(agentID); r != nil {
+		return r.events(), nil
+	}
+	return nil, nil
+}
+
+// runLocked is the active run's progress, or nil. A run outlives its writer
+// only as long as the lease it was written under.
+func (m *Memory) runLocked(agentID string) *memRun {
+	a, ok := m.agents[agentID]
+	if !ok || a.run == nil {
+		return nil
+	}
+	if !m.heldLocked(agentID) {
+		a.run = nil
+		return nil
+	}
+	return a.run
+}
+
+// CancelRun implements Runs.
+func (m *Memory) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
+	if err := m.enter(ctx); err != nil {
+		return "", err
+	}
+	defer m.mu.Unlock()
+	run := m.runLocked(agentID)
+	if run == nil || (runID != "" && run.id != runID) {
+		return "", ErrNoRun
+	}
+	if l := m.subs[agentID]; l != nil {
+		l.cancel(run.id)
+	}
+	return run.id, nil
+}
+
+// memRun is the memory engine's progress of one run, folded as Runs.Run
 // returns it: the run_started, the text so far in one builder, and the
 // tool call events in order, with each call's arguments in one builder. A
 // delta costs its bytes and no event of its own, so a reply streamed in a
@@ -60,7 +123,7 @@ func (r *memRun) callArgs(id string) *memArgs {
 	return a
 }
 
-// events is the run as Engine.Run returns it.
+// events is the run as Runs.Run returns it.
 func (r *memRun) events() []*agentv1.AgentEvent {
 	out := make([]*agentv1.AgentEvent, 0, 2+len(r.tools))
 	out = append(out, r.started)

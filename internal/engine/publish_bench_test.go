@@ -34,7 +34,7 @@ func BenchmarkPublishRunDelta(b *testing.B) {
 
 func benchPublishRun(b *testing.B, e engine.Engine) {
 	ctx := b.Context()
-	if _, _, err := e.AppendUser(ctx, "bench", &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Text: "hi"}}}, ""); err != nil {
+	if _, err := e.AppendUser(ctx, "bench", &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Text: "hi"}}}, engine.AppendOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	lease, ok, err := e.AcquireLease(ctx, "bench", time.Minute)

@@ -25,7 +25,7 @@ func TestNewRedisClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewRedisClient: %v", err)
 	}
-	if _, _, err := e.AppendUser(t.Context(), "a", userEvent("hello"), ""); err != nil {
+	if _, err := e.AppendUser(t.Context(), "a", userEvent("hello"), engine.AppendOptions{}); err != nil {
 		t.Fatalf("AppendUser: %v", err)
 	}
 	page, err := e.Read(t.Context(), "a", 0, 10)

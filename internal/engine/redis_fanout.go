@@ -11,6 +11,40 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Subscribe implements Broker. It returns once Redis confirmed the
+// subscription, so every event appended after it returns is delivered.
+func (r *Redis) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
+	return r.subscribe(ctx, agentID, opts, nil)
+}
+
+// SubscribeCancels implements Broker: CancelRun reaches it on the agent's
+// channel, whichever replica calls it.
+func (r *Redis) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
+	return r.subscribe(ctx, agentID, SubscribeOptions{Internal: true}, onCancel)
+}
+
+// subscribe registers a subscription: one that hears cancels only if
+// onCancel is set.
+func (r *Redis) subscribe(ctx context.Context, agentID string, opts SubscribeOptions, onCancel func(runID string)) (Subscription, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts, onCancel)
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	if !opts.Internal {
+		if err := r.pres.add(agentID, 1); err != nil {
+			s.Close()
+			return nil, r.fail(ctx, err)
+		}
+		r.fan.markCounted(s)
+	}
+	return s, nil
+}
+
 // fanout delivers the live events of every agent this replica watches over
 // one Redis pub/sub connection, whatever the number of subscribers: each
 // watched agent has a hub, which holds the agent's local subscriptions (a
@@ -79,6 +113,19 @@ type redisSub struct {
 	f       *fanout
 	h       *hub
 	counted bool // included in presence; guarded by fanout.mu
+	// onCancel is set for a cancel listener (Broker.SubscribeCancels).
+	onCancel func(runID string)
+}
+
+// addLocked adds s to h's local fan-out, as a subscription or a cancel
+// listener.
+func (h *hub) addLocked(s *redisSub) {
+	s.h = h
+	if s.onCancel != nil {
+		h.subs.addCanceller(s, s.onCancel)
+		return
+	}
+	h.subs.add(s)
 }
 
 func newFanout(rdb *redis.Client, pres *presence, buffer int, timeout, pingIdle time.Duration, log *slog.Logger) *fanout {
@@ -115,7 +162,7 @@ func (f *fanout) setPS(ps *redis.PubSub) {
 // channel's SUBSCRIBE, so that every event appended after it returns is
 // delivered.
 func (f *fanout) subscribe(ctx context.Context, agentID, channel string, opts SubscribeOptions, onCancel func(runID string)) (*redisSub, error) {
-	s := &redisSub{localSub: localSub{Queue: NewQueue(f.buffer, opts), internal: opts.Internal, onCancel: onCancel}, f: f}
+	s := &redisSub{localSub: localSub{Queue: NewQueue(f.buffer, opts), internal: opts.Internal}, f: f, onCancel: onCancel}
 	h, err := f.attach(ctx, agentID, channel, s)
 	if err != nil {
 		return nil, err
@@ -168,8 +215,7 @@ func (f *fanout) attach(ctx context.Context, agentID, channel string, s *redisSu
 	}
 	h := &hub{agentID: agentID, channel: channel, subs: newLocalSubs[*redisSub](), ready: make(chan struct{})}
 	f.hubs[channel] = h
-	s.h = h
-	h.subs.add(s)
+	h.addLocked(s)
 	f.mu.Unlock()
 
 	// The write gets its own deadline, not the caller's: a write cut short
@@ -196,8 +242,7 @@ func (f *fanout) joinLocked(channel string, s *redisSub) (*hub, error) {
 	if h == nil {
 		return nil, nil
 	}
-	s.h = h
-	h.subs.add(s)
+	h.addLocked(s)
 	return h, nil
 }
 

@@ -4,22 +4,25 @@ package engine
 // configured prefix, so that several deployments (or tests) can share one
 // Redis.
 //
-// An agent's keys share the hash tag {agent:<id>}, so they live in one slot
-// of a Redis Cluster and the Lua scripts that touch several of them stay
-// legal there. Agent ids cannot contain braces (see agent.ValidateID), which
-// keeps the tag intact. Only the agents index and the replica liveness keys
-// are global.
+// An agent's keys share the hash tag {agent:<id>}, so they live together.
+// Agent ids cannot contain braces (see agent.ValidateID), which keeps the
+// tag intact. Only the agents index, the due index and the replica
+// liveness keys are global; the scripts that append, settle and delete
+// touch the indexes with the agent's keys, in one step, which one Redis
+// (standalone or behind Sentinel) allows and a Cluster would not: the
+// engine does not support Redis Cluster.
 type keyspace struct {
 	prefix string
 }
 
 // agentKeys are the keys and the pub/sub channel of one agent.
 type agentKeys struct {
-	// meta is a hash: last (the newest seq), answered, created and active
-	// (Config.Now in Unix nanoseconds, kept as decimal strings so that Lua's
-	// floating-point numbers never round them), and epoch (the log's
-	// epoch, set when the hash is created, so a log that Redis lost comes
-	// back with a new one).
+	// meta is a hash: last (the newest seq), user (the newest user
+	// message's seq), answered, created and active (Config.Now in Unix
+	// nanoseconds, kept as decimal strings so that Lua's floating-point
+	// numbers never round them), and epoch (the log's epoch, set when the
+	// hash is created, so a log that Redis lost comes back with a new one).
+	// Messages wait for a reply while user is greater than answered.
 	meta string
 	// log is a list of the retained events, oldest first, each encoded as
 	// protobuf. Only the append scripts write it, so element i always holds
@@ -58,6 +61,12 @@ func (k keyspace) agent(id string) agentKeys {
 // index is a sorted set of agent ids, all with score 0, so that ZRANGEBYLEX
 // pages them in id order for List.
 func (k keyspace) index() string { return k.prefix + "agents" }
+
+// due is a sorted set of the agents whose user messages wait for a reply,
+// scored by the Unix millisecond their waiting began: append_user.lua adds
+// an agent, a settle that finds nothing waiting (lua/log.lua) removes it,
+// and Leases.Due lists those of its agents whose lease nobody holds.
+func (k keyspace) due() string { return k.prefix + "due" }
 
 // replica is the liveness key of one replica epoch (see presence).
 func (k keyspace) replica(epoch string) string { return k.prefix + "replica:" + epoch }

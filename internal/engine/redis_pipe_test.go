@@ -184,8 +184,8 @@ func TestPipeErrorsStayWithTheirCaller(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a script after SCRIPT FLUSH: %v", err)
 	}
-	if page, err := decodeRead(res); err != nil || page.LastSeq != 0 || len(page.Events) != 0 {
-		t.Fatalf("read of an empty log: %+v, %v", page, err)
+	if out, err := decodeLog("read.lua", res); err != nil || out.page.LastSeq != 0 || len(out.page.Events) != 0 {
+		t.Fatalf("read of an empty log: %+v, %v", out.page, err)
 	}
 }
 

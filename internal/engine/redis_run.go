@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,7 +10,118 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 )
+
+// The Redis engine's Runs: the progress of the run being written, and
+// CancelRun.
+
+// PublishRun implements Runs. It queues the event for the next pipeline
+// and returns without waiting for Redis; the event reaches subscribers
+// after every event appended or published before it. If Redis cannot take
+// it, it is lost, as an ephemeral event may be.
+// A run_started goes through a script that checks the lease; the run's
+// later events are two plain commands, RPUSHX to the progress (which only
+// exists while a run does) and PUBLISH, since a Lua script per delta cost
+// Redis ten times a PUBLISH. A text or argument delta is pushed as a
+// compact record, merged with the ones that follow it in the same pipeline
+// (see redis_run.go), so that the list grows by the bytes written, not by
+// an event per delta. An event or record of another run that lands in the
+// progress (a writer whose lease was taken over) is dropped by Run, which
+// returns only those of the run the progress began with.
+func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
+	k := r.keys.agent(lease.AgentID)
+	if ev.GetRunStarted() != nil {
+		return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
+			scriptBeginRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
+				lease.Token, msg, RunID(ev), k.channel)
+		})
+	}
+	if f := newFoldPost(k.run, ev); f != nil {
+		return r.postEvent(ctx, ev, func(msg []byte) error {
+			return r.postFold(f, func(p redis.Pipeliner) { p.Publish(context.Background(), k.channel, msg) })
+		})
+	}
+	return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
+		bg := context.Background()
+		p.RPushX(bg, k.run, msg[1:])
+		p.Publish(bg, k.channel, msg)
+	})
+}
+
+// post encodes an ephemeral event as a channel message and queues send
+// with it for the next pipeline. Not waited for: a reply streamed in many
+// deltas would otherwise wait a round trip per delta. The event still
+// reaches Redis before anything this caller sends after it, the reply
+// among them.
+func (r *Redis) post(ctx context.Context, ev *agentv1.AgentEvent, send func(p redis.Pipeliner, msg []byte)) error {
+	return r.postEvent(ctx, ev, func(msg []byte) error {
+		return r.pipe.post(func(p redis.Pipeliner) { send(p, msg) })
+	})
+}
+
+// postEvent encodes ev as a channel message and hands it to queue.
+func (r *Redis) postEvent(ctx context.Context, ev *agentv1.AgentEvent, queue func(msg []byte) error) error {
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	if !r.fan.healthy() {
+		// This replica lost its pub/sub connection, most likely to an
+		// outage: fail at once, as the calls that wait do. (Subscribers on
+		// other replicas miss this event; an ephemeral event may be lost.)
+		return fmt.Errorf("%w: pub/sub connection down", ErrUnavailable)
+	}
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("engine: encode event: %w", err)
+	}
+	msg := append([]byte{msgEvent}, b...)
+	if err := queue(msg); err != nil {
+		return r.fail(ctx, err)
+	}
+	return nil
+}
+
+// Run implements Runs. One LRANGE reads the progress as it stands, so
+// records and events are a consistent prefix of the run.
+func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	var res *redis.StringSliceCmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = p.LRange(opCtx, r.keys.agent(agentID).run, 0, -1)
+	})
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	vals, err := res.Result()
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	return runFromList(agentID, vals)
+}
+
+// CancelRun implements Runs: the lease holder hears the request on the
+// agent's channel, through its replier's SubscribeCancels.
+func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cancel()
+	k := r.keys.agent(agentID)
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptCancelRun.EvalSha(opCtx, p, []string{k.run}, runID, k.channel)
+	})
+	if err != nil {
+		return "", r.fail(ctx, err)
+	}
+	return decodeCancel(res) // or ErrNoRun
+}
 
 // The run's progress in Redis is a list (agentKeys.run): the run id, then
 // its events as published, with one exception that keeps the list small

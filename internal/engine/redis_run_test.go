@@ -22,7 +22,7 @@ func TestRedisRunProgressSize(t *testing.T) {
 	prefix := uniquePrefix()
 	e := newRedis(t, srv, prefix, "solo", engine.Config{})
 	ctx := t.Context()
-	if _, _, err := e.AppendUser(ctx, "big", userEvent("go on"), ""); err != nil {
+	if _, err := e.AppendUser(ctx, "big", userEvent("go on"), engine.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	lease, ok, err := e.AcquireLease(ctx, "big", time.Minute)

@@ -23,9 +23,10 @@ var luaFiles embed.FS
 
 // The scripts, built once from the embedded files and never changed.
 var (
-	scriptAppendUser  = luaScript("append.lua", "append_user.lua")
-	scriptAppendReply = luaScript("append.lua", "append_reply.lua")
-	scriptRead        = luaScript("read.lua")
+	scriptAppendUser  = luaScript("log.lua", "append_user.lua")
+	scriptAppendReply = luaScript("log.lua", "append_reply.lua")
+	scriptSettle      = luaScript("log.lua", "settle.lua")
+	scriptRead        = luaScript("log.lua", "read.lua")
 	scriptStat        = luaScript("stat.lua")
 	scriptDelete      = luaScript("delete.lua")
 	scriptRenew       = luaScript("renew_lease.lua")
@@ -39,7 +40,7 @@ var (
 // restart), since pipelined EVALSHA cannot fall back to EVAL by itself.
 func allScripts() []*redis.Script {
 	return []*redis.Script{
-		scriptAppendUser, scriptAppendReply, scriptRead, scriptStat,
+		scriptAppendUser, scriptAppendReply, scriptSettle, scriptRead, scriptStat,
 		scriptDelete, scriptRenew, scriptRelease, scriptCount,
 		scriptBeginRun, scriptCancelRun,
 	}
@@ -75,6 +76,7 @@ func loadScripts(ctx context.Context, rdb *redis.Client) error {
 const (
 	statusAppended        = "appended"
 	statusDuplicate       = "duplicate"
+	statusSettled         = "settled"
 	statusFound           = "found"
 	statusDeleted         = "deleted"
 	statusRenewed         = "renewed"
@@ -127,61 +129,78 @@ func eachPair(script string, cmd *redis.Cmd, f func(name string, v any) error) e
 	return nil
 }
 
-// appendResult is what append_user.lua and append_reply.lua return: the
-// stored event, and for append_user whether it was stored before.
-type appendResult struct {
-	event     *agentv1.AgentEvent
-	duplicate bool
+// logResult is what the scripts of the log return (append_user.lua,
+// append_reply.lua, settle.lua, read.lua): a status (none for read.lua);
+// a duplicate's original event, or the seq of the event stored; whether
+// the caller's lease was kept with work ("taken") or "released"; and a
+// page of the log (see page in lua/log.lua).
+type logResult struct {
+	status string
+	event  *agentv1.AgentEvent
+	seq    uint64
+	work   string
+	page   Page
 }
 
-// decodeAppend decodes an append script's result; a refusal is the
-// engine's error (ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered).
-func decodeAppend(script string, cmd *redis.Cmd) (appendResult, error) {
-	var res appendResult
-	var status string
+// decodeLog decodes a log script's result, and its status: nil for one
+// of ok (or no status, for read.lua), the engine's error for a refusal
+// (ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered).
+func decodeLog(script string, cmd *redis.Cmd, ok ...string) (logResult, error) {
+	var res logResult
 	err := eachPair(script, cmd, func(name string, v any) error {
 		var err error
 		switch name {
 		case "status":
-			status, err = asString(v)
+			res.status, err = asString(v)
 		case "event":
 			res.event, err = decodeEvent(v)
+		case "seq":
+			res.seq, err = asUint(v)
+		case "work":
+			res.work, err = asString(v)
+		case "first":
+			res.page.FirstSeq, err = asUint(v)
+		case "last":
+			res.page.LastSeq, err = asUint(v)
+		case "answered":
+			res.page.Answered, err = asUint(v)
+		case "epoch":
+			res.page.Epoch, err = asString(v)
+		case "events":
+			res.page.Events, err = decodeEvents(v)
 		}
 		return err
 	})
 	if err != nil {
-		return appendResult{}, err
+		return logResult{}, err
 	}
-	if err := checkStatus(script, status, statusAppended, statusDuplicate); err != nil {
-		return appendResult{}, err
+	if len(ok) > 0 {
+		if err := checkStatus(script, res.status, ok...); err != nil {
+			return logResult{}, err
+		}
 	}
-	if res.event == nil {
-		return appendResult{}, fmt.Errorf("engine: redis: %s returned no event", script)
-	}
-	res.duplicate = status == statusDuplicate
 	return res, nil
 }
 
-// decodeRead decodes what read.lua returns into a Page.
-func decodeRead(cmd *redis.Cmd) (Page, error) {
-	var p Page
-	err := eachPair("read.lua", cmd, func(name string, v any) error {
-		var err error
-		switch name {
-		case "first":
-			p.FirstSeq, err = asUint(v)
-		case "last":
-			p.LastSeq, err = asUint(v)
-		case "answered":
-			p.Answered, err = asUint(v)
-		case "epoch":
-			p.Epoch, err = asString(v)
-		case "events":
-			p.Events, err = decodeEvents(v)
-		}
-		return err
-	})
-	return p, err
+// stored is the event an append script stored: ev with the agent id, and
+// the seq and epoch the script gave it, as the stored bytes decode (see
+// encodeForAppend), made without decoding them; a duplicate's original as
+// the script returned it.
+func (res logResult) stored(ev *agentv1.AgentEvent, agentID string) *agentv1.AgentEvent {
+	if res.event != nil {
+		return res.event
+	}
+	c := cloneEvent(ev)
+	c.AgentId, c.Seq, c.Epoch = agentID, res.seq, res.page.Epoch
+	return c
+}
+
+// workOf is the Work a log script handed over with lease, nil if none.
+func (res logResult) workOf(lease Lease) *Work {
+	if res.work != "taken" {
+		return nil
+	}
+	return &Work{Lease: lease, Page: res.page}
 }
 
 // statResult is what stat.lua returns of an agent that exists.
@@ -228,7 +247,7 @@ func decodeStat(cmd *redis.Cmd) (statResult, error) {
 }
 
 // decodeStatus decodes the result of a script that returns a status only
-// (delete.lua, renew_lease.lua, release_lease.lua, begin_run.lua): nil for
+// (delete.lua, renew_lease.lua): nil for
 // one of ok, the engine's error for a refusal.
 func decodeStatus(script string, cmd *redis.Cmd, ok ...string) error {
 	var status string
@@ -266,7 +285,7 @@ func decodeCancel(cmd *redis.Cmd) (string, error) {
 }
 
 // encodeForAppend encodes ev as the append scripts store it, but without
-// its seq and epoch, which they write in front of it (see lua/append.lua):
+// its seq and epoch, which they write in front of it (see lua/log.lua):
 // the seq as field 1, a varint (tag byte 0x08), the epoch as field 4,
 // length-delimited (tag byte 0x22). So the stored bytes decode with
 // proto.Unmarshal to the event with both: protobuf allows fields in any

@@ -29,7 +29,7 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 	}{{"seq", 1, protoreflect.Uint64Kind}, {"epoch", 4, protoreflect.StringKind}} {
 		fd := fields.ByName(f.name)
 		if fd == nil || fd.Number() != f.number || fd.Kind() != f.kind {
-			t.Fatalf("AgentEvent.%s is %v; lua/append.lua writes it as field %d of kind %v", f.name, fd, f.number, f.kind)
+			t.Fatalf("AgentEvent.%s is %v; lua/log.lua writes it as field %d of kind %v", f.name, fd, f.number, f.kind)
 		}
 	}
 
@@ -76,28 +76,32 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := scriptAppendUser.Run(ctx, rdb, []string{k.meta, k.log, k.idem},
-			body, "", 10, "1", k.channel, fresh)
-		got, err := decodeAppend("append_user.lua", res)
+		due := keyspace{prefix: "test:"}.due()
+		res := scriptAppendUser.Run(ctx, rdb, []string{k.meta, k.log, k.idem, k.lease, due, "test:agents"},
+			body, "", 10, "1", k.channel, fresh, agentID, "", 0, 0, WorkEvents)
+		got, err := decodeLog("append_user.lua", res, statusAppended)
 		if err != nil {
 			t.Fatalf("seq %d: append_user.lua: %v", c.seq, err)
 		}
+		// What the engine returns without decoding the stored bytes is
+		// what they decode to.
 		stored := unmarshalNewest(t, rdb, k.log)
-		if !proto.Equal(stored, want) || !proto.Equal(got.event, want) {
-			t.Fatalf("seq %d, epoch of %d bytes: stored %v, returned %v, want %v", c.seq, len(c.epoch), stored, got.event, want)
+		if returned := got.stored(ev, agentID); !proto.Equal(stored, want) || !proto.Equal(returned, want) {
+			t.Fatalf("seq %d, epoch of %d bytes: stored %v, returned %v, want %v", c.seq, len(c.epoch), stored, returned, want)
 		}
 
 		// append_reply.lua, under a lease, stores the next seq likewise.
 		if err := rdb.Set(ctx, k.lease, "token", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
-		res = scriptAppendReply.Run(ctx, rdb, []string{k.meta, k.log, k.lease, k.run},
-			body, "token", strconv.FormatUint(c.seq, 10), 10, "2", k.channel, "not used")
-		if _, err := decodeAppend("append_reply.lua", res); err != nil {
+		res = scriptAppendReply.Run(ctx, rdb, []string{k.meta, k.log, k.lease, k.run, due},
+			body, "token", strconv.FormatUint(c.seq, 10), 10, "2", k.channel, "not used", agentID, 0, 0, WorkEvents)
+		got, err = decodeLog("append_reply.lua", res, statusAppended)
+		if err != nil {
 			t.Fatalf("seq %d: append_reply.lua: %v", c.seq, err)
 		}
 		want.Seq++
-		if stored := unmarshalNewest(t, rdb, k.log); !proto.Equal(stored, want) {
+		if stored := unmarshalNewest(t, rdb, k.log); !proto.Equal(stored, want) || !proto.Equal(got.stored(ev, agentID), want) {
 			t.Fatalf("reply after seq %d: stored %v, want %v", c.seq, stored, want)
 		}
 	}
@@ -137,13 +141,13 @@ func TestLuaFilesAreUsedAndDocumented(t *testing.T) {
 		used := false
 		for _, s := range allScripts() {
 			h := s.Hash()
-			used = used || h == luaScript(name).Hash() || h == luaScript("append.lua", name).Hash()
+			used = used || h == luaScript(name).Hash() || h == luaScript("log.lua", name).Hash()
 		}
-		if !used && name != "append.lua" {
+		if !used && name != "log.lua" {
 			t.Errorf("%s is in no script of allScripts", name)
 		}
-		if name == "append.lua" {
-			continue // a part of the append scripts, with their KEYS and ARGV
+		if name == "log.lua" {
+			continue // a part of the log's scripts, with their KEYS and ARGV
 		}
 		for _, part := range []string{"-- KEYS[1]", "Returns"} {
 			if !strings.Contains(string(src), part) {

@@ -82,7 +82,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("Subscribe: %v", err)
 	}
 	defer sub.Close()
-	if _, _, err := e.AppendUser(ctx, "a", userEvent("before"), ""); err != nil {
+	if _, err := e.AppendUser(ctx, "a", userEvent("before"), engine.AppendOptions{}); err != nil {
 		t.Fatalf("AppendUser: %v", err)
 	}
 
@@ -94,7 +94,7 @@ func TestRedisOutage(t *testing.T) {
 	calls := map[string]func(context.Context) error{
 		"Ping": e.Ping,
 		"AppendUser": func(ctx context.Context) error {
-			_, _, err := e.AppendUser(ctx, "a", userEvent("during"), "")
+			_, err := e.AppendUser(ctx, "a", userEvent("during"), engine.AppendOptions{})
 			return err
 		},
 		"Read": func(ctx context.Context) error {
@@ -144,7 +144,8 @@ func TestRedisOutage(t *testing.T) {
 		return err == nil
 	})
 	defer after.Close()
-	stored, _, err := e.AppendUser(ctx, "a", userEvent("after"), "")
+	res, err := e.AppendUser(ctx, "a", userEvent("after"), engine.AppendOptions{})
+	stored := res.Event
 	if err != nil {
 		t.Fatalf("AppendUser after Redis is back: %v", err)
 	}
@@ -184,8 +185,8 @@ func TestRedisOutageSharedRecovery(t *testing.T) {
 	defer sub.Close()
 	var stored *agentv1.AgentEvent
 	waitFor(t, "AppendUser on a succeeds after the restart", func() bool {
-		var err error
-		stored, _, err = a.AppendUser(ctx, "x", userEvent("hello"), "")
+		res, err := a.AppendUser(ctx, "x", userEvent("hello"), engine.AppendOptions{})
+		stored = res.Event
 		return err == nil
 	})
 	select {
@@ -228,7 +229,7 @@ func TestRedisSubscriberCountsFollowLiveness(t *testing.T) {
 	ctx := t.Context()
 	subsKey := prefix + "{agent:x}:subs"
 
-	if _, _, err := e.AppendUser(ctx, "x", userEvent("hi"), ""); err != nil {
+	if _, err := e.AppendUser(ctx, "x", userEvent("hi"), engine.AppendOptions{}); err != nil {
 		t.Fatalf("AppendUser: %v", err)
 	}
 	sub, err := e.Subscribe(ctx, "x", engine.SubscribeOptions{})
@@ -284,7 +285,7 @@ func TestRedisShortDeadlinesSpareOtherSubscriptions(t *testing.T) {
 		}
 		cancel()
 	}
-	if _, _, err := e.AppendUser(ctx, "keep", userEvent("still here"), ""); err != nil {
+	if _, err := e.AppendUser(ctx, "keep", userEvent("still here"), engine.AppendOptions{}); err != nil {
 		t.Fatalf("AppendUser: %v", err)
 	}
 	ev, ok := keep.Next()

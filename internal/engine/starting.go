@@ -83,23 +83,23 @@ func (s *Starting) err() error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, ErrStarting)
 }
 
-// AppendUser implements Engine.
-func (s *Starting) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, idemKey string) (*agentv1.AgentEvent, bool, error) {
+// AppendUser implements Log.
+func (s *Starting) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, opts AppendOptions) (Appended, error) {
 	if e := s.engine(); e != nil {
-		return e.AppendUser(ctx, agentID, ev, idemKey)
+		return e.AppendUser(ctx, agentID, ev, opts)
 	}
-	return nil, false, s.err()
+	return Appended{}, s.err()
 }
 
-// AppendReply implements Engine.
-func (s *Starting) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease) (*agentv1.AgentEvent, error) {
+// AppendReply implements Log.
+func (s *Starting) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease, next Claim) (Appended, error) {
 	if e := s.engine(); e != nil {
-		return e.AppendReply(ctx, agentID, ev, answers, lease)
+		return e.AppendReply(ctx, agentID, ev, answers, lease, next)
 	}
-	return nil, s.err()
+	return Appended{}, s.err()
 }
 
-// PublishRun implements Engine.
+// PublishRun implements Runs.
 func (s *Starting) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	if e := s.engine(); e != nil {
 		return e.PublishRun(ctx, lease, ev)
@@ -107,7 +107,7 @@ func (s *Starting) PublishRun(ctx context.Context, lease Lease, ev *agentv1.Agen
 	return s.err()
 }
 
-// Run implements Engine.
+// Run implements Runs.
 func (s *Starting) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
 	if e := s.engine(); e != nil {
 		return e.Run(ctx, agentID)
@@ -115,7 +115,7 @@ func (s *Starting) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEve
 	return nil, s.err()
 }
 
-// CancelRun implements Engine.
+// CancelRun implements Runs.
 func (s *Starting) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
 	if e := s.engine(); e != nil {
 		return e.CancelRun(ctx, agentID, runID)
@@ -123,7 +123,7 @@ func (s *Starting) CancelRun(ctx context.Context, agentID, runID string) (string
 	return "", s.err()
 }
 
-// Read implements Engine.
+// Read implements Log.
 func (s *Starting) Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error) {
 	if e := s.engine(); e != nil {
 		return e.Read(ctx, agentID, after, limit)
@@ -131,7 +131,7 @@ func (s *Starting) Read(ctx context.Context, agentID string, after uint64, limit
 	return Page{}, s.err()
 }
 
-// Subscribe implements Engine.
+// Subscribe implements Broker.
 func (s *Starting) Subscribe(ctx context.Context, agentID string, opts SubscribeOptions) (Subscription, error) {
 	if e := s.engine(); e != nil {
 		return e.Subscribe(ctx, agentID, opts)
@@ -139,7 +139,7 @@ func (s *Starting) Subscribe(ctx context.Context, agentID string, opts Subscribe
 	return nil, s.err()
 }
 
-// SubscribeCancels implements Engine.
+// SubscribeCancels implements Broker.
 func (s *Starting) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
 	if e := s.engine(); e != nil {
 		return e.SubscribeCancels(ctx, agentID, onCancel)
@@ -147,7 +147,7 @@ func (s *Starting) SubscribeCancels(ctx context.Context, agentID string, onCance
 	return nil, s.err()
 }
 
-// Stat implements Engine.
+// Stat implements Log.
 func (s *Starting) Stat(ctx context.Context, agentID string) (Stat, error) {
 	if e := s.engine(); e != nil {
 		return e.Stat(ctx, agentID)
@@ -155,7 +155,7 @@ func (s *Starting) Stat(ctx context.Context, agentID string) (Stat, error) {
 	return Stat{}, s.err()
 }
 
-// List implements Engine.
+// List implements Log.
 func (s *Starting) List(ctx context.Context, after string, limit int) ([]Stat, error) {
 	if e := s.engine(); e != nil {
 		return e.List(ctx, after, limit)
@@ -163,7 +163,7 @@ func (s *Starting) List(ctx context.Context, after string, limit int) ([]Stat, e
 	return nil, s.err()
 }
 
-// Delete implements Engine.
+// Delete implements Log.
 func (s *Starting) Delete(ctx context.Context, agentID string) error {
 	if e := s.engine(); e != nil {
 		return e.Delete(ctx, agentID)
@@ -171,7 +171,7 @@ func (s *Starting) Delete(ctx context.Context, agentID string) error {
 	return s.err()
 }
 
-// AcquireLease implements Engine.
+// AcquireLease implements Leases.
 func (s *Starting) AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (Lease, bool, error) {
 	if e := s.engine(); e != nil {
 		return e.AcquireLease(ctx, agentID, ttl)
@@ -179,7 +179,7 @@ func (s *Starting) AcquireLease(ctx context.Context, agentID string, ttl time.Du
 	return Lease{}, false, s.err()
 }
 
-// RenewLease implements Engine.
+// RenewLease implements Leases.
 func (s *Starting) RenewLease(ctx context.Context, lease Lease, ttl time.Duration) error {
 	if e := s.engine(); e != nil {
 		return e.RenewLease(ctx, lease, ttl)
@@ -187,7 +187,7 @@ func (s *Starting) RenewLease(ctx context.Context, lease Lease, ttl time.Duratio
 	return s.err()
 }
 
-// ReleaseLease implements Engine.
+// ReleaseLease implements Leases.
 func (s *Starting) ReleaseLease(ctx context.Context, lease Lease) error {
 	if e := s.engine(); e != nil {
 		return e.ReleaseLease(ctx, lease)
@@ -195,7 +195,23 @@ func (s *Starting) ReleaseLease(ctx context.Context, lease Lease) error {
 	return s.err()
 }
 
-// Ping implements Engine.
+// Settle implements Leases.
+func (s *Starting) Settle(ctx context.Context, lease Lease, seen uint64, next Claim) (*Work, error) {
+	if e := s.engine(); e != nil {
+		return e.Settle(ctx, lease, seen, next)
+	}
+	return nil, s.err()
+}
+
+// Due implements Leases.
+func (s *Starting) Due(ctx context.Context, limit int) ([]string, error) {
+	if e := s.engine(); e != nil {
+		return e.Due(ctx, limit)
+	}
+	return nil, s.err()
+}
+
+// Ping implements Store.
 func (s *Starting) Ping(ctx context.Context) error {
 	if e := s.engine(); e != nil {
 		return e.Ping(ctx)
@@ -203,7 +219,7 @@ func (s *Starting) Ping(ctx context.Context) error {
 	return s.err()
 }
 
-// Close implements Engine: it closes the real engine if connected, and
+// Close implements Store: it closes the real engine if connected, and
 // makes a later Connected close the one it is handed.
 func (s *Starting) Close() error {
 	s.mu.Lock()

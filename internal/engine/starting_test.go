@@ -36,8 +36,10 @@ func TestStartingRefusesUntilConnected(t *testing.T) {
 	ev := &agentv1.AgentEvent{}
 	lease := engine.Lease{AgentID: "a", Token: "t"}
 	calls := map[string]error{}
-	_, _, calls["AppendUser"] = s.AppendUser(ctx, "a", ev, "")
-	_, calls["AppendReply"] = s.AppendReply(ctx, "a", ev, 1, lease)
+	_, calls["AppendUser"] = s.AppendUser(ctx, "a", ev, engine.AppendOptions{})
+	_, calls["AppendReply"] = s.AppendReply(ctx, "a", ev, 1, lease, engine.Claim{})
+	_, calls["Settle"] = s.Settle(ctx, lease, 0, engine.Claim{})
+	_, calls["Due"] = s.Due(ctx, 10)
 	calls["PublishRun"] = s.PublishRun(ctx, lease, ev)
 	_, calls["Run"] = s.Run(ctx, "a")
 	_, calls["CancelRun"] = s.CancelRun(ctx, "a", "")

@@ -47,7 +47,7 @@ func NewReleaser(interval time.Duration) *Releaser {
 // Release returns the heap's free memory to the operating system, unless
 // it did within the interval; it reports whether it did. It blocks for the
 // collection, a few milliseconds for a gateway's heap: call it where a
-// short wait harms nobody (the reply worker, after the reply is appended).
+// short wait harms nobody (the replier, after the reply is appended).
 func (r *Releaser) Release() bool {
 	r.mu.Lock()
 	now := r.now()

@@ -9,79 +9,130 @@ import (
 	"github.com/agentgate/agentgate/internal/engine"
 )
 
-// Engine wraps an engine.Engine to count the events written and the
-// operations that failed. Everything else passes through.
-func (m *Metrics) Engine(e engine.Engine) engine.Engine { return &countingEngine{Engine: e, m: m} }
-
-type countingEngine struct {
-	engine.Engine
-	m *Metrics
+// Engine wraps each part of e whose work is counted: the events the log
+// and the runs write, by kind, and the operations of every part that
+// failed, by operation. The rest of each part passes through.
+func (m *Metrics) Engine(e engine.Engine) engine.Engine {
+	return engine.Parts{
+		Log:    countingLog{e, m},
+		Leases: countingLeases{e, m},
+		Runs:   countingRuns{e, m},
+		Broker: countingBroker{e, m},
+		Store:  countingStore{e, m},
+	}
 }
 
-func (c *countingEngine) fail(op string, err error) error {
+// fail counts err, unless it is nil or the caller's own cancellation.
+func (m *Metrics) fail(op string, err error) error {
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		c.m.EngineErrors.WithLabelValues(op).Inc()
+		m.EngineErrors.WithLabelValues(op).Inc()
 	}
 	return err
 }
 
-func (c *countingEngine) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, key string) (*agentv1.AgentEvent, bool, error) {
-	stored, dup, err := c.Engine.AppendUser(ctx, agentID, ev, key)
-	if err == nil && !dup {
-		c.m.Events.WithLabelValues("user").Inc()
-	}
-	return stored, dup, c.fail("append_user", err)
+// countingLog counts the user messages and replies appended, and the
+// appends and reads that failed.
+type countingLog struct {
+	engine.Log
+	m *Metrics
 }
 
-func (c *countingEngine) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease engine.Lease) (*agentv1.AgentEvent, error) {
-	stored, err := c.Engine.AppendReply(ctx, agentID, ev, answers, lease)
+func (c countingLog) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, opts engine.AppendOptions) (engine.Appended, error) {
+	res, err := c.Log.AppendUser(ctx, agentID, ev, opts)
+	if err == nil && !res.Duplicate {
+		c.m.Events.WithLabelValues("user").Inc()
+	}
+	return res, c.m.fail("append_user", err)
+}
+
+func (c countingLog) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease engine.Lease, next engine.Claim) (engine.Appended, error) {
+	res, err := c.Log.AppendReply(ctx, agentID, ev, answers, lease, next)
 	if err == nil {
 		c.m.Events.WithLabelValues("reply").Inc()
 	}
-	return stored, c.fail("append_reply", err)
+	return res, c.m.fail("append_reply", err)
 }
 
-func (c *countingEngine) Read(ctx context.Context, agentID string, after uint64, limit int) (engine.Page, error) {
-	p, err := c.Engine.Read(ctx, agentID, after, limit)
-	return p, c.fail("read", err)
+func (c countingLog) Read(ctx context.Context, agentID string, after uint64, limit int) (engine.Page, error) {
+	p, err := c.Log.Read(ctx, agentID, after, limit)
+	return p, c.m.fail("read", err)
 }
 
-func (c *countingEngine) Subscribe(ctx context.Context, agentID string, opts engine.SubscribeOptions) (engine.Subscription, error) {
-	s, err := c.Engine.Subscribe(ctx, agentID, opts)
-	return s, c.fail("subscribe", err)
+// countingLeases counts the lease operations that failed (a lease lost is
+// not a failure of the store).
+type countingLeases struct {
+	engine.Leases
+	m *Metrics
 }
 
-func (c *countingEngine) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (engine.Subscription, error) {
-	s, err := c.Engine.SubscribeCancels(ctx, agentID, onCancel)
-	return s, c.fail("subscribe", err)
+func (c countingLeases) AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (engine.Lease, bool, error) {
+	l, ok, err := c.Leases.AcquireLease(ctx, agentID, ttl)
+	return l, ok, c.m.fail("lease", err)
 }
 
-func (c *countingEngine) AcquireLease(ctx context.Context, agentID string, ttl time.Duration) (engine.Lease, bool, error) {
-	l, ok, err := c.Engine.AcquireLease(ctx, agentID, ttl)
-	return l, ok, c.fail("lease", err)
+func (c countingLeases) Settle(ctx context.Context, lease engine.Lease, seen uint64, next engine.Claim) (*engine.Work, error) {
+	w, err := c.Leases.Settle(ctx, lease, seen, next)
+	if errors.Is(err, engine.ErrLeaseLost) {
+		return w, err
+	}
+	return w, c.m.fail("lease", err)
 }
 
-func (c *countingEngine) Ping(ctx context.Context) error {
-	return c.fail("ping", c.Engine.Ping(ctx))
+func (c countingLeases) Due(ctx context.Context, limit int) ([]string, error) {
+	ids, err := c.Leases.Due(ctx, limit)
+	return ids, c.m.fail("due", err)
 }
 
-func (c *countingEngine) PublishRun(ctx context.Context, lease engine.Lease, ev *agentv1.AgentEvent) error {
-	err := c.Engine.PublishRun(ctx, lease, ev)
+// countingRuns counts the ephemeral events published, and the run
+// operations that failed.
+type countingRuns struct {
+	engine.Runs
+	m *Metrics
+}
+
+func (c countingRuns) PublishRun(ctx context.Context, lease engine.Lease, ev *agentv1.AgentEvent) error {
+	err := c.Runs.PublishRun(ctx, lease, ev)
 	if err == nil {
 		c.m.Events.WithLabelValues("ephemeral").Inc()
 	}
-	return c.fail("publish", err)
+	return c.m.fail("publish", err)
 }
 
-func (c *countingEngine) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
-	evs, err := c.Engine.Run(ctx, agentID)
-	return evs, c.fail("run", err)
+func (c countingRuns) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
+	evs, err := c.Runs.Run(ctx, agentID)
+	return evs, c.m.fail("run", err)
 }
 
-func (c *countingEngine) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
-	id, err := c.Engine.CancelRun(ctx, agentID, runID)
+func (c countingRuns) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
+	id, err := c.Runs.CancelRun(ctx, agentID, runID)
 	if errors.Is(err, engine.ErrNoRun) {
 		return id, err
 	}
-	return id, c.fail("cancel_run", err)
+	return id, c.m.fail("cancel_run", err)
+}
+
+// countingBroker counts the subscriptions that failed.
+type countingBroker struct {
+	engine.Broker
+	m *Metrics
+}
+
+func (c countingBroker) Subscribe(ctx context.Context, agentID string, opts engine.SubscribeOptions) (engine.Subscription, error) {
+	s, err := c.Broker.Subscribe(ctx, agentID, opts)
+	return s, c.m.fail("subscribe", err)
+}
+
+func (c countingBroker) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (engine.Subscription, error) {
+	s, err := c.Broker.SubscribeCancels(ctx, agentID, onCancel)
+	return s, c.m.fail("subscribe", err)
+}
+
+// countingStore counts the pings that failed.
+type countingStore struct {
+	engine.Store
+	m *Metrics
+}
+
+func (c countingStore) Ping(ctx context.Context) error {
+	return c.m.fail("ping", c.Store.Ping(ctx))
 }

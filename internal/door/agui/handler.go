@@ -49,7 +49,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !x.Authorize(agentID, identity.Write) || !x.Admit() {
 		return
 	}
-	var reply *agent.Reply
+	var reply *agent.Follower
 	if turn.Text != "" {
 		var ok bool
 		if reply, ok = x.Ask(agentID, turn.Text, turn.MessageID); !ok {
@@ -61,7 +61,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // stream writes the run: RUN_STARTED, the reply's events, the end.
-func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, turn Turn, reply *agent.Reply) {
+func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, turn Turn, reply *agent.Follower) {
 	sse, err := door.StartSSE(w, h.c.WriteTimeout)
 	x.Streaming()
 	if err != nil {

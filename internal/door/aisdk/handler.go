@@ -44,7 +44,7 @@ func (h *Handler) Chat(w http.ResponseWriter, r *http.Request) {
 	if !x.Authorize(turn.AgentID, identity.Write) || !x.Admit() {
 		return
 	}
-	var reply *agent.Reply
+	var reply *agent.Follower
 	if turn.Text != "" {
 		var ok bool
 		if reply, ok = x.Ask(turn.AgentID, turn.Text, turn.ClientMessageID); !ok {
@@ -89,7 +89,7 @@ func (h *Handler) Resume(w http.ResponseWriter, r *http.Request) {
 }
 
 // stream writes the reply as UI message chunks, then [DONE].
-func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, reply *agent.Reply) {
+func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, reply *agent.Follower) {
 	w.Header().Set(Header, HeaderValue)
 	sse, err := door.StartSSE(w, h.c.WriteTimeout)
 	x.Streaming()

@@ -52,6 +52,10 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg engine.Config) engine.En
 		{"RunBounded", testRunBounded},
 		{"RunExpiresWithLease", testRunExpiresWithLease},
 		{"CancelRun", testCancelRun},
+		{"ClaimWithAppend", testClaimWithAppend},
+		{"Settle", testSettle},
+		{"Due", testDue},
+		{"DueOrder", testDueOrder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

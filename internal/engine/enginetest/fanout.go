@@ -43,12 +43,12 @@ func interleave(t *testing.T, a, b engine.Engine, agentID string) {
 		t.Fatalf("AcquireLease: %v, %v", ok, err)
 	}
 	steps := []func() error{
-		func() error { _, _, err := a.AppendUser(ctx, agentID, userMsg("q1"), ""); return err },
+		func() error { _, _, err := appendKeyed(ctx, a, agentID, userMsg("q1"), ""); return err },
 		func() error { return publish(ctx, b, agentID, delta(agentID, "x")) },
 		func() error { return publish(ctx, b, agentID, delta(agentID, "y")) },
-		func() error { _, err := b.AppendReply(ctx, agentID, replyMsg("xy", 1), 1, lease); return err },
+		func() error { _, err := appendReply(ctx, b, agentID, replyMsg("xy", 1), 1, lease); return err },
 		func() error { return publish(ctx, a, agentID, delta(agentID, "z")) },
-		func() error { _, _, err := a.AppendUser(ctx, agentID, userMsg("q3"), ""); return err },
+		func() error { _, _, err := appendKeyed(ctx, a, agentID, userMsg("q3"), ""); return err },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -265,7 +265,7 @@ func testSkipDeltas(t *testing.T, newEngine Factory) {
 			t.Fatalf("PublishRun: %v", err)
 		}
 	}
-	if _, err := e.AppendReply(ctx, "a", replyMsg("xy", 1), 1, lease); err != nil {
+	if _, err := appendReply(ctx, e, "a", replyMsg("xy", 1), 1, lease); err != nil {
 		t.Fatalf("AppendReply: %v", err)
 	}
 	appendUser(t, e, "a", "q3")

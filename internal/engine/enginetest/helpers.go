@@ -85,7 +85,7 @@ func describe(ev *agentv1.AgentEvent) string {
 
 func appendUser(t *testing.T, e engine.Engine, agentID, text string) *agentv1.AgentEvent {
 	t.Helper()
-	ev, dup, err := e.AppendUser(testCtx(t), agentID, userMsg(text), "")
+	ev, dup, err := appendKeyed(testCtx(t), e, agentID, userMsg(text), "")
 	if err != nil {
 		t.Fatalf("AppendUser(%s, %q): %v", agentID, text, err)
 	}
@@ -230,3 +230,16 @@ func newClock(t time.Time) *clock {
 
 func (c *clock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
 func (c *clock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
+
+// appendKeyed is AppendUser with an idempotency key (or none) that takes
+// no lease, as the tests of the log use it.
+func appendKeyed(ctx context.Context, e engine.Log, agentID string, ev *agentv1.AgentEvent, key string) (*agentv1.AgentEvent, bool, error) {
+	res, err := e.AppendUser(ctx, agentID, ev, engine.AppendOptions{IdempotencyKey: key})
+	return res.Event, res.Duplicate, err
+}
+
+// appendReply is AppendReply that leaves the lease as it is.
+func appendReply(ctx context.Context, e engine.Log, agentID string, ev *agentv1.AgentEvent, answers uint64, lease engine.Lease) (*agentv1.AgentEvent, error) {
+	res, err := e.AppendReply(ctx, agentID, ev, answers, lease, engine.Claim{})
+	return res.Event, err
+}

@@ -110,19 +110,19 @@ func testAppendReplyFencing(t *testing.T, newEngine Factory) {
 	ctx := testCtx(t)
 	u1 := appendUser(t, e, "a", "q1")
 
-	if _, err := e.AppendReply(ctx, "a", replyMsg("a1", 1), 1, engine.Lease{}); !errors.Is(err, engine.ErrLeaseLost) {
+	if _, err := appendReply(ctx, e, "a", replyMsg("a1", 1), 1, engine.Lease{}); !errors.Is(err, engine.ErrLeaseLost) {
 		t.Fatalf("AppendReply without a lease: %v, want ErrLeaseLost", err)
 	}
 	lease, ok, err := e.AcquireLease(ctx, "a", time.Hour)
 	if err != nil || !ok {
 		t.Fatalf("AcquireLease: %v, %v", ok, err)
 	}
-	if _, err := e.AppendReply(ctx, "a", replyMsg("a1", 1), 1, engine.Lease{AgentID: "a", Token: "forged"}); !errors.Is(err, engine.ErrLeaseLost) {
+	if _, err := appendReply(ctx, e, "a", replyMsg("a1", 1), 1, engine.Lease{AgentID: "a", Token: "forged"}); !errors.Is(err, engine.ErrLeaseLost) {
 		t.Fatalf("AppendReply with a foreign token: %v, want ErrLeaseLost", err)
 	}
 	in := replyMsg("a1", 1)
 	orig := in.String()
-	r1, err := e.AppendReply(ctx, "a", in, u1.GetSeq(), lease)
+	r1, err := appendReply(ctx, e, "a", in, u1.GetSeq(), lease)
 	if err != nil {
 		t.Fatalf("AppendReply with the lease: %v", err)
 	}
@@ -134,18 +134,18 @@ func testAppendReplyFencing(t *testing.T, newEngine Factory) {
 	}
 	answered(t, e, "a", 1)
 	for _, seq := range []uint64{0, 1} {
-		if _, err := e.AppendReply(ctx, "a", replyMsg("again", seq), seq, lease); !errors.Is(err, engine.ErrAlreadyAnswered) {
+		if _, err := appendReply(ctx, e, "a", replyMsg("again", seq), seq, lease); !errors.Is(err, engine.ErrAlreadyAnswered) {
 			t.Fatalf("AppendReply answering %d again: %v, want ErrAlreadyAnswered", seq, err)
 		}
 	}
 
 	appendUser(t, e, "a", "q3")
 	u4 := appendUser(t, e, "a", "q4")
-	if _, err := e.AppendReply(ctx, "a", replyMsg("a4", u4.GetSeq()), u4.GetSeq(), lease); err != nil {
+	if _, err := appendReply(ctx, e, "a", replyMsg("a4", u4.GetSeq()), u4.GetSeq(), lease); err != nil {
 		t.Fatalf("AppendReply to seq %d: %v", u4.GetSeq(), err)
 	}
 	answered(t, e, "a", u4.GetSeq())
-	if _, err := e.AppendReply(ctx, "a", replyMsg("a3", 3), 3, lease); !errors.Is(err, engine.ErrAlreadyAnswered) {
+	if _, err := appendReply(ctx, e, "a", replyMsg("a3", 3), 3, lease); !errors.Is(err, engine.ErrAlreadyAnswered) {
 		t.Fatalf("AppendReply to seq 3 after 4 was answered: %v, want ErrAlreadyAnswered", err)
 	}
 
@@ -154,7 +154,7 @@ func testAppendReplyFencing(t *testing.T, newEngine Factory) {
 		t.Fatalf("ReleaseLease: %v", err)
 	}
 	u6 := appendUser(t, e, "a", "q6")
-	if _, err := e.AppendReply(ctx, "a", replyMsg("a6", u6.GetSeq()), u6.GetSeq(), lease); !errors.Is(err, engine.ErrLeaseLost) {
+	if _, err := appendReply(ctx, e, "a", replyMsg("a6", u6.GetSeq()), u6.GetSeq(), lease); !errors.Is(err, engine.ErrLeaseLost) {
 		t.Fatalf("AppendReply with a released lease: %v, want ErrLeaseLost", err)
 	}
 	short, ok, err := e.AcquireLease(ctx, "a", 5*time.Millisecond)
@@ -168,7 +168,7 @@ func testAppendReplyFencing(t *testing.T, newEngine Factory) {
 		}
 		return ok
 	})
-	if _, err := e.AppendReply(ctx, "a", replyMsg("a6", u6.GetSeq()), u6.GetSeq(), short); !errors.Is(err, engine.ErrLeaseLost) {
+	if _, err := appendReply(ctx, e, "a", replyMsg("a6", u6.GetSeq()), u6.GetSeq(), short); !errors.Is(err, engine.ErrLeaseLost) {
 		t.Fatalf("AppendReply with an expired lease: %v, want ErrLeaseLost", err)
 	}
 	answered(t, e, "a", u4.GetSeq())
@@ -181,7 +181,7 @@ func testAppendReplyFencing(t *testing.T, newEngine Factory) {
 	if err != nil || !ok {
 		t.Fatalf("AcquireLease(nobody): %v, %v", ok, err)
 	}
-	if _, err := e.AppendReply(ctx, "nobody", replyMsg("x", 1), 1, gone); !errors.Is(err, engine.ErrNotFound) {
+	if _, err := appendReply(ctx, e, "nobody", replyMsg("x", 1), 1, gone); !errors.Is(err, engine.ErrNotFound) {
 		t.Fatalf("AppendReply to an agent without a log: %v, want ErrNotFound", err)
 	}
 }

@@ -20,7 +20,7 @@ func testDelete(t *testing.T, newEngine Factory) {
 	client := subscribe(t, e, "a", engine.SubscribeOptions{})
 	internal := subscribe(t, e, "a", engine.SubscribeOptions{Internal: true})
 	bystander := subscribe(t, e, "b", engine.SubscribeOptions{})
-	if _, _, err := e.AppendUser(ctx, "a", userMsg("one"), "k"); err != nil {
+	if _, _, err := appendKeyed(ctx, e, "a", userMsg("one"), "k"); err != nil {
 		t.Fatalf("AppendUser: %v", err)
 	}
 	appendUser(t, e, "a", "two")
@@ -62,7 +62,7 @@ func testDelete(t *testing.T, newEngine Factory) {
 
 	// The agent starts over: seq 1, and its old idempotency key is forgotten.
 	fresh := subscribe(t, e, "a", engine.SubscribeOptions{})
-	ev, dup, err := e.AppendUser(ctx, "a", userMsg("reborn"), "k")
+	ev, dup, err := appendKeyed(ctx, e, "a", userMsg("reborn"), "k")
 	if err != nil || dup || ev.GetSeq() != 1 {
 		t.Fatalf("AppendUser after Delete: seq %d, dup %v, err %v; want seq 1, not a duplicate", ev.GetSeq(), dup, err)
 	}
@@ -174,7 +174,7 @@ func testClose(t *testing.T, newEngine Factory) {
 		}
 		sub.Close()
 	}
-	_, _, err := e.AppendUser(ctx, "a", userMsg("late"), "")
+	_, _, err := appendKeyed(ctx, e, "a", userMsg("late"), "")
 	checkClosed(t, "AppendUser", err)
 	_, err = e.Subscribe(ctx, "a", engine.SubscribeOptions{})
 	checkClosed(t, "Subscribe", err)

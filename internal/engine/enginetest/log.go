@@ -19,7 +19,7 @@ func testAppendAssignsSeq(t *testing.T, newEngine Factory) {
 	for i := range 3 {
 		in := userMsg(fmt.Sprint("hello ", i))
 		orig := in.String()
-		stored, dup, err := e.AppendUser(ctx, "a", in, "")
+		stored, dup, err := appendKeyed(ctx, e, "a", in, "")
 		if err != nil || dup {
 			t.Fatalf("AppendUser #%d: dup %v, err %v", i, dup, err)
 		}
@@ -88,7 +88,7 @@ func concurrentAppends(t *testing.T, es []engine.Engine, agents []string, gorout
 			for i := range perGoroutine {
 				for _, id := range agents {
 					text := fmt.Sprintf("g%d-%d", g, i)
-					ev, dup, err := e.AppendUser(ctx, id, userMsg(text), "")
+					ev, dup, err := appendKeyed(ctx, e, id, userMsg(text), "")
 					if err != nil || dup {
 						errs <- fmt.Errorf("AppendUser(%s, %s): dup %v, err %v", id, text, dup, err)
 						return
@@ -195,12 +195,12 @@ func testIdempotencyKeys(t *testing.T, newEngine Factory) {
 	e := open(t, newEngine, engine.Config{HistoryLimit: 2})
 	ctx := testCtx(t)
 
-	orig, dup, err := e.AppendUser(ctx, "a", userMsg("first"), "k1")
+	orig, dup, err := appendKeyed(ctx, e, "a", userMsg("first"), "k1")
 	if err != nil || dup {
 		t.Fatalf("first AppendUser with k1: dup %v, err %v", dup, err)
 	}
 	appendUser(t, e, "a", "other")
-	again, dup, err := e.AppendUser(ctx, "a", userMsg("retry with other text"), "k1")
+	again, dup, err := appendKeyed(ctx, e, "a", userMsg("retry with other text"), "k1")
 	if err != nil || !dup {
 		t.Fatalf("AppendUser repeating k1: dup %v, err %v; want the duplicate", dup, err)
 	}
@@ -215,18 +215,18 @@ func testIdempotencyKeys(t *testing.T, newEngine Factory) {
 	if p, _ := e.Read(ctx, "a", 0, 0); p.FirstSeq <= orig.GetSeq() {
 		t.Fatalf("FirstSeq %d: the original (seq %d) should be trimmed by now", p.FirstSeq, orig.GetSeq())
 	}
-	again, dup, err = e.AppendUser(ctx, "a", userMsg("late retry"), "k1")
+	again, dup, err = appendKeyed(ctx, e, "a", userMsg("late retry"), "k1")
 	if err != nil || !dup {
 		t.Fatalf("AppendUser repeating k1 after trimming: dup %v, err %v; want the duplicate", dup, err)
 	}
 	sameEvent(t, "duplicate after trimming", again, orig)
 
-	other, dup, err := e.AppendUser(ctx, "b", userMsg("first"), "k1")
+	other, dup, err := appendKeyed(ctx, e, "b", userMsg("first"), "k1")
 	if err != nil || dup || other.GetSeq() != 1 {
 		t.Fatalf("k1 on another agent: seq %d, dup %v, err %v; want a new event with seq 1", other.GetSeq(), dup, err)
 	}
-	x, _, _ := e.AppendUser(ctx, "a", userMsg("no key"), "")
-	y, dup, err := e.AppendUser(ctx, "a", userMsg("no key"), "")
+	x, _, _ := appendKeyed(ctx, e, "a", userMsg("no key"), "")
+	y, dup, err := appendKeyed(ctx, e, "a", userMsg("no key"), "")
 	if err != nil || dup || y.GetSeq() != x.GetSeq()+1 {
 		t.Fatalf("an empty key deduplicated: seqs %d then %d, dup %v, err %v", x.GetSeq(), y.GetSeq(), dup, err)
 	}

@@ -25,7 +25,7 @@ func testEpochs(t *testing.T, newEngine Factory) {
 		t.Fatal("stored event has no epoch")
 	}
 	lease := takeLease(t, e, "ep")
-	r, err := e.AppendReply(ctx, "ep", replyMsg("r", 1), 1, lease)
+	r, err := appendReply(ctx, e, "ep", replyMsg("r", 1), 1, lease)
 	if err != nil || r.GetEpoch() != first.GetEpoch() {
 		t.Fatalf("reply epoch %q (err %v), want the log's %q", r.GetEpoch(), err, first.GetEpoch())
 	}
@@ -136,7 +136,7 @@ func testRunProgress(t *testing.T, newEngine Factory) {
 	if got := runOf(t, e, "rp"); !slices.Equal(got, []uint64{1, 2}) {
 		t.Fatalf("Run after a second run_started: %v, want [1 2]", got)
 	}
-	if _, err := e.AppendReply(ctx, "rp", replyMsg("a", 1), 1, lease); err != nil {
+	if _, err := appendReply(ctx, e, "rp", replyMsg("a", 1), 1, lease); err != nil {
 		t.Fatal(err)
 	}
 	if got := runOf(t, e, "rp"); len(got) != 0 {
@@ -337,7 +337,7 @@ func cancelRun(t *testing.T, writer, caller engine.Engine) engine.Subscription {
 }
 
 // cancelsEndOnDelete checks that a cancel-only subscription ends as any
-// subscription does when caller deletes its agent: the reply worker
+// subscription does when caller deletes its agent: the replier
 // stops then.
 func cancelsEndOnDelete(t *testing.T, caller engine.Engine, agentID string, cs engine.Subscription) {
 	t.Helper()

@@ -33,6 +33,7 @@ func RunShared(t *testing.T, newPair func(t *testing.T, cfg engine.Config) (a, b
 		{"ListAcrossReplicas", testSharedList},
 		{"ClosingOneReplica", testSharedClose},
 		{"RunAndCancelAcrossReplicas", testSharedRunCancel},
+		{"ClaimAcrossReplicas", testSharedClaim},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,11 +65,11 @@ func testSharedInterleave(t *testing.T, newPair PairFactory) {
 func testSharedIdempotency(t *testing.T, newPair PairFactory) {
 	a, b := openPair(t, newPair, engine.Config{})
 	ctx := testCtx(t)
-	orig, dup, err := a.AppendUser(ctx, "a", userMsg("once"), "k")
+	orig, dup, err := appendKeyed(ctx, a, "a", userMsg("once"), "k")
 	if err != nil || dup {
 		t.Fatalf("AppendUser on a: dup %v, err %v", dup, err)
 	}
-	again, dup, err := b.AppendUser(ctx, "a", userMsg("retried elsewhere"), "k")
+	again, dup, err := appendKeyed(ctx, b, "a", userMsg("retried elsewhere"), "k")
 	if err != nil || !dup {
 		t.Fatalf("AppendUser repeating the key on b: dup %v, err %v; want the duplicate", dup, err)
 	}
@@ -96,13 +97,13 @@ func testSharedLease(t *testing.T, newPair PairFactory) {
 	if err != nil || !ok {
 		t.Fatalf("AcquireLease on b after release: %v, %v", ok, err)
 	}
-	if _, err := a.AppendReply(ctx, "a", replyMsg("stale", u.GetSeq()), u.GetSeq(), la); !errors.Is(err, engine.ErrLeaseLost) {
+	if _, err := appendReply(ctx, a, "a", replyMsg("stale", u.GetSeq()), u.GetSeq(), la); !errors.Is(err, engine.ErrLeaseLost) {
 		t.Fatalf("AppendReply on a with its old lease: %v, want ErrLeaseLost", err)
 	}
-	if _, err := b.AppendReply(ctx, "a", replyMsg("fresh", u.GetSeq()), u.GetSeq(), lb); err != nil {
+	if _, err := appendReply(ctx, b, "a", replyMsg("fresh", u.GetSeq()), u.GetSeq(), lb); err != nil {
 		t.Fatalf("AppendReply on b with the current lease: %v", err)
 	}
-	if _, err := b.AppendReply(ctx, "a", replyMsg("twice", u.GetSeq()), u.GetSeq(), lb); !errors.Is(err, engine.ErrAlreadyAnswered) {
+	if _, err := appendReply(ctx, b, "a", replyMsg("twice", u.GetSeq()), u.GetSeq(), lb); !errors.Is(err, engine.ErrAlreadyAnswered) {
 		t.Fatalf("second AppendReply: %v, want ErrAlreadyAnswered", err)
 	}
 	answered(t, a, "a", u.GetSeq())

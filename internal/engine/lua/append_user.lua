@@ -1,23 +1,40 @@
--- append_user.lua (after append.lua): appends a user message unless its
+-- append_user.lua (after log.lua): appends a user message unless its
 -- idempotency key was used before, in which case the stored original is
--- returned and nothing is appended.
+-- returned and nothing is appended. An agent's first message puts it in
+-- the agents index. The message waits for a reply from then on: the agent
+-- joins the due index (with the time its work began, if none waited) and,
+-- if the caller asks and the reply lease is free, the caller takes the
+-- lease with the work, in the same step.
 --
--- KEYS[1] meta, KEYS[2] log, KEYS[3] idem
--- ARGV[1] the event without seq and epoch (see append.lua)
+-- KEYS[1] meta, KEYS[2] log, KEYS[3] idem, KEYS[4] lease, KEYS[5] due,
+-- KEYS[6] the agents index
+-- ARGV[1] the event without seq and epoch (see log.lua)
 -- ARGV[2] the idempotency key, or '' for none
 -- ARGV[3] the history limit
 -- ARGV[4] now, Unix nanoseconds
 -- ARGV[5] the agent's channel
 -- ARGV[6] a fresh epoch, used if the agent has none
+-- ARGV[7] the agent id, its member in the due and agents indexes
+-- ARGV[8] a lease token to take the lease with, or '' to take nothing
+-- ARGV[9] the lease's time to live, in milliseconds
+-- ARGV[10] the context: events before the oldest waiting message wanted
+-- ARGV[11] the most events the work carries
 --
 -- Returns name/value pairs:
---   status 'appended', event: the stored event;
---   status 'duplicate', event: the original stored under the key.
+--   status 'duplicate', event: the original stored under the key;
+--   status 'appended', seq and epoch of the stored event, and if the lease
+--   was taken, work 'taken' and the work's page (see page in log.lua).
 
 if ARGV[2] ~= '' then
   local prev = redis.call('HGET', KEYS[3], ARGV[2])
   if prev then return {'status', 'duplicate', 'event', prev} end
 end
-local ev = append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6])
+local seq, epoch, ev = append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], true)
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ev) end
-return {'status', 'appended', 'event', ev}
+if seq == 1 then redis.call('ZADD', KEYS[6], 0, ARGV[7]) end
+redis.call('ZADD', KEYS[5], 'NX', math.floor(tonumber(ARGV[4]) / 1000000), ARGV[7])
+local out = {'status', 'appended', 'seq', seq, 'epoch', epoch}
+if ARGV[8] ~= '' and redis.call('SET', KEYS[4], ARGV[8], 'NX', 'PX', ARGV[9]) then
+  extend(out, work(KEYS[1], KEYS[2], tonumber(ARGV[10]), tonumber(ARGV[11])))
+end
+return out

@@ -1,15 +1,20 @@
--- delete.lua: removes an agent's data and tells every replica, whose
--- subscriptions then end with ErrDeleted. The subs hash is left alone: each
--- replica decrements its own count as those subscriptions end, which brings
--- the hash back to empty (see presence).
+-- delete.lua: removes an agent's data, waiting work and entry in the
+-- agents index, and tells every replica, whose subscriptions then end
+-- with ErrDeleted. The subs hash is
+-- left alone: each replica decrements its own count as those subscriptions
+-- end, which brings the hash back to empty (see presence).
 --
--- KEYS[1] meta, KEYS[2] log, KEYS[3] idem, KEYS[4] lease, KEYS[5] run
+-- KEYS[1] meta, KEYS[2] log, KEYS[3] idem, KEYS[4] lease, KEYS[5] run,
+-- KEYS[6] due, KEYS[7] the agents index
 -- ARGV[1] the agent's channel, on which 'd' (msgDeleted) is published
+-- ARGV[2] the agent id, its member in the due and agents indexes
 --
 -- Returns name/value pairs: status 'deleted', or 'not_found' if the agent
 -- has no log.
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'status', 'not_found'} end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[2])
+redis.call('ZREM', KEYS[7], ARGV[2])
 redis.call('PUBLISH', ARGV[1], 'd')
 return {'status', 'deleted'}

@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/responder"
+)
+
+// replyOf follows the agent from after until a reply to seq arrives.
+func replyOf(t *testing.T, s *Service, agentID string, after, seq uint64) *agentv1.AgentEvent {
+	t.Helper()
+	c := ctx(t)
+	f, err := s.Follow(c, agentID, FollowOptions{After: &after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var reply *agentv1.AgentEvent
+	emit := func(ev *agentv1.AgentEvent) error {
+		if ReplyTo(ev) == seq {
+			reply = ev
+		}
+		return nil
+	}
+	if err := f.Start(c, emit); err != nil {
+		t.Fatal(err)
+	}
+	for reply == nil {
+		select {
+		case <-f.Ready():
+			if err := f.Pump(c, emit); err != nil {
+				t.Fatal(err)
+			}
+		case <-c.Done():
+			t.Fatalf("no reply to seq %d", seq)
+		}
+	}
+	return reply
+}
+
+// appendAbandoned appends a user message as a replica that died before
+// answering leaves it: in the log, waiting, with nobody holding the lease.
+func appendAbandoned(t *testing.T, eng engine.Engine, agentID, text string) *agentv1.AgentEvent {
+	t.Helper()
+	res, err := eng.AppendUser(ctx(t), agentID, &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{
+		MessageId: newID(), Role: agentv1.Role_ROLE_USER, Text: text}}}, engine.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Event
+}
+
+// Reading never starts writing: following an agent whose message waits
+// makes no replier, and the message stays due for the sweep.
+func TestFollowingStartsNoWriting(t *testing.T) {
+	t.Parallel()
+	s, eng := newService(t, Config{LeaseTTL: time.Hour})
+	c := ctx(t)
+	appendAbandoned(t, eng, "quiet", "anyone?")
+	after := uint64(0)
+	f, err := s.Follow(c, "quiet", FollowOptions{After: &after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Start(c, func(*agentv1.AgentEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	n := len(s.repliers)
+	s.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("following made %d repliers, want none", n)
+	}
+	if due, err := eng.Due(c, 10); err != nil || len(due) != 1 || due[0] != "quiet" {
+		t.Fatalf("Due: %v, %v; want the waiting agent", due, err)
+	}
+}
+
+// The sweep answers a message that nobody answers, as a replica that died
+// mid-reply leaves it once its lease expires.
+func TestSweepAnswersWhatNobodyAnswers(t *testing.T) {
+	t.Parallel()
+	s, eng := newService(t, Config{LeaseTTL: 50 * time.Millisecond})
+	msg := appendAbandoned(t, eng, "left", "still there?")
+	if got := replyOf(t, s, "left", 0, msg.GetSeq()); got.GetMessage().GetText() != "echo: still there?" {
+		t.Fatalf("reply %v", got)
+	}
+	if due, err := eng.Due(ctx(t), 10); err != nil || len(due) != 0 {
+		t.Fatalf("Due after the answer: %v, %v; want none", due, err)
+	}
+}
+
+// A run abandoned by a replica that went away (its Service closed, as on a
+// shutdown) is answered by another replica of the same store, once.
+func TestAnotherReplicaAnswersWhenTheFirstIsGone(t *testing.T) {
+	t.Parallel()
+	eng := engine.NewMemory(engine.Config{})
+	t.Cleanup(func() { _ = eng.Close() })
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	started := make(chan struct{}, 1)
+	a := New(Config{Engine: eng, Logger: quiet, LeaseTTL: time.Hour, Responder: responder.Func(func(ctx context.Context, _ responder.Request, out responder.Stream) (responder.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return responder.Result{}, ctx.Err()
+	})})
+	b := New(Config{Engine: eng, Logger: quiet, LeaseTTL: 50 * time.Millisecond})
+	t.Cleanup(b.Close)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := a.Send(ctx(t), "handover", "hello", "")
+		sent <- err
+	}()
+	<-started
+	a.Close() // abandons the run, and gives its lease up
+	if err := <-sent; KindOf(err) != KindUnavailable {
+		t.Fatalf("Send on the replica that went away: %v, want unavailable", err)
+	}
+	if got := replyOf(t, b, "handover", 0, 1); got.GetMessage().GetText() != "echo: hello" {
+		t.Fatalf("the other replica's reply: %v", got)
+	}
+	p, err := eng.Read(ctx(t), "handover", 0, 10)
+	if err != nil || len(p.Events) != 2 || p.Answered != 1 {
+		t.Fatalf("log %v, answered %d, %v; want the message and one reply", p.Events, p.Answered, err)
+	}
+}
+
+// A replier stays between back-to-back messages, with its goroutine,
+// timer and cancel listener, but holds no lease while idle.
+func TestReplierStaysBetweenMessagesWithoutTheLease(t *testing.T) {
+	t.Parallel()
+	s, eng := newService(t, Config{})
+	c := ctx(t)
+	replier := func() *replier {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.repliers["b2b"]
+	}
+	if _, err := s.Send(c, "b2b", "one", ""); err != nil {
+		t.Fatal(err)
+	}
+	first := replier()
+	if first == nil {
+		t.Fatal("no replier after a message")
+	}
+	lease, ok, err := eng.AcquireLease(c, "b2b", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("the lease after the reply: ok %v, %v; want it free", ok, err)
+	}
+	if err := eng.ReleaseLease(c, lease); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Send(c, "b2b", "two", ""); err != nil {
+		t.Fatal(err)
+	}
+	if replier() != first {
+		t.Fatal("the second message got a new replier")
+	}
+}

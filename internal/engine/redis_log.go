@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"strconv"
+
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/redis/go-redis/v9"
+)
+
+// The Redis engine's Log: each call one script (lua/*.lua) in one round
+// trip of the pipe.
+
+// AppendUser implements Log. If this replica has subscribers of the agent,
+// it returns once they have the event. Taking the lease (opts.Claim) and
+// reading the work are part of the one script: no round trip of their own.
+func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.AgentEvent, opts AppendOptions) (Appended, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return Appended{}, err
+	}
+	defer cancel()
+	body, err := encodeForAppend(ev, agentID)
+	if err != nil {
+		return Appended{}, err
+	}
+	k := r.keys.agent(agentID)
+	lease := Lease{AgentID: agentID}
+	if opts.Claim.TTL > 0 {
+		lease.Token = rand.Text()
+	}
+	h, _ := r.fan.watch(k.channel)
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, r.keys.due(), r.keys.index()},
+			body, opts.IdempotencyKey, r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch(),
+			agentID, lease.Token, leaseTTL(opts.Claim.TTL).Milliseconds(), opts.Claim.Context, workLimit(opts.Claim))
+	})
+	if err != nil {
+		return Appended{}, r.fail(ctx, err)
+	}
+	out, err := decodeLog("append_user.lua", res, statusAppended, statusDuplicate)
+	if err != nil {
+		return Appended{}, err
+	}
+	stored := out.stored(ev, agentID)
+	dup := out.status == statusDuplicate
+	if !dup {
+		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
+	}
+	return Appended{Event: stored, Duplicate: dup, Work: out.workOf(lease)}, nil
+}
+
+// AppendReply implements Log. Like AppendUser, it returns once this
+// replica's subscribers have the event; settling the lease (next) is part
+// of its script.
+func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease, next Claim) (Appended, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return Appended{}, err
+	}
+	defer cancel()
+	body, err := encodeForAppend(ev, agentID)
+	if err != nil {
+		return Appended{}, err
+	}
+	k := r.keys.agent(agentID)
+	ttl := int64(0) // leaves the lease unsettled
+	if next.TTL > 0 {
+		ttl = leaseTTL(next.TTL).Milliseconds()
+	}
+	h, _ := r.fan.watch(k.channel)
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptAppendReply.EvalSha(opCtx, p, []string{k.meta, k.log, k.lease, k.run, r.keys.due()},
+			body, lease.Token, strconv.FormatUint(answers, 10), r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch(),
+			agentID, ttl, next.Context, workLimit(next))
+	})
+	if err != nil {
+		return Appended{}, r.fail(ctx, err)
+	}
+	out, err := decodeLog("append_reply.lua", res, statusAppended)
+	if err != nil {
+		return Appended{}, err // ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered
+	}
+	stored := out.stored(ev, agentID)
+	r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
+	return Appended{Event: stored, Work: out.workOf(lease)}, nil
+}
+
+// workLimit is how many events the Work of c carries at most.
+func workLimit(c Claim) int { return max(c.Context, 0) + WorkEvents }
+
+// Read implements Log.
+func (r *Redis) Read(ctx context.Context, agentID string, after uint64, limit int) (Page, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	defer cancel()
+	k := r.keys.agent(agentID)
+	// Lua prints numbers of 15 digits and more in exponent notation, which
+	// LRANGE refuses: keep the limit well below.
+	limit = min(max(limit, 0), maxReadLimit)
+	var res *redis.Cmd
+	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
+		res = scriptRead.EvalSha(opCtx, p, []string{k.meta, k.log}, strconv.FormatUint(after, 10), limit)
+	})
+	if err != nil {
+		return Page{}, r.fail(ctx, err)
+	}
+	out, err := decodeLog("read.lua", res)
+	return out.page, err
+}
+
+// Stat implements Log.
+func (r *Redis) Stat(ctx context.Context, agentID string) (Stat, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return Stat{}, err
+	}
+	defer cancel()
+	stats, err := r.stats(opCtx, []string{agentID})
+	if err != nil {
+		return Stat{}, r.fail(ctx, err)
+	}
+	if len(stats) == 0 {
+		return Stat{}, ErrNotFound
+	}
+	return stats[0], nil
+}
+
+// List implements Log. It pages the agents index in id order, which the
+// scripts keep with the agents (append_user.lua adds an agent with its
+// first message, delete.lua removes it), and skips an entry whose agent
+// Redis lost without a delete.
+func (r *Redis) List(ctx context.Context, after string, limit int) ([]Stat, error) {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	out := make([]Stat, 0, max(min(limit, 1000), 0))
+	for len(out) < limit {
+		want := limit - len(out)
+		lo := "-"
+		if after != "" {
+			lo = "(" + after
+		}
+		ids, err := r.rdb.ZRangeByLex(opCtx, r.keys.index(), &redis.ZRangeBy{Min: lo, Max: "+", Count: int64(want)}).Result()
+		if err != nil {
+			return nil, r.fail(ctx, err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		stats, err := r.stats(opCtx, ids)
+		if err != nil {
+			return nil, r.fail(ctx, err)
+		}
+		out = append(out, stats...)
+		if len(ids) < want {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	return out, nil
+}
+
+// Delete implements Log. If this replica has subscribers of the agent, it
+// returns once their subscriptions have ended.
+func (r *Redis) Delete(ctx context.Context, agentID string) error {
+	opCtx, cancel, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	k := r.keys.agent(agentID)
+	h, deletes := r.fan.watch(k.channel)
+	var res *redis.Cmd
+	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
+		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run, r.keys.due(), r.keys.index()}, k.channel, agentID)
+	})
+	if err != nil {
+		return r.fail(ctx, err)
+	}
+	if err := decodeStatus("delete.lua", res, statusDeleted); err != nil {
+		return err // ErrNotFound
+	}
+	r.fan.await(opCtx, h, func(h *hub) bool { return h.deletes > deletes })
+	return nil
+}
