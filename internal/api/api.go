@@ -1,8 +1,17 @@
-// Package api adapts the agent service to Connect: it implements the
-// generated agentv1connect.AgentServiceHandler, translating requests into
-// calls of agent.Service and its errors into Connect codes (package
-// errcode). It holds no logic of its own, so the WebSocket bridge, which
-// calls this same handler, sees exactly what Connect clients see.
+// Package api is agent.v1.AgentService over the agent service: a Handler
+// has one function per method, over the generated request and response
+// types, that translates the request into calls of agent.Service and its
+// errors into Connect codes (ToConnect, package errcode). It holds no logic
+// of its own.
+//
+// Two adapters call the same functions, so that every way in sees the
+// same service: Handler.Connect serves them to Connect, gRPC and gRPC-Web
+// clients (the generated agentv1connect.AgentServiceHandler), and
+// Handler.Methods hands the unary and server-streaming ones, by name, to
+// the WebSocket bridge, which calls them in process through the edge with
+// the request it decoded from a frame. Who calls is the edge's business:
+// the functions read the caller's identity from the context only to filter
+// what ListAgents shows.
 package api
 
 import (
@@ -15,14 +24,13 @@ import (
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
-	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/errcode"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-var _ agentv1connect.AgentServiceHandler = (*Handler)(nil)
 
 // Config configures a Handler.
 type Config struct {
@@ -31,7 +39,7 @@ type Config struct {
 	// Heartbeat is how long a Subscribe or Converse stream may stay silent
 	// before a heartbeat event is sent, so that proxies with idle timeouts
 	// (Railway's is 5 minutes, many load balancers' 60 s) keep it open.
-	// Default 15s.
+	// Default config.DefaultHeartbeat.
 	Heartbeat time.Duration
 	// Draining is closed when the server begins to shut down: open streams
 	// then end with Unavailable so that clients reconnect elsewhere. Nil
@@ -39,7 +47,8 @@ type Config struct {
 	Draining <-chan struct{}
 }
 
-// Handler serves agent.v1.AgentService.
+// Handler is agent.v1.AgentService: a function per method. It is safe for
+// concurrent use.
 type Handler struct {
 	svc       *agent.Service
 	heartbeat time.Duration
@@ -49,39 +58,41 @@ type Handler struct {
 // New returns a Handler.
 func New(cfg Config) *Handler {
 	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 15 * time.Second
+		cfg.Heartbeat = config.DefaultHeartbeat
 	}
 	return &Handler{svc: cfg.Service, heartbeat: cfg.Heartbeat, draining: cfg.Draining}
 }
 
-// SendMessage implements AgentServiceHandler.
-func (h *Handler) SendMessage(ctx context.Context, req *connect.Request[agentv1.SendMessageRequest]) (*connect.Response[agentv1.SendMessageResponse], error) {
-	m := req.Msg
+// SendMessage appends a user message and returns it with the agent's
+// complete reply.
+func (h *Handler) SendMessage(ctx context.Context, m *agentv1.SendMessageRequest) (*agentv1.SendMessageResponse, error) {
 	res, err := h.svc.Send(ctx, m.GetAgentId(), m.GetText(), m.GetClientMessageId())
 	if err != nil {
 		return nil, ToConnect(err)
 	}
-	return connect.NewResponse(&agentv1.SendMessageResponse{
+	return &agentv1.SendMessageResponse{
 		Message:   res.Message,
 		Reply:     res.Reply,
 		Duplicate: res.Duplicate,
-	}), nil
+	}, nil
 }
 
-// Subscribe implements AgentServiceHandler.
-func (h *Handler) Subscribe(ctx context.Context, req *connect.Request[agentv1.SubscribeRequest], stream *connect.ServerStream[agentv1.SubscribeResponse]) error {
-	f, err := h.svc.Follow(ctx, req.Msg.GetAgentId(), agent.FollowOptions{After: req.Msg.AfterSeq, SkipDeltas: req.Msg.GetSkipDeltas(), Epoch: req.Msg.GetEpoch()})
+// Subscribe streams the agent's events to respond: the replay after
+// after_seq, then the live ones, until the client goes or the server
+// drains. It calls respond(nil) once the subscription is live, before the
+// first event: Connect sends the response headers then, so that a client
+// waiting for them knows that it will see every later event.
+func (h *Handler) Subscribe(ctx context.Context, req *agentv1.SubscribeRequest, respond func(*agentv1.SubscribeResponse) error) error {
+	f, err := h.svc.Follow(ctx, req.GetAgentId(), agent.FollowOptions{After: req.AfterSeq, SkipDeltas: req.GetSkipDeltas(), Epoch: req.GetEpoch()})
 	if err != nil {
 		return ToConnect(err)
 	}
 	defer f.Close()
-	// Send the headers now: the subscription is live, and a client waiting
-	// for the response headers knows that it will see every later event.
-	if err := stream.Send(nil); err != nil {
+	if err := respond(nil); err != nil {
 		return err
 	}
 	send := func(ev *agentv1.AgentEvent) error {
-		return stream.Send(&agentv1.SubscribeResponse{Event: ev})
+		return respond(&agentv1.SubscribeResponse{Event: ev})
 	}
 	return h.follow(ctx, f, send, nil, nil)
 }
@@ -144,7 +155,9 @@ func heartbeat() *agentv1.AgentEvent {
 	}
 }
 
-// Converse implements AgentServiceHandler.
+// Converse is the typed twin of the WebSocket: the client's messages and
+// the agent's events on one bidirectional stream, which only Connect's
+// HTTP/2 protocols carry.
 func (h *Handler) Converse(ctx context.Context, stream *connect.BidiStream[agentv1.ConverseRequest, agentv1.ConverseResponse]) error {
 	first, err := stream.Receive()
 	if errors.Is(err, io.EOF) {
@@ -216,59 +229,64 @@ func (h *Handler) converseReceive(ctx context.Context, stream *connect.BidiStrea
 	}
 }
 
-// GetHistory implements AgentServiceHandler.
-func (h *Handler) GetHistory(ctx context.Context, req *connect.Request[agentv1.GetHistoryRequest]) (*connect.Response[agentv1.GetHistoryResponse], error) {
-	m := req.Msg
+// GetHistory returns a page of the agent's persisted events after a seq.
+func (h *Handler) GetHistory(ctx context.Context, m *agentv1.GetHistoryRequest) (*agentv1.GetHistoryResponse, error) {
 	p, err := h.svc.History(ctx, m.GetAgentId(), m.GetAfterSeq(), int(m.GetLimit()))
 	if err != nil {
 		return nil, ToConnect(err)
 	}
-	return connect.NewResponse(&agentv1.GetHistoryResponse{
+	return &agentv1.GetHistoryResponse{
 		Events:   p.Events,
 		FirstSeq: p.FirstSeq,
 		LastSeq:  p.LastSeq,
 		HasMore:  p.HasMore,
 		Epoch:    p.Epoch,
-	}), nil
+	}, nil
 }
 
-// GetAgent implements AgentServiceHandler.
-func (h *Handler) GetAgent(ctx context.Context, req *connect.Request[agentv1.GetAgentRequest]) (*connect.Response[agentv1.GetAgentResponse], error) {
-	st, err := h.svc.Get(ctx, req.Msg.GetAgentId())
+// GetAgent describes the agent.
+func (h *Handler) GetAgent(ctx context.Context, req *agentv1.GetAgentRequest) (*agentv1.GetAgentResponse, error) {
+	st, err := h.svc.Get(ctx, req.GetAgentId())
 	if err != nil {
 		return nil, ToConnect(err)
 	}
-	return connect.NewResponse(&agentv1.GetAgentResponse{Agent: agentInfo(st)}), nil
+	return &agentv1.GetAgentResponse{Agent: agentInfo(st)}, nil
 }
 
-// ListAgents implements AgentServiceHandler.
-func (h *Handler) ListAgents(ctx context.Context, req *connect.Request[agentv1.ListAgentsRequest]) (*connect.Response[agentv1.ListAgentsResponse], error) {
-	stats, next, err := h.svc.List(ctx, req.Msg.GetPageToken(), int(req.Msg.GetPageSize()))
+// ListAgents lists a page of the agents that the caller may see
+// (edge.Shows): every agent for a service or an admin, a user's own for a
+// user. A page of a user may so hold fewer agents than the page size, or
+// none, and still have a next page.
+func (h *Handler) ListAgents(ctx context.Context, req *agentv1.ListAgentsRequest) (*agentv1.ListAgentsResponse, error) {
+	stats, next, err := h.svc.List(ctx, req.GetPageToken(), int(req.GetPageSize()))
 	if err != nil {
 		return nil, ToConnect(err)
 	}
 	res := &agentv1.ListAgentsResponse{NextPageToken: next, Agents: make([]*agentv1.Agent, 0, len(stats))}
 	for _, st := range stats {
-		res.Agents = append(res.Agents, agentInfo(st))
+		if edge.Shows(ctx, st.AgentID) {
+			res.Agents = append(res.Agents, agentInfo(st))
+		}
 	}
-	return connect.NewResponse(res), nil
+	return res, nil
 }
 
-// DeleteAgent implements AgentServiceHandler.
-func (h *Handler) DeleteAgent(ctx context.Context, req *connect.Request[agentv1.DeleteAgentRequest]) (*connect.Response[agentv1.DeleteAgentResponse], error) {
-	if err := h.svc.Delete(ctx, req.Msg.GetAgentId()); err != nil {
+// DeleteAgent removes the agent and its history.
+func (h *Handler) DeleteAgent(ctx context.Context, req *agentv1.DeleteAgentRequest) (*agentv1.DeleteAgentResponse, error) {
+	if err := h.svc.Delete(ctx, req.GetAgentId()); err != nil {
 		return nil, ToConnect(err)
 	}
-	return connect.NewResponse(&agentv1.DeleteAgentResponse{}), nil
+	return &agentv1.DeleteAgentResponse{}, nil
 }
 
-// CancelRun implements AgentServiceHandler.
-func (h *Handler) CancelRun(ctx context.Context, req *connect.Request[agentv1.CancelRunRequest]) (*connect.Response[agentv1.CancelRunResponse], error) {
-	id, err := h.svc.Cancel(ctx, req.Msg.GetAgentId(), req.Msg.GetRunId())
+// CancelRun stops the agent's current reply, on whichever replica writes
+// it.
+func (h *Handler) CancelRun(ctx context.Context, req *agentv1.CancelRunRequest) (*agentv1.CancelRunResponse, error) {
+	id, err := h.svc.Cancel(ctx, req.GetAgentId(), req.GetRunId())
 	if err != nil {
 		return nil, ToConnect(err)
 	}
-	return connect.NewResponse(&agentv1.CancelRunResponse{RunId: id}), nil
+	return &agentv1.CancelRunResponse{RunId: id}, nil
 }
 
 func agentInfo(st engine.Stat) *agentv1.Agent {

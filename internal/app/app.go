@@ -6,12 +6,14 @@
 // order a request meets them. The engine (memory, or Redis from REDIS_URL
 // or the caller's client) is wrapped by the metrics that count its work;
 // the agent service runs on it with the responder (RESPONDER's built-in
-// one, or the caller's); package api adapts the service to Connect, and
-// that one handler, behind the bearer tokens, origins and limits, is
-// mounted on the server and called by the WebSocket bridge, so that a
-// frame meets the checks a Connect call meets. The frontend doors, the
-// console, /metrics and the health probes are routes on the same server,
-// whose shutdown closes the bridge's sockets and ends the doors' streams.
+// one, or the caller's); package api makes it agent.v1.AgentService, one
+// function per method. One edge policy (package edge: tokens, origins,
+// limits, permissions, the access log and metrics) stands before every way
+// in: the Connect handler of those functions, mounted on the server; the
+// WebSocket bridge, which calls the same functions for its frames; the
+// frontend doors; and the console. /metrics and the health probes are
+// routes on the same server, whose shutdown closes the bridge's sockets
+// and ends the doors' streams.
 //
 // Every log line goes through the redactor of the configured secrets, so
 // that no token or key reaches the logs whichever piece wrote the line.
@@ -27,10 +29,6 @@ import (
 	"net/url"
 	"time"
 
-	connectcors "connectrpc.com/cors"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/cors"
-
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
@@ -40,17 +38,14 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/bridge"
-	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/console"
+	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/agentgate/agentgate/internal/health"
-	"github.com/agentgate/agentgate/internal/jsonerror"
-	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/metrics"
-	"github.com/agentgate/agentgate/internal/origin"
 	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/server"
 	"github.com/agentgate/agentgate/responder"
@@ -70,6 +65,10 @@ type Options struct {
 	// Redis, if set, is the Redis engine's client, made and closed by the
 	// caller (see engine.NewRedisClient); cfg.RedisURL must then be empty.
 	Redis *redis.Client
+	// Verifiers are tried after AUTH_TOKENS' to turn a bearer token into an
+	// identity (see edge.Policy.Authenticate). Any Verifier turns
+	// authentication on.
+	Verifiers []edge.Verifier
 }
 
 // App is a wired gateway, ready to serve.
@@ -84,13 +83,8 @@ type App struct {
 	version string
 
 	metrics *metrics.Metrics
-	tokens  *auth.Tokens
-	origins *origin.Policy
-	gate    *limit.Gate
+	edge    *edge.Policy
 	bridge  *bridge.Bridge
-	// codec is the bridge's own codec: the AgentService handler accepts it
-	// from the bridge only (see bridge.Codec).
-	codec *bridge.Codec
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
 
@@ -140,16 +134,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a.metrics = metrics.New(opts.Version, a.name)
 	a.engine = a.metrics.Engine(a.engine)
-	a.tokens = auth.New(cfg.AuthTokens)
-	a.origins = origin.New(cfg.AllowedOrigins)
-	a.gate = limit.NewGate(cfg.MaxConnections, cfg.ConnectionRate)
+	a.edge = edge.New(edge.Config{
+		Verifiers:      verifiers(cfg, opts),
+		AllowedOrigins: cfg.AllowedOrigins,
+		MaxConnections: cfg.MaxConnections,
+		ConnectionRate: cfg.ConnectionRate,
+		FrameRate:      cfg.WSFrameRate,
+		Metrics:        a.metrics,
+		Logger:         a.log,
+	})
 	for _, w := range cfg.Warnings {
 		a.log.Warn(w)
 	}
-	if !a.tokens.Enabled() {
+	if !a.edge.Authenticates() {
 		a.log.Warn("AUTH_TOKENS is empty: anyone who reaches this port can talk to every agent")
 	}
-	if a.origins.AllowsAny() {
+	if a.edge.AllowsAnyOrigin() {
 		a.log.Warn("ALLOWED_ORIGINS is empty: web pages from any site may open the WebSocket")
 	}
 
@@ -174,29 +174,29 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Services: []string{agentv1connect.AgentServiceName},
 		Logger:   a.log,
 	})
-	agentPath, agentHandler := a.agentHandler(api.New(api.Config{
+	agentAPI := api.New(api.Config{
 		Service:   a.service,
 		Heartbeat: cfg.Heartbeat,
 		Draining:  a.health.Draining(),
-	}))
+	})
+	agentPath, agentHandler := a.agentHandler(agentAPI)
 	routes := map[string]http.Handler{}
 	if cfg.MetricsAddr == "" {
 		// On the public port, metrics need a token like the API does.
-		routes["GET /metrics"] = a.tokens.Middleware(a.metrics.Handler(), a.refusedHTTP)
+		routes["GET /metrics"] = a.edge.RequireToken(edge.Metrics, a.metrics.Handler())
 	} else {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.metrics.Handler())
 		a.metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
 	}
-	ws, err := a.websocketBridge(agentHandler)
-	if err != nil {
+	if err := a.websocketBridge(agentAPI); err != nil {
 		return nil, err
 	}
-	routes["GET /ws/agent/{agent_id}"] = ws
+	routes["GET /ws/agent/{agent_id}"] = a.bridge
 	a.doorRoutes(routes)
 	if cfg.Console {
 		// The page itself is public; what it does goes through the socket,
-		// which checks token and origin like any other client's.
+		// which meets the edge like any other client's.
 		for pattern, h := range console.New().Routes() {
 			routes[pattern] = h
 		}
@@ -212,7 +212,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		ReadHeaderTimeout:    cfg.ReadHeaderTimeout,
 		MaxHeaderBytes:       cfg.MaxHeaderBytes,
 		MaxConcurrentStreams: cfg.MaxConcurrentStreams,
-		Protect:              a.protect,
+		Protect:              a.edge.Protect,
 		Outer:                accesslog.Middleware,
 		Routes:               routes,
 		// Hijacked sockets are closed (1001) by the bridge itself.
@@ -221,145 +221,49 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-// agentHandler builds the AgentService handler, once: the server mounts it
-// and the WebSocket bridge calls it, so that a bridged call meets the same
-// authentication, interceptors and limits as a Connect call. It accepts the
-// bridge's codec, which hands the message the bridge decoded from a frame
-// to the handler, from the bridge only (bridge.Codec.Guard).
-func (a *App) agentHandler(svc agentv1connect.AgentServiceHandler) (string, http.Handler) {
-	a.codec = bridge.NewCodec()
-	path, h := agentv1connect.NewAgentServiceHandler(svc,
+// agentHandler builds the Connect handler of the agent API, once, for the
+// server to mount: Connect, gRPC and gRPC-Web, behind the edge (Protect:
+// CORS and the token, before the body is read; Interceptor: observation,
+// stream admission, permissions).
+func (a *App) agentHandler(h *api.Handler) (string, http.Handler) {
+	path, ch := agentv1connect.NewAgentServiceHandler(h.Connect(),
 		connect.WithReadMaxBytes(a.cfg.ReadMaxBytes),
 		// Small agent messages are not worth gzip's CPU: compress only what
 		// is large enough to gain from it.
 		connect.WithCompressMinBytes(1024),
-		connect.WithInterceptors(
-			accesslog.Interceptor(a.log, bridge.FromSocket),
-			a.metrics.Interceptor(),
-			a.gate.StreamInterceptor(a.refusedStream, bridge.FromSocket),
-		),
-		connect.WithCodec(a.codec),
+		connect.WithInterceptors(a.edge.Interceptor()),
 	)
-	return path, a.protect(a.codec.Guard(h))
+	return path, a.edge.Protect(ch)
 }
 
-// websocketBridge builds the WebSocket bridge over the AgentService
-// handler; the upgrade itself needs a valid token (401) from an allowed
-// origin (403).
-func (a *App) websocketBridge(agentHandler http.Handler) (http.Handler, error) {
+// websocketBridge builds the WebSocket bridge over the agent API's
+// functions, behind the edge, which checks the upgrade (token: 401;
+// origin and permission: 403; connection limits: 503) and every frame.
+func (a *App) websocketBridge(h *api.Handler) error {
 	b, err := bridge.New(bridge.Config{
-		Service: agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"),
-		Handler: agentHandler,
-		Codec:   a.codec,
-		Agents:  a.service,
-		Logger:  a.log,
-		CheckOrigin: func(r *http.Request) bool {
-			if a.origins.CheckRequest(r) {
-				return true
-			}
-			a.metrics.Refused("origin")
-			a.log.Warn("websocket refused", "reason", "origin", "origin", clip.Value(r.Header.Get("Origin")),
-				"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
-			return false
-		},
-		Credentials: func(r *http.Request) string {
-			if tok, _ := auth.WebSocketToken(r); tok != "" {
-				return "Bearer " + tok
-			}
-			return ""
-		},
-		Admit:        a.admitSocket,
-		FrameRate:    a.cfg.WSFrameRate,
-		Observer:     newSocketMetrics(a.metrics),
+		Service:      agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"),
+		Methods:      h.Methods(),
+		Edge:         a.edge,
+		Agents:       a.service,
+		Logger:       a.log,
 		PingInterval: a.cfg.WSPingInterval,
 		PongTimeout:  a.cfg.WSPongTimeout,
 		ReadLimit:    a.cfg.WSReadLimit,
 		SendQueue:    a.cfg.WSSendQueue,
+		WriteTimeout: config.WriteTimeout,
 	})
-	if err != nil {
-		return nil, err
-	}
 	a.bridge = b
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.tokens.CheckWebSocket(r); err != nil {
-			a.refusedHTTP(r, err)
-			jsonerror.Write(w, http.StatusUnauthorized, "unauthenticated", "a valid token is required: pass access_token or the bearer.<token> subprotocol")
-			return
-		}
-		b.ServeHTTP(w, r)
-	}), nil
+	return err
 }
 
-// protect puts CORS (for browsers using Connect or gRPC-Web, from the
-// allowed origins) in front of bearer-token authentication. Preflight
-// requests carry no token, so CORS answers them first.
-func (a *App) protect(h http.Handler) http.Handler {
-	h = a.tokens.Middleware(h, a.refusedHTTP)
-	return cors.New(cors.Options{
-		AllowOriginFunc: a.origins.Allowed,
-		AllowedMethods:  connectcors.AllowedMethods(),
-		AllowedHeaders:  append(connectcors.AllowedHeaders(), "Authorization", "X-Request-Id"),
-		ExposedHeaders:  append(connectcors.ExposedHeaders(), "X-Request-Id"),
-		MaxAge:          7200,
-	}).Handler(h)
-}
-
-// admitSocket passes a WebSocket upgrade through the connection gate: at
-// MAX_CONNECTIONS or over CONNECTION_RATE it is refused with 503.
-func (a *App) admitSocket(r *http.Request) (func(), int, string) {
-	release, reason, ok := a.gate.Enter()
-	if !ok {
-		a.metrics.Refused(reason)
-		a.log.Warn("websocket refused", "reason", reason, "peer", r.RemoteAddr,
-			"request_id", accesslog.RequestID(r.Context()))
-		return nil, http.StatusServiceUnavailable, "the server is at its connection limit (" + reason + "); retry later"
+// verifiers are the edge's, in the order it tries them: the service tokens
+// of AUTH_TOKENS, when there are any, then the caller's.
+func verifiers(cfg config.Config, opts Options) []edge.Verifier {
+	var vs []edge.Verifier
+	if tokens := auth.New(cfg.AuthTokens); tokens.Enabled() {
+		vs = append(vs, tokens)
 	}
-	return release, 0, ""
-}
-
-// socketMetrics counts the bridge's sockets and frames. The per-frame
-// counters are resolved once: a label lookup per frame is not free.
-type socketMetrics struct {
-	m       *metrics.Metrics
-	in, out prometheus.Counter
-}
-
-func newSocketMetrics(m *metrics.Metrics) socketMetrics {
-	return socketMetrics{m: m, in: m.WSFrames.WithLabelValues("in"), out: m.WSFrames.WithLabelValues("out")}
-}
-
-func (s socketMetrics) Opened() {
-	s.m.WSOpen.Inc()
-	s.m.WSOpened.Inc()
-}
-
-func (s socketMetrics) Closed(code bridge.CloseCode) {
-	s.m.WSClose(int(code))
-	if code == bridge.CloseTryAgainLater {
-		s.m.WSOverflows.Inc()
-	}
-}
-
-func (s socketMetrics) FrameIn()  { s.in.Inc() }
-func (s socketMetrics) FrameOut() { s.out.Inc() }
-
-// FrameRefused counts frames over WS_FRAME_RATE.
-func (s socketMetrics) FrameRefused() { s.m.Refused("frame_rate") }
-
-// refusedHTTP logs and counts a request refused for its credentials.
-func (a *App) refusedHTTP(r *http.Request, err error) {
-	reason := "unauthenticated"
-	if errors.Is(err, auth.ErrInvalid) {
-		reason = "invalid_token"
-	}
-	a.metrics.Refused(reason)
-	a.log.Warn("request refused", "reason", reason, "path", clip.Value(r.URL.Path),
-		"peer", r.RemoteAddr, "request_id", accesslog.RequestID(r.Context()))
-}
-
-func (a *App) refusedStream(procedure, reason string) {
-	a.metrics.Refused(reason)
-	a.log.Warn("stream refused", "reason", reason, "procedure", procedure)
+	return append(vs, opts.Verifiers...)
 }
 
 // Serve serves on ln until ctx is done, then drains (see server.Serve).

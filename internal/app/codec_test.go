@@ -9,12 +9,12 @@ import (
 	"github.com/agentgate/agentgate/internal/apptest"
 )
 
-// TestBridgeCodecIsTheBridgesOnly checks that the bridge's own codec, which
-// hands the handler a message the bridge decoded, cannot be reached from
-// outside in any protocol the handler speaks: such requests get 415, as
-// from a handler without the codec, and never reach the service. The
-// socket itself uses it on every call (TestWebSocket* and the bridge's
-// tests cover its answers).
+// TestBridgeCodecIsTheBridgesOnly checks that the content type of the
+// bridge's former codec, which handed the Connect handler a message the
+// bridge had decoded, reaches nothing from outside in any protocol the
+// handler speaks: such requests get 415 and never reach the service. The
+// socket now calls the service's functions without any HTTP in between,
+// so no content type of its own exists to be reached.
 func TestBridgeCodecIsTheBridgesOnly(t *testing.T) {
 	t.Parallel()
 	srv := apptest.Start(t, nil)

@@ -32,6 +32,17 @@ func inputServer(t *testing.T, logs *apptest.LogBuffer) (*apptest.Server, agentv
 // response with its body read.
 func do(t *testing.T, ctx context.Context, method, url, contentType, body string, noToken bool) (*http.Response, string) {
 	t.Helper()
+	tok := inputToken
+	if noToken {
+		tok = ""
+	}
+	return doAs(t, ctx, tok, method, url, contentType, body)
+}
+
+// doAs sends one HTTP request with the bearer token tok, if any, and
+// returns the response with its body read.
+func doAs(t *testing.T, ctx context.Context, tok, method, url, contentType, body string) (*http.Response, string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +50,8 @@ func do(t *testing.T, ctx context.Context, method, url, contentType, body string
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if !noToken {
-		req.Header.Set("Authorization", "Bearer "+inputToken)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	res, err := httpClient(t, false).Do(req)
 	if err != nil {

@@ -260,11 +260,11 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	_, _ = c.GetAgent(ctx, connect.NewRequest(&agentv1.GetAgentRequest{AgentId: "nobody"}))
 	after := scrape()
 	for _, want := range []string{
-		`agentgate_rpcs_total{code="ok",procedure="/agent.v1.AgentService/SendMessage"} 2`,
-		`agentgate_rpcs_total{code="not_found",procedure="/agent.v1.AgentService/GetAgent"} 1`,
+		`agentgate_rpcs_total{code="ok",door="connect",procedure="/agent.v1.AgentService/SendMessage"} 2`,
+		`agentgate_rpcs_total{code="not_found",door="connect",procedure="/agent.v1.AgentService/GetAgent"} 1`,
 		`agentgate_events_total{kind="user"} 2`,
 		`agentgate_events_total{kind="reply"} 2`,
-		`agentgate_rpc_duration_seconds_count{procedure="/agent.v1.AgentService/SendMessage"} 2`,
+		`agentgate_rpc_duration_seconds_count{door="connect",procedure="/agent.v1.AgentService/SendMessage"} 2`,
 	} {
 		if !strings.Contains(after, want) {
 			t.Errorf("metrics lack %q", want)

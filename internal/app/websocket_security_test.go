@@ -44,18 +44,31 @@ func roundTrip(t *testing.T, c *websocket.Conn, id, text string) map[string]json
 	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(readAnswer(t, c, id), &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// readAnswer reads frames until one carries id, and returns it: the
+// pushed events and the answers to other calls are skipped.
+func readAnswer(t *testing.T, c *websocket.Conn, id string) []byte {
+	t.Helper()
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, data, err := c.ReadMessage()
 		if err != nil {
 			t.Fatalf("waiting for %s: %v", id, err)
 		}
-		var f map[string]json.RawMessage
+		var f struct {
+			ID *string `json:"id"`
+		}
 		if err := json.Unmarshal(data, &f); err != nil {
 			t.Fatal(err)
 		}
-		if string(f["id"]) == fmt.Sprintf("%q", id) {
-			return f
+		if f.ID != nil && *f.ID == id {
+			return data
 		}
 	}
 }
@@ -208,7 +221,7 @@ func TestWebSocketFrameFlood(t *testing.T) {
 	}
 	// The close is counted once the socket's goroutines are done, which may
 	// be just after the client saw it.
-	metricsContain(t, srv, `agentgate_websockets_closed_total{code="1008"} 1`, `agentgate_refusals_total{reason="frame_rate"}`,
+	metricsContain(t, srv, `agentgate_websockets_closed_total{code="1008"} 1`, `agentgate_refusals_total{door="websocket",reason="frame_rate"}`,
 		`agentgate_websockets_opened_total 2`, `agentgate_websocket_frames_total{direction="in"}`)
 }
 

@@ -1,19 +1,19 @@
-// Package auth checks the bearer tokens of AUTH_TOKENS: in the Authorization
-// header of Connect, gRPC and gRPC-Web calls, and in the access_token query
-// parameter or a bearer.<token> subprotocol of WebSocket upgrades, which
-// browsers cannot give headers.
+// Package auth finds a request's bearer token, in the Authorization header
+// of Connect, gRPC and gRPC-Web calls and of the doors' requests, and in
+// the access_token query parameter or a bearer.<token> subprotocol of
+// WebSocket upgrades, which browsers cannot give headers; and it checks the
+// service tokens of AUTH_TOKENS (Tokens, one of the edge's verifiers).
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
+	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
-	"connectrpc.com/connect"
-	"github.com/agentgate/agentgate/internal/jsonerror"
+	"github.com/agentgate/agentgate/internal/identity"
 )
 
 // Subprotocol is the WebSocket subprotocol of the bridge. A browser offers it
@@ -23,14 +23,9 @@ const Subprotocol = "agent.v1"
 // bearerPrefix marks a token offered as a WebSocket subprotocol.
 const bearerPrefix = "bearer."
 
-// Errors a check returns; the reason goes to the logs, never the token.
-var (
-	ErrMissing = errors.New("no bearer token")
-	ErrInvalid = errors.New("invalid bearer token")
-)
-
-// Tokens is the set of accepted tokens. The zero value (or New with no
-// tokens) accepts every request: authentication is off.
+// Tokens is the set of accepted service tokens. The zero value (or New
+// with no tokens) accepts every token: the wiring then leaves it out of the
+// edge's verifiers, and authentication is off.
 type Tokens struct {
 	// digests hold SHA-256 of each token, so that comparisons take the same
 	// time whatever the lengths involved.
@@ -63,6 +58,19 @@ func (t *Tokens) Valid(token string) bool {
 	return ok == 1
 }
 
+// Verify implements the edge's Verifier: a token of the set is the Service
+// identity, with every permission; any other is refused with an error
+// that wraps identity.ErrInvalid.
+func (t *Tokens) Verify(_ context.Context, token string) (identity.Identity, error) {
+	if !t.Valid(token) {
+		return identity.Identity{}, errNotOurs
+	}
+	return identity.Service(), nil
+}
+
+// errNotOurs refuses a token that is not one of AUTH_TOKENS.
+var errNotOurs = fmt.Errorf("not one of AUTH_TOKENS: %w", identity.ErrInvalid)
+
 // BearerToken extracts the token of an "Authorization: Bearer <token>"
 // header value; the scheme is case-insensitive.
 func BearerToken(header string) (string, bool) {
@@ -72,21 +80,6 @@ func BearerToken(header string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
-}
-
-// CheckRequest checks the Authorization header of r.
-func (t *Tokens) CheckRequest(r *http.Request) error {
-	if !t.Enabled() {
-		return nil
-	}
-	token, ok := BearerToken(r.Header.Get("Authorization"))
-	if !ok {
-		return ErrMissing
-	}
-	if !t.Valid(token) {
-		return ErrInvalid
-	}
-	return nil
 }
 
 // WebSocketToken finds the token of a WebSocket upgrade: the Authorization
@@ -120,57 +113,4 @@ func Subprotocols(r *http.Request) []string {
 		}
 	}
 	return out
-}
-
-// CheckWebSocket checks the token of a WebSocket upgrade.
-func (t *Tokens) CheckWebSocket(r *http.Request) error {
-	if !t.Enabled() {
-		return nil
-	}
-	token, _ := WebSocketToken(r)
-	if token == "" {
-		return ErrMissing
-	}
-	if !t.Valid(token) {
-		return ErrInvalid
-	}
-	return nil
-}
-
-// Middleware refuses requests without a valid bearer token before the
-// handler reads their body, answering in the caller's protocol (Connect,
-// gRPC or gRPC-Web) with code unauthenticated, and any other request (a
-// door's, a CORS request that is not a preflight, a body of another
-// content type) with 401 and the JSON error body of package jsonerror.
-// refused, if not nil, is told of each refusal with its reason. Requests
-// pass untouched when auth is off.
-func (t *Tokens) Middleware(next http.Handler, refused func(*http.Request, error)) http.Handler {
-	if !t.Enabled() {
-		return next
-	}
-	errw := connect.NewErrorWriter()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := t.CheckRequest(r)
-		if err == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if refused != nil {
-			refused(r, err)
-		}
-		if r.ProtoMajor == 1 && r.ContentLength != 0 {
-			// net/http reads what is left of the body after the answer, to
-			// reuse the connection: a stranger trickling it would hold the
-			// connection. It is closed instead, without reading on.
-			w.Header().Set("Connection", "close")
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-		}
-		cerr := connect.NewError(connect.CodeUnauthenticated, errors.New("a valid bearer token is required: send Authorization: Bearer <token>"))
-		if errw.IsSupported(r) {
-			_ = errw.Write(w, r, cerr)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate"`)
-		jsonerror.Write(w, http.StatusUnauthorized, connect.CodeUnauthenticated.String(), cerr.Message())
-	})
 }

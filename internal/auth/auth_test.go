@@ -1,11 +1,18 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/agentgate/agentgate/internal/identity"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestValid(t *testing.T) {
 	t.Parallel()
@@ -17,6 +24,20 @@ func TestValid(t *testing.T) {
 	}
 	if !New(nil).Valid("anything") || New(nil).Enabled() {
 		t.Error("no tokens must mean auth off")
+	}
+}
+
+// TestVerify: a service token is the Service identity; any other token is
+// refused as invalid, never as expired.
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	tok := New([]string{"first-token-0000000"})
+	if id, err := tok.Verify(context.Background(), "first-token-0000000"); err != nil || id.Kind != identity.KindService {
+		t.Errorf("a service token: %v, %v", id, err)
+	}
+	_, err := tok.Verify(context.Background(), "other-token-0000000")
+	if !errors.Is(err, identity.ErrInvalid) || errors.Is(err, identity.ErrExpired) || strings.Contains(err.Error(), "other-token") {
+		t.Errorf("another token: %v; want ErrInvalid, without the token", err)
 	}
 }
 

@@ -10,13 +10,9 @@ import (
 )
 
 // benchFrame measures one frame from the reader's hand-off to its answer,
-// through the real Connect handler and agent service, without a socket.
+// through the edge and the real agent service, without a socket.
 func benchFrame(b *testing.B, frame string) {
-	b.Run("proto", func(b *testing.B) { benchFrameWith(b, newTestRPC(b), frame) })
-	b.Run("codec", func(b *testing.B) { benchFrameWith(b, newTestRPCWith(b, NewCodec()), frame) })
-}
-
-func benchFrameWith(b *testing.B, r *rpc, frame string) {
+	r := newTestRPC(b)
 	done := make(chan struct{}, 1)
 	s := &session{rpc: r, agentID: "bench", ctx: context.Background(), maxCalls: 4, sink: funcSink(func(buf *[]byte) bool {
 		putBuf(buf)

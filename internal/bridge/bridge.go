@@ -1,14 +1,18 @@
-// Package bridge serves a Connect service to WebSocket clients that speak
-// JSON frames, at /ws/agent/{agent_id}: the legacy browser frontend's
-// protocol (docs/websocket.md).
+// Package bridge serves a service to WebSocket clients that speak JSON
+// frames, at /ws/agent/{agent_id}: the legacy browser frontend's protocol
+// (docs/websocket.md).
 //
 // The bridge is generic over the service descriptor. A frame names a method;
 // the bridge resolves it with protoreflect, decodes the request with
 // protojson into the method's input type, fills agent_id from the URL, and
-// calls the service's mounted Connect handler in process. Every frame thus
-// runs the same service code and the same interceptors as a Connect call,
-// and a method added to the service is reachable on the socket with no
-// change here. Unary and server-streaming methods are bridged; client and
+// calls the method's function (Config.Methods: the same functions the
+// Connect handler serves) through the edge's policy (package edge), which
+// authorizes the call, observes it as it observes a Connect call, and
+// recovers a panic of the service. Nothing in between speaks HTTP: the
+// function gets the decoded request, and its response is encoded once, as
+// the frame's JSON. A method added to the service is reachable on the
+// socket once it has a function; a bridge whose Methods miss one does not
+// start. Unary and server-streaming methods are bridged; client and
 // bidirectional streams are not (the socket is the duplex stream).
 //
 // On connect, the socket is also subscribed to its agent's events, which it
@@ -16,51 +20,54 @@
 //
 // # A socket's life
 //
-// The Bridge validates an upgrade request (its agent id and origin), admits
-// it (Config.Admit: the connection cap and rate), and hands it to a socket, which owns the connection from then on, cleanup included.
-// The bridge keeps a roster of its open sockets, so that a shutdown can
-// end the streams of every one of them and close it with 1001 once its
-// unary calls have answered.
+// The Bridge has the edge authenticate an upgrade request (its token),
+// validates it (its agent id, its query), has the edge check its origin
+// and its permission on the agent and admit it (the connection cap and
+// rate), and hands it to a socket, which owns the connection from then on,
+// cleanup included. The bridge keeps a roster of its open sockets, so that
+// a shutdown can end the streams of every one of them and close it with
+// 1001 once its unary calls have answered.
 //
 // A socket's state is split by owner. Its reader, the one goroutine that
-// lives as long as the socket, reads frames, checks them against the frame
-// rate and starts a call for each: the socket's session holds the calls in
-// flight, which answer into the socket's outbox, a bounded queue that also
-// holds the pong to send, the work of the ping and resume timers and the
-// close once decided. The writer is no goroutine of the socket's whole
-// life: it is started whenever there is work, writes every frame of a turn
-// in one write to the network, lingers briefly and ends, so that an idle socket costs its
+// lives as long as the socket, reads frames, checks each against the
+// edge's frame rate and starts a call for it: the socket's session holds
+// the calls in flight, each in a goroutine of its own, which answer into
+// the socket's outbox, a bounded queue that also holds the pong to send,
+// the work of the ping and resume timers and the close once decided. The
+// writer is no goroutine of the socket's whole life: it is started
+// whenever there is work, writes every frame of a turn in one write to the
+// network, lingers briefly and ends, so that an idle socket costs its
 // parked reader only. The push, the socket's follower of its agent's
 // events, is the writer's too: pushed events wait in the engine's queue
 // rather than in the outbox, and each is encoded once for all the sockets
 // that receive it.
 //
-// A call reaches the service through its mounted Connect handler in
-// process, as an HTTP request in the Connect protocol, so that it runs the
-// same middleware and interceptors as a Connect call. The bridge's Codec
-// saves the encoding passes in between: the request the bridge decoded
-// from the frame is handed to the handler as it is, and the response comes
-// back as the frame's JSON.
+// Every call of a socket runs in the socket's context, which outlives the
+// upgrade request but keeps its values: the identity the edge proved at
+// the upgrade, and the request id that ties the calls' log lines to the
+// socket's.
 //
 // # Locks
 //
 // Every lock of the bridge is a leaf: no bridge code holds one while it takes
 // another, or while it calls out of the package (into the agent service, the
-// engine, gorilla/websocket, the Connect handler or the Observer), with the
-// leaf operations of the standard library as the only exception (a deadline
-// or a write on the network connection, a sync.Pool, a context's cancel).
-// The one nesting across packages is the engine's: it calls a socket's
-// writer.kick, through Follower.Notify, with its fan-out lock held, for every
-// socket of the agent. kick takes no lock: it is an atomic state word and a
-// non-blocking channel send, or a go statement. So the order is
+// engine, gorilla/websocket or the edge), with the leaf operations of the
+// standard library as the only exception (a deadline or a write on the
+// network connection, a sync.Pool, a context's cancel). The one nesting
+// across packages is the engine's: it calls a socket's writer.kick, through
+// Follower.Notify, with its fan-out lock held, for every socket of the
+// agent. kick takes no lock: it is an atomic state word and a non-blocking
+// channel send, or a go statement. So the order is
 //
 //	engine fan-out lock → writer.kick (no lock)
 //	outbox.mu, reader.dlMu, session.mu, roster.mu, batchConn.mu,
-//	eventFrames.mu, Codec.mu: leaves
+//	eventFrames.mu: leaves
 //
 // gorilla/websocket's own write lock is held around batchConn.mu (its writes
-// reach the network through batchConn), never the other way round.
-// TestLockOrder checks these rules on the package's source.
+// reach the network through batchConn), never the other way round. The
+// edge's own locks (the connection rate's limiter, the logger's) are
+// leaves, taken with no bridge lock held. TestLockOrder checks these rules
+// on the package's source.
 package bridge
 
 import (
@@ -73,6 +80,9 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/clip"
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -84,77 +94,57 @@ type Agents interface {
 	Follow(ctx context.Context, agentID string, opts agent.FollowOptions) (*agent.Follower, error)
 }
 
-// Config configures a Bridge. Every zero field but Service and Handler has
-// the documented default.
+// Config configures a Bridge. Every zero field but Service, Methods and
+// Edge has the documented default.
 type Config struct {
 	// Service is the bridged service, such as agent.v1.AgentService.
 	// Required.
 	Service protoreflect.ServiceDescriptor
-	// Handler serves Service's procedures (/package.Service/Method) in the
-	// Connect protocol: the handler mounted on the server, with its
-	// interceptors, so that bridged calls take the path Connect calls take.
-	// Required.
-	Handler http.Handler
+	// Methods are the functions of Service's unary and server-streaming
+	// methods, by name (api.Handler.Methods): a frame's request, decoded
+	// into the method's input type, is passed to its function through
+	// Edge. Every such method of Service needs one, and no other. Required.
+	Methods map[string]edge.Method
+	// Edge is the policy every upgrade and every frame goes through: the
+	// upgrade's token, origin and permission and the connection limits,
+	// each frame's rate, each call's permission, and the access log and
+	// metrics of it all. Required.
+	Edge *edge.Policy
 	// Agents provides the push subscription of each socket to its agent's
 	// events. Nil turns push off.
 	Agents Agents
-	// Codec, if set, is the bridge-only codec that Handler was built with
-	// (connect.WithCodec) and guarded by (Codec.Guard): calls then hand their
-	// decoded request to the handler and take the response as JSON, instead
-	// of passing both through binary protobuf. Nil: binary protobuf, which
-	// any Connect handler accepts.
-	Codec *Codec
 	// TextMethod is the unary method that a text frame which is not a JSON
 	// object calls, with the frame as its TextField. Default "SendMessage"
 	// and "text"; set TextMethod to "-" to refuse such frames.
 	TextMethod string
 	TextField  string
-	// CheckOrigin accepts or refuses the Origin of an upgrade request (403
-	// when refused). Default: any origin.
-	CheckOrigin func(r *http.Request) bool
-	// Credentials returns the Authorization value that every call of a
-	// socket carries, from its upgrade request; browsers, which cannot set
-	// headers on a WebSocket, pass their token in the query or a
-	// subprotocol. Default: the upgrade request's Authorization header.
-	Credentials func(r *http.Request) string
-	// Observer is told of sockets opening and closing and of frames, for
-	// metrics. Default: nobody.
-	Observer Observer
 	// Logger receives the bridge's logs. Default slog.Default().
 	Logger *slog.Logger
 
-	// PingInterval is how often the server pings each socket. Default 25s.
+	// PingInterval is how often the server pings each socket. Default
+	// config.DefaultWSPingInterval.
 	PingInterval time.Duration
 	// PongTimeout closes a socket from which nothing (not even a pong) was
-	// read for this long, with 1001. Default 60s.
+	// read for this long, with 1001. Default config.DefaultWSPongTimeout.
 	PongTimeout time.Duration
 	// WriteTimeout bounds the write of one frame; a client that reads
-	// nothing for this long is cut off. Default 10s.
+	// nothing for this long is cut off. Default config.WriteTimeout.
 	WriteTimeout time.Duration
 	// CloseGrace is how long the server waits for the client to answer its
 	// close frame before it drops the connection. Default 2s.
 	CloseGrace time.Duration
 	// ReadLimit is the largest frame accepted; a larger one closes the
-	// socket with 1009. Default 64 KiB.
+	// socket with 1009. Default config.DefaultWSReadLimit.
 	ReadLimit int64
 	// SendQueue is how many response frames may wait for a slow client
 	// before its socket is closed with 1013. A stream's frames wait for room
 	// once half of it is taken, instead. (Pushed events wait in the agent
-	// subscription, up to the engine's subscriber limit.) Default 256.
+	// subscription, up to the engine's subscriber limit.) Default
+	// config.DefaultWSSendQueue.
 	SendQueue int
 	// MaxCalls is how many requests may be in flight on one socket; more
 	// get resource_exhausted. Default 64.
 	MaxCalls int
-	// Admit, if set, decides whether a socket may open (a connection cap, a
-	// rate of new connections). A refusal is answered with status and
-	// reason before the upgrade; an admitted socket calls release once it
-	// is closed.
-	Admit func(r *http.Request) (release func(), status int, reason string)
-	// FrameRate is how many frames per second one socket may send, with
-	// bursts of twice that (a token bucket). A frame over the rate gets a
-	// resource_exhausted error frame; a socket that keeps sending over it
-	// is closed with 1008. Zero means no limit.
-	FrameRate float64
 }
 
 func (c Config) withDefaults() Config {
@@ -164,35 +154,26 @@ func (c Config) withDefaults() Config {
 	if c.TextMethod == "-" {
 		c.TextMethod = ""
 	}
-	if c.CheckOrigin == nil {
-		c.CheckOrigin = func(*http.Request) bool { return true }
-	}
-	if c.Credentials == nil {
-		c.Credentials = func(r *http.Request) string { return r.Header.Get("Authorization") }
-	}
-	if c.Observer == nil {
-		c.Observer = nopObserver{}
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
+		c.PingInterval = config.DefaultWSPingInterval
 	}
 	if c.PongTimeout <= 0 {
-		c.PongTimeout = 60 * time.Second
+		c.PongTimeout = config.DefaultWSPongTimeout
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = config.WriteTimeout
 	}
 	if c.CloseGrace <= 0 {
 		c.CloseGrace = 2 * time.Second
 	}
 	if c.ReadLimit <= 0 {
-		c.ReadLimit = 64 << 10
+		c.ReadLimit = config.DefaultWSReadLimit
 	}
 	if c.SendQueue <= 0 {
-		c.SendQueue = 256
+		c.SendQueue = config.DefaultWSSendQueue
 	}
 	if c.MaxCalls <= 0 {
 		c.MaxCalls = 64
@@ -200,35 +181,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Observer is told what happens on the sockets, for metrics. Its methods
-// are called concurrently, on the sockets' goroutines, and must not block.
-type Observer interface {
-	// Opened is called when a socket is upgraded.
-	Opened()
-	// Closed is called when a socket's goroutines are done, with the close
-	// code it ended with (1006 when the connection was cut).
-	Closed(code CloseCode)
-	// FrameIn is called for every data frame read, FrameOut for every data
-	// frame written.
-	FrameIn()
-	FrameOut()
-	// FrameRefused is called for every frame refused over Config.FrameRate.
-	FrameRefused()
-}
-
-type nopObserver struct{}
-
-func (nopObserver) Opened()          {}
-func (nopObserver) Closed(CloseCode) {}
-func (nopObserver) FrameIn()         {}
-func (nopObserver) FrameOut()        {}
-func (nopObserver) FrameRefused()    {}
-
 // Bridge is the WebSocket endpoint: an http.Handler for
 // GET /ws/agent/{agent_id}. It is safe for concurrent use.
 type Bridge struct {
 	cfg    Config
 	log    *slog.Logger
+	edge   *edge.Policy
 	rpc    *rpc
 	frames *eventFrames
 	up     websocket.Upgrader
@@ -238,17 +196,18 @@ type Bridge struct {
 // New returns a Bridge for cfg.Service.
 func New(cfg Config) (*Bridge, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Service == nil || cfg.Handler == nil {
-		return nil, errors.New("bridge: Service and Handler are required")
+	if cfg.Service == nil || cfg.Methods == nil || cfg.Edge == nil {
+		return nil, errors.New("bridge: Service, Methods and Edge are required")
 	}
-	ms, err := newMethods(cfg.Service, cfg.TextMethod, cfg.TextField)
+	ms, err := newMethods(cfg.Service, cfg.Methods, cfg.TextMethod, cfg.TextField)
 	if err != nil {
 		return nil, err
 	}
 	b := &Bridge{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		rpc:    &rpc{methods: ms, handler: cfg.Handler, codec: cfg.Codec, log: cfg.Logger},
+		edge:   cfg.Edge,
+		rpc:    &rpc{methods: ms, edge: cfg.Edge, log: cfg.Logger},
 		frames: newEventFrames(),
 		roster: roster{sockets: make(map[*socket]struct{})},
 	}
@@ -271,13 +230,18 @@ func New(cfg Config) (*Bridge, error) {
 }
 
 // ServeHTTP upgrades the request to a WebSocket bound to the agent in the
-// path, in three steps: validate the request, admit the socket, and hand it
-// to the socket's core, which subscribes, upgrades, serves and cleans up.
-// What can be refused is refused before the upgrade, with an HTTP status
-// (docs/websocket.md): 400 for a bad agent_id or query, 426 for a request
-// that is not a WebSocket upgrade, 403 for an origin not allowed, 503 while
-// the server drains, is full, or cannot reach its event store.
+// path, in four steps: authenticate the request, validate it, admit the
+// socket, and hand it to the socket's core, which subscribes, upgrades,
+// serves and cleans up. What can be refused is refused before the upgrade,
+// with an HTTP status (docs/websocket.md): 401 for a missing or bad token,
+// 400 for a bad agent_id or query, 426 for a request that is not a
+// WebSocket upgrade, 403 for an origin not allowed or an agent the token
+// may not follow, 503 while the server drains, is full, or cannot reach
+// its event store.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r = b.edge.AuthenticateUpgrade(w, r); r == nil {
+		return
+	}
 	opts, ok := b.validate(w, r)
 	if !ok {
 		return
@@ -290,8 +254,11 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // validate refuses what is wrong with the request itself: its agent_id, its
-// query, its not being an upgrade, its origin. It costs the server nothing:
-// no place, no rate token and no subscription is taken before it.
+// query, its not being an upgrade, its origin, an agent the caller may not
+// use. It costs the server nothing: no place, no rate token and no
+// subscription is taken before it. The push needs Read on the agent; a
+// socket without one needs only to reach it, since each of its calls is
+// authorized on its own.
 func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, bool) {
 	if err := agent.ValidateID(r.PathValue("agent_id")); err != nil {
 		b.refuse(w, r, http.StatusBadRequest, "bad_agent_id", err.Error())
@@ -307,27 +274,30 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 		b.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "this endpoint is a WebSocket: connect with a WebSocket client")
 		return opts, false
 	}
-	if !b.cfg.CheckOrigin(r) {
-		// CheckOrigin has logged and counted the refusal itself.
-		jsonerror.Write(w, http.StatusForbidden, refusalCode(http.StatusForbidden), "this origin is not allowed (ALLOWED_ORIGINS)")
+	// The edge observes its refusals itself.
+	if ref := b.edge.CheckOrigin(r, edge.WebSocket); ref != nil {
+		ref.Write(w)
+		return opts, false
+	}
+	var perm identity.Permission // reach the agent
+	if opts.subscribe {
+		perm = identity.Read
+	}
+	if ref := b.edge.Authorize(r, edge.WebSocket, r.PathValue("agent_id"), perm); ref != nil {
+		ref.Write(w)
 		return opts, false
 	}
 	return opts, true
 }
 
-// admit takes the socket's place: Config.Admit's (a connection cap and
+// admit takes the socket's place: the edge's (the connection cap and
 // rate) and the roster's, which a draining bridge refuses. The socket it
 // returns owns both from then on and gives them back on every path.
 func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions) (*socket, bool) {
-	release := func() {}
-	if b.cfg.Admit != nil {
-		var status int
-		var reason string
-		if release, status, reason = b.cfg.Admit(r); release == nil {
-			// Config.Admit has logged and counted the refusal itself.
-			jsonerror.Write(w, status, "resource_exhausted", reason)
-			return nil, false
-		}
+	release, ref := b.edge.Admit(r, edge.WebSocket)
+	if ref != nil {
+		ref.Write(w) // the edge observes its refusals itself
+		return nil, false
 	}
 	if !b.roster.enter() {
 		release()
@@ -358,16 +328,6 @@ func refusalCode(status int) string {
 		return "unavailable"
 	}
 	return "invalid_argument"
-}
-
-// socketKey marks the context of the calls a socket makes.
-type socketKey struct{}
-
-// FromSocket reports whether ctx is that of a call bridged from a WebSocket.
-// The mark lives in the context, where no client header can forge it.
-func FromSocket(ctx context.Context) bool {
-	v, _ := ctx.Value(socketKey{}).(bool)
-	return v
 }
 
 // Drain closes every socket for shutdown, within ctx, and refuses new ones.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/api"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
@@ -64,7 +65,7 @@ func TestParseFrame(t *testing.T) {
 // their generated Go types, not dynamic ones, which are slower.
 func TestGeneratedTypesAreUsed(t *testing.T) {
 	t.Parallel()
-	ms, err := newMethods(agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"), "SendMessage", "text")
+	ms, err := newMethods(agentService(), api.New(api.Config{}).Methods(), "SendMessage", "text")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,35 +12,35 @@ import (
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
-	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/api"
+	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/engine"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// newTestRPC wires the agent service behind its Connect handler, in
-// memory, for driving sessions without sockets.
-func newTestRPC(tb testing.TB) *rpc { return newTestRPCWith(tb, nil) }
-
-// newTestRPCWith is newTestRPC with the bridge's codec, when not nil.
-func newTestRPCWith(tb testing.TB, codec *Codec) *rpc {
+// newTestRPC wires the agent service's functions behind an open edge, in
+// memory, for driving sessions without sockets. The edge logs nothing
+// below warn, as a benchmark's should.
+func newTestRPC(tb testing.TB) *rpc {
 	tb.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng := engine.NewMemory(engine.Config{})
-	svc := agent.New(agent.Config{Engine: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	svc := agent.New(agent.Config{Engine: eng, Logger: quiet})
 	tb.Cleanup(func() {
 		svc.Close()
 		_ = eng.Close()
 	})
-	var opts []connect.HandlerOption
-	if codec != nil {
-		opts = append(opts, connect.WithCodec(codec))
-	}
-	_, h := agentv1connect.NewAgentServiceHandler(api.New(api.Config{Service: svc}), opts...)
-	ms, err := newMethods(agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService"), "SendMessage", "text")
+	ms, err := newMethods(agentService(), api.New(api.Config{Service: svc}).Methods(), "SendMessage", "text")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &rpc{methods: ms, handler: h, codec: codec, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &rpc{methods: ms, edge: edge.New(edge.Config{Logger: quiet}), log: quiet}
+}
+
+// agentService is the descriptor of agent.v1.AgentService.
+func agentService() protoreflect.ServiceDescriptor {
+	return agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService")
 }
 
 // runFrame feeds one frame to a fresh session, lets its call finish (a

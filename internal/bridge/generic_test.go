@@ -3,6 +3,8 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +13,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/agentgate/agentgate/internal/accesslog"
 	"github.com/agentgate/agentgate/internal/bridge"
+	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -48,8 +53,8 @@ func probeService(t testing.TB) protoreflect.ServiceDescriptor {
 				field("agent_id", 1, str), field("text", 2, str),
 			}},
 			{Name: proto.String("EchoResponse"), Field: []*descriptorpb.FieldDescriptorProto{
-				field("agent_id", 1, str), field("text", 2, str), field("authorization", 3, str),
-				field("peer", 4, str), field("request_id", 5, str),
+				field("agent_id", 1, str), field("text", 2, str), field("subject", 3, str),
+				field("request_id", 5, str),
 			}},
 			{Name: proto.String("TickRequest"), Field: []*descriptorpb.FieldDescriptorProto{field("count", 1, i32)}},
 			{Name: proto.String("TickResponse"), Field: []*descriptorpb.FieldDescriptorProto{field("n", 1, i32)}},
@@ -71,80 +76,84 @@ func probeService(t testing.TB) protoreflect.ServiceDescriptor {
 	return fd.Services().Get(0)
 }
 
-// probeHandler serves ProbeService with dynamic messages, behind an
-// interceptor that counts calls and refuses the text "blocked".
-func probeHandler(sd protoreflect.ServiceDescriptor, calls *atomic.Int32) http.Handler {
-	initMsg := func(spec connect.Spec, msg any) error {
-		md := spec.Schema.(protoreflect.MethodDescriptor)
-		*msg.(*dynamicpb.Message) = *dynamicpb.NewMessage(md.Input())
-		return nil
-	}
-	guard := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+// probeMethods implement ProbeService over dynamic messages, counting the
+// calls that reach them. Echo answers with who called (the identity the
+// edge put in the context) and the request id of the socket's upgrade.
+func probeMethods(sd protoreflect.ServiceDescriptor, calls *atomic.Int32) map[string]edge.Method {
+	echo, tick := sd.Methods().ByName("Echo"), sd.Methods().ByName("Tick")
+	return map[string]edge.Method{
+		"Echo": {Unary: func(ctx context.Context, req proto.Message) (proto.Message, error) {
 			calls.Add(1)
-			msg := req.Any().(*dynamicpb.Message)
-			if msg.Get(msg.Descriptor().Fields().ByName("text")).String() == "blocked" {
-				return nil, connect.NewError(connect.CodePermissionDenied, errors.New("blocked by the interceptor"))
+			in := req.ProtoReflect()
+			get := func(name string) string {
+				return in.Get(in.Descriptor().Fields().ByName(protoreflect.Name(name))).String()
 			}
-			return next(ctx, req)
-		}
-	})
-	mux := http.NewServeMux()
-	echo := sd.Methods().ByName("Echo")
-	path := "/probe.v1.ProbeService/Echo"
-	mux.Handle(path, connect.NewUnaryHandler(path,
-		func(_ context.Context, req *connect.Request[dynamicpb.Message]) (*connect.Response[dynamicpb.Message], error) {
-			in := req.Msg
-			get := func(name string) protoreflect.Value {
-				return in.Get(in.Descriptor().Fields().ByName(protoreflect.Name(name)))
-			}
-			if get("text").String() == "fail" {
+			if get("text") == "fail" {
 				return nil, connect.NewError(connect.CodeNotFound, errors.New("nothing to echo"))
 			}
 			out := dynamicpb.NewMessage(echo.Output())
 			set := func(name, v string) {
 				out.Set(out.Descriptor().Fields().ByName(protoreflect.Name(name)), protoreflect.ValueOfString(v))
 			}
-			set("agent_id", get("agent_id").String())
-			set("text", get("text").String())
-			set("authorization", req.Header().Get("Authorization"))
-			set("peer", req.Peer().Addr)
-			set("request_id", req.Header().Get("X-Request-Id"))
-			return connect.NewResponse(out), nil
-		},
-		connect.WithSchema(echo), connect.WithRequestInitializer(initMsg), connect.WithInterceptors(guard)))
-	tick := sd.Methods().ByName("Tick")
-	path = "/probe.v1.ProbeService/Tick"
-	mux.Handle(path, connect.NewServerStreamHandler(path,
-		func(ctx context.Context, req *connect.Request[dynamicpb.Message], stream *connect.ServerStream[dynamicpb.Message]) error {
-			count := req.Msg.Get(req.Msg.Descriptor().Fields().ByName("count")).Int()
+			set("agent_id", get("agent_id"))
+			set("text", get("text"))
+			set("subject", edge.IdentityFrom(ctx).Name())
+			set("request_id", accesslog.RequestID(ctx))
+			return out, nil
+		}},
+		"Tick": {Stream: func(ctx context.Context, req proto.Message, send func(proto.Message) error) error {
+			calls.Add(1)
+			in := req.ProtoReflect()
+			count := in.Get(in.Descriptor().Fields().ByName("count")).Int()
 			n := tick.Output().Fields().ByName("n")
+			if err := send(nil); err != nil { // live: nothing for the socket
+				return err
+			}
 			for i := int64(1); count < 0 || i <= count; i++ {
 				out := dynamicpb.NewMessage(tick.Output())
 				out.Set(n, protoreflect.ValueOfInt32(int32(i)))
-				if err := stream.Send(out); err != nil {
+				if err := send(out); err != nil {
 					return err
 				}
 				if count < 0 && i == 1 {
 					<-ctx.Done() // run until canceled
-					return ctx.Err()
+					return connect.NewError(connect.CodeCanceled, ctx.Err())
 				}
 			}
 			return nil
-		},
-		connect.WithSchema(tick), connect.WithRequestInitializer(initMsg)))
-	return mux
+		}},
+	}
+}
+
+// Tokens of the probe server's edge: a service, and a user who may read
+// and write probe-agent but holds no admin scope.
+const (
+	probeServiceToken = "probe-service-token-0123"
+	probeUserToken    = "probe-user-token-0123456"
+)
+
+// probeVerifier knows the probe server's two tokens.
+type probeVerifier struct{}
+
+func (probeVerifier) Verify(_ context.Context, token string) (identity.Identity, error) {
+	switch token {
+	case probeServiceToken:
+		return identity.Service(), nil
+	case probeUserToken:
+		return identity.Identity{Kind: identity.KindUser, Subject: "ada", Agents: []string{"probe-*"}, Perms: identity.Read | identity.Write}, nil
+	}
+	return identity.Identity{}, identity.ErrInvalid
 }
 
 // TestAnyServiceIsBridged bridges the test-only service: every unary and
-// server-streaming method is reachable, with agent_id, credentials and
-// request id filled in and interceptors applied, and no code for it in the
-// bridge.
+// server-streaming method is reachable, with agent_id filled in from the
+// URL, the caller's identity and request id in the context, and the edge's
+// permissions applied, and no code for it in the bridge.
 func TestAnyServiceIsBridged(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
 	srv := probeServer(t, &calls, bridge.Config{TextMethod: "Echo", TextField: "text"})
-	h := http.Header{"Authorization": {"Bearer secret-token"}, "X-Request-Id": {"req-42"}}
+	h := http.Header{"Authorization": {"Bearer " + probeServiceToken}, "X-Request-Id": {"req-42"}}
 	c := dialWith(t, websocket.DefaultDialer, "ws://"+srv.Listener.Addr().String()+"/ws/agent/probe-agent", h)
 
 	echo := func(final frame) map[string]string {
@@ -166,9 +175,8 @@ func TestAnyServiceIsBridged(t *testing.T) {
 	c.call("e1", "Echo", `{"text":"hi"}`)
 	final, _, _ := c.awaitID("e1")
 	got := echo(final)
-	if got["agent_id"] != "probe-agent" || got["text"] != "hi" || got["authorization"] != "Bearer secret-token" ||
-		got["request_id"] != "req-42" || !strings.HasPrefix(got["peer"], "127.0.0.1:") {
-		t.Fatalf("Echo saw %v; want the URL's agent, the socket's credentials, request id and address", got)
+	if got["agent_id"] != "probe-agent" || got["text"] != "hi" || got["subject"] != "service" || got["request_id"] != "req-42" {
+		t.Fatalf("Echo saw %v; want the URL's agent, the socket's identity and request id", got)
 	}
 	c.sendText("plain words")
 	final, _, _ = c.awaitID("")
@@ -177,7 +185,6 @@ func TestAnyServiceIsBridged(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ frame, code, says string }{
-		{`{"id":"x","method":"Echo","request":{"text":"blocked"}}`, "permission_denied", "interceptor"},
 		{`{"id":"x","method":"Echo","request":{"text":"fail"}}`, "not_found", "nothing to echo"},
 		{`{"id":"x","method":"Echo","request":{"agentId":"other"}}`, "permission_denied", "other"},
 		{`{"id":"x","method":"Echo","request":{"nope":1}}`, "invalid_argument", "nope"},
@@ -190,8 +197,20 @@ func TestAnyServiceIsBridged(t *testing.T) {
 			t.Errorf("%s: %s, want %s saying %q", tc.frame, final.raw, tc.code, tc.says)
 		}
 	}
-	if n := calls.Load(); n != 4 {
-		t.Errorf("the interceptor saw %d calls, want 4 (e1, the shorthand, blocked, fail)", n)
+
+	// A user reaches probe-agent, but a method without a row in the edge's
+	// table needs agents:admin: the edge refuses it, and it never runs.
+	user := dialWith(t, websocket.DefaultDialer, "ws://"+srv.Listener.Addr().String()+"/ws/agent/probe-agent?subscribe=false",
+		http.Header{"Authorization": {"Bearer " + probeUserToken}})
+	for _, method := range []string{"Echo", "Tick"} {
+		user.call("u", method, "")
+		final, _, _ := user.awaitID("u")
+		if final.Error == nil || final.Error.Code != "permission_denied" || !strings.Contains(final.Error.Message, "agents:admin") {
+			t.Errorf("%s by a user without agents:admin: %s, want permission_denied naming the scope", method, final.raw)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("the methods ran %d times, want 3 (e1, the shorthand, fail)", n)
 	}
 
 	c.call("t1", "Tick", `{"count":3}`)
@@ -206,6 +225,31 @@ func TestAnyServiceIsBridged(t *testing.T) {
 	c.sendText(`{"id":"t2","cancel":true}`)
 	if final, _ := c.awaitTick(t, "t2"); !final.End {
 		t.Fatalf("canceled Tick: %s, want end", final.raw)
+	}
+}
+
+// TestNewWantsAFunctionPerMethod: a bridge whose Methods lack a unary or
+// server-streaming method of its service, or hold one the service does not
+// have, or the wrong kind, does not start.
+func TestNewWantsAFunctionPerMethod(t *testing.T) {
+	t.Parallel()
+	sd := probeService(t)
+	var calls atomic.Int32
+	pe := edge.New(edge.Config{})
+	for name, change := range map[string]func(map[string]edge.Method){
+		"missing": func(m map[string]edge.Method) { delete(m, "Tick") },
+		"extra":   func(m map[string]edge.Method) { m["Chat"] = m["Echo"] },
+		"unknown": func(m map[string]edge.Method) { m["Nope"] = m["Echo"] },
+		"kind":    func(m map[string]edge.Method) { m["Tick"] = m["Echo"] },
+	} {
+		ms := probeMethods(sd, &calls)
+		change(ms)
+		if _, err := bridge.New(bridge.Config{Service: sd, Methods: ms, Edge: pe, TextMethod: "-"}); err == nil {
+			t.Errorf("%s: the bridge started", name)
+		}
+	}
+	if _, err := bridge.New(bridge.Config{Service: sd, Methods: probeMethods(sd, &calls), Edge: pe, TextMethod: "-"}); err != nil {
+		t.Fatalf("the whole table: %v", err)
 	}
 }
 
@@ -230,8 +274,9 @@ func (c *client) awaitTick(t *testing.T, id string) (final frame, streamed []str
 func TestPingTimerFiringDuringSetup(t *testing.T) {
 	var calls atomic.Int32
 	srv := probeServer(t, &calls, bridge.Config{TextMethod: "-", PingInterval: time.Nanosecond, PongTimeout: time.Hour})
+	h := http.Header{"Authorization": {"Bearer " + probeServiceToken}}
 	for range 20 {
-		c := dialWith(t, websocket.DefaultDialer, "ws://"+srv.Listener.Addr().String()+"/ws/agent/probe", nil)
+		c := dialWith(t, websocket.DefaultDialer, "ws://"+srv.Listener.Addr().String()+"/ws/agent/probe", h)
 		pinged := make(chan struct{}, 1)
 		c.ws.SetPingHandler(func(string) error {
 			select {
@@ -250,19 +295,21 @@ func TestPingTimerFiringDuringSetup(t *testing.T) {
 	}
 }
 
-// probeServer serves a bridge of the probe service on a loopback port; cfg
-// gives the rest of the bridge's configuration.
+// probeServer serves a bridge of the probe service on a loopback port, with
+// request ids as the gateway gives them, behind an edge that knows the
+// probe's tokens; cfg gives the rest of the bridge's configuration.
 func probeServer(t *testing.T, calls *atomic.Int32, cfg bridge.Config) *httptest.Server {
 	t.Helper()
 	sd := probeService(t)
-	cfg.Service, cfg.Handler = sd, probeHandler(sd, calls)
+	cfg.Service, cfg.Methods = sd, probeMethods(sd, calls)
+	cfg.Edge = edge.New(edge.Config{Verifiers: []edge.Verifier{probeVerifier{}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	b, err := bridge.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws/agent/{agent_id}", b)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(accesslog.Middleware(mux))
 	t.Cleanup(func() {
 		b.Drain(testCtx(t))
 		srv.Close()

@@ -17,7 +17,7 @@ import (
 // released before anything but a leaf operation is called, and kick, which
 // the engine calls with its fan-out lock held, takes no lock at all. A new
 // nesting (a lock taken under another, a call into the Follower, the
-// engine, gorilla or the Connect handler with a lock held) fails here, and
+// engine, gorilla or the edge with a lock held) fails here, and
 // whoever adds it must write the new order down in the package doc and
 // here.
 //

@@ -6,6 +6,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/clip"
+	"github.com/agentgate/agentgate/internal/edge"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -17,14 +18,17 @@ import (
 const agentIDField = "agent_id"
 
 // method is one RPC of the bridged service, resolved once from its
-// descriptor: everything a frame needs to become an in-process call.
+// descriptor and Config.Methods: everything a frame needs to become a
+// call.
 type method struct {
-	name    string
-	path    string // the Connect procedure, /package.Service/Method
-	stream  bool   // server streaming
-	in, out protoreflect.MessageType
+	name      string
+	procedure string // /package.Service/Method
+	stream    bool   // server streaming
+	in        protoreflect.MessageType
 	// agentID is the input's string agent_id field, if it has one.
 	agentID protoreflect.FieldDescriptor
+	// impl is the method's function (Config.Methods).
+	impl edge.Method
 	// refused explains why the method is not bridged (client and bidi
 	// streams); empty when it is.
 	refused string
@@ -41,19 +45,20 @@ type methods struct {
 	textField protoreflect.FieldDescriptor
 }
 
-// newMethods resolves every method of sd. textMethod and textField name the
-// shorthand's target; an empty textMethod turns the shorthand off.
-func newMethods(sd protoreflect.ServiceDescriptor, textMethod, textField string) (*methods, error) {
+// newMethods resolves every method of sd, with its function from impls,
+// which must hold one for each unary and server-streaming method of sd and
+// no other. textMethod and textField name the shorthand's target; an empty
+// textMethod turns the shorthand off.
+func newMethods(sd protoreflect.ServiceDescriptor, impls map[string]edge.Method, textMethod, textField string) (*methods, error) {
 	ms := &methods{byName: make(map[string]*method)}
 	var names []string
 	for i := 0; i < sd.Methods().Len(); i++ {
 		md := sd.Methods().Get(i)
 		m := &method{
-			name:   string(md.Name()),
-			path:   "/" + string(sd.FullName()) + "/" + string(md.Name()),
-			stream: md.IsStreamingServer(),
-			in:     messageType(md.Input()),
-			out:    messageType(md.Output()),
+			name:      string(md.Name()),
+			procedure: "/" + string(sd.FullName()) + "/" + string(md.Name()),
+			stream:    md.IsStreamingServer(),
+			in:        messageType(md.Input()),
 		}
 		if f := md.Input().Fields().ByName(agentIDField); f != nil && f.Kind() == protoreflect.StringKind && !f.IsList() {
 			m.agentID = f
@@ -65,9 +70,19 @@ func newMethods(sd protoreflect.ServiceDescriptor, textMethod, textField string)
 			}
 			m.refused = fmt.Sprintf("%s is %s, which the WebSocket does not bridge: the socket is itself the duplex stream; send request frames and read the event frames", m.name, kind)
 		} else {
+			impl, ok := impls[m.name]
+			if !ok || (m.stream && impl.Stream == nil) || (!m.stream && impl.Unary == nil) {
+				return nil, fmt.Errorf("bridge: Config.Methods has no function for %s %s", kindOf(m.stream), m.procedure)
+			}
+			m.impl = impl
 			names = append(names, m.name)
 		}
 		ms.byName[m.name] = m
+	}
+	for name := range impls {
+		if m := ms.byName[name]; m == nil || m.refused != "" {
+			return nil, fmt.Errorf("bridge: Config.Methods has %s, which is no unary or server-streaming method of %s", name, sd.FullName())
+		}
 	}
 	ms.names = strings.Join(names, ", ")
 	if textMethod == "" {
@@ -83,6 +98,13 @@ func newMethods(sd protoreflect.ServiceDescriptor, textMethod, textField string)
 	}
 	ms.text, ms.textField = m, f
 	return ms, nil
+}
+
+func kindOf(stream bool) string {
+	if stream {
+		return "the server stream"
+	}
+	return "the unary method"
 }
 
 // messageType returns the generated Go type of md when one is linked in, and

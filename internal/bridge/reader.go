@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/gorilla/websocket"
 )
 
@@ -21,10 +22,8 @@ import (
 // two.
 type reader struct {
 	s *socket
-	// frames limits the frames the client sends (Config.FrameRate); strikes
-	// counts the frames over it, so that only a sustained flood closes the
-	// socket. Both unused without a limit.
-	frames, strikes bucket
+	// frames is the socket's share of the edge's frame rate.
+	frames edge.Frames
 	// Counted for the socket's log line.
 	framesIn, bytesIn int64
 	// For park: gorilla's read buffer br and the connection under it (nil
@@ -50,11 +49,7 @@ var (
 
 func (rd *reader) init(s *socket) {
 	rd.s = s
-	if r := s.b.cfg.FrameRate; r > 0 {
-		burst := float64(max(int(2*r), 1))
-		rd.frames = bucket{rate: r, burst: burst, tokens: burst}
-		rd.strikes = rd.frames
-	}
+	rd.frames = s.b.edge.Frames()
 }
 
 // loop reads frames until the connection fails or, once closing, until the
@@ -72,7 +67,7 @@ func (rd *reader) loop() (CloseCode, string) {
 		if s.isClosing() {
 			continue // the next NextReader discards the frame
 		}
-		cfg.Observer.FrameIn()
+		s.b.edge.FrameIn()
 		rd.framesIn++
 		if kind != websocket.TextMessage {
 			s.closeFlush(CloseUnsupportedData, "binary frames are not supported: send JSON in text frames")
@@ -95,26 +90,24 @@ func (rd *reader) loop() (CloseCode, string) {
 	}
 }
 
-// allowFrame applies Config.FrameRate: a frame over the rate is answered
-// with a resource_exhausted error frame instead of being served, and a
-// client that keeps flooding is closed with 1008.
+// allowFrame applies the edge's frame rate (WS_FRAME_RATE): a frame over
+// the rate is answered with a resource_exhausted error frame instead of
+// being served, and a client that keeps flooding is closed with 1008.
 func (rd *reader) allowFrame() bool {
-	now := time.Now()
-	if rd.frames.rate == 0 || rd.frames.allow(now) {
+	s := rd.s
+	switch rd.frames.Allow(time.Now()) {
+	case edge.FrameServed:
 		return true
-	}
-	s, cfg := rd.s, &rd.s.b.cfg
-	cfg.Observer.FrameRefused()
-	if !rd.strikes.allow(now) {
+	case edge.FrameFlood:
 		s.b.log.Warn("websocket refused", "reason", "frame_flood", "agent", s.agentID,
-			"peer", s.calls.peer.remoteAddr, "request_id", s.requestID, "frame_rate", cfg.FrameRate)
+			"peer", s.calls.peer, "request_id", s.requestID, "frame_rate", rd.frames.Rate())
 		s.closeFlush(ClosePolicyViolation, "too many frames: the client kept sending over the rate limit")
-		return false
+	default:
+		s.calls.reject("", false, &frameError{
+			code: connect.CodeResourceExhausted,
+			msg:  fmt.Sprintf("too many frames: at most %g per second; this frame was not served", rd.frames.Rate()),
+		})
 	}
-	s.calls.reject("", false, &frameError{
-		code: connect.CodeResourceExhausted,
-		msg:  fmt.Sprintf("too many frames: at most %g per second; this frame was not served", cfg.FrameRate),
-	})
 	return false
 }
 
@@ -227,26 +220,4 @@ func (rd *reader) endRead(t time.Time) {
 	defer rd.dlMu.Unlock()
 	rd.closeBy = t
 	_ = rd.s.ws.SetReadDeadline(t)
-}
-
-// bucket is a token bucket: rate tokens a second, up to burst, one taken
-// per allow. It is rate.Limiter for one goroutine, without its lock and
-// its allocation: every socket has two.
-type bucket struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time // when tokens was last brought up to date
-}
-
-// allow takes a token if there is one.
-func (b *bucket) allow(now time.Time) bool {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

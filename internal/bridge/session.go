@@ -4,21 +4,20 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/clip"
+	"github.com/agentgate/agentgate/internal/edge"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// rpc is what the sessions of one bridge share: the method table and the
-// handler that serves it, with the bridge's codec when the handler has it.
+// rpc is what the sessions of one bridge share: the method table, and the
+// edge every call goes through.
 type rpc struct {
 	methods *methods
-	handler http.Handler
-	codec   *Codec // nil: calls pass binary protobuf
+	edge    *edge.Policy
 	log     *slog.Logger
 }
 
@@ -31,9 +30,11 @@ type rpc struct {
 // for concurrent use. mu is a leaf lock.
 type session struct {
 	// Set before the first frame; never changed.
-	rpc      *rpc
-	agentID  string
-	peer     peer
+	rpc     *rpc
+	agentID string
+	peer    string // the client's address, for the access log
+	// ctx is the context of the calls: the socket's, which carries the
+	// upgrade request's values (the caller's identity, the request id).
 	ctx      context.Context
 	maxCalls int
 	sink     sink
@@ -123,11 +124,6 @@ func (s *session) request(f clientFrame) (*method, proto.Message, error) {
 
 // start registers a call and runs it in its own goroutine.
 func (s *session) start(f clientFrame, m *method, msg proto.Message) {
-	body, err := s.rpc.encode(m, msg)
-	if err != nil {
-		s.reject(f.id, f.hasID, &frameError{code: connect.CodeInvalidArgument, msg: "request cannot be encoded: " + err.Error()})
-		return
-	}
 	c := &call{m: m, id: f.id, hasID: f.hasID, ctx: s.ctx, cancel: func() {}}
 	if c.hasID {
 		// Before the lock: a context derived from the socket's takes the
@@ -138,7 +134,6 @@ func (s *session) start(f clientFrame, m *method, msg proto.Message) {
 	if err := s.admitLocked(c); err != nil {
 		s.mu.Unlock()
 		c.cancel()
-		s.rpc.free(body)
 		s.reject(f.id, f.hasID, err)
 		return
 	}
@@ -146,7 +141,7 @@ func (s *session) start(f clientFrame, m *method, msg proto.Message) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	c.prefix = framePrefix(c.id, c.hasID)
-	go s.run(c, body)
+	go s.run(c, msg)
 }
 
 func (s *session) admitLocked(c *call) error {
@@ -169,16 +164,15 @@ func (s *session) admitLocked(c *call) error {
 // run performs a call and sends its frames; its last frame is the response,
 // end or error. The call leaves the session before that frame is sent, so
 // that a client may reuse the id as soon as it has the answer.
-func (s *session) run(c *call, body requestBody) {
+func (s *session) run(c *call, req proto.Message) {
 	var final *[]byte
 	defer func() {
-		// A panic in service code must not take the process down with it;
-		// over HTTP, net/http would have recovered it too.
+		// The edge turns a panic of the service into an internal error; one
+		// of the bridge's own must not take the process down either.
 		if p := recover(); p != nil {
-			s.rpc.log.Error("panic in bridged call", "method", c.m.name, "panic", p)
+			s.rpc.log.Error("panic in a socket's call", "method", c.m.name, "panic", p)
 			final = errorFrame(c, &rpcError{Code: connect.CodeInternal.String(), Message: "internal error"})
 		}
-		s.rpc.free(body)
 		last := s.finish(c)
 		s.sink.send(final)
 		s.wg.Done()
@@ -187,9 +181,9 @@ func (s *session) run(c *call, body requestBody) {
 		}
 	}()
 	if c.m.stream {
-		final = s.runStream(c, body)
+		final = s.runStream(c, req)
 	} else {
-		final = s.runUnary(c, body)
+		final = s.runUnary(c, req)
 	}
 }
 

@@ -36,10 +36,12 @@ type socket struct {
 	ws *websocket.Conn
 	// ctx is the context of the socket's calls and push: it lives as long as
 	// the socket, not as the upgrade request, and keeps the request's values
-	// (its request id). serve cancels it once the writer is done.
+	// (the caller's identity, its request id). serve cancels it once the
+	// writer is done.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// release gives back Config.Admit's place; called once, by end.
+	// release gives back the edge's place (edge.Policy.Admit); called
+	// once, by end.
 	release func()
 
 	rd    reader  // the reader goroutine's; its deadline under rd.dlMu
@@ -52,7 +54,7 @@ type socket struct {
 // newSocket makes the socket of an admitted request, which owns release
 // and its place in the roster from now on.
 func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptions, release func()) *socket {
-	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(r.Context()), socketKey{}, true))
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	s := &socket{
 		b:       b,
 		agentID: r.PathValue("agent_id"),
@@ -67,7 +69,7 @@ func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptio
 	s.out.limit = b.cfg.SendQueue
 	s.wr.init(s)
 	s.push = push{s: s, skipDeltas: opts.skipDeltas}
-	s.calls = session{rpc: b.rpc, agentID: s.agentID, peer: newPeer(r, b.cfg.Credentials(r)),
+	s.calls = session{rpc: b.rpc, agentID: s.agentID, peer: r.RemoteAddr,
 		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s}
 	return s
 }
@@ -93,7 +95,7 @@ func (s *socket) open(w http.ResponseWriter, r *http.Request, opts pushOptions) 
 	}
 	s.ws, s.wr.out = ws, hw.conn
 	s.rd.attach(hw.conn, hw.br)
-	s.b.cfg.Observer.Opened() // before wire, which may start the writer
+	s.b.edge.SocketOpened() // before wire, which may start the writer
 	s.wire()
 	if !s.b.roster.track(s) {
 		s.drain()
@@ -144,8 +146,8 @@ func (s *socket) serve() {
 func (s *socket) end() {
 	s.release()
 	code := s.out.closeCode()
-	s.b.cfg.Observer.Closed(code)
-	s.b.log.Info("websocket", "agent", s.agentID, "peer", s.calls.peer.remoteAddr,
+	s.b.edge.SocketClosed(int(code), code == CloseTryAgainLater)
+	s.b.log.Info("websocket", "agent", s.agentID, "peer", s.calls.peer,
 		"request_id", s.requestID, "code", int(code), "close", code.String(),
 		logattr.Millis("duration_ms", time.Since(s.opened)), "frames_in", s.rd.framesIn, "bytes_in", s.rd.bytesIn)
 	s.b.roster.leave(s)

@@ -270,7 +270,7 @@ func (w *writer) writeEvent(ev *agentv1.AgentEvent) error {
 	if err := w.out.writeText(frame, true, w.deadline()); err != nil {
 		return err
 	}
-	w.s.b.cfg.Observer.FrameOut()
+	w.s.b.edge.FrameOut()
 	return nil
 }
 
@@ -279,7 +279,7 @@ func (w *writer) write(frame []byte) error {
 	if err := w.out.writeText(frame, false, w.deadline()); err != nil {
 		return err
 	}
-	w.s.b.cfg.Observer.FrameOut()
+	w.s.b.edge.FrameOut()
 	return nil
 }
 

@@ -2,14 +2,17 @@ package door
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/identity"
 )
 
-// Exchange is one door request as it is answered: it keeps the Record that
-// Observe gets at the end, and the connection slot the stream holds.
+// Exchange is one door request as it is answered: it keeps the record that
+// the edge observes at the end, and the connection slot the stream holds.
 type Exchange struct {
 	c       *Config
 	w       http.ResponseWriter
@@ -17,30 +20,66 @@ type Exchange struct {
 	start   time.Time
 	release func()
 	// Rec is filled in as the request goes; End completes it.
-	Rec Record
+	Rec edge.DoorRecord
 }
 
-// Begin starts answering r for the door named name.
-func (c *Config) Begin(w http.ResponseWriter, r *http.Request, name string) *Exchange {
-	return &Exchange{c: c, w: w, r: r, start: time.Now(), Rec: Record{Door: name}}
+// Begin starts answering r at door d.
+func (c *Config) Begin(w http.ResponseWriter, r *http.Request, d edge.Door) *Exchange {
+	return &Exchange{c: c, w: w, r: r, start: time.Now(), Rec: edge.DoorRecord{Door: d}}
 }
 
 // Refuse answers with e instead of a stream.
 func (x *Exchange) Refuse(e *Error) {
-	x.Rec.Status, x.Rec.Outcome, x.Rec.Code = e.Status, OutcomeRefused, e.Code
+	x.Rec.Status, x.Rec.Outcome, x.Rec.Code = e.Status, edge.OutcomeRefused, e.Code
 	WriteError(x.w, e)
 }
 
-// Admit takes a connection slot for the stream (see Config.Admit); if
-// there is none, it refuses the request with 503 and returns false.
-func (x *Exchange) Admit() bool {
-	if x.c.Admit == nil {
+// refuseAtEdge answers with a refusal of the edge, recording its reason.
+func (x *Exchange) refuseAtEdge(ref *edge.Refusal) {
+	x.Rec.Reason = ref.Reason
+	x.Refuse(&Error{Status: ref.Status, Code: ref.Code.String(), Message: ref.Message})
+}
+
+// Check refuses what a door must not serve before reading a body: a
+// browser request from an origin that is not allowed (403), and, for a
+// POST, a body that is not JSON (415). Requiring application/json keeps
+// cross-site forms out: a browser sends JSON across origins only after a
+// CORS preflight, which the allowed origins decide. It reports whether the
+// request may go on.
+func (x *Exchange) Check() bool {
+	if ref := x.c.Edge.CheckOrigin(x.r, x.Rec.Door); ref != nil {
+		x.refuseAtEdge(ref)
+		return false
+	}
+	if x.r.Method != http.MethodPost {
 		return true
 	}
-	release, refusal := x.c.Admit(x.r)
-	if release == nil {
-		x.Refuse(&Error{Status: http.StatusServiceUnavailable, Code: "resource_exhausted",
-			Message: "the server is at its connection limit (" + refusal + "); retry later"})
+	mt, _, err := mime.ParseMediaType(x.r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		x.Refuse(&Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_argument", Message: "the body must be JSON: send Content-Type: application/json"})
+		return false
+	}
+	return true
+}
+
+// Authorize refuses (403) a caller that may not do perm to agentID, a
+// valid agent id: Write to ask, Read to follow the reply being written. It
+// reports whether the request may go on.
+func (x *Exchange) Authorize(agentID string, perm identity.Permission) bool {
+	if ref := x.c.Edge.Authorize(x.r, x.Rec.Door, agentID, perm); ref != nil {
+		x.refuseAtEdge(ref)
+		return false
+	}
+	return true
+}
+
+// Admit takes a connection slot for the stream under the edge's
+// connection limits; if there is none, it refuses the request with 503 and
+// returns false.
+func (x *Exchange) Admit() bool {
+	release, ref := x.c.Edge.Admit(x.r, x.Rec.Door)
+	if ref != nil {
+		x.refuseAtEdge(ref)
 		return false
 	}
 	x.release = release
@@ -70,25 +109,23 @@ func (x *Exchange) Ended(err error, code string) {
 	x.Rec.Code = code
 	switch {
 	case err == nil && code == "":
-		x.Rec.Outcome = OutcomeFinished
+		x.Rec.Outcome = edge.OutcomeFinished
 	case err == nil:
-		x.Rec.Outcome = OutcomeRunError
+		x.Rec.Outcome = edge.OutcomeRunError
 	case errors.Is(err, ErrClientGone):
-		x.Rec.Outcome = OutcomeClientGone
+		x.Rec.Outcome = edge.OutcomeClientGone
 	case errors.Is(err, ErrDraining):
-		x.Rec.Outcome = OutcomeDraining
+		x.Rec.Outcome = edge.OutcomeDraining
 	default:
-		x.Rec.Outcome = OutcomeFailed
+		x.Rec.Outcome = edge.OutcomeFailed
 	}
 }
 
-// End releases the connection slot and reports the request to Observe.
+// End releases the connection slot and has the edge observe the request.
 func (x *Exchange) End() {
 	if x.release != nil {
 		x.release()
 	}
 	x.Rec.Duration = time.Since(x.start)
-	if x.c.Observe != nil {
-		x.c.Observe(x.r, x.Rec)
-	}
+	x.c.Edge.ObserveDoor(x.r, x.Rec)
 }

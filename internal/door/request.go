@@ -5,28 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 )
-
-// CheckRequest refuses what a door must not serve before reading a body: a
-// browser request from an origin that is not allowed (403), and, for a
-// POST, a body that is not JSON (415). Requiring application/json keeps
-// cross-site forms out: a browser sends JSON across origins only after a
-// CORS preflight, which the allowed origins decide.
-func (c *Config) CheckRequest(r *http.Request) *Error {
-	if c.CheckOrigin != nil && !c.CheckOrigin(r) {
-		return &Error{Status: http.StatusForbidden, Code: "permission_denied", Message: "this origin is not allowed (ALLOWED_ORIGINS)"}
-	}
-	if r.Method != http.MethodPost {
-		return nil
-	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_argument", Message: "the body must be JSON: send Content-Type: application/json"}
-	}
-	return nil
-}
 
 // DecodeBody reads r's JSON body into v, at most MaxBodyBytes of it (413
 // beyond). The body must be one JSON object: null, which encoding/json

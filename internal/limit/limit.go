@@ -1,14 +1,14 @@
-// Package limit admits new long-lived connections (WebSockets and streams)
-// under a cap on how many are open and a rate at which new ones may start,
-// so that a flood of connections cannot exhaust memory or file descriptors.
+// Package limit has the counters of the edge's admission: a Gate admits new
+// long-lived connections (WebSockets, streams, the doors' streams) under a
+// cap on how many are open and a rate at which new ones may start, so that
+// a flood of connections cannot exhaust memory or file descriptors; a
+// Bucket is the token bucket of one connection's frames.
 package limit
 
 import (
-	"context"
-	"fmt"
+	"math"
 	"sync/atomic"
-
-	"connectrpc.com/connect"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -27,9 +27,17 @@ type Gate struct {
 }
 
 // NewGate admits at most maxOpen open connections, and perSecond new ones per
-// second with bursts of twice that.
+// second with bursts of twice that. A maxOpen or perSecond of 0 (or less)
+// sets no cap, or no rate.
 func NewGate(maxOpen int, perSecond float64) *Gate {
-	return &Gate{max: int64(maxOpen), rate: rate.NewLimiter(rate.Limit(perSecond), max(int(2*perSecond), 1))}
+	g := &Gate{max: int64(maxOpen), rate: rate.NewLimiter(rate.Inf, 0)}
+	if maxOpen <= 0 {
+		g.max = math.MaxInt64
+	}
+	if perSecond > 0 {
+		g.rate = rate.NewLimiter(rate.Limit(perSecond), max(int(2*perSecond), 1))
+	}
+	return g
 }
 
 // Enter admits one connection. On success the caller must call release once
@@ -58,43 +66,41 @@ func (g *Gate) Full() bool { return g.open.Load() >= g.max }
 // Open is the number of connections open now.
 func (g *Gate) Open() int64 { return g.open.Load() }
 
-// StreamInterceptor admits Subscribe and Converse streams through the gate,
-// like WebSockets: a refused stream ends at once with resource_exhausted.
-// refused, if not nil, is told of each refusal.
-//
-// exempt, if not nil, lets streams through that hold a connection of their
-// own already: a Subscribe bridged from an admitted WebSocket was counted
-// when the socket opened, and must not spend the rate of new connections
-// on every frame.
-func (g *Gate) StreamInterceptor(refused func(procedure, reason string), exempt func(context.Context) bool) connect.Interceptor {
-	return streamGate{g: g, refused: refused, exempt: exempt}
+// Bucket is a token bucket: Rate tokens a second, up to a burst of twice
+// that (at least 1), one taken per Allow. It is rate.Limiter for one
+// goroutine, without its lock and its allocation: every socket has two.
+// The zero value allows everything.
+type Bucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time // when tokens was last brought up to date
 }
 
-type streamGate struct {
-	g       *Gate
-	refused func(procedure, reason string)
-	exempt  func(context.Context) bool
-}
-
-func (s streamGate) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
-
-func (s streamGate) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (s streamGate) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if s.exempt != nil && s.exempt(ctx) {
-			return next(ctx, conn)
-		}
-		release, reason, ok := s.g.Enter()
-		if !ok {
-			if s.refused != nil {
-				s.refused(conn.Spec().Procedure, reason)
-			}
-			return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("server is at its connection limit (%s); retry later", reason))
-		}
-		defer release()
-		return next(ctx, conn)
+// NewBucket returns a full bucket of perSecond tokens a second; 0 (or
+// less) is no limit.
+func NewBucket(perSecond float64) Bucket {
+	if perSecond <= 0 {
+		return Bucket{}
 	}
+	burst := float64(max(int(2*perSecond), 1))
+	return Bucket{rate: perSecond, burst: burst, tokens: burst}
+}
+
+// Rate is the bucket's tokens per second, 0 for no limit.
+func (b *Bucket) Rate() float64 { return b.rate }
+
+// Allow takes a token if there is one, at now.
+func (b *Bucket) Allow(now time.Time) bool {
+	if b.rate == 0 {
+		return true
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -1,6 +1,13 @@
 package limit
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestGateCap(t *testing.T) {
 	t.Parallel()
@@ -42,5 +49,45 @@ func TestGateRate(t *testing.T) {
 	}
 	if g.Open() != 0 {
 		t.Fatalf("open %d, want 0: a refused entry must not count", g.Open())
+	}
+}
+
+func TestGateWithoutLimits(t *testing.T) {
+	t.Parallel()
+	g := NewGate(0, 0)
+	for i := range 10_000 {
+		if _, reason, ok := g.Enter(); !ok {
+			t.Fatalf("entry %d refused for %s: a gate without limits refuses nothing", i, reason)
+		}
+	}
+	if g.Full() {
+		t.Error("a gate without a cap is full")
+	}
+}
+
+func TestBucket(t *testing.T) {
+	t.Parallel()
+	b := NewBucket(1.5) // bursts of 3
+	now := time.Unix(1000, 0)
+	allowed := 0
+	for range 10 {
+		if b.Allow(now) {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("%d allowed at once, want the burst of 3", allowed)
+	}
+	if !b.Allow(now.Add(time.Second)) || b.Allow(now.Add(time.Second)) {
+		t.Error("after a second, want one more token and no second")
+	}
+	open := NewBucket(0)
+	for range 1000 {
+		if !open.Allow(now) {
+			t.Fatal("a bucket without a rate refused")
+		}
+	}
+	if open.Rate() != 0 || b.Rate() != 1.5 {
+		t.Errorf("rates %v, %v", open.Rate(), b.Rate())
 	}
 }

@@ -2,21 +2,26 @@
 // its own registry (no global state), so tests can run several servers in
 // one process and read each one's numbers.
 //
-// The metrics are counted where the work passes, by wrapping it: a Connect
-// interceptor (Metrics.Interceptor) counts and times every RPC, bridged
-// calls included; an engine wrapper (Metrics.Engine) counts the events
-// written and the store operations that failed; the bridge and the doors
-// report their sockets, frames and requests through the wiring's
-// observers; and refusals at the edge are counted by reason
-// (Metrics.Refused); server tools' calls and MCP servers' states come
-// through an mcp.Observer (ToolMetrics.MCP). Handler serves them all on
+// The metrics are counted where the work passes. The edge (package edge),
+// which every way in goes through, counts and times every call by
+// procedure and door (Metrics.ObserveRPC), the sockets, their frames and
+// the doors' requests, and its refusals by reason and door
+// (Metrics.Refused); an engine wrapper (Metrics.Engine) counts the events
+// written and the store operations that failed; server tools' calls and MCP
+// servers' states come through an mcp.Observer (ToolMetrics.MCP). Handler
+// serves them all on
 // /metrics.
 package metrics
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"runtime"
 	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,8 +38,8 @@ type Metrics struct {
 	WSFrames    *prometheus.CounterVec // by direction: in, out
 	WSOverflows prometheus.Counter
 
-	RPCs        *prometheus.CounterVec   // by procedure, code
-	RPCDuration *prometheus.HistogramVec // by procedure
+	RPCs        *prometheus.CounterVec   // by procedure, code, door
+	RPCDuration *prometheus.HistogramVec // by procedure, door
 	RPCInFlight prometheus.Gauge
 
 	DoorRequests *prometheus.CounterVec   // by door (agui, aisdk), outcome
@@ -43,7 +48,7 @@ type Metrics struct {
 
 	Events       *prometheus.CounterVec // by kind: user, reply, ephemeral
 	EngineErrors *prometheus.CounterVec // by op
-	Refusals     *prometheus.CounterVec // by reason
+	Refusals     *prometheus.CounterVec // by reason, door
 
 	Tools *ToolMetrics
 }
@@ -66,12 +71,12 @@ func New(version, engine string) *Metrics {
 	m.WSOverflows = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "agentgate_websocket_queue_overflows_total", Help: "WebSockets closed with 1013 because their send queue overflowed."})
 	m.RPCs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "agentgate_rpcs_total", Help: "RPCs finished, by procedure and Connect code, bridged calls included."}, []string{"procedure", "code"})
+		Name: "agentgate_rpcs_total", Help: "RPCs finished, by procedure, Connect code and door (connect, grpc, grpcweb, websocket)."}, []string{"procedure", "code", "door"})
 	m.RPCDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "agentgate_rpc_duration_seconds",
-		Help:    "RPC latency, by procedure; streams count until they end.",
+		Help:    "RPC latency, by procedure and door; streams count until they end.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-	}, []string{"procedure"})
+	}, []string{"procedure", "door"})
 	m.RPCInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "agentgate_rpcs_in_flight", Help: "RPCs and streams running now."})
 	m.DoorRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -88,7 +93,7 @@ func New(version, engine string) *Metrics {
 	m.EngineErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agentgate_engine_errors_total", Help: "Failed engine operations, by operation."}, []string{"op"})
 	m.Refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "agentgate_refusals_total", Help: "Requests refused before any work, by reason."}, []string{"reason"})
+		Name: "agentgate_refusals_total", Help: "Requests, calls and frames refused at the edge, by reason and door."}, []string{"reason", "door"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "agentgate_build_info",
 		Help:        "Always 1; the labels describe the build.",
@@ -116,14 +121,38 @@ func (m *Metrics) Handler() http.Handler {
 // Registry is the registry, for tests that read values.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Refused counts a refusal; reason is a short stable word such as
+// Refused counts a refusal at door; reason is a short stable word such as
 // "unauthenticated" or "origin". The per-user limits count theirs under
 // the reason of their *userlimit.Exceeded: "user_message_rate" and
 // "user_max_connections".
-func (m *Metrics) Refused(reason string) {
+func (m *Metrics) Refused(reason, door string) {
 	if m != nil {
-		m.Refusals.WithLabelValues(reason).Inc()
+		m.Refusals.WithLabelValues(reason, door).Inc()
 	}
+}
+
+// ObserveRPC counts a finished call of procedure at door, with the code it
+// ended with (CodeName), and times it.
+func (m *Metrics) ObserveRPC(procedure, door, code string, d time.Duration) {
+	if m != nil {
+		m.RPCs.WithLabelValues(procedure, code, door).Inc()
+		m.RPCDuration.WithLabelValues(procedure, door).Observe(d.Seconds())
+	}
+}
+
+// CodeName is the Connect code of err in snake_case, "ok" for nil.
+func CodeName(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Code().String()
+	}
+	if errors.Is(err, context.Canceled) {
+		return connect.CodeCanceled.String()
+	}
+	return connect.CodeUnknown.String()
 }
 
 // WSClose counts a closed socket by its close code.

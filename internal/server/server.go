@@ -20,22 +20,23 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
+	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/health"
 	"github.com/agentgate/agentgate/internal/logattr"
 )
 
 // Config configures a Server.
 type Config struct {
-	// AgentPath and Agent serve agent.v1.AgentService: the handler built
-	// once by the caller, with its interceptors and protection, and the
-	// same one the WebSocket bridge calls. Required.
+	// AgentPath and Agent serve agent.v1.AgentService: the Connect handler
+	// built once by the caller, behind its edge. Required.
 	AgentPath string
 	Agent     http.Handler
 	// Health is the readiness state. Required.
 	Health *health.State
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
-	// ShutdownTimeout bounds the drain. Default 10s.
+	// ShutdownTimeout bounds the drain. Default
+	// config.DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// DrainDelay is how long, after the shutdown signal, readiness already
 	// fails while the server still accepts and serves everything, so that
@@ -43,11 +44,13 @@ type Config struct {
 	// its listener closes. It is part of ShutdownTimeout. Default 0.
 	DrainDelay time.Duration
 	// ReadHeaderTimeout cuts off clients that send headers too slowly
-	// (slowloris). Default 10s.
+	// (slowloris). Default config.DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
-	// MaxHeaderBytes bounds request headers. Default 64 KiB.
+	// MaxHeaderBytes bounds request headers. Default
+	// config.DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
-	// MaxConcurrentStreams bounds HTTP/2 streams per connection. Default 500.
+	// MaxConcurrentStreams bounds HTTP/2 streams per connection. Default
+	// config.DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams int
 	// Protect wraps the reflection handlers (authentication, CORS), as the
 	// caller wrapped Agent. Nil means no wrapping.
@@ -83,16 +86,16 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 10 * time.Second
+		cfg.ShutdownTimeout = config.DefaultShutdownTimeout
 	}
 	if cfg.ReadHeaderTimeout <= 0 {
-		cfg.ReadHeaderTimeout = 10 * time.Second
+		cfg.ReadHeaderTimeout = config.DefaultReadHeaderTimeout
 	}
 	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 64 << 10
+		cfg.MaxHeaderBytes = config.DefaultMaxHeaderBytes
 	}
 	if cfg.MaxConcurrentStreams <= 0 {
-		cfg.MaxConcurrentStreams = 500
+		cfg.MaxConcurrentStreams = config.DefaultMaxConcurrentStreams
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, gone: make(chan struct{})}
 

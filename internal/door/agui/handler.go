@@ -8,10 +8,9 @@ import (
 	"github.com/agentgate/agentgate/internal/agent"
 	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/door"
+	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/identity"
 )
-
-// Name is the door's name in logs and metrics.
-const Name = "agui"
 
 // Handler serves POST /agui/{agent_id}.
 type Handler struct {
@@ -26,12 +25,11 @@ func New(c door.Config) *Handler { return &Handler{c: c.WithDefaults()} }
 // failure is a RUN_ERROR. A client that disconnects cancels nothing: the
 // reply is written to the agent's log, and a retried run streams it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := h.c.Begin(w, r, Name)
+	x := h.c.Begin(w, r, edge.AGUI)
 	defer x.End()
 	agentID := r.PathValue("agent_id")
 	x.Rec.AgentID = agentID
-	if e := h.c.CheckRequest(r); e != nil {
-		x.Refuse(e)
+	if !x.Check() {
 		return
 	}
 	var in wire.RunAgentInput
@@ -48,7 +46,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.Refuse(e)
 		return
 	}
-	if !x.Admit() {
+	if !x.Authorize(agentID, identity.Write) || !x.Admit() {
 		return
 	}
 	var reply *agent.Follower
@@ -76,7 +74,7 @@ func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Reques
 		tr.Finish(nil)
 		_ = sse.DataAll(tr.Take())
 		_ = sse.Flush()
-		x.Rec.Outcome = door.OutcomeEmpty
+		x.Rec.Outcome = edge.OutcomeEmpty
 		return
 	}
 	if err = sse.DataAll(tr.Take()); err != nil {

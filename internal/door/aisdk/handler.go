@@ -6,10 +6,9 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/door"
+	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/identity"
 )
-
-// Name is the door's name in logs and metrics.
-const Name = "aisdk"
 
 // Handler serves POST /ai/chat (Chat) and GET /ai/chat/{agent_id}/stream
 // (Resume).
@@ -26,10 +25,9 @@ func New(c door.Config) *Handler { return &Handler{c: c.WithDefaults()} }
 // disconnects cancels nothing: the reply is written to the agent's log, and
 // Resume or a retry streams it.
 func (h *Handler) Chat(w http.ResponseWriter, r *http.Request) {
-	x := h.c.Begin(w, r, Name)
+	x := h.c.Begin(w, r, edge.AISDK)
 	defer x.End()
-	if e := h.c.CheckRequest(r); e != nil {
-		x.Refuse(e)
+	if !x.Check() {
 		return
 	}
 	var req ChatRequest
@@ -43,7 +41,7 @@ func (h *Handler) Chat(w http.ResponseWriter, r *http.Request) {
 		x.Refuse(e)
 		return
 	}
-	if !x.Admit() {
+	if !x.Authorize(turn.AgentID, identity.Write) || !x.Admit() {
 		return
 	}
 	var reply *agent.Follower
@@ -61,19 +59,19 @@ func (h *Handler) Chat(w http.ResponseWriter, r *http.Request) {
 // reply now, else the reply being written from its start (the text so far,
 // then live), which the client takes as a replay of the whole message.
 func (h *Handler) Resume(w http.ResponseWriter, r *http.Request) {
-	x := h.c.Begin(w, r, Name)
+	x := h.c.Begin(w, r, edge.AISDK)
 	defer x.End()
 	agentID := r.PathValue("agent_id")
 	x.Rec.AgentID = agentID
-	if e := h.c.CheckRequest(r); e != nil {
-		x.Refuse(e)
+	if !x.Check() {
 		return
 	}
 	if err := agent.ValidateID(agentID); err != nil {
 		x.Refuse(door.ErrorOf(err))
 		return
 	}
-	if !x.Admit() {
+	// Following the reply being written is reading the agent.
+	if !x.Authorize(agentID, identity.Read) || !x.Admit() {
 		return
 	}
 	reply, err := h.c.Service.ActiveRun(r.Context(), agentID)
@@ -82,7 +80,7 @@ func (h *Handler) Resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if reply == nil {
-		x.Rec.Status, x.Rec.Outcome = http.StatusNoContent, door.OutcomeEmpty
+		x.Rec.Status, x.Rec.Outcome = http.StatusNoContent, edge.OutcomeEmpty
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -107,7 +105,7 @@ func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Reques
 		_ = sse.DataAll(tr.Take())
 		sse.Raw(Done)
 		_ = sse.Flush()
-		x.Rec.Outcome = door.OutcomeEmpty
+		x.Rec.Outcome = edge.OutcomeEmpty
 		return
 	}
 	code, err := h.c.Relay(r.Context(), reply, sse, tr)

@@ -1,0 +1,163 @@
+// Package edge is the one policy that every way into the gateway goes
+// through: Connect, gRPC and gRPC-Web calls, the WebSocket's upgrade and
+// each of its frames, the frontend doors (AG-UI, the AI SDK) and the
+// console. Each way in is a door (Door), and the policy treats every door
+// alike, in the same order:
+//
+//   - it authenticates: a bearer token becomes an identity.Identity through
+//     the Verifiers, tried in order (AUTH_TOKENS is one; none configured
+//     means everyone is Anonymous), and the identity rides in the request's
+//     context (IdentityFrom) to the service and the logs;
+//   - it checks the browser's origin (ALLOWED_ORIGINS), and answers CORS;
+//   - it admits long-lived connections under MAX_CONNECTIONS and
+//     CONNECTION_RATE (sockets, Connect streams, the doors' streams), and a
+//     socket's frames under WS_FRAME_RATE;
+//   - it authorizes: every call needs a permission on the agent it names
+//     (the table of permissionOf), a socket's upgrade needs Read for its
+//     push, a door's request Write, the console Admin;
+//   - it observes: one access-log line per call and door request, the
+//     metrics of calls, sockets, frames and doors, each labelled by door,
+//     and every refusal counted by reason and door.
+//
+// A refusal is a *Refusal: the status, code and message the client gets
+// (401 unauthenticated, 403 permission_denied, 503 resource_exhausted),
+// and the reason the logs and metrics give, never a token.
+//
+// How a door meets the policy depends on its wire. A Connect handler is
+// wrapped by Protect (CORS, then authentication before the body is read)
+// and built with Interceptor (observation, stream admission,
+// authorization). The socket and the doors call the policy's steps in
+// order themselves; the socket's calls run in process through Unary and
+// Stream, which do for a frame what the interceptor does for a Connect
+// call.
+//
+// A Policy is safe for concurrent use. Its locks (the connection rate's
+// limiter, the logger's) are leaves: it calls out of the package with none
+// held.
+package edge
+
+import (
+	"log/slog"
+	"net/http"
+
+	connectcors "connectrpc.com/cors"
+	"github.com/agentgate/agentgate/internal/limit"
+	"github.com/agentgate/agentgate/internal/metrics"
+	"github.com/agentgate/agentgate/internal/origin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/cors"
+)
+
+// Door names a way in, in logs and metrics. The console has none of its
+// own: its page talks through the socket, and its check of a refused
+// socket (AuthenticateRequest, OriginAllowed, Full, Identity.Allows)
+// explains a refusal the socket's door observed already.
+type Door string
+
+// The doors.
+const (
+	Connect   Door = "connect"
+	GRPC      Door = "grpc"
+	GRPCWeb   Door = "grpcweb"
+	WebSocket Door = "websocket"
+	AGUI      Door = "agui"
+	AISDK     Door = "aisdk"
+	// Metrics is /metrics on the public port, which needs a token too.
+	Metrics Door = "metrics"
+)
+
+// Config is what the policy is told by the wiring. Every field but the
+// limits may be left zero; the limits' zero is "no limit", so the wiring
+// passes the configuration's values (MAX_CONNECTIONS, …) explicitly.
+type Config struct {
+	// Verifiers turn a bearer token into an identity, tried in order (see
+	// Policy.Authenticate). None: authentication is off, and every caller
+	// is identity.Anonymous.
+	Verifiers []Verifier
+	// AllowedOrigins are ALLOWED_ORIGINS' patterns, already validated by
+	// the configuration. Empty: any origin.
+	AllowedOrigins []string
+	// MaxConnections caps the long-lived connections open at once
+	// (sockets, Connect streams, door streams); 0 is no cap.
+	MaxConnections int
+	// ConnectionRate is how many new ones may start per second, with
+	// bursts of twice that; 0 is no limit.
+	ConnectionRate float64
+	// FrameRate is how many frames per second one socket may send, with
+	// bursts of twice that; 0 is no limit.
+	FrameRate float64
+	// Metrics counts what the policy observes. Nil: nothing is counted.
+	Metrics *metrics.Metrics
+	// Logger receives the access log and the refusals. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Policy is the edge's policy.
+type Policy struct {
+	verifiers []Verifier
+	origins   *origin.Policy
+	cors      *cors.Cors
+	gate      *limit.Gate
+	frameRate float64
+	m         *metrics.Metrics
+	log       *slog.Logger
+	// The socket counters, resolved once: a label lookup per frame is not
+	// free. Nil without metrics.
+	framesIn, framesOut prometheus.Counter
+}
+
+// New returns the policy of cfg.
+func New(cfg Config) *Policy {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Policy{
+		verifiers: cfg.Verifiers,
+		origins:   origin.New(cfg.AllowedOrigins),
+		gate:      limit.NewGate(cfg.MaxConnections, cfg.ConnectionRate),
+		frameRate: cfg.FrameRate,
+		m:         cfg.Metrics,
+		log:       cfg.Logger,
+	}
+	p.cors = cors.New(cors.Options{
+		AllowOriginFunc: p.origins.Allowed,
+		AllowedMethods:  connectcors.AllowedMethods(),
+		AllowedHeaders:  append(connectcors.AllowedHeaders(), "Authorization", "X-Request-Id"),
+		ExposedHeaders:  append(connectcors.ExposedHeaders(), "X-Request-Id"),
+		MaxAge:          7200,
+	})
+	if p.m != nil {
+		p.framesIn = p.m.WSFrames.WithLabelValues("in")
+		p.framesOut = p.m.WSFrames.WithLabelValues("out")
+	}
+	return p
+}
+
+// Authenticates reports whether a token is required: some Verifier is
+// configured.
+func (p *Policy) Authenticates() bool { return len(p.verifiers) > 0 }
+
+// AllowsAnyOrigin reports whether every origin is allowed.
+func (p *Policy) AllowsAnyOrigin() bool { return p.origins.AllowsAny() }
+
+// OriginAllowed reports whether r may come from its origin: a request
+// without an Origin header (not from a browser, so no cross-site risk), or
+// one from an allowed origin. It observes nothing; CheckOrigin does.
+func (p *Policy) OriginAllowed(r *http.Request) bool { return p.origins.CheckRequest(r) }
+
+// CheckOrigin refuses, with 403, a browser request from an origin that
+// ALLOWED_ORIGINS does not allow, and observes the refusal.
+func (p *Policy) CheckOrigin(r *http.Request, d Door) *Refusal {
+	if p.origins.CheckRequest(r) {
+		return nil
+	}
+	ref := originRefusal()
+	p.refused(r, d, ref)
+	return ref
+}
+
+// Full reports whether the next connection would be refused for
+// MAX_CONNECTIONS, without entering: for a client that asks why it was
+// refused (the console).
+func (p *Policy) Full() bool { return p.gate.Full() }
