@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -16,24 +17,31 @@ import (
 // is refused before its body is read, in the caller's protocol (Connect,
 // gRPC or gRPC-Web) with code unauthenticated. The identity rides on in the
 // request's context.
-func (p *Policy) Protect(h http.Handler) http.Handler { return p.cors.Handler(p.authenticate(h, "")) }
+func (p *Policy) Protect(h http.Handler) http.Handler {
+	return p.cors.Handler(p.authenticate(h, "", false))
+}
 
 // ProtectDoor is Protect for a door that is not a Connect handler (AG-UI,
 // the AI SDK): a refusal is a 401 with the JSON body of every refusal at
-// the edge.
+// the edge. A door's request is a stream: its context ends when its token
+// expires (see Expiring), and the door ends the stream with
+// unauthenticated.
 func (p *Policy) ProtectDoor(d Door, h http.Handler) http.Handler {
-	return p.cors.Handler(p.authenticate(h, d))
+	return p.cors.Handler(p.authenticate(h, d, true))
 }
 
 // RequireToken is ProtectDoor without CORS, for what browsers of other
 // sites have no business reading (/metrics).
-func (p *Policy) RequireToken(d Door, h http.Handler) http.Handler { return p.authenticate(h, d) }
+func (p *Policy) RequireToken(d Door, h http.Handler) http.Handler {
+	return p.authenticate(h, d, false)
+}
 
 // authenticate authenticates the requests to h by their Authorization
 // header, for door d, or for the door the request's protocol names when d
-// is empty (a Connect handler). Without Verifiers it lets every request
+// is empty (a Connect handler), in a context that ends when the token
+// expires if expiring is set. Without Verifiers it lets every request
 // through as it is: IdentityFrom is Anonymous by default.
-func (p *Policy) authenticate(h http.Handler, d Door) http.Handler {
+func (p *Policy) authenticate(h http.Handler, d Door, expiring bool) http.Handler {
 	if !p.Authenticates() {
 		return h
 	}
@@ -42,7 +50,13 @@ func (p *Policy) authenticate(h http.Handler, d Door) http.Handler {
 		token, _ := auth.BearerToken(r.Header.Get("Authorization"))
 		id, err := p.Authenticate(r.Context(), token)
 		if err == nil {
-			h.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+			ctx := WithIdentity(r.Context(), id)
+			if expiring {
+				var cancel context.CancelFunc
+				ctx, cancel = p.Expiring(ctx)
+				defer cancel()
+			}
+			h.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		door := d
