@@ -16,6 +16,7 @@ import (
 	"github.com/agentgate/agentgate/internal/api"
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/internal/identity"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -82,6 +83,7 @@ type funcSink func(*[]byte) bool
 func (f funcSink) send(b *[]byte) bool                          { return f(b) }
 func (f funcSink) sendStream(_ context.Context, b *[]byte) bool { return f(b) }
 func (f funcSink) closeDrained()                                {}
+func (f funcSink) renew(identity.Identity)                      {}
 
 // finishWithin is how long any call may take in the fuzz target: the
 // service answers everything in memory.
