@@ -67,10 +67,14 @@ type Options struct {
 	// Redis, if set, is the Redis engine's client, made and closed by the
 	// caller (see engine.NewRedisClient); cfg.RedisURL must then be empty.
 	Redis *redis.Client
-	// Verifiers are tried after AUTH_TOKENS' to turn a bearer token into an
-	// identity (see edge.Policy.Authenticate). Any Verifier turns
-	// authentication on.
+	// Verifiers are tried after AUTH_TOKENS' and users' JWTs to turn a
+	// bearer token into an identity (see edge.Policy.Authenticate). Any
+	// Verifier turns authentication on.
 	Verifiers []edge.Verifier
+	// JWT, if set, changes the JWT verifier's settings that no variable
+	// sets (its clock, how soon it fetches the key set again) before it is
+	// built: for tests of key rotation that cannot wait for the defaults.
+	JWT func(*identity.JWTConfig)
 }
 
 // App is a wired gateway, ready to serve.
@@ -97,7 +101,8 @@ type App struct {
 	// the limiter; nil otherwise (the caller's own, Options.Redis, is the
 	// caller's to close).
 	rdb *redis.Client
-	bridge  *bridge.Bridge
+
+	bridge *bridge.Bridge
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
 
@@ -296,6 +301,9 @@ func (a *App) verifiers(opts Options) ([]edge.Verifier, error) {
 	if a.cfg.JWT.Enabled() {
 		jc := a.cfg.JWT.Verifier()
 		jc.Logger = a.log
+		if opts.JWT != nil {
+			opts.JWT(&jc)
+		}
 		v, err := identity.NewJWT(jc)
 		if err != nil {
 			return nil, fmt.Errorf("AUTH_JWKS_URL / AUTH_JWT_SECRET: %w", err)
