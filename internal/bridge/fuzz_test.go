@@ -158,7 +158,7 @@ func checkAgainstEncodingJSON(t *testing.T, data []byte, f clientFrame, err erro
 		return
 	}
 	for k := range m {
-		if k != "id" && k != "method" && k != "request" && k != "cancel" {
+		if k != "id" && k != "method" && k != "request" && k != "cancel" && k != "refresh" {
 			if err == nil {
 				t.Fatalf("%q: the unknown field %q went unnoticed", data, k)
 			}
