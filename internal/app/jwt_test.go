@@ -510,3 +510,26 @@ func frameWithin(t *testing.T, c *websocket.Conn, d time.Duration, keep func(map
 		}
 	}
 }
+
+// TestMetricsNeedAnOperator: /metrics on the public port takes a service
+// token or a user's token with agents:admin; a visitor's token is
+// permission_denied, no token unauthenticated.
+func TestMetricsNeedAnOperator(t *testing.T) {
+	t.Parallel()
+	srv, _ := startSecretGateway(t, nil)
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name, tok string
+		status    int
+	}{
+		{"a visitor", hsToken(t, aliceClaims(nil)), http.StatusForbidden},
+		{"an admin", hsToken(t, aliceClaims(jwt.MapClaims{"scope": "agents:admin"})), http.StatusOK},
+		{"the service", token, http.StatusOK},
+		{"nobody", "", http.StatusUnauthorized},
+	} {
+		res, body := doAs(t, ctx, tc.tok, http.MethodGet, srv.URL+"/metrics", "", "")
+		if res.StatusCode != tc.status || (tc.status == http.StatusOK) != strings.Contains(body, "agentgate_websockets_open") {
+			t.Errorf("%s: %d %.100s, want %d", tc.name, res.StatusCode, body, tc.status)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/identity"
 )
 
 // Protect wraps a Connect handler (the agent API, reflection): CORS for
@@ -31,9 +32,21 @@ func (p *Policy) ProtectDoor(d Door, h http.Handler) http.Handler {
 }
 
 // RequireToken is ProtectDoor without CORS, for what browsers of other
-// sites have no business reading (/metrics).
+// sites have no business reading (/metrics), and for operators only: a
+// user's token needs agents:admin (403 permission_denied otherwise), as
+// the console does.
 func (p *Policy) RequireToken(d Door, h http.Handler) http.Handler {
-	return p.authenticate(h, d, false)
+	return p.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := IdentityFrom(r.Context())
+		if !id.Unlimited() && id.Perms&identity.Admin == 0 {
+			ref := deniedRefusal(&identity.Denied{Subject: id.Subject, Missing: identity.Admin, Reason: "scope"})
+			ref.Message = "this token may not read the metrics: it needs the scope " + identity.Admin.String()
+			p.refused(r, d, ref)
+			ref.Write(w)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}), d, false)
 }
 
 // authenticate authenticates the requests to h by their Authorization
