@@ -7,9 +7,10 @@
 // or the caller's client) is wrapped by the metrics that count its work;
 // the agent service runs on it with the responder (RESPONDER's built-in
 // one, or the caller's); package api makes it agent.v1.AgentService, one
-// function per method. One edge policy (package edge: tokens, origins,
-// limits, permissions, the access log and metrics) stands before every way
-// in: the Connect handler of those functions, mounted on the server; the
+// function per method. One edge policy (package edge: service tokens and
+// users' JWTs, origins, limits, permissions, the per-user limits, the life
+// of connections whose token expires, the access log and metrics) stands
+// before every way in: the Connect handler of those functions, mounted on the server; the
 // WebSocket bridge, which calls the same functions for its frames; the
 // frontend doors; and the console. /metrics and the health probes are
 // routes on the same server, whose shutdown closes the bridge's sockets
