@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/app"
-	"github.com/agentgate/agentgate/internal/bridge"
 	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/agentgate/agentgate/internal/bridge"
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/gorilla/websocket"
@@ -59,7 +59,9 @@ func TestSocketLifetime(t *testing.T) {
 	c := dialWith(t, &websocket.Dialer{Subprotocols: []string{"agent.v1", "bearer.t1"}}, wsURL(srv, "/ws/agent/a1?subscribe=false"), nil)
 
 	f := c.read()
-	var told struct{ Expiring *struct{ ExpireTime, CloseTime time.Time } }
+	var told struct {
+		Expiring *struct{ ExpireTime, CloseTime time.Time }
+	}
 	if err := json.Unmarshal([]byte(f.raw), &told); err != nil || told.Expiring == nil {
 		t.Fatalf("first frame %s, want expiring", f.raw)
 	}
