@@ -289,6 +289,16 @@ func (h *Handler) CancelRun(ctx context.Context, req *agentv1.CancelRunRequest) 
 	return &agentv1.CancelRunResponse{RunId: id}, nil
 }
 
+// SubmitToolResult sends the result of a client tool's call.
+func (h *Handler) SubmitToolResult(context.Context, *agentv1.SubmitToolResultRequest) (*agentv1.SubmitToolResultResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("SubmitToolResult is not served yet"))
+}
+
+// DecideToolCall approves or denies a tool call that waits for a person.
+func (h *Handler) DecideToolCall(context.Context, *agentv1.DecideToolCallRequest) (*agentv1.DecideToolCallResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("DecideToolCall is not served yet"))
+}
+
 func agentInfo(st engine.Stat) *agentv1.Agent {
 	a := &agentv1.Agent{
 		AgentId:     st.AgentID,
