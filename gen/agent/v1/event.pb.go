@@ -1934,7 +1934,7 @@ type ToolCallDecision struct {
 	// What the person said with the decision; optional.
 	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Who decided: the subject of the caller's token, "service" for a
-	// service token, empty without authentication.
+	// service token, "anonymous" without authentication.
 	DecidedBy     string `protobuf:"bytes,8,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1039,7 +1039,7 @@ export type ToolCallDecision = Message$1<"agent.v1.ToolCallDecision"> & {
 
   /**
    * Who decided: the subject of the caller's token, "service" for a
-   * service token, empty without authentication.
+   * service token, "anonymous" without authentication.
    *
    * @generated from field: string decided_by = 8;
    */
