@@ -73,9 +73,10 @@ type Config struct {
 	// MaxTextBytes (MAX_TEXT_BYTES) is the longest message text accepted.
 	// Default 16384.
 	MaxTextBytes int
-	// MaxReplyBytes (MAX_REPLY_BYTES) caps one reply: its text, tool call
-	// arguments and results. Past it the reply ends with finish reason
-	// length, keeping what was written. Default 1 MiB.
+	// MaxReplyBytes (MAX_REPLY_BYTES) caps one step of a reply (one call
+	// of the Responder): its text, tool call arguments and results. Past
+	// it the reply ends with finish reason length, keeping what was
+	// written. Default 1 MiB.
 	MaxReplyBytes int
 	// MaxContextBytes (MAX_CONTEXT_BYTES) is the byte budget of the
 	// conversation a responder gets: the oldest messages are left out

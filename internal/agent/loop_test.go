@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -528,5 +529,79 @@ func TestContextTokensBound(t *testing.T) {
 	}
 	if n := contextBytes(last.History, last.Message, last.Steps, last.Tools); n > 250*bytesPerToken || len(last.History) == 0 || len(last.History) >= 10 {
 		t.Fatalf("%d bytes in %d messages of history sent; want at most %d, some history, not all", n, len(last.History), 250*bytesPerToken)
+	}
+}
+
+// TestJoinMidRun: a client that starts following the agent while the run
+// writes its second step gets the run so far (the message and the first
+// step from the log, the second step's start and text from its progress),
+// then the rest live, each once.
+func TestJoinMidRun(t *testing.T) {
+	t.Parallel()
+	wrote, release := make(chan struct{}), make(chan struct{})
+	model := responder.Func(func(ctx context.Context, req responder.Request, out responder.Stream) (responder.Result, error) {
+		if req.Step == 0 {
+			return respondertest.Model(caller).Respond(ctx, req, out)
+		}
+		if err := out.Text("so far, "); err != nil {
+			return responder.Result{}, err
+		}
+		close(wrote)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return responder.Result{}, ctx.Err()
+		}
+		return responder.Result{}, out.Text("and the rest")
+	})
+	s, _ := newToolService(t, Config{Responder: model})
+	c := ctx(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Send(c, "join", "call clock {}", "")
+		done <- err
+	}()
+	<-wrote
+	f, err := s.Follow(c, "join", FollowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []string
+	var text strings.Builder
+	emit := func(ev *agentv1.AgentEvent) error {
+		switch {
+		case ev.GetTextDelta() != nil:
+			text.WriteString(ev.GetTextDelta().GetDelta())
+			got = append(got, "delta")
+		case ev.GetStepStarted() != nil:
+			got = append(got, fmt.Sprint("step_started ", ev.GetStepStarted().GetStep()))
+		case ev.GetMessage() != nil:
+			got = append(got, fmt.Sprintf("%d:%s step %d", ev.GetSeq(), ev.GetMessage().GetRole(), ev.GetMessage().GetStep()))
+		default:
+			got = append(got, fmt.Sprintf("%T", ev.GetKind()))
+		}
+		return nil
+	}
+	if err := f.Start(c, emit); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for !slices.Contains(got, "3:ROLE_ASSISTANT step 1") {
+		select {
+		case <-f.Ready():
+			if err := f.Pump(c, emit); err != nil {
+				t.Fatal(err)
+			}
+		case <-c.Done():
+			t.Fatalf("the last step never came: %v", got)
+		}
+	}
+	want := []string{"1:ROLE_USER step 0", "2:ROLE_ASSISTANT step 0", "step_started 1", "delta", "delta", "3:ROLE_ASSISTANT step 1"}
+	if !slices.Equal(got, want) || text.String() != "so far, and the rest" {
+		t.Fatalf("delivered %v, text %q\nwant %v, the step's whole text once", got, text.String(), want)
 	}
 }

@@ -6,22 +6,38 @@
 //
 // # Writing
 //
-// A Service is the one object the adapters call. A user message is
-// appended to the agent's log in the engine (Enqueue; Send and Ask also
-// follow its reply), and the agent's replier answers it: one per agent in
-// this process, which holds the engine's reply lease so that one replica
-// at a time writes, and answers the agent's waiting messages in seq order.
-// The append takes the lease with the message when it is free, and each
-// reply hands the lease on to the next waiting message or releases it, so
-// that answering costs the store no round trip of its own. For each
-// message the replier gives the responder the conversation before it,
-// within a message count and a byte budget, and streams its writes as the
-// run's ephemeral events (run_started, text deltas, tool call events),
-// capped at MaxReplyBytes; the run ends with one persisted reply, an
-// assistant message or a run error. Cancel stops a run on whichever
-// replica writes it. A replica that died mid-reply leaves messages that
-// nobody answers once its lease expires: every replica's sweep finds them
-// and answers.
+// A Service is the one object the adapters call. A SendMessage reads
+// straight down:
+//
+//   - append: the user message, with the client tools it lends, is
+//     appended to the agent's log in the engine (Enqueue; Send and Ask
+//     also follow its reply), and takes the engine's reply lease with it
+//     when the lease is free, so that one replica at a time writes;
+//   - replier: the agent's replier in this process (replier.go) is handed
+//     the work and answers the waiting messages in seq order, each reply
+//     handing the lease on to the next message or releasing it, so that
+//     answering costs the store no round trip of its own;
+//   - steps: the message's run (loop.go) calls the responder once per
+//     step, with the conversation before the message, within a message
+//     count, a byte budget and CONTEXT_TOKENS (conversation.go), the
+//     tools of the step (tools.go) and the run so far; each step streams
+//     as the run's ephemeral events (run.go: run_started or step_started,
+//     text deltas, tool call events), capped at MaxReplyBytes;
+//   - tools: the step's calls get their kind and state (step.go): the
+//     server tools' calls run, concurrently, before the step is appended;
+//     a client tool's call, or one that needs a person's approval, pauses
+//     the run, and the store keeps what it waits for until
+//     SubmitToolResult and DecideToolCall (calls.go) bring each answer,
+//     the last of which resumes the run on whichever replica takes the
+//     lease, read back from the log (state.go);
+//   - reply: each step is appended as one assistant message with its
+//     calls; the one that ends or pauses the run (or a run error, so that
+//     every message is answered) is the reply SendMessage returns.
+//
+// Cancel stops a run on whichever replica writes it, and closes a paused
+// one. A replica that died mid-reply leaves messages (or a run to resume)
+// that nobody answers once its lease expires: every replica's sweep finds
+// them and goes on from the log.
 //
 // # Reading
 //
@@ -77,11 +93,12 @@ type Config struct {
 	ReplyTimeout time.Duration
 	// MaxTextBytes is the longest message text accepted. Default 16384.
 	MaxTextBytes int
-	// MaxReplyBytes caps one reply: the bytes of its text, tool call names,
-	// arguments and results together, as the responder streams them. Past
-	// it the stream refuses more (responder.ErrReplyTooLarge), and the
-	// reply is kept with what fitted and finish reason length. It bounds
-	// what a run holds in memory, in the engine's run progress and in the
+	// MaxReplyBytes caps one step of a reply (one call of the
+	// responder): the bytes of its text, tool call names, arguments and
+	// results together, as the responder streams them. Past it the stream
+	// refuses more (responder.ErrReplyTooLarge), and the step is kept with
+	// what fitted and finish reason length, which ends the run. It bounds
+	// what a step holds in memory, in the engine's run progress and in the
 	// log, whatever the upstream sends. Default 1 MiB.
 	MaxReplyBytes int
 	// MaxContextBytes is the byte budget of the conversation a responder
