@@ -143,11 +143,13 @@ func (h tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // TestToolStepRedisRoundTrips measures a client tool's exchange on Redis:
 // a SendMessage whose run pauses for the tool, then SubmitToolResult with
 // wait, which resumes the run and follows its second step. It holds the
-// exchange to at most six round trips (five measured): the message and
-// the pausing step, as a plain message, the run's events leaving with
-// them; the pending call's read; the answer, which takes the lease with
-// the run; the step that ends the run, releasing the lease; and one for
-// events that leave in a pipeline of their own.
+// exchange to at most seven round trips (five measured on a quiet
+// machine): the message and the pausing step, as a plain message, the
+// run's events leaving with them; the pending call's read; the answer,
+// which takes the lease with the run; the step that ends the run,
+// releasing the lease; and two for events that leave in pipelines of
+// their own when the machine is busy (each run's start, which nothing
+// waits for, may).
 func TestToolStepRedisRoundTrips(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -181,7 +183,7 @@ func TestToolStepRedisRoundTrips(t *testing.T) {
 	}
 	per := float64(trips.Load()) / n
 	t.Logf("%.2f round trips to Redis per client tool exchange", per)
-	if per > 6 {
-		t.Fatalf("%.2f round trips to Redis per client tool exchange, want at most 6", per)
+	if per > 7 {
+		t.Fatalf("%.2f round trips to Redis per client tool exchange, want at most 7", per)
 	}
 }
