@@ -3,7 +3,9 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +20,7 @@ import (
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/responder"
 	"github.com/agentgate/agentgate/responder/respondertest"
 	"github.com/agentgate/agentgate/tool"
@@ -523,5 +526,26 @@ func TestClientToolOverConverse(t *testing.T) {
 	}
 	if got := rest[len(rest)-1].GetMessage().GetText(); !strings.Contains(got, "=get_weather done") || !strings.Contains(got, "=get_time done") {
 		t.Fatalf("the model wrote %q", got)
+	}
+}
+
+// TestClientToolNamedLikeAServerTool: a gateway whose CLIENT_TOOLS holds a
+// server tool's name does not start, and says which.
+func TestClientToolNamedLikeAServerTool(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(func(k string) (string, bool) {
+		v, ok := map[string]string{"CLIENT_TOOLS": `[{"name":"transfer","description":"A client's."}]`}[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := tool.NewSet(tool.Tool{Def: tool.Def{Name: "transfer"}, Run: func(context.Context, json.RawMessage) (tool.Result, error) { return tool.Result{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = app.New(context.Background(), cfg, app.Options{Tools: []tool.Source{set}, Logger: slog.New(slog.DiscardHandler)})
+	if cerr, ok := errors.AsType[*config.Error](err); !ok || cerr.Var != "CLIENT_TOOLS" || cerr.Value != "transfer" {
+		t.Fatalf("app.New: %v; want a CLIENT_TOOLS error naming transfer", err)
 	}
 }
