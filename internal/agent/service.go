@@ -91,7 +91,8 @@ type Config struct {
 	LeaseTTL time.Duration
 	// ReplyTimeout bounds one call of the Responder. Default 60s.
 	ReplyTimeout time.Duration
-	// MaxTextBytes is the longest message text accepted. Default 16384.
+	// MaxTextBytes is the longest message text accepted. Default
+	// DefaultMaxTextBytes.
 	MaxTextBytes int
 	// MaxReplyBytes caps one step of a reply (one call of the
 	// responder): the bytes of its text, tool call names, arguments and
@@ -187,6 +188,15 @@ const (
 	DefaultContextMessages = 50
 )
 
+// The defaults of Config.ReplyTimeout (REPLY_TIMEOUT) and
+// Config.MaxTextBytes (MAX_TEXT_BYTES): a minute is longer than a model
+// takes to stream a long answer, and 16 KiB is a long message for a person
+// to type, or a page pasted in.
+const (
+	DefaultReplyTimeout = 60 * time.Second
+	DefaultMaxTextBytes = 16384
+)
+
 func (c Config) withDefaults() Config {
 	if c.Responder == nil {
 		c.Responder = responder.Echo{}
@@ -198,10 +208,10 @@ func (c Config) withDefaults() Config {
 		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.ReplyTimeout <= 0 {
-		c.ReplyTimeout = 60 * time.Second
+		c.ReplyTimeout = DefaultReplyTimeout
 	}
 	if c.MaxTextBytes <= 0 {
-		c.MaxTextBytes = 16384
+		c.MaxTextBytes = DefaultMaxTextBytes
 	}
 	if c.MaxReplyBytes <= 0 {
 		c.MaxReplyBytes = DefaultMaxReplyBytes

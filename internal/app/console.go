@@ -54,7 +54,7 @@ func (a *App) consoleCheck(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, identity.ErrExpired):
 		refuse(http.StatusUnauthorized, "expired_token", "the token expired: fetch a new one and connect again", false)
 	case err != nil:
-		refuse(http.StatusUnauthorized, "invalid_token", "the gateway does not accept this token: check it and connect again", false)
+		refuse(http.StatusUnauthorized, "invalid_token", "the token is not one of this gateway's AUTH_TOKENS: check it and connect again", false)
 	case !a.edge.OriginAllowed(r):
 		refuse(http.StatusForbidden, "origin", "this page's origin "+clip.String(r.Header.Get("Origin"), 100)+
 			" is not in the gateway's ALLOWED_ORIGINS: add it there, or open the console from an allowed origin", false)
