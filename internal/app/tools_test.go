@@ -549,3 +549,73 @@ func TestClientToolNamedLikeAServerTool(t *testing.T) {
 		t.Fatalf("app.New: %v; want a CLIENT_TOOLS error naming transfer", err)
 	}
 }
+
+// TestContextTooLongIsTriedAgainWithLess: the openai responder against a
+// model server that refuses the conversation as too long (HTTP 400,
+// context_length_exceeded): the step is tried once more with half the
+// context, and the reply is written; a server that always refuses gives a
+// run error with that code, and the agent answers its next message all
+// the same.
+func TestContextTooLongIsTriedAgainWithLess(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sizes []int // bytes of each request's messages
+	refuse := 0     // how many requests to refuse from now on
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []json.RawMessage `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		n := 0
+		for _, m := range req.Messages {
+			n += len(m)
+		}
+		mu.Lock()
+		sizes = append(sizes, n)
+		no := refuse > 0
+		if no {
+			refuse--
+		}
+		mu.Unlock()
+		if no {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%q},\"finish_reason\":null}]}\n\n", strings.Repeat("words ", 100))
+		fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(up.Close)
+	srv := apptest.Start(t, map[string]string{"RESPONDER": "openai", "OPENAI_BASE_URL": up.URL, "OPENAI_MODEL": "m"})
+	c := newClient(t, srv.URL, h2cConnect)
+	ctx := testCtx(t)
+	for i := range 4 {
+		send(ctx, t, c, "long", fmt.Sprint("message ", i, strings.Repeat(" padding", 50)))
+	}
+	mu.Lock()
+	refuse = 1
+	mu.Unlock()
+	res := send(ctx, t, c, "long", "once more")
+	if res.GetReply().GetMessage().GetText() == "" {
+		t.Fatalf("the reply after one refusal: %v", res.GetReply())
+	}
+	mu.Lock()
+	tried, retried := sizes[len(sizes)-2], sizes[len(sizes)-1]
+	refuse = 2
+	mu.Unlock()
+	if retried > tried/2+200 || retried == 0 {
+		t.Fatalf("sent %d bytes of messages, then %d once refused; want about half", tried, retried)
+	}
+	res = send(ctx, t, c, "long", "and again")
+	if re := res.GetReply().GetRunError(); re.GetCode() != responder.CodeContextTooLong {
+		t.Fatalf("always refused: %v; want a run error %s", res.GetReply(), responder.CodeContextTooLong)
+	}
+	if res := send(ctx, t, c, "long", "still there?"); res.GetReply().GetMessage().GetText() == "" {
+		t.Fatalf("the next message: %v", res.GetReply())
+	}
+}
