@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
@@ -33,9 +35,16 @@ type run struct {
 	s     *Service
 	lease engine.Lease
 	st    *runState
-	// ctx is the run's: CancelRun cancels it (through the replier's
-	// cancels), and every step and tool call runs under it.
+	// ctx is the replier's: the step and each tool call run under a
+	// context of their own made from it (see bounded), which stop, the
+	// run's CancelRun, cancels.
 	ctx context.Context
+	// mu guards stopped and stops: whether CancelRun stopped the run, and
+	// the cancels of the contexts made for it. The replier's cancels call
+	// stop with their own lock held, which so comes before mu.
+	mu      sync.Mutex
+	stopped bool
+	stops   []context.CancelFunc
 	// history is the conversation before the message, the same for every
 	// step; message the message; steps the run so far, each with its
 	// calls' results.
@@ -57,7 +66,7 @@ func (r *replier) runFor(ctx context.Context, seq uint64, w *engine.Work) (*engi
 	if err != nil {
 		return nil, err
 	}
-	x := &run{r: r, s: s, lease: w.Lease, st: st, used: map[string]bool{}}
+	x := &run{r: r, s: s, lease: w.Lease, st: st}
 	switch {
 	case st.user == nil:
 		// Only a run to resume can lose its message: one waiting was read
@@ -82,15 +91,11 @@ func (r *replier) runFor(ctx context.Context, seq uint64, w *engine.Work) (*engi
 	}
 	for _, m := range st.steps {
 		x.steps = append(x.steps, st.stepMessage(m))
-		for _, c := range m.GetToolCalls() {
-			x.used[c.GetToolCallId()] = true
-		}
+		x.use(m)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	r.cancels.begin(st.runID, stop)
+	x.ctx = ctx
+	r.cancels.begin(st.runID, x.stop)
 	defer r.cancels.end()
-	x.ctx = runCtx
 	next, err := x.loop(ctx)
 	if release := s.cfg.ReleaseMemory; release != nil && x.written >= largeRun {
 		release()
@@ -116,7 +121,7 @@ func (x *run) loop(ctx context.Context) (*engine.Work, error) {
 			resume = resumed.resume
 			resumed = nil
 		}
-		if x.r.cancels.was() || x.ctx.Err() != nil {
+		if x.r.cancels.was() || ctx.Err() != nil {
 			out.stop()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -143,9 +148,7 @@ func (x *run) loop(ctx context.Context) (*engine.Work, error) {
 				return nil, err
 			}
 			x.steps = append(x.steps, x.st.stepMessage(st.event.GetMessage()))
-			for _, c := range st.event.GetMessage().GetToolCalls() {
-				x.used[c.GetToolCallId()] = true
-			}
+			x.use(st.event.GetMessage())
 			x.st.runSeq = out.seq
 			step++
 		case engine.RunPauses:
@@ -159,7 +162,7 @@ func (x *run) loop(ctx context.Context) (*engine.Work, error) {
 // stream is the runStream of step n of the run.
 func (x *run) stream(n uint32) *runStream {
 	s := x.s
-	rctx, cancel := context.WithTimeout(x.ctx, s.cfg.ReplyTimeout)
+	rctx, cancel := x.bounded(s.cfg.ReplyTimeout)
 	out := newRunStream(rctx, s, x.lease, x.st.runID, newID())
 	out.stop = cancel
 	out.step = n
@@ -170,18 +173,30 @@ func (x *run) stream(n uint32) *runStream {
 	return out
 }
 
+// use records the tool call ids of a step of the run as used.
+func (x *run) use(m *agentv1.Message) {
+	for _, c := range m.GetToolCalls() {
+		if x.used == nil {
+			x.used = map[string]bool{}
+		}
+		x.used[c.GetToolCallId()] = true
+	}
+}
+
 // heldCalls are the calls of the run's last step that an upstream's
 // interrupt holds, by id, with their step's message id: the upstream
-// reports their results itself, after the resume.
+// reports their results itself, after the resume. Nil for none.
 func (x *run) heldCalls() map[string]string {
-	held := map[string]string{}
 	n := len(x.st.steps)
 	if n == 0 {
-		return held
+		return nil
 	}
-	last := x.st.steps[n-1]
-	for _, i := range last.GetInterrupts() {
+	var held map[string]string
+	for _, i := range x.st.steps[n-1].GetInterrupts() {
 		if id := i.GetToolCallId(); id != "" && !x.st.hasResult(id) {
+			if held == nil {
+				held = map[string]string{}
+			}
 			held[id] = x.st.stepOfCall(id)
 		}
 	}
@@ -231,7 +246,34 @@ func (x *run) respond(out *runStream, step int, box toolbox, resume []responder.
 		req.History, req.Steps = fit(x.history, x.message, x.steps, box.defs, less)
 		res, err = s.cfg.Responder.Respond(out.ctx, req, out)
 	}
-	return res, err, errors.Is(out.ctx.Err(), context.DeadlineExceeded) && x.ctx.Err() == nil
+	return res, err, errors.Is(out.ctx.Err(), context.DeadlineExceeded)
+}
+
+// bounded is a context of the run, for a step or a tool call, that ends
+// after d, when the run is stopped, or with the replier's.
+func (x *run) bounded(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(x.ctx, d)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stopped {
+		cancel()
+	} else {
+		x.stops = append(x.stops, cancel)
+	}
+	return ctx, cancel
+}
+
+// stop is CancelRun of the run: every context made for it ends, and those
+// made later are ended at once. (A context per run would cost each
+// message its allocations; most runs are one step.)
+func (x *run) stop() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.stopped = true
+	for _, cancel := range x.stops {
+		cancel()
+	}
+	x.stops = nil
 }
 
 // end appends the run's last events, evs then last (a step, a run error,

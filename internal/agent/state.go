@@ -23,7 +23,8 @@ type runState struct {
 	runID  string
 	runSeq uint64
 	// steps are the persisted steps, in order; results and decisions the
-	// answers persisted after them, by tool call id and by pending key.
+	// answers persisted after them, by tool call id and by pending key
+	// (nil until one is read: most runs have none).
 	steps     []*agentv1.Message
 	results   map[string]*agentv1.ToolCallResult
 	decisions map[string]*agentv1.ToolCallDecision
@@ -35,7 +36,7 @@ type runState struct {
 // log: from known, a page read already, when it holds the log from seq on,
 // else page by page.
 func (s *Service) loadRun(ctx context.Context, agentID string, seq uint64, known engine.Page) (*runState, error) {
-	st := &runState{seq: seq, results: map[string]*agentv1.ToolCallResult{}, decisions: map[string]*agentv1.ToolCallDecision{}}
+	st := &runState{seq: seq}
 	if holds(known, seq-1) {
 		st.add(known.Events)
 	} else {
@@ -77,10 +78,16 @@ func (st *runState) add(evs []*agentv1.AgentEvent) {
 			}
 		case *agentv1.AgentEvent_ToolCallResult:
 			if r := k.ToolCallResult; st.runID != "" && r.GetRunId() == st.runID {
+				if st.results == nil {
+					st.results = map[string]*agentv1.ToolCallResult{}
+				}
 				st.results[r.GetToolCallId()] = r
 			}
 		case *agentv1.AgentEvent_ToolCallDecision:
 			if d := k.ToolCallDecision; st.runID != "" && d.GetRunId() == st.runID {
+				if st.decisions == nil {
+					st.decisions = map[string]*agentv1.ToolCallDecision{}
+				}
 				st.decisions[decisionKey(d.GetToolCallId(), d.GetInterruptId())] = d
 			}
 		}

@@ -60,7 +60,7 @@ func (x *run) finish(out *runStream, step int, box toolbox, res responder.Result
 		return stepResult{event: x.stepEvent(out, m), end: engine.RunEnds}
 	}
 	m := out.reply(x.st.seq, res)
-	held := map[string]*agentv1.Interrupt{}
+	var held map[string]*agentv1.Interrupt // by the call each holds
 	for _, i := range out.interrupts {
 		in := &agentv1.Interrupt{InterruptId: i.ID, Reason: i.Reason, Message: s.cfg.Redact(i.Message), ToolCallId: i.ToolCallID, ApprovalId: newID()}
 		if in.GetToolCallId() != "" && out.byID[in.GetToolCallId()] == nil && out.held[in.GetToolCallId()] == "" {
@@ -68,6 +68,9 @@ func (x *run) finish(out *runStream, step int, box toolbox, res responder.Result
 		}
 		m.Interrupts = append(m.Interrupts, in)
 		if id := in.GetToolCallId(); id != "" {
+			if held == nil {
+				held = map[string]*agentv1.Interrupt{}
+			}
 			held[id] = in
 		}
 	}
@@ -241,12 +244,12 @@ func (x *run) call(box toolbox, c *agentv1.ToolCall) (d callDone) {
 	if strings.TrimSpace(c.GetArguments()) == "" {
 		args = json.RawMessage(`{}`)
 	}
-	ctx, cancel := context.WithTimeout(x.ctx, s.cfg.ToolTimeout)
+	ctx, cancel := x.bounded(s.cfg.ToolTimeout)
 	defer cancel()
 	res, err := src.Call(ctx, name, args)
 	max := s.cfg.ToolResultMaxBytes
 	switch {
-	case x.ctx.Err() != nil:
+	case x.r.cancels.was() || x.ctx.Err() != nil:
 		d.result, d.isError, d.state, outcome = "not finished: the run was cancelled", true, agentv1.ToolCallState_TOOL_CALL_STATE_CLOSED, "cancelled"
 	case err == nil && res.IsError:
 		d.result, d.isError, d.state, outcome = tool.Cut(res.Output, max), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "tool_error"

@@ -107,7 +107,11 @@ type toolbox struct {
 // replacing Config.ClientTools' of the same name. A client tool with a
 // server tool's name is left out: the server's is offered.
 func (s *Service) toolbox(ctx context.Context, lent []tool.Def) toolbox {
-	b := toolbox{server: map[string]tool.Source{}, client: map[string]bool{}}
+	var b toolbox
+	if len(s.cfg.Tools) == 0 && len(lent) == 0 && len(s.cfg.ClientTools) == 0 {
+		return b // most messages of most gateways: no tool at all
+	}
+	b.server, b.client = map[string]tool.Source{}, map[string]bool{}
 	for _, src := range s.cfg.Tools {
 		for _, d := range src.Tools(ctx) {
 			if _, dup := b.server[d.Name]; dup || !tool.ValidName(d.Name) {
