@@ -35,6 +35,11 @@ type Answer struct {
 	// to its next pause or end, and that step (or its run error).
 	Events []*agentv1.AgentEvent
 	Reply  *agentv1.AgentEvent
+	// Follower, with Follow and Resumed, follows the resumed run from the
+	// answer on, to its next pause or end, as Ask's follows a reply: the
+	// caller drives it (Start, Pump, Check) and must Close it. A door
+	// streams the run on with it.
+	Follower *Follower
 }
 
 // ToolResult is a client's result of its tool's call.
@@ -46,6 +51,9 @@ type ToolResult struct {
 	IsError bool
 	// Wait follows the run after the result, to its next pause or end.
 	Wait bool
+	// Follow returns a Follower of the run after the result instead (see
+	// Answer.Follower).
+	Follow bool
 }
 
 // Decision is a person's decision on an approval request.
@@ -63,6 +71,8 @@ type Decision struct {
 	DecidedBy string
 	// Wait follows the run after the decision, to its next pause or end.
 	Wait bool
+	// Follow returns a Follower of the run after the decision instead.
+	Follow bool
 }
 
 // MaxReasonBytes bounds a decision's reason.
@@ -97,7 +107,7 @@ func (s *Service) SubmitToolResult(ctx context.Context, in ToolResult) (Answer, 
 		state = agentv1.ToolCallState_TOOL_CALL_STATE_ERROR
 	}
 	return s.answer(ctx, answering{
-		agentID: in.AgentID, key: engine.CallKey(in.ToolCallID), kind: engine.PendingResult, wait: in.Wait,
+		agentID: in.AgentID, key: engine.CallKey(in.ToolCallID), kind: engine.PendingResult, wait: in.Wait, follow: in.Follow,
 		events: func(pc engine.PendingCall) []*agentv1.AgentEvent {
 			return []*agentv1.AgentEvent{s.resultEvent(pc, in.Output, in.IsError, state)}
 		},
@@ -135,7 +145,7 @@ func (s *Service) DecideToolCall(ctx context.Context, in Decision) (Answer, erro
 	}
 	return s.answer(ctx, answering{
 		agentID: in.AgentID, key: decisionKey(in.ToolCallID, in.InterruptID), kind: engine.PendingDecision,
-		approvalID: in.ApprovalID, wait: in.Wait, what: what,
+		approvalID: in.ApprovalID, wait: in.Wait, follow: in.Follow, what: what,
 		events: func(pc engine.PendingCall) []*agentv1.AgentEvent {
 			evs := []*agentv1.AgentEvent{{CreateTime: timestamppb.New(s.cfg.Now()), Kind: &agentv1.AgentEvent_ToolCallDecision{ToolCallDecision: &agentv1.ToolCallDecision{
 				RunId: pc.RunID, MessageId: pc.MessageID, ToolCallId: pc.ToolCallID, InterruptId: pc.InterruptID,
@@ -169,6 +179,7 @@ type answering struct {
 	kind       engine.PendingKind
 	approvalID string
 	wait       bool
+	follow     bool
 	// events builds the answer's events for what is pending; same tells
 	// whether a persisted answer (the first of those events) is this one.
 	events func(engine.PendingCall) []*agentv1.AgentEvent
@@ -182,14 +193,22 @@ type answering struct {
 // may answer as soon as the call's end streamed) waits for the step.
 func (s *Service) answer(ctx context.Context, a answering) (Answer, error) {
 	var f *Follower
-	if a.wait {
+	if a.wait || a.follow {
 		// Subscribed before the answer, so that what the run does after
 		// it arrives live.
+		opts := engine.SubscribeOptions{Internal: true, SkipDeltas: true}
+		if a.follow {
+			opts = engine.SubscribeOptions{}
+		}
 		var err error
-		if f, err = s.follow(ctx, a.agentID, engine.SubscribeOptions{Internal: true, SkipDeltas: true}); err != nil {
+		if f, err = s.follow(ctx, a.agentID, opts); err != nil {
 			return Answer{}, err
 		}
-		defer f.Close()
+		defer func() {
+			if f != nil {
+				f.Close()
+			}
+		}()
 	}
 	for try := 0; ; try++ {
 		pc, ok, err := s.runs.PendingCall(ctx, a.agentID, a.key)
@@ -200,7 +219,11 @@ func (s *Service) answer(ctx context.Context, a answering) (Answer, error) {
 			res, err := s.runs.AnswerCall(ctx, a.agentID, engine.Answer{Key: a.key, Kind: a.kind, ApprovalID: a.approvalID, Events: a.events(pc), Claim: s.claim})
 			switch {
 			case err == nil:
-				return s.answered(ctx, a, pc, res, f)
+				out, err := s.answered(ctx, a, pc, res, f)
+				if out.Follower != nil {
+					f = nil // the caller's now
+				}
+				return out, err
 			case !errors.Is(err, engine.ErrNotPending):
 				return Answer{}, s.refusal(ctx, a, err)
 			}
@@ -231,6 +254,10 @@ func (s *Service) answered(ctx context.Context, a answering, pc engine.PendingCa
 	r := newOneReply(&agentv1.AgentEvent{Seq: pc.ReplyTo}, false, true)
 	r.runID, r.from = pc.RunID, last
 	f.one = r
+	if a.follow {
+		out.Follower = f
+		return out, nil
+	}
 	var follow SendResult
 	if err := s.await(ctx, f, follow.collect); err != nil {
 		return Answer{}, err

@@ -605,3 +605,37 @@ func TestJoinMidRun(t *testing.T) {
 		t.Fatalf("delivered %v, text %q\nwant %v, the step's whole text once", got, text.String(), want)
 	}
 }
+
+// TestFollowAfterAnAnswer: the Follower an answer returns (what a door
+// streams on with) delivers the resumed run live, from the answer to its
+// end, and is then done.
+func TestFollowAfterAnAnswer(t *testing.T) {
+	t.Parallel()
+	s, _ := newToolService(t, Config{})
+	c := ctx(t)
+	res, err := s.Send(c, "follow", "call get_location {}", "", locationTool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := s.SubmitToolResult(c, ToolResult{AgentID: "follow", ToolCallID: res.Reply.GetMessage().GetToolCalls()[0].GetToolCallId(), Output: "Lyon", Follow: true})
+	if err != nil || ans.Follower == nil {
+		t.Fatalf("the answer: %+v, %v; want a follower", ans, err)
+	}
+	defer ans.Follower.Close()
+	var got []string
+	err = s.await(c, ans.Follower, func(ev *agentv1.AgentEvent) error {
+		got = append(got, kindOf(ev))
+		return nil
+	})
+	if err != nil || !ans.Follower.Done() {
+		t.Fatal(err)
+	}
+	if want := []string{"step_started", "text_delta", "text_delta", "message"}; !slices.Equal(got, want) {
+		t.Fatalf("followed %v, want %v", got, want)
+	}
+}
+
+// kindOf names an event's kind.
+func kindOf(ev *agentv1.AgentEvent) string {
+	return string(ev.ProtoReflect().WhichOneof(ev.ProtoReflect().Descriptor().Oneofs().ByName("kind")).Name())
+}
