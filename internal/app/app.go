@@ -52,6 +52,8 @@ import (
 	"github.com/agentgate/agentgate/internal/server"
 	"github.com/agentgate/agentgate/internal/userlimit"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
+	"github.com/agentgate/agentgate/tool/mcp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -76,6 +78,10 @@ type Options struct {
 	// sets (its clock, how soon it fetches the key set again) before it is
 	// built: for tests of key rotation that cannot wait for the defaults.
 	JWT func(*identity.JWTConfig)
+	// Tools are the sources of server tools the gateway runs in the tool
+	// loop: tools written in Go, and later MCP servers. A source's tool
+	// that has the name of one of CLIENT_TOOLS stops the start.
+	Tools []tool.Source
 }
 
 // App is a wired gateway, ready to serve.
@@ -185,6 +191,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.log.Warn("ALLOWED_ORIGINS is empty: web pages from any site may open the WebSocket")
 	}
 
+	if err := checkToolNames(ctx, cfg, opts.Tools); err != nil {
+		return nil, err
+	}
 	// A large reply leaves a large heap behind; see gctune.Releaser.
 	releaser := gctune.NewReleaser(10 * time.Second)
 	a.service = agent.New(agent.Config{
@@ -199,6 +208,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		ReplyTimeout:    cfg.ReplyTimeout,
 		ContextMessages: cfg.Responder.ContextMessages,
 		Redact:          red.String,
+
+		Tools:              opts.Tools,
+		ClientTools:        cfg.Tools.Client,
+		ToolApproval:       cfg.Tools.Approval,
+		MaxSteps:           cfg.Tools.MaxSteps,
+		ToolTimeout:        cfg.Tools.Timeout,
+		ToolResultMaxBytes: cfg.Tools.ResultMaxBytes,
+		ContextTokens:      cfg.Tools.ContextTokens,
+		OnToolCall:         a.countToolCall,
 	})
 	a.health = health.New(health.Config{
 		Ping:       a.service.Ready,
@@ -252,6 +270,32 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		OnShutdown: []func(context.Context){a.bridge.Drain},
 	})
 	return a, nil
+}
+
+// checkToolNames refuses server tools that bear a name of CLIENT_TOOLS: a
+// call of that name would be run by the gateway, never by the client.
+func checkToolNames(ctx context.Context, cfg config.Config, sources []tool.Source) error {
+	client := map[string]bool{}
+	for _, d := range cfg.Tools.Client {
+		client[d.Name] = true
+	}
+	for _, src := range sources {
+		for _, d := range src.Tools(ctx) {
+			if client[d.Name] {
+				return &config.Error{Var: "CLIENT_TOOLS", Value: d.Name, Accept: "a client tool may not have a server tool's name: rename one of them"}
+			}
+		}
+	}
+	return nil
+}
+
+// countToolCall counts a server tool's call in the metrics. An MCP
+// server's calls are counted by its source, with the server's name.
+func (a *App) countToolCall(c agent.ToolCallDone) {
+	if _, isMCP := c.Source.(*mcp.Source); isMCP {
+		return
+	}
+	a.metrics.Tools.ToolCalled("go", c.Tool, c.Outcome, c.Duration)
 }
 
 // agentHandler builds the Connect handler of the agent API, once, for the
