@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/agent"
 )
 
 // Sink is what a door's translator implements: the reply of one run as a
@@ -30,7 +31,10 @@ type Sink interface {
 // of a Sink. It fills in what the live events missed, from the persisted
 // reply that ends them: a reply already written (a retry) arrives as that
 // message alone, and an ephemeral event lost in transit is in the reply
-// too. It is pure logic, used by one goroutine.
+// too. A step after which the run went on (its server tools' calls all
+// answered) is filled in the same way, and the next step starts anew
+// (Start with its message id): the sequence ends with the step that ends
+// or pauses the run. It is pure logic, used by one goroutine.
 type Assembler struct {
 	sink    Sink
 	started bool
@@ -94,7 +98,7 @@ func (a *Assembler) Event(ev *agentv1.AgentEvent) {
 			a.sink.ToolResult(id, k.ToolCallResult.GetContent())
 		}
 	case *agentv1.AgentEvent_Message:
-		a.reply(k.Message)
+		a.reply(k.Message, ev.GetSeq() == 0 || agent.Stops(ev))
 	case *agentv1.AgentEvent_RunError:
 		a.Fail(k.RunError.GetCode(), k.RunError.GetMessage())
 	}
@@ -151,8 +155,9 @@ func (a *Assembler) endTool(id string) {
 
 // reply ends the sequence with the persisted reply, after what the live
 // events did not carry: the rest of the text, and the tool calls, or the
-// parts of them, that were not seen.
-func (a *Assembler) reply(m *agentv1.Message) {
+// parts of them, that were not seen. A step that does not stop the run
+// (stops false) is filled in so, and the next step starts anew.
+func (a *Assembler) reply(m *agentv1.Message, stops bool) {
 	a.start(m.GetMessageId())
 	if rest, ok := strings.CutPrefix(m.GetText(), a.text.String()); ok && rest != "" {
 		a.text.WriteString(rest)
@@ -179,6 +184,11 @@ func (a *Assembler) reply(m *agentv1.Message) {
 	}
 	for _, id := range a.order {
 		a.endTool(id) // calls the reply does not list, should there be any
+	}
+	if !stops {
+		a.started = false
+		a.text.Reset()
+		return
 	}
 	a.ended = true
 	a.sink.Finish(m)
