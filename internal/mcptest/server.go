@@ -31,24 +31,35 @@ import (
 //	crash {}      kills its own process with SIGKILL during the call
 //	              (over stdio only: in the test's process, it fails).
 type (
-	textArgs  struct{ Text string }
-	labelArgs struct{ Label string }
-	sleepArgs struct{ MS int }
-	sizeArgs  struct{ N int }
+	textArgs struct {
+		Text string `json:"text"`
+	}
+	labelArgs struct {
+		Label string `json:"label"`
+	}
+	sleepArgs struct {
+		MS int `json:"ms"`
+	}
+	sizeArgs struct {
+		N int `json:"n"`
+	}
 )
 
 // hooks are what the test learns of the calls of wait, and steers.
 type hooks struct {
 	started chan string
 	ended   chan string
-	// mu guards release and calls.
+	// mu guards release, killed and calls.
 	mu      sync.Mutex
 	release chan struct{}
-	calls   map[string]int
+	// killed is closed when the server is killed: a dead server runs no
+	// call.
+	killed chan struct{}
+	calls  map[string]int
 }
 
 func newHooks() *hooks {
-	return &hooks{started: make(chan string, 64), ended: make(chan string, 64), release: make(chan struct{}), calls: map[string]int{}}
+	return &hooks{started: make(chan string, 64), ended: make(chan string, 64), release: make(chan struct{}), killed: make(chan struct{}), calls: map[string]int{}}
 }
 
 func (h *hooks) called(name string) {
@@ -79,7 +90,7 @@ func newServer(h *hooks) *sdk.Server {
 				return text("cancelled"), nil, nil
 			}
 			h.mu.Lock()
-			release := h.release
+			release, killed := h.release, h.killed
 			h.mu.Unlock()
 			h.started <- a.Label
 			select {
@@ -89,6 +100,9 @@ func newServer(h *hooks) *sdk.Server {
 			case <-ctx.Done():
 				h.ended <- a.Label + " cancelled"
 				return text("cancelled"), nil, nil
+			case <-killed:
+				h.ended <- a.Label + " killed"
+				return text("killed"), nil, nil
 			}
 		})
 	sdk.AddTool(s, &sdk.Tool{Name: "sleep", Description: "Sleeps ms milliseconds."},
@@ -152,14 +166,19 @@ func (s *Server) serve(t testing.TB, addr string) {
 }
 
 // Kill stops the server at once, as a crash does: its listener and every
-// connection close and its sessions end; the calls of wait running now end
-// as cancelled. It does nothing to a server already stopped.
+// connection close, the calls of wait running now end (Ended says
+// "label killed"), and its sessions end. It does nothing to a server
+// already stopped.
 func (s *Server) Kill() {
 	if s.srv == nil {
 		return
 	}
 	_ = s.srv.Close()
 	<-s.done
+	s.hooks.mu.Lock()
+	close(s.hooks.killed)
+	s.hooks.mu.Unlock()
+	// A session's Close waits for its calls, which killed ended.
 	for ss := range s.mcp.Sessions() {
 		_ = ss.Close()
 	}
@@ -169,6 +188,9 @@ func (s *Server) Kill() {
 // Restart serves again on the address it had.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
+	s.hooks.mu.Lock()
+	s.hooks.killed = make(chan struct{})
+	s.hooks.mu.Unlock()
 	s.serve(t, s.addr)
 }
 
