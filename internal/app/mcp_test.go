@@ -61,7 +61,7 @@ type mcpStatus struct {
 }
 
 // healthOf reads /health: its status code and its MCP servers.
-func healthOf(t *testing.T, srv *apptest.Server) (int, []mcpStatus) {
+func healthOf(t testing.TB, srv *apptest.Server) (int, []mcpStatus) {
 	t.Helper()
 	res, err := httpClient(t, false).Get(srv.URL + "/health")
 	if err != nil {
@@ -79,13 +79,13 @@ func healthOf(t *testing.T, srv *apptest.Server) (int, []mcpStatus) {
 
 // awaitMCP polls /health until the server name is in state, for at most
 // 30 s (what a person watching the probe sees), and returns its status.
-func awaitMCP(t *testing.T, srv *apptest.Server, name, state string) mcpStatus {
+func awaitMCP(t testing.TB, srv *apptest.Server, name, state string) mcpStatus {
 	t.Helper()
 	return awaitMCPSince(t, srv, name, state, time.Time{})
 }
 
 // awaitMCPSince is awaitMCP for a state entered after since.
-func awaitMCPSince(t *testing.T, srv *apptest.Server, name, state string, since time.Time) mcpStatus {
+func awaitMCPSince(t testing.TB, srv *apptest.Server, name, state string, since time.Time) mcpStatus {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
