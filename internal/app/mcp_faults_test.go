@@ -213,7 +213,7 @@ func TestMCPServerDownAtStart(t *testing.T) {
 	}
 
 	server.Restart(t)
-	if st := awaitMCP(t, srv, "t", "ready"); st.Tools != 5 {
+	if st := awaitMCP(t, srv, "t", "ready"); st.Tools != 4 {
 		t.Fatalf("/health once up: %+v", st)
 	}
 	if c, _ := oneCall(t, ask(ctx, t, c, "late", echo)); c.GetResult() != "echo: up?" {

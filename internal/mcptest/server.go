@@ -23,10 +23,10 @@ import (
 // The tools of the test server:
 //
 //	echo {text}   answers "echo: " and the text;
-//	wait {label}  waits until the test calls Release, or the call is
-//	              cancelled (in the test's process only: Started and
-//	              Ended tell the test), then answers "released";
-//	sleep {ms}    sleeps ms milliseconds, or until the call is cancelled;
+//	wait {label}  waits until the test calls Release, the call is
+//	              cancelled or the server killed (in the test's process
+//	              only: Started and Ended tell the test), then answers
+//	              "released " and the label;
 //	big {n}       answers n bytes of text;
 //	crash {}      kills its own process with SIGKILL during the call
 //	              (over stdio only: in the test's process, it fails).
@@ -36,9 +36,6 @@ type (
 	}
 	labelArgs struct {
 		Label string `json:"label"`
-	}
-	sleepArgs struct {
-		MS int `json:"ms"`
 	}
 	sizeArgs struct {
 		N int `json:"n"`
@@ -104,12 +101,6 @@ func newServer(h *hooks) *sdk.Server {
 				h.ended <- a.Label + " killed"
 				return text("killed"), nil, nil
 			}
-		})
-	sdk.AddTool(s, &sdk.Tool{Name: "sleep", Description: "Sleeps ms milliseconds."},
-		func(ctx context.Context, _ *sdk.CallToolRequest, a sleepArgs) (*sdk.CallToolResult, any, error) {
-			h.called("sleep")
-			sleep(ctx, a.MS)
-			return text("slept"), nil, nil
 		})
 	sdk.AddTool(s, &sdk.Tool{Name: "big", Description: "Writes n bytes."},
 		func(_ context.Context, _ *sdk.CallToolRequest, a sizeArgs) (*sdk.CallToolResult, any, error) {

@@ -60,16 +60,6 @@ func StdioCommand(t testing.TB, pidFile string) (command []string, env map[strin
 	return []string{exe}, env
 }
 
-// sleep waits ms milliseconds, or until ctx is done.
-func sleep(ctx context.Context, ms int) {
-	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 // killSelf ends this process as a crash does: SIGKILL, nothing flushed.
 func killSelf() {
 	p, err := os.FindProcess(os.Getpid())
