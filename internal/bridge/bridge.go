@@ -84,6 +84,7 @@ import (
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/jsonerror"
+	"github.com/agentgate/agentgate/internal/pbjson"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -189,6 +190,8 @@ type Bridge struct {
 	edge   *edge.Policy
 	rpc    *rpc
 	frames *eventFrames
+	// json writes every message the sockets send.
+	json   pbjson.Encoder
 	up     websocket.Upgrader
 	roster roster
 }
@@ -207,10 +210,10 @@ func New(cfg Config) (*Bridge, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		edge:   cfg.Edge,
-		rpc:    &rpc{methods: ms, edge: cfg.Edge, log: cfg.Logger},
-		frames: newEventFrames(),
 		roster: roster{sockets: make(map[*socket]struct{})},
 	}
+	b.rpc = &rpc{methods: ms, edge: cfg.Edge, log: cfg.Logger, json: &b.json}
+	b.frames = newEventFrames(&b.json)
 	b.up = websocket.Upgrader{
 		// Small buffers and a shared write pool keep an idle socket small:
 		// frames larger than a buffer are read and written in pieces. The

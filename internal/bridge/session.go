@@ -9,6 +9,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/pbjson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -19,6 +20,7 @@ type rpc struct {
 	methods *methods
 	edge    *edge.Policy
 	log     *slog.Logger
+	json    *pbjson.Encoder // writes the responses
 }
 
 // session is a socket's calls: it maps the frames the reader hands it to
