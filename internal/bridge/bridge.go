@@ -31,7 +31,8 @@
 // A socket's state is split by owner. Its reader, the one goroutine that
 // lives as long as the socket, reads frames, checks each against the
 // edge's frame rate and starts a call for it: the socket's session holds
-// the calls in flight, each in a goroutine of its own, which answer into
+// the calls in flight, each in a goroutine of its own (one that ran the
+// socket's last call lingers briefly for its next), which answer into
 // the socket's outbox, a bounded queue that also holds the pong to send,
 // the work of the ping and resume timers and the close once decided. The
 // writer is no goroutine of the socket's whole life: it is started

@@ -70,7 +70,7 @@ func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptio
 	s.wr.init(s)
 	s.push = push{s: s, skipDeltas: opts.skipDeltas}
 	s.calls = session{rpc: b.rpc, agentID: s.agentID, peer: r.RemoteAddr,
-		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s}
+		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s, next: make(chan started)}
 	return s
 }
 
