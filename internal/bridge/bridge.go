@@ -147,6 +147,10 @@ type Config struct {
 	// MaxCalls is how many requests may be in flight on one socket; more
 	// get resource_exhausted. Default 64.
 	MaxCalls int
+	// Opened, if set, is called for every socket that opened (upgraded);
+	// it must not block. The gateway counts bursts of new sockets with it
+	// (gctune.Burst).
+	Opened func()
 }
 
 func (c Config) withDefaults() Config {

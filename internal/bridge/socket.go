@@ -96,6 +96,9 @@ func (s *socket) open(w http.ResponseWriter, r *http.Request, opts pushOptions) 
 	s.ws, s.wr.out = ws, hw.conn
 	s.rd.attach(hw.conn, hw.br)
 	s.b.edge.SocketOpened() // before wire, which may start the writer
+	if s.b.cfg.Opened != nil {
+		s.b.cfg.Opened()
+	}
 	s.wire()
 	if !s.b.roster.track(s) {
 		s.drain()
