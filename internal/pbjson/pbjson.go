@@ -10,7 +10,9 @@
 // a plan once per message type, from its descriptor: the fields in
 // protojson's order (declaration order) with their JSON names quoted in
 // advance, and then only tests each field for presence and appends its
-// value.
+// value. A message of a generated type is read from its Go struct, where
+// the plan finds each field once, from the struct's protobuf tags
+// (structs.go); one known by its descriptor only, through protoreflect.
 //
 // What the plans cover is what the agent service's messages use: scalars,
 // enums, strings, bytes, repeated fields, nested messages and oneofs, and
@@ -32,6 +34,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -59,7 +62,17 @@ func (e *Encoder) Append(b []byte, m proto.Message) ([]byte, error) {
 	if m == nil {
 		return append(b, '{', '}'), nil
 	}
-	return e.message(b, m.ProtoReflect())
+	r := m.ProtoReflect()
+	p := e.plan(r.Descriptor())
+	if p.fast != nil {
+		if v := reflect.ValueOf(m); v.Type() == p.fast.typ {
+			if v.IsNil() {
+				return append(b, '{', '}'), nil
+			}
+			return e.structOrReflect(b, v, p)
+		}
+	}
+	return e.planned(b, r, p)
 }
 
 // plan is how a message type is written.
@@ -77,6 +90,9 @@ type plan struct {
 	// declared together (its first member's place), which costs one look
 	// instead of one per member.
 	steps []step
+	// fast reads the message's generated Go struct, when it has one
+	// (structs.go); nil: protoreflect does.
+	fast *structPlan
 }
 
 // step is a field (oneof nil) or a oneof of a plan.
@@ -111,7 +127,9 @@ func newPlan(md protoreflect.MessageDescriptor) *plan {
 	fds := md.Fields()
 	switch name := md.FullName(); {
 	case name == timestampName:
-		return &plan{timestamp: true, seconds: fds.ByNumber(1), nano: fds.ByNumber(2)}
+		p := &plan{timestamp: true, seconds: fds.ByNumber(1), nano: fds.ByNumber(2)}
+		p.fast = structPlanOf(md, p)
+		return p
 	case md.ParentFile() != nil && md.ParentFile().Package() == "google.protobuf",
 		md.ExtensionRanges().Len() > 0, md.RequiredNumbers().Len() > 0:
 		// The well-known types have JSON forms of their own; extensions and
@@ -141,6 +159,7 @@ func newPlan(md protoreflect.MessageDescriptor) *plan {
 			null:  fd.Kind() == protoreflect.EnumKind && fd.Enum().FullName() == "google.protobuf.NullValue",
 		})
 	}
+	p.fast = structPlanOf(md, p)
 	return p
 }
 
@@ -277,10 +296,15 @@ const (
 // appendTimestamp writes a Timestamp as protojson does: RFC 3339 in UTC
 // with 0, 3, 6 or 9 digits of fraction.
 func appendTimestamp(b []byte, m protoreflect.Message, p *plan) ([]byte, error) {
-	secs, nanos := m.Get(p.seconds).Int(), m.Get(p.nano).Int()
+	return appendTimestampOf(b, m.Get(p.seconds).Int(), m.Get(p.nano).Int(), m.Interface)
+}
+
+// appendTimestampOf writes a Timestamp of its seconds and nanos; msg is
+// the message, for protojson's error when it is out of range.
+func appendTimestampOf(b []byte, secs, nanos int64, msg func() proto.Message) ([]byte, error) {
 	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos >= 1e9 {
 		// protojson's error.
-		return fallback.MarshalAppend(b, m.Interface())
+		return fallback.MarshalAppend(b, msg())
 	}
 	t := time.Unix(secs, 0).UTC()
 	year, month, day := t.Date()

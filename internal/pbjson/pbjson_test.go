@@ -109,6 +109,44 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// TestOddMessages writes what the struct path leaves to protoreflect: a
+// oneof holding a nil message, nil elements of a list, a message known by
+// its descriptor only.
+func TestOddMessages(t *testing.T) {
+	t.Parallel()
+	var e Encoder
+	dyn := dynamicpb.NewMessage((&agentv1.AgentEvent{}).ProtoReflect().Descriptor())
+	dyn.Set(dyn.Descriptor().Fields().ByName("seq"), protoreflect.ValueOfUint64(7))
+	for _, m := range []proto.Message{
+		&agentv1.AgentEvent{Seq: 1, Kind: &agentv1.AgentEvent_Message{}},
+		&agentv1.SendMessageResponse{Message: &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{}}, Reply: &agentv1.AgentEvent{Seq: 2}},
+		&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Text: "t", ToolCalls: []*agentv1.ToolCall{{Name: "a"}, nil, {Name: "b"}}}}},
+		&agentv1.GetHistoryResponse{Events: []*agentv1.AgentEvent{{Seq: 1}, nil}},
+		dyn,
+	} {
+		same(t, &e, m)
+	}
+}
+
+// TestStructPlans checks that every message type of the agent service is
+// read from its Go struct, the fast path: a field added to them later is
+// planned from the tags like the others.
+func TestStructPlans(t *testing.T) {
+	t.Parallel()
+	var e Encoder
+	for _, fd := range []protoreflect.FileDescriptor{agentv1.File_agent_v1_event_proto, agentv1.File_agent_v1_agent_proto} {
+		for i := range fd.Messages().Len() {
+			md := fd.Messages().Get(i)
+			if p := e.plan(md); p.fast == nil && !p.protojson {
+				t.Errorf("%s is read through protoreflect, not from its struct", md.FullName())
+			}
+		}
+	}
+	if p := e.plan((&timestamppb.Timestamp{}).ProtoReflect().Descriptor()); p.fast == nil {
+		t.Error("Timestamp is read through protoreflect, not from its struct")
+	}
+}
+
 // TestTimestamps writes the fractions protojson shortens and the bounds it
 // refuses.
 func TestTimestamps(t *testing.T) {
