@@ -13,6 +13,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
 	"github.com/agentgate/agentgate/tool/mcp"
 	"github.com/redis/go-redis/v9"
 )
@@ -72,9 +73,10 @@ type Config struct {
 	// MaxTextBytes (MAX_TEXT_BYTES) is the longest message text accepted.
 	// Default 16384.
 	MaxTextBytes int
-	// MaxReplyBytes (MAX_REPLY_BYTES) caps one reply: its text, tool call
-	// arguments and results. Past it the reply ends with finish reason
-	// length, keeping what was written. Default 1 MiB.
+	// MaxReplyBytes (MAX_REPLY_BYTES) caps one step of a reply (one call
+	// of the Responder): its text, tool call arguments and results. Past
+	// it the reply ends with finish reason length, keeping what was
+	// written. Default 1 MiB.
 	MaxReplyBytes int
 	// MaxContextBytes (MAX_CONTEXT_BYTES) is the byte budget of the
 	// conversation a responder gets: the oldest messages are left out
@@ -92,8 +94,36 @@ type Config struct {
 	ToolTimeout time.Duration
 	// ToolResultMaxBytes (TOOL_RESULT_MAX_BYTES) is the longest result of
 	// a server tool the model is given; a longer one is cut, with a
-	// marker saying so. Default 64 KiB.
+	// marker saying so. A client's longer result is refused. Default
+	// 64 KiB.
 	ToolResultMaxBytes int
+	// Tools are the server tools written in Go (tool.NewSet) or any other
+	// tool.Source of the program's: the model may call them at every step
+	// of a run, and the gateway runs the calls itself, each bounded by
+	// ToolTimeout, with the approvals ToolApproval asks. A list of
+	// Sources rather than one set, so that a program can bring several
+	// (its own tools, a service it wraps), and MCP servers are one more.
+	// A name two sources offer is the first one's; a name must not be one
+	// of ClientTools'. Default none.
+	Tools []tool.Source
+	// ClientTools (CLIENT_TOOLS) are client tools every client lends, as
+	// if each message sent them: the model may call them, and the run
+	// pauses until a client sends the result (SubmitToolResult). Names as
+	// tool.ValidateDef says, distinct, and Parameters a JSON Schema of an
+	// object. Default none.
+	ClientTools []tool.Def
+	// ToolApproval (TOOL_APPROVAL) names the server tools whose calls
+	// wait for a person's decision (DecideToolCall) before they run, or
+	// holds "*" for every one. Default none.
+	ToolApproval []string
+	// MaxSteps (MAX_STEPS) is how many times one run may call the
+	// Responder; the last step's tool calls are not run. Default 10.
+	MaxSteps int
+	// ContextTokens (CONTEXT_TOKENS) bounds the context a step sends the
+	// Responder, estimated at four bytes a token (the conversation, the
+	// message, the run so far, the tools' schemas); the oldest messages
+	// are left out first. Default 0: no bound beyond MaxContextBytes.
+	ContextTokens int
 
 	// AuthTokens (AUTH_TOKENS) are the accepted bearer tokens, each at
 	// least 16 characters. Default none: anyone who reaches the handler
@@ -223,6 +253,10 @@ func (c Config) settings() []setting {
 		{"MCPServers", "MCP_SERVERS", mcpServers(c.MCPServers)},
 		{"ToolTimeout", "TOOL_TIMEOUT", duration(c.ToolTimeout)},
 		{"ToolResultMaxBytes", "TOOL_RESULT_MAX_BYTES", itoa(c.ToolResultMaxBytes)},
+		{"ClientTools", "CLIENT_TOOLS", clientTools(c.ClientTools)},
+		{"ToolApproval", "TOOL_APPROVAL", strings.Join(c.ToolApproval, ",")},
+		{"MaxSteps", "MAX_STEPS", itoa(c.MaxSteps)},
+		{"ContextTokens", "CONTEXT_TOKENS", itoa(c.ContextTokens)},
 		{"AuthTokens", "AUTH_TOKENS", strings.Join(c.AuthTokens, ",")},
 		{"JWKSURL", "AUTH_JWKS_URL", c.JWKSURL},
 		{"JWTSecret", "AUTH_JWT_SECRET", c.JWTSecret},
@@ -298,6 +332,11 @@ func (c Config) checkLists() error {
 			return &ConfigError{Var: "Config.DefaultAgents", Value: a, Accept: "want one template per entry, such as {sub} or {sub}:*"}
 		}
 	}
+	for _, n := range c.ToolApproval {
+		if n == "" || strings.Contains(n, ",") {
+			return &ConfigError{Var: "Config.ToolApproval", Value: n, Accept: "want one tool name per entry, or *"}
+		}
+	}
 	for _, o := range c.AllowedOrigins {
 		if o == "" || strings.Contains(o, ",") {
 			return &ConfigError{Var: "Config.AllowedOrigins", Value: o, Accept: "want one origin per entry, such as https://app.example.com or *.example.com"}
@@ -320,6 +359,20 @@ func (c Config) checkRedis() error {
 			Accept: "want a client that does not retry commands, redis.Options{MaxRetries: -1}: a retried script could append an event twice"}
 	}
 	return nil
+}
+
+// clientTools is defs as CLIENT_TOOLS holds them; "" for none.
+func clientTools(defs []tool.Def) string {
+	if len(defs) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(defs)
+	if err != nil {
+		// Parameters that are not JSON: CLIENT_TOOLS refuses the value,
+		// naming the field.
+		return "[not JSON]"
+	}
+	return string(b)
 }
 
 // mcpServers is servers as MCP_SERVERS holds them, every $ doubled so

@@ -1,6 +1,7 @@
 package agentgate
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
 	"github.com/agentgate/agentgate/tool/mcp"
 )
 
@@ -56,6 +58,10 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 		MaxContextBytes:      4096,
 		ToolTimeout:          7 * time.Second,
 		ToolResultMaxBytes:   2048,
+		ClientTools:          []tool.Def{{Name: "get_location", Description: "Where the user is.", Parameters: json.RawMessage(`{"type":"object","properties":{"precise":{"type":"boolean"}}}`)}},
+		ToolApproval:         []string{"send_email", "pay"},
+		MaxSteps:             4,
+		ContextTokens:        8000,
 		AuthTokens:           []string{"0123456789abcdef", "fedcba9876543210"},
 		JWTSecret:            "0123456789abcdef0123456789abcdef",
 		JWTIssuer:            "https://idp.example.com/",
@@ -88,7 +94,7 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	}
 	// Every field is either one of settings, set above, or brought by the
 	// program itself.
-	own := map[string]bool{"Responder": true, "Logger": true, "Version": true, "Redis": true}
+	own := map[string]bool{"Responder": true, "Logger": true, "Version": true, "Redis": true, "Tools": true}
 	// JWKSURL is JWTSecret's alternative: checked below, by itself.
 	alternative := map[string]bool{"JWKSURL": true}
 	listed := map[string]bool{}
@@ -130,6 +136,10 @@ func TestEveryFieldReachesTheGateway(t *testing.T) {
 	}
 	want.Tools.Timeout = c.ToolTimeout
 	want.Tools.ResultMaxBytes = c.ToolResultMaxBytes
+	want.Tools.Client = c.ClientTools
+	want.Tools.Approval = c.ToolApproval
+	want.Tools.MaxSteps = c.MaxSteps
+	want.Tools.ContextTokens = c.ContextTokens
 	want.AuthTokens = c.AuthTokens
 	want.JWT = config.JWT{Secret: c.JWTSecret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, AgentsClaim: c.AgentsClaim,
 		DefaultAgents: c.DefaultAgents, ExpiryGrace: c.ExpiryGrace}

@@ -39,6 +39,7 @@ func New(cfg Config) (*Gateway, error) {
 		Responder: cfg.Responder,
 		Version:   cfg.Version,
 		Redis:     cfg.Redis,
+		Tools:     cfg.Tools,
 	})
 }
 

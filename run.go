@@ -16,6 +16,7 @@ import (
 	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 	Listener net.Listener
 	// Version is reported in the start log line.
 	Version string
+	// Tools are server tools written in Go, or any tool.Source of the
+	// program's, as Config.Tools. Default none.
+	Tools []tool.Source
 }
 
 // Run serves the gateway until ctx is done, then drains it (readiness 503,
@@ -68,7 +72,7 @@ func load(opts Options) (config.Config, error) {
 
 // serve runs the gateway of a loaded configuration; see Run.
 func serve(ctx context.Context, cfg config.Config, opts Options) error {
-	gw, err := newGateway(ctx, cfg, app.Options{Logger: opts.Logger, Responder: opts.Responder, Version: opts.Version})
+	gw, err := newGateway(ctx, cfg, app.Options{Logger: opts.Logger, Responder: opts.Responder, Version: opts.Version, Tools: opts.Tools})
 	if err != nil {
 		return err
 	}

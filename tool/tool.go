@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"unicode/utf8"
 )
 
 // Def is a tool as the model sees it, and as AG-UI's Tool describes it: a
@@ -128,4 +129,24 @@ func ValidateDef(d Def) error {
 		return fmt.Errorf("tool %q: parameters must be a JSON Schema object: %v", d.Name, err)
 	}
 	return nil
+}
+
+// Cut returns s if it is at most max bytes long; otherwise its beginning,
+// ended on a whole UTF-8 character, and a marker that says how much was
+// left out ("[… result cut: N of M bytes shown]"), max bytes in all. The
+// gateway cuts every server tool's result so (TOOL_RESULT_MAX_BYTES).
+func Cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	marker := fmt.Sprintf("\n[… result cut: %d of %d bytes shown]", max, len(s))
+	n := max - len(marker)
+	if n < 0 {
+		n = 0
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	marker = fmt.Sprintf("\n[… result cut: %d of %d bytes shown]", n, len(s))
+	return s[:n] + marker
 }

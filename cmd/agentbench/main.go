@@ -69,7 +69,7 @@ var gatewayEnv = []string{"WS_FRAME_RATE=1000000", "CONNECTION_RATE=1000000", "M
 // options are the flags common to every measuring mode.
 type options struct {
 	server, redisURL, target, protocol, modes, jsonPath string
-	centrifugo, peers                                   string
+	centrifugo, peers, token                            string
 	peerMessages, relayDeltas                           int
 	env                                                 multiFlag
 	duration, warmup, settle                            time.Duration
@@ -87,6 +87,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.server, "server", "", "gateway binary to run (default: go build ./cmd/server into a temporary directory)")
 	fs.Var(&o.env, "env", "KEY=VALUE for the gateway's environment, repeatable (after the tool's own: "+strings.Join(gatewayEnv, " ")+")")
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "REDIS_URL for the agentgate+redis and centrifugo+redis targets, the ws-rtt-redis comparison and, with -peers centrifugo, the modes against Centrifugo on Redis")
+	fs.StringVar(&o.token, "token", "", "the bearer token the gateway's sockets send as access_token, for a gateway run with AUTH_TOKENS or users' JWTs (-env)")
 	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis, bare, centrifugo or centrifugo+redis")
 	fs.StringVar(&o.centrifugo, "centrifugo", os.Getenv("CENTRIFUGO_BIN"), "Centrifugo "+bench.CentrifugoVersion+" binary for the centrifugo target (scripts/bench.sh installs it)")
 	fs.StringVar(&o.peers, "peers", "", "compare: peer servers to compare the socket modes with too; the one known is centrifugo")
@@ -279,6 +280,7 @@ func newSetup(ctx context.Context, o options, dir string, stderr io.Writer) (*be
 		CentrifugoRedis: peerRedis,
 		RedisURL:        o.redisURL,
 		Dir:             dir,
+		Token:           o.token,
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
 )
 
 // conversation is what a responder needs to answer the user message at
@@ -58,28 +59,42 @@ func holds(p engine.Page, after uint64) bool {
 type exchanges struct {
 	seq     uint64
 	entries []exchange
+	// results are the tool call results persisted after their step (a
+	// client's, an approved call's, a denial, a closing), by run and call.
+	results map[string]*agentv1.ToolCallResult
 }
 
 type exchange struct {
-	pos uint64 // 2*seq for a message, 2*reply_to_seq+1 for its reply
-	msg responder.Message
+	pos   uint64 // 2*seq for a message, 2*reply_to_seq+1 for its reply's steps
+	runID string
+	msg   responder.Message
 }
 
-// add takes in the messages and replies of evs after seq after.
+// add takes in the messages, steps and results of evs after seq after. A
+// step with neither text nor calls (a paused run's end after its closing)
+// says nothing to a model and is left out.
 func (c *exchanges) add(evs []*agentv1.AgentEvent, after uint64) {
 	for _, ev := range evs {
+		if r := ev.GetToolCallResult(); r != nil && ev.GetSeq() > after {
+			if c.results == nil {
+				c.results = map[string]*agentv1.ToolCallResult{}
+			}
+			c.results[r.GetRunId()+"\x00"+r.GetToolCallId()] = r
+			continue
+		}
 		m := ev.GetMessage()
 		switch {
 		case m == nil || ev.GetSeq() <= after:
 		case m.GetRole() == agentv1.Role_ROLE_USER && ev.GetSeq() < c.seq:
-			c.entries = append(c.entries, exchange{2 * ev.GetSeq(), messageOf(m)})
-		case m.GetRole() == agentv1.Role_ROLE_ASSISTANT && m.GetReplyToSeq() < c.seq:
-			c.entries = append(c.entries, exchange{2*m.GetReplyToSeq() + 1, messageOf(m)})
+			c.entries = append(c.entries, exchange{pos: 2 * ev.GetSeq(), msg: messageOf(m)})
+		case m.GetRole() == agentv1.Role_ROLE_ASSISTANT && m.GetReplyToSeq() < c.seq && (m.GetText() != "" || len(m.GetToolCalls()) > 0):
+			c.entries = append(c.entries, exchange{pos: 2*m.GetReplyToSeq() + 1, runID: m.GetRunId(), msg: messageOf(m)})
 		}
 	}
 }
 
-// last is the newest n of the conversation, oldest first.
+// last is the newest n of the conversation, oldest first, each step's
+// calls with the results persisted after it.
 func (c *exchanges) last(n int) []responder.Message {
 	slices.SortStableFunc(c.entries, func(a, b exchange) int { return cmp.Compare(a.pos, b.pos) })
 	entries := c.entries
@@ -89,6 +104,12 @@ func (c *exchanges) last(n int) []responder.Message {
 	out := make([]responder.Message, len(entries))
 	for i, e := range entries {
 		out[i] = e.msg
+		for j := range e.msg.ToolCalls {
+			tc := &out[i].ToolCalls[j]
+			if r := c.results[e.runID+"\x00"+tc.ID]; r != nil && tc.Result == "" && !tc.IsError {
+				tc.Result, tc.IsError = r.GetContent(), r.GetIsError()
+			}
+		}
 	}
 	return out
 }
@@ -170,8 +191,66 @@ func messageOf(m *agentv1.Message) responder.Message {
 	}
 	for _, c := range m.GetToolCalls() {
 		out.ToolCalls = append(out.ToolCalls, responder.ToolCall{
-			ID: c.GetToolCallId(), Name: c.GetName(), Arguments: c.GetArguments(), Result: c.GetResult(),
+			ID: c.GetToolCallId(), Name: c.GetName(), Arguments: c.GetArguments(), Result: c.GetResult(), IsError: c.GetIsError(),
 		})
 	}
 	return out
+}
+
+// bytesPerToken is the estimate of CONTEXT_TOKENS: a token is about four
+// bytes of English text or JSON for the models' tokenizers, a little more
+// for code, less for other scripts. Estimated, not counted, since the
+// gateway does not know the model's tokenizer; a model server that finds
+// the context too long all the same is retried with less (see run.respond).
+const bytesPerToken = 4
+
+// fit cuts what a step sends to budget bytes (see messageBytes and
+// toolsBytes): the message, the run so far and the tools come first, and
+// the conversation gets what is left, its oldest messages left out first
+// (withinBudget). If the run so far alone is over, the conversation is
+// left out and each step is cut to an equal share of what is left
+// (cutMessage: its text, then its calls' arguments and results, with a
+// marker). The message itself is never cut (MaxTextBytes bounds it).
+func fit(history []responder.Message, message responder.Message, steps []responder.Message, tools []tool.Def, budget int) ([]responder.Message, []responder.Message) {
+	fixed := messageBytes(message) + toolsBytes(tools)
+	for _, m := range steps {
+		fixed += messageBytes(m)
+	}
+	if left := budget - fixed; left >= 0 {
+		return withinBudget(history, left), steps
+	}
+	if len(steps) == 0 {
+		return nil, steps
+	}
+	share := max(budget-messageBytes(message)-toolsBytes(tools), 0) / len(steps)
+	cut := make([]responder.Message, len(steps))
+	for i, m := range steps {
+		cut[i] = m
+		if messageBytes(m) > share {
+			cut[i] = cutMessage(m, share)
+		}
+	}
+	return nil, cut
+}
+
+// toolsBytes is what tools weigh in the context budget: their names,
+// descriptions and schemas, which the model server sends the model too.
+func toolsBytes(tools []tool.Def) int {
+	n := 0
+	for _, d := range tools {
+		n += len(d.Name) + len(d.Description) + len(d.Parameters)
+	}
+	return n
+}
+
+// contextBytes is what a step's request weighs in the context budget.
+func contextBytes(history []responder.Message, message responder.Message, steps []responder.Message, tools []tool.Def) int {
+	n := messageBytes(message) + toolsBytes(tools)
+	for _, m := range history {
+		n += messageBytes(m)
+	}
+	for _, m := range steps {
+		n += messageBytes(m)
+	}
+	return n
 }

@@ -23,6 +23,9 @@ const (
 	KindDeadlineExceeded
 	KindCanceled
 	KindAborted
+	// KindAlreadyExists: the thing was done already, otherwise (a tool
+	// call answered differently).
+	KindAlreadyExists
 )
 
 // Error is an error of the agent service with its Kind.

@@ -55,9 +55,11 @@ type Follower struct {
 	// run is what was delivered of the newest run seen: its live events
 	// up to run.seq are dropped, and joining it again sends the rest.
 	run sentRun
-	// done holds the runs whose reply was delivered, newest last: their
+	// done holds the runs whose end was delivered, newest last: their
 	// ephemeral events still in the live queue are stale.
 	done []string
+	// lastStep is the message id of the newest step delivered.
+	lastStep string
 	// retry is set while the store has broken the subscription: the next
 	// attempt to resume it, when Ready says so.
 	retry *retry
@@ -369,7 +371,10 @@ func (f *Follower) delivered(ev *agentv1.AgentEvent, emit func(*agentv1.AgentEve
 	if ep := ev.GetEpoch(); ep != "" {
 		f.learnEpoch(ep)
 	}
-	if m := ev.GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT || ev.GetRunError() != nil {
+	if m := ev.GetMessage(); m.GetRole() == agentv1.Role_ROLE_ASSISTANT {
+		f.lastStep = m.GetMessageId()
+	}
+	if Ends(ev) {
 		if id := engine.RunID(ev); id != "" {
 			if len(f.done) == doneRuns {
 				f.done = append(f.done[:0], f.done[1:]...)
@@ -408,7 +413,9 @@ func (f *Follower) sawRunEvent(ev *agentv1.AgentEvent) {
 	if id == "" || ev.GetRunSeq() == 0 {
 		return
 	}
-	if id != f.run.id {
+	if id != f.run.id || (engine.BeginsStep(ev) && stepMessageID(ev) != f.run.msg) {
+		// A new run, or its next step: what is delivered of a step
+		// starts anew (its progress is the step's).
 		f.run = sentRun{id: id}
 	}
 	f.run.saw(ev)
@@ -426,7 +433,9 @@ func (f *Follower) stale(ev *agentv1.AgentEvent) bool {
 		return false
 	}
 	if id == f.run.id && ev.GetRunSeq() != 0 && ev.GetRunSeq() <= f.run.seq {
-		return true
+		// A step begun again by another writer (the one writing it died)
+		// numbers its events anew: it starts over, and is no copy.
+		return !engine.BeginsStep(ev) || stepMessageID(ev) == f.run.msg
 	}
 	return slices.Contains(f.done, id)
 }
@@ -442,21 +451,31 @@ func (f *Follower) joinRun(ctx context.Context, emit func(*agentv1.AgentEvent) e
 	if err != nil {
 		return f.s.engineError(ctx, "read the active run", err)
 	}
-	if len(evs) == 0 || evs[0].GetRunStarted() == nil || f.otherLog(evs[0]) {
+	if len(evs) == 0 || !engine.BeginsStep(evs[0]) || f.otherLog(evs[0]) {
 		return nil
 	}
-	rs := evs[0].GetRunStarted()
-	if rs.GetRunId() != f.run.id {
-		// The message it answers comes first.
+	runID, replyTo, msg := engine.RunID(evs[0]), runReplyTo(evs[0]), stepMessageID(evs[0])
+	if runID != f.run.id {
+		// The message it answers comes first; for a later step, the
+		// run's earlier steps too, which follow the message in the log.
 		if !f.synced {
-			f.last, f.synced = rs.GetReplyToSeq()-1, true
+			f.last, f.synced = replyTo-1, true
 		}
-		if f.last < rs.GetReplyToSeq() {
-			if err := f.catchUp(ctx, rs.GetReplyToSeq(), emit); err != nil {
+		until := replyTo
+		if evs[0].GetStepStarted() != nil {
+			until = 0
+		}
+		if f.last < replyTo || until == 0 {
+			if err := f.catchUp(ctx, until, emit); err != nil {
 				return err
 			}
 		}
-		f.run = sentRun{id: rs.GetRunId()}
+		if f.lastStep == msg || slices.Contains(f.done, runID) {
+			return nil // the step was appended meanwhile: the log had it
+		}
+	}
+	if runID != f.run.id || msg != f.run.msg {
+		f.run = sentRun{id: runID}
 	}
 	for _, ev := range unsent(evs, &f.run, f.opts.SkipDeltas) {
 		f.run.saw(ev)
@@ -468,6 +487,15 @@ func (f *Follower) joinRun(ctx context.Context, emit func(*agentv1.AgentEvent) e
 		f.run.seq = max(f.run.seq, ev.GetRunSeq())
 	}
 	return nil
+}
+
+// runReplyTo is the seq of the user message the run of ev, a run_started
+// or step_started, answers.
+func runReplyTo(ev *agentv1.AgentEvent) uint64 {
+	if s := ev.GetStepStarted(); s != nil {
+		return s.GetReplyToSeq()
+	}
+	return ev.GetRunStarted().GetReplyToSeq()
 }
 
 // catchUp delivers persisted events after f.last from the log, up to seq

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/engine"
 )
 
 // sentRun is what a Follower delivered of one run, counted in bytes where a
@@ -15,6 +16,10 @@ import (
 // progress event by event or folded (see engine.Runs.Run).
 type sentRun struct {
 	id string
+	// msg is the message id of the step delivered: a run's progress is
+	// the step being written, and each step starts what was delivered of
+	// it anew.
+	msg string
 	// seq is the newest run_seq delivered: the live events up to it are
 	// in what was delivered.
 	seq     uint64
@@ -25,8 +30,8 @@ type sentRun struct {
 
 // sentTool is what was delivered of one tool call.
 type sentTool struct {
-	started, ended, result bool
-	args                   int
+	started, ended, result, approval bool
+	args                             int
 }
 
 func (r *sentRun) tool(id string) *sentTool {
@@ -46,7 +51,9 @@ func (r *sentRun) saw(ev *agentv1.AgentEvent) {
 	r.seq = max(r.seq, ev.GetRunSeq())
 	switch k := ev.GetKind().(type) {
 	case *agentv1.AgentEvent_RunStarted:
-		r.started = true
+		r.started, r.msg = true, k.RunStarted.GetMessageId()
+	case *agentv1.AgentEvent_StepStarted:
+		r.started, r.msg = true, k.StepStarted.GetMessageId()
 	case *agentv1.AgentEvent_TextDelta:
 		r.text += len(k.TextDelta.GetDelta())
 	case *agentv1.AgentEvent_ToolCallStart:
@@ -57,7 +64,27 @@ func (r *sentRun) saw(ev *agentv1.AgentEvent) {
 		r.tool(k.ToolCallEnd.GetToolCallId()).ended = true
 	case *agentv1.AgentEvent_ToolCallResult:
 		r.tool(k.ToolCallResult.GetToolCallId()).result = true
+	case *agentv1.AgentEvent_ToolApprovalRequest:
+		r.tool(approvalKey(k.ToolApprovalRequest)).approval = true
 	}
+}
+
+// approvalKey is what an approval request is tracked by: its call, or
+// its interrupt.
+func approvalKey(a *agentv1.ToolApprovalRequest) string {
+	if id := a.GetToolCallId(); id != "" {
+		return id
+	}
+	return "\x00" + a.GetInterruptId()
+}
+
+// stepMessageID is the message id of the step an event begins (see
+// engine.BeginsStep).
+func stepMessageID(ev *agentv1.AgentEvent) string {
+	if s := ev.GetStepStarted(); s != nil {
+		return s.GetMessageId()
+	}
+	return ev.GetRunStarted().GetMessageId()
 }
 
 // unsent is what of a run's progress evs (as Runs.Run returns it, folded
@@ -75,7 +102,7 @@ func unsent(evs []*agentv1.AgentEvent, sent *sentRun, skipDeltas bool) []*agentv
 	)
 	for _, ev := range evs {
 		switch k := ev.GetKind().(type) {
-		case *agentv1.AgentEvent_RunStarted:
+		case *agentv1.AgentEvent_RunStarted, *agentv1.AgentEvent_StepStarted:
 			if !sent.started {
 				out = append(out, ev)
 			}
@@ -108,9 +135,10 @@ func unsent(evs []*agentv1.AgentEvent, sent *sentRun, skipDeltas bool) []*agentv
 	whole := piece(last, &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{
 		RunId: d.GetRunId(), MessageId: d.GetMessageId(), Delta: text.String()[sent.text:],
 	}}})
-	// After the run_started (if it is here), before the tool calls.
+	// After the run_started or step_started (if it is here), before the
+	// tool calls.
 	at := 0
-	if len(out) > 0 && out[0].GetRunStarted() != nil {
+	if len(out) > 0 && engine.BeginsStep(out[0]) {
 		at = 1
 	}
 	return slices.Insert(out, at, whole)
@@ -125,8 +153,8 @@ func sentOf(r *sentRun, id string) sentTool {
 	return sentTool{}
 }
 
-// has reports whether ev, a tool call's start, end or result, was
-// delivered.
+// has reports whether ev, a tool call's start, end or result, or an
+// approval request, was delivered.
 func (t sentTool) has(ev *agentv1.AgentEvent) bool {
 	switch ev.GetKind().(type) {
 	case *agentv1.AgentEvent_ToolCallStart:
@@ -135,6 +163,8 @@ func (t sentTool) has(ev *agentv1.AgentEvent) bool {
 		return t.ended
 	case *agentv1.AgentEvent_ToolCallResult:
 		return t.result
+	case *agentv1.AgentEvent_ToolApprovalRequest:
+		return t.approval
 	}
 	return false
 }
@@ -150,6 +180,8 @@ func toolCallID(ev *agentv1.AgentEvent) string {
 		return k.ToolCallEnd.GetToolCallId()
 	case *agentv1.AgentEvent_ToolCallResult:
 		return k.ToolCallResult.GetToolCallId()
+	case *agentv1.AgentEvent_ToolApprovalRequest:
+		return approvalKey(k.ToolApprovalRequest)
 	}
 	return ""
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/responder"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // A replier answers one agent's waiting user messages in this process,
@@ -46,6 +45,9 @@ type replier struct {
 	cancels cancels
 	// listener hears the cancels, while it lasts; owned by the goroutine.
 	listener engine.Subscription
+	// learned is a context budget in bytes that the model server took
+	// after it refused a longer one (see budget); owned by the goroutine.
+	learned int
 
 	// mu guards the lease held now, for its renewal. The cancel
 	// listener's Notify takes it with the engine's lock held, which so
@@ -201,14 +203,14 @@ func (r *replier) answerAll(w *engine.Work) {
 	r.listen()
 	lease := w.Lease
 	for w != nil {
-		msg, seen, err := r.next(ctx, w)
-		if err == nil && msg == nil {
+		seq, seen, err := r.next(ctx, w)
+		if err == nil && seq == 0 {
 			w, err = s.leases.Settle(ctx, lease, seen, s.claim)
 		} else if err == nil {
-			w, err = r.answer(ctx, msg, w)
+			w, err = r.runFor(ctx, seq, w)
 		}
 		if err != nil {
-			r.failed(lease, msg, err)
+			r.failed(lease, seq, err)
 			return
 		}
 		r.renewed()
@@ -216,48 +218,53 @@ func (r *replier) answerAll(w *engine.Work) {
 }
 
 // failed logs why answering stopped and gives the lease up: the message
-// stays due, and the sweep answers it later (here or on another replica).
-// A lease lost was logged when it was found lost (renew), or is another
-// holder's now.
-func (r *replier) failed(lease engine.Lease, msg *agentv1.AgentEvent, err error) {
+// (or the run to resume) stays due, and the sweep answers it later (here
+// or on another replica). A lease lost was logged when it was found lost
+// (renew), or is another holder's now.
+func (r *replier) failed(lease engine.Lease, seq uint64, err error) {
 	s := r.s
 	switch {
 	case r.cancels.wasDeleted():
-		s.logger.Info("reply stopped: the agent was deleted", "agent", r.agentID, "seq", msg.GetSeq())
+		s.logger.Info("reply stopped: the agent was deleted", "agent", r.agentID, "seq", seq)
 	case errors.Is(err, engine.ErrLeaseLost):
-		s.logger.Warn("reply lease lost", "agent", r.agentID, "seq", msg.GetSeq())
+		s.logger.Warn("reply lease lost", "agent", r.agentID, "seq", seq)
 		return
 	case errors.Is(err, context.Canceled):
 		// Shutting down, or the lease was lost.
 	default:
-		s.logger.Warn("reply not written", "agent", r.agentID, "seq", msg.GetSeq(), "err", err)
+		s.logger.Warn("reply not written", "agent", r.agentID, "seq", seq, "err", err)
 	}
 	s.giveUp(lease)
 }
 
-// next is the oldest user message of w that waits for an answer, read on
-// from the log where w's page ends before the log does. With none, seen
-// is the newest seq looked at, for Settle.
-func (r *replier) next(ctx context.Context, w *engine.Work) (msg *agentv1.AgentEvent, seen uint64, err error) {
+// next is what w's holder answers next: the run to resume (Page.Resume),
+// which comes before any later message, or the oldest user message of w
+// that waits for an answer, read on from the log where w's page ends
+// before the log does. With neither, seq is 0 and seen the newest seq
+// looked at, for Settle.
+func (r *replier) next(ctx context.Context, w *engine.Work) (seq, seen uint64, err error) {
 	p := w.Page
+	if p.Resume != 0 {
+		return p.Resume, 0, nil
+	}
 	if msg := waiting(p); msg != nil {
-		return msg, 0, nil
+		return msg.GetSeq(), 0, nil
 	}
 	seen = p.LastSeq
 	n := len(p.Events)
 	if n == 0 || p.Events[n-1].GetSeq() >= p.LastSeq {
-		return nil, seen, nil
+		return 0, seen, nil
 	}
 	for p, err := range pages(ctx, r.s.log, r.agentID, p.Events[n-1].GetSeq(), scanPage) {
 		if err != nil {
-			return nil, 0, err
+			return 0, 0, err
 		}
 		if msg := waiting(p); msg != nil {
-			return msg, 0, nil
+			return msg.GetSeq(), 0, nil
 		}
 		seen = max(seen, p.LastSeq)
 	}
-	return nil, seen, nil
+	return 0, seen, nil
 }
 
 // waiting is the oldest user message of p that waits for an answer.
@@ -364,81 +371,23 @@ func (r *replier) listen() {
 	})
 }
 
-// answer runs the responder on one user message, streams its events and
-// appends the reply (or a run error, so the message is never left without an
-// answer). A run stopped by CancelRun is a reply too: what was written by
-// then, with finish reason cancelled; so is one that reached
-// MAX_REPLY_BYTES, with finish reason length. It returns the next work,
-// nil once the lease is released.
-func (r *replier) answer(ctx context.Context, ev *agentv1.AgentEvent, w *engine.Work) (*engine.Work, error) {
-	s, agentID, lease := r.s, r.agentID, w.Lease
-	seq, msg := ev.GetSeq(), ev.GetMessage()
-	runID, replyID := newID(), newID()
-	history, err := s.conversation(ctx, agentID, seq, s.contextMessages, w.Page)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		s.logger.Warn("reading the conversation failed; answering without it", "agent", agentID, "seq", seq, "err", err)
-	}
-	message := messageOf(msg)
-	// The new message counts against the budget too; it is never cut itself
-	// (MaxTextBytes bounds it).
-	history = withinBudget(history, max(s.cfg.MaxContextBytes-messageBytes(message), 0))
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReplyTimeout)
-	r.cancels.begin(runID, cancel)
-	out := newRunStream(rctx, s, lease, runID, replyID)
-	out.stop = cancel
-	out.epoch = ev.GetEpoch()
-	_ = out.started(seq)
-	res, err := s.cfg.Responder.Respond(rctx, responder.Request{
-		AgentID: agentID, RunID: runID, Seq: seq, Message: message, History: history,
-	}, out)
-	cancelled := r.cancels.end()
-	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded)
-	cancel()
-	if ctx.Err() != nil {
-		// Shutting down, the lease is lost, or the agent deleted.
-		return nil, ctx.Err()
-	}
-
-	reply := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now())}
-	switch {
-	case out.full || errors.Is(err, responder.ErrReplyTooLarge):
-		// The reply reached MAX_REPLY_BYTES: not a failure, and nothing to
-		// retry. What fitted is the reply, whatever the responder made of
-		// the stream's refusal.
-		res.FinishReason = responder.FinishLength
-		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
-	case cancelled:
-		res.FinishReason = responder.FinishCancelled
-		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
-	case err != nil:
-		reply.Kind = &agentv1.AgentEvent_RunError{RunError: s.runError(agentID, runID, seq, err, timedOut)}
-	default:
-		reply.Kind = &agentv1.AgentEvent_Message{Message: out.reply(seq, res)}
-	}
-	next, err := r.appendReply(ctx, reply, seq, lease)
-	if release := s.cfg.ReleaseMemory; release != nil && out.written() >= largeRun {
-		release()
-	}
-	return next, err
-}
-
-// appendReply appends the reply and takes the next work from it,
-// retrying through short store outages while the lease lasts. A reply
-// that an earlier try appended after all (its answer was lost on the way)
-// is there already: the lease is settled instead.
-func (r *replier) appendReply(ctx context.Context, reply *agentv1.AgentEvent, seq uint64, lease engine.Lease) (*engine.Work, error) {
+// appendRunEnd appends the events that end or pause a run and takes the
+// next work from it, retrying through short store outages while the lease
+// lasts. Events that an earlier try appended after all (its answer was
+// lost on the way) are there already: the lease is settled instead.
+func (r *replier) appendRunEnd(ctx context.Context, evs []*agentv1.AgentEvent, opts engine.RunAppend) (*engine.Work, error) {
 	s := r.s
 	retry := backoff.New(20*time.Millisecond, time.Second)
 	for {
-		res, err := s.log.AppendReply(ctx, r.agentID, reply, seq, lease, s.claim)
+		res, err := s.log.AppendRun(ctx, r.agentID, evs, opts)
 		switch {
 		case err == nil:
+			if res.Closed {
+				s.logger.Info("a newer message waits: the run closed instead of pausing", "agent", r.agentID, "seq", opts.Answers)
+			}
 			return res.Work, nil
 		case errors.Is(err, engine.ErrAlreadyAnswered):
-			return s.leases.Settle(ctx, lease, seq, s.claim)
+			return s.leases.Settle(ctx, opts.Lease, opts.Answers, s.claim)
 		case errors.Is(err, engine.ErrUnavailable):
 			if !backoff.Sleep(ctx, retry.Next()) {
 				return nil, ctx.Err()
@@ -448,6 +397,24 @@ func (r *replier) appendReply(ctx context.Context, reply *agentv1.AgentEvent, se
 		}
 	}
 }
+
+// budget is the most bytes of context a step sends: MaxContextBytes,
+// CONTEXT_TOKENS at four bytes a token, and less if the model server
+// found that too long before (learn).
+func (r *replier) budget(s *Service) int {
+	b := s.cfg.MaxContextBytes
+	if t := s.cfg.ContextTokens; t > 0 {
+		b = min(b, t*bytesPerToken)
+	}
+	if r.learned > 0 {
+		b = min(b, r.learned)
+	}
+	return b
+}
+
+// learn remembers a context budget that the model server may take, for
+// the agent's later steps while the replier lives.
+func (r *replier) learn(bytes int) { r.learned = bytes }
 
 // runError is the answer to a message the responder failed to reply to: its
 // own code and message if it gave them (a *responder.Error), else a generic

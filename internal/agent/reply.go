@@ -8,17 +8,22 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/tool"
 )
 
 // This file is the Follower of one reply: the answer to one user message,
 // which SendMessage waits for and the frontend doors stream (they answer
 // one message per request, where the WebSocket and Subscribe follow the
 // whole agent). It delivers the events of the run that writes the answer
-// (run_started, text deltas, tool call events), then the persisted reply,
-// an assistant message or a run error, and nothing else. Started while the
-// run is being written, it first delivers the run so far; started after
-// the answer was written, just the reply. Either way what it delivers, the
-// reply at the end, describes the whole answer.
+// (run_started, step_started, text deltas, tool call events, approval
+// requests), the run's persisted steps and the results and decisions
+// persisted between them, until the run ends or pauses (Stops): that
+// step, or a run error, is the reply, and nothing else is delivered.
+// Started while the run is being written, it first delivers the run so
+// far; started after the answer was written, the steps and the reply.
+// Either way what it delivers describes the whole answer. A follower of a
+// resumed run (followRun) delivers what the run does after an answer, to
+// its next pause or its end.
 
 // How a followed reply can end without its answer, besides the errors of
 // any stream: the Err of the *Error that Start, Pump or Check returns, so
@@ -47,7 +52,8 @@ type oneReply struct {
 	message   *agentv1.AgentEvent
 	duplicate bool
 	// runID is the run seen answering the message, once its run_started
-	// was delivered: the run's other events are passed on, others dropped.
+	// or a step of it was delivered: the run's other events are passed
+	// on, others dropped.
 	runID string
 	// answeredBefore is true if the message had its reply before the
 	// follower subscribed: the replay must hold it.
@@ -55,7 +61,13 @@ type oneReply struct {
 	// fresh is true for a new message whose follower subscribed before it
 	// was appended: every event of its run arrives live, none compacted.
 	fresh bool
-	done  bool
+	// minStep is the first step that may end what is followed: the steps
+	// before it paused the run earlier (ActiveRun of a run resumed).
+	minStep uint32
+	// from, if set, is the persisted event after which a fresh follower
+	// starts, instead of the message: the answer that resumed the run.
+	from *agentv1.AgentEvent
+	done bool
 	// emit is the caller's, for the turn of delivery under way (see
 	// Follower.bind); filter is pass, made once.
 	emit   func(*agentv1.AgentEvent) error
@@ -89,20 +101,23 @@ func (f *Follower) Duplicate() bool { return f.one != nil && f.one.duplicate }
 //
 // Ask subscribes before it appends, so that the reply to a new message is
 // delivered event by event, as it is written.
-func (s *Service) Ask(ctx context.Context, agentID, text, clientMessageID string) (*Follower, error) {
-	return s.ask(ctx, agentID, text, clientMessageID, engine.SubscribeOptions{})
+//
+// tools are the client tools the message lends (see ValidateTools).
+func (s *Service) Ask(ctx context.Context, agentID, text, clientMessageID string, tools ...tool.Def) (*Follower, error) {
+	return s.ask(ctx, agentID, text, clientMessageID, tools, engine.SubscribeOptions{})
 }
 
 // ask is Ask with the subscription's options.
-func (s *Service) ask(ctx context.Context, agentID, text, clientMessageID string, opts engine.SubscribeOptions) (*Follower, error) {
-	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
+func (s *Service) ask(ctx context.Context, agentID, text, clientMessageID string, tools []tool.Def, opts engine.SubscribeOptions) (*Follower, error) {
+	ev, err := s.validateSend(ctx, agentID, text, clientMessageID, tools)
+	if err != nil {
 		return nil, err
 	}
 	f, err := s.follow(ctx, agentID, opts)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.enqueue(ctx, agentID, text, clientMessageID)
+	res, err := s.enqueue(ctx, agentID, ev, clientMessageID)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -131,12 +146,13 @@ func (s *Service) ActiveRun(ctx context.Context, agentID string) (*Follower, err
 	if err != nil {
 		return nil, s.engineError(ctx, "read the active run", err)
 	}
-	if len(evs) == 0 || evs[0].GetRunStarted() == nil {
+	if len(evs) == 0 || !engine.BeginsStep(evs[0]) {
 		return nil, nil
 	}
 	// The run may end before the follower subscribes: the replay then
 	// holds its reply, and the follower delivers that.
-	r := newOneReply(&agentv1.AgentEvent{Seq: evs[0].GetRunStarted().GetReplyToSeq()}, false, false)
+	r := newOneReply(&agentv1.AgentEvent{Seq: runReplyTo(evs[0])}, false, false)
+	r.minStep = evs[0].GetStepStarted().GetStep()
 	if err := r.checkAnswered(ctx, s, agentID); err != nil {
 		return nil, err
 	}
@@ -154,30 +170,44 @@ func (s *Service) ActiveRun(ctx context.Context, agentID string) (*Follower, err
 type SendResult struct {
 	// Message is the persisted user message.
 	Message *agentv1.AgentEvent
-	// Reply is the persisted answer: an assistant message or a run error. It
-	// is nil only for a duplicate whose reply was trimmed from the history.
+	// Reply is the persisted answer: the step that ended or paused the
+	// run, or a run error. It is nil only for a duplicate whose reply was
+	// trimmed from the history.
 	Reply *agentv1.AgentEvent
+	// Events are the run's persisted events up to Reply, which is the last
+	// of them: its steps, and the results and decisions persisted between
+	// them.
+	Events []*agentv1.AgentEvent
 	// Duplicate is true if clientMessageID matched an earlier send.
 	Duplicate bool
 }
 
+// collect keeps the persisted events a follower of one reply delivers, and
+// the reply.
+func (res *SendResult) collect(ev *agentv1.AgentEvent) error {
+	if ev.GetSeq() == 0 {
+		return nil
+	}
+	res.Events = append(res.Events, ev)
+	if Stops(ev) {
+		res.Reply = ev
+	}
+	return nil
+}
+
 // Send appends a user message to the agent's log and waits for the reply:
 // it follows the reply to its message, on a subscription of its own that
-// skips the deltas. If clientMessageID repeats an earlier one, nothing is
-// appended and the original message and reply are returned.
-func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string) (SendResult, error) {
-	f, err := s.ask(ctx, agentID, text, clientMessageID, engine.SubscribeOptions{Internal: true, SkipDeltas: true})
+// skips the deltas, until the run ends or pauses. If clientMessageID
+// repeats an earlier one, nothing is appended and the original message and
+// reply are returned. tools are the client tools the message lends.
+func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string, tools ...tool.Def) (SendResult, error) {
+	f, err := s.ask(ctx, agentID, text, clientMessageID, tools, engine.SubscribeOptions{Internal: true, SkipDeltas: true})
 	if err != nil {
 		return SendResult{}, err
 	}
 	defer f.Close()
 	res := SendResult{Message: f.one.message, Duplicate: f.one.duplicate}
-	err = s.await(ctx, f, func(ev *agentv1.AgentEvent) error {
-		if ReplyTo(ev) != 0 {
-			res.Reply = ev
-		}
-		return nil
-	})
+	err = s.await(ctx, f, res.collect)
 	switch {
 	case err == nil:
 	case res.Duplicate && errors.Is(err, errReplyTrimmed):
@@ -233,9 +263,14 @@ func (r *oneReply) checkAnswered(ctx context.Context, s *Service, agentID string
 // start is Follower.Start for a follower of one reply.
 func (r *oneReply) start(ctx context.Context, f *Follower, emit func(*agentv1.AgentEvent) error) error {
 	if r.fresh {
-		// Subscribed before the message was appended: everything after
-		// it arrives live, in order, the run's events before its reply.
-		f.startAfter(r.message)
+		// Subscribed before the message (or the answer that resumed the
+		// run) was appended: everything after it arrives live, in order,
+		// the run's events before its reply.
+		if r.from != nil {
+			f.startAfter(r.from)
+		} else {
+			f.startAfter(r.message)
+		}
 		return nil
 	}
 	if err := f.replay(ctx, emit); err != nil || r.done {
@@ -280,9 +315,19 @@ func (r *oneReply) pass(ev *agentv1.AgentEvent) error {
 		// died: it starts the answer over.
 		r.runID = k.RunStarted.GetRunId()
 		return r.emit(ev)
+	case *agentv1.AgentEvent_StepStarted:
+		if k.StepStarted.GetReplyToSeq() != seq {
+			return nil
+		}
+		r.runID = k.StepStarted.GetRunId()
+		return r.emit(ev)
 	case *agentv1.AgentEvent_Message:
 		if k.Message.GetRole() != agentv1.Role_ROLE_ASSISTANT || k.Message.GetReplyToSeq() != seq {
 			return nil
+		}
+		r.runID = k.Message.GetRunId()
+		if !Stops(ev) || k.Message.GetStep() < r.minStep {
+			return r.emit(ev) // a step after which the run went on
 		}
 		return r.end(ev)
 	case *agentv1.AgentEvent_RunError:
@@ -294,8 +339,8 @@ func (r *oneReply) pass(ev *agentv1.AgentEvent) error {
 		return &Error{Kind: KindAborted, Err: ErrHistoryReset,
 			Msg: "the agent's history was lost while its reply was being written (the store lost it, or the agent began anew); send the message again"}
 	}
-	if ev.GetSeq() == 0 && r.runID != "" && engine.RunID(ev) == r.runID {
-		return r.emit(ev)
+	if r.runID != "" && engine.RunID(ev) == r.runID {
+		return r.emit(ev) // an event of the run: ephemeral, or a result or decision persisted
 	}
 	return nil
 }
@@ -309,8 +354,9 @@ func (r *oneReply) end(ev *agentv1.AgentEvent) error {
 }
 
 // ReplyTo returns the seq of the user message that ev answers, or 0 if ev
-// is not an answer: a persisted assistant message or run error ends the
-// reply to the message its reply_to_seq names.
+// is not an answer: a persisted assistant message (a step) or run error
+// of the run that answers the message its reply_to_seq names. Whether it
+// is the whole answer, Stops says.
 func ReplyTo(ev *agentv1.AgentEvent) uint64 {
 	if ev.GetSeq() == 0 {
 		return 0

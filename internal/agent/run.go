@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -30,7 +31,8 @@ type runStream struct {
 	stop    context.CancelFunc // cancels ctx; the replier sets it
 	lease   engine.Lease
 	runID   string
-	replyID string
+	replyID string // the message id of the step
+	step    uint32
 	seq     uint64 // run_seq of the last event published
 	// epoch is the epoch of the log the run answers in: every event
 	// carries it, so that followers drop those of a log that is gone.
@@ -38,10 +40,27 @@ type runStream struct {
 
 	left int  // bytes the reply may still take
 	full bool // the cap was reached
+	// events counts the events published.
+	events int
 
 	text  strings.Builder
 	calls []*agentv1.ToolCall
 	byID  map[string]*agentv1.ToolCall
+	// answered marks the calls whose result the responder reported.
+	answered map[string]bool
+
+	// Tool call ids are unique within a run: used holds the ids of the
+	// run's earlier steps, and alias maps an id the responder used again
+	// (or left empty) to the one the gateway made for it in this step.
+	used  map[string]bool
+	alias map[string]string
+	// held are the earlier steps' calls an upstream's interrupt held, by
+	// id, with the message id of their step; earlier their results, which
+	// the upstream reported in this step.
+	held    map[string]string
+	earlier []*agentv1.ToolCallResult
+	// interrupts are the upstream's, in the order reported.
+	interrupts []responder.Interrupt
 }
 
 // maxToolCallID is the longest tool call id kept; longer ones (no model
@@ -60,16 +79,34 @@ func (r *runStream) publish(ev *agentv1.AgentEvent) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
+	r.send(r.ctx, ev)
+	return nil
+}
+
+// publishAlways publishes ev, an event the gateway adds to the step after
+// the responder returned (a server tool's result, an approval request),
+// whether or not the step's own context ended: the run's goes on.
+func (r *runStream) publishAlways(ev *agentv1.AgentEvent) error {
+	r.send(context.WithoutCancel(r.ctx), ev)
+	return nil
+}
+
+// send numbers ev and publishes it with ctx.
+func (r *runStream) send(ctx context.Context, ev *agentv1.AgentEvent) {
 	r.seq++
+	r.events++
 	ev.RunSeq = r.seq
 	ev.AgentId = r.lease.AgentID
 	ev.Epoch = r.epoch
 	ev.CreateTime = timestamppb.New(r.s.cfg.Now())
-	if err := r.s.runs.PublishRun(r.ctx, r.lease, ev); err != nil && r.ctx.Err() == nil {
+	if err := r.s.runs.PublishRun(ctx, r.lease, ev); err != nil && ctx.Err() == nil {
 		r.s.logger.Debug("publish failed", "agent", r.lease.AgentID, "err", err)
 	}
-	return nil
 }
+
+// quiet reports whether the step published nothing but its start: it can
+// be tried again without a client seeing a piece twice.
+func (r *runStream) quiet() bool { return r.events <= 1 }
 
 // fit takes s, or the part of it that fits in what the reply may still
 // take, cut on a UTF-8 boundary; whole is false if it was cut. An event
@@ -101,7 +138,14 @@ func (r *runStream) overflow() error {
 	return responder.ErrReplyTooLarge
 }
 
+// started announces the step: run_started for step 0, step_started for
+// the others.
 func (r *runStream) started(replyTo uint64) error {
+	if r.step > 0 {
+		return r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_StepStarted{StepStarted: &agentv1.StepStarted{
+			RunId: r.runID, MessageId: r.replyID, Step: r.step, ReplyToSeq: replyTo,
+		}}})
+	}
 	return r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{
 		RunId: r.runID, MessageId: r.replyID, ReplyToSeq: replyTo,
 	}}})
@@ -157,10 +201,33 @@ func cutToolCallID(id string) string {
 	return id[:cut]
 }
 
+// callID is the id the gateway keeps for the responder's id of a call of
+// this step: the same, unless the responder used it in an earlier step of
+// the run, used it for another call of this step, or left it empty, when
+// the gateway makes one (starting says a call starts with it).
+func (r *runStream) callID(id string, starting bool) string {
+	id = cutToolCallID(id)
+	if a, ok := r.alias[id]; ok && !(starting && r.byID[a] != nil) {
+		return a
+	}
+	if id != "" && !r.used[id] && !(starting && r.byID[id] != nil) {
+		return id
+	}
+	if !starting && r.held[id] != "" {
+		return id // an earlier step's call the upstream answers now
+	}
+	made := "call_" + newID()
+	if r.alias == nil {
+		r.alias = map[string]string{}
+	}
+	r.alias[id] = made
+	return made
+}
+
 // ToolCallStart implements responder.Stream. A name that does not fit
 // starts no call.
 func (r *runStream) ToolCallStart(id, name string) error {
-	id = cutToolCallID(id)
+	id = r.callID(id, true)
 	if _, whole := r.fit(name); !whole {
 		return r.overflow()
 	}
@@ -175,7 +242,7 @@ func (r *runStream) ToolCallStart(id, name string) error {
 
 // ToolCallArgs implements responder.Stream.
 func (r *runStream) ToolCallArgs(id, delta string) error {
-	id = cutToolCallID(id)
+	id = r.callID(id, false)
 	part, whole := r.fit(delta)
 	if part != "" || whole {
 		if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallArgs{ToolCallArgs: &agentv1.ToolCallArgs{
@@ -193,7 +260,7 @@ func (r *runStream) ToolCallArgs(id, delta string) error {
 
 // ToolCallEnd implements responder.Stream.
 func (r *runStream) ToolCallEnd(id string) error {
-	id = cutToolCallID(id)
+	id = r.callID(id, false)
 	if _, whole := r.fit(""); !whole {
 		return r.overflow()
 	}
@@ -203,17 +270,26 @@ func (r *runStream) ToolCallEnd(id string) error {
 	}}})
 }
 
-// ToolCallResult implements responder.Stream.
+// ToolCallResult implements responder.Stream: the result of a call the
+// responder's upstream ran itself, of this step or, once an interrupt
+// about it was answered, of an earlier step.
 func (r *runStream) ToolCallResult(id, content string) error {
-	id = cutToolCallID(id)
+	id = r.callID(id, false)
+	if step := r.held[id]; step != "" && r.byID[id] == nil {
+		return r.earlierResult(id, step, content)
+	}
 	part, whole := r.fit(content)
 	if part != "" || whole {
 		if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: &agentv1.ToolCallResult{
-			RunId: r.runID, MessageId: r.replyID, ToolCallId: id, Content: part,
+			RunId: r.runID, MessageId: r.replyID, ToolCallId: id, Content: part, State: agentv1.ToolCallState_TOOL_CALL_STATE_DONE,
 		}}}); err != nil {
 			return err
 		}
 		r.call(id).Result = part
+		if r.answered == nil {
+			r.answered = map[string]bool{}
+		}
+		r.answered[id] = true
 	}
 	if !whole {
 		return r.overflow()
@@ -221,13 +297,42 @@ func (r *runStream) ToolCallResult(id, content string) error {
 	return nil
 }
 
-// Interrupt implements responder.Stream. The run cannot be paused for an
-// answer yet: the interrupt is logged, and the reply is kept as it ends
-// (finish reason tool_calls), as the upstream reported it.
+// earlierResult keeps the result of a call an interrupt held in an
+// earlier step (its step's message id), once: it is persisted with this
+// step.
+func (r *runStream) earlierResult(id, step, content string) error {
+	part, whole := r.fit(content)
+	res := &agentv1.ToolCallResult{RunId: r.runID, MessageId: step, ToolCallId: id, Content: part, State: agentv1.ToolCallState_TOOL_CALL_STATE_DONE}
+	if err := r.publish(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: res}}); err != nil {
+		return err
+	}
+	delete(r.held, id)
+	r.earlier = append(r.earlier, res)
+	if !whole {
+		return r.overflow()
+	}
+	return nil
+}
+
+// Interrupt implements responder.Stream: the step pauses for a person's
+// answer to it (see the run's pause). An interrupt without an id, or
+// whose id came before in the step, is dropped: it could not be answered.
 func (r *runStream) Interrupt(i responder.Interrupt) error {
-	r.s.logger.Warn("the upstream asked a question the gateway cannot hold the run for yet; the reply ends as it is",
-		"agent", r.lease.AgentID, "run_id", r.runID, "interrupt_id", i.ID, "reason", i.Reason)
-	return r.ctx.Err()
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	if i.ID == "" || slices.ContainsFunc(r.interrupts, func(o responder.Interrupt) bool { return o.ID == i.ID }) || len(i.ID) > maxToolCallID {
+		r.s.logger.Warn("an upstream interrupt without a usable id was dropped", "agent", r.lease.AgentID, "run_id", r.runID)
+		return nil
+	}
+	if _, whole := r.fit(i.Message); !whole {
+		return r.overflow()
+	}
+	if i.ToolCallID != "" {
+		i.ToolCallID = r.callID(i.ToolCallID, false)
+	}
+	r.interrupts = append(r.interrupts, i)
+	return nil
 }
 
 // reply is the persisted reply: what was written, and how it ended.
@@ -240,6 +345,7 @@ func (r *runStream) reply(replyTo uint64, res responder.Result) *agentv1.Message
 		ReplyToSeq:   replyTo,
 		ToolCalls:    r.calls,
 		FinishReason: finishReason(res.FinishReason),
+		Step:         r.step,
 	}
 	if u := res.Usage; u != nil {
 		m.Usage = &agentv1.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, Model: u.Model}
@@ -305,6 +411,13 @@ func (c *cancels) end() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.runID, c.stop = "", nil
+	return c.cancelled
+}
+
+// was reports whether the run under way was cancelled by CancelRun.
+func (c *cancels) was() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.cancelled
 }
 

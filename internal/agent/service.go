@@ -6,22 +6,38 @@
 //
 // # Writing
 //
-// A Service is the one object the adapters call. A user message is
-// appended to the agent's log in the engine (Enqueue; Send and Ask also
-// follow its reply), and the agent's replier answers it: one per agent in
-// this process, which holds the engine's reply lease so that one replica
-// at a time writes, and answers the agent's waiting messages in seq order.
-// The append takes the lease with the message when it is free, and each
-// reply hands the lease on to the next waiting message or releases it, so
-// that answering costs the store no round trip of its own. For each
-// message the replier gives the responder the conversation before it,
-// within a message count and a byte budget, and streams its writes as the
-// run's ephemeral events (run_started, text deltas, tool call events),
-// capped at MaxReplyBytes; the run ends with one persisted reply, an
-// assistant message or a run error. Cancel stops a run on whichever
-// replica writes it. A replica that died mid-reply leaves messages that
-// nobody answers once its lease expires: every replica's sweep finds them
-// and answers.
+// A Service is the one object the adapters call. A SendMessage reads
+// straight down:
+//
+//   - append: the user message, with the client tools it lends, is
+//     appended to the agent's log in the engine (Enqueue; Send and Ask
+//     also follow its reply), and takes the engine's reply lease with it
+//     when the lease is free, so that one replica at a time writes;
+//   - replier: the agent's replier in this process (replier.go) is handed
+//     the work and answers the waiting messages in seq order, each reply
+//     handing the lease on to the next message or releasing it, so that
+//     answering costs the store no round trip of its own;
+//   - steps: the message's run (loop.go) calls the responder once per
+//     step, with the conversation before the message, within a message
+//     count, a byte budget and CONTEXT_TOKENS (conversation.go), the
+//     tools of the step (tools.go) and the run so far; each step streams
+//     as the run's ephemeral events (run.go: run_started or step_started,
+//     text deltas, tool call events), capped at MaxReplyBytes;
+//   - tools: the step's calls get their kind and state (step.go): the
+//     server tools' calls run, concurrently, before the step is appended;
+//     a client tool's call, or one that needs a person's approval, pauses
+//     the run, and the store keeps what it waits for until
+//     SubmitToolResult and DecideToolCall (calls.go) bring each answer,
+//     the last of which resumes the run on whichever replica takes the
+//     lease, read back from the log (state.go);
+//   - reply: each step is appended as one assistant message with its
+//     calls; the one that ends or pauses the run (or a run error, so that
+//     every message is answered) is the reply SendMessage returns.
+//
+// Cancel stops a run on whichever replica writes it, and closes a paused
+// one. A replica that died mid-reply leaves messages (or a run to resume)
+// that nobody answers once its lease expires: every replica's sweep finds
+// them and goes on from the log.
 //
 // # Reading
 //
@@ -50,6 +66,7 @@ import (
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -74,13 +91,15 @@ type Config struct {
 	LeaseTTL time.Duration
 	// ReplyTimeout bounds one call of the Responder. Default 60s.
 	ReplyTimeout time.Duration
-	// MaxTextBytes is the longest message text accepted. Default 16384.
+	// MaxTextBytes is the longest message text accepted. Default
+	// DefaultMaxTextBytes.
 	MaxTextBytes int
-	// MaxReplyBytes caps one reply: the bytes of its text, tool call names,
-	// arguments and results together, as the responder streams them. Past
-	// it the stream refuses more (responder.ErrReplyTooLarge), and the
-	// reply is kept with what fitted and finish reason length. It bounds
-	// what a run holds in memory, in the engine's run progress and in the
+	// MaxReplyBytes caps one step of a reply (one call of the
+	// responder): the bytes of its text, tool call names, arguments and
+	// results together, as the responder streams them. Past it the stream
+	// refuses more (responder.ErrReplyTooLarge), and the step is kept with
+	// what fitted and finish reason length, which ends the run. It bounds
+	// what a step holds in memory, in the engine's run progress and in the
 	// log, whatever the upstream sends. Default 1 MiB.
 	MaxReplyBytes int
 	// MaxContextBytes is the byte budget of the conversation a responder
@@ -104,7 +123,60 @@ type Config struct {
 	// responder gave them: an upstream may echo a credential it was sent.
 	// Default: the text as it is.
 	Redact func(string) string
+
+	// Tools are the sources of server tools: the gateway offers their
+	// tools to the model at every step and runs the calls itself. A name
+	// two sources offer is the first one's. Default none.
+	Tools []tool.Source
+	// ClientTools are CLIENT_TOOLS: client tools every message lends, as
+	// if it sent them (a message's own of the same name replaces one).
+	// They must pass ValidateDef. Default none.
+	ClientTools []tool.Def
+	// ToolApproval is TOOL_APPROVAL: the server tools whose calls wait for
+	// a person's decision (DecideToolCall), by name, or "*" for all.
+	// Default none.
+	ToolApproval []string
+	// MaxSteps is MAX_STEPS: how many times a run may call the responder.
+	// The last step's tool calls are not run, and the run ends with
+	// finish reason max_steps. Default DefaultMaxSteps.
+	MaxSteps int
+	// ToolTimeout is TOOL_TIMEOUT: the bound on one call of a server tool.
+	// Default 60s.
+	ToolTimeout time.Duration
+	// ToolResultMaxBytes is TOOL_RESULT_MAX_BYTES: a server tool's result
+	// is cut to it, with a marker; a client's longer result is refused.
+	// Default 64 KiB.
+	ToolResultMaxBytes int
+	// ContextTokens is CONTEXT_TOKENS: the most tokens of context a step
+	// sends the responder, estimated as a quarter of the bytes of the
+	// conversation, the message, the run so far and the tools' schemas.
+	// 0 bounds nothing beyond MaxContextBytes.
+	ContextTokens int
+	// OnToolCall, if set, is told of every call of a server tool the
+	// gateway ran, when it ends, for metrics. It must return quickly.
+	OnToolCall func(ToolCallDone)
 }
+
+// ToolCallDone describes a call of a server tool that ended: never its
+// arguments or its result.
+type ToolCallDone struct {
+	// Source is the tool's source; Tool its name as offered.
+	Source tool.Source
+	Tool   string
+	// Outcome is ok, tool_error, timeout, cancelled or failed.
+	Outcome  string
+	Duration time.Duration
+}
+
+// The defaults of Config.MaxSteps, Config.ToolTimeout and
+// Config.ToolResultMaxBytes (MAX_STEPS, TOOL_TIMEOUT,
+// TOOL_RESULT_MAX_BYTES). Ten steps let a model look something up a few
+// times and act, and stop one that loops before it costs much.
+const (
+	DefaultMaxSteps           = 10
+	DefaultToolTimeout        = 60 * time.Second
+	DefaultToolResultMaxBytes = 64 << 10
+)
 
 // The defaults of Config.LeaseTTL and CONTEXT_MESSAGES (LEASE_TTL's too).
 // Ten seconds of lease bound how long an agent stays silent after its
@@ -114,6 +186,15 @@ type Config struct {
 const (
 	DefaultLeaseTTL        = 10 * time.Second
 	DefaultContextMessages = 50
+)
+
+// The defaults of Config.ReplyTimeout (REPLY_TIMEOUT) and
+// Config.MaxTextBytes (MAX_TEXT_BYTES): a minute is longer than a model
+// takes to stream a long answer, and 16 KiB is a long message for a person
+// to type, or a page pasted in.
+const (
+	DefaultReplyTimeout = 60 * time.Second
+	DefaultMaxTextBytes = 16384
 )
 
 func (c Config) withDefaults() Config {
@@ -127,10 +208,10 @@ func (c Config) withDefaults() Config {
 		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.ReplyTimeout <= 0 {
-		c.ReplyTimeout = 60 * time.Second
+		c.ReplyTimeout = DefaultReplyTimeout
 	}
 	if c.MaxTextBytes <= 0 {
-		c.MaxTextBytes = 16384
+		c.MaxTextBytes = DefaultMaxTextBytes
 	}
 	if c.MaxReplyBytes <= 0 {
 		c.MaxReplyBytes = DefaultMaxReplyBytes
@@ -146,6 +227,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Redact == nil {
 		c.Redact = func(s string) string { return s }
+	}
+	if c.MaxSteps <= 0 {
+		c.MaxSteps = DefaultMaxSteps
+	}
+	if c.ToolTimeout <= 0 {
+		c.ToolTimeout = DefaultToolTimeout
+	}
+	if c.ToolResultMaxBytes <= 0 {
+		c.ToolResultMaxBytes = DefaultToolResultMaxBytes
+	}
+	if c.OnToolCall == nil {
+		c.OnToolCall = func(ToolCallDone) {}
 	}
 	return c
 }
@@ -255,18 +348,20 @@ const closeWait = 2 * time.Second
 
 // Enqueue appends a user message and returns at once; the reply arrives as
 // events. Converse uses it, since its client reads the events anyway.
-func (s *Service) Enqueue(ctx context.Context, agentID, text, clientMessageID string) (*agentv1.AgentEvent, bool, error) {
-	if err := s.validateSend(agentID, text, clientMessageID); err != nil {
+// tools are the client tools the message lends (see ValidateTools).
+func (s *Service) Enqueue(ctx context.Context, agentID, text, clientMessageID string, tools ...tool.Def) (*agentv1.AgentEvent, bool, error) {
+	ev, err := s.validateSend(ctx, agentID, text, clientMessageID, tools)
+	if err != nil {
 		return nil, false, err
 	}
-	res, err := s.enqueue(ctx, agentID, text, clientMessageID)
+	res, err := s.enqueue(ctx, agentID, ev, clientMessageID)
 	return res.Event, res.Duplicate, err
 }
 
 // enqueue appends a user message, taking the agent's lease with it when it
 // is free: then the replier here answers.
-func (s *Service) enqueue(ctx context.Context, agentID, text, clientMessageID string) (engine.Appended, error) {
-	res, err := s.log.AppendUser(ctx, agentID, s.userEvent(text, clientMessageID),
+func (s *Service) enqueue(ctx context.Context, agentID string, ev *agentv1.AgentEvent, clientMessageID string) (engine.Appended, error) {
+	res, err := s.log.AppendUser(ctx, agentID, ev,
 		engine.AppendOptions{IdempotencyKey: clientMessageID, Claim: s.claim})
 	if err != nil {
 		return engine.Appended{}, s.engineError(ctx, "append message", err)
@@ -277,21 +372,34 @@ func (s *Service) enqueue(ctx context.Context, agentID, text, clientMessageID st
 	return res, nil
 }
 
-func (s *Service) validateSend(agentID, text, clientMessageID string) error {
+// validateSend checks a message to send and returns it as the event to
+// append.
+func (s *Service) validateSend(ctx context.Context, agentID, text, clientMessageID string, tools []tool.Def) (*agentv1.AgentEvent, error) {
 	if err := ValidateID(agentID); err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case text == "":
-		return invalidf("text is required")
+		return nil, invalidf("text is required")
 	case len(text) > s.cfg.MaxTextBytes:
-		return invalidf("text is %d bytes long; the limit is %d", len(text), s.cfg.MaxTextBytes)
+		return nil, invalidf("text is %d bytes long; the limit is %d", len(text), s.cfg.MaxTextBytes)
 	case !utf8.ValidString(text):
-		return invalidf("text is not valid UTF-8")
+		return nil, invalidf("text is not valid UTF-8")
 	case len(clientMessageID) > MaxIDLen:
-		return invalidf("client_message_id is %d characters long; the limit is %d", len(clientMessageID), MaxIDLen)
+		return nil, invalidf("client_message_id is %d characters long; the limit is %d", len(clientMessageID), MaxIDLen)
 	}
-	return nil
+	if err := s.ValidateTools(ctx, tools); err != nil {
+		return nil, err
+	}
+	ev := s.userEvent(text, clientMessageID)
+	if len(tools) > 0 {
+		protos, err := toolProtos(tools)
+		if err != nil {
+			return nil, err
+		}
+		ev.GetMessage().Tools = protos
+	}
+	return ev, nil
 }
 
 func (s *Service) userEvent(text, clientMessageID string) *agentv1.AgentEvent {
@@ -395,9 +503,10 @@ func (s *Service) Delete(ctx context.Context, agentID string) error {
 }
 
 // Cancel stops the reply being written to the agent, on whichever replica
-// writes it; the reply is persisted with what was written and finish reason
-// cancelled. runID, if not empty, must be the active run. It returns the id
-// of the run asked to stop.
+// writes it; the step is persisted with what was written and finish reason
+// cancelled. A run paused for answers is closed instead: its pending calls
+// get results saying it was cancelled, then the run ends. runID, if not
+// empty, must be that run. It returns the id of the run asked to stop.
 func (s *Service) Cancel(ctx context.Context, agentID, runID string) (string, error) {
 	if err := ValidateID(agentID); err != nil {
 		return "", err
@@ -410,7 +519,7 @@ func (s *Service) Cancel(ctx context.Context, agentID, runID string) (string, er
 	case errors.Is(err, engine.ErrNoRun) && runID != "":
 		return "", &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf("run %q is not the reply agent %q is writing; nothing was cancelled", runID, agentID)}
 	case errors.Is(err, engine.ErrNoRun):
-		return "", &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf("agent %q is not writing a reply; nothing was cancelled", agentID)}
+		return "", &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf("agent %q is not writing a reply, and no run of it is paused; nothing was cancelled", agentID)}
 	case err != nil:
 		return "", s.engineError(ctx, "cancel run", err)
 	}

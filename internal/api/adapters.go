@@ -27,6 +27,9 @@ func (h *Handler) Methods() map[string]edge.Method {
 		"ListAgents":  edge.Unary(h.ListAgents),
 		"DeleteAgent": edge.Unary(h.DeleteAgent),
 		"CancelRun":   edge.Unary(h.CancelRun),
+
+		"SubmitToolResult": edge.Unary(h.SubmitToolResult),
+		"DecideToolCall":   edge.Unary(h.DecideToolCall),
 	}
 }
 
@@ -75,4 +78,12 @@ func (c connectHandler) DeleteAgent(ctx context.Context, req *connect.Request[ag
 
 func (c connectHandler) CancelRun(ctx context.Context, req *connect.Request[agentv1.CancelRunRequest]) (*connect.Response[agentv1.CancelRunResponse], error) {
 	return unary(ctx, req, c.h.CancelRun)
+}
+
+func (c connectHandler) SubmitToolResult(ctx context.Context, req *connect.Request[agentv1.SubmitToolResultRequest]) (*connect.Response[agentv1.SubmitToolResultResponse], error) {
+	return unary(ctx, req, c.h.SubmitToolResult)
+}
+
+func (c connectHandler) DecideToolCall(ctx context.Context, req *connect.Request[agentv1.DecideToolCallRequest]) (*connect.Response[agentv1.DecideToolCallResponse], error) {
+	return unary(ctx, req, c.h.DecideToolCall)
 }

@@ -66,7 +66,11 @@ func New(cfg Config) *Handler {
 // SendMessage appends a user message and returns it with the agent's
 // complete reply.
 func (h *Handler) SendMessage(ctx context.Context, m *agentv1.SendMessageRequest) (*agentv1.SendMessageResponse, error) {
-	res, err := h.svc.Send(ctx, m.GetAgentId(), m.GetText(), m.GetClientMessageId())
+	tools, err := agent.ToolDefs(m.GetTools())
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	res, err := h.svc.Send(ctx, m.GetAgentId(), m.GetText(), m.GetClientMessageId(), tools...)
 	if err != nil {
 		return nil, ToConnect(err)
 	}
@@ -74,6 +78,7 @@ func (h *Handler) SendMessage(ctx context.Context, m *agentv1.SendMessageRequest
 		Message:   res.Message,
 		Reply:     res.Reply,
 		Duplicate: res.Duplicate,
+		Events:    res.Events,
 	}, nil
 }
 
@@ -200,7 +205,11 @@ var errClientDone = errors.New("client closed the stream")
 func (h *Handler) converseReceive(ctx context.Context, stream *connect.BidiStream[agentv1.ConverseRequest, agentv1.ConverseResponse], agentID string, req *agentv1.ConverseRequest, sent *atomic.Uint64) error {
 	for {
 		if req.GetText() != "" {
-			ev, _, err := h.svc.Enqueue(ctx, agentID, req.GetText(), req.GetClientMessageId())
+			tools, err := agent.ToolDefs(req.GetTools())
+			if err != nil {
+				return ToConnect(err)
+			}
+			ev, _, err := h.svc.Enqueue(ctx, agentID, req.GetText(), req.GetClientMessageId(), tools...)
 			if err != nil {
 				return ToConnect(err)
 			}
@@ -287,6 +296,42 @@ func (h *Handler) CancelRun(ctx context.Context, req *agentv1.CancelRunRequest) 
 		return nil, ToConnect(err)
 	}
 	return &agentv1.CancelRunResponse{RunId: id}, nil
+}
+
+// SubmitToolResult sends the result of a client tool's call.
+func (h *Handler) SubmitToolResult(ctx context.Context, req *agentv1.SubmitToolResultRequest) (*agentv1.SubmitToolResultResponse, error) {
+	in := agent.ToolResult{AgentID: req.GetAgentId(), ToolCallID: req.GetToolCallId(), Wait: req.GetWait()}
+	switch r := req.GetResult().(type) {
+	case *agentv1.SubmitToolResultRequest_Output:
+		in.Output = r.Output
+	case *agentv1.SubmitToolResultRequest_Error:
+		in.Output, in.IsError = r.Error, true
+	default:
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("output or error is required (an empty output is a result)"))
+	}
+	res, err := h.svc.SubmitToolResult(ctx, in)
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	return &agentv1.SubmitToolResultResponse{
+		Result: res.Event, Duplicate: res.Duplicate, RunResumed: res.Resumed, Events: res.Events, Reply: res.Reply,
+	}, nil
+}
+
+// DecideToolCall approves or denies a tool call that waits for a person.
+// The decision records who gave it: the caller's identity.
+func (h *Handler) DecideToolCall(ctx context.Context, req *agentv1.DecideToolCallRequest) (*agentv1.DecideToolCallResponse, error) {
+	res, err := h.svc.DecideToolCall(ctx, agent.Decision{
+		AgentID: req.GetAgentId(), ToolCallID: req.GetToolCallId(), InterruptID: req.GetInterruptId(),
+		Approve: req.GetApprove(), Reason: req.GetReason(), ApprovalID: req.GetApprovalId(),
+		DecidedBy: edge.IdentityFrom(ctx).Name(), Wait: req.GetWait(),
+	})
+	if err != nil {
+		return nil, ToConnect(err)
+	}
+	return &agentv1.DecideToolCallResponse{
+		Decision: res.Event, Duplicate: res.Duplicate, RunResumed: res.Resumed, Events: res.Events, Reply: res.Reply,
+	}, nil
 }
 
 func agentInfo(st engine.Stat) *agentv1.Agent {

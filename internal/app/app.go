@@ -7,9 +7,10 @@
 // or the caller's client) is wrapped by the metrics that count its work;
 // the agent service runs on it with the responder (RESPONDER's built-in
 // one, or the caller's); package api makes it agent.v1.AgentService, one
-// function per method. One edge policy (package edge: tokens, origins,
-// limits, permissions, the access log and metrics) stands before every way
-// in: the Connect handler of those functions, mounted on the server; the
+// function per method. One edge policy (package edge: service tokens and
+// users' JWTs, origins, limits, permissions, the per-user limits, the life
+// of connections whose token expires, the access log and metrics) stands
+// before every way in: the Connect handler of those functions, mounted on the server; the
 // WebSocket bridge, which calls the same functions for its frames; the
 // frontend doors; and the console. /metrics and the health probes are
 // routes on the same server, whose shutdown closes the bridge's sockets
@@ -44,11 +45,15 @@ import (
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/gctune"
 	"github.com/agentgate/agentgate/internal/health"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/redact"
 	"github.com/agentgate/agentgate/internal/server"
+	"github.com/agentgate/agentgate/internal/userlimit"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
+	"github.com/agentgate/agentgate/tool/mcp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -65,10 +70,18 @@ type Options struct {
 	// Redis, if set, is the Redis engine's client, made and closed by the
 	// caller (see engine.NewRedisClient); cfg.RedisURL must then be empty.
 	Redis *redis.Client
-	// Verifiers are tried after AUTH_TOKENS' to turn a bearer token into an
-	// identity (see edge.Policy.Authenticate). Any Verifier turns
-	// authentication on.
+	// Verifiers are tried after AUTH_TOKENS' and users' JWTs to turn a
+	// bearer token into an identity (see edge.Policy.Authenticate). Any
+	// Verifier turns authentication on.
 	Verifiers []edge.Verifier
+	// JWT, if set, changes the JWT verifier's settings that no variable
+	// sets (its clock, how soon it fetches the key set again) before it is
+	// built: for tests of key rotation that cannot wait for the defaults.
+	JWT func(*identity.JWTConfig)
+	// Tools are the sources of server tools the gateway runs in the tool
+	// loop: tools written in Go, and later MCP servers. A source's tool
+	// that has the name of one of CLIENT_TOOLS stops the start.
+	Tools []tool.Source
 }
 
 // App is a wired gateway, ready to serve.
@@ -84,7 +97,19 @@ type App struct {
 
 	metrics *metrics.Metrics
 	edge    *edge.Policy
-	bridge  *bridge.Bridge
+	// jwt verifies users' tokens (AUTH_JWKS_URL or AUTH_JWT_SECRET); nil
+	// without them.
+	jwt *identity.JWT
+	// limiter keeps the counts of the per-user limits (USER_MESSAGE_RATE,
+	// USER_MAX_CONNECTIONS); nil when no user can come in or nothing is
+	// limited.
+	limiter userlimit.Limiter
+	// rdb is the Redis client made of REDIS_URL, shared by the engine and
+	// the limiter; nil otherwise (the caller's own, Options.Redis, is the
+	// caller's to close).
+	rdb *redis.Client
+
+	bridge *bridge.Bridge
 	// burst returns the memory of a burst of new sockets (gctune.Burst).
 	burst *gctune.Burst
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
@@ -117,8 +142,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		cfg.Responder.Kind = "custom"
 	}
 	a := &App{cfg: cfg, log: opts.Logger, version: opts.Version}
+	vs, err := a.verifiers(opts)
+	if err != nil {
+		return nil, err
+	}
 	ecfg := engine.Config{HistoryLimit: cfg.HistoryLimit}
 	rc := engine.RedisConfig{URL: cfg.RedisURL, Config: ecfg, Logger: a.log}
+	rdb := opts.Redis
 	switch {
 	case opts.Redis != nil:
 		if err := engine.CheckRedisClient(opts.Redis); err != nil {
@@ -128,8 +158,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return engine.NewRedisClient(ctx, opts.Redis, rc)
 		}), "redis"
 	case cfg.RedisURL != "":
+		// One client for the engine and the per-user limits.
+		if a.rdb, err = engine.NewClient(rc); err != nil {
+			a.closeAll()
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb = a.rdb
 		a.engine, a.name = a.startRedis(ctx, "REDIS_URL", func(ctx context.Context) (*engine.Redis, error) {
-			return engine.NewRedis(ctx, rc)
+			return engine.NewRedisClient(ctx, rdb, rc)
 		}), "redis"
 	default:
 		a.engine, a.name = engine.NewMemory(ecfg), "memory"
@@ -137,11 +173,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.metrics = metrics.New(opts.Version, a.name)
 	a.engine = a.metrics.Engine(a.engine)
 	a.edge = edge.New(edge.Config{
-		Verifiers:      verifiers(cfg, opts),
+		Verifiers:      vs,
 		AllowedOrigins: cfg.AllowedOrigins,
 		MaxConnections: cfg.MaxConnections,
 		ConnectionRate: cfg.ConnectionRate,
 		FrameRate:      cfg.WSFrameRate,
+		ExpiryGrace:    cfg.JWT.ExpiryGrace,
+		UserLimits:     a.userLimits(rdb, users(cfg, opts)),
 		Metrics:        a.metrics,
 		Logger:         a.log,
 	})
@@ -155,6 +193,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.log.Warn("ALLOWED_ORIGINS is empty: web pages from any site may open the WebSocket")
 	}
 
+	if err := checkToolNames(ctx, cfg, opts.Tools); err != nil {
+		return nil, err
+	}
 	// A large reply leaves a large heap behind, and so does a burst of new
 	// sockets; see gctune.Releaser and gctune.Burst.
 	releaser := gctune.NewReleaser(10 * time.Second)
@@ -171,12 +212,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		ReplyTimeout:    cfg.ReplyTimeout,
 		ContextMessages: cfg.Responder.ContextMessages,
 		Redact:          red.String,
+
+		Tools:              opts.Tools,
+		ClientTools:        cfg.Tools.Client,
+		ToolApproval:       cfg.Tools.Approval,
+		MaxSteps:           cfg.Tools.MaxSteps,
+		ToolTimeout:        cfg.Tools.Timeout,
+		ToolResultMaxBytes: cfg.Tools.ResultMaxBytes,
+		ContextTokens:      cfg.Tools.ContextTokens,
+		OnToolCall:         a.countToolCall,
 	})
 	a.health = health.New(health.Config{
-		Ping:     a.service.Ready,
-		Reason:   a.unreadyReason,
-		Services: []string{agentv1connect.AgentServiceName},
-		Logger:   a.log,
+		Ping:       a.service.Ready,
+		Reason:     a.unreadyReason,
+		Services:   []string{agentv1connect.AgentServiceName},
+		Components: a.components(),
+		Logger:     a.log,
 	})
 	agentAPI := api.New(api.Config{
 		Service:   a.service,
@@ -225,6 +276,32 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
+// checkToolNames refuses server tools that bear a name of CLIENT_TOOLS: a
+// call of that name would be run by the gateway, never by the client.
+func checkToolNames(ctx context.Context, cfg config.Config, sources []tool.Source) error {
+	client := map[string]bool{}
+	for _, d := range cfg.Tools.Client {
+		client[d.Name] = true
+	}
+	for _, src := range sources {
+		for _, d := range src.Tools(ctx) {
+			if client[d.Name] {
+				return &config.Error{Var: "CLIENT_TOOLS", Value: d.Name, Accept: "a client tool may not have a server tool's name: rename one of them"}
+			}
+		}
+	}
+	return nil
+}
+
+// countToolCall counts a server tool's call in the metrics. An MCP
+// server's calls are counted by its source, with the server's name.
+func (a *App) countToolCall(c agent.ToolCallDone) {
+	if _, isMCP := c.Source.(*mcp.Source); isMCP {
+		return
+	}
+	a.metrics.Tools.ToolCalled("go", c.Tool, c.Outcome, c.Duration)
+}
+
 // agentHandler builds the Connect handler of the agent API, once, for the
 // server to mount: Connect, gRPC and gRPC-Web, behind the edge (Protect:
 // CORS and the token, before the body is read; Interceptor: observation,
@@ -262,13 +339,68 @@ func (a *App) websocketBridge(h *api.Handler) error {
 }
 
 // verifiers are the edge's, in the order it tries them: the service tokens
-// of AUTH_TOKENS, when there are any, then the caller's.
-func verifiers(cfg config.Config, opts Options) []edge.Verifier {
+// of AUTH_TOKENS, when there are any, then users' JWTs (AUTH_JWKS_URL or
+// AUTH_JWT_SECRET), whose verifier the App keeps to report its state and
+// close it, then the caller's. A service token is a plain comparison, the
+// JWT a signature check: the cheap one first.
+func (a *App) verifiers(opts Options) ([]edge.Verifier, error) {
 	var vs []edge.Verifier
-	if tokens := auth.New(cfg.AuthTokens); tokens.Enabled() {
+	if tokens := auth.New(a.cfg.AuthTokens); tokens.Enabled() {
 		vs = append(vs, tokens)
 	}
-	return append(vs, opts.Verifiers...)
+	if a.cfg.JWT.Enabled() {
+		jc := a.cfg.JWT.Verifier()
+		jc.Logger = a.log
+		if opts.JWT != nil {
+			opts.JWT(&jc)
+		}
+		v, err := identity.NewJWT(jc)
+		if err != nil {
+			return nil, fmt.Errorf("AUTH_JWKS_URL / AUTH_JWT_SECRET: %w", err)
+		}
+		a.jwt = v
+		vs = append(vs, v)
+	}
+	return append(vs, opts.Verifiers...), nil
+}
+
+// users reports whether users (identities that the per-user limits count)
+// can come in: users' JWTs are accepted, or the caller brought Verifiers,
+// which may prove users.
+func users(cfg config.Config, opts Options) bool {
+	return cfg.JWT.Enabled() || len(opts.Verifiers) > 0
+}
+
+// userLimits makes the per-user limits, when users can come in and a
+// limit is set: kept in Redis through rdb when the engine is on Redis,
+// so that they hold across replicas, else in this process.
+func (a *App) userLimits(rdb *redis.Client, users bool) *userlimit.Limits {
+	lc := a.cfg.UserLimits()
+	if !users || (lc.MessageRate <= 0 && lc.MaxConnections <= 0) {
+		return nil
+	}
+	if rdb == nil {
+		a.limiter = userlimit.NewMemory(nil)
+	} else {
+		// NewRedis fails on a nil client only.
+		a.limiter, _ = userlimit.NewRedis(rdb, userlimit.RedisConfig{Logger: a.log})
+	}
+	return userlimit.New(a.limiter, lc)
+}
+
+// components are the states /health's body reports besides readiness, by
+// name: the key set of AUTH_JWKS_URL ("ok", "fetching", "stale: … since
+// …", "unavailable: … since …"). None of them changes the status code: a
+// stale key set verifies tokens with the keys it has, and one that was
+// never fetched refuses users' tokens only, while service tokens and
+// everything else work on; failing readiness for it would take a replica,
+// or every replica at once, out of service for an outage of the identity
+// provider, and hold a deploy back.
+func (a *App) components() map[string]func() string {
+	if a.jwt == nil || a.cfg.JWT.JWKSURL == "" {
+		return nil
+	}
+	return map[string]func() string{"jwks": a.jwt.Status}
 }
 
 // Serve serves on ln until ctx is done, then drains (see server.Serve).
@@ -353,7 +485,8 @@ func hostOf(raw string) string {
 }
 
 // Close stops the repliers, the engine, and its connecting if it is
-// still under way.
+// still under way, then the per-user limits, the JWT verifier and the
+// Redis client the App made.
 func (a *App) Close() error {
 	if a.stopConnect != nil {
 		a.stopConnect()
@@ -361,7 +494,22 @@ func (a *App) Close() error {
 	}
 	a.burst.Stop()
 	a.service.Close()
-	return a.engine.Close()
+	err := a.engine.Close()
+	a.closeAll()
+	return err
+}
+
+// closeAll closes what the App made besides the service and the engine.
+func (a *App) closeAll() {
+	if a.limiter != nil {
+		_ = a.limiter.Close()
+	}
+	if a.jwt != nil {
+		a.jwt.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
 }
 
 // A burst of at least burstSockets new sockets, followed by burstQuiet

@@ -13,6 +13,7 @@ import (
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/internal/redistest"
+	"github.com/agentgate/agentgate/responder/respondertest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -136,5 +137,53 @@ func (h tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.n.Add(1)
 		return next(ctx, cmds)
+	}
+}
+
+// TestToolStepRedisRoundTrips measures a client tool's exchange on Redis:
+// a SendMessage whose run pauses for the tool, then SubmitToolResult with
+// wait, which resumes the run and follows its second step. It holds the
+// exchange to at most seven round trips (five measured on a quiet
+// machine): the message and the pausing step, as a plain message, the
+// run's events leaving with them; the pending call's read; the answer,
+// which takes the lease with the run; the step that ends the run,
+// releasing the lease; and two for events that leave in pipelines of
+// their own when the machine is busy (each run's start, which nothing
+// waits for, may).
+func TestToolStepRedisRoundTrips(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	trips := new(atomic.Int64)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	rdb.AddHook(tripCounter{trips})
+	t.Cleanup(func() { _ = rdb.Close() })
+	gw := apptest.Start(t, map[string]string{"CLIENT_TOOLS": `[{"name":"lookup","description":"Looks up."}]`}, apptest.Quiet(), func(o *app.Options) {
+		o.Redis = rdb
+		o.Responder = respondertest.Model(benchModel)
+	})
+	apptest.AwaitReady(t, gw.URL)
+	c := newClient(t, gw.URL, h2cConnect)
+	exchange := func() {
+		res, err := c.SendMessage(context.Background(), connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "tool-trips", Text: "client"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		call := res.Msg.GetReply().GetMessage().GetToolCalls()[0]
+		done, err := c.SubmitToolResult(context.Background(), connect.NewRequest(&agentv1.SubmitToolResultRequest{AgentId: "tool-trips",
+			ToolCallId: call.GetToolCallId(), Wait: true, Result: &agentv1.SubmitToolResultRequest_Output{Output: "found"}}))
+		if err != nil || done.Msg.GetReply().GetMessage().GetText() != "ok" {
+			t.Fatalf("the answer: %v, %v", done, err)
+		}
+	}
+	exchange()
+	const n = 30
+	trips.Store(0)
+	for range n {
+		exchange()
+	}
+	per := float64(trips.Load()) / n
+	t.Logf("%.2f round trips to Redis per client tool exchange", per)
+	if per > 7 {
+		t.Fatalf("%.2f round trips to Redis per client tool exchange, want at most 7", per)
 	}
 }

@@ -42,6 +42,9 @@ type Setup struct {
 	RedisURL string
 	// Dir receives the servers' logs.
 	Dir string
+	// Token, when set, is the bearer token the gateway's sockets send (for
+	// a gateway run with AUTH_TOKENS or users' JWTs, through -env).
+	Token string
 }
 
 // Runner measures one mode against a running server.
@@ -93,6 +96,9 @@ func (s *Setup) RunEnv(ctx context.Context, which string, env []string, fn Runne
 	}
 	defer p.Kill()
 	t := Target{Name: which, Addr: p.Addr, Project: which == Gateway || which == GatewayRedis, Centrifugo: which == Centrifugo || which == CentrifugoRedis, PID: p.PID()}
+	if t.Project {
+		t.Token = s.Token
+	}
 	r, err := fn(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w\nserver log tail:\n%s", which, err, p.Tail())

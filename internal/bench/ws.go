@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,9 @@ type Target struct {
 	Centrifugo bool
 	// PID is the server's process id, for its RSS; 0 when unknown.
 	PID int
+	// Token is the gateway's bearer token, which its sockets send as their
+	// access_token; empty for none.
+	Token string
 }
 
 // wsURL is the socket URL for agent id (the gateway) or the bare path.
@@ -39,9 +43,16 @@ func (t Target) wsURL(agentID, barePath string, subscribe bool) string {
 		}
 		return u
 	}
-	u := "ws://" + t.Addr + "/ws/agent/" + agentID
+	q := url.Values{}
 	if !subscribe {
-		u += "?subscribe=false"
+		q.Set("subscribe", "false")
+	}
+	if t.Token != "" {
+		q.Set("access_token", t.Token)
+	}
+	u := "ws://" + t.Addr + "/ws/agent/" + agentID
+	if len(q) > 0 {
+		u += "?" + q.Encode()
 	}
 	return u
 }

@@ -147,6 +147,9 @@ func gatewaySockets(ctx context.Context, t Target) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if t.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.Token)
+	}
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)

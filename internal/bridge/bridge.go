@@ -62,7 +62,7 @@
 //
 //	engine fan-out lock → writer.kick (no lock)
 //	outbox.mu, reader.dlMu, session.mu, roster.mu, batchConn.mu,
-//	eventFrames.mu: leaves
+//	eventFrames.mu, lifetime.mu: leaves
 //
 // gorilla/websocket's own write lock is held around batchConn.mu (its writes
 // reach the network through batchConn), never the other way round. The

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/edge"
@@ -78,10 +79,13 @@ func (s *session) response(c *call, msg proto.Message) (*[]byte, *rpcError) {
 	return b, nil
 }
 
-// rpcError is how a call failed, with its Connect code name.
+// rpcError is how a call failed, with its Connect code name, and when to
+// retry in seconds if the error says (its Retry-After metadata: a user
+// over USER_MESSAGE_RATE), else 0.
 type rpcError struct {
-	Code    string
-	Message string
+	Code       string
+	Message    string
+	RetryAfter int
 }
 
 // wireError is the error frame's code and message of a call's error: a
@@ -93,7 +97,8 @@ func wireError(err error) *rpcError {
 	case err == nil:
 		return nil
 	case errors.As(err, &ce):
-		return &rpcError{Code: ce.Code().String(), Message: ce.Message()}
+		retry, _ := strconv.Atoi(ce.Meta().Get("Retry-After"))
+		return &rpcError{Code: ce.Code().String(), Message: ce.Message(), RetryAfter: max(retry, 0)}
 	case errors.Is(err, context.Canceled):
 		return &rpcError{Code: connect.CodeCanceled.String(), Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):

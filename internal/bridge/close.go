@@ -35,6 +35,13 @@ const (
 	// with after_seq: nothing is lost from the log.
 	CloseTryAgainLater CloseCode = 1013
 
+	// CloseTokenExpired: the token the socket was opened with (or last
+	// refreshed with) expired, and the grace after it (AUTH_EXPIRY_GRACE)
+	// passed without a fresh one. Fetch a new token, reconnect with it and
+	// resume with after_seq and epoch: nothing is lost from the log. The
+	// 4000 range is the application's (RFC 6455, 7.4.2).
+	CloseTokenExpired CloseCode = 4001
+
 	// closeAbnormal means the connection is gone and no close frame can be
 	// sent. It never appears on the wire (RFC 6455 reserves 1006 for
 	// that).
@@ -61,6 +68,8 @@ func (c CloseCode) String() string {
 		name = "internal_error"
 	case CloseTryAgainLater:
 		name = "try_again_later"
+	case CloseTokenExpired:
+		name = "token_expired"
 	case closeAbnormal:
 		name = "abnormal"
 	default:

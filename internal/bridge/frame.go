@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -17,14 +18,18 @@ import (
 const maxIDLen = 128
 
 // clientFrame is one decoded client → server frame: a call
-// ({"id", "method", "request"}), a cancel ({"id", "cancel": true}) or, for
-// a text frame that is not a JSON object, the shorthand for the text method.
+// ({"id", "method", "request"}), a cancel ({"id", "cancel": true}), a
+// refresh of the socket's token ({"id", "refresh": {"token"}}) or, for a
+// text frame that is not a JSON object, the shorthand for the text method.
 type clientFrame struct {
 	id      string
 	hasID   bool
 	method  string
 	request []byte // raw JSON object; nil when absent or null
 	cancel  bool
+	// refresh is set for a refresh frame, token is its token.
+	refresh bool
+	token   string
 	// shorthand frames carry their whole text in text.
 	shorthand bool
 	text      string
@@ -58,7 +63,7 @@ func parseFrame(data []byte) (clientFrame, error) {
 	if !json.Valid(data) {
 		return clientFrame{}, syntaxError(data)
 	}
-	var id, method, request, cancel, unknown []byte
+	var id, method, request, cancel, refresh, unknown []byte
 	eachMember(data, func(key, value []byte) bool {
 		switch string(key) {
 		case `"id"`:
@@ -69,6 +74,8 @@ func parseFrame(data []byte) (clientFrame, error) {
 			request = value
 		case `"cancel"`:
 			cancel = value
+		case `"refresh"`:
+			refresh = value
 		default:
 			unknown = key
 			return false
@@ -76,7 +83,7 @@ func parseFrame(data []byte) (clientFrame, error) {
 		return true
 	})
 	if unknown != nil {
-		return clientFrame{}, invalidFrame("unknown field %s in frame; a frame has id, method, request and cancel", clip.String(string(unknown), 66))
+		return clientFrame{}, invalidFrame("unknown field %s in frame; a frame has id, method, request, cancel and refresh", clip.String(string(unknown), 66))
 	}
 	var f clientFrame
 	var ok bool
@@ -107,6 +114,16 @@ func parseFrame(data []byte) (clientFrame, error) {
 		}
 		f.request = request
 	}
+	if !isNull(refresh) {
+		if f.method != "" || f.request != nil || f.cancel {
+			return f, invalidFrame("a frame either calls a method, cancels a request or refreshes the token, not several")
+		}
+		if f.token, ok = refreshToken(refresh); !ok {
+			return f, invalidFrame(`refresh must be {"token":"<a fresh token>"}`)
+		}
+		f.refresh = true
+		return f, nil
+	}
 	switch {
 	case f.cancel && !f.hasID:
 		return f, invalidFrame("cancel needs the id of the request to cancel")
@@ -116,6 +133,28 @@ func parseFrame(data []byte) (clientFrame, error) {
 		return f, invalidFrame(`method is required, as in {"id":"1","method":"SendMessage","request":{"text":"hi"}}`)
 	}
 	return f, nil
+}
+
+// refreshToken reads the token of a refresh frame's member, {"token":
+// "…"}: a JSON object with one non-empty string member, token.
+func refreshToken(raw []byte) (string, bool) {
+	if raw[0] != '{' {
+		return "", false
+	}
+	var token []byte
+	n := 0
+	eachMember(raw, func(key, value []byte) bool {
+		n++
+		if string(key) == `"token"` {
+			token = value
+		}
+		return true
+	})
+	if n != 1 || token == nil {
+		return "", false
+	}
+	t, ok := jsonString(token)
+	return t, ok && t != ""
 }
 
 // syntaxError describes why data is not valid JSON.
@@ -254,14 +293,19 @@ func appendEnd(b []byte, prefix string) []byte {
 	return append(b, `"end":true}`...)
 }
 
-// appendError appends {…"error":{"code":…,"message":…}}. code is a Connect
-// code name in snake_case.
-func appendError(b []byte, prefix, code, msg string) []byte {
+// appendError appends {…"error":{"code":…,"message":…}}, with
+// "retryAfter":<seconds> when retry is positive. code is a Connect code
+// name in snake_case.
+func appendError(b []byte, prefix, code, msg string, retry int) []byte {
 	b = append(b, prefix...)
 	b = append(b, `"error":{"code":`...)
 	b = appendJSONString(b, code)
 	b = append(b, `,"message":`...)
 	b = appendJSONString(b, msg)
+	if retry > 0 {
+		b = append(b, `,"retryAfter":`...)
+		b = strconv.AppendInt(b, int64(retry), 10)
+	}
 	return append(b, "}}"...)
 }
 

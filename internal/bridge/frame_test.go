@@ -60,6 +60,17 @@ func TestParseFrame(t *testing.T) {
 	if err == nil || f.id != "c9" {
 		t.Fatalf("a bad method must still report the id: %+v, %v", f, err)
 	}
+	f, err = parseFrame([]byte(`{"id":"r1","refresh":{"token":"ey.J\u0041.x"}}`))
+	if err != nil || !f.refresh || f.id != "r1" || f.token != "ey.JA.x" {
+		t.Fatalf("refresh frame: %+v, %v", f, err)
+	}
+	for _, frame := range []string{`{"id":"r2","refresh":{}}`, `{"id":"r2","refresh":{"token":""}}`, `{"id":"r2","refresh":{"token":5}}`,
+		`{"id":"r2","refresh":{"token":"a","scope":"b"}}`, `{"id":"r2","refresh":"a"}`, `{"id":"r2","cancel":true,"refresh":{"token":"a"}}`,
+		`{"id":"r2","method":"GetAgent","refresh":{"token":"a"}}`} {
+		if f, err := parseFrame([]byte(frame)); err == nil || f.id != "r2" {
+			t.Errorf("%s: %+v, %v; want an error naming the id", frame, f, err)
+		}
+	}
 }
 
 // TestGeneratedTypesAreUsed checks that AgentService's messages decode into

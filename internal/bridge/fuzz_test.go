@@ -16,6 +16,7 @@ import (
 	"github.com/agentgate/agentgate/internal/api"
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/engine"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/pbjson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -83,6 +84,7 @@ type funcSink func(*[]byte) bool
 func (f funcSink) send(b *[]byte) bool                          { return f(b) }
 func (f funcSink) sendStream(_ context.Context, b *[]byte) bool { return f(b) }
 func (f funcSink) closeDrained()                                {}
+func (f funcSink) renew(identity.Identity)                      {}
 
 // finishWithin is how long any call may take in the fuzz target: the
 // service answers everything in memory.
@@ -157,7 +159,7 @@ func checkAgainstEncodingJSON(t *testing.T, data []byte, f clientFrame, err erro
 		return
 	}
 	for k := range m {
-		if k != "id" && k != "method" && k != "request" && k != "cancel" {
+		if k != "id" && k != "method" && k != "request" && k != "cancel" && k != "refresh" {
 			if err == nil {
 				t.Fatalf("%q: the unknown field %q went unnoticed", data, k)
 			}

@@ -90,15 +90,15 @@ func (t *T) fine() { t.mu.Lock(); n := len(t.q); t.q = append(t.q, n); t.mu.Unlo
 // isLeafCall reports what the bridge may call with a lock held: builtins, the
 // package's pure helpers and clip's, and the standard library's leaf
 // operations (an atomic, a sync.Map, a WaitGroup's Add, a context's cancel,
-// the clock, a deadline or a write on the network connection, which take no
-// lock but the runtime's own). Functions named …Locked run with the lock
-// held and are checked as such.
+// the clock, a timer's Reset and Stop, a deadline or a write on the network
+// connection, which take no lock but the runtime's own). Functions named
+// …Locked run with the lock held and are checked as such.
 func isLeafCall(name string) bool {
 	switch name {
 	case "append", "cap", "clear", "close", "copy", "delete", "len", "make", "max", "min", "new",
 		"putBuf", "getBuf", "clip.String", "invalidFrame", "appendTextHeader",
 		"fmt.Sprintf", "time.Now",
-		"Load", "Store", "Delete", "Add", "cancel", "IsZero", "After", "Sub",
+		"Load", "Store", "Delete", "Add", "cancel", "IsZero", "After", "Sub", "Reset", "Stop", "Equal", "Before",
 		"SetReadDeadline", "SetWriteDeadline", "Write":
 		return true
 	}

@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/pbjson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -42,6 +43,14 @@ type session struct {
 	ctx      context.Context
 	maxCalls int
 	sink     sink
+	// perm is what the socket needs of its caller on the agent (Read for
+	// its push): a refresh must still allow it.
+	perm identity.Permission
+
+	// caller, once the socket's token was refreshed, is ctx with the
+	// identity of the newest token: the context of the calls that start
+	// from then on. Nil before: ctx's own identity stands.
+	caller atomic.Pointer[callerCtx]
 
 	// next hands a call to a goroutine of the session that finished its
 	// own and lingers (see callLinger); nil: every call starts a
@@ -86,6 +95,26 @@ type sink interface {
 	// closeDrained closes the socket: it is called once the last call in
 	// flight has ended after drain.
 	closeDrained()
+	// renew makes id, of a fresh token the edge accepted, the socket's
+	// caller (session.caller), and moves the socket's end to id's.
+	renew(id identity.Identity)
+}
+
+// callerCtx holds a context, for an atomic.Pointer.
+type callerCtx struct{ ctx context.Context }
+
+// callCtx is the context a call starts in: the socket's, with the
+// identity of its newest token.
+func (s *session) callCtx() context.Context {
+	if c := s.caller.Load(); c != nil {
+		return c.ctx
+	}
+	return s.ctx
+}
+
+// callerOf is the context of the calls of id, for caller.
+func (s *session) callerOf(id identity.Identity) *callerCtx {
+	return &callerCtx{ctx: edge.WithIdentity(s.ctx, id)}
 }
 
 // call is one request in flight.
@@ -94,6 +123,8 @@ type call struct {
 	id     string
 	hasID  bool
 	prefix string // start of its frames: {"id":"…",
+	// token is the fresh token of a refresh (m is refreshMethod).
+	token  string
 	ctx    context.Context
 	cancel context.CancelFunc
 	// Guarded by session.mu.
@@ -110,6 +141,10 @@ func (s *session) handle(data []byte) {
 	}
 	if f.cancel {
 		s.cancelCall(f.id)
+		return
+	}
+	if f.refresh {
+		s.start(f, refreshMethod, nil)
 		return
 	}
 	m, msg, err := s.request(f)
@@ -152,11 +187,11 @@ func (s *session) request(f clientFrame) (*method, proto.Message, error) {
 
 // start registers a call and runs it in its own goroutine.
 func (s *session) start(f clientFrame, m *method, msg proto.Message) {
-	c := &call{m: m, id: f.id, hasID: f.hasID, ctx: s.ctx, cancel: func() {}}
+	c := &call{m: m, id: f.id, hasID: f.hasID, token: f.token, ctx: s.callCtx(), cancel: func() {}}
 	if c.hasID {
 		// Before the lock: a context derived from the socket's takes the
 		// socket context's lock.
-		c.ctx, c.cancel = context.WithCancel(s.ctx)
+		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}
 	s.mu.Lock()
 	if err := s.admitLocked(c); err != nil {
@@ -268,9 +303,12 @@ func (s *session) run(c *call, req proto.Message) {
 			s.sink.closeDrained()
 		}
 	}()
-	if c.m.stream {
+	switch {
+	case c.m == refreshMethod:
+		final = s.runRefresh(c)
+	case c.m.stream:
 		final = s.runStream(c, req)
-	} else {
+	default:
 		final = s.runUnary(c, req)
 	}
 }
@@ -294,7 +332,7 @@ func (s *session) outcome(c *call, e *rpcError) *rpcError {
 
 func errorFrame(c *call, e *rpcError) *[]byte {
 	b := getBuf()
-	*b = appendError(*b, c.prefix, e.Code, e.Message)
+	*b = appendError(*b, c.prefix, e.Code, e.Message, e.RetryAfter)
 	return b
 }
 
@@ -305,7 +343,7 @@ func (s *session) reject(id string, hasID bool, err error) {
 		code = fe.code
 	}
 	b := getBuf()
-	*b = appendError(*b, framePrefix(id, hasID), code.String(), msg)
+	*b = appendError(*b, framePrefix(id, hasID), code.String(), msg, 0)
 	s.sink.send(b)
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/gorilla/websocket"
 )
@@ -44,6 +46,10 @@ type socket struct {
 	// once, by end.
 	release func()
 
+	// life is the end of a socket whose token expires; nil for one whose
+	// token does not. Set by wire.
+	life *lifetime
+
 	rd    reader  // the reader goroutine's; its deadline under rd.dlMu
 	out   outbox  // anyone's, under out.mu
 	wr    writer  // the writer goroutine's of the moment; kick is anyone's
@@ -71,6 +77,9 @@ func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptio
 	s.push = push{s: s, skipDeltas: opts.skipDeltas}
 	s.calls = session{rpc: b.rpc, agentID: s.agentID, peer: r.RemoteAddr,
 		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s, next: make(chan started)}
+	if opts.subscribe {
+		s.calls.perm = identity.Read
+	}
 	return s
 }
 
@@ -125,6 +134,10 @@ func (s *socket) wire() {
 	// The reader sees the client's close as an error and lets the writer
 	// answer it: gorilla's default handler would write from the reader.
 	s.ws.SetCloseHandler(func(int, string) error { return nil })
+	id := edge.IdentityFrom(s.ctx)
+	if _, ok := s.b.edge.Deadline(id); ok {
+		s.life = newLifetime(s, id.Expires, s.b.edge.Grace())
+	}
 	s.push.notify()
 }
 
@@ -136,6 +149,9 @@ func (s *socket) serve() {
 	s.wr.kick() // the first turn replays what the client missed
 	s.rd.touch()
 	code, reason := s.rd.loop()
+	if s.life != nil {
+		s.life.stop()
+	}
 	s.close(code, reason)
 	s.wr.wait()
 	_ = s.ws.NetConn().Close()
@@ -202,6 +218,18 @@ func (s *socket) due(work dueWork) {
 }
 
 // The socket is its calls' sink (see session).
+
+// renew makes id, of a fresh token, the socket's caller, and moves its end
+// to id's. A socket whose first token did not expire keeps no end: its
+// caller, of the same subject, is what it was.
+func (s *socket) renew(id identity.Identity) {
+	caller := s.calls.callerOf(id)
+	if s.life == nil {
+		s.calls.caller.Store(caller)
+		return
+	}
+	s.life.renew(caller, id.Expires)
+}
 
 // send queues a response frame for the writer. A full queue means the
 // client reads too slowly: the socket is closed with 1013 rather than

@@ -29,13 +29,14 @@ import (
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/edge"
+	"github.com/agentgate/agentgate/tool"
 )
 
 // Service is what the doors need of agent.Service.
 type Service interface {
-	// Ask appends a user message (idempotent by clientMessageID) and
-	// follows its reply.
-	Ask(ctx context.Context, agentID, text, clientMessageID string) (*agent.Follower, error)
+	// Ask appends a user message (idempotent by clientMessageID), with
+	// the client tools it lends, and follows its reply.
+	Ask(ctx context.Context, agentID, text, clientMessageID string, tools ...tool.Def) (*agent.Follower, error)
 	// ActiveRun follows the reply being written to the agent, or returns
 	// nil if none is.
 	ActiveRun(ctx context.Context, agentID string) (*agent.Follower, error)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/errcode"
 	"github.com/agentgate/agentgate/internal/jsonerror"
 )
@@ -34,9 +35,10 @@ func Invalid(msg string) *Error {
 var Draining = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "server is shutting down; retry"}
 
 // ErrorOf turns any error into an *Error: a door's own errors pass, a
-// stream cut by the shutdown (ErrDraining) is Draining, errors of the agent
-// service keep their kind and message, anything else is an internal error
-// that reveals nothing.
+// stream cut by the shutdown (ErrDraining) is Draining, one whose token
+// expired (*edge.Expired) unauthenticated, errors of the agent service
+// keep their kind and message, anything else is an internal error that
+// reveals nothing.
 func ErrorOf(err error) *Error {
 	var de *Error
 	if errors.As(err, &de) {
@@ -44,6 +46,10 @@ func ErrorOf(err error) *Error {
 	}
 	if errors.Is(err, ErrDraining) {
 		return Draining
+	}
+	var exp *edge.Expired
+	if errors.As(err, &exp) {
+		return &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: exp.Error()}
 	}
 	var ae *agent.Error
 	if errors.As(err, &ae) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
@@ -34,9 +35,13 @@ func (x *Exchange) Refuse(e *Error) {
 	WriteError(x.w, e)
 }
 
-// refuseAtEdge answers with a refusal of the edge, recording its reason.
+// refuseAtEdge answers with a refusal of the edge, recording its reason,
+// and saying when to retry if the refusal knows.
 func (x *Exchange) refuseAtEdge(ref *edge.Refusal) {
 	x.Rec.Reason = ref.Reason
+	if ref.RetryAfter > 0 {
+		x.w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfter))
+	}
 	x.Refuse(&Error{Status: ref.Status, Code: ref.Code.String(), Message: ref.Message})
 }
 
@@ -74,8 +79,9 @@ func (x *Exchange) Authorize(agentID string, perm identity.Permission) bool {
 }
 
 // Admit takes a connection slot for the stream under the edge's
-// connection limits; if there is none, it refuses the request with 503 and
-// returns false.
+// connection limits; if there is none (503, or 429 for a user at
+// USER_MAX_CONNECTIONS), or the token expired (401), it refuses the
+// request and returns false.
 func (x *Exchange) Admit() bool {
 	release, ref := x.c.Edge.Admit(x.r, x.Rec.Door)
 	if ref != nil {
@@ -88,9 +94,14 @@ func (x *Exchange) Admit() bool {
 
 // Ask appends text as the user message of the request, with messageID as
 // its client_message_id, and follows its reply (Service.Ask), recording
-// whether the message was a retry. A refusal of the service is answered
+// whether the message was a retry. The message counts against the user's
+// USER_MESSAGE_RATE first (429 with Retry-After). A refusal is answered
 // (Refuse) and reported as false. The caller closes the reply.
 func (x *Exchange) Ask(agentID, text, messageID string) (*agent.Follower, bool) {
+	if ref := x.c.Edge.LimitMessage(x.r, x.Rec.Door); ref != nil {
+		x.refuseAtEdge(ref)
+		return nil, false
+	}
 	reply, err := x.c.Service.Ask(x.r.Context(), agentID, text, messageID)
 	if err != nil {
 		x.Refuse(ErrorOf(err))
@@ -116,6 +127,8 @@ func (x *Exchange) Ended(err error, code string) {
 		x.Rec.Outcome = edge.OutcomeClientGone
 	case errors.Is(err, ErrDraining):
 		x.Rec.Outcome = edge.OutcomeDraining
+	case errors.As(err, new(*edge.Expired)):
+		x.Rec.Outcome, x.Rec.Reason = edge.OutcomeExpired, "expired_token"
 	default:
 		x.Rec.Outcome = edge.OutcomeFailed
 	}

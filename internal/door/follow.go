@@ -8,6 +8,7 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/edge"
 )
 
 // How a followed stream ended, besides its reply being delivered.
@@ -21,7 +22,9 @@ var (
 
 // Follow delivers the events of reply to emit, then sends out what emit
 // buffered on sse, until the reply was delivered (nil), the client went
-// (ErrClientGone), the server drains (ErrDraining), or following failed
+// (ErrClientGone), its token expired (an *edge.Expired: ctx is the
+// request's, which edge.Policy.ProtectDoor ends then), the server drains
+// (ErrDraining), or following failed
 // (the agent service's error: among them the log lost under the reply,
 // agent.ErrHistoryReset, and the agent deleted, agent.ErrAgentDeleted).
 // While the reply is silent, sse gets a heartbeat comment every
@@ -43,7 +46,7 @@ func (c *Config) Follow(ctx context.Context, reply *agent.Follower, sse *SSE, em
 	for {
 		select {
 		case <-ctx.Done():
-			return ErrClientGone
+			return gone(ctx)
 		case <-c.Draining:
 			return ErrDraining
 		case <-hb.C:
@@ -75,9 +78,19 @@ func (c *Config) settle(ctx context.Context, sse *SSE, co *coalescer, err error)
 		return ErrClientGone
 	}
 	if err != nil && ctx.Err() != nil {
-		return ErrClientGone
+		return gone(ctx)
 	}
 	return err
+}
+
+// gone is why a stream whose context ended stops: the client went
+// (ErrClientGone), or its token expired (the *edge.Expired of
+// edge.Policy.Expiring), which the stream ends with on the wire.
+func gone(ctx context.Context) error {
+	if e := edge.ExpiredOf(ctx); e != nil {
+		return e
+	}
+	return ErrClientGone
 }
 
 // coalescer joins the adjacent text deltas of one turn of delivery (what

@@ -8,23 +8,40 @@ import (
 )
 
 // Admit takes a place for a long-lived connection at door d, a socket or a
-// door's stream, under MAX_CONNECTIONS and CONNECTION_RATE. The caller
-// calls release once the connection ends. A refusal (503
-// resource_exhausted) is observed; the caller answers it.
+// door's stream: the caller's token must not have expired (with the
+// grace, see Deadline: 401 expired_token), and the connection must fit
+// under MAX_CONNECTIONS and CONNECTION_RATE (503 resource_exhausted) and
+// the user's USER_MAX_CONNECTIONS (429 resource_exhausted). The caller
+// calls release once the connection ends. A refusal is observed; the
+// caller answers it.
 func (p *Policy) Admit(r *http.Request, d Door) (release func(), ref *Refusal) {
+	id := IdentityFrom(r.Context())
+	if ref := p.expiredRefusal(id); ref != nil {
+		p.refused(r, d, ref)
+		return nil, ref
+	}
 	leave, reason, ok := p.gate.Enter()
 	if !ok {
 		ref = gateRefusal(reason)
 		p.refused(r, d, ref)
 		return nil, ref
 	}
+	out, err := p.limits.Enter(r.Context(), id)
+	if ref := p.limitRefusal(r, d, err); ref != nil {
+		leave()
+		return nil, ref
+	}
 	if p.m == nil || (d != AGUI && d != AISDK) {
-		return leave, nil
+		return func() {
+			out()
+			leave()
+		}, nil
 	}
 	streams := p.m.DoorStreams.WithLabelValues(string(d))
 	streams.Inc()
 	return func() {
 		streams.Dec()
+		out()
 		leave()
 	}, nil
 }

@@ -79,7 +79,8 @@ var errWrongType = connect.NewError(connect.CodeInternal, errors.New("internal e
 
 // Unary calls m.Unary with req through the policy, for a call made in
 // process: it authorizes the caller in ctx for c.Procedure on the agent
-// req names, counts and times the call, turns a panic into an internal
+// req names, counts the message it sends, if it sends one, against the
+// caller's USER_MESSAGE_RATE, counts and times the call, turns a panic into an internal
 // error, and writes the call's access-log line, as Interceptor does for a
 // Connect call.
 func (p *Policy) Unary(ctx context.Context, c Call, m Method, req proto.Message) (res proto.Message, err error) {
@@ -88,11 +89,15 @@ func (p *Policy) Unary(ctx context.Context, c Call, m Method, req proto.Message)
 	if err = p.authorizeCall(ctx, c.Procedure, agentID); err != nil {
 		return nil, err
 	}
+	if err = p.limitMessage(ctx, c.Door, c.Procedure, req); err != nil {
+		return nil, err
+	}
 	return m.Unary(ctx, req)
 }
 
 // Stream is Unary for a server stream: m.Stream sends its responses with
-// send.
+// send. The stream is not a connection of its own (the socket that
+// carries it was admitted and counted), and it ends with the socket.
 func (p *Policy) Stream(ctx context.Context, c Call, m Method, req proto.Message, send func(proto.Message) error) (err error) {
 	start, agentID := p.begin(), agentIDOf(req)
 	defer p.finish(ctx, c, agentID, start, &err)

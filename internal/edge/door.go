@@ -48,6 +48,9 @@ const (
 	OutcomeClientGone = "client_gone"
 	// OutcomeDraining: the server shut down during the stream.
 	OutcomeDraining = "draining"
+	// OutcomeExpired: the token expired during the stream (with
+	// AUTH_EXPIRY_GRACE), which ended with unauthenticated.
+	OutcomeExpired = "expired"
 	// OutcomeFailed: the stream ended on a failure of the gateway.
 	OutcomeFailed = "failed"
 	// OutcomeRefused: the request was refused before any stream (bad

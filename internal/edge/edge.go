@@ -10,18 +10,26 @@
 //     context (IdentityFrom) to the service and the logs;
 //   - it checks the browser's origin (ALLOWED_ORIGINS), and answers CORS;
 //   - it admits long-lived connections under MAX_CONNECTIONS and
-//     CONNECTION_RATE (sockets, Connect streams, the doors' streams), and a
-//     socket's frames under WS_FRAME_RATE;
+//     CONNECTION_RATE (sockets, Connect streams, the doors' streams), and
+//     a user's under USER_MAX_CONNECTIONS; a socket's frames under
+//     WS_FRAME_RATE;
 //   - it authorizes: every call needs a permission on the agent it names
-//     (the table of permissionOf), a socket's upgrade needs Read for its
-//     push, a door's request Write, the console Admin;
+//     (the table of needOf), a socket's upgrade needs Read for its push, a
+//     door's request Write, the console Admin;
+//   - it limits what a user spends: every message, whichever way it comes
+//     in, counts against USER_MESSAGE_RATE (userlimits.go);
+//   - it bounds a connection's life by its token's (expiry.go): a stream
+//     ends with unauthenticated at the token's exp plus AUTH_EXPIRY_GRACE,
+//     and a socket, which may be handed a fresh token on the way
+//     (Refresh), is closed then by the bridge;
 //   - it observes: one access-log line per call and door request, the
 //     metrics of calls, sockets, frames and doors, each labelled by door,
 //     and every refusal counted by reason and door.
 //
 // A refusal is a *Refusal: the status, code and message the client gets
-// (401 unauthenticated, 403 permission_denied, 503 resource_exhausted),
-// and the reason the logs and metrics give, never a token.
+// (401 unauthenticated, 403 permission_denied, 429 resource_exhausted for
+// a user over its limits, 503 resource_exhausted for a server at its
+// caps), and the reason the logs and metrics give, never a token.
 //
 // How a door meets the policy depends on its wire. A Connect handler is
 // wrapped by Protect (CORS, then authentication before the body is read)
@@ -39,11 +47,13 @@ package edge
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	connectcors "connectrpc.com/cors"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/metrics"
 	"github.com/agentgate/agentgate/internal/origin"
+	"github.com/agentgate/agentgate/internal/userlimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
 )
@@ -86,6 +96,12 @@ type Config struct {
 	// FrameRate is how many frames per second one socket may send, with
 	// bursts of twice that; 0 is no limit.
 	FrameRate float64
+	// ExpiryGrace is AUTH_EXPIRY_GRACE: how long a connection outlives the
+	// token it was opened with (see Deadline).
+	ExpiryGrace time.Duration
+	// UserLimits are USER_MESSAGE_RATE and USER_MAX_CONNECTIONS. Nil: no
+	// user is limited.
+	UserLimits *userlimit.Limits
 	// Metrics counts what the policy observes. Nil: nothing is counted.
 	Metrics *metrics.Metrics
 	// Logger receives the access log and the refusals. Default
@@ -100,6 +116,8 @@ type Policy struct {
 	cors      *cors.Cors
 	gate      *limit.Gate
 	frameRate float64
+	grace     time.Duration
+	limits    *userlimit.Limits
 	m         *metrics.Metrics
 	log       *slog.Logger
 	// The socket counters, resolved once: a label lookup per frame is not
@@ -117,6 +135,8 @@ func New(cfg Config) *Policy {
 		origins:   origin.New(cfg.AllowedOrigins),
 		gate:      limit.NewGate(cfg.MaxConnections, cfg.ConnectionRate),
 		frameRate: cfg.FrameRate,
+		grace:     cfg.ExpiryGrace,
+		limits:    cfg.UserLimits,
 		m:         cfg.Metrics,
 		log:       cfg.Logger,
 	}

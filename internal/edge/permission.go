@@ -32,7 +32,9 @@ func needOf(procedure string) (need, bool) {
 		return need{perm: identity.Read}, true
 	case agentv1connect.AgentServiceSendMessageProcedure,
 		agentv1connect.AgentServiceConverseProcedure,
-		agentv1connect.AgentServiceCancelRunProcedure:
+		agentv1connect.AgentServiceCancelRunProcedure,
+		agentv1connect.AgentServiceSubmitToolResultProcedure,
+		agentv1connect.AgentServiceDecideToolCallProcedure:
 		return need{perm: identity.Write}, true
 	case agentv1connect.AgentServiceDeleteAgentProcedure:
 		return need{perm: identity.Admin}, true

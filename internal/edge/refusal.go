@@ -10,6 +10,7 @@ import (
 	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/jsonerror"
+	"github.com/agentgate/agentgate/internal/userlimit"
 )
 
 // Refusal is a request, call or connection the edge refused: what the
@@ -24,8 +25,12 @@ type Refusal struct {
 	Message string
 	// Reason is the short stable word of logs and metrics:
 	// unauthenticated, invalid_token, expired_token, origin,
-	// max_connections, connection_rate, agent, scope.
+	// max_connections, connection_rate, agent, scope,
+	// user_message_rate, user_max_connections.
 	Reason string
+	// RetryAfter is when to retry, in seconds, if the refusal knows (a
+	// user over USER_MESSAGE_RATE): the Retry-After header.
+	RetryAfter int
 	// cause is the error refused with, if any: an *identity.Denied, or a
 	// Verifier's error.
 	cause error
@@ -41,6 +46,7 @@ func (r *Refusal) Unwrap() error { return r.cause }
 // body {"code", "message"} of every refusal at the edge (package
 // jsonerror).
 func (r *Refusal) Write(w http.ResponseWriter) {
+	r.retryAfter(w)
 	jsonerror.Write(w, r.Status, r.Code.String(), r.Message)
 }
 
@@ -65,11 +71,19 @@ func gateRefusal(reason string) *Refusal {
 }
 
 // reasonOf is the reason of a refusal that err caused, for a call's log
-// line: the Denied's "agent" or "scope".
+// line: the Denied's "agent" or "scope", the limit a user exceeded, or
+// expired_token for a stream that outlived its token.
 func reasonOf(err error) string {
 	var d *identity.Denied
-	if errors.As(err, &d) {
+	var ex *userlimit.Exceeded
+	var exp *Expired
+	switch {
+	case errors.As(err, &d):
 		return d.Reason
+	case errors.As(err, &ex):
+		return ex.Reason
+	case errors.As(err, &exp):
+		return "expired_token"
 	}
 	return ""
 }

@@ -5,8 +5,25 @@
 // An Engine is four small parts over one store: the Log (appends, reads,
 // stats, deletion), the Leases (one writer per agent, and the agents whose
 // messages wait with nobody answering), the Runs (the progress of the reply
-// being written, and its cancellation) and the Broker (live events to
-// subscriptions, through one local fan-out, localSubs, under both engines).
+// being written, its cancellation, and the answers a paused run waits for)
+// and the Broker (live events to subscriptions, through one local fan-out,
+// localSubs, under both engines).
+//
+// # Runs that pause
+//
+// A run answers one user message in steps, each appended under the lease
+// (AppendRun). A step that waits for answers (a client's tool result, a
+// person's decision) pauses the run: the message counts as answered, the
+// lease is settled, and the store keeps what the run waits for (Pending).
+// Each answer is appended by AnswerCall, on any replica, which checks in
+// the same step that it is awaited, once; the last one makes the run
+// resumable: the agent is due again, and the caller takes the lease with
+// the work if it is free. Whoever holds the lease next sees the run in its
+// Work (Page.Resume) before any later message, and the append that ends
+// or pauses the run again clears it: so a paused run goes on exactly once,
+// also when the replica that paused it is gone. A user message appended
+// while a run is paused closes it in the same step (the closing events
+// were given with the pause), and so does CancelRun.
 // The memory engine serves one process; the Redis engine any number of
 // replicas, with its multi-step changes as Lua scripts (lua/*.lua).
 //
@@ -45,6 +62,16 @@ var (
 	// ErrNoRun: CancelRun found no active run, or another run than the one
 	// named.
 	ErrNoRun = errors.New("engine: no such active run")
+	// ErrNotPending: AnswerCall found nothing pending under the key: the
+	// call was answered, closed, never paused a run, or is unknown.
+	ErrNotPending = errors.New("engine: nothing pending under this key")
+	// ErrAwaitsResult and ErrAwaitsDecision: AnswerCall was given the other
+	// kind of answer than the one pending.
+	ErrAwaitsResult   = errors.New("engine: the call waits for a result, not a decision")
+	ErrAwaitsDecision = errors.New("engine: the call waits for a decision, not a result")
+	// ErrApprovalMismatch: a decision named another approval than the one
+	// pending.
+	ErrApprovalMismatch = errors.New("engine: the approval id is not the pending request's")
 )
 
 // Engine is a whole store: every part below, over one backing store, and
@@ -83,7 +110,10 @@ type Store interface {
 // and reading what waits cost no round trip of their own.
 type Log interface {
 	// AppendUser appends a user message to the agent's log, creating the
-	// agent on first use, and assigns it the next seq. If
+	// agent on first use, and assigns it the next seq. If the agent's run
+	// is paused, it is closed first, in the same step: the events given
+	// for that (Pending.MovedOn, RunAppend.Closing) are appended before the
+	// message. If
 	// opts.IdempotencyKey is not empty and an earlier message of this agent
 	// used it, nothing is appended and that earlier event is returned with
 	// Duplicate set. The appended event is delivered to subscribers before
@@ -108,6 +138,19 @@ type Log interface {
 	// waiting the lease is released. With a zero next the lease is left as
 	// it is.
 	AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease, next Claim) (Appended, error)
+
+	// AppendRun appends evs, events of the run that answers the user
+	// message at opts.Answers, in order, under opts.Lease (ErrLeaseLost
+	// otherwise), if that message is not answered yet or its run is the
+	// one to resume (Page.Resume); otherwise ErrAlreadyAnswered. It ends
+	// the run's progress. What else it does is opts.End's: RunGoesOn
+	// nothing more; RunEnds what AppendReply does; RunPauses that too, and
+	// the store keeps opts.Pending, what the run waits for, until
+	// AnswerCall answers each, or a user message or CancelRun closes the
+	// run. If a newer user message waits already, a run that would pause
+	// is closed at once (RunAppended.Closed): the user moved on.
+	// AppendReply is AppendRun of one event that ends the run.
+	AppendRun(ctx context.Context, agentID string, evs []*agentv1.AgentEvent, opts RunAppend) (RunAppended, error)
 
 	// Read returns up to limit persisted events with seq > after, in seq
 	// order, with the log's bounds. A limit of 0 reads the bounds only. An
@@ -169,15 +212,18 @@ type Runs interface {
 	// caller appends or publishes afterwards reaches subscribers after it.
 	//
 	// It also records the event as the agent's run progress, which Run
-	// returns: a run_started begins the progress anew if lease is held,
-	// and the run's later events are added to it. The progress is gone
+	// returns: a run_started, or a step_started, begins the progress anew
+	// if lease is held (so the progress is the step being written), and the
+	// run's later events are added to it. The progress is gone
 	// once AppendReply appends a reply, or when the lease expires, so a
 	// run whose writer died is not shown for long. An event published
 	// without the lease is delivered all the same, and not recorded.
 	PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error
 
 	// Run returns the agent's active run so far, compacted; none if no
-	// reply is being written. It starts with the run's run_started; then
+	// reply is being written. It starts with the run_started, or the
+	// step_started of the step being written (the earlier steps are
+	// persisted); then
 	// comes at most one text_delta holding all the text published so far,
 	// whose run_seq is that of the newest text delta folded into it; then
 	// the tool call events in order, where the tool_call_args of one call
@@ -190,9 +236,26 @@ type Runs interface {
 
 	// CancelRun asks whichever replica writes the agent's active run to
 	// stop it: the listeners of Broker.SubscribeCancels, on every replica,
-	// are called with the run's id. If runID is not empty it must be the
-	// active run. It returns the id of the run asked to stop, or ErrNoRun.
+	// are called with the run's id. With no active run, a paused run is
+	// closed instead, at once: the events given for that
+	// (Pending.Cancelled, RunAppend.Closing) are appended. If runID is not
+	// empty it must be that run. It returns the id of the run asked to stop
+	// or closed, or ErrNoRun.
 	CancelRun(ctx context.Context, agentID, runID string) (string, error)
+
+	// PendingCall returns what the paused run waits for under key
+	// (CallKey, InterruptKey), and false if nothing is pending under it.
+	PendingCall(ctx context.Context, agentID, key string) (PendingCall, bool, error)
+
+	// AnswerCall appends a.Events, the answer to what is pending under
+	// a.Key, if it is pending and waits for a.Kind (ErrNotPending,
+	// ErrAwaitsResult, ErrAwaitsDecision otherwise) and, when a.ApprovalID
+	// is set, is that approval (ErrApprovalMismatch); the key is answered
+	// then, once. If it was the last answer the run waited for, the run
+	// becomes resumable (Answered.Resumed): the agent is due, and, if
+	// a.Claim has a TTL and the lease is free, the caller takes it with
+	// the Work, which holds the run (Page.Resume).
+	AnswerCall(ctx context.Context, agentID string, a Answer) (Answered, error)
 }
 
 // Broker fans the agents' live events out to subscriptions on every
@@ -255,8 +318,8 @@ const WorkEvents = 64
 // Work is an agent's reply lease, held by the caller, and the log as its
 // holder needs it to answer: Page holds the events from Claim.Context
 // events before the oldest user message that waits (those after
-// Page.Answered wait), at most Claim.Context+WorkEvents of them, with the
-// log's bounds. Messages past the page are answered in turn: each reply
+// Page.Answered wait, and the one of Page.Resume, whose run goes on, comes
+// first), at most Claim.Context+WorkEvents of them, with the log's bounds. Messages past the page are answered in turn: each reply
 // hands back the next Work (AppendReply), and Settle tells the rest.
 type Work struct {
 	Lease Lease
@@ -272,6 +335,130 @@ type Appended struct {
 	Duplicate bool
 	// Work, if not nil, is the agent's reply lease, held now by the
 	// caller, and what waits for it (see Claim).
+	Work *Work
+}
+
+// RunEnd says what an AppendRun does to its run.
+type RunEnd int
+
+// The ends of an AppendRun.
+const (
+	// RunGoesOn: the events are a step (or results) after which the run
+	// goes on under the same lease.
+	RunGoesOn RunEnd = iota
+	// RunEnds: the run's last events. The message counts as answered (a
+	// run resumed is no longer to resume) and the lease is settled as
+	// AppendReply settles it.
+	RunEnds
+	// RunPauses: the run waits for RunAppend.Pending. The message counts
+	// as answered and the lease is settled, as for RunEnds.
+	RunPauses
+)
+
+// RunAppend says what an AppendRun appends under, and what it does.
+type RunAppend struct {
+	// Lease must be the agent's current lease.
+	Lease Lease
+	// Answers is the seq of the user message the run answers.
+	Answers uint64
+	// End is what the append does to the run.
+	End RunEnd
+	// With RunPauses: the run's id (CancelRun names it), what it waits
+	// for, and Closing, the message that ends it if it is closed before
+	// every answer came (by a user message or CancelRun), appended after
+	// the closing results of what was still pending.
+	RunID   string
+	Pending []Pending
+	Closing *agentv1.AgentEvent
+	// Next settles the lease with RunEnds and RunPauses, as AppendReply's
+	// next does.
+	Next Claim
+}
+
+// Pending is one answer a paused run waits for.
+type Pending struct {
+	// Key names it: CallKey of a tool call, InterruptKey of an upstream
+	// interrupt that holds no call.
+	Key string
+	// Call is what is kept of it, for PendingCall.
+	Call PendingCall
+	// MovedOn and Cancelled are what closing the run appends for it,
+	// without create_time (the store stamps it): when a user message
+	// comes first, or CancelRun. Nil appends nothing.
+	MovedOn, Cancelled *agentv1.AgentEvent
+}
+
+// PendingKind is the kind of answer a pending key waits for.
+type PendingKind string
+
+// The kinds of answer.
+const (
+	// PendingResult: a client's tool result.
+	PendingResult PendingKind = "result"
+	// PendingDecision: a person's decision.
+	PendingDecision PendingKind = "decision"
+)
+
+// PendingCall is what the store keeps of one pending answer: enough for
+// the service to build the answer's events without reading the log.
+type PendingCall struct {
+	Kind PendingKind `json:"k"`
+	// ApprovalID is the approval request's id, for a decision.
+	ApprovalID string `json:"a,omitempty"`
+	// RunID, MessageID and Step name the run and the step that asked;
+	// ReplyTo is the seq of the user message the run answers.
+	RunID     string `json:"r"`
+	MessageID string `json:"m"`
+	Step      uint32 `json:"p,omitempty"`
+	ReplyTo   uint64 `json:"s"`
+	// ToolCallID and Name are the call's, if the key is one;
+	// InterruptID is the upstream interrupt's, if any.
+	ToolCallID  string `json:"t,omitempty"`
+	Name        string `json:"n,omitempty"`
+	InterruptID string `json:"i,omitempty"`
+	// Order is the answer's place among the step's, for the closing.
+	Order int `json:"o"`
+}
+
+// CallKey is the Pending.Key of a tool call.
+func CallKey(toolCallID string) string { return "c:" + toolCallID }
+
+// InterruptKey is the Pending.Key of an upstream interrupt that holds no
+// tool call.
+func InterruptKey(interruptID string) string { return "i:" + interruptID }
+
+// RunAppended is what an AppendRun did.
+type RunAppended struct {
+	// Events are the events as stored, in order.
+	Events []*agentv1.AgentEvent
+	// Closed is set when a run that would pause was closed at once,
+	// since a newer user message waits.
+	Closed bool
+	// Work, if not nil, is the lease kept with what waits (see Claim).
+	Work *Work
+}
+
+// Answer is an answer to what a paused run waits for.
+type Answer struct {
+	// Key is what it answers (Pending.Key); Kind the kind of answer.
+	Key  string
+	Kind PendingKind
+	// ApprovalID, if set, must be the pending approval's.
+	ApprovalID string
+	// Events are appended, in order, if the key is answered.
+	Events []*agentv1.AgentEvent
+	// Claim takes the lease with the run, if this answer makes it
+	// resumable and the lease is free.
+	Claim Claim
+}
+
+// Answered is what AnswerCall did.
+type Answered struct {
+	// Events are the answer's events as stored.
+	Events []*agentv1.AgentEvent
+	// Resumed is set when this was the last answer: the run goes on.
+	Resumed bool
+	// Work, if not nil, is the lease taken with the run.
 	Work *Work
 }
 
@@ -292,8 +479,13 @@ type Page struct {
 	FirstSeq uint64
 	// LastSeq is the newest seq, 0 if the log is empty.
 	LastSeq uint64
-	// Answered is the seq of the newest user message that has an answer.
+	// Answered is the seq of the newest user message that has an answer
+	// (a run that paused counts as one).
 	Answered uint64
+	// Resume is the seq of the user message whose paused run has every
+	// answer it waited for and goes on (see Runs.AnswerCall), 0 if none:
+	// the lease holder continues it before any later message.
+	Resume uint64
 	// Epoch is the log's epoch, empty if the agent has no log.
 	Epoch string
 }
@@ -375,8 +567,20 @@ func RunID(ev *agentv1.AgentEvent) string {
 		return k.Message.GetRunId()
 	case *agentv1.AgentEvent_RunError:
 		return k.RunError.GetRunId()
+	case *agentv1.AgentEvent_StepStarted:
+		return k.StepStarted.GetRunId()
+	case *agentv1.AgentEvent_ToolCallDecision:
+		return k.ToolCallDecision.GetRunId()
+	case *agentv1.AgentEvent_ToolApprovalRequest:
+		return k.ToolApprovalRequest.GetRunId()
 	}
 	return ""
+}
+
+// BeginsStep reports whether ev, an ephemeral event, begins a step's
+// progress (see Runs.PublishRun): a run_started or a step_started.
+func BeginsStep(ev *agentv1.AgentEvent) bool {
+	return ev.GetRunStarted() != nil || ev.GetStepStarted() != nil
 }
 
 // NewEpoch returns a fresh log epoch: 128 random bits, so that two logs of

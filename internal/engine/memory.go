@@ -16,8 +16,8 @@ var _ Engine = (*Memory)(nil)
 // One mutex guards all state. Appends and fan-out (each agent's localSubs)
 // happen under it, which is what makes delivery order equal seq order; the
 // work done under the lock is a slice append and a non-blocking channel
-// send per subscriber. Its parts are in memory_log.go, memory_leases.go and
-// memory_run.go; the subscriptions below.
+// send per subscriber. Its parts are in memory_log.go, memory_leases.go,
+// memory_run.go and memory_calls.go (paused runs); the subscriptions below.
 type Memory struct {
 	cfg Config
 
@@ -40,7 +40,12 @@ type memAgent struct {
 	user uint64
 	// dueSince is when the agent's waiting work began, zero when none
 	// waits (see Leases.Due).
-	dueSince   time.Time
+	dueSince time.Time
+	// resume is the seq of the message whose run goes on, 0 if none;
+	// paused is that of the paused run, with what it waits for (see
+	// memory_calls.go).
+	resume     uint64
+	paused     *memPaused
 	idem       map[string]*agentv1.AgentEvent
 	created    time.Time
 	lastActive time.Time

@@ -83,7 +83,7 @@ func (m *Memory) Settle(ctx context.Context, lease Lease, seen uint64, next Clai
 // work if a user message after seen waits; otherwise it releases the lease
 // and the agent is no longer due.
 func (m *Memory) settleLocked(a *memAgent, lease Lease, seen uint64, next Claim) *Work {
-	if a.user > max(a.answered, seen) {
+	if a.user > max(a.answered, seen) || a.resume != 0 {
 		m.leases[lease.AgentID] = memLease{token: lease.Token, expires: m.cfg.Now().Add(next.TTL)}
 		return &Work{Lease: lease, Page: m.workLocked(a, next)}
 	}
@@ -94,7 +94,11 @@ func (m *Memory) settleLocked(a *memAgent, lease Lease, seen uint64, next Claim)
 
 // workLocked is the page a Work carries (see Work).
 func (m *Memory) workLocked(a *memAgent, c Claim) Page {
-	after := a.answered - min(a.answered, uint64(max(c.Context, 0)))
+	from := a.answered
+	if a.resume != 0 {
+		from = min(from, a.resume-1)
+	}
+	after := from - min(from, uint64(max(c.Context, 0)))
 	return a.read(after, max(c.Context, 0)+WorkEvents)
 }
 

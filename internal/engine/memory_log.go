@@ -22,6 +22,9 @@ func (m *Memory) AppendUser(ctx context.Context, agentID string, ev *agentv1.Age
 			return Appended{Event: prev, Duplicate: true}, nil
 		}
 	}
+	if a.paused != nil {
+		m.closeLocked(agentID, a, false)
+	}
 	stored := m.appendLocked(agentID, a, ev)
 	a.user = stored.Seq
 	if a.dueSince.IsZero() {
@@ -41,26 +44,51 @@ func (m *Memory) AppendUser(ctx context.Context, agentID string, ev *agentv1.Age
 
 // AppendReply implements Log.
 func (m *Memory) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease, next Claim) (Appended, error) {
-	if err := m.enter(ctx); err != nil {
+	res, err := m.AppendRun(ctx, agentID, []*agentv1.AgentEvent{ev}, RunAppend{Lease: lease, Answers: answers, End: RunEnds, Next: next})
+	if err != nil {
 		return Appended{}, err
 	}
+	return Appended{Event: res.Events[0], Work: res.Work}, nil
+}
+
+// AppendRun implements Log.
+func (m *Memory) AppendRun(ctx context.Context, agentID string, evs []*agentv1.AgentEvent, opts RunAppend) (RunAppended, error) {
+	if err := m.enter(ctx); err != nil {
+		return RunAppended{}, err
+	}
 	defer m.mu.Unlock()
-	if !m.leaseHeldLocked(lease) {
-		return Appended{}, ErrLeaseLost
+	if !m.leaseHeldLocked(opts.Lease) {
+		return RunAppended{}, ErrLeaseLost
 	}
 	a, ok := m.agents[agentID]
 	if !ok {
-		return Appended{}, ErrNotFound
+		return RunAppended{}, ErrNotFound
 	}
-	if answers <= a.answered {
-		return Appended{}, ErrAlreadyAnswered
+	s := opts.Answers
+	if s <= a.answered && (a.resume == 0 || s != a.resume) {
+		return RunAppended{}, ErrAlreadyAnswered
 	}
-	a.run = nil // the reply ends the run
-	stored := m.appendLocked(agentID, a, ev)
-	a.answered = answers
-	res := Appended{Event: stored}
-	if next.TTL > 0 {
-		res.Work = m.settleLocked(a, lease, answers, next)
+	a.run = nil // the run's progress is written, or over
+	var res RunAppended
+	for _, ev := range evs {
+		res.Events = append(res.Events, m.appendLocked(agentID, a, ev))
+	}
+	if opts.End == RunGoesOn {
+		return res, nil
+	}
+	a.answered = max(a.answered, s)
+	if a.resume == s {
+		a.resume = 0
+	}
+	if opts.End == RunPauses {
+		a.paused = newMemPaused(s, opts)
+		if a.user > s {
+			m.closeLocked(agentID, a, false)
+			res.Closed = true
+		}
+	}
+	if opts.Next.TTL > 0 {
+		res.Work = m.settleLocked(a, opts.Lease, s, opts.Next)
 	}
 	return res, nil
 }
@@ -80,7 +108,7 @@ func (m *Memory) Read(ctx context.Context, agentID string, after uint64, limit i
 
 // read is the page of a's log after seq after, at most limit events.
 func (a *memAgent) read(after uint64, limit int) Page {
-	p := Page{FirstSeq: a.first, LastSeq: a.last, Answered: a.answered, Epoch: a.epoch}
+	p := Page{FirstSeq: a.first, LastSeq: a.last, Answered: a.answered, Resume: a.resume, Epoch: a.epoch}
 	if len(a.events) == 0 || after >= a.last || limit <= 0 {
 		return p
 	}

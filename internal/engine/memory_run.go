@@ -17,9 +17,9 @@ func (m *Memory) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentE
 	defer m.mu.Unlock()
 	if a, ok := m.agents[lease.AgentID]; ok {
 		switch {
-		case ev.GetRunStarted() != nil && m.leaseHeldLocked(lease):
+		case BeginsStep(ev) && m.leaseHeldLocked(lease):
 			a.run = &memRun{id: RunID(ev), started: ev}
-		case ev.GetRunStarted() == nil && a.run != nil && a.run.id == RunID(ev):
+		case !BeginsStep(ev) && a.run != nil && a.run.id == RunID(ev):
 			a.run.add(ev)
 		}
 	}
@@ -60,7 +60,10 @@ func (m *Memory) CancelRun(ctx context.Context, agentID, runID string) (string, 
 	}
 	defer m.mu.Unlock()
 	run := m.runLocked(agentID)
-	if run == nil || (runID != "" && run.id != runID) {
+	if run == nil {
+		return m.closePausedLocked(agentID, runID)
+	}
+	if runID != "" && run.id != runID {
 		return "", ErrNoRun
 	}
 	if l := m.subs[agentID]; l != nil {

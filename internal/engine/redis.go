@@ -121,6 +121,24 @@ type Redis struct {
 // and OperationTimeout: a replica that starts without its store is
 // misconfigured more often than unlucky.
 func NewRedis(ctx context.Context, rc RedisConfig) (*Redis, error) {
+	rdb, err := NewClient(rc)
+	if err != nil {
+		return nil, err
+	}
+	r, err := openRedis(ctx, rdb, rc.withDefaults())
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewClient makes the client NewRedis would make of rc.URL, for a caller
+// that shares it with other users of the same Redis (the per-user limits)
+// and passes it to NewRedisClient: the URL's options, the timeouts of
+// OperationTimeout where the URL sets none, no retries. The caller closes
+// it.
+func NewClient(rc RedisConfig) (*redis.Client, error) {
 	if rc.URL == "" {
 		return nil, errors.New("engine: redis URL is empty")
 	}
@@ -145,14 +163,7 @@ func NewRedis(ctx context.Context, rc RedisConfig) (*Redis, error) {
 		opts.MaxRetries = -1 // scripts are not idempotent: see Redis
 	}
 	opts.ContextTimeoutEnabled = true
-
-	rdb := redis.NewClient(opts)
-	r, err := openRedis(ctx, rdb, rc)
-	if err != nil {
-		_ = rdb.Close()
-		return nil, err
-	}
-	return r, nil
+	return redis.NewClient(opts), nil
 }
 
 // NewRedisClient is NewRedis over a client the caller made (with its own

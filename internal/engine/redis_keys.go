@@ -41,6 +41,18 @@ type agentKeys struct {
 	// subs is a hash from replica epoch to that replica's count of client
 	// subscriptions (see presence).
 	subs string
+	// calls is a hash of what the paused run waits for: from each
+	// Pending.Key to its PendingCall as JSON, which the scripts read with
+	// cjson. It exists while a run is paused; meta's paused field is the
+	// seq of the message that run answers, pausedrun its run id, and
+	// resume the seq of a run that has every answer and goes on.
+	calls string
+	// closes is a hash of the events that close the paused run: "m" and a
+	// key for its closing result when a user message comes first, "c" and
+	// a key for CancelRun's, and "end" for the message that ends the run;
+	// each encoded as the append scripts store events, without create_time
+	// (the closing stamps it).
+	closes string
 	// channel carries the agent's live events to every replica.
 	channel string
 }
@@ -54,6 +66,8 @@ func (k keyspace) agent(id string) agentKeys {
 		lease:   base + "lease",
 		run:     base + "run",
 		subs:    base + "subs",
+		calls:   base + "calls",
+		closes:  base + "closes",
 		channel: base + "events",
 	}
 }
@@ -62,9 +76,10 @@ func (k keyspace) agent(id string) agentKeys {
 // pages them in id order for List.
 func (k keyspace) index() string { return k.prefix + "agents" }
 
-// due is a sorted set of the agents whose user messages wait for a reply,
-// scored by the Unix millisecond their waiting began: append_user.lua adds
-// an agent, a settle that finds nothing waiting (lua/log.lua) removes it,
+// due is a sorted set of the agents whose user messages wait for a reply
+// (or whose paused run has every answer), scored by the Unix millisecond
+// their waiting began: append_user.lua and answer_call.lua add an agent, a
+// settle that finds nothing waiting (lua/log.lua) removes it,
 // and Leases.Due lists those of its agents whose lease nobody holds.
 func (k keyspace) due() string { return k.prefix + "due" }
 

@@ -33,7 +33,7 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	h, _ := r.fan.watch(k.channel)
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, r.keys.due(), r.keys.index()},
+		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, r.keys.due(), r.keys.index(), k.calls, k.closes},
 			body, opts.IdempotencyKey, r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch(),
 			agentID, lease.Token, leaseTTL(opts.Claim.TTL).Milliseconds(), opts.Claim.Context, workLimit(opts.Claim))
 	})
@@ -52,41 +52,75 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	return Appended{Event: stored, Duplicate: dup, Work: out.workOf(lease)}, nil
 }
 
-// AppendReply implements Log. Like AppendUser, it returns once this
-// replica's subscribers have the event; settling the lease (next) is part
-// of its script.
+// AppendReply implements Log: AppendRun of one event that ends the run.
 func (r *Redis) AppendReply(ctx context.Context, agentID string, ev *agentv1.AgentEvent, answers uint64, lease Lease, next Claim) (Appended, error) {
+	res, err := r.AppendRun(ctx, agentID, []*agentv1.AgentEvent{ev}, RunAppend{Lease: lease, Answers: answers, End: RunEnds, Next: next})
+	if err != nil {
+		return Appended{}, err
+	}
+	return Appended{Event: res.Events[0], Work: res.Work}, nil
+}
+
+// AppendRun implements Log, in one script (append_run.lua). Like
+// AppendUser, it returns once this replica's subscribers have the events;
+// settling the lease (opts.Next) is part of its script.
+func (r *Redis) AppendRun(ctx context.Context, agentID string, evs []*agentv1.AgentEvent, opts RunAppend) (RunAppended, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
-		return Appended{}, err
+		return RunAppended{}, err
 	}
 	defer cancel()
-	body, err := encodeForAppend(ev, agentID)
-	if err != nil {
-		return Appended{}, err
+	ttl := int64(0) // leaves the lease unsettled
+	if opts.Next.TTL > 0 {
+		ttl = leaseTTL(opts.Next.TTL).Milliseconds()
 	}
 	k := r.keys.agent(agentID)
-	ttl := int64(0) // leaves the lease unsettled
-	if next.TTL > 0 {
-		ttl = leaseTTL(next.TTL).Milliseconds()
+	args := []any{opts.Lease.Token, strconv.FormatUint(opts.Answers, 10), runEndArg(opts.End), r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch(),
+		agentID, ttl, opts.Next.Context, workLimit(opts.Next), opts.RunID, len(evs)}
+	for _, ev := range evs {
+		body, err := encodeForAppend(ev, agentID)
+		if err != nil {
+			return RunAppended{}, err
+		}
+		args = append(args, body)
+	}
+	if opts.End == RunPauses {
+		if args, err = pendingArgs(args, agentID, opts); err != nil {
+			return RunAppended{}, err
+		}
 	}
 	h, _ := r.fan.watch(k.channel)
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = scriptAppendReply.EvalSha(opCtx, p, []string{k.meta, k.log, k.lease, k.run, r.keys.due()},
-			body, lease.Token, strconv.FormatUint(answers, 10), r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch(),
-			agentID, ttl, next.Context, workLimit(next))
+		res = scriptAppendRun.EvalSha(opCtx, p, []string{k.meta, k.log, k.lease, k.run, r.keys.due(), k.calls, k.closes}, args...)
 	})
 	if err != nil {
-		return Appended{}, r.fail(ctx, err)
+		return RunAppended{}, r.fail(ctx, err)
 	}
-	out, err := decodeLog("append_reply.lua", res, statusAppended)
+	out, err := decodeLog("append_run.lua", res, statusAppended)
 	if err != nil {
-		return Appended{}, err // ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered
+		return RunAppended{}, err // ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered
 	}
-	stored := out.stored(ev, agentID)
-	r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
-	return Appended{Event: stored, Work: out.workOf(lease)}, nil
+	stored, err := out.storedAll(evs, agentID)
+	if err != nil {
+		return RunAppended{}, err
+	}
+	if n := len(stored); n > 0 {
+		last := stored[n-1].GetSeq()
+		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= last })
+	}
+	return RunAppended{Events: stored, Closed: out.closed, Work: out.workOf(opts.Lease)}, nil
+}
+
+// runEndArg is an End as append_run.lua takes it.
+func runEndArg(e RunEnd) string {
+	switch e {
+	case RunEnds:
+		return "end"
+	case RunPauses:
+		return "pause"
+	}
+	return "on"
 }
 
 // workLimit is how many events the Work of c carries at most.
@@ -180,7 +214,7 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	h, deletes := r.fan.watch(k.channel)
 	var res *redis.Cmd
 	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
-		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run, r.keys.due(), r.keys.index()}, k.channel, agentID)
+		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run, r.keys.due(), r.keys.index(), k.calls, k.closes}, k.channel, agentID)
 	})
 	if err != nil {
 		return r.fail(ctx, err)

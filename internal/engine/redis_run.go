@@ -20,9 +20,10 @@ import (
 // and returns without waiting for Redis; the event reaches subscribers
 // after every event appended or published before it. If Redis cannot take
 // it, it is lost, as an ephemeral event may be.
-// A run_started goes through a script that checks the lease; the run's
-// later events are two plain commands, RPUSHX to the progress (which only
-// exists while a run does) and PUBLISH, since a Lua script per delta cost
+// A run_started or step_started goes through a script that checks the
+// lease and begins the progress anew; the run's later events are two plain
+// commands, RPUSHX to the progress (which only exists while a run does)
+// and PUBLISH, since a Lua script per delta cost
 // Redis ten times a PUBLISH. A text or argument delta is pushed as a
 // compact record, merged with the ones that follow it in the same pipeline
 // (see redis_run.go), so that the list grows by the bytes written, not by
@@ -31,7 +32,7 @@ import (
 // returns only those of the run the progress began with.
 func (r *Redis) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	k := r.keys.agent(lease.AgentID)
-	if ev.GetRunStarted() != nil {
+	if BeginsStep(ev) {
 		return r.post(ctx, ev, func(p redis.Pipeliner, msg []byte) {
 			scriptBeginRun.EvalSha(context.Background(), p, []string{k.lease, k.run},
 				lease.Token, msg, RunID(ev), k.channel)
@@ -105,7 +106,8 @@ func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent,
 }
 
 // CancelRun implements Runs: the lease holder hears the request on the
-// agent's channel, through its replier's SubscribeCancels.
+// agent's channel, through its replier's SubscribeCancels; a paused run is
+// closed by the script itself.
 func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
@@ -115,7 +117,8 @@ func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, e
 	k := r.keys.agent(agentID)
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = scriptCancelRun.EvalSha(opCtx, p, []string{k.run}, runID, k.channel)
+		res = scriptCancelRun.EvalSha(opCtx, p, []string{k.run, k.meta, k.log, k.calls, k.closes},
+			runID, k.channel, r.cfg.HistoryLimit, r.now(), NewEpoch())
 	})
 	if err != nil {
 		return "", r.fail(ctx, err)
@@ -274,7 +277,7 @@ func runFromList(agentID string, vals []string) ([]*agentv1.AgentEvent, error) {
 		if RunID(ev) != runID {
 			continue
 		}
-		if ev.GetRunStarted() != nil {
+		if BeginsStep(ev) {
 			started = ev
 			continue
 		}
@@ -285,6 +288,9 @@ func runFromList(agentID string, vals []string) ([]*agentv1.AgentEvent, error) {
 	}
 	out := []*agentv1.AgentEvent{started}
 	msgID := started.GetRunStarted().GetMessageId()
+	if s := started.GetStepStarted(); s != nil {
+		msgID = s.GetMessageId()
+	}
 	if textSeq != 0 {
 		out = append(out, &agentv1.AgentEvent{AgentId: agentID, CreateTime: started.GetCreateTime(), Epoch: started.GetEpoch(), RunSeq: textSeq,
 			Kind: &agentv1.AgentEvent_TextDelta{TextDelta: &agentv1.TextDelta{RunId: runID, MessageId: msgID, Delta: text.String()}}})

@@ -23,24 +23,25 @@ var luaFiles embed.FS
 
 // The scripts, built once from the embedded files and never changed.
 var (
-	scriptAppendUser  = luaScript("log.lua", "append_user.lua")
-	scriptAppendReply = luaScript("log.lua", "append_reply.lua")
-	scriptSettle      = luaScript("log.lua", "settle.lua")
-	scriptRead        = luaScript("log.lua", "read.lua")
-	scriptStat        = luaScript("stat.lua")
-	scriptDelete      = luaScript("delete.lua")
-	scriptRenew       = luaScript("renew_lease.lua")
-	scriptRelease     = luaScript("release_lease.lua")
-	scriptCount       = luaScript("count_subscribers.lua")
-	scriptBeginRun    = luaScript("begin_run.lua")
-	scriptCancelRun   = luaScript("cancel_run.lua")
+	scriptAppendUser = luaScript("log.lua", "append_user.lua")
+	scriptAppendRun  = luaScript("log.lua", "append_run.lua")
+	scriptAnswerCall = luaScript("log.lua", "answer_call.lua")
+	scriptSettle     = luaScript("log.lua", "settle.lua")
+	scriptRead       = luaScript("log.lua", "read.lua")
+	scriptStat       = luaScript("stat.lua")
+	scriptDelete     = luaScript("delete.lua")
+	scriptRenew      = luaScript("renew_lease.lua")
+	scriptRelease    = luaScript("release_lease.lua")
+	scriptCount      = luaScript("count_subscribers.lua")
+	scriptBeginRun   = luaScript("begin_run.lua")
+	scriptCancelRun  = luaScript("log.lua", "cancel_run.lua")
 )
 
 // allScripts are loaded at start and again after Redis forgot them (a
 // restart), since pipelined EVALSHA cannot fall back to EVAL by itself.
 func allScripts() []*redis.Script {
 	return []*redis.Script{
-		scriptAppendUser, scriptAppendReply, scriptSettle, scriptRead, scriptStat,
+		scriptAppendUser, scriptAppendRun, scriptAnswerCall, scriptSettle, scriptRead, scriptStat,
 		scriptDelete, scriptRenew, scriptRelease, scriptCount,
 		scriptBeginRun, scriptCancelRun,
 	}
@@ -81,10 +82,16 @@ const (
 	statusDeleted         = "deleted"
 	statusRenewed         = "renewed"
 	statusCancelled       = "cancelled"
+	statusAnswered        = "answered"
 	statusLeaseLost       = "lease_lost"
 	statusNotFound        = "not_found"
 	statusAlreadyAnswered = "already_answered"
 	statusNoRun           = "no_run"
+	// The refusals of answer_call.lua.
+	statusNotPending       = "not_pending"
+	statusAwaitsResult     = "awaits_result"
+	statusAwaitsDecision   = "awaits_decision"
+	statusApprovalMismatch = "approval_mismatch"
 )
 
 // checkStatus returns nil for one of the statuses ok, the engine's error
@@ -104,6 +111,14 @@ func checkStatus(script, status string, ok ...string) error {
 		return ErrAlreadyAnswered
 	case statusNoRun:
 		return ErrNoRun
+	case statusNotPending:
+		return ErrNotPending
+	case statusAwaitsResult:
+		return ErrAwaitsResult
+	case statusAwaitsDecision:
+		return ErrAwaitsDecision
+	case statusApprovalMismatch:
+		return ErrApprovalMismatch
 	}
 	return fmt.Errorf("engine: redis: %s returned status %q", script, status)
 }
@@ -130,16 +145,20 @@ func eachPair(script string, cmd *redis.Cmd, f func(name string, v any) error) e
 }
 
 // logResult is what the scripts of the log return (append_user.lua,
-// append_reply.lua, settle.lua, read.lua): a status (none for read.lua);
-// a duplicate's original event, or the seq of the event stored; whether
-// the caller's lease was kept with work ("taken") or "released"; and a
-// page of the log (see page in lua/log.lua).
+// append_run.lua, answer_call.lua, settle.lua, read.lua): a status (none
+// for read.lua); a duplicate's original event, or the seq (seqs) of the
+// events stored; whether a pause was closed at once, or a run resumed;
+// whether the caller's lease was kept with work ("taken") or "released";
+// and a page of the log (see page in lua/log.lua).
 type logResult struct {
-	status string
-	event  *agentv1.AgentEvent
-	seq    uint64
-	work   string
-	page   Page
+	status  string
+	event   *agentv1.AgentEvent
+	seq     uint64
+	seqs    []uint64
+	closed  bool
+	resumed bool
+	work    string
+	page    Page
 }
 
 // decodeLog decodes a log script's result, and its status: nil for one
@@ -156,6 +175,16 @@ func decodeLog(script string, cmd *redis.Cmd, ok ...string) (logResult, error) {
 			res.event, err = decodeEvent(v)
 		case "seq":
 			res.seq, err = asUint(v)
+		case "seqs":
+			res.seqs, err = asList(v, asUint)
+		case "closed":
+			var n uint64
+			n, err = asUint(v)
+			res.closed = n == 1
+		case "resumed":
+			var n uint64
+			n, err = asUint(v)
+			res.resumed = n == 1
 		case "work":
 			res.work, err = asString(v)
 		case "first":
@@ -164,6 +193,8 @@ func decodeLog(script string, cmd *redis.Cmd, ok ...string) (logResult, error) {
 			res.page.LastSeq, err = asUint(v)
 		case "answered":
 			res.page.Answered, err = asUint(v)
+		case "resume":
+			res.page.Resume, err = asUint(v)
 		case "epoch":
 			res.page.Epoch, err = asString(v)
 		case "events":
@@ -193,6 +224,21 @@ func (res logResult) stored(ev *agentv1.AgentEvent, agentID string) *agentv1.Age
 	c := cloneEvent(ev)
 	c.AgentId, c.Seq, c.Epoch = agentID, res.seq, res.page.Epoch
 	return c
+}
+
+// storedAll is evs as an append script stored them, in order (see
+// stored).
+func (res logResult) storedAll(evs []*agentv1.AgentEvent, agentID string) ([]*agentv1.AgentEvent, error) {
+	if len(res.seqs) != len(evs) {
+		return nil, fmt.Errorf("engine: redis: %d seqs for %d events appended", len(res.seqs), len(evs))
+	}
+	out := make([]*agentv1.AgentEvent, len(evs))
+	for i, ev := range evs {
+		c := cloneEvent(ev)
+		c.AgentId, c.Seq, c.Epoch = agentID, res.seqs[i], res.page.Epoch
+		out[i] = c
+	}
+	return out, nil
 }
 
 // workOf is the Work a log script handed over with lease, nil if none.
@@ -265,7 +311,7 @@ func decodeStatus(script string, cmd *redis.Cmd, ok ...string) error {
 }
 
 // decodeCancel decodes what cancel_run.lua returns: the id of the run
-// asked to stop, or ErrNoRun.
+// asked to stop (or closed), or ErrNoRun.
 func decodeCancel(cmd *redis.Cmd) (string, error) {
 	var status, runID string
 	err := eachPair("cancel_run.lua", cmd, func(name string, v any) error {

@@ -77,7 +77,7 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 			t.Fatal(err)
 		}
 		due := keyspace{prefix: "test:"}.due()
-		res := scriptAppendUser.Run(ctx, rdb, []string{k.meta, k.log, k.idem, k.lease, due, "test:agents"},
+		res := scriptAppendUser.Run(ctx, rdb, []string{k.meta, k.log, k.idem, k.lease, due, "test:agents", k.calls, k.closes},
 			body, "", 10, "1", k.channel, fresh, agentID, "", 0, 0, WorkEvents)
 		got, err := decodeLog("append_user.lua", res, statusAppended)
 		if err != nil {
@@ -90,19 +90,20 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 			t.Fatalf("seq %d, epoch of %d bytes: stored %v, returned %v, want %v", c.seq, len(c.epoch), stored, returned, want)
 		}
 
-		// append_reply.lua, under a lease, stores the next seq likewise.
+		// append_run.lua, under a lease, stores the next seq likewise.
 		if err := rdb.Set(ctx, k.lease, "token", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
-		res = scriptAppendReply.Run(ctx, rdb, []string{k.meta, k.log, k.lease, k.run, due},
-			body, "token", strconv.FormatUint(c.seq, 10), 10, "2", k.channel, "not used", agentID, 0, 0, WorkEvents)
-		got, err = decodeLog("append_reply.lua", res, statusAppended)
+		res = scriptAppendRun.Run(ctx, rdb, []string{k.meta, k.log, k.lease, k.run, due, k.calls, k.closes},
+			"token", strconv.FormatUint(c.seq, 10), "end", 10, "2", k.channel, "not used", agentID, 0, 0, WorkEvents, "", 1, body)
+		got, err = decodeLog("append_run.lua", res, statusAppended)
 		if err != nil {
-			t.Fatalf("seq %d: append_reply.lua: %v", c.seq, err)
+			t.Fatalf("seq %d: append_run.lua: %v", c.seq, err)
 		}
 		want.Seq++
-		if stored := unmarshalNewest(t, rdb, k.log); !proto.Equal(stored, want) || !proto.Equal(got.stored(ev, agentID), want) {
-			t.Fatalf("reply after seq %d: stored %v, want %v", c.seq, stored, want)
+		all, err := got.storedAll([]*agentv1.AgentEvent{ev}, agentID)
+		if stored := unmarshalNewest(t, rdb, k.log); err != nil || !proto.Equal(stored, want) || !proto.Equal(all[0], want) {
+			t.Fatalf("reply after seq %d: stored %v, returned %v (%v), want %v", c.seq, stored, all, err, want)
 		}
 	}
 }

@@ -99,6 +99,30 @@ func (s *Starting) AppendReply(ctx context.Context, agentID string, ev *agentv1.
 	return Appended{}, s.err()
 }
 
+// AppendRun implements Log.
+func (s *Starting) AppendRun(ctx context.Context, agentID string, evs []*agentv1.AgentEvent, opts RunAppend) (RunAppended, error) {
+	if e := s.engine(); e != nil {
+		return e.AppendRun(ctx, agentID, evs, opts)
+	}
+	return RunAppended{}, s.err()
+}
+
+// PendingCall implements Runs.
+func (s *Starting) PendingCall(ctx context.Context, agentID, key string) (PendingCall, bool, error) {
+	if e := s.engine(); e != nil {
+		return e.PendingCall(ctx, agentID, key)
+	}
+	return PendingCall{}, false, s.err()
+}
+
+// AnswerCall implements Runs.
+func (s *Starting) AnswerCall(ctx context.Context, agentID string, a Answer) (Answered, error) {
+	if e := s.engine(); e != nil {
+		return e.AnswerCall(ctx, agentID, a)
+	}
+	return Answered{}, s.err()
+}
+
 // PublishRun implements Runs.
 func (s *Starting) PublishRun(ctx context.Context, lease Lease, ev *agentv1.AgentEvent) error {
 	if e := s.engine(); e != nil {

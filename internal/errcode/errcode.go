@@ -41,4 +41,5 @@ var kinds = [...]struct {
 	agent.KindDeadlineExceeded:   {connect.CodeDeadlineExceeded, http.StatusGatewayTimeout},
 	agent.KindCanceled:           {connect.CodeCanceled, StatusClientClosed},
 	agent.KindAborted:            {connect.CodeAborted, http.StatusConflict},
+	agent.KindAlreadyExists:      {connect.CodeAlreadyExists, http.StatusConflict},
 }

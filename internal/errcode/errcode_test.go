@@ -13,7 +13,7 @@ import (
 // row: a missing one would answer with an unset code and status 0.
 func TestEveryKindHasItsCodes(t *testing.T) {
 	t.Parallel()
-	for k := agent.KindInternal; k <= agent.KindAborted; k++ {
+	for k := agent.KindInternal; k <= agent.KindAlreadyExists; k++ {
 		code, status := Of(k)
 		if code == 0 || status < 400 {
 			t.Errorf("kind %d: code %v, status %d; want a code and an error status", k, code, status)
@@ -27,7 +27,7 @@ func TestEveryKindHasItsCodes(t *testing.T) {
 // TestUnknownKindIsInternal: a kind outside the table reveals nothing.
 func TestUnknownKindIsInternal(t *testing.T) {
 	t.Parallel()
-	for _, k := range []agent.Kind{-1, agent.KindAborted + 1} {
+	for _, k := range []agent.Kind{-1, agent.KindAlreadyExists + 1} {
 		if code, status := Of(k); code != connect.CodeInternal || status != http.StatusInternalServerError {
 			t.Errorf("kind %d: %v %d, want internal 500", k, code, status)
 		}

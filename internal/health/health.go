@@ -28,6 +28,11 @@ type Config struct {
 	Reason func(error) string
 	// Services are the gRPC service names reported besides "" (the server).
 	Services []string
+	// Components are states /health's body reports by name, under
+	// "components", such as the key set of the JWT verifier: "ok", or what
+	// is wrong. They do not change readiness: each is something the server
+	// works on without (with less), which a person should see.
+	Components map[string]func() string
 	// PingTimeout bounds one Ping. Default 1s.
 	PingTimeout time.Duration
 	// CacheFor is how long a Ping result is reused, so that frequent probes
@@ -124,8 +129,21 @@ func (s *State) Ready(ctx context.Context) (reason string, ok bool) {
 }
 
 type status struct {
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
+	Status     string            `json:"status"`
+	Reason     string            `json:"reason,omitempty"`
+	Components map[string]string `json:"components,omitempty"`
+}
+
+// components reads the states of Config.Components.
+func (s *State) components() map[string]string {
+	if len(s.cfg.Components) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(s.cfg.Components))
+	for name, f := range s.cfg.Components {
+		out[name] = f()
+	}
+	return out
 }
 
 // Root answers GET and HEAD / with 200 OK: the default probe path of many
@@ -136,14 +154,15 @@ func (s *State) Root(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("OK"))
 }
 
-// Readiness answers /health: 200 while ready, 503 with the reason otherwise.
+// Readiness answers /health: 200 while ready, 503 with the reason otherwise,
+// with the components' states either way.
 func (s *State) Readiness(w http.ResponseWriter, r *http.Request) {
 	reason, ok := s.Ready(r.Context())
 	if ok {
-		writeJSON(w, http.StatusOK, status{Status: "ok"})
+		writeJSON(w, http.StatusOK, status{Status: "ok", Components: s.components()})
 		return
 	}
-	writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: reason})
+	writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: reason, Components: s.components()})
 }
 
 // Liveness answers /health/live: 200 while the process runs, draining or not,

@@ -17,7 +17,7 @@ import (
 // the identity) allocates little.
 func BenchmarkVerify(b *testing.B) {
 	rs, es, ed := newRSA(b, "rsa"), newEC(b, "ec"), newEd(b, "ed")
-	set := jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{rs.jwk(b), es.jwk(b), ed.jwk(b)}}
+	set := jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{rs.JWK(b), es.JWK(b), ed.JWK(b)}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(set) }))
 	defer srv.Close()
 	now := time.Now()
@@ -37,9 +37,9 @@ func BenchmarkVerify(b *testing.B) {
 		token string
 	}{
 		{"HS256", secret, signWith(b, jwt.SigningMethodHS256, "", []byte(testSecret), claims)},
-		{"RS256", keys, rs.sign(b, claims)},
-		{"ES256", keys, es.sign(b, claims)},
-		{"EdDSA", keys, ed.sign(b, claims)},
+		{"RS256", keys, rs.Sign(b, claims)},
+		{"ES256", keys, es.Sign(b, claims)},
+		{"EdDSA", keys, ed.Sign(b, claims)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()

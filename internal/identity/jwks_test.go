@@ -31,20 +31,20 @@ func TestKeyRotation(t *testing.T) {
 	srv := newJWKSServer(t, old)
 	v := newKeySetVerifier(t, srv, clk, nil)
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, old.sign(t, userClaims(clk.Now(), "alice", nil))); err != nil {
+	if _, err := v.Verify(ctx, old.Sign(t, userClaims(clk.Now(), "alice", nil))); err != nil {
 		t.Fatal(err)
 	}
 
-	srv.set(t, next)
+	srv.Set(t, next)
 	clk.Add(defaultRefetchInterval)
-	id, err := v.Verify(ctx, next.sign(t, userClaims(clk.Now(), "alice", nil)))
+	id, err := v.Verify(ctx, next.Sign(t, userClaims(clk.Now(), "alice", nil)))
 	if err != nil || id.Subject != "alice" {
 		t.Fatalf("the new key's token: %+v, %v", id, err)
 	}
-	if hits := srv.hits.Load(); hits != 2 {
+	if hits := srv.Hits(); hits != 2 {
 		t.Fatalf("the key set was fetched %d times, want 2: at start, and for the new kid", hits)
 	}
-	_, err = v.Verify(ctx, old.sign(t, userClaims(clk.Now(), "alice", nil)))
+	_, err = v.Verify(ctx, old.Sign(t, userClaims(clk.Now(), "alice", nil)))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `key "2030-01" is not among AUTH_JWKS_URL's keys`) {
 		t.Fatalf("the old key's token: %v, want it refused", err)
 	}
@@ -67,7 +67,7 @@ func TestUnknownKidsAreRateLimited(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 200 {
 			wg.Go(func() {
-				tok := signWith(t, jwt.SigningMethodRS256, fmt.Sprintf("made-up-%d", i), rs.key, userClaims(clk.Now(), "mallory", nil))
+				tok := signWith(t, jwt.SigningMethodRS256, fmt.Sprintf("made-up-%d", i), rs.Key, userClaims(clk.Now(), "mallory", nil))
 				if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "is not among") {
 					t.Errorf("made-up kid %d: %v", i, err)
 				}
@@ -76,21 +76,21 @@ func TestUnknownKidsAreRateLimited(t *testing.T) {
 		wg.Wait()
 	}
 	flood() // within RefetchInterval of the first fetch: no request
-	if hits := srv.hits.Load(); hits != 1 {
+	if hits := srv.Hits(); hits != 1 {
 		t.Fatalf("%d requests after a flood right after the first fetch, want 1", hits)
 	}
 	clk.Add(defaultRefetchInterval)
 	flood()
-	if hits := srv.hits.Load(); hits != 2 {
+	if hits := srv.Hits(); hits != 2 {
 		t.Fatalf("%d requests after a flood an interval later, want 2", hits)
 	}
 	clk.Add(defaultRefetchInterval - time.Second)
 	flood()
-	if hits := srv.hits.Load(); hits != 2 {
+	if hits := srv.Hits(); hits != 2 {
 		t.Fatalf("%d requests after a flood within the interval, want 2", hits)
 	}
 	// The real key still works all along.
-	if _, err := v.Verify(context.Background(), rs.sign(t, userClaims(clk.Now(), "alice", nil))); err != nil {
+	if _, err := v.Verify(context.Background(), rs.Sign(t, userClaims(clk.Now(), "alice", nil))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,10 +104,10 @@ func TestKeySetDown(t *testing.T) {
 	srv := newJWKSServer(t, rs)
 	v := newKeySetVerifier(t, srv, clk, nil)
 
-	srv.setDown(true)
+	srv.SetDown(true)
 	clk.Add(time.Minute)
 	// A made-up kid makes the verifier try the key set again.
-	_, err := v.Verify(context.Background(), signWith(t, jwt.SigningMethodRS256, "k2", rs.key, userClaims(clk.Now(), "alice", nil)))
+	_, err := v.Verify(context.Background(), signWith(t, jwt.SigningMethodRS256, "k2", rs.Key, userClaims(clk.Now(), "alice", nil)))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "the key set cannot be fetched: GET answered 503 Service Unavailable") {
 		t.Fatalf("unknown kid while the key set is down: %v", err)
 	}
@@ -115,14 +115,14 @@ func TestKeySetDown(t *testing.T) {
 	if got := v.Status(); got != want {
 		t.Fatalf("status %q, want %q", got, want)
 	}
-	id, err := v.Verify(context.Background(), rs.sign(t, userClaims(clk.Now(), "alice", nil)))
+	id, err := v.Verify(context.Background(), rs.Sign(t, userClaims(clk.Now(), "alice", nil)))
 	if err != nil || id.Subject != "alice" {
 		t.Fatalf("a token of a cached key while the key set is down: %+v, %v", id, err)
 	}
 
-	srv.setDown(false)
+	srv.SetDown(false)
 	clk.Add(time.Minute)
-	if _, err := v.Verify(context.Background(), signWith(t, jwt.SigningMethodRS256, "k3", rs.key, userClaims(clk.Now(), "alice", nil))); err == nil {
+	if _, err := v.Verify(context.Background(), signWith(t, jwt.SigningMethodRS256, "k3", rs.Key, userClaims(clk.Now(), "alice", nil))); err == nil {
 		t.Fatal("a made-up kid was accepted")
 	}
 	if got := v.Status(); got != "ok" {
@@ -138,9 +138,9 @@ func TestKeySetNeverFetched(t *testing.T) {
 	clk := newClock()
 	rs := newRSA(t, "k1")
 	srv := newJWKSServer(t, rs)
-	srv.setDown(true)
+	srv.SetDown(true)
 	v := newKeySetVerifier(t, srv, clk, nil)
-	_, err := v.Verify(context.Background(), rs.sign(t, userClaims(clk.Now(), "alice", nil)))
+	_, err := v.Verify(context.Background(), rs.Sign(t, userClaims(clk.Now(), "alice", nil)))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "cannot be fetched: GET answered 503") {
 		t.Fatalf("%v, want a refusal that says the key set cannot be fetched", err)
 	}
@@ -168,7 +168,7 @@ func TestTokensWaitForTheFirstFetch(t *testing.T) {
 	}
 	result := make(chan error, 1)
 	go func() {
-		_, err := v.Verify(context.Background(), rs.sign(t, userClaims(clk.Now(), "alice", nil)))
+		_, err := v.Verify(context.Background(), rs.Sign(t, userClaims(clk.Now(), "alice", nil)))
 		result <- err
 	}()
 	close(release)
@@ -185,7 +185,7 @@ func TestTokensWaitForTheFirstFetch(t *testing.T) {
 	defer v2.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = v2.Verify(ctx, rs.sign(t, userClaims(clk.Now(), "alice", nil)))
+	_, err = v2.Verify(ctx, rs.Sign(t, userClaims(clk.Now(), "alice", nil)))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "the wait for the key set ended: context canceled") {
 		t.Fatalf("%v, want the end of the wait", err)
 	}
@@ -219,9 +219,9 @@ func TestKeysThatCannotVerifyAreLeftOut(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
 	rs, es := newRSA(t, "rsa"), newEC(t, "ec")
-	encKey := newRSA(t, "enc").jwk(t)
+	encKey := newRSA(t, "enc").JWK(t)
 	encKey.USE = "enc"
-	rs384 := newRSA(t, "rs384").jwk(t)
+	rs384 := newRSA(t, "rs384").JWK(t)
 	rs384.ALG = "RS384"
 	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
@@ -229,7 +229,7 @@ func TestKeysThatCannotVerifyAreLeftOut(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"keys":[%s,%s,%s,%s,%s,{"kty":"oct","kid":"hmac","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"},{"kty":"EC","kid":"bad","crv":"P-256","x":"x","y":"y"}]}`,
-			mustJSON(t, rs.jwk(t)), mustJSON(t, es.jwk(t)), mustJSON(t, encKey), mustJSON(t, rs384), mustJSON(t, signer{"p384", nil, p384}.jwk(t)))
+			mustJSON(t, rs.JWK(t)), mustJSON(t, es.JWK(t)), mustJSON(t, encKey), mustJSON(t, rs384), mustJSON(t, signer{Kid: "p384", Key: p384}.JWK(t)))
 	}))
 	t.Cleanup(srv.Close)
 	v := newVerifier(t, JWTConfig{JWKSURL: srv.URL, Issuer: testIssuer, Audience: testAudience, Now: clk.Now, Logger: discard}, nil)
@@ -243,8 +243,8 @@ func TestKeysThatCannotVerifyAreLeftOut(t *testing.T) {
 	}
 	claims := userClaims(clk.Now(), "alice", nil)
 	for _, tok := range []string{
-		signWith(t, jwt.SigningMethodRS256, "", rs.key, claims),
-		signWith(t, jwt.SigningMethodES256, "", es.key, claims),
+		signWith(t, jwt.SigningMethodRS256, "", rs.Key, claims),
+		signWith(t, jwt.SigningMethodES256, "", es.Key, claims),
 	} {
 		if _, err := v.Verify(context.Background(), tok); err != nil {
 			t.Errorf("a token without kid: %v", err)
@@ -254,7 +254,7 @@ func TestKeysThatCannotVerifyAreLeftOut(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a token of the symmetric key: %v", err)
 	}
-	_, err = v.Verify(context.Background(), signWith(t, jwt.SigningMethodEdDSA, "", newEd(t, "").key, claims))
+	_, err = v.Verify(context.Background(), signWith(t, jwt.SigningMethodEdDSA, "", newEd(t, "").Key, claims))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "has no kid, and AUTH_JWKS_URL has no EdDSA key") {
 		t.Fatalf("an EdDSA token without kid: %v", err)
 	}
@@ -301,7 +301,7 @@ func TestStatusHoldsNoSecret(t *testing.T) {
 	v := newVerifier(t, JWTConfig{JWKSURL: u, Issuer: testIssuer, Audience: testAudience, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
 	waitFirstFetch(t, v)
 	rs := newRSA(t, "k")
-	_, verr := v.Verify(context.Background(), rs.sign(t, userClaims(clk.Now(), "alice", nil)))
+	_, verr := v.Verify(context.Background(), rs.Sign(t, userClaims(clk.Now(), "alice", nil)))
 	if !strings.Contains(logs.String(), "the JWKS could not be fetched: no key yet") {
 		t.Fatalf("logs %q, want the failure logged", logs.String())
 	}

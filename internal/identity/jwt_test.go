@@ -29,9 +29,9 @@ func TestEveryAlgorithmIsAccepted(t *testing.T) {
 		token string
 	}{
 		{"HS256", secret, signWith(t, jwt.SigningMethodHS256, "", []byte(testSecret), claims)},
-		{"RS256", keys, rs.sign(t, claims)},
-		{"ES256", keys, es.sign(t, claims)},
-		{"EdDSA", keys, ed.sign(t, claims)},
+		{"RS256", keys, rs.Sign(t, claims)},
+		{"ES256", keys, es.Sign(t, claims)},
+		{"EdDSA", keys, ed.Sign(t, claims)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := tc.v.Verify(context.Background(), tc.token)
@@ -61,7 +61,7 @@ func TestAccessTokensAreAccepted(t *testing.T) {
 	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, userClaims(clk.Now(), "svc-1", jwt.MapClaims{"client_id": "svc-1", "jti": "abc"}))
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = "k"
-	s, err := tok.SignedString(rs.key)
+	s, err := tok.SignedString(rs.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestRefusals(t *testing.T) {
 
 	// The RSA public key as a PEM file: what an attacker who read the key
 	// set would try as an HMAC secret.
-	der, err := x509.MarshalPKIXPublicKey(rs.key.Public())
+	der, err := x509.MarshalPKIXPublicKey(rs.Key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A token whose payload was changed after it was signed.
-	good := rs.sign(t, valid(nil))
+	good := rs.Sign(t, valid(nil))
 	parts := strings.Split(good, ".")
 	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"` + testIssuer + `","aud":"agentgate","sub":"mallory","exp":` +
 		strconv.FormatInt(now.Add(time.Hour).Unix(), 10) + `}`))
@@ -106,34 +106,34 @@ func TestRefusals(t *testing.T) {
 		kind  error
 		says  string
 	}{
-		{"expired", keys, rs.sign(t, valid(jwt.MapClaims{"exp": now.Add(-time.Minute).Unix()})), ErrExpired, "expired at 2030-01-02T03:03:05Z"},
+		{"expired", keys, rs.Sign(t, valid(jwt.MapClaims{"exp": now.Add(-time.Minute).Unix()})), ErrExpired, "expired at 2030-01-02T03:03:05Z"},
 		{"expired HS256", secret, signWith(t, jwt.SigningMethodHS256, "", []byte(testSecret), valid(jwt.MapClaims{"exp": now.Add(-time.Hour).Unix()})), ErrExpired, "expired"},
-		{"not yet valid", keys, rs.sign(t, valid(jwt.MapClaims{"nbf": now.Add(time.Minute).Unix()})), ErrInvalid, "not valid before 2030-01-02T03:05:05Z"},
-		{"wrong issuer", keys, rs.sign(t, valid(jwt.MapClaims{"iss": "https://evil.example.com/"})), ErrInvalid, `issuer "https://evil.example.com/" is not AUTH_JWT_ISSUER`},
-		{"no issuer", keys, rs.sign(t, valid(jwt.MapClaims{"iss": nil})), ErrInvalid, "no iss claim"},
-		{"wrong audience", keys, es.sign(t, valid(jwt.MapClaims{"aud": []string{"billing", "mail"}})), ErrInvalid, `audience "billing mail" does not include AUTH_JWT_AUDIENCE`},
+		{"not yet valid", keys, rs.Sign(t, valid(jwt.MapClaims{"nbf": now.Add(time.Minute).Unix()})), ErrInvalid, "not valid before 2030-01-02T03:05:05Z"},
+		{"wrong issuer", keys, rs.Sign(t, valid(jwt.MapClaims{"iss": "https://evil.example.com/"})), ErrInvalid, `issuer "https://evil.example.com/" is not AUTH_JWT_ISSUER`},
+		{"no issuer", keys, rs.Sign(t, valid(jwt.MapClaims{"iss": nil})), ErrInvalid, "no iss claim"},
+		{"wrong audience", keys, es.Sign(t, valid(jwt.MapClaims{"aud": []string{"billing", "mail"}})), ErrInvalid, `audience "billing mail" does not include AUTH_JWT_AUDIENCE`},
 		{"no audience", secret, signWith(t, jwt.SigningMethodHS256, "", []byte(testSecret), valid(jwt.MapClaims{"aud": nil})), ErrInvalid, "no aud claim"},
-		{"no exp", keys, rs.sign(t, valid(jwt.MapClaims{"exp": nil})), ErrInvalid, "no exp claim"},
-		{"no sub", keys, rs.sign(t, valid(jwt.MapClaims{"sub": nil})), ErrInvalid, "no sub claim"},
+		{"no exp", keys, rs.Sign(t, valid(jwt.MapClaims{"exp": nil})), ErrInvalid, "no exp claim"},
+		{"no sub", keys, rs.Sign(t, valid(jwt.MapClaims{"sub": nil})), ErrInvalid, "no sub claim"},
 		{"alg none", keys, none, ErrInvalid, "signed with none; AUTH_JWKS_URL's keys verify RS256, ES256, EdDSA only"},
 		{"alg none, secret", secret, none, ErrInvalid, "signed with none; AUTH_JWT_SECRET verifies HS256 only"},
 		{"HS256 with the RSA public key", keys, signWith(t, jwt.SigningMethodHS256, "rsa-1", pemKey, valid(nil)), ErrInvalid, "signed with HS256"},
 		{"HS256 with the RSA key's DER", keys, signWith(t, jwt.SigningMethodHS256, "rsa-1", der, valid(nil)), ErrInvalid, "signed with HS256"},
-		{"ES256 with an RSA kid", keys, signWith(t, jwt.SigningMethodES256, "rsa-1", es.key, valid(nil)), ErrInvalid, `signed with ES256, but its key "rsa-1" of AUTH_JWKS_URL is an RSA key`},
-		{"RS256 with an EC kid", keys, signWith(t, jwt.SigningMethodRS256, "ec-1", rs.key, valid(nil)), ErrInvalid, `its key "ec-1" of AUTH_JWKS_URL is a P-256 key`},
-		{"RS256 to the secret", secret, rs.sign(t, valid(nil)), ErrInvalid, "signed with RS256; AUTH_JWT_SECRET verifies HS256 only"},
-		{"RS384", keys, signWith(t, jwt.SigningMethodRS384, "rsa-1", rs.key, valid(nil)), ErrInvalid, "signed with RS384"},
+		{"ES256 with an RSA kid", keys, signWith(t, jwt.SigningMethodES256, "rsa-1", es.Key, valid(nil)), ErrInvalid, `signed with ES256, but its key "rsa-1" of AUTH_JWKS_URL is an RSA key`},
+		{"RS256 with an EC kid", keys, signWith(t, jwt.SigningMethodRS256, "ec-1", rs.Key, valid(nil)), ErrInvalid, `its key "ec-1" of AUTH_JWKS_URL is a P-256 key`},
+		{"RS256 to the secret", secret, rs.Sign(t, valid(nil)), ErrInvalid, "signed with RS256; AUTH_JWT_SECRET verifies HS256 only"},
+		{"RS384", keys, signWith(t, jwt.SigningMethodRS384, "rsa-1", rs.Key, valid(nil)), ErrInvalid, "signed with RS384"},
 		{"wrong secret", secret, signWith(t, jwt.SigningMethodHS256, "", []byte(strings.Repeat("x", 32)), valid(nil)), ErrInvalid, "signature does not match AUTH_JWT_SECRET"},
 		{"tampered", keys, tampered, ErrInvalid, `signature does not match the key "rsa-1" of AUTH_JWKS_URL`},
 		{"not a JWT", keys, "not-a-jwt", ErrInvalid, "not a well-formed JWT"},
 		{"four parts", keys, good + ".x", ErrInvalid, "not a well-formed JWT"},
 		{"empty", keys, "", ErrInvalid, "empty"},
 		{"huge", keys, strings.Repeat("a", maxTokenLen+1), ErrInvalid, "the limit is 32768"},
-		{"bad agents claim", keys, rs.sign(t, valid(jwt.MapClaims{"agents": []any{"ok", 7}})), ErrInvalid, "agents claim must be a list"},
-		{"agents claim with a space", keys, rs.sign(t, valid(jwt.MapClaims{"agents": []string{"a b"}})), ErrInvalid, `agents claim holds "a b"`},
-		{"bad scope claim", keys, rs.sign(t, valid(jwt.MapClaims{"scope": 3})), ErrInvalid, "scope claim must be"},
-		{"sub of control characters", keys, rs.sign(t, valid(jwt.MapClaims{"sub": "a\nb"})), ErrInvalid, "control characters"},
-		{"exp not a number", keys, rs.sign(t, valid(jwt.MapClaims{"exp": "tomorrow"})), ErrInvalid, "not a well-formed JWT"},
+		{"bad agents claim", keys, rs.Sign(t, valid(jwt.MapClaims{"agents": []any{"ok", 7}})), ErrInvalid, "agents claim must be a list"},
+		{"agents claim with a space", keys, rs.Sign(t, valid(jwt.MapClaims{"agents": []string{"a b"}})), ErrInvalid, `agents claim holds "a b"`},
+		{"bad scope claim", keys, rs.Sign(t, valid(jwt.MapClaims{"scope": 3})), ErrInvalid, "scope claim must be"},
+		{"sub of control characters", keys, rs.Sign(t, valid(jwt.MapClaims{"sub": "a\nb"})), ErrInvalid, "control characters"},
+		{"exp not a number", keys, rs.Sign(t, valid(jwt.MapClaims{"exp": "tomorrow"})), ErrInvalid, "not a well-formed JWT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := tc.v.Verify(context.Background(), tc.token)

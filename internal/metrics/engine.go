@@ -53,6 +53,26 @@ func (c countingLog) AppendReply(ctx context.Context, agentID string, ev *agentv
 	return res, c.m.fail("append_reply", err)
 }
 
+func (c countingLog) AppendRun(ctx context.Context, agentID string, evs []*agentv1.AgentEvent, opts engine.RunAppend) (engine.RunAppended, error) {
+	res, err := c.Log.AppendRun(ctx, agentID, evs, opts)
+	if err == nil {
+		c.m.countRun(res.Events)
+	}
+	return res, c.m.fail("append_run", err)
+}
+
+// countRun counts the persisted events of a run: its steps and run errors
+// as replies, the tool call results and decisions as tool events.
+func (m *Metrics) countRun(evs []*agentv1.AgentEvent) {
+	for _, ev := range evs {
+		kind := "reply"
+		if ev.GetToolCallResult() != nil || ev.GetToolCallDecision() != nil {
+			kind = "tool"
+		}
+		m.Events.WithLabelValues(kind).Inc()
+	}
+}
+
 func (c countingLog) Read(ctx context.Context, agentID string, after uint64, limit int) (engine.Page, error) {
 	p, err := c.Log.Read(ctx, agentID, after, limit)
 	return p, c.m.fail("read", err)
@@ -101,6 +121,19 @@ func (c countingRuns) PublishRun(ctx context.Context, lease engine.Lease, ev *ag
 func (c countingRuns) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent, error) {
 	evs, err := c.Runs.Run(ctx, agentID)
 	return evs, c.m.fail("run", err)
+}
+
+func (c countingRuns) AnswerCall(ctx context.Context, agentID string, a engine.Answer) (engine.Answered, error) {
+	res, err := c.Runs.AnswerCall(ctx, agentID, a)
+	if err == nil {
+		c.m.countRun(res.Events)
+	}
+	switch {
+	case errors.Is(err, engine.ErrNotPending), errors.Is(err, engine.ErrAwaitsResult),
+		errors.Is(err, engine.ErrAwaitsDecision), errors.Is(err, engine.ErrApprovalMismatch):
+		return res, err // refusals of the answer, not failures of the store
+	}
+	return res, c.m.fail("answer_call", err)
 }
 
 func (c countingRuns) CancelRun(ctx context.Context, agentID, runID string) (string, error) {

@@ -89,7 +89,7 @@ func New(version, engine string) *Metrics {
 	m.DoorStreams = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "agentgate_door_streams_open", Help: "Frontend door streams open now, by door."}, []string{"door"})
 	m.Events = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "agentgate_events_total", Help: "Agent events written by this replica, by kind (user, reply, ephemeral)."}, []string{"kind"})
+		Name: "agentgate_events_total", Help: "Agent events written by this replica, by kind (user, reply, tool, ephemeral)."}, []string{"kind"})
 	m.EngineErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agentgate_engine_errors_total", Help: "Failed engine operations, by operation."}, []string{"op"})
 	m.Refusals = prometheus.NewCounterVec(prometheus.CounterOpts{

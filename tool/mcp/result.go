@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/agentgate/agentgate/tool"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -97,21 +96,6 @@ func canonical(b []byte) ([]byte, bool) {
 	return out, err == nil
 }
 
-// cut returns s if it is at most max bytes long; otherwise its beginning,
-// ended on a whole UTF-8 character, and a marker that says how much was
-// left out, max bytes in all.
-func cut(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	marker := fmt.Sprintf("\n[… result cut: %d of %d bytes shown]", max, len(s))
-	n := max - len(marker)
-	if n < 0 {
-		n = 0
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	marker = fmt.Sprintf("\n[… result cut: %d of %d bytes shown]", n, len(s))
-	return s[:n] + marker
-}
+// cut is tool.Cut: the marker of a cut result is the same whichever
+// source's it is.
+func cut(s string, max int) string { return tool.Cut(s, max) }

@@ -1,7 +1,9 @@
 // followAgent: a subscription to one agent that survives reconnects. It
 // keeps the seq and epoch of the last persisted event, resumes with both
-// after every failure, and passes the server's historyReset on, so that a
-// caller never mistakes a new log for the old one.
+// after every failure (a stream that outlived its token included: with a
+// client whose getToken gives fresh tokens, at once), and passes the
+// server's historyReset on, so that a caller never mistakes a new log for
+// the old one.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { AgentEvent } from "./gen/agent/v1/event_pb.js";
 import type { AgentClient } from "./index.js";
@@ -49,6 +51,10 @@ export class AgentFollower implements AsyncIterable<AgentEvent> {
     const cap = this.opts.maxDelayMs ?? 10_000;
     let attempt = 0;
     while (!this.opts.signal?.aborted) {
+      // A stream that outlived its token ends with unauthenticated: it is
+      // resumed at once, with the client's next token (its getToken). One
+      // refused as it starts is final: the client has no better token.
+      const began = Date.now();
       try {
         const stream = this.client.subscribe(
           {
@@ -68,6 +74,9 @@ export class AgentFollower implements AsyncIterable<AgentEvent> {
         }
       } catch (err) {
         const ce = ConnectError.from(err);
+        if (ce.code === Code.Unauthenticated && Date.now() - began >= 1000 && !this.opts.signal?.aborted) {
+          continue;
+        }
         if (this.opts.signal?.aborted || ce.code === Code.Canceled || final.has(ce.code)) {
           if (this.opts.signal?.aborted) return;
           throw ce;

@@ -22,12 +22,26 @@ export interface NodeClientOptions {
   protocol?: "connect" | "grpc";
   /** A token of AUTH_TOKENS, sent as "Authorization: Bearer <token>". */
   token?: string;
+  /**
+   * Returns the token of each call, for tokens that expire (a user's JWT):
+   * it is called before every call and every stream, so cache the token in
+   * it and fetch a new one when it nears its exp. A stream outliving its
+   * token ends with unauthenticated; followAgent then resumes it with a
+   * fresh one. Takes the place of token.
+   */
+  getToken?: () => string | Promise<string>;
 }
 
 /** createNodeClient returns an AgentService client for Node. */
 export function createNodeClient(opts: NodeClientOptions): AgentClient {
   const interceptors: Interceptor[] = [];
-  if (opts.token) {
+  const getToken = opts.getToken;
+  if (getToken) {
+    interceptors.push((next) => async (req) => {
+      req.header.set("Authorization", `Bearer ${await getToken()}`);
+      return next(req);
+    });
+  } else if (opts.token) {
     const header = `Bearer ${opts.token}`;
     interceptors.push((next) => (req) => {
       req.header.set("Authorization", header);
@@ -42,3 +56,4 @@ export function createNodeClient(opts: NodeClientOptions): AgentClient {
 }
 
 export { AgentFollower, followAgent, type FollowOptions } from "./follow.js";
+export { AgentSocket, connectSocket, CLOSE_TOKEN_EXPIRED, SocketCallError, type SocketOptions } from "./socket.js";

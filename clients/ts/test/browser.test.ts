@@ -12,6 +12,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { createNodeClient } from "../src/index.js";
 import { freePort, startRedis } from "./ports.js";
 import { startServer, type Server } from "./server.js";
+import { jwtEnv, mint } from "./tokens.js";
 
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // A name for an allowed origin that resolves to loopback inside the browser.
@@ -60,10 +61,14 @@ interface ConsolePage {
   errors: Error[];
 }
 
-/** openConsole opens base/console for agent and waits until the socket is open. */
-async function openConsole(base: string, agent: string, waitOpen = true): Promise<ConsolePage> {
+/**
+ * openConsole opens base/console for agent and waits until the socket is
+ * open. setup prepares the browser context first.
+ */
+async function openConsole(base: string, agent: string, waitOpen = true, setup?: (ctx: BrowserContext) => Promise<unknown>): Promise<ConsolePage> {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   contexts.push(ctx);
+  await setup?.(ctx);
   const page = await ctx.newPage();
   const errors: Error[] = [];
   page.on("pageerror", (e) => errors.push(e));
@@ -415,6 +420,81 @@ test("refused, the console says why in words and stops retrying where retrying c
     await ok.page.click("#open");
     await ok.page.locator('#status[data-state="open"]').waitFor();
     noErrors(ok);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+/** connLines lists the events pane's connection lines. */
+function connLines(page: Page): Promise<string[]> {
+  return page.$$eval("#events li.k-conn", (lis) => lis.map((li) => li.lastElementChild?.textContent ?? ""));
+}
+
+test("with users' tokens, the console refreshes its token on the open socket and keeps it", { timeout: 120_000 }, async () => {
+  const server = await startServer(jwtEnv);
+  try {
+    let tokens = 0;
+    // The page that embeds the console gives it its tokens, of two seconds.
+    const cp = await openConsole(server.url, "alice:console", true, (ctx) =>
+      ctx.exposeFunction("agentgateGetToken", () => {
+        tokens++;
+        return mint(2);
+      }),
+    );
+    const { page } = cp;
+    const want: string[] = [];
+    const until = Date.now() + 4500;
+    for (let i = 1; Date.now() < until; i++) {
+      await send(page, `m${i}`);
+      want.push(`user #${2 * i - 1}: m${i}`, `assistant #${2 * i}: echo: m${i}`);
+      await waitForConversation(page, want);
+    }
+    const conns = await connLines(page);
+    assert.equal(conns.filter((l) => l.startsWith("open")).length, 1, `one socket: ${conns}`);
+    assert.ok(conns.filter((l) => l.startsWith("token refreshed")).length >= 2, `refreshed: ${conns}`);
+    assert.ok(!conns.some((l) => l.startsWith("closed")), `never closed: ${conns}`);
+    assert.ok(tokens >= 3, `getToken was called ${tokens} times`);
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("a console whose token expired reconnects with a fresh one and resumes, or says so", { timeout: 120_000 }, async () => {
+  const server = await startServer(jwtEnv);
+  try {
+    // The embedding page cannot refresh in time: it gives the same token
+    // again until the socket is closed, then a fresh one.
+    const short = mint(2);
+    let calls = 0;
+    const cp = await openConsole(server.url, "alice:console-expired", true, (ctx) =>
+      ctx.exposeFunction("agentgateGetToken", () => (++calls <= 2 ? short : mint(3600))),
+    );
+    const { page } = cp;
+    await send(page, "before");
+    await waitForConversation(page, ["user #1: before", "assistant #2: echo: before"]);
+    await waitForLogLine(page, "conn", "closed 4001");
+    await page.locator('#status[data-state="open"]').waitFor();
+    await send(page, "after");
+    await waitForConversation(page, ["user #1: before", "assistant #2: echo: before", "user #3: after", "assistant #4: echo: after"]);
+    const conns = await connLines(page);
+    assert.deepEqual(conns.filter((l) => l.startsWith("open")), ["open, after_seq=0", "open, after_seq=2"], `${conns}`);
+    noErrors(cp);
+
+    // A token typed into the field, with nothing fresher at hand: the page
+    // says the token expired, and waits for a new one.
+    const typed = await openConsole(server.url, "alice:console-typed", false);
+    await typed.page.fill("#token", mint(2));
+    await typed.page.click("#open");
+    await typed.page.locator('#status[data-state="open"]').waitFor();
+    await typed.page.locator('#status[data-state="refused"]').waitFor({ timeout: 20_000 });
+    assert.match((await typed.page.locator("#status-text").textContent()) ?? "", /token expired/);
+    await typed.page.fill("#token", mint(3600));
+    await typed.page.click("#open");
+    await typed.page.locator('#status[data-state="open"]').waitFor();
+    noErrors(typed);
   } finally {
     await closePages();
     await server.stop();

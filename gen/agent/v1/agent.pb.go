@@ -33,8 +33,16 @@ type SendMessageRequest struct {
 	// Optional id, up to 128 characters, that makes the send idempotent: a retry
 	// with the same id returns the original message and reply.
 	ClientMessageId string `protobuf:"bytes,3,opt,name=client_message_id,json=clientMessageId,proto3" json:"client_message_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Client tools: tools the model may call in this message's run, which a
+	// client runs and answers with SubmitToolResult. Added to CLIENT_TOOLS'
+	// (one of these replaces one of CLIENT_TOOLS of the same name). Names
+	// must be distinct and not those of server tools, and each parameters a
+	// JSON Schema object: otherwise invalid_argument naming the tool. At
+	// most 128 tools and 256 KiB of them. They are persisted with the
+	// message.
+	Tools         []*Tool `protobuf:"bytes,4,rep,name=tools,proto3" json:"tools,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendMessageRequest) Reset() {
@@ -88,17 +96,33 @@ func (x *SendMessageRequest) GetClientMessageId() string {
 	return ""
 }
 
+func (x *SendMessageRequest) GetTools() []*Tool {
+	if x != nil {
+		return x.Tools
+	}
+	return nil
+}
+
 // SendMessageResponse holds the persisted user message and the agent's reply.
 type SendMessageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user message as persisted, with its seq.
 	Message *AgentEvent `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
-	// The agent's reply: a message event, or a run_error event if the agent
-	// failed to answer.
+	// The agent's reply: the step message that ended the run or paused it,
+	// or a run_error event if the agent failed to answer. A paused run's
+	// step has finish reason FINISH_REASON_TOOL_CALLS and the calls it waits
+	// for: in state TOOL_CALL_STATE_PENDING (run the client tool, then
+	// SubmitToolResult) or TOOL_CALL_STATE_AWAITING_APPROVAL (ask a person,
+	// then DecideToolCall), and its interrupts.
 	Reply *AgentEvent `protobuf:"bytes,2,opt,name=reply,proto3" json:"reply,omitempty"`
 	// True if client_message_id matched an earlier send and nothing was
 	// appended.
-	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	Duplicate bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// Every persisted event of the run up to reply, in seq order: each
+	// step's message (with the server tools' results), and the results and
+	// decisions persisted between steps; reply is the last of them. A run
+	// of one step has reply alone here.
+	Events        []*AgentEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,6 +176,13 @@ func (x *SendMessageResponse) GetDuplicate() bool {
 		return x.Duplicate
 	}
 	return false
+}
+
+func (x *SendMessageResponse) GetEvents() []*AgentEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
 }
 
 // SubscribeRequest opens a stream of an agent's events.
@@ -301,7 +332,9 @@ type ConverseRequest struct {
 	SkipDeltas bool `protobuf:"varint,5,opt,name=skip_deltas,json=skipDeltas,proto3" json:"skip_deltas,omitempty"`
 	// Only in the first request: the epoch of the log after_seq belongs to, as
 	// in SubscribeRequest.
-	Epoch         string `protobuf:"bytes,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch string `protobuf:"bytes,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Client tools for the message in text, as in SendMessageRequest.
+	Tools         []*Tool `protobuf:"bytes,7,rep,name=tools,proto3" json:"tools,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -376,6 +409,13 @@ func (x *ConverseRequest) GetEpoch() string {
 		return x.Epoch
 	}
 	return ""
+}
+
+func (x *ConverseRequest) GetTools() []*Tool {
+	if x != nil {
+		return x.Tools
+	}
+	return nil
 }
 
 // ConverseResponse carries one event of the agent.
@@ -1062,19 +1102,413 @@ func (x *CancelRunResponse) GetRunId() string {
 	return ""
 }
 
+// SubmitToolResultRequest sends the result of a client tool's call.
+type SubmitToolResultRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent whose run made the call. On the WebSocket it is taken from the
+	// URL.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// The call answered (ToolCall.tool_call_id).
+	ToolCallId string `protobuf:"bytes,2,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// What the tool returned, or why it failed. One of them is required; an
+	// empty output is a result.
+	//
+	// Types that are valid to be assigned to Result:
+	//
+	//	*SubmitToolResultRequest_Output
+	//	*SubmitToolResultRequest_Error
+	Result isSubmitToolResultRequest_Result `protobuf_oneof:"result"`
+	// Wait for what the run does next, when this result lets it go on, and
+	// return it (SubmitToolResultResponse.events and reply), as SendMessage
+	// waits for its reply.
+	Wait          bool `protobuf:"varint,5,opt,name=wait,proto3" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitToolResultRequest) Reset() {
+	*x = SubmitToolResultRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitToolResultRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitToolResultRequest) ProtoMessage() {}
+
+func (x *SubmitToolResultRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitToolResultRequest.ProtoReflect.Descriptor instead.
+func (*SubmitToolResultRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SubmitToolResultRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *SubmitToolResultRequest) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *SubmitToolResultRequest) GetResult() isSubmitToolResultRequest_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SubmitToolResultRequest) GetOutput() string {
+	if x != nil {
+		if x, ok := x.Result.(*SubmitToolResultRequest_Output); ok {
+			return x.Output
+		}
+	}
+	return ""
+}
+
+func (x *SubmitToolResultRequest) GetError() string {
+	if x != nil {
+		if x, ok := x.Result.(*SubmitToolResultRequest_Error); ok {
+			return x.Error
+		}
+	}
+	return ""
+}
+
+func (x *SubmitToolResultRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
+}
+
+type isSubmitToolResultRequest_Result interface {
+	isSubmitToolResultRequest_Result()
+}
+
+type SubmitToolResultRequest_Output struct {
+	// The tool's output, as text (often JSON); at most TOOL_RESULT_MAX_BYTES.
+	Output string `protobuf:"bytes,3,opt,name=output,proto3,oneof"`
+}
+
+type SubmitToolResultRequest_Error struct {
+	// Why the tool failed; the model is told the call failed, with this.
+	Error string `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
+}
+
+func (*SubmitToolResultRequest_Output) isSubmitToolResultRequest_Result() {}
+
+func (*SubmitToolResultRequest_Error) isSubmitToolResultRequest_Result() {}
+
+// SubmitToolResultResponse is the persisted result.
+type SubmitToolResultResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tool_call_result event as persisted (the original one for a
+	// duplicate).
+	Result *AgentEvent `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// True if this result had been sent before and nothing was appended.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// True if this was the last answer the paused run waited for: the run
+	// goes on.
+	RunResumed bool `protobuf:"varint,3,opt,name=run_resumed,json=runResumed,proto3" json:"run_resumed,omitempty"`
+	// With wait and run_resumed: the run's persisted events after the result,
+	// up to reply, as in SendMessageResponse.events.
+	Events []*AgentEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
+	// With wait and run_resumed: the step message that ended or paused the
+	// run again, or its run_error.
+	Reply         *AgentEvent `protobuf:"bytes,5,opt,name=reply,proto3" json:"reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitToolResultResponse) Reset() {
+	*x = SubmitToolResultResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitToolResultResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitToolResultResponse) ProtoMessage() {}
+
+func (x *SubmitToolResultResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitToolResultResponse.ProtoReflect.Descriptor instead.
+func (*SubmitToolResultResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SubmitToolResultResponse) GetResult() *AgentEvent {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SubmitToolResultResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *SubmitToolResultResponse) GetRunResumed() bool {
+	if x != nil {
+		return x.RunResumed
+	}
+	return false
+}
+
+func (x *SubmitToolResultResponse) GetEvents() []*AgentEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *SubmitToolResultResponse) GetReply() *AgentEvent {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
+// DecideToolCallRequest approves or denies a call that waits for a person.
+type DecideToolCallRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent whose run asked. On the WebSocket it is taken from the URL.
+	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// The call to decide. Leave empty only to answer an upstream interrupt
+	// that holds no call (interrupt_id).
+	ToolCallId string `protobuf:"bytes,2,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// Yes or no.
+	Approve bool `protobuf:"varint,3,opt,name=approve,proto3" json:"approve,omitempty"`
+	// Why, in a person's words; optional, at most 1024 bytes. A denial's
+	// reason is given to the model.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional: the approval_id of the request being decided. If set and it
+	// is not the request's, the decision is refused (failed_precondition).
+	ApprovalId string `protobuf:"bytes,5,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	// An upstream agent's interrupt (Interrupt.interrupt_id) that holds no
+	// tool call; set it instead of tool_call_id.
+	InterruptId string `protobuf:"bytes,6,opt,name=interrupt_id,json=interruptId,proto3" json:"interrupt_id,omitempty"`
+	// Wait for what the run does next, as in SubmitToolResultRequest.
+	Wait          bool `protobuf:"varint,7,opt,name=wait,proto3" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideToolCallRequest) Reset() {
+	*x = DecideToolCallRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideToolCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideToolCallRequest) ProtoMessage() {}
+
+func (x *DecideToolCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideToolCallRequest.ProtoReflect.Descriptor instead.
+func (*DecideToolCallRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DecideToolCallRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DecideToolCallRequest) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *DecideToolCallRequest) GetApprove() bool {
+	if x != nil {
+		return x.Approve
+	}
+	return false
+}
+
+func (x *DecideToolCallRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DecideToolCallRequest) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *DecideToolCallRequest) GetInterruptId() string {
+	if x != nil {
+		return x.InterruptId
+	}
+	return ""
+}
+
+func (x *DecideToolCallRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
+}
+
+// DecideToolCallResponse is the persisted decision.
+type DecideToolCallResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tool_call_decision event as persisted (the original one for a
+	// duplicate).
+	Decision *AgentEvent `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	// True if this decision had been given before and nothing was appended.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// True if this was the last answer the paused run waited for: the run
+	// goes on.
+	RunResumed bool `protobuf:"varint,3,opt,name=run_resumed,json=runResumed,proto3" json:"run_resumed,omitempty"`
+	// With wait and run_resumed: as in SubmitToolResultResponse.
+	Events []*AgentEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
+	// With wait and run_resumed: as in SubmitToolResultResponse.
+	Reply         *AgentEvent `protobuf:"bytes,5,opt,name=reply,proto3" json:"reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideToolCallResponse) Reset() {
+	*x = DecideToolCallResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideToolCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideToolCallResponse) ProtoMessage() {}
+
+func (x *DecideToolCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideToolCallResponse.ProtoReflect.Descriptor instead.
+func (*DecideToolCallResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DecideToolCallResponse) GetDecision() *AgentEvent {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+func (x *DecideToolCallResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *DecideToolCallResponse) GetRunResumed() bool {
+	if x != nil {
+		return x.RunResumed
+	}
+	return false
+}
+
+func (x *DecideToolCallResponse) GetEvents() []*AgentEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *DecideToolCallResponse) GetReply() *AgentEvent {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
 var File_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x14agent/v1/agent.proto\x12\bagent.v1\x1a\x14agent/v1/event.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n" +
+	"\x14agent/v1/agent.proto\x12\bagent.v1\x1a\x14agent/v1/event.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n" +
 	"\x12SendMessageRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12*\n" +
-	"\x11client_message_id\x18\x03 \x01(\tR\x0fclientMessageId\"\x8f\x01\n" +
+	"\x11client_message_id\x18\x03 \x01(\tR\x0fclientMessageId\x12$\n" +
+	"\x05tools\x18\x04 \x03(\v2\x0e.agent.v1.ToolR\x05tools\"\xbd\x01\n" +
 	"\x13SendMessageResponse\x12.\n" +
 	"\amessage\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\amessage\x12*\n" +
 	"\x05reply\x18\x02 \x01(\v2\x14.agent.v1.AgentEventR\x05reply\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\x94\x01\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x12,\n" +
+	"\x06events\x18\x04 \x03(\v2\x14.agent.v1.AgentEventR\x06events\"\x94\x01\n" +
 	"\x10SubscribeRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
 	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01\x12\x1f\n" +
@@ -1084,7 +1518,7 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"_after_seq\"?\n" +
 	"\x11SubscribeResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\x05event\"\xd3\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\x05event\"\xf9\x01\n" +
 	"\x0fConverseRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
 	"\tafter_seq\x18\x02 \x01(\x04H\x00R\bafterSeq\x88\x01\x01\x12\x12\n" +
@@ -1092,7 +1526,8 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x11client_message_id\x18\x04 \x01(\tR\x0fclientMessageId\x12\x1f\n" +
 	"\vskip_deltas\x18\x05 \x01(\bR\n" +
 	"skipDeltas\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\tR\x05epochB\f\n" +
+	"\x05epoch\x18\x06 \x01(\tR\x05epoch\x12$\n" +
+	"\x05tools\x18\a \x03(\v2\x0e.agent.v1.ToolR\x05toolsB\f\n" +
 	"\n" +
 	"_after_seq\">\n" +
 	"\x10ConverseResponse\x12*\n" +
@@ -1134,7 +1569,39 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\"*\n" +
 	"\x11CancelRunResponse\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId2\xe4\x04\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\xa6\x01\n" +
+	"\x17SubmitToolResultRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
+	"\ftool_call_id\x18\x02 \x01(\tR\n" +
+	"toolCallId\x12\x18\n" +
+	"\x06output\x18\x03 \x01(\tH\x00R\x06output\x12\x16\n" +
+	"\x05error\x18\x04 \x01(\tH\x00R\x05error\x12\x12\n" +
+	"\x04wait\x18\x05 \x01(\bR\x04waitB\b\n" +
+	"\x06result\"\xe1\x01\n" +
+	"\x18SubmitToolResultResponse\x12,\n" +
+	"\x06result\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\x06result\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1f\n" +
+	"\vrun_resumed\x18\x03 \x01(\bR\n" +
+	"runResumed\x12,\n" +
+	"\x06events\x18\x04 \x03(\v2\x14.agent.v1.AgentEventR\x06events\x12*\n" +
+	"\x05reply\x18\x05 \x01(\v2\x14.agent.v1.AgentEventR\x05reply\"\xde\x01\n" +
+	"\x15DecideToolCallRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12 \n" +
+	"\ftool_call_id\x18\x02 \x01(\tR\n" +
+	"toolCallId\x12\x18\n" +
+	"\aapprove\x18\x03 \x01(\bR\aapprove\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vapproval_id\x18\x05 \x01(\tR\n" +
+	"approvalId\x12!\n" +
+	"\finterrupt_id\x18\x06 \x01(\tR\vinterruptId\x12\x12\n" +
+	"\x04wait\x18\a \x01(\bR\x04wait\"\xe3\x01\n" +
+	"\x16DecideToolCallResponse\x120\n" +
+	"\bdecision\x18\x01 \x01(\v2\x14.agent.v1.AgentEventR\bdecision\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1f\n" +
+	"\vrun_resumed\x18\x03 \x01(\bR\n" +
+	"runResumed\x12,\n" +
+	"\x06events\x18\x04 \x03(\v2\x14.agent.v1.AgentEventR\x06events\x12*\n" +
+	"\x05reply\x18\x05 \x01(\v2\x14.agent.v1.AgentEventR\x05reply2\x94\x06\n" +
 	"\fAgentService\x12J\n" +
 	"\vSendMessage\x12\x1c.agent.v1.SendMessageRequest\x1a\x1d.agent.v1.SendMessageResponse\x12F\n" +
 	"\tSubscribe\x12\x1a.agent.v1.SubscribeRequest\x1a\x1b.agent.v1.SubscribeResponse0\x01\x12E\n" +
@@ -1145,7 +1612,9 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"ListAgents\x12\x1b.agent.v1.ListAgentsRequest\x1a\x1c.agent.v1.ListAgentsResponse\"\x03\x90\x02\x01\x12O\n" +
 	"\vDeleteAgent\x12\x1c.agent.v1.DeleteAgentRequest\x1a\x1d.agent.v1.DeleteAgentResponse\"\x03\x90\x02\x02\x12D\n" +
-	"\tCancelRun\x12\x1a.agent.v1.CancelRunRequest\x1a\x1b.agent.v1.CancelRunResponseB5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
+	"\tCancelRun\x12\x1a.agent.v1.CancelRunRequest\x1a\x1b.agent.v1.CancelRunResponse\x12Y\n" +
+	"\x10SubmitToolResult\x12!.agent.v1.SubmitToolResultRequest\x1a\".agent.v1.SubmitToolResultResponse\x12S\n" +
+	"\x0eDecideToolCall\x12\x1f.agent.v1.DecideToolCallRequest\x1a .agent.v1.DecideToolCallResponseB5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1159,59 +1628,77 @@ func file_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agent_v1_agent_proto_rawDescData
 }
 
-var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_agent_v1_agent_proto_goTypes = []any{
-	(*SendMessageRequest)(nil),    // 0: agent.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),   // 1: agent.v1.SendMessageResponse
-	(*SubscribeRequest)(nil),      // 2: agent.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 3: agent.v1.SubscribeResponse
-	(*ConverseRequest)(nil),       // 4: agent.v1.ConverseRequest
-	(*ConverseResponse)(nil),      // 5: agent.v1.ConverseResponse
-	(*GetHistoryRequest)(nil),     // 6: agent.v1.GetHistoryRequest
-	(*GetHistoryResponse)(nil),    // 7: agent.v1.GetHistoryResponse
-	(*GetAgentRequest)(nil),       // 8: agent.v1.GetAgentRequest
-	(*GetAgentResponse)(nil),      // 9: agent.v1.GetAgentResponse
-	(*Agent)(nil),                 // 10: agent.v1.Agent
-	(*ListAgentsRequest)(nil),     // 11: agent.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),    // 12: agent.v1.ListAgentsResponse
-	(*DeleteAgentRequest)(nil),    // 13: agent.v1.DeleteAgentRequest
-	(*DeleteAgentResponse)(nil),   // 14: agent.v1.DeleteAgentResponse
-	(*CancelRunRequest)(nil),      // 15: agent.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),     // 16: agent.v1.CancelRunResponse
-	(*AgentEvent)(nil),            // 17: agent.v1.AgentEvent
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*SendMessageRequest)(nil),       // 0: agent.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),      // 1: agent.v1.SendMessageResponse
+	(*SubscribeRequest)(nil),         // 2: agent.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),        // 3: agent.v1.SubscribeResponse
+	(*ConverseRequest)(nil),          // 4: agent.v1.ConverseRequest
+	(*ConverseResponse)(nil),         // 5: agent.v1.ConverseResponse
+	(*GetHistoryRequest)(nil),        // 6: agent.v1.GetHistoryRequest
+	(*GetHistoryResponse)(nil),       // 7: agent.v1.GetHistoryResponse
+	(*GetAgentRequest)(nil),          // 8: agent.v1.GetAgentRequest
+	(*GetAgentResponse)(nil),         // 9: agent.v1.GetAgentResponse
+	(*Agent)(nil),                    // 10: agent.v1.Agent
+	(*ListAgentsRequest)(nil),        // 11: agent.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),       // 12: agent.v1.ListAgentsResponse
+	(*DeleteAgentRequest)(nil),       // 13: agent.v1.DeleteAgentRequest
+	(*DeleteAgentResponse)(nil),      // 14: agent.v1.DeleteAgentResponse
+	(*CancelRunRequest)(nil),         // 15: agent.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),        // 16: agent.v1.CancelRunResponse
+	(*SubmitToolResultRequest)(nil),  // 17: agent.v1.SubmitToolResultRequest
+	(*SubmitToolResultResponse)(nil), // 18: agent.v1.SubmitToolResultResponse
+	(*DecideToolCallRequest)(nil),    // 19: agent.v1.DecideToolCallRequest
+	(*DecideToolCallResponse)(nil),   // 20: agent.v1.DecideToolCallResponse
+	(*Tool)(nil),                     // 21: agent.v1.Tool
+	(*AgentEvent)(nil),               // 22: agent.v1.AgentEvent
+	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
 }
 var file_agent_v1_agent_proto_depIdxs = []int32{
-	17, // 0: agent.v1.SendMessageResponse.message:type_name -> agent.v1.AgentEvent
-	17, // 1: agent.v1.SendMessageResponse.reply:type_name -> agent.v1.AgentEvent
-	17, // 2: agent.v1.SubscribeResponse.event:type_name -> agent.v1.AgentEvent
-	17, // 3: agent.v1.ConverseResponse.event:type_name -> agent.v1.AgentEvent
-	17, // 4: agent.v1.GetHistoryResponse.events:type_name -> agent.v1.AgentEvent
-	10, // 5: agent.v1.GetAgentResponse.agent:type_name -> agent.v1.Agent
-	18, // 6: agent.v1.Agent.create_time:type_name -> google.protobuf.Timestamp
-	18, // 7: agent.v1.Agent.last_activity_time:type_name -> google.protobuf.Timestamp
-	10, // 8: agent.v1.ListAgentsResponse.agents:type_name -> agent.v1.Agent
-	0,  // 9: agent.v1.AgentService.SendMessage:input_type -> agent.v1.SendMessageRequest
-	2,  // 10: agent.v1.AgentService.Subscribe:input_type -> agent.v1.SubscribeRequest
-	4,  // 11: agent.v1.AgentService.Converse:input_type -> agent.v1.ConverseRequest
-	6,  // 12: agent.v1.AgentService.GetHistory:input_type -> agent.v1.GetHistoryRequest
-	8,  // 13: agent.v1.AgentService.GetAgent:input_type -> agent.v1.GetAgentRequest
-	11, // 14: agent.v1.AgentService.ListAgents:input_type -> agent.v1.ListAgentsRequest
-	13, // 15: agent.v1.AgentService.DeleteAgent:input_type -> agent.v1.DeleteAgentRequest
-	15, // 16: agent.v1.AgentService.CancelRun:input_type -> agent.v1.CancelRunRequest
-	1,  // 17: agent.v1.AgentService.SendMessage:output_type -> agent.v1.SendMessageResponse
-	3,  // 18: agent.v1.AgentService.Subscribe:output_type -> agent.v1.SubscribeResponse
-	5,  // 19: agent.v1.AgentService.Converse:output_type -> agent.v1.ConverseResponse
-	7,  // 20: agent.v1.AgentService.GetHistory:output_type -> agent.v1.GetHistoryResponse
-	9,  // 21: agent.v1.AgentService.GetAgent:output_type -> agent.v1.GetAgentResponse
-	12, // 22: agent.v1.AgentService.ListAgents:output_type -> agent.v1.ListAgentsResponse
-	14, // 23: agent.v1.AgentService.DeleteAgent:output_type -> agent.v1.DeleteAgentResponse
-	16, // 24: agent.v1.AgentService.CancelRun:output_type -> agent.v1.CancelRunResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	21, // 0: agent.v1.SendMessageRequest.tools:type_name -> agent.v1.Tool
+	22, // 1: agent.v1.SendMessageResponse.message:type_name -> agent.v1.AgentEvent
+	22, // 2: agent.v1.SendMessageResponse.reply:type_name -> agent.v1.AgentEvent
+	22, // 3: agent.v1.SendMessageResponse.events:type_name -> agent.v1.AgentEvent
+	22, // 4: agent.v1.SubscribeResponse.event:type_name -> agent.v1.AgentEvent
+	21, // 5: agent.v1.ConverseRequest.tools:type_name -> agent.v1.Tool
+	22, // 6: agent.v1.ConverseResponse.event:type_name -> agent.v1.AgentEvent
+	22, // 7: agent.v1.GetHistoryResponse.events:type_name -> agent.v1.AgentEvent
+	10, // 8: agent.v1.GetAgentResponse.agent:type_name -> agent.v1.Agent
+	23, // 9: agent.v1.Agent.create_time:type_name -> google.protobuf.Timestamp
+	23, // 10: agent.v1.Agent.last_activity_time:type_name -> google.protobuf.Timestamp
+	10, // 11: agent.v1.ListAgentsResponse.agents:type_name -> agent.v1.Agent
+	22, // 12: agent.v1.SubmitToolResultResponse.result:type_name -> agent.v1.AgentEvent
+	22, // 13: agent.v1.SubmitToolResultResponse.events:type_name -> agent.v1.AgentEvent
+	22, // 14: agent.v1.SubmitToolResultResponse.reply:type_name -> agent.v1.AgentEvent
+	22, // 15: agent.v1.DecideToolCallResponse.decision:type_name -> agent.v1.AgentEvent
+	22, // 16: agent.v1.DecideToolCallResponse.events:type_name -> agent.v1.AgentEvent
+	22, // 17: agent.v1.DecideToolCallResponse.reply:type_name -> agent.v1.AgentEvent
+	0,  // 18: agent.v1.AgentService.SendMessage:input_type -> agent.v1.SendMessageRequest
+	2,  // 19: agent.v1.AgentService.Subscribe:input_type -> agent.v1.SubscribeRequest
+	4,  // 20: agent.v1.AgentService.Converse:input_type -> agent.v1.ConverseRequest
+	6,  // 21: agent.v1.AgentService.GetHistory:input_type -> agent.v1.GetHistoryRequest
+	8,  // 22: agent.v1.AgentService.GetAgent:input_type -> agent.v1.GetAgentRequest
+	11, // 23: agent.v1.AgentService.ListAgents:input_type -> agent.v1.ListAgentsRequest
+	13, // 24: agent.v1.AgentService.DeleteAgent:input_type -> agent.v1.DeleteAgentRequest
+	15, // 25: agent.v1.AgentService.CancelRun:input_type -> agent.v1.CancelRunRequest
+	17, // 26: agent.v1.AgentService.SubmitToolResult:input_type -> agent.v1.SubmitToolResultRequest
+	19, // 27: agent.v1.AgentService.DecideToolCall:input_type -> agent.v1.DecideToolCallRequest
+	1,  // 28: agent.v1.AgentService.SendMessage:output_type -> agent.v1.SendMessageResponse
+	3,  // 29: agent.v1.AgentService.Subscribe:output_type -> agent.v1.SubscribeResponse
+	5,  // 30: agent.v1.AgentService.Converse:output_type -> agent.v1.ConverseResponse
+	7,  // 31: agent.v1.AgentService.GetHistory:output_type -> agent.v1.GetHistoryResponse
+	9,  // 32: agent.v1.AgentService.GetAgent:output_type -> agent.v1.GetAgentResponse
+	12, // 33: agent.v1.AgentService.ListAgents:output_type -> agent.v1.ListAgentsResponse
+	14, // 34: agent.v1.AgentService.DeleteAgent:output_type -> agent.v1.DeleteAgentResponse
+	16, // 35: agent.v1.AgentService.CancelRun:output_type -> agent.v1.CancelRunResponse
+	18, // 36: agent.v1.AgentService.SubmitToolResult:output_type -> agent.v1.SubmitToolResultResponse
+	20, // 37: agent.v1.AgentService.DecideToolCall:output_type -> agent.v1.DecideToolCallResponse
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_agent_v1_agent_proto_init() }
@@ -1222,13 +1709,17 @@ func file_agent_v1_agent_proto_init() {
 	file_agent_v1_event_proto_init()
 	file_agent_v1_agent_proto_msgTypes[2].OneofWrappers = []any{}
 	file_agent_v1_agent_proto_msgTypes[4].OneofWrappers = []any{}
+	file_agent_v1_agent_proto_msgTypes[17].OneofWrappers = []any{
+		(*SubmitToolResultRequest_Output)(nil),
+		(*SubmitToolResultRequest_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_agent_proto_rawDesc), len(file_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,8 @@ package agentv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -89,8 +91,13 @@ const (
 	FinishReason_FINISH_REASON_CANCELLED FinishReason = 3
 	// The model's content filter stopped the answer.
 	FinishReason_FINISH_REASON_CONTENT_FILTER FinishReason = 4
-	// The agent stopped to have tools called.
+	// The step called tools: the run goes on with the next step once every
+	// call has its result (at once when the gateway ran them all), and is
+	// paused until then.
 	FinishReason_FINISH_REASON_TOOL_CALLS FinishReason = 5
+	// The run reached MAX_STEPS: the model was called that many times, and
+	// the calls of this last step were not run (their results say so).
+	FinishReason_FINISH_REASON_MAX_STEPS FinishReason = 6
 )
 
 // Enum value maps for FinishReason.
@@ -102,6 +109,7 @@ var (
 		3: "FINISH_REASON_CANCELLED",
 		4: "FINISH_REASON_CONTENT_FILTER",
 		5: "FINISH_REASON_TOOL_CALLS",
+		6: "FINISH_REASON_MAX_STEPS",
 	}
 	FinishReason_value = map[string]int32{
 		"FINISH_REASON_UNSPECIFIED":    0,
@@ -110,6 +118,7 @@ var (
 		"FINISH_REASON_CANCELLED":      3,
 		"FINISH_REASON_CONTENT_FILTER": 4,
 		"FINISH_REASON_TOOL_CALLS":     5,
+		"FINISH_REASON_MAX_STEPS":      6,
 	}
 )
 
@@ -140,20 +149,182 @@ func (FinishReason) EnumDescriptor() ([]byte, []int) {
 	return file_agent_v1_event_proto_rawDescGZIP(), []int{1}
 }
 
+// ToolCallState says where a tool call stands.
+type ToolCallState int32
+
+const (
+	// Written before tool calls had states: it was answered as it is.
+	ToolCallState_TOOL_CALL_STATE_UNSPECIFIED ToolCallState = 0
+	// A client tool's call: waits for a client's SubmitToolResult.
+	ToolCallState_TOOL_CALL_STATE_PENDING ToolCallState = 1
+	// Waits for a person's DecideToolCall (TOOL_APPROVAL, or an upstream
+	// agent's interrupt).
+	ToolCallState_TOOL_CALL_STATE_AWAITING_APPROVAL ToolCallState = 2
+	// Answered: result holds the output.
+	ToolCallState_TOOL_CALL_STATE_DONE ToolCallState = 3
+	// Answered with a failure (is_error): result holds the reason.
+	ToolCallState_TOOL_CALL_STATE_ERROR ToolCallState = 4
+	// A person denied it: the result says so, and the model is told.
+	ToolCallState_TOOL_CALL_STATE_DENIED ToolCallState = 5
+	// Never to be answered: the user sent a new message instead, the run was
+	// cancelled, or it reached MAX_STEPS. The result says which.
+	ToolCallState_TOOL_CALL_STATE_CLOSED ToolCallState = 6
+)
+
+// Enum value maps for ToolCallState.
+var (
+	ToolCallState_name = map[int32]string{
+		0: "TOOL_CALL_STATE_UNSPECIFIED",
+		1: "TOOL_CALL_STATE_PENDING",
+		2: "TOOL_CALL_STATE_AWAITING_APPROVAL",
+		3: "TOOL_CALL_STATE_DONE",
+		4: "TOOL_CALL_STATE_ERROR",
+		5: "TOOL_CALL_STATE_DENIED",
+		6: "TOOL_CALL_STATE_CLOSED",
+	}
+	ToolCallState_value = map[string]int32{
+		"TOOL_CALL_STATE_UNSPECIFIED":       0,
+		"TOOL_CALL_STATE_PENDING":           1,
+		"TOOL_CALL_STATE_AWAITING_APPROVAL": 2,
+		"TOOL_CALL_STATE_DONE":              3,
+		"TOOL_CALL_STATE_ERROR":             4,
+		"TOOL_CALL_STATE_DENIED":            5,
+		"TOOL_CALL_STATE_CLOSED":            6,
+	}
+)
+
+func (x ToolCallState) Enum() *ToolCallState {
+	p := new(ToolCallState)
+	*p = x
+	return p
+}
+
+func (x ToolCallState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ToolCallState) Descriptor() protoreflect.EnumDescriptor {
+	return file_agent_v1_event_proto_enumTypes[2].Descriptor()
+}
+
+func (ToolCallState) Type() protoreflect.EnumType {
+	return &file_agent_v1_event_proto_enumTypes[2]
+}
+
+func (x ToolCallState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ToolCallState.Descriptor instead.
+func (ToolCallState) EnumDescriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+// ToolCallKind says who runs a tool.
+type ToolCallKind int32
+
+const (
+	// Written before tool calls had kinds, or a name no tool has.
+	ToolCallKind_TOOL_CALL_KIND_UNSPECIFIED ToolCallKind = 0
+	// A server tool: the gateway runs it (written in Go, or an MCP server's).
+	ToolCallKind_TOOL_CALL_KIND_SERVER ToolCallKind = 1
+	// A client tool (SendMessageRequest.tools, CLIENT_TOOLS): a client runs
+	// it and sends the result with SubmitToolResult.
+	ToolCallKind_TOOL_CALL_KIND_CLIENT ToolCallKind = 2
+	// The upstream agent's own (RESPONDER=agui): it ran it and reported the
+	// result, or holds it with an interrupt.
+	ToolCallKind_TOOL_CALL_KIND_UPSTREAM ToolCallKind = 3
+)
+
+// Enum value maps for ToolCallKind.
+var (
+	ToolCallKind_name = map[int32]string{
+		0: "TOOL_CALL_KIND_UNSPECIFIED",
+		1: "TOOL_CALL_KIND_SERVER",
+		2: "TOOL_CALL_KIND_CLIENT",
+		3: "TOOL_CALL_KIND_UPSTREAM",
+	}
+	ToolCallKind_value = map[string]int32{
+		"TOOL_CALL_KIND_UNSPECIFIED": 0,
+		"TOOL_CALL_KIND_SERVER":      1,
+		"TOOL_CALL_KIND_CLIENT":      2,
+		"TOOL_CALL_KIND_UPSTREAM":    3,
+	}
+)
+
+func (x ToolCallKind) Enum() *ToolCallKind {
+	p := new(ToolCallKind)
+	*p = x
+	return p
+}
+
+func (x ToolCallKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ToolCallKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_agent_v1_event_proto_enumTypes[3].Descriptor()
+}
+
+func (ToolCallKind) Type() protoreflect.EnumType {
+	return &file_agent_v1_event_proto_enumTypes[3]
+}
+
+func (x ToolCallKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ToolCallKind.Descriptor instead.
+func (ToolCallKind) EnumDescriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
 // AgentEvent is one entry of an agent's event stream.
 //
-// Persisted events (messages and run errors) carry a seq: 1, 2, 3 … per agent,
-// without gaps, identical on every replica and every connection, and the
-// epoch of the log they belong to. They are replayed by Subscribe and
-// GetHistory. Ephemeral events (run_started, text_delta, the tool call
-// events) and stream-only events (history_gap, history_reset, heartbeat) have
-// seq 0: they are delivered live only and never replayed.
+// Persisted events (messages, run errors, tool call results sent after a
+// step, tool call decisions) carry a seq: 1, 2, 3 … per agent, without
+// gaps, identical on every replica and every connection, and the epoch of
+// the log they belong to. They are replayed by Subscribe and GetHistory.
+// Ephemeral events (run_started, step_started, text_delta, the tool call
+// events of a step being written, tool_approval_request) and stream-only
+// events (history_gap, history_reset, heartbeat) have seq 0: they are
+// delivered live only and never replayed.
 //
 // The vocabulary maps one-to-one onto AG-UI: a reply is a run (run_started,
-// then the assistant message or run_error), its text is streamed as
-// text_delta events that carry the message id of the reply they build, its
-// tool calls as tool_call_start, tool_call_args, tool_call_end and
-// tool_call_result, and the field numbers 24 to 39 are kept for agent state.
+// then its steps, then the end), its text is streamed as text_delta events
+// that carry the message id of the step they build, its tool calls as
+// tool_call_start, tool_call_args, tool_call_end and tool_call_result, and
+// the field numbers 24 to 39 are kept for agent state.
+//
+// # Runs and steps
+//
+// A run answers one user message. It is one or more steps; each step is one
+// call of the agent's model and is persisted as one assistant message (its
+// step number, text, tool calls and finish reason), streamed before that
+// as step_started (run_started for step 0), text_delta and the tool call
+// events. The step message alone says how the run goes on:
+//
+//   - finish reason other than FINISH_REASON_TOOL_CALLS: the run ended with
+//     this step (stop, length, cancelled, content_filter, max_steps);
+//   - FINISH_REASON_TOOL_CALLS and a tool call in state
+//     TOOL_CALL_STATE_PENDING or TOOL_CALL_STATE_AWAITING_APPROVAL (or an
+//     interrupt): the run is paused until a client sends those results
+//     (SubmitToolResult) and a person gives those decisions
+//     (DecideToolCall); then it goes on by itself, on whichever replica;
+//   - FINISH_REASON_TOOL_CALLS and every call answered (the gateway ran the
+//     server tools; their results are in the message): the next step
+//     follows at once.
+//
+// A run_error ends a run too. The answers that arrive while a run is
+// paused are persisted tool_call_result and tool_call_decision events, each
+// carrying the run_id and the message_id of the step whose call it answers.
+// A new user message while a run is paused closes its pending calls: each
+// gets a persisted tool_call_result in state TOOL_CALL_STATE_CLOSED saying
+// that the user moved on, then the run ends with an assistant message of
+// finish reason cancelled, and the new message is answered as usual.
+// CancelRun on a paused run does the same, with results saying the run was
+// cancelled. So every assistant tool call eventually has its result, and
+// the conversation a model is given stays valid.
 type AgentEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Position of a persisted event in the agent's log, starting at 1; 0 for
@@ -170,9 +341,11 @@ type AgentEvent struct {
 	// in; a stream passes on only those of the log it follows.
 	Epoch string `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// For ephemeral events of a run: the event's position in its run, 1 for
-	// run_started, then 2, 3 … for its deltas and tool call events. A client
-	// that joined mid-reply was sent the run so far at once; this tells where
-	// the live events continue it.
+	// run_started, then 2, 3 … for its deltas and tool call events, across
+	// all the run's steps (also when another replica writes the next step).
+	// A client that joined mid-reply was sent the run so far at once; this
+	// tells where the live events continue it. For a persisted step message:
+	// the run_seq the run had reached when the step was written.
 	RunSeq uint64 `protobuf:"varint,5,opt,name=run_seq,json=runSeq,proto3" json:"run_seq,omitempty"`
 	// What happened. Clients should ignore kinds they do not know yet, so that
 	// new kinds can be added without breaking them.
@@ -186,6 +359,9 @@ type AgentEvent struct {
 	//	*AgentEvent_HistoryGap
 	//	*AgentEvent_Heartbeat
 	//	*AgentEvent_HistoryReset
+	//	*AgentEvent_StepStarted
+	//	*AgentEvent_ToolCallDecision
+	//	*AgentEvent_ToolApprovalRequest
 	//	*AgentEvent_ToolCallStart
 	//	*AgentEvent_ToolCallArgs
 	//	*AgentEvent_ToolCallEnd
@@ -330,6 +506,33 @@ func (x *AgentEvent) GetHistoryReset() *HistoryReset {
 	return nil
 }
 
+func (x *AgentEvent) GetStepStarted() *StepStarted {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_StepStarted); ok {
+			return x.StepStarted
+		}
+	}
+	return nil
+}
+
+func (x *AgentEvent) GetToolCallDecision() *ToolCallDecision {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_ToolCallDecision); ok {
+			return x.ToolCallDecision
+		}
+	}
+	return nil
+}
+
+func (x *AgentEvent) GetToolApprovalRequest() *ToolApprovalRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentEvent_ToolApprovalRequest); ok {
+			return x.ToolApprovalRequest
+		}
+	}
+	return nil
+}
+
 func (x *AgentEvent) GetToolCallStart() *ToolCallStart {
 	if x != nil {
 		if x, ok := x.Kind.(*AgentEvent_ToolCallStart); ok {
@@ -413,6 +616,30 @@ type AgentEvent_HistoryReset struct {
 	HistoryReset *HistoryReset `protobuf:"bytes,16,opt,name=history_reset,json=historyReset,proto3,oneof"`
 }
 
+type AgentEvent_StepStarted struct {
+	// Ephemeral: the run began its next step, after the results of the
+	// previous step's tool calls (AG-UI STEP_STARTED, then
+	// TEXT_MESSAGE_START of the step's message). Step 0 is announced by
+	// run_started instead. A client that joins a run mid-step gets the
+	// step_started of the step being written first.
+	StepStarted *StepStarted `protobuf:"bytes,17,opt,name=step_started,json=stepStarted,proto3,oneof"`
+}
+
+type AgentEvent_ToolCallDecision struct {
+	// Persisted: a person's decision on a tool call that asked for approval,
+	// or on an upstream agent's interrupt (DecideToolCall). A denial is
+	// followed by the call's tool_call_result saying so.
+	ToolCallDecision *ToolCallDecision `protobuf:"bytes,18,opt,name=tool_call_decision,json=toolCallDecision,proto3,oneof"`
+}
+
+type AgentEvent_ToolApprovalRequest struct {
+	// Ephemeral: a step asks a person to approve a tool call before it runs
+	// (TOOL_APPROVAL), or relays an upstream agent's interrupt. The step
+	// message that pauses the run says the same, persisted: the call in
+	// state TOOL_CALL_STATE_AWAITING_APPROVAL with its approval_id.
+	ToolApprovalRequest *ToolApprovalRequest `protobuf:"bytes,19,opt,name=tool_approval_request,json=toolApprovalRequest,proto3,oneof"`
+}
+
 type AgentEvent_ToolCallStart struct {
 	// Ephemeral: the agent began a tool call (AG-UI TOOL_CALL_START).
 	ToolCallStart *ToolCallStart `protobuf:"bytes,20,opt,name=tool_call_start,json=toolCallStart,proto3,oneof"`
@@ -429,7 +656,12 @@ type AgentEvent_ToolCallEnd struct {
 }
 
 type AgentEvent_ToolCallResult struct {
-	// Ephemeral: the result of a tool call (AG-UI TOOL_CALL_RESULT).
+	// The result of a tool call (AG-UI TOOL_CALL_RESULT). Ephemeral while
+	// its step is being written (the step message then holds the result);
+	// persisted (seq > 0) when it arrives after its step was persisted: a
+	// client's SubmitToolResult, an approved server call that ran, a
+	// denial, or a call closed because the user moved on or the run was
+	// cancelled.
 	ToolCallResult *ToolCallResult `protobuf:"bytes,23,opt,name=tool_call_result,json=toolCallResult,proto3,oneof"`
 }
 
@@ -447,6 +679,12 @@ func (*AgentEvent_Heartbeat) isAgentEvent_Kind() {}
 
 func (*AgentEvent_HistoryReset) isAgentEvent_Kind() {}
 
+func (*AgentEvent_StepStarted) isAgentEvent_Kind() {}
+
+func (*AgentEvent_ToolCallDecision) isAgentEvent_Kind() {}
+
+func (*AgentEvent_ToolApprovalRequest) isAgentEvent_Kind() {}
+
 func (*AgentEvent_ToolCallStart) isAgentEvent_Kind() {}
 
 func (*AgentEvent_ToolCallArgs) isAgentEvent_Kind() {}
@@ -455,7 +693,7 @@ func (*AgentEvent_ToolCallEnd) isAgentEvent_Kind() {}
 
 func (*AgentEvent_ToolCallResult) isAgentEvent_Kind() {}
 
-// Message is a complete user message or agent reply.
+// Message is a complete user message, or one step of the agent's reply.
 type Message struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique id of this message, assigned by the server. Deltas of a reply carry
@@ -467,16 +705,29 @@ type Message struct {
 	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
 	// For user messages: the client_message_id the client sent, if any.
 	ClientMessageId string `protobuf:"bytes,4,opt,name=client_message_id,json=clientMessageId,proto3" json:"client_message_id,omitempty"`
-	// For replies: the run that produced this reply (see RunStarted).
+	// For replies: the run this step belongs to (see RunStarted); the same on
+	// every step of a run.
 	RunId string `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// For replies: the seq of the user message this reply answers.
 	ReplyToSeq uint64 `protobuf:"varint,6,opt,name=reply_to_seq,json=replyToSeq,proto3" json:"reply_to_seq,omitempty"`
-	// For replies: the tool calls the agent made while writing it, in order.
+	// For replies: the tool calls the agent made in this step, in order, each
+	// with its state as the step was written (answers that come later are
+	// tool_call_result and tool_call_decision events).
 	ToolCalls []*ToolCall `protobuf:"bytes,7,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
-	// For replies: why the agent stopped writing.
+	// For replies: why the step ended (see AgentEvent: FINISH_REASON_TOOL_CALLS
+	// goes on or pauses, any other ends the run).
 	FinishReason FinishReason `protobuf:"varint,8,opt,name=finish_reason,json=finishReason,proto3,enum=agent.v1.FinishReason" json:"finish_reason,omitempty"`
 	// For replies: the tokens the model used, where the responder reports them.
-	Usage         *Usage `protobuf:"bytes,9,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *Usage `protobuf:"bytes,9,opt,name=usage,proto3" json:"usage,omitempty"`
+	// For user messages: the client tools lent with the message
+	// (SendMessageRequest.tools), kept so that whichever replica goes on with
+	// the run knows them.
+	Tools []*Tool `protobuf:"bytes,10,rep,name=tools,proto3" json:"tools,omitempty"`
+	// For replies: the step of the run this message is, from 0.
+	Step uint32 `protobuf:"varint,11,opt,name=step,proto3" json:"step,omitempty"`
+	// For replies: an upstream agent's interrupts (RESPONDER=agui) that pause
+	// the run at this step, each waiting for a DecideToolCall.
+	Interrupts    []*Interrupt `protobuf:"bytes,12,rep,name=interrupts,proto3" json:"interrupts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,24 +825,126 @@ func (x *Message) GetUsage() *Usage {
 	return nil
 }
 
-// ToolCall is one tool call of a reply, as persisted with it.
+func (x *Message) GetTools() []*Tool {
+	if x != nil {
+		return x.Tools
+	}
+	return nil
+}
+
+func (x *Message) GetStep() uint32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *Message) GetInterrupts() []*Interrupt {
+	if x != nil {
+		return x.Interrupts
+	}
+	return nil
+}
+
+// Tool is a tool the model may call: its name, what it does and the JSON
+// Schema of its arguments. Its JSON is AG-UI's Tool exactly.
+type Tool struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 64 characters of a-z A-Z 0-9 _ - (the rule of the model APIs).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Tells the model when to use the tool.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// The JSON Schema of the arguments, an object schema; absent for a tool
+	// without arguments.
+	Parameters    *structpb.Struct `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tool) Reset() {
+	*x = Tool{}
+	mi := &file_agent_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tool) ProtoMessage() {}
+
+func (x *Tool) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tool.ProtoReflect.Descriptor instead.
+func (*Tool) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Tool) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Tool) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Tool) GetParameters() *structpb.Struct {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
+}
+
+// ToolCall is one tool call of a step, as persisted with it.
 type ToolCall struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The tool call's id, as in the tool call events.
+	// The tool call's id, as in the tool call events: the model's, unless it
+	// was empty or used before in the run, when the gateway made one
+	// ("call_" and random characters). Unique within the run.
 	ToolCallId string `protobuf:"bytes,1,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
 	// The tool's name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The arguments, usually JSON.
 	Arguments string `protobuf:"bytes,3,opt,name=arguments,proto3" json:"arguments,omitempty"`
-	// The result, if the agent reported one.
-	Result        string `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
+	// The result, when the step has it: a server tool's output, an upstream
+	// agent's own result, or the reason the call failed (is_error).
+	Result string `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
+	// Where the call stood when the step was written.
+	State ToolCallState `protobuf:"varint,5,opt,name=state,proto3,enum=agent.v1.ToolCallState" json:"state,omitempty"`
+	// Who runs the tool.
+	Kind ToolCallKind `protobuf:"varint,6,opt,name=kind,proto3,enum=agent.v1.ToolCallKind" json:"kind,omitempty"`
+	// For a call in state TOOL_CALL_STATE_AWAITING_APPROVAL: the id of the
+	// approval request the server issued (DecideToolCallRequest.approval_id).
+	ApprovalId string `protobuf:"bytes,7,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	// The result reports a failure: the tool failed or timed out, does not
+	// exist, its arguments were not JSON, or a person denied it.
+	IsError bool `protobuf:"varint,8,opt,name=is_error,json=isError,proto3" json:"is_error,omitempty"`
+	// How long the gateway took to run a server tool.
+	Duration      *durationpb.Duration `protobuf:"bytes,9,opt,name=duration,proto3" json:"duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_agent_v1_event_proto_msgTypes[2]
+	mi := &file_agent_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +956,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[2]
+	mi := &file_agent_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +969,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ToolCall) GetToolCallId() string {
@@ -647,6 +1000,127 @@ func (x *ToolCall) GetResult() string {
 	return ""
 }
 
+func (x *ToolCall) GetState() ToolCallState {
+	if x != nil {
+		return x.State
+	}
+	return ToolCallState_TOOL_CALL_STATE_UNSPECIFIED
+}
+
+func (x *ToolCall) GetKind() ToolCallKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ToolCallKind_TOOL_CALL_KIND_UNSPECIFIED
+}
+
+func (x *ToolCall) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *ToolCall) GetIsError() bool {
+	if x != nil {
+		return x.IsError
+	}
+	return false
+}
+
+func (x *ToolCall) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+// Interrupt is an upstream agent's request for a person's answer, which
+// paused its run (an AG-UI interrupt). DecideToolCall answers it: by its
+// tool_call_id when it holds a call, by its interrupt_id otherwise; the
+// answer goes back to the agent as the next step's resume.
+type Interrupt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream's id of the interrupt.
+	InterruptId string `protobuf:"bytes,1,opt,name=interrupt_id,json=interruptId,proto3" json:"interrupt_id,omitempty"`
+	// What is asked: "tool_call", "input_required", "confirmation", or the
+	// upstream's own word.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// What to ask the person, if the upstream said.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The tool call the interrupt holds, if any.
+	ToolCallId string `protobuf:"bytes,4,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// The id of the approval request the server issued for it.
+	ApprovalId    string `protobuf:"bytes,5,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Interrupt) Reset() {
+	*x = Interrupt{}
+	mi := &file_agent_v1_event_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Interrupt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Interrupt) ProtoMessage() {}
+
+func (x *Interrupt) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Interrupt.ProtoReflect.Descriptor instead.
+func (*Interrupt) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Interrupt) GetInterruptId() string {
+	if x != nil {
+		return x.InterruptId
+	}
+	return ""
+}
+
+func (x *Interrupt) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Interrupt) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Interrupt) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *Interrupt) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
 // Usage is what one reply cost in tokens.
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -662,7 +1136,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_agent_v1_event_proto_msgTypes[3]
+	mi := &file_agent_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +1148,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[3]
+	mi := &file_agent_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +1161,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -726,7 +1200,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_agent_v1_event_proto_msgTypes[4]
+	mi := &file_agent_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +1212,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[4]
+	mi := &file_agent_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +1225,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunStarted) GetRunId() string {
@@ -791,7 +1265,7 @@ type TextDelta struct {
 
 func (x *TextDelta) Reset() {
 	*x = TextDelta{}
-	mi := &file_agent_v1_event_proto_msgTypes[5]
+	mi := &file_agent_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1277,7 @@ func (x *TextDelta) String() string {
 func (*TextDelta) ProtoMessage() {}
 
 func (x *TextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[5]
+	mi := &file_agent_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1290,7 @@ func (x *TextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextDelta.ProtoReflect.Descriptor instead.
 func (*TextDelta) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TextDelta) GetRunId() string {
@@ -857,7 +1331,7 @@ type RunError struct {
 
 func (x *RunError) Reset() {
 	*x = RunError{}
-	mi := &file_agent_v1_event_proto_msgTypes[6]
+	mi := &file_agent_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1343,7 @@ func (x *RunError) String() string {
 func (*RunError) ProtoMessage() {}
 
 func (x *RunError) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[6]
+	mi := &file_agent_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1356,7 @@ func (x *RunError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunError.ProtoReflect.Descriptor instead.
 func (*RunError) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunError) GetRunId() string {
@@ -927,7 +1401,7 @@ type HistoryGap struct {
 
 func (x *HistoryGap) Reset() {
 	*x = HistoryGap{}
-	mi := &file_agent_v1_event_proto_msgTypes[7]
+	mi := &file_agent_v1_event_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1413,7 @@ func (x *HistoryGap) String() string {
 func (*HistoryGap) ProtoMessage() {}
 
 func (x *HistoryGap) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[7]
+	mi := &file_agent_v1_event_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1426,7 @@ func (x *HistoryGap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryGap.ProtoReflect.Descriptor instead.
 func (*HistoryGap) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HistoryGap) GetAfterSeq() uint64 {
@@ -978,7 +1452,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_agent_v1_event_proto_msgTypes[8]
+	mi := &file_agent_v1_event_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1464,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[8]
+	mi := &file_agent_v1_event_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1477,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{8}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{10}
 }
 
 // HistoryReset tells a subscriber that the log it resumed from no longer
@@ -1024,7 +1498,7 @@ type HistoryReset struct {
 
 func (x *HistoryReset) Reset() {
 	*x = HistoryReset{}
-	mi := &file_agent_v1_event_proto_msgTypes[9]
+	mi := &file_agent_v1_event_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1510,7 @@ func (x *HistoryReset) String() string {
 func (*HistoryReset) ProtoMessage() {}
 
 func (x *HistoryReset) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[9]
+	mi := &file_agent_v1_event_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1523,7 @@ func (x *HistoryReset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryReset.ProtoReflect.Descriptor instead.
 func (*HistoryReset) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{9}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HistoryReset) GetEpoch() string {
@@ -1090,7 +1564,7 @@ type ToolCallStart struct {
 
 func (x *ToolCallStart) Reset() {
 	*x = ToolCallStart{}
-	mi := &file_agent_v1_event_proto_msgTypes[10]
+	mi := &file_agent_v1_event_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1576,7 @@ func (x *ToolCallStart) String() string {
 func (*ToolCallStart) ProtoMessage() {}
 
 func (x *ToolCallStart) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[10]
+	mi := &file_agent_v1_event_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1589,7 @@ func (x *ToolCallStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallStart.ProtoReflect.Descriptor instead.
 func (*ToolCallStart) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{10}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ToolCallStart) GetRunId() string {
@@ -1162,7 +1636,7 @@ type ToolCallArgs struct {
 
 func (x *ToolCallArgs) Reset() {
 	*x = ToolCallArgs{}
-	mi := &file_agent_v1_event_proto_msgTypes[11]
+	mi := &file_agent_v1_event_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1648,7 @@ func (x *ToolCallArgs) String() string {
 func (*ToolCallArgs) ProtoMessage() {}
 
 func (x *ToolCallArgs) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[11]
+	mi := &file_agent_v1_event_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1661,7 @@ func (x *ToolCallArgs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallArgs.ProtoReflect.Descriptor instead.
 func (*ToolCallArgs) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{11}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ToolCallArgs) GetRunId() string {
@@ -1224,7 +1698,7 @@ type ToolCallEnd struct {
 
 func (x *ToolCallEnd) Reset() {
 	*x = ToolCallEnd{}
-	mi := &file_agent_v1_event_proto_msgTypes[12]
+	mi := &file_agent_v1_event_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1710,7 @@ func (x *ToolCallEnd) String() string {
 func (*ToolCallEnd) ProtoMessage() {}
 
 func (x *ToolCallEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[12]
+	mi := &file_agent_v1_event_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1723,7 @@ func (x *ToolCallEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallEnd.ProtoReflect.Descriptor instead.
 func (*ToolCallEnd) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{12}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ToolCallEnd) GetRunId() string {
@@ -1273,17 +1747,24 @@ type ToolCallResult struct {
 	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// The tool call this is the result of.
 	ToolCallId string `protobuf:"bytes,2,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
-	// The result, as text (often JSON).
+	// The result, as text (often JSON), or the reason the call failed
+	// (is_error).
 	Content string `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
-	// The message id of the reply being built.
-	MessageId     string `protobuf:"bytes,4,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The message id of the step that made the call.
+	MessageId string `protobuf:"bytes,4,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The result reports a failure (see ToolCall.is_error).
+	IsError bool `protobuf:"varint,5,opt,name=is_error,json=isError,proto3" json:"is_error,omitempty"`
+	// The call's state with this result: DONE, ERROR, DENIED or CLOSED.
+	State ToolCallState `protobuf:"varint,6,opt,name=state,proto3,enum=agent.v1.ToolCallState" json:"state,omitempty"`
+	// How long the gateway took to run a server tool.
+	Duration      *durationpb.Duration `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ToolCallResult) Reset() {
 	*x = ToolCallResult{}
-	mi := &file_agent_v1_event_proto_msgTypes[13]
+	mi := &file_agent_v1_event_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1776,7 @@ func (x *ToolCallResult) String() string {
 func (*ToolCallResult) ProtoMessage() {}
 
 func (x *ToolCallResult) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_event_proto_msgTypes[13]
+	mi := &file_agent_v1_event_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1789,7 @@ func (x *ToolCallResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallResult.ProtoReflect.Descriptor instead.
 func (*ToolCallResult) Descriptor() ([]byte, []int) {
-	return file_agent_v1_event_proto_rawDescGZIP(), []int{13}
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ToolCallResult) GetRunId() string {
@@ -1339,11 +1820,328 @@ func (x *ToolCallResult) GetMessageId() string {
 	return ""
 }
 
+func (x *ToolCallResult) GetIsError() bool {
+	if x != nil {
+		return x.IsError
+	}
+	return false
+}
+
+func (x *ToolCallResult) GetState() ToolCallState {
+	if x != nil {
+		return x.State
+	}
+	return ToolCallState_TOOL_CALL_STATE_UNSPECIFIED
+}
+
+func (x *ToolCallResult) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+// StepStarted announces the next step of a run.
+type StepStarted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The message id of the step's assistant message; its text_delta and
+	// tool call events carry it.
+	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The step, from 1 (step 0 is announced by run_started).
+	Step uint32 `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
+	// The seq of the user message the run answers.
+	ReplyToSeq    uint64 `protobuf:"varint,4,opt,name=reply_to_seq,json=replyToSeq,proto3" json:"reply_to_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StepStarted) Reset() {
+	*x = StepStarted{}
+	mi := &file_agent_v1_event_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StepStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StepStarted) ProtoMessage() {}
+
+func (x *StepStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StepStarted.ProtoReflect.Descriptor instead.
+func (*StepStarted) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *StepStarted) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *StepStarted) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *StepStarted) GetStep() uint32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *StepStarted) GetReplyToSeq() uint64 {
+	if x != nil {
+		return x.ReplyToSeq
+	}
+	return 0
+}
+
+// ToolCallDecision is a person's decision on an approval request.
+type ToolCallDecision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run that made the call.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The message id of the step that asked.
+	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The tool call decided; empty for an interrupt that holds no call.
+	ToolCallId string `protobuf:"bytes,3,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// The upstream interrupt decided, if the request was one.
+	InterruptId string `protobuf:"bytes,4,opt,name=interrupt_id,json=interruptId,proto3" json:"interrupt_id,omitempty"`
+	// The approval request decided, as the server issued it.
+	ApprovalId string `protobuf:"bytes,5,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	// Yes (the tool runs, or the upstream goes on) or no (the model is told
+	// the call was denied).
+	Approved bool `protobuf:"varint,6,opt,name=approved,proto3" json:"approved,omitempty"`
+	// What the person said with the decision; optional.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who decided: the subject of the caller's token, "service" for a
+	// service token, "anonymous" without authentication.
+	DecidedBy     string `protobuf:"bytes,8,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCallDecision) Reset() {
+	*x = ToolCallDecision{}
+	mi := &file_agent_v1_event_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCallDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCallDecision) ProtoMessage() {}
+
+func (x *ToolCallDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCallDecision.ProtoReflect.Descriptor instead.
+func (*ToolCallDecision) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ToolCallDecision) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ToolCallDecision) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *ToolCallDecision) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *ToolCallDecision) GetInterruptId() string {
+	if x != nil {
+		return x.InterruptId
+	}
+	return ""
+}
+
+func (x *ToolCallDecision) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *ToolCallDecision) GetApproved() bool {
+	if x != nil {
+		return x.Approved
+	}
+	return false
+}
+
+func (x *ToolCallDecision) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ToolCallDecision) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+// ToolApprovalRequest asks a person to approve a tool call.
+type ToolApprovalRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run that asks.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The message id of the step that asks.
+	MessageId string `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The tool call to approve; empty for an interrupt that holds no call.
+	ToolCallId string `protobuf:"bytes,3,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
+	// The id of this request; DecideToolCallRequest.approval_id may repeat
+	// it.
+	ApprovalId string `protobuf:"bytes,4,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	// The tool's name, for a tool call.
+	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// For an upstream agent's interrupt: its id, reason and message.
+	InterruptId string `protobuf:"bytes,6,opt,name=interrupt_id,json=interruptId,proto3" json:"interrupt_id,omitempty"`
+	// Why the approval is asked: "tool_call" for TOOL_APPROVAL, or the
+	// upstream's reason.
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// What to ask the person, if the upstream said.
+	Message       string `protobuf:"bytes,8,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolApprovalRequest) Reset() {
+	*x = ToolApprovalRequest{}
+	mi := &file_agent_v1_event_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolApprovalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolApprovalRequest) ProtoMessage() {}
+
+func (x *ToolApprovalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_event_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolApprovalRequest.ProtoReflect.Descriptor instead.
+func (*ToolApprovalRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_event_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ToolApprovalRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ToolApprovalRequest) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *ToolApprovalRequest) GetToolCallId() string {
+	if x != nil {
+		return x.ToolCallId
+	}
+	return ""
+}
+
+func (x *ToolApprovalRequest) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *ToolApprovalRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ToolApprovalRequest) GetInterruptId() string {
+	if x != nil {
+		return x.InterruptId
+	}
+	return ""
+}
+
+func (x *ToolApprovalRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ToolApprovalRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_agent_v1_event_proto protoreflect.FileDescriptor
 
 const file_agent_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14agent/v1/event.proto\x12\bagent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x06\n" +
+	"\x14agent/v1/event.proto\x12\bagent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\b\n" +
 	"\n" +
 	"AgentEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x19\n" +
@@ -1362,12 +2160,15 @@ const file_agent_v1_event_proto_rawDesc = "" +
 	"\vhistory_gap\x18\x0e \x01(\v2\x14.agent.v1.HistoryGapH\x00R\n" +
 	"historyGap\x123\n" +
 	"\theartbeat\x18\x0f \x01(\v2\x13.agent.v1.HeartbeatH\x00R\theartbeat\x12=\n" +
-	"\rhistory_reset\x18\x10 \x01(\v2\x16.agent.v1.HistoryResetH\x00R\fhistoryReset\x12A\n" +
+	"\rhistory_reset\x18\x10 \x01(\v2\x16.agent.v1.HistoryResetH\x00R\fhistoryReset\x12:\n" +
+	"\fstep_started\x18\x11 \x01(\v2\x15.agent.v1.StepStartedH\x00R\vstepStarted\x12J\n" +
+	"\x12tool_call_decision\x18\x12 \x01(\v2\x1a.agent.v1.ToolCallDecisionH\x00R\x10toolCallDecision\x12S\n" +
+	"\x15tool_approval_request\x18\x13 \x01(\v2\x1d.agent.v1.ToolApprovalRequestH\x00R\x13toolApprovalRequest\x12A\n" +
 	"\x0ftool_call_start\x18\x14 \x01(\v2\x17.agent.v1.ToolCallStartH\x00R\rtoolCallStart\x12>\n" +
 	"\x0etool_call_args\x18\x15 \x01(\v2\x16.agent.v1.ToolCallArgsH\x00R\ftoolCallArgs\x12;\n" +
 	"\rtool_call_end\x18\x16 \x01(\v2\x15.agent.v1.ToolCallEndH\x00R\vtoolCallEnd\x12D\n" +
 	"\x10tool_call_result\x18\x17 \x01(\v2\x18.agent.v1.ToolCallResultH\x00R\x0etoolCallResultB\x06\n" +
-	"\x04kindJ\x04\b\x18\x10(\"\xdc\x02\n" +
+	"\x04kindJ\x04\b\x18\x10(\"\xcb\x03\n" +
 	"\aMessage\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\"\n" +
@@ -1380,13 +2181,39 @@ const file_agent_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"tool_calls\x18\a \x03(\v2\x12.agent.v1.ToolCallR\ttoolCalls\x12;\n" +
 	"\rfinish_reason\x18\b \x01(\x0e2\x16.agent.v1.FinishReasonR\ffinishReason\x12%\n" +
-	"\x05usage\x18\t \x01(\v2\x0f.agent.v1.UsageR\x05usage\"v\n" +
+	"\x05usage\x18\t \x01(\v2\x0f.agent.v1.UsageR\x05usage\x12$\n" +
+	"\x05tools\x18\n" +
+	" \x03(\v2\x0e.agent.v1.ToolR\x05tools\x12\x12\n" +
+	"\x04step\x18\v \x01(\rR\x04step\x123\n" +
+	"\n" +
+	"interrupts\x18\f \x03(\v2\x13.agent.v1.InterruptR\n" +
+	"interrupts\"u\n" +
+	"\x04Tool\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x127\n" +
+	"\n" +
+	"parameters\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
+	"parameters\"\xc4\x02\n" +
 	"\bToolCall\x12 \n" +
 	"\ftool_call_id\x18\x01 \x01(\tR\n" +
 	"toolCallId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
 	"\targuments\x18\x03 \x01(\tR\targuments\x12\x16\n" +
-	"\x06result\x18\x04 \x01(\tR\x06result\"e\n" +
+	"\x06result\x18\x04 \x01(\tR\x06result\x12-\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x17.agent.v1.ToolCallStateR\x05state\x12*\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\x16.agent.v1.ToolCallKindR\x04kind\x12\x1f\n" +
+	"\vapproval_id\x18\a \x01(\tR\n" +
+	"approvalId\x12\x19\n" +
+	"\bis_error\x18\b \x01(\bR\aisError\x125\n" +
+	"\bduration\x18\t \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xa3\x01\n" +
+	"\tInterrupt\x12!\n" +
+	"\finterrupt_id\x18\x01 \x01(\tR\vinterruptId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12 \n" +
+	"\ftool_call_id\x18\x04 \x01(\tR\n" +
+	"toolCallId\x12\x1f\n" +
+	"\vapproval_id\x18\x05 \x01(\tR\n" +
+	"approvalId\"e\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12\x14\n" +
@@ -1433,25 +2260,74 @@ const file_agent_v1_event_proto_rawDesc = "" +
 	"\vToolCallEnd\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12 \n" +
 	"\ftool_call_id\x18\x02 \x01(\tR\n" +
-	"toolCallId\"\x82\x01\n" +
+	"toolCallId\"\x83\x02\n" +
 	"\x0eToolCallResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12 \n" +
 	"\ftool_call_id\x18\x02 \x01(\tR\n" +
 	"toolCallId\x12\x18\n" +
 	"\acontent\x18\x03 \x01(\tR\acontent\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x04 \x01(\tR\tmessageId*?\n" +
+	"message_id\x18\x04 \x01(\tR\tmessageId\x12\x19\n" +
+	"\bis_error\x18\x05 \x01(\bR\aisError\x12-\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x17.agent.v1.ToolCallStateR\x05state\x125\n" +
+	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\"y\n" +
+	"\vStepStarted\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12\x12\n" +
+	"\x04step\x18\x03 \x01(\rR\x04step\x12 \n" +
+	"\freply_to_seq\x18\x04 \x01(\x04R\n" +
+	"replyToSeq\"\x81\x02\n" +
+	"\x10ToolCallDecision\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12 \n" +
+	"\ftool_call_id\x18\x03 \x01(\tR\n" +
+	"toolCallId\x12!\n" +
+	"\finterrupt_id\x18\x04 \x01(\tR\vinterruptId\x12\x1f\n" +
+	"\vapproval_id\x18\x05 \x01(\tR\n" +
+	"approvalId\x12\x1a\n" +
+	"\bapproved\x18\x06 \x01(\bR\bapproved\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\b \x01(\tR\tdecidedBy\"\xf7\x01\n" +
+	"\x13ToolApprovalRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12 \n" +
+	"\ftool_call_id\x18\x03 \x01(\tR\n" +
+	"toolCallId\x12\x1f\n" +
+	"\vapproval_id\x18\x04 \x01(\tR\n" +
+	"approvalId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12!\n" +
+	"\finterrupt_id\x18\x06 \x01(\tR\vinterruptId\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\b \x01(\tR\amessage*?\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_USER\x10\x01\x12\x12\n" +
-	"\x0eROLE_ASSISTANT\x10\x02*\xbc\x01\n" +
+	"\x0eROLE_ASSISTANT\x10\x02*\xd9\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
 	"\x14FINISH_REASON_LENGTH\x10\x02\x12\x1b\n" +
 	"\x17FINISH_REASON_CANCELLED\x10\x03\x12 \n" +
 	"\x1cFINISH_REASON_CONTENT_FILTER\x10\x04\x12\x1c\n" +
-	"\x18FINISH_REASON_TOOL_CALLS\x10\x05B5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
+	"\x18FINISH_REASON_TOOL_CALLS\x10\x05\x12\x1b\n" +
+	"\x17FINISH_REASON_MAX_STEPS\x10\x06*\xe1\x01\n" +
+	"\rToolCallState\x12\x1f\n" +
+	"\x1bTOOL_CALL_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17TOOL_CALL_STATE_PENDING\x10\x01\x12%\n" +
+	"!TOOL_CALL_STATE_AWAITING_APPROVAL\x10\x02\x12\x18\n" +
+	"\x14TOOL_CALL_STATE_DONE\x10\x03\x12\x19\n" +
+	"\x15TOOL_CALL_STATE_ERROR\x10\x04\x12\x1a\n" +
+	"\x16TOOL_CALL_STATE_DENIED\x10\x05\x12\x1a\n" +
+	"\x16TOOL_CALL_STATE_CLOSED\x10\x06*\x81\x01\n" +
+	"\fToolCallKind\x12\x1e\n" +
+	"\x1aTOOL_CALL_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15TOOL_CALL_KIND_SERVER\x10\x01\x12\x19\n" +
+	"\x15TOOL_CALL_KIND_CLIENT\x10\x02\x12\x1b\n" +
+	"\x17TOOL_CALL_KIND_UPSTREAM\x10\x03B5Z3github.com/agentgate/agentgate/gen/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_agent_v1_event_proto_rawDescOnce sync.Once
@@ -1465,49 +2341,69 @@ func file_agent_v1_event_proto_rawDescGZIP() []byte {
 	return file_agent_v1_event_proto_rawDescData
 }
 
-var file_agent_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agent_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_agent_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_agent_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_agent_v1_event_proto_goTypes = []any{
 	(Role)(0),                     // 0: agent.v1.Role
 	(FinishReason)(0),             // 1: agent.v1.FinishReason
-	(*AgentEvent)(nil),            // 2: agent.v1.AgentEvent
-	(*Message)(nil),               // 3: agent.v1.Message
-	(*ToolCall)(nil),              // 4: agent.v1.ToolCall
-	(*Usage)(nil),                 // 5: agent.v1.Usage
-	(*RunStarted)(nil),            // 6: agent.v1.RunStarted
-	(*TextDelta)(nil),             // 7: agent.v1.TextDelta
-	(*RunError)(nil),              // 8: agent.v1.RunError
-	(*HistoryGap)(nil),            // 9: agent.v1.HistoryGap
-	(*Heartbeat)(nil),             // 10: agent.v1.Heartbeat
-	(*HistoryReset)(nil),          // 11: agent.v1.HistoryReset
-	(*ToolCallStart)(nil),         // 12: agent.v1.ToolCallStart
-	(*ToolCallArgs)(nil),          // 13: agent.v1.ToolCallArgs
-	(*ToolCallEnd)(nil),           // 14: agent.v1.ToolCallEnd
-	(*ToolCallResult)(nil),        // 15: agent.v1.ToolCallResult
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(ToolCallState)(0),            // 2: agent.v1.ToolCallState
+	(ToolCallKind)(0),             // 3: agent.v1.ToolCallKind
+	(*AgentEvent)(nil),            // 4: agent.v1.AgentEvent
+	(*Message)(nil),               // 5: agent.v1.Message
+	(*Tool)(nil),                  // 6: agent.v1.Tool
+	(*ToolCall)(nil),              // 7: agent.v1.ToolCall
+	(*Interrupt)(nil),             // 8: agent.v1.Interrupt
+	(*Usage)(nil),                 // 9: agent.v1.Usage
+	(*RunStarted)(nil),            // 10: agent.v1.RunStarted
+	(*TextDelta)(nil),             // 11: agent.v1.TextDelta
+	(*RunError)(nil),              // 12: agent.v1.RunError
+	(*HistoryGap)(nil),            // 13: agent.v1.HistoryGap
+	(*Heartbeat)(nil),             // 14: agent.v1.Heartbeat
+	(*HistoryReset)(nil),          // 15: agent.v1.HistoryReset
+	(*ToolCallStart)(nil),         // 16: agent.v1.ToolCallStart
+	(*ToolCallArgs)(nil),          // 17: agent.v1.ToolCallArgs
+	(*ToolCallEnd)(nil),           // 18: agent.v1.ToolCallEnd
+	(*ToolCallResult)(nil),        // 19: agent.v1.ToolCallResult
+	(*StepStarted)(nil),           // 20: agent.v1.StepStarted
+	(*ToolCallDecision)(nil),      // 21: agent.v1.ToolCallDecision
+	(*ToolApprovalRequest)(nil),   // 22: agent.v1.ToolApprovalRequest
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 24: google.protobuf.Struct
+	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
 }
 var file_agent_v1_event_proto_depIdxs = []int32{
-	16, // 0: agent.v1.AgentEvent.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 1: agent.v1.AgentEvent.message:type_name -> agent.v1.Message
-	6,  // 2: agent.v1.AgentEvent.run_started:type_name -> agent.v1.RunStarted
-	7,  // 3: agent.v1.AgentEvent.text_delta:type_name -> agent.v1.TextDelta
-	8,  // 4: agent.v1.AgentEvent.run_error:type_name -> agent.v1.RunError
-	9,  // 5: agent.v1.AgentEvent.history_gap:type_name -> agent.v1.HistoryGap
-	10, // 6: agent.v1.AgentEvent.heartbeat:type_name -> agent.v1.Heartbeat
-	11, // 7: agent.v1.AgentEvent.history_reset:type_name -> agent.v1.HistoryReset
-	12, // 8: agent.v1.AgentEvent.tool_call_start:type_name -> agent.v1.ToolCallStart
-	13, // 9: agent.v1.AgentEvent.tool_call_args:type_name -> agent.v1.ToolCallArgs
-	14, // 10: agent.v1.AgentEvent.tool_call_end:type_name -> agent.v1.ToolCallEnd
-	15, // 11: agent.v1.AgentEvent.tool_call_result:type_name -> agent.v1.ToolCallResult
-	0,  // 12: agent.v1.Message.role:type_name -> agent.v1.Role
-	4,  // 13: agent.v1.Message.tool_calls:type_name -> agent.v1.ToolCall
-	1,  // 14: agent.v1.Message.finish_reason:type_name -> agent.v1.FinishReason
-	5,  // 15: agent.v1.Message.usage:type_name -> agent.v1.Usage
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	23, // 0: agent.v1.AgentEvent.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 1: agent.v1.AgentEvent.message:type_name -> agent.v1.Message
+	10, // 2: agent.v1.AgentEvent.run_started:type_name -> agent.v1.RunStarted
+	11, // 3: agent.v1.AgentEvent.text_delta:type_name -> agent.v1.TextDelta
+	12, // 4: agent.v1.AgentEvent.run_error:type_name -> agent.v1.RunError
+	13, // 5: agent.v1.AgentEvent.history_gap:type_name -> agent.v1.HistoryGap
+	14, // 6: agent.v1.AgentEvent.heartbeat:type_name -> agent.v1.Heartbeat
+	15, // 7: agent.v1.AgentEvent.history_reset:type_name -> agent.v1.HistoryReset
+	20, // 8: agent.v1.AgentEvent.step_started:type_name -> agent.v1.StepStarted
+	21, // 9: agent.v1.AgentEvent.tool_call_decision:type_name -> agent.v1.ToolCallDecision
+	22, // 10: agent.v1.AgentEvent.tool_approval_request:type_name -> agent.v1.ToolApprovalRequest
+	16, // 11: agent.v1.AgentEvent.tool_call_start:type_name -> agent.v1.ToolCallStart
+	17, // 12: agent.v1.AgentEvent.tool_call_args:type_name -> agent.v1.ToolCallArgs
+	18, // 13: agent.v1.AgentEvent.tool_call_end:type_name -> agent.v1.ToolCallEnd
+	19, // 14: agent.v1.AgentEvent.tool_call_result:type_name -> agent.v1.ToolCallResult
+	0,  // 15: agent.v1.Message.role:type_name -> agent.v1.Role
+	7,  // 16: agent.v1.Message.tool_calls:type_name -> agent.v1.ToolCall
+	1,  // 17: agent.v1.Message.finish_reason:type_name -> agent.v1.FinishReason
+	9,  // 18: agent.v1.Message.usage:type_name -> agent.v1.Usage
+	6,  // 19: agent.v1.Message.tools:type_name -> agent.v1.Tool
+	8,  // 20: agent.v1.Message.interrupts:type_name -> agent.v1.Interrupt
+	24, // 21: agent.v1.Tool.parameters:type_name -> google.protobuf.Struct
+	2,  // 22: agent.v1.ToolCall.state:type_name -> agent.v1.ToolCallState
+	3,  // 23: agent.v1.ToolCall.kind:type_name -> agent.v1.ToolCallKind
+	25, // 24: agent.v1.ToolCall.duration:type_name -> google.protobuf.Duration
+	2,  // 25: agent.v1.ToolCallResult.state:type_name -> agent.v1.ToolCallState
+	25, // 26: agent.v1.ToolCallResult.duration:type_name -> google.protobuf.Duration
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_agent_v1_event_proto_init() }
@@ -1523,6 +2419,9 @@ func file_agent_v1_event_proto_init() {
 		(*AgentEvent_HistoryGap)(nil),
 		(*AgentEvent_Heartbeat)(nil),
 		(*AgentEvent_HistoryReset)(nil),
+		(*AgentEvent_StepStarted)(nil),
+		(*AgentEvent_ToolCallDecision)(nil),
+		(*AgentEvent_ToolApprovalRequest)(nil),
 		(*AgentEvent_ToolCallStart)(nil),
 		(*AgentEvent_ToolCallArgs)(nil),
 		(*AgentEvent_ToolCallEnd)(nil),
@@ -1533,8 +2432,8 @@ func file_agent_v1_event_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_event_proto_rawDesc), len(file_agent_v1_event_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   14,
+			NumEnums:      4,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -11,6 +11,15 @@
 // so with a historyReset and replays the new log, and the page draws the
 // conversation anew from there. A page that joins while a reply is being
 // written gets the reply so far, then the rest.
+//
+// Tokens that expire (users' JWTs) are handed on the open socket: when the
+// server says the token expires soon (an "expiring" frame), the page asks
+// for a fresh one and sends it in a refresh frame; a socket closed all the
+// same with 4001 reconnects with a fresh token and resumes. A fresh token
+// comes from window.agentgateGetToken, if the page that embeds or drives
+// the console defines it (a function returning a token or a promise of
+// one), else from the token field: there an operator pastes a new token
+// and presses Open.
 "use strict";
 
 (() => {
@@ -18,6 +27,7 @@
   const BACKOFF_BASE_MS = 250;
   const BACKOFF_MAX_MS = 10000;
   const MAX_LOG_LINES = 500;
+  const CLOSE_TOKEN_EXPIRED = 4001;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -268,6 +278,7 @@
     const r = requests.get(frame.id);
     if (!r) return;
     requests.delete(frame.id);
+    if (r.kind === "refresh") return refreshed(frame, r);
     if (r.kind !== "send") return;
     const p = pending.get(r.cmid);
     if (frame.error) {
@@ -326,6 +337,42 @@
     showSeq();
   }
 
+  // ---- tokens -------------------------------------------------------------
+
+  // tokenSource resolves with the token to connect or refresh with: the
+  // embedding page's, or the one typed into the field.
+  async function tokenSource() {
+    if (typeof window.agentgateGetToken === "function") {
+      try {
+        return String((await window.agentgateGetToken()) || "");
+      } catch (e) {
+        logLine("error", 0, "agentgateGetToken failed: " + e.message);
+        return token;
+      }
+    }
+    return ui.token.value.trim() || token;
+  }
+
+  // refreshToken hands the open socket a fresh token, if there is one.
+  async function refreshToken() {
+    const sock = ws;
+    const fresh = await tokenSource();
+    if (!fresh || fresh === token || ws !== sock || !sock || sock.readyState !== WebSocket.OPEN) return;
+    const id = "t" + ++nextRequest;
+    requests.set(id, { kind: "refresh", token: fresh });
+    sock.send(JSON.stringify({ id, refresh: { token: fresh } }));
+  }
+
+  function refreshed(frame, r) {
+    if (frame.error) {
+      logLine("error", 0, "refresh refused: " + frame.error.code + ": " + frame.error.message);
+      return;
+    }
+    token = r.token;
+    const until = frame.response && frame.response.expireTime;
+    logLine("conn", 0, "token refreshed" + (until ? ", expires " + clock(until) : ""));
+  }
+
   // ---- the socket ---------------------------------------------------------
 
   function socketURL(withToken) {
@@ -348,7 +395,7 @@
     }
   }
 
-  function connect() {
+  async function connect() {
     clearTimeout(retryTimer);
     retryTimer = 0;
     if (ws) {
@@ -356,6 +403,10 @@
       ws = null;
       old.close(1000, "reconnecting");
     }
+    const want = agentId;
+    const tok = await tokenSource();
+    if (want !== agentId || ws) return; // moved on meanwhile
+    token = tok;
     requests.clear();
     for (const p of pending.values()) if (p.requestId !== "done") p.requestId = "";
     setStatus(attempt ? "reconnecting" : "connecting", "connecting to " + agentId + "…");
@@ -385,7 +436,10 @@
         return;
       }
       if (frame.event) onEvent(frame.event);
-      else if (frame.id !== undefined) onReply(frame);
+      else if (frame.expiring) {
+        logLine("conn", 0, "token expires " + clock(frame.expiring.expireTime) + ", closes " + clock(frame.expiring.closeTime));
+        refreshToken();
+      } else if (frame.id !== undefined) onReply(frame);
       else if (frame.error) logLine("error", 0, frame.error.code + ": " + frame.error.message);
     };
     sock.onclose = (e) => {
@@ -396,6 +450,7 @@
       // One closed at once (refused, overloaded) keeps backing off.
       if (openedAt && Date.now() - openedAt > 5000) attempt = 0;
       logLine("conn", 0, "closed " + lastClose);
+      if (e.code === CLOSE_TOKEN_EXPIRED) return reconnectExpired();
       if (openedAt) {
         scheduleReconnect();
         return;
@@ -403,8 +458,15 @@
       // Closed before it opened: the upgrade was refused, and a browser
       // shows that as 1006 only. Ask the server why.
       const asked = { agentId, token };
-      explainRefusal().then((ans) => {
+      explainRefusal().then(async (ans) => {
         if (ws || asked.agentId !== agentId || asked.token !== token) return; // moved on meanwhile
+        if (ans && (ans.reason === "expired_token" || ans.reason === "invalid_token")) {
+          const fresh = await tokenSource();
+          if (fresh && fresh !== asked.token && asked.agentId === agentId && !ws) {
+            scheduleReconnect(); // with the fresh token
+            return;
+          }
+        }
         if (ans && !ans.ok && !ans.retry) {
           // Retrying cannot help until the token or the server's settings change.
           setStatus("refused", "refused: " + ans.message);
@@ -415,6 +477,20 @@
         scheduleReconnect();
       });
     };
+  }
+
+  // reconnectExpired follows a close for an expired token: at once with a
+  // fresh token, or, when the only token at hand is the expired one, not at
+  // all until the operator gives a new one.
+  async function reconnectExpired() {
+    const asked = agentId;
+    const fresh = await tokenSource();
+    if (asked !== agentId || ws) return; // moved on meanwhile
+    if (!fresh || fresh === token) {
+      setStatus("refused", "refused: the token expired: paste a fresh one and press Open");
+      return;
+    }
+    connect();
   }
 
   // explainRefusal runs, at the server, the checks a refused upgrade ran

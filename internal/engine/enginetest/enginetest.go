@@ -56,6 +56,12 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg engine.Config) engine.En
 		{"Settle", testSettle},
 		{"Due", testDue},
 		{"DueOrder", testDueOrder},
+		{"RunInSteps", testRunInSteps},
+		{"ResumeWhileLeaseHeld", testResumeWhileLeaseHeld},
+		{"UserMessageClosesPause", testUserMessageClosesPause},
+		{"CancelClosesPause", testCancelClosesPause},
+		{"PauseWithNewerMessage", testPauseWithNewerMessage},
+		{"StepProgress", testStepProgress},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,8 +6,11 @@
 -- if the caller asks and the reply lease is free, the caller takes the
 -- lease with the work, in the same step.
 --
+-- A run of the agent that is paused, waiting for tool results or
+-- decisions, is closed first (close in log.lua): the user moved on.
+--
 -- KEYS[1] meta, KEYS[2] log, KEYS[3] idem, KEYS[4] lease, KEYS[5] due,
--- KEYS[6] the agents index
+-- KEYS[6] the agents index, KEYS[7] calls, KEYS[8] closes
 -- ARGV[1] the event without seq and epoch (see log.lua)
 -- ARGV[2] the idempotency key, or '' for none
 -- ARGV[3] the history limit
@@ -28,6 +31,9 @@
 if ARGV[2] ~= '' then
   local prev = redis.call('HGET', KEYS[3], ARGV[2])
   if prev then return {'status', 'duplicate', 'event', prev} end
+end
+if redis.call('HEXISTS', KEYS[1], 'paused') == 1 then
+  close(KEYS[1], KEYS[2], KEYS[7], KEYS[8], 'm', tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6])
 end
 local seq, epoch, ev = append(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], true)
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ev) end

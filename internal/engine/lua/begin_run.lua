@@ -1,5 +1,6 @@
--- begin_run.lua: publishes a run_started and, if the caller holds the
--- lease, begins the run's progress anew: the run id first, then the event,
+-- begin_run.lua: publishes a run_started (or a step_started: the progress
+-- is the step being written) and, if the caller holds the lease, begins
+-- the run's progress anew: the run id first, then the event,
 -- with the lease's time to live (renew_lease.lua extends both). The run's
 -- later events are added by plain commands (see Redis.PublishRun).
 --

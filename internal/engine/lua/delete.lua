@@ -5,7 +5,7 @@
 -- end, which brings the hash back to empty (see presence).
 --
 -- KEYS[1] meta, KEYS[2] log, KEYS[3] idem, KEYS[4] lease, KEYS[5] run,
--- KEYS[6] due, KEYS[7] the agents index
+-- KEYS[6] due, KEYS[7] the agents index, KEYS[8] calls, KEYS[9] closes
 -- ARGV[1] the agent's channel, on which 'd' (msgDeleted) is published
 -- ARGV[2] the agent id, its member in the due and agents indexes
 --
@@ -13,7 +13,7 @@
 -- has no log.
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'status', 'not_found'} end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8], KEYS[9])
 redis.call('ZREM', KEYS[6], ARGV[2])
 redis.call('ZREM', KEYS[7], ARGV[2])
 redis.call('PUBLISH', ARGV[1], 'd')

@@ -22,21 +22,33 @@
 --
 -- page(meta, log, after, limit) is the log's bounds and up to limit events
 -- with a greater seq than after, as name/value pairs: first (the oldest
--- retained seq, 0 if none), last (the newest, 0 if none), answered, epoch
--- ('' for an unknown agent), events (stored events, oldest first). Element
+-- retained seq, 0 if none), last (the newest, 0 if none), answered, resume
+-- (the seq of a run to resume, 0 if none), epoch ('' for an unknown
+-- agent), events (stored events, oldest first). Element
 -- i of the log holds seq last-len+1+i (only append writes it), so
 -- positions are computed, not searched.
 --
 -- settle(meta, log, lease, due, agent, seen, ttl, context, limit) is what
 -- the lease holder gets when it has nothing left to answer up to seq seen:
--- if a user message after seen (and after the answered ones) waits, the
--- lease is kept for ttl ms and the pairs are work 'taken' and the page a
--- Work carries (the context events before the oldest waiting message, at
--- most limit events); otherwise the lease is deleted, the agent leaves the
--- due index, and the pair is work 'released'. The caller checked that it
--- holds the lease. meta's user field is the seq of the newest user message
--- (append_user.lua sets it; a log written before it existed counts its
--- newest event instead, which at worst costs a settle).
+-- if a user message after seen (and after the answered ones) waits, or a
+-- paused run has every answer and goes on (meta's resume), the lease is
+-- kept for ttl ms and the pairs are work 'taken' and the page a Work
+-- carries (the context events before the oldest waiting message, or the
+-- run to resume, at most limit events); otherwise the lease is deleted,
+-- the agent leaves the due index, and the pair is work 'released'. The
+-- caller checked that it holds the lease. meta's user field is the seq of
+-- the newest user message (append_user.lua sets it; a log written before
+-- it existed counts its newest event instead, which at worst costs a
+-- settle).
+--
+-- close(meta, log, calls, closes, which, limit, now, channel, epoch)
+-- closes the paused run: for each answer still pending, in the order of
+-- the step's calls (the o of its JSON in calls), it appends the closing
+-- result stored under which ('m' when a user message comes first, 'c' for
+-- CancelRun) and its key in closes, then the message stored under 'end',
+-- each stamped with now as its create_time (field 3, a Timestamp of
+-- seconds and nanos, both varints: the stored bodies leave it out); then
+-- it forgets the paused run. It returns the run's id.
 
 local function varint(n)
   local out = {}
@@ -69,9 +81,9 @@ local function append(meta, log, body, limit, now, channel, epoch, user)
 end
 
 local function page(meta, log, after, limit)
-  local m = redis.call('HMGET', meta, 'last', 'answered', 'epoch')
+  local m = redis.call('HMGET', meta, 'last', 'answered', 'epoch', 'resume')
   if not m[1] then
-    return {'first', 0, 'last', 0, 'answered', 0, 'epoch', '', 'events', {}}
+    return {'first', 0, 'last', 0, 'answered', 0, 'resume', 0, 'epoch', '', 'events', {}}
   end
   local last = tonumber(m[1])
   local n = redis.call('LLEN', log)
@@ -84,7 +96,7 @@ local function page(meta, log, after, limit)
     events = redis.call('LRANGE', log, start, start + limit - 1)
   end
   return {'first', first, 'last', last, 'answered', tonumber(m[2] or '0'),
-    'epoch', m[3] or '', 'events', events}
+    'resume', tonumber(m[4] or '0'), 'epoch', m[3] or '', 'events', events}
 end
 
 -- extend appends the pairs of more to out and returns out.
@@ -96,18 +108,48 @@ end
 -- work is the page a Work carries: context events before the oldest
 -- waiting message, at most limit events.
 local function work(meta, log, context, limit)
-  local answered = tonumber(redis.call('HGET', meta, 'answered') or '0')
-  return extend({'work', 'taken'}, page(meta, log, math.max(answered - context, 0), limit))
+  local m = redis.call('HMGET', meta, 'answered', 'resume')
+  local from = tonumber(m[1] or '0')
+  local resume = tonumber(m[2] or '0')
+  if resume > 0 then from = math.min(from, resume - 1) end
+  return extend({'work', 'taken'}, page(meta, log, math.max(from - context, 0), limit))
 end
 
 local function settle(meta, log, lease, due, agent, seen, ttl, context, limit)
-  local m = redis.call('HMGET', meta, 'last', 'answered', 'user')
+  local m = redis.call('HMGET', meta, 'last', 'answered', 'user', 'resume')
   local user = tonumber(m[3] or m[1] or '0')
-  if user > math.max(tonumber(m[2] or '0'), seen) then
+  if user > math.max(tonumber(m[2] or '0'), seen) or tonumber(m[4] or '0') > 0 then
     redis.call('PEXPIRE', lease, ttl)
     return work(meta, log, context, limit)
   end
   redis.call('DEL', lease)
   redis.call('ZREM', due, agent)
   return {'work', 'released'}
+end
+
+-- stamp is the create_time field of an event made now (Unix nanoseconds,
+-- a decimal string of at least ten digits), split as a Timestamp.
+local function stamp(now)
+  local ts = '\8' .. varint(tonumber(string.sub(now, 1, -10))) .. '\16' .. varint(tonumber(string.sub(now, -9)))
+  return '\26' .. varint(#ts) .. ts
+end
+
+local function close(meta, log, calls, closes, which, limit, now, channel, epoch)
+  local all = redis.call('HGETALL', calls)
+  local items = {}
+  for i = 1, #all, 2 do
+    items[#items + 1] = {key = all[i], order = cjson.decode(all[i + 1]).o or 0}
+  end
+  table.sort(items, function(a, b) return a.order < b.order end)
+  local ts = stamp(now)
+  for _, it in ipairs(items) do
+    local body = redis.call('HGET', closes, which .. it.key)
+    if body and body ~= '' then append(meta, log, body .. ts, limit, now, channel, epoch, false) end
+  end
+  local fin = redis.call('HGET', closes, 'end')
+  if fin and fin ~= '' then append(meta, log, fin .. ts, limit, now, channel, epoch, false) end
+  local run = redis.call('HGET', meta, 'pausedrun') or ''
+  redis.call('DEL', calls, closes)
+  redis.call('HDEL', meta, 'paused', 'pausedrun')
+  return run
 end

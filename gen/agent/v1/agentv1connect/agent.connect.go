@@ -51,16 +51,28 @@ const (
 	AgentServiceDeleteAgentProcedure = "/agent.v1.AgentService/DeleteAgent"
 	// AgentServiceCancelRunProcedure is the fully-qualified name of the AgentService's CancelRun RPC.
 	AgentServiceCancelRunProcedure = "/agent.v1.AgentService/CancelRun"
+	// AgentServiceSubmitToolResultProcedure is the fully-qualified name of the AgentService's
+	// SubmitToolResult RPC.
+	AgentServiceSubmitToolResultProcedure = "/agent.v1.AgentService/SubmitToolResult"
+	// AgentServiceDecideToolCallProcedure is the fully-qualified name of the AgentService's
+	// DecideToolCall RPC.
+	AgentServiceDecideToolCallProcedure = "/agent.v1.AgentService/DecideToolCall"
 )
 
 // AgentServiceClient is a client for the agent.v1.AgentService service.
 type AgentServiceClient interface {
 	// SendMessage appends a user message to the agent's log and returns it
-	// together with the agent's complete reply. While the reply is written,
-	// subscribers see it streamed as text_delta events.
+	// together with the agent's reply: the run's steps until it ended, or
+	// paused for tool results or approvals (see SendMessageResponse). While
+	// the reply is written, subscribers see it streamed as text_delta and
+	// tool call events.
 	//
 	// With a client_message_id, a retry of the same send returns the original
 	// message and reply and appends nothing.
+	//
+	// A message sent while the agent's previous run is paused closes that
+	// run's pending tool calls (each gets a result saying the user moved on,
+	// and the run ends cancelled) and is answered as usual.
 	SendMessage(context.Context, *connect.Request[v1.SendMessageRequest]) (*connect.Response[v1.SendMessageResponse], error)
 	// Subscribe replays the persisted events with seq > after_seq, then streams
 	// live events (deltas included) until the client cancels. If events after
@@ -83,10 +95,45 @@ type AgentServiceClient interface {
 	// it end. Deleting an unknown agent is not_found.
 	DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error)
 	// CancelRun stops the reply the agent is writing, on whichever replica
-	// writes it: the reply is persisted with the text so far and finish reason
-	// cancelled. With no reply being written, or with a run_id that is not the
-	// active run, it is failed_precondition. Disconnecting cancels nothing.
+	// writes it: the step is persisted with the text so far and finish reason
+	// cancelled, and server tool calls under way are cancelled. A run paused
+	// for tool results or approvals is ended too: its pending calls get
+	// results saying the run was cancelled (state closed), then an assistant
+	// message with finish reason cancelled; results sent for them later are
+	// refused. With no reply being written or paused, or with a run_id that
+	// is not that run, it is failed_precondition. Disconnecting cancels
+	// nothing.
 	CancelRun(context.Context, *connect.Request[v1.CancelRunRequest]) (*connect.Response[v1.CancelRunResponse], error)
+	// SubmitToolResult sends the result of a client tool's call (a call in
+	// state TOOL_CALL_STATE_PENDING): its output, or the error it failed
+	// with. The result is persisted as a tool_call_result event. When it was
+	// the last answer the paused run waited for, the run goes on by itself,
+	// exactly once, on whichever replica takes it.
+	//
+	// It is idempotent by tool_call_id: the same result again is answered
+	// with the original event and duplicate set; a different one is
+	// already_exists. Refused, with a message saying why: a call this agent
+	// never made (not_found), a call that waits for no result (a server
+	// tool's, one awaiting approval, one already closed because the user
+	// moved on or the run was cancelled: failed_precondition), an output
+	// longer than TOOL_RESULT_MAX_BYTES (invalid_argument). A result may be
+	// sent as soon as the call's tool_call_end arrived: it waits for the
+	// step to be persisted.
+	SubmitToolResult(context.Context, *connect.Request[v1.SubmitToolResultRequest]) (*connect.Response[v1.SubmitToolResultResponse], error)
+	// DecideToolCall approves or denies a tool call that waits for a person
+	// (state TOOL_CALL_STATE_AWAITING_APPROVAL), or answers an upstream
+	// agent's interrupt. The decision is persisted as a tool_call_decision
+	// event; a denial also as the call's result ("denied by the user", an
+	// error the model is told). When it was the last answer the paused run
+	// waited for, the run goes on by itself: approved calls run, then the
+	// next step.
+	//
+	// Only a request the server issued can be decided, once: the same
+	// decision again is answered with the original event and duplicate set,
+	// a different one is already_exists, and a decision on a call that asked
+	// none, or with an approval_id that is not the request's, is
+	// failed_precondition. It needs the right to write to the agent.
+	DecideToolCall(context.Context, *connect.Request[v1.DecideToolCallRequest]) (*connect.Response[v1.DecideToolCallResponse], error)
 }
 
 // NewAgentServiceClient constructs a client for the agent.v1.AgentService service. By default, it
@@ -152,19 +199,33 @@ func NewAgentServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(agentServiceMethods.ByName("CancelRun")),
 			connect.WithClientOptions(opts...),
 		),
+		submitToolResult: connect.NewClient[v1.SubmitToolResultRequest, v1.SubmitToolResultResponse](
+			httpClient,
+			baseURL+AgentServiceSubmitToolResultProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("SubmitToolResult")),
+			connect.WithClientOptions(opts...),
+		),
+		decideToolCall: connect.NewClient[v1.DecideToolCallRequest, v1.DecideToolCallResponse](
+			httpClient,
+			baseURL+AgentServiceDecideToolCallProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("DecideToolCall")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // agentServiceClient implements AgentServiceClient.
 type agentServiceClient struct {
-	sendMessage *connect.Client[v1.SendMessageRequest, v1.SendMessageResponse]
-	subscribe   *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
-	converse    *connect.Client[v1.ConverseRequest, v1.ConverseResponse]
-	getHistory  *connect.Client[v1.GetHistoryRequest, v1.GetHistoryResponse]
-	getAgent    *connect.Client[v1.GetAgentRequest, v1.GetAgentResponse]
-	listAgents  *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
-	deleteAgent *connect.Client[v1.DeleteAgentRequest, v1.DeleteAgentResponse]
-	cancelRun   *connect.Client[v1.CancelRunRequest, v1.CancelRunResponse]
+	sendMessage      *connect.Client[v1.SendMessageRequest, v1.SendMessageResponse]
+	subscribe        *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	converse         *connect.Client[v1.ConverseRequest, v1.ConverseResponse]
+	getHistory       *connect.Client[v1.GetHistoryRequest, v1.GetHistoryResponse]
+	getAgent         *connect.Client[v1.GetAgentRequest, v1.GetAgentResponse]
+	listAgents       *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
+	deleteAgent      *connect.Client[v1.DeleteAgentRequest, v1.DeleteAgentResponse]
+	cancelRun        *connect.Client[v1.CancelRunRequest, v1.CancelRunResponse]
+	submitToolResult *connect.Client[v1.SubmitToolResultRequest, v1.SubmitToolResultResponse]
+	decideToolCall   *connect.Client[v1.DecideToolCallRequest, v1.DecideToolCallResponse]
 }
 
 // SendMessage calls agent.v1.AgentService.SendMessage.
@@ -207,14 +268,30 @@ func (c *agentServiceClient) CancelRun(ctx context.Context, req *connect.Request
 	return c.cancelRun.CallUnary(ctx, req)
 }
 
+// SubmitToolResult calls agent.v1.AgentService.SubmitToolResult.
+func (c *agentServiceClient) SubmitToolResult(ctx context.Context, req *connect.Request[v1.SubmitToolResultRequest]) (*connect.Response[v1.SubmitToolResultResponse], error) {
+	return c.submitToolResult.CallUnary(ctx, req)
+}
+
+// DecideToolCall calls agent.v1.AgentService.DecideToolCall.
+func (c *agentServiceClient) DecideToolCall(ctx context.Context, req *connect.Request[v1.DecideToolCallRequest]) (*connect.Response[v1.DecideToolCallResponse], error) {
+	return c.decideToolCall.CallUnary(ctx, req)
+}
+
 // AgentServiceHandler is an implementation of the agent.v1.AgentService service.
 type AgentServiceHandler interface {
 	// SendMessage appends a user message to the agent's log and returns it
-	// together with the agent's complete reply. While the reply is written,
-	// subscribers see it streamed as text_delta events.
+	// together with the agent's reply: the run's steps until it ended, or
+	// paused for tool results or approvals (see SendMessageResponse). While
+	// the reply is written, subscribers see it streamed as text_delta and
+	// tool call events.
 	//
 	// With a client_message_id, a retry of the same send returns the original
 	// message and reply and appends nothing.
+	//
+	// A message sent while the agent's previous run is paused closes that
+	// run's pending tool calls (each gets a result saying the user moved on,
+	// and the run ends cancelled) and is answered as usual.
 	SendMessage(context.Context, *connect.Request[v1.SendMessageRequest]) (*connect.Response[v1.SendMessageResponse], error)
 	// Subscribe replays the persisted events with seq > after_seq, then streams
 	// live events (deltas included) until the client cancels. If events after
@@ -237,10 +314,45 @@ type AgentServiceHandler interface {
 	// it end. Deleting an unknown agent is not_found.
 	DeleteAgent(context.Context, *connect.Request[v1.DeleteAgentRequest]) (*connect.Response[v1.DeleteAgentResponse], error)
 	// CancelRun stops the reply the agent is writing, on whichever replica
-	// writes it: the reply is persisted with the text so far and finish reason
-	// cancelled. With no reply being written, or with a run_id that is not the
-	// active run, it is failed_precondition. Disconnecting cancels nothing.
+	// writes it: the step is persisted with the text so far and finish reason
+	// cancelled, and server tool calls under way are cancelled. A run paused
+	// for tool results or approvals is ended too: its pending calls get
+	// results saying the run was cancelled (state closed), then an assistant
+	// message with finish reason cancelled; results sent for them later are
+	// refused. With no reply being written or paused, or with a run_id that
+	// is not that run, it is failed_precondition. Disconnecting cancels
+	// nothing.
 	CancelRun(context.Context, *connect.Request[v1.CancelRunRequest]) (*connect.Response[v1.CancelRunResponse], error)
+	// SubmitToolResult sends the result of a client tool's call (a call in
+	// state TOOL_CALL_STATE_PENDING): its output, or the error it failed
+	// with. The result is persisted as a tool_call_result event. When it was
+	// the last answer the paused run waited for, the run goes on by itself,
+	// exactly once, on whichever replica takes it.
+	//
+	// It is idempotent by tool_call_id: the same result again is answered
+	// with the original event and duplicate set; a different one is
+	// already_exists. Refused, with a message saying why: a call this agent
+	// never made (not_found), a call that waits for no result (a server
+	// tool's, one awaiting approval, one already closed because the user
+	// moved on or the run was cancelled: failed_precondition), an output
+	// longer than TOOL_RESULT_MAX_BYTES (invalid_argument). A result may be
+	// sent as soon as the call's tool_call_end arrived: it waits for the
+	// step to be persisted.
+	SubmitToolResult(context.Context, *connect.Request[v1.SubmitToolResultRequest]) (*connect.Response[v1.SubmitToolResultResponse], error)
+	// DecideToolCall approves or denies a tool call that waits for a person
+	// (state TOOL_CALL_STATE_AWAITING_APPROVAL), or answers an upstream
+	// agent's interrupt. The decision is persisted as a tool_call_decision
+	// event; a denial also as the call's result ("denied by the user", an
+	// error the model is told). When it was the last answer the paused run
+	// waited for, the run goes on by itself: approved calls run, then the
+	// next step.
+	//
+	// Only a request the server issued can be decided, once: the same
+	// decision again is answered with the original event and duplicate set,
+	// a different one is already_exists, and a decision on a call that asked
+	// none, or with an approval_id that is not the request's, is
+	// failed_precondition. It needs the right to write to the agent.
+	DecideToolCall(context.Context, *connect.Request[v1.DecideToolCallRequest]) (*connect.Response[v1.DecideToolCallResponse], error)
 }
 
 // NewAgentServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -302,6 +414,18 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(agentServiceMethods.ByName("CancelRun")),
 		connect.WithHandlerOptions(opts...),
 	)
+	agentServiceSubmitToolResultHandler := connect.NewUnaryHandler(
+		AgentServiceSubmitToolResultProcedure,
+		svc.SubmitToolResult,
+		connect.WithSchema(agentServiceMethods.ByName("SubmitToolResult")),
+		connect.WithHandlerOptions(opts...),
+	)
+	agentServiceDecideToolCallHandler := connect.NewUnaryHandler(
+		AgentServiceDecideToolCallProcedure,
+		svc.DecideToolCall,
+		connect.WithSchema(agentServiceMethods.ByName("DecideToolCall")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/agent.v1.AgentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AgentServiceSendMessageProcedure:
@@ -320,6 +444,10 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 			agentServiceDeleteAgentHandler.ServeHTTP(w, r)
 		case AgentServiceCancelRunProcedure:
 			agentServiceCancelRunHandler.ServeHTTP(w, r)
+		case AgentServiceSubmitToolResultProcedure:
+			agentServiceSubmitToolResultHandler.ServeHTTP(w, r)
+		case AgentServiceDecideToolCallProcedure:
+			agentServiceDecideToolCallHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -359,4 +487,12 @@ func (UnimplementedAgentServiceHandler) DeleteAgent(context.Context, *connect.Re
 
 func (UnimplementedAgentServiceHandler) CancelRun(context.Context, *connect.Request[v1.CancelRunRequest]) (*connect.Response[v1.CancelRunResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("agent.v1.AgentService.CancelRun is not implemented"))
+}
+
+func (UnimplementedAgentServiceHandler) SubmitToolResult(context.Context, *connect.Request[v1.SubmitToolResultRequest]) (*connect.Response[v1.SubmitToolResultResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("agent.v1.AgentService.SubmitToolResult is not implemented"))
+}
+
+func (UnimplementedAgentServiceHandler) DecideToolCall(context.Context, *connect.Request[v1.DecideToolCallRequest]) (*connect.Response[v1.DecideToolCallResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("agent.v1.AgentService.DecideToolCall is not implemented"))
 }

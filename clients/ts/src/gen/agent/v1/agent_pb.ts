@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AgentEvent } from "./event_pb.js";
+import type { AgentEvent, Tool } from "./event_pb.js";
 import { file_agent_v1_event } from "./event_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agent/v1/agent.proto.
  */
 export const file_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChRhZ2VudC92MS9hZ2VudC5wcm90bxIIYWdlbnQudjEiTwoSU2VuZE1lc3NhZ2VSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgwKBHRleHQYAiABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYAyABKAkidAoTU2VuZE1lc3NhZ2VSZXNwb25zZRIlCgdtZXNzYWdlGAEgASgLMhQuYWdlbnQudjEuQWdlbnRFdmVudBIjCgVyZXBseRgCIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQSEQoJZHVwbGljYXRlGAMgASgIIm4KEFN1YnNjcmliZVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSFgoJYWZ0ZXJfc2VxGAIgASgESACIAQESEwoLc2tpcF9kZWx0YXMYAyABKAgSDQoFZXBvY2gYBCABKAlCDAoKX2FmdGVyX3NlcSI4ChFTdWJzY3JpYmVSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQilgEKD0NvbnZlcnNlUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIWCglhZnRlcl9zZXEYAiABKARIAIgBARIMCgR0ZXh0GAMgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAQgASgJEhMKC3NraXBfZGVsdGFzGAUgASgIEg0KBWVwb2NoGAYgASgJQgwKCl9hZnRlcl9zZXEiNwoQQ29udmVyc2VSZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQiRwoRR2V0SGlzdG9yeVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgEEg0KBWxpbWl0GAMgASgFIoABChJHZXRIaXN0b3J5UmVzcG9uc2USJAoGZXZlbnRzGAEgAygLMhQuYWdlbnQudjEuQWdlbnRFdmVudBIRCglmaXJzdF9zZXEYAiABKAQSEAoIbGFzdF9zZXEYAyABKAQSEAoIaGFzX21vcmUYBCABKAgSDQoFZXBvY2gYBSABKAkiIwoPR2V0QWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJIjIKEEdldEFnZW50UmVzcG9uc2USHgoFYWdlbnQYASABKAsyDy5hZ2VudC52MS5BZ2VudCLLAQoFQWdlbnQSEAoIYWdlbnRfaWQYASABKAkSEAoIbGFzdF9zZXEYAiABKAQSEQoJZmlyc3Rfc2VxGAMgASgEEhMKC2Nvbm5lY3Rpb25zGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJsYXN0X2FjdGl2aXR5X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVwb2NoGAcgASgJIjoKEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk4KEkxpc3RBZ2VudHNSZXNwb25zZRIfCgZhZ2VudHMYASADKAsyDy5hZ2VudC52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJgoSRGVsZXRlQWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJIhUKE0RlbGV0ZUFnZW50UmVzcG9uc2UiNAoQQ2FuY2VsUnVuUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkiIwoRQ2FuY2VsUnVuUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJMuQECgxBZ2VudFNlcnZpY2USSgoLU2VuZE1lc3NhZ2USHC5hZ2VudC52MS5TZW5kTWVzc2FnZVJlcXVlc3QaHS5hZ2VudC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEkYKCVN1YnNjcmliZRIaLmFnZW50LnYxLlN1YnNjcmliZVJlcXVlc3QaGy5hZ2VudC52MS5TdWJzY3JpYmVSZXNwb25zZTABEkUKCENvbnZlcnNlEhkuYWdlbnQudjEuQ29udmVyc2VSZXF1ZXN0GhouYWdlbnQudjEuQ29udmVyc2VSZXNwb25zZSgBMAESTAoKR2V0SGlzdG9yeRIbLmFnZW50LnYxLkdldEhpc3RvcnlSZXF1ZXN0GhwuYWdlbnQudjEuR2V0SGlzdG9yeVJlc3BvbnNlIgOQAgESRgoIR2V0QWdlbnQSGS5hZ2VudC52MS5HZXRBZ2VudFJlcXVlc3QaGi5hZ2VudC52MS5HZXRBZ2VudFJlc3BvbnNlIgOQAgESTAoKTGlzdEFnZW50cxIbLmFnZW50LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhwuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlIgOQAgESTwoLRGVsZXRlQWdlbnQSHC5hZ2VudC52MS5EZWxldGVBZ2VudFJlcXVlc3QaHS5hZ2VudC52MS5EZWxldGVBZ2VudFJlc3BvbnNlIgOQAgISRAoJQ2FuY2VsUnVuEhouYWdlbnQudjEuQ2FuY2VsUnVuUmVxdWVzdBobLmFnZW50LnYxLkNhbmNlbFJ1blJlc3BvbnNlQjVaM2dpdGh1Yi5jb20vYWdlbnRnYXRlL2FnZW50Z2F0ZS9nZW4vYWdlbnQvdjE7YWdlbnR2MWIGcHJvdG8z", [file_agent_v1_event, file_google_protobuf_timestamp]);
+  fileDesc("ChRhZ2VudC92MS9hZ2VudC5wcm90bxIIYWdlbnQudjEibgoSU2VuZE1lc3NhZ2VSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgwKBHRleHQYAiABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYAyABKAkSHQoFdG9vbHMYBCADKAsyDi5hZ2VudC52MS5Ub29sIpoBChNTZW5kTWVzc2FnZVJlc3BvbnNlEiUKB21lc3NhZ2UYASABKAsyFC5hZ2VudC52MS5BZ2VudEV2ZW50EiMKBXJlcGx5GAIgASgLMhQuYWdlbnQudjEuQWdlbnRFdmVudBIRCglkdXBsaWNhdGUYAyABKAgSJAoGZXZlbnRzGAQgAygLMhQuYWdlbnQudjEuQWdlbnRFdmVudCJuChBTdWJzY3JpYmVSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhYKCWFmdGVyX3NlcRgCIAEoBEgAiAEBEhMKC3NraXBfZGVsdGFzGAMgASgIEg0KBWVwb2NoGAQgASgJQgwKCl9hZnRlcl9zZXEiOAoRU3Vic2NyaWJlUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5hZ2VudC52MS5BZ2VudEV2ZW50IrUBCg9Db252ZXJzZVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSFgoJYWZ0ZXJfc2VxGAIgASgESACIAQESDAoEdGV4dBgDIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgEIAEoCRITCgtza2lwX2RlbHRhcxgFIAEoCBINCgVlcG9jaBgGIAEoCRIdCgV0b29scxgHIAMoCzIOLmFnZW50LnYxLlRvb2xCDAoKX2FmdGVyX3NlcSI3ChBDb252ZXJzZVJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQuYWdlbnQudjEuQWdlbnRFdmVudCJHChFHZXRIaXN0b3J5UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAQSDQoFbGltaXQYAyABKAUigAEKEkdldEhpc3RvcnlSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5hZ2VudC52MS5BZ2VudEV2ZW50EhEKCWZpcnN0X3NlcRgCIAEoBBIQCghsYXN0X3NlcRgDIAEoBBIQCghoYXNfbW9yZRgEIAEoCBINCgVlcG9jaBgFIAEoCSIjCg9HZXRBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiMgoQR2V0QWdlbnRSZXNwb25zZRIeCgVhZ2VudBgBIAEoCzIPLmFnZW50LnYxLkFnZW50IssBCgVBZ2VudBIQCghhZ2VudF9pZBgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBBIRCglmaXJzdF9zZXEYAyABKAQSEwoLY29ubmVjdGlvbnMYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmxhc3RfYWN0aXZpdHlfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXBvY2gYByABKAkiOgoRTGlzdEFnZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiTgoSTGlzdEFnZW50c1Jlc3BvbnNlEh8KBmFnZW50cxgBIAMoCzIPLmFnZW50LnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChJEZWxldGVBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZSI0ChBDYW5jZWxSdW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCSIjChFDYW5jZWxSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkifAoXU3VibWl0VG9vbFJlc3VsdFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSFAoMdG9vbF9jYWxsX2lkGAIgASgJEhAKBm91dHB1dBgDIAEoCUgAEg8KBWVycm9yGAQgASgJSAASDAoEd2FpdBgFIAEoCEIICgZyZXN1bHQiswEKGFN1Ym1pdFRvb2xSZXN1bHRSZXNwb25zZRIkCgZyZXN1bHQYASABKAsyFC5hZ2VudC52MS5BZ2VudEV2ZW50EhEKCWR1cGxpY2F0ZRgCIAEoCBITCgtydW5fcmVzdW1lZBgDIAEoCBIkCgZldmVudHMYBCADKAsyFC5hZ2VudC52MS5BZ2VudEV2ZW50EiMKBXJlcGx5GAUgASgLMhQuYWdlbnQudjEuQWdlbnRFdmVudCKZAQoVRGVjaWRlVG9vbENhbGxSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhQKDHRvb2xfY2FsbF9pZBgCIAEoCRIPCgdhcHByb3ZlGAMgASgIEg4KBnJlYXNvbhgEIAEoCRITCgthcHByb3ZhbF9pZBgFIAEoCRIUCgxpbnRlcnJ1cHRfaWQYBiABKAkSDAoEd2FpdBgHIAEoCCKzAQoWRGVjaWRlVG9vbENhbGxSZXNwb25zZRImCghkZWNpc2lvbhgBIAEoCzIULmFnZW50LnYxLkFnZW50RXZlbnQSEQoJZHVwbGljYXRlGAIgASgIEhMKC3J1bl9yZXN1bWVkGAMgASgIEiQKBmV2ZW50cxgEIAMoCzIULmFnZW50LnYxLkFnZW50RXZlbnQSIwoFcmVwbHkYBSABKAsyFC5hZ2VudC52MS5BZ2VudEV2ZW50MpQGCgxBZ2VudFNlcnZpY2USSgoLU2VuZE1lc3NhZ2USHC5hZ2VudC52MS5TZW5kTWVzc2FnZVJlcXVlc3QaHS5hZ2VudC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEkYKCVN1YnNjcmliZRIaLmFnZW50LnYxLlN1YnNjcmliZVJlcXVlc3QaGy5hZ2VudC52MS5TdWJzY3JpYmVSZXNwb25zZTABEkUKCENvbnZlcnNlEhkuYWdlbnQudjEuQ29udmVyc2VSZXF1ZXN0GhouYWdlbnQudjEuQ29udmVyc2VSZXNwb25zZSgBMAESTAoKR2V0SGlzdG9yeRIbLmFnZW50LnYxLkdldEhpc3RvcnlSZXF1ZXN0GhwuYWdlbnQudjEuR2V0SGlzdG9yeVJlc3BvbnNlIgOQAgESRgoIR2V0QWdlbnQSGS5hZ2VudC52MS5HZXRBZ2VudFJlcXVlc3QaGi5hZ2VudC52MS5HZXRBZ2VudFJlc3BvbnNlIgOQAgESTAoKTGlzdEFnZW50cxIbLmFnZW50LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GhwuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlIgOQAgESTwoLRGVsZXRlQWdlbnQSHC5hZ2VudC52MS5EZWxldGVBZ2VudFJlcXVlc3QaHS5hZ2VudC52MS5EZWxldGVBZ2VudFJlc3BvbnNlIgOQAgISRAoJQ2FuY2VsUnVuEhouYWdlbnQudjEuQ2FuY2VsUnVuUmVxdWVzdBobLmFnZW50LnYxLkNhbmNlbFJ1blJlc3BvbnNlElkKEFN1Ym1pdFRvb2xSZXN1bHQSIS5hZ2VudC52MS5TdWJtaXRUb29sUmVzdWx0UmVxdWVzdBoiLmFnZW50LnYxLlN1Ym1pdFRvb2xSZXN1bHRSZXNwb25zZRJTCg5EZWNpZGVUb29sQ2FsbBIfLmFnZW50LnYxLkRlY2lkZVRvb2xDYWxsUmVxdWVzdBogLmFnZW50LnYxLkRlY2lkZVRvb2xDYWxsUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9hZ2VudGdhdGUvYWdlbnRnYXRlL2dlbi9hZ2VudC92MTthZ2VudHYxYgZwcm90bzM", [file_agent_v1_event, file_google_protobuf_timestamp]);
 
 /**
  * SendMessageRequest sends one user message to an agent.
@@ -44,6 +44,19 @@ export type SendMessageRequest = Message<"agent.v1.SendMessageRequest"> & {
    * @generated from field: string client_message_id = 3;
    */
   clientMessageId: string;
+
+  /**
+   * Client tools: tools the model may call in this message's run, which a
+   * client runs and answers with SubmitToolResult. Added to CLIENT_TOOLS'
+   * (one of these replaces one of CLIENT_TOOLS of the same name). Names
+   * must be distinct and not those of server tools, and each parameters a
+   * JSON Schema object: otherwise invalid_argument naming the tool. At
+   * most 128 tools and 256 KiB of them. They are persisted with the
+   * message.
+   *
+   * @generated from field: repeated agent.v1.Tool tools = 4;
+   */
+  tools: Tool[];
 };
 
 /**
@@ -67,8 +80,12 @@ export type SendMessageResponse = Message<"agent.v1.SendMessageResponse"> & {
   message?: AgentEvent | undefined;
 
   /**
-   * The agent's reply: a message event, or a run_error event if the agent
-   * failed to answer.
+   * The agent's reply: the step message that ended the run or paused it,
+   * or a run_error event if the agent failed to answer. A paused run's
+   * step has finish reason FINISH_REASON_TOOL_CALLS and the calls it waits
+   * for: in state TOOL_CALL_STATE_PENDING (run the client tool, then
+   * SubmitToolResult) or TOOL_CALL_STATE_AWAITING_APPROVAL (ask a person,
+   * then DecideToolCall), and its interrupts.
    *
    * @generated from field: agent.v1.AgentEvent reply = 2;
    */
@@ -81,6 +98,16 @@ export type SendMessageResponse = Message<"agent.v1.SendMessageResponse"> & {
    * @generated from field: bool duplicate = 3;
    */
   duplicate: boolean;
+
+  /**
+   * Every persisted event of the run up to reply, in seq order: each
+   * step's message (with the server tools' results), and the results and
+   * decisions persisted between steps; reply is the last of them. A run
+   * of one step has reply alone here.
+   *
+   * @generated from field: repeated agent.v1.AgentEvent events = 4;
+   */
+  events: AgentEvent[];
 };
 
 /**
@@ -214,6 +241,13 @@ export type ConverseRequest = Message<"agent.v1.ConverseRequest"> & {
    * @generated from field: string epoch = 6;
    */
   epoch: string;
+
+  /**
+   * Client tools for the message in text, as in SendMessageRequest.
+   *
+   * @generated from field: repeated agent.v1.Tool tools = 7;
+   */
+  tools: Tool[];
 };
 
 /**
@@ -581,6 +615,239 @@ export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE_
   messageDesc(file_agent_v1_agent, 16);
 
 /**
+ * SubmitToolResultRequest sends the result of a client tool's call.
+ *
+ * @generated from message agent.v1.SubmitToolResultRequest
+ */
+export type SubmitToolResultRequest = Message<"agent.v1.SubmitToolResultRequest"> & {
+  /**
+   * The agent whose run made the call. On the WebSocket it is taken from the
+   * URL.
+   *
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * The call answered (ToolCall.tool_call_id).
+   *
+   * @generated from field: string tool_call_id = 2;
+   */
+  toolCallId: string;
+
+  /**
+   * What the tool returned, or why it failed. One of them is required; an
+   * empty output is a result.
+   *
+   * @generated from oneof agent.v1.SubmitToolResultRequest.result
+   */
+  result: {
+    /**
+     * The tool's output, as text (often JSON); at most TOOL_RESULT_MAX_BYTES.
+     *
+     * @generated from field: string output = 3;
+     */
+    value: string;
+    case: "output";
+  } | {
+    /**
+     * Why the tool failed; the model is told the call failed, with this.
+     *
+     * @generated from field: string error = 4;
+     */
+    value: string;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Wait for what the run does next, when this result lets it go on, and
+   * return it (SubmitToolResultResponse.events and reply), as SendMessage
+   * waits for its reply.
+   *
+   * @generated from field: bool wait = 5;
+   */
+  wait: boolean;
+};
+
+/**
+ * Describes the message agent.v1.SubmitToolResultRequest.
+ * Use `create(SubmitToolResultRequestSchema)` to create a new message.
+ */
+export const SubmitToolResultRequestSchema: GenMessage<SubmitToolResultRequest> = /*@__PURE__*/
+  messageDesc(file_agent_v1_agent, 17);
+
+/**
+ * SubmitToolResultResponse is the persisted result.
+ *
+ * @generated from message agent.v1.SubmitToolResultResponse
+ */
+export type SubmitToolResultResponse = Message<"agent.v1.SubmitToolResultResponse"> & {
+  /**
+   * The tool_call_result event as persisted (the original one for a
+   * duplicate).
+   *
+   * @generated from field: agent.v1.AgentEvent result = 1;
+   */
+  result?: AgentEvent | undefined;
+
+  /**
+   * True if this result had been sent before and nothing was appended.
+   *
+   * @generated from field: bool duplicate = 2;
+   */
+  duplicate: boolean;
+
+  /**
+   * True if this was the last answer the paused run waited for: the run
+   * goes on.
+   *
+   * @generated from field: bool run_resumed = 3;
+   */
+  runResumed: boolean;
+
+  /**
+   * With wait and run_resumed: the run's persisted events after the result,
+   * up to reply, as in SendMessageResponse.events.
+   *
+   * @generated from field: repeated agent.v1.AgentEvent events = 4;
+   */
+  events: AgentEvent[];
+
+  /**
+   * With wait and run_resumed: the step message that ended or paused the
+   * run again, or its run_error.
+   *
+   * @generated from field: agent.v1.AgentEvent reply = 5;
+   */
+  reply?: AgentEvent | undefined;
+};
+
+/**
+ * Describes the message agent.v1.SubmitToolResultResponse.
+ * Use `create(SubmitToolResultResponseSchema)` to create a new message.
+ */
+export const SubmitToolResultResponseSchema: GenMessage<SubmitToolResultResponse> = /*@__PURE__*/
+  messageDesc(file_agent_v1_agent, 18);
+
+/**
+ * DecideToolCallRequest approves or denies a call that waits for a person.
+ *
+ * @generated from message agent.v1.DecideToolCallRequest
+ */
+export type DecideToolCallRequest = Message<"agent.v1.DecideToolCallRequest"> & {
+  /**
+   * The agent whose run asked. On the WebSocket it is taken from the URL.
+   *
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * The call to decide. Leave empty only to answer an upstream interrupt
+   * that holds no call (interrupt_id).
+   *
+   * @generated from field: string tool_call_id = 2;
+   */
+  toolCallId: string;
+
+  /**
+   * Yes or no.
+   *
+   * @generated from field: bool approve = 3;
+   */
+  approve: boolean;
+
+  /**
+   * Why, in a person's words; optional, at most 1024 bytes. A denial's
+   * reason is given to the model.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * Optional: the approval_id of the request being decided. If set and it
+   * is not the request's, the decision is refused (failed_precondition).
+   *
+   * @generated from field: string approval_id = 5;
+   */
+  approvalId: string;
+
+  /**
+   * An upstream agent's interrupt (Interrupt.interrupt_id) that holds no
+   * tool call; set it instead of tool_call_id.
+   *
+   * @generated from field: string interrupt_id = 6;
+   */
+  interruptId: string;
+
+  /**
+   * Wait for what the run does next, as in SubmitToolResultRequest.
+   *
+   * @generated from field: bool wait = 7;
+   */
+  wait: boolean;
+};
+
+/**
+ * Describes the message agent.v1.DecideToolCallRequest.
+ * Use `create(DecideToolCallRequestSchema)` to create a new message.
+ */
+export const DecideToolCallRequestSchema: GenMessage<DecideToolCallRequest> = /*@__PURE__*/
+  messageDesc(file_agent_v1_agent, 19);
+
+/**
+ * DecideToolCallResponse is the persisted decision.
+ *
+ * @generated from message agent.v1.DecideToolCallResponse
+ */
+export type DecideToolCallResponse = Message<"agent.v1.DecideToolCallResponse"> & {
+  /**
+   * The tool_call_decision event as persisted (the original one for a
+   * duplicate).
+   *
+   * @generated from field: agent.v1.AgentEvent decision = 1;
+   */
+  decision?: AgentEvent | undefined;
+
+  /**
+   * True if this decision had been given before and nothing was appended.
+   *
+   * @generated from field: bool duplicate = 2;
+   */
+  duplicate: boolean;
+
+  /**
+   * True if this was the last answer the paused run waited for: the run
+   * goes on.
+   *
+   * @generated from field: bool run_resumed = 3;
+   */
+  runResumed: boolean;
+
+  /**
+   * With wait and run_resumed: as in SubmitToolResultResponse.
+   *
+   * @generated from field: repeated agent.v1.AgentEvent events = 4;
+   */
+  events: AgentEvent[];
+
+  /**
+   * With wait and run_resumed: as in SubmitToolResultResponse.
+   *
+   * @generated from field: agent.v1.AgentEvent reply = 5;
+   */
+  reply?: AgentEvent | undefined;
+};
+
+/**
+ * Describes the message agent.v1.DecideToolCallResponse.
+ * Use `create(DecideToolCallResponseSchema)` to create a new message.
+ */
+export const DecideToolCallResponseSchema: GenMessage<DecideToolCallResponse> = /*@__PURE__*/
+  messageDesc(file_agent_v1_agent, 20);
+
+/**
  * AgentService talks to agents. An agent is identified by its agent_id:
  * 1 to 128 characters of A-Z a-z 0-9 . _ : -, other than "." and "..".
  * Agents come into being on first use. Each agent has an ordered event log;
@@ -594,11 +861,17 @@ export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE_
 export const AgentService: GenService<{
   /**
    * SendMessage appends a user message to the agent's log and returns it
-   * together with the agent's complete reply. While the reply is written,
-   * subscribers see it streamed as text_delta events.
+   * together with the agent's reply: the run's steps until it ended, or
+   * paused for tool results or approvals (see SendMessageResponse). While
+   * the reply is written, subscribers see it streamed as text_delta and
+   * tool call events.
    *
    * With a client_message_id, a retry of the same send returns the original
    * message and reply and appends nothing.
+   *
+   * A message sent while the agent's previous run is paused closes that
+   * run's pending tool calls (each gets a result saying the user moved on,
+   * and the run ends cancelled) and is answered as usual.
    *
    * @generated from rpc agent.v1.AgentService.SendMessage
    */
@@ -677,9 +950,14 @@ export const AgentService: GenService<{
   },
   /**
    * CancelRun stops the reply the agent is writing, on whichever replica
-   * writes it: the reply is persisted with the text so far and finish reason
-   * cancelled. With no reply being written, or with a run_id that is not the
-   * active run, it is failed_precondition. Disconnecting cancels nothing.
+   * writes it: the step is persisted with the text so far and finish reason
+   * cancelled, and server tool calls under way are cancelled. A run paused
+   * for tool results or approvals is ended too: its pending calls get
+   * results saying the run was cancelled (state closed), then an assistant
+   * message with finish reason cancelled; results sent for them later are
+   * refused. With no reply being written or paused, or with a run_id that
+   * is not that run, it is failed_precondition. Disconnecting cancels
+   * nothing.
    *
    * @generated from rpc agent.v1.AgentService.CancelRun
    */
@@ -687,6 +965,52 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof CancelRunRequestSchema;
     output: typeof CancelRunResponseSchema;
+  },
+  /**
+   * SubmitToolResult sends the result of a client tool's call (a call in
+   * state TOOL_CALL_STATE_PENDING): its output, or the error it failed
+   * with. The result is persisted as a tool_call_result event. When it was
+   * the last answer the paused run waited for, the run goes on by itself,
+   * exactly once, on whichever replica takes it.
+   *
+   * It is idempotent by tool_call_id: the same result again is answered
+   * with the original event and duplicate set; a different one is
+   * already_exists. Refused, with a message saying why: a call this agent
+   * never made (not_found), a call that waits for no result (a server
+   * tool's, one awaiting approval, one already closed because the user
+   * moved on or the run was cancelled: failed_precondition), an output
+   * longer than TOOL_RESULT_MAX_BYTES (invalid_argument). A result may be
+   * sent as soon as the call's tool_call_end arrived: it waits for the
+   * step to be persisted.
+   *
+   * @generated from rpc agent.v1.AgentService.SubmitToolResult
+   */
+  submitToolResult: {
+    methodKind: "unary";
+    input: typeof SubmitToolResultRequestSchema;
+    output: typeof SubmitToolResultResponseSchema;
+  },
+  /**
+   * DecideToolCall approves or denies a tool call that waits for a person
+   * (state TOOL_CALL_STATE_AWAITING_APPROVAL), or answers an upstream
+   * agent's interrupt. The decision is persisted as a tool_call_decision
+   * event; a denial also as the call's result ("denied by the user", an
+   * error the model is told). When it was the last answer the paused run
+   * waited for, the run goes on by itself: approved calls run, then the
+   * next step.
+   *
+   * Only a request the server issued can be decided, once: the same
+   * decision again is answered with the original event and duplicate set,
+   * a different one is already_exists, and a decision on a call that asked
+   * none, or with an approval_id that is not the request's, is
+   * failed_precondition. It needs the right to write to the agent.
+   *
+   * @generated from rpc agent.v1.AgentService.DecideToolCall
+   */
+  decideToolCall: {
+    methodKind: "unary";
+    input: typeof DecideToolCallRequestSchema;
+    output: typeof DecideToolCallResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_agent_v1_agent, 0);

@@ -4,31 +4,63 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Message as Message$1 } from "@bufbuild/protobuf";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { JsonObject, Message as Message$1 } from "@bufbuild/protobuf";
 
 /**
  * Describes the file agent/v1/event.proto.
  */
 export const file_agent_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChRhZ2VudC92MS9ldmVudC5wcm90bxIIYWdlbnQudjEihQUKCkFnZW50RXZlbnQSCwoDc2VxGAEgASgEEhAKCGFnZW50X2lkGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcG9jaBgEIAEoCRIPCgdydW5fc2VxGAUgASgEEiQKB21lc3NhZ2UYCiABKAsyES5hZ2VudC52MS5NZXNzYWdlSAASKwoLcnVuX3N0YXJ0ZWQYCyABKAsyFC5hZ2VudC52MS5SdW5TdGFydGVkSAASKQoKdGV4dF9kZWx0YRgMIAEoCzITLmFnZW50LnYxLlRleHREZWx0YUgAEicKCXJ1bl9lcnJvchgNIAEoCzISLmFnZW50LnYxLlJ1bkVycm9ySAASKwoLaGlzdG9yeV9nYXAYDiABKAsyFC5hZ2VudC52MS5IaXN0b3J5R2FwSAASKAoJaGVhcnRiZWF0GA8gASgLMhMuYWdlbnQudjEuSGVhcnRiZWF0SAASLwoNaGlzdG9yeV9yZXNldBgQIAEoCzIWLmFnZW50LnYxLkhpc3RvcnlSZXNldEgAEjIKD3Rvb2xfY2FsbF9zdGFydBgUIAEoCzIXLmFnZW50LnYxLlRvb2xDYWxsU3RhcnRIABIwCg50b29sX2NhbGxfYXJncxgVIAEoCzIWLmFnZW50LnYxLlRvb2xDYWxsQXJnc0gAEi4KDXRvb2xfY2FsbF9lbmQYFiABKAsyFS5hZ2VudC52MS5Ub29sQ2FsbEVuZEgAEjQKEHRvb2xfY2FsbF9yZXN1bHQYFyABKAsyGC5hZ2VudC52MS5Ub29sQ2FsbFJlc3VsdEgAQgYKBGtpbmRKBAgYECgigQIKB01lc3NhZ2USEgoKbWVzc2FnZV9pZBgBIAEoCRIcCgRyb2xlGAIgASgOMg4uYWdlbnQudjEuUm9sZRIMCgR0ZXh0GAMgASgJEhkKEWNsaWVudF9tZXNzYWdlX2lkGAQgASgJEg4KBnJ1bl9pZBgFIAEoCRIUCgxyZXBseV90b19zZXEYBiABKAQSJgoKdG9vbF9jYWxscxgHIAMoCzISLmFnZW50LnYxLlRvb2xDYWxsEi0KDWZpbmlzaF9yZWFzb24YCCABKA4yFi5hZ2VudC52MS5GaW5pc2hSZWFzb24SHgoFdXNhZ2UYCSABKAsyDy5hZ2VudC52MS5Vc2FnZSJRCghUb29sQ2FsbBIUCgx0b29sX2NhbGxfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkSDgoGcmVzdWx0GAQgASgJIkMKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEg0KBW1vZGVsGAMgASgJIkYKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSFAoMcmVwbHlfdG9fc2VxGAMgASgEIj4KCVRleHREZWx0YRIOCgZydW5faWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRINCgVkZWx0YRgDIAEoCSJPCghSdW5FcnJvchIOCgZydW5faWQYASABKAkSFAoMcmVwbHlfdG9fc2VxGAIgASgEEgwKBGNvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCSI7CgpIaXN0b3J5R2FwEhEKCWFmdGVyX3NlcRgBIAEoBBIaChJmaXJzdF9yZXRhaW5lZF9zZXEYAiABKAQiCwoJSGVhcnRiZWF0IkwKDEhpc3RvcnlSZXNldBINCgVlcG9jaBgBIAEoCRIaChJmaXJzdF9yZXRhaW5lZF9zZXEYAiABKAQSEQoJYWZ0ZXJfc2VxGAMgASgEIlcKDVRvb2xDYWxsU3RhcnQSDgoGcnVuX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSFAoMdG9vbF9jYWxsX2lkGAMgASgJEgwKBG5hbWUYBCABKAkiQwoMVG9vbENhbGxBcmdzEg4KBnJ1bl9pZBgBIAEoCRIUCgx0b29sX2NhbGxfaWQYAiABKAkSDQoFZGVsdGEYAyABKAkiMwoLVG9vbENhbGxFbmQSDgoGcnVuX2lkGAEgASgJEhQKDHRvb2xfY2FsbF9pZBgCIAEoCSJbCg5Ub29sQ2FsbFJlc3VsdBIOCgZydW5faWQYASABKAkSFAoMdG9vbF9jYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEgoKbWVzc2FnZV9pZBgEIAEoCSo/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACKrwBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISGwoXRklOSVNIX1JFQVNPTl9DQU5DRUxMRUQQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQSHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAVCNVozZ2l0aHViLmNvbS9hZ2VudGdhdGUvYWdlbnRnYXRlL2dlbi9hZ2VudC92MTthZ2VudHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChRhZ2VudC92MS9ldmVudC5wcm90bxIIYWdlbnQudjEirgYKCkFnZW50RXZlbnQSCwoDc2VxGAEgASgEEhAKCGFnZW50X2lkGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcG9jaBgEIAEoCRIPCgdydW5fc2VxGAUgASgEEiQKB21lc3NhZ2UYCiABKAsyES5hZ2VudC52MS5NZXNzYWdlSAASKwoLcnVuX3N0YXJ0ZWQYCyABKAsyFC5hZ2VudC52MS5SdW5TdGFydGVkSAASKQoKdGV4dF9kZWx0YRgMIAEoCzITLmFnZW50LnYxLlRleHREZWx0YUgAEicKCXJ1bl9lcnJvchgNIAEoCzISLmFnZW50LnYxLlJ1bkVycm9ySAASKwoLaGlzdG9yeV9nYXAYDiABKAsyFC5hZ2VudC52MS5IaXN0b3J5R2FwSAASKAoJaGVhcnRiZWF0GA8gASgLMhMuYWdlbnQudjEuSGVhcnRiZWF0SAASLwoNaGlzdG9yeV9yZXNldBgQIAEoCzIWLmFnZW50LnYxLkhpc3RvcnlSZXNldEgAEi0KDHN0ZXBfc3RhcnRlZBgRIAEoCzIVLmFnZW50LnYxLlN0ZXBTdGFydGVkSAASOAoSdG9vbF9jYWxsX2RlY2lzaW9uGBIgASgLMhouYWdlbnQudjEuVG9vbENhbGxEZWNpc2lvbkgAEj4KFXRvb2xfYXBwcm92YWxfcmVxdWVzdBgTIAEoCzIdLmFnZW50LnYxLlRvb2xBcHByb3ZhbFJlcXVlc3RIABIyCg90b29sX2NhbGxfc3RhcnQYFCABKAsyFy5hZ2VudC52MS5Ub29sQ2FsbFN0YXJ0SAASMAoOdG9vbF9jYWxsX2FyZ3MYFSABKAsyFi5hZ2VudC52MS5Ub29sQ2FsbEFyZ3NIABIuCg10b29sX2NhbGxfZW5kGBYgASgLMhUuYWdlbnQudjEuVG9vbENhbGxFbmRIABI0ChB0b29sX2NhbGxfcmVzdWx0GBcgASgLMhguYWdlbnQudjEuVG9vbENhbGxSZXN1bHRIAEIGCgRraW5kSgQIGBAoItcCCgdNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSHAoEcm9sZRgCIAEoDjIOLmFnZW50LnYxLlJvbGUSDAoEdGV4dBgDIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgEIAEoCRIOCgZydW5faWQYBSABKAkSFAoMcmVwbHlfdG9fc2VxGAYgASgEEiYKCnRvb2xfY2FsbHMYByADKAsyEi5hZ2VudC52MS5Ub29sQ2FsbBItCg1maW5pc2hfcmVhc29uGAggASgOMhYuYWdlbnQudjEuRmluaXNoUmVhc29uEh4KBXVzYWdlGAkgASgLMg8uYWdlbnQudjEuVXNhZ2USHQoFdG9vbHMYCiADKAsyDi5hZ2VudC52MS5Ub29sEgwKBHN0ZXAYCyABKA0SJwoKaW50ZXJydXB0cxgMIAMoCzITLmFnZW50LnYxLkludGVycnVwdCJWCgRUb29sEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qi8wEKCFRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhEKCWFyZ3VtZW50cxgDIAEoCRIOCgZyZXN1bHQYBCABKAkSJgoFc3RhdGUYBSABKA4yFy5hZ2VudC52MS5Ub29sQ2FsbFN0YXRlEiQKBGtpbmQYBiABKA4yFi5hZ2VudC52MS5Ub29sQ2FsbEtpbmQSEwoLYXBwcm92YWxfaWQYByABKAkSEAoIaXNfZXJyb3IYCCABKAgSKwoIZHVyYXRpb24YCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ibQoJSW50ZXJydXB0EhQKDGludGVycnVwdF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIUCgx0b29sX2NhbGxfaWQYBCABKAkSEwoLYXBwcm92YWxfaWQYBSABKAkiQwoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgDEhUKDW91dHB1dF90b2tlbnMYAiABKAMSDQoFbW9kZWwYAyABKAkiRgoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRIUCgxyZXBseV90b19zZXEYAyABKAQiPgoJVGV4dERlbHRhEg4KBnJ1bl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJEg0KBWRlbHRhGAMgASgJIk8KCFJ1bkVycm9yEg4KBnJ1bl9pZBgBIAEoCRIUCgxyZXBseV90b19zZXEYAiABKAQSDAoEY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJIjsKCkhpc3RvcnlHYXASEQoJYWZ0ZXJfc2VxGAEgASgEEhoKEmZpcnN0X3JldGFpbmVkX3NlcRgCIAEoBCILCglIZWFydGJlYXQiTAoMSGlzdG9yeVJlc2V0Eg0KBWVwb2NoGAEgASgJEhoKEmZpcnN0X3JldGFpbmVkX3NlcRgCIAEoBBIRCglhZnRlcl9zZXEYAyABKAQiVwoNVG9vbENhbGxTdGFydBIOCgZydW5faWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRIUCgx0b29sX2NhbGxfaWQYAyABKAkSDAoEbmFtZRgEIAEoCSJDCgxUb29sQ2FsbEFyZ3MSDgoGcnVuX2lkGAEgASgJEhQKDHRvb2xfY2FsbF9pZBgCIAEoCRINCgVkZWx0YRgDIAEoCSIzCgtUb29sQ2FsbEVuZBIOCgZydW5faWQYASABKAkSFAoMdG9vbF9jYWxsX2lkGAIgASgJIsIBCg5Ub29sQ2FsbFJlc3VsdBIOCgZydW5faWQYASABKAkSFAoMdG9vbF9jYWxsX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEgoKbWVzc2FnZV9pZBgEIAEoCRIQCghpc19lcnJvchgFIAEoCBImCgVzdGF0ZRgGIAEoDjIXLmFnZW50LnYxLlRvb2xDYWxsU3RhdGUSKwoIZHVyYXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iVQoLU3RlcFN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSDAoEc3RlcBgDIAEoDRIUCgxyZXBseV90b19zZXEYBCABKAQirQEKEFRvb2xDYWxsRGVjaXNpb24SDgoGcnVuX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkSFAoMdG9vbF9jYWxsX2lkGAMgASgJEhQKDGludGVycnVwdF9pZBgEIAEoCRITCgthcHByb3ZhbF9pZBgFIAEoCRIQCghhcHByb3ZlZBgGIAEoCBIOCgZyZWFzb24YByABKAkSEgoKZGVjaWRlZF9ieRgIIAEoCSKpAQoTVG9vbEFwcHJvdmFsUmVxdWVzdBIOCgZydW5faWQYASABKAkSEgoKbWVzc2FnZV9pZBgCIAEoCRIUCgx0b29sX2NhbGxfaWQYAyABKAkSEwoLYXBwcm92YWxfaWQYBCABKAkSDAoEbmFtZRgFIAEoCRIUCgxpbnRlcnJ1cHRfaWQYBiABKAkSDgoGcmVhc29uGAcgASgJEg8KB21lc3NhZ2UYCCABKAkqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAirZAQoMRmluaXNoUmVhc29uEh0KGUZJTklTSF9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJGSU5JU0hfUkVBU09OX1NUT1AQARIYChRGSU5JU0hfUkVBU09OX0xFTkdUSBACEhsKF0ZJTklTSF9SRUFTT05fQ0FOQ0VMTEVEEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAFEhsKF0ZJTklTSF9SRUFTT05fTUFYX1NURVBTEAYq4QEKDVRvb2xDYWxsU3RhdGUSHwobVE9PTF9DQUxMX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXVE9PTF9DQUxMX1NUQVRFX1BFTkRJTkcQARIlCiFUT09MX0NBTExfU1RBVEVfQVdBSVRJTkdfQVBQUk9WQUwQAhIYChRUT09MX0NBTExfU1RBVEVfRE9ORRADEhkKFVRPT0xfQ0FMTF9TVEFURV9FUlJPUhAEEhoKFlRPT0xfQ0FMTF9TVEFURV9ERU5JRUQQBRIaChZUT09MX0NBTExfU1RBVEVfQ0xPU0VEEAYqgQEKDFRvb2xDYWxsS2luZBIeChpUT09MX0NBTExfS0lORF9VTlNQRUNJRklFRBAAEhkKFVRPT0xfQ0FMTF9LSU5EX1NFUlZFUhABEhkKFVRPT0xfQ0FMTF9LSU5EX0NMSUVOVBACEhsKF1RPT0xfQ0FMTF9LSU5EX1VQU1RSRUFNEANCNVozZ2l0aHViLmNvbS9hZ2VudGdhdGUvYWdlbnRnYXRlL2dlbi9hZ2VudC92MTthZ2VudHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * AgentEvent is one entry of an agent's event stream.
  *
- * Persisted events (messages and run errors) carry a seq: 1, 2, 3 … per agent,
- * without gaps, identical on every replica and every connection, and the
- * epoch of the log they belong to. They are replayed by Subscribe and
- * GetHistory. Ephemeral events (run_started, text_delta, the tool call
- * events) and stream-only events (history_gap, history_reset, heartbeat) have
- * seq 0: they are delivered live only and never replayed.
+ * Persisted events (messages, run errors, tool call results sent after a
+ * step, tool call decisions) carry a seq: 1, 2, 3 … per agent, without
+ * gaps, identical on every replica and every connection, and the epoch of
+ * the log they belong to. They are replayed by Subscribe and GetHistory.
+ * Ephemeral events (run_started, step_started, text_delta, the tool call
+ * events of a step being written, tool_approval_request) and stream-only
+ * events (history_gap, history_reset, heartbeat) have seq 0: they are
+ * delivered live only and never replayed.
  *
  * The vocabulary maps one-to-one onto AG-UI: a reply is a run (run_started,
- * then the assistant message or run_error), its text is streamed as
- * text_delta events that carry the message id of the reply they build, its
- * tool calls as tool_call_start, tool_call_args, tool_call_end and
- * tool_call_result, and the field numbers 24 to 39 are kept for agent state.
+ * then its steps, then the end), its text is streamed as text_delta events
+ * that carry the message id of the step they build, its tool calls as
+ * tool_call_start, tool_call_args, tool_call_end and tool_call_result, and
+ * the field numbers 24 to 39 are kept for agent state.
+ *
+ * # Runs and steps
+ *
+ * A run answers one user message. It is one or more steps; each step is one
+ * call of the agent's model and is persisted as one assistant message (its
+ * step number, text, tool calls and finish reason), streamed before that
+ * as step_started (run_started for step 0), text_delta and the tool call
+ * events. The step message alone says how the run goes on:
+ *
+ *   - finish reason other than FINISH_REASON_TOOL_CALLS: the run ended with
+ *     this step (stop, length, cancelled, content_filter, max_steps);
+ *   - FINISH_REASON_TOOL_CALLS and a tool call in state
+ *     TOOL_CALL_STATE_PENDING or TOOL_CALL_STATE_AWAITING_APPROVAL (or an
+ *     interrupt): the run is paused until a client sends those results
+ *     (SubmitToolResult) and a person gives those decisions
+ *     (DecideToolCall); then it goes on by itself, on whichever replica;
+ *   - FINISH_REASON_TOOL_CALLS and every call answered (the gateway ran the
+ *     server tools; their results are in the message): the next step
+ *     follows at once.
+ *
+ * A run_error ends a run too. The answers that arrive while a run is
+ * paused are persisted tool_call_result and tool_call_decision events, each
+ * carrying the run_id and the message_id of the step whose call it answers.
+ * A new user message while a run is paused closes its pending calls: each
+ * gets a persisted tool_call_result in state TOOL_CALL_STATE_CLOSED saying
+ * that the user moved on, then the run ends with an assistant message of
+ * finish reason cancelled, and the new message is answered as usual.
+ * CancelRun on a paused run does the same, with results saying the run was
+ * cancelled. So every assistant tool call eventually has its result, and
+ * the conversation a model is given stays valid.
  *
  * @generated from message agent.v1.AgentEvent
  */
@@ -68,9 +100,11 @@ export type AgentEvent = Message$1<"agent.v1.AgentEvent"> & {
 
   /**
    * For ephemeral events of a run: the event's position in its run, 1 for
-   * run_started, then 2, 3 … for its deltas and tool call events. A client
-   * that joined mid-reply was sent the run so far at once; this tells where
-   * the live events continue it.
+   * run_started, then 2, 3 … for its deltas and tool call events, across
+   * all the run's steps (also when another replica writes the next step).
+   * A client that joined mid-reply was sent the run so far at once; this
+   * tells where the live events continue it. For a persisted step message:
+   * the run_seq the run had reached when the step was written.
    *
    * @generated from field: uint64 run_seq = 5;
    */
@@ -148,6 +182,39 @@ export type AgentEvent = Message$1<"agent.v1.AgentEvent"> & {
     case: "historyReset";
   } | {
     /**
+     * Ephemeral: the run began its next step, after the results of the
+     * previous step's tool calls (AG-UI STEP_STARTED, then
+     * TEXT_MESSAGE_START of the step's message). Step 0 is announced by
+     * run_started instead. A client that joins a run mid-step gets the
+     * step_started of the step being written first.
+     *
+     * @generated from field: agent.v1.StepStarted step_started = 17;
+     */
+    value: StepStarted;
+    case: "stepStarted";
+  } | {
+    /**
+     * Persisted: a person's decision on a tool call that asked for approval,
+     * or on an upstream agent's interrupt (DecideToolCall). A denial is
+     * followed by the call's tool_call_result saying so.
+     *
+     * @generated from field: agent.v1.ToolCallDecision tool_call_decision = 18;
+     */
+    value: ToolCallDecision;
+    case: "toolCallDecision";
+  } | {
+    /**
+     * Ephemeral: a step asks a person to approve a tool call before it runs
+     * (TOOL_APPROVAL), or relays an upstream agent's interrupt. The step
+     * message that pauses the run says the same, persisted: the call in
+     * state TOOL_CALL_STATE_AWAITING_APPROVAL with its approval_id.
+     *
+     * @generated from field: agent.v1.ToolApprovalRequest tool_approval_request = 19;
+     */
+    value: ToolApprovalRequest;
+    case: "toolApprovalRequest";
+  } | {
+    /**
      * Ephemeral: the agent began a tool call (AG-UI TOOL_CALL_START).
      *
      * @generated from field: agent.v1.ToolCallStart tool_call_start = 20;
@@ -172,7 +239,12 @@ export type AgentEvent = Message$1<"agent.v1.AgentEvent"> & {
     case: "toolCallEnd";
   } | {
     /**
-     * Ephemeral: the result of a tool call (AG-UI TOOL_CALL_RESULT).
+     * The result of a tool call (AG-UI TOOL_CALL_RESULT). Ephemeral while
+     * its step is being written (the step message then holds the result);
+     * persisted (seq > 0) when it arrives after its step was persisted: a
+     * client's SubmitToolResult, an approved server call that ran, a
+     * denial, or a call closed because the user moved on or the run was
+     * cancelled.
      *
      * @generated from field: agent.v1.ToolCallResult tool_call_result = 23;
      */
@@ -189,7 +261,7 @@ export const AgentEventSchema: GenMessage<AgentEvent> = /*@__PURE__*/
   messageDesc(file_agent_v1_event, 0);
 
 /**
- * Message is a complete user message or agent reply.
+ * Message is a complete user message, or one step of the agent's reply.
  *
  * @generated from message agent.v1.Message
  */
@@ -224,7 +296,8 @@ export type Message = Message$1<"agent.v1.Message"> & {
   clientMessageId: string;
 
   /**
-   * For replies: the run that produced this reply (see RunStarted).
+   * For replies: the run this step belongs to (see RunStarted); the same on
+   * every step of a run.
    *
    * @generated from field: string run_id = 5;
    */
@@ -238,14 +311,17 @@ export type Message = Message$1<"agent.v1.Message"> & {
   replyToSeq: bigint;
 
   /**
-   * For replies: the tool calls the agent made while writing it, in order.
+   * For replies: the tool calls the agent made in this step, in order, each
+   * with its state as the step was written (answers that come later are
+   * tool_call_result and tool_call_decision events).
    *
    * @generated from field: repeated agent.v1.ToolCall tool_calls = 7;
    */
   toolCalls: ToolCall[];
 
   /**
-   * For replies: why the agent stopped writing.
+   * For replies: why the step ended (see AgentEvent: FINISH_REASON_TOOL_CALLS
+   * goes on or pauses, any other ends the run).
    *
    * @generated from field: agent.v1.FinishReason finish_reason = 8;
    */
@@ -257,6 +333,30 @@ export type Message = Message$1<"agent.v1.Message"> & {
    * @generated from field: agent.v1.Usage usage = 9;
    */
   usage?: Usage | undefined;
+
+  /**
+   * For user messages: the client tools lent with the message
+   * (SendMessageRequest.tools), kept so that whichever replica goes on with
+   * the run knows them.
+   *
+   * @generated from field: repeated agent.v1.Tool tools = 10;
+   */
+  tools: Tool[];
+
+  /**
+   * For replies: the step of the run this message is, from 0.
+   *
+   * @generated from field: uint32 step = 11;
+   */
+  step: number;
+
+  /**
+   * For replies: an upstream agent's interrupts (RESPONDER=agui) that pause
+   * the run at this step, each waiting for a DecideToolCall.
+   *
+   * @generated from field: repeated agent.v1.Interrupt interrupts = 12;
+   */
+  interrupts: Interrupt[];
 };
 
 /**
@@ -267,13 +367,52 @@ export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_agent_v1_event, 1);
 
 /**
- * ToolCall is one tool call of a reply, as persisted with it.
+ * Tool is a tool the model may call: its name, what it does and the JSON
+ * Schema of its arguments. Its JSON is AG-UI's Tool exactly.
+ *
+ * @generated from message agent.v1.Tool
+ */
+export type Tool = Message$1<"agent.v1.Tool"> & {
+  /**
+   * 1 to 64 characters of a-z A-Z 0-9 _ - (the rule of the model APIs).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Tells the model when to use the tool.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The JSON Schema of the arguments, an object schema; absent for a tool
+   * without arguments.
+   *
+   * @generated from field: google.protobuf.Struct parameters = 3;
+   */
+  parameters?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message agent.v1.Tool.
+ * Use `create(ToolSchema)` to create a new message.
+ */
+export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 2);
+
+/**
+ * ToolCall is one tool call of a step, as persisted with it.
  *
  * @generated from message agent.v1.ToolCall
  */
 export type ToolCall = Message$1<"agent.v1.ToolCall"> & {
   /**
-   * The tool call's id, as in the tool call events.
+   * The tool call's id, as in the tool call events: the model's, unless it
+   * was empty or used before in the run, when the gateway made one
+   * ("call_" and random characters). Unique within the run.
    *
    * @generated from field: string tool_call_id = 1;
    */
@@ -294,11 +433,49 @@ export type ToolCall = Message$1<"agent.v1.ToolCall"> & {
   arguments: string;
 
   /**
-   * The result, if the agent reported one.
+   * The result, when the step has it: a server tool's output, an upstream
+   * agent's own result, or the reason the call failed (is_error).
    *
    * @generated from field: string result = 4;
    */
   result: string;
+
+  /**
+   * Where the call stood when the step was written.
+   *
+   * @generated from field: agent.v1.ToolCallState state = 5;
+   */
+  state: ToolCallState;
+
+  /**
+   * Who runs the tool.
+   *
+   * @generated from field: agent.v1.ToolCallKind kind = 6;
+   */
+  kind: ToolCallKind;
+
+  /**
+   * For a call in state TOOL_CALL_STATE_AWAITING_APPROVAL: the id of the
+   * approval request the server issued (DecideToolCallRequest.approval_id).
+   *
+   * @generated from field: string approval_id = 7;
+   */
+  approvalId: string;
+
+  /**
+   * The result reports a failure: the tool failed or timed out, does not
+   * exist, its arguments were not JSON, or a person denied it.
+   *
+   * @generated from field: bool is_error = 8;
+   */
+  isError: boolean;
+
+  /**
+   * How long the gateway took to run a server tool.
+   *
+   * @generated from field: google.protobuf.Duration duration = 9;
+   */
+  duration?: Duration | undefined;
 };
 
 /**
@@ -306,7 +483,60 @@ export type ToolCall = Message$1<"agent.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 2);
+  messageDesc(file_agent_v1_event, 3);
+
+/**
+ * Interrupt is an upstream agent's request for a person's answer, which
+ * paused its run (an AG-UI interrupt). DecideToolCall answers it: by its
+ * tool_call_id when it holds a call, by its interrupt_id otherwise; the
+ * answer goes back to the agent as the next step's resume.
+ *
+ * @generated from message agent.v1.Interrupt
+ */
+export type Interrupt = Message$1<"agent.v1.Interrupt"> & {
+  /**
+   * The upstream's id of the interrupt.
+   *
+   * @generated from field: string interrupt_id = 1;
+   */
+  interruptId: string;
+
+  /**
+   * What is asked: "tool_call", "input_required", "confirmation", or the
+   * upstream's own word.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * What to ask the person, if the upstream said.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * The tool call the interrupt holds, if any.
+   *
+   * @generated from field: string tool_call_id = 4;
+   */
+  toolCallId: string;
+
+  /**
+   * The id of the approval request the server issued for it.
+   *
+   * @generated from field: string approval_id = 5;
+   */
+  approvalId: string;
+};
+
+/**
+ * Describes the message agent.v1.Interrupt.
+ * Use `create(InterruptSchema)` to create a new message.
+ */
+export const InterruptSchema: GenMessage<Interrupt> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 4);
 
 /**
  * Usage is what one reply cost in tokens.
@@ -341,7 +571,7 @@ export type Usage = Message$1<"agent.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 3);
+  messageDesc(file_agent_v1_event, 5);
 
 /**
  * RunStarted announces that the agent began replying to a user message.
@@ -376,7 +606,7 @@ export type RunStarted = Message$1<"agent.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 4);
+  messageDesc(file_agent_v1_event, 6);
 
 /**
  * TextDelta is a piece of a reply's text, in order. Concatenating the deltas of
@@ -412,7 +642,7 @@ export type TextDelta = Message$1<"agent.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 5);
+  messageDesc(file_agent_v1_event, 7);
 
 /**
  * RunError says that the agent could not reply to a user message.
@@ -454,7 +684,7 @@ export type RunError = Message$1<"agent.v1.RunError"> & {
  * Use `create(RunErrorSchema)` to create a new message.
  */
 export const RunErrorSchema: GenMessage<RunError> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 6);
+  messageDesc(file_agent_v1_event, 8);
 
 /**
  * HistoryGap tells a subscriber that part of the history it asked for was
@@ -483,7 +713,7 @@ export type HistoryGap = Message$1<"agent.v1.HistoryGap"> & {
  * Use `create(HistoryGapSchema)` to create a new message.
  */
 export const HistoryGapSchema: GenMessage<HistoryGap> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 7);
+  messageDesc(file_agent_v1_event, 9);
 
 /**
  * Heartbeat keeps an idle stream alive. It carries no information.
@@ -498,7 +728,7 @@ export type Heartbeat = Message$1<"agent.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 8);
+  messageDesc(file_agent_v1_event, 10);
 
 /**
  * HistoryReset tells a subscriber that the log it resumed from no longer
@@ -536,7 +766,7 @@ export type HistoryReset = Message$1<"agent.v1.HistoryReset"> & {
  * Use `create(HistoryResetSchema)` to create a new message.
  */
 export const HistoryResetSchema: GenMessage<HistoryReset> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 9);
+  messageDesc(file_agent_v1_event, 11);
 
 /**
  * ToolCallStart announces a tool call of the reply being written.
@@ -578,7 +808,7 @@ export type ToolCallStart = Message$1<"agent.v1.ToolCallStart"> & {
  * Use `create(ToolCallStartSchema)` to create a new message.
  */
 export const ToolCallStartSchema: GenMessage<ToolCallStart> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 10);
+  messageDesc(file_agent_v1_event, 12);
 
 /**
  * ToolCallArgs is a piece of a tool call's arguments, in order.
@@ -614,7 +844,7 @@ export type ToolCallArgs = Message$1<"agent.v1.ToolCallArgs"> & {
  * Use `create(ToolCallArgsSchema)` to create a new message.
  */
 export const ToolCallArgsSchema: GenMessage<ToolCallArgs> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 11);
+  messageDesc(file_agent_v1_event, 13);
 
 /**
  * ToolCallEnd says that a tool call's arguments are complete.
@@ -642,7 +872,7 @@ export type ToolCallEnd = Message$1<"agent.v1.ToolCallEnd"> & {
  * Use `create(ToolCallEndSchema)` to create a new message.
  */
 export const ToolCallEndSchema: GenMessage<ToolCallEnd> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 12);
+  messageDesc(file_agent_v1_event, 14);
 
 /**
  * ToolCallResult carries what a tool call returned.
@@ -665,18 +895,40 @@ export type ToolCallResult = Message$1<"agent.v1.ToolCallResult"> & {
   toolCallId: string;
 
   /**
-   * The result, as text (often JSON).
+   * The result, as text (often JSON), or the reason the call failed
+   * (is_error).
    *
    * @generated from field: string content = 3;
    */
   content: string;
 
   /**
-   * The message id of the reply being built.
+   * The message id of the step that made the call.
    *
    * @generated from field: string message_id = 4;
    */
   messageId: string;
+
+  /**
+   * The result reports a failure (see ToolCall.is_error).
+   *
+   * @generated from field: bool is_error = 5;
+   */
+  isError: boolean;
+
+  /**
+   * The call's state with this result: DONE, ERROR, DENIED or CLOSED.
+   *
+   * @generated from field: agent.v1.ToolCallState state = 6;
+   */
+  state: ToolCallState;
+
+  /**
+   * How long the gateway took to run a server tool.
+   *
+   * @generated from field: google.protobuf.Duration duration = 7;
+   */
+  duration?: Duration | undefined;
 };
 
 /**
@@ -684,7 +936,194 @@ export type ToolCallResult = Message$1<"agent.v1.ToolCallResult"> & {
  * Use `create(ToolCallResultSchema)` to create a new message.
  */
 export const ToolCallResultSchema: GenMessage<ToolCallResult> = /*@__PURE__*/
-  messageDesc(file_agent_v1_event, 13);
+  messageDesc(file_agent_v1_event, 15);
+
+/**
+ * StepStarted announces the next step of a run.
+ *
+ * @generated from message agent.v1.StepStarted
+ */
+export type StepStarted = Message$1<"agent.v1.StepStarted"> & {
+  /**
+   * The run.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The message id of the step's assistant message; its text_delta and
+   * tool call events carry it.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * The step, from 1 (step 0 is announced by run_started).
+   *
+   * @generated from field: uint32 step = 3;
+   */
+  step: number;
+
+  /**
+   * The seq of the user message the run answers.
+   *
+   * @generated from field: uint64 reply_to_seq = 4;
+   */
+  replyToSeq: bigint;
+};
+
+/**
+ * Describes the message agent.v1.StepStarted.
+ * Use `create(StepStartedSchema)` to create a new message.
+ */
+export const StepStartedSchema: GenMessage<StepStarted> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 16);
+
+/**
+ * ToolCallDecision is a person's decision on an approval request.
+ *
+ * @generated from message agent.v1.ToolCallDecision
+ */
+export type ToolCallDecision = Message$1<"agent.v1.ToolCallDecision"> & {
+  /**
+   * The run that made the call.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The message id of the step that asked.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * The tool call decided; empty for an interrupt that holds no call.
+   *
+   * @generated from field: string tool_call_id = 3;
+   */
+  toolCallId: string;
+
+  /**
+   * The upstream interrupt decided, if the request was one.
+   *
+   * @generated from field: string interrupt_id = 4;
+   */
+  interruptId: string;
+
+  /**
+   * The approval request decided, as the server issued it.
+   *
+   * @generated from field: string approval_id = 5;
+   */
+  approvalId: string;
+
+  /**
+   * Yes (the tool runs, or the upstream goes on) or no (the model is told
+   * the call was denied).
+   *
+   * @generated from field: bool approved = 6;
+   */
+  approved: boolean;
+
+  /**
+   * What the person said with the decision; optional.
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * Who decided: the subject of the caller's token, "service" for a
+   * service token, "anonymous" without authentication.
+   *
+   * @generated from field: string decided_by = 8;
+   */
+  decidedBy: string;
+};
+
+/**
+ * Describes the message agent.v1.ToolCallDecision.
+ * Use `create(ToolCallDecisionSchema)` to create a new message.
+ */
+export const ToolCallDecisionSchema: GenMessage<ToolCallDecision> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 17);
+
+/**
+ * ToolApprovalRequest asks a person to approve a tool call.
+ *
+ * @generated from message agent.v1.ToolApprovalRequest
+ */
+export type ToolApprovalRequest = Message$1<"agent.v1.ToolApprovalRequest"> & {
+  /**
+   * The run that asks.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The message id of the step that asks.
+   *
+   * @generated from field: string message_id = 2;
+   */
+  messageId: string;
+
+  /**
+   * The tool call to approve; empty for an interrupt that holds no call.
+   *
+   * @generated from field: string tool_call_id = 3;
+   */
+  toolCallId: string;
+
+  /**
+   * The id of this request; DecideToolCallRequest.approval_id may repeat
+   * it.
+   *
+   * @generated from field: string approval_id = 4;
+   */
+  approvalId: string;
+
+  /**
+   * The tool's name, for a tool call.
+   *
+   * @generated from field: string name = 5;
+   */
+  name: string;
+
+  /**
+   * For an upstream agent's interrupt: its id, reason and message.
+   *
+   * @generated from field: string interrupt_id = 6;
+   */
+  interruptId: string;
+
+  /**
+   * Why the approval is asked: "tool_call" for TOOL_APPROVAL, or the
+   * upstream's reason.
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * What to ask the person, if the upstream said.
+   *
+   * @generated from field: string message = 8;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message agent.v1.ToolApprovalRequest.
+ * Use `create(ToolApprovalRequestSchema)` to create a new message.
+ */
+export const ToolApprovalRequestSchema: GenMessage<ToolApprovalRequest> = /*@__PURE__*/
+  messageDesc(file_agent_v1_event, 18);
 
 /**
  * Role says who wrote a message.
@@ -762,11 +1201,21 @@ export enum FinishReason {
   CONTENT_FILTER = 4,
 
   /**
-   * The agent stopped to have tools called.
+   * The step called tools: the run goes on with the next step once every
+   * call has its result (at once when the gateway ran them all), and is
+   * paused until then.
    *
    * @generated from enum value: FINISH_REASON_TOOL_CALLS = 5;
    */
   TOOL_CALLS = 5,
+
+  /**
+   * The run reached MAX_STEPS: the model was called that many times, and
+   * the calls of this last step were not run (their results say so).
+   *
+   * @generated from enum value: FINISH_REASON_MAX_STEPS = 6;
+   */
+  MAX_STEPS = 6,
 }
 
 /**
@@ -774,4 +1223,111 @@ export enum FinishReason {
  */
 export const FinishReasonSchema: GenEnum<FinishReason> = /*@__PURE__*/
   enumDesc(file_agent_v1_event, 1);
+
+/**
+ * ToolCallState says where a tool call stands.
+ *
+ * @generated from enum agent.v1.ToolCallState
+ */
+export enum ToolCallState {
+  /**
+   * Written before tool calls had states: it was answered as it is.
+   *
+   * @generated from enum value: TOOL_CALL_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A client tool's call: waits for a client's SubmitToolResult.
+   *
+   * @generated from enum value: TOOL_CALL_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Waits for a person's DecideToolCall (TOOL_APPROVAL, or an upstream
+   * agent's interrupt).
+   *
+   * @generated from enum value: TOOL_CALL_STATE_AWAITING_APPROVAL = 2;
+   */
+  AWAITING_APPROVAL = 2,
+
+  /**
+   * Answered: result holds the output.
+   *
+   * @generated from enum value: TOOL_CALL_STATE_DONE = 3;
+   */
+  DONE = 3,
+
+  /**
+   * Answered with a failure (is_error): result holds the reason.
+   *
+   * @generated from enum value: TOOL_CALL_STATE_ERROR = 4;
+   */
+  ERROR = 4,
+
+  /**
+   * A person denied it: the result says so, and the model is told.
+   *
+   * @generated from enum value: TOOL_CALL_STATE_DENIED = 5;
+   */
+  DENIED = 5,
+
+  /**
+   * Never to be answered: the user sent a new message instead, the run was
+   * cancelled, or it reached MAX_STEPS. The result says which.
+   *
+   * @generated from enum value: TOOL_CALL_STATE_CLOSED = 6;
+   */
+  CLOSED = 6,
+}
+
+/**
+ * Describes the enum agent.v1.ToolCallState.
+ */
+export const ToolCallStateSchema: GenEnum<ToolCallState> = /*@__PURE__*/
+  enumDesc(file_agent_v1_event, 2);
+
+/**
+ * ToolCallKind says who runs a tool.
+ *
+ * @generated from enum agent.v1.ToolCallKind
+ */
+export enum ToolCallKind {
+  /**
+   * Written before tool calls had kinds, or a name no tool has.
+   *
+   * @generated from enum value: TOOL_CALL_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A server tool: the gateway runs it (written in Go, or an MCP server's).
+   *
+   * @generated from enum value: TOOL_CALL_KIND_SERVER = 1;
+   */
+  SERVER = 1,
+
+  /**
+   * A client tool (SendMessageRequest.tools, CLIENT_TOOLS): a client runs
+   * it and sends the result with SubmitToolResult.
+   *
+   * @generated from enum value: TOOL_CALL_KIND_CLIENT = 2;
+   */
+  CLIENT = 2,
+
+  /**
+   * The upstream agent's own (RESPONDER=agui): it ran it and reported the
+   * result, or holds it with an interrupt.
+   *
+   * @generated from enum value: TOOL_CALL_KIND_UPSTREAM = 3;
+   */
+  UPSTREAM = 3,
+}
+
+/**
+ * Describes the enum agent.v1.ToolCallKind.
+ */
+export const ToolCallKindSchema: GenEnum<ToolCallKind> = /*@__PURE__*/
+  enumDesc(file_agent_v1_event, 3);
 
