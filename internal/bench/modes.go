@@ -118,7 +118,7 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 					Run: func(ctx context.Context, which string) (*Result, error) {
 						return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return RPC(ctx, t, cfg) })
 					},
-					Show:   []string{"req_per_s", "p50_ms", "p99_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
+					Show: []string{"req_per_s", "p50_ms", "p99_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
 					// Issue 18: no regression below 0.9 × bare connect-go.
 					Checks: []Check{{Metric: "req_per_s", Ratio: true, Limit: 0.9}},
 				})
