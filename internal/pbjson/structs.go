@@ -67,6 +67,9 @@ func structPlanOf(md protoreflect.MessageDescriptor, p *plan) *structPlan {
 	byOneof := map[string]int{}
 	for i := range st.NumField() {
 		sf := st.Field(i)
+		if !sf.IsExported() && (sf.Tag.Get("protobuf") != "" || sf.Tag.Get("protobuf_oneof") != "") {
+			return nil // the opaque API: its fields are the generated methods'
+		}
 		if name := sf.Tag.Get("protobuf_oneof"); name != "" {
 			byOneof[name] = i
 			continue
