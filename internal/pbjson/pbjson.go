@@ -113,6 +113,16 @@ type field struct {
 	child atomic.Pointer[plan]
 }
 
+// appendName writes the field's name and colon, after a comma unless it
+// is the first of its object.
+func (f *field) appendName(b []byte, first *bool) []byte {
+	if *first {
+		*first = false
+		return append(b, f.name...)
+	}
+	return append(b, f.comma...)
+}
+
 const timestampName = "google.protobuf.Timestamp"
 
 func (e *Encoder) plan(md protoreflect.MessageDescriptor) *plan {
@@ -200,12 +210,7 @@ func (e *Encoder) planned(b []byte, m protoreflect.Message, p *plan) ([]byte, er
 		} else if f = &p.fields[st.field]; !m.Has(f.fd) {
 			continue
 		}
-		if first {
-			b = append(b, f.name...)
-			first = false
-		} else {
-			b = append(b, f.comma...)
-		}
+		b = f.appendName(b, &first)
 		var err error
 		if b, err = e.value(b, m.Get(f.fd), f); err != nil {
 			return b, err

@@ -249,12 +249,7 @@ func (e *Encoder) structMessage(b []byte, v reflect.Value, p *plan) ([]byte, err
 				return b, errSlow
 			}
 		}
-		if first {
-			b = append(b, f.name...)
-			first = false
-		} else {
-			b = append(b, f.comma...)
-		}
+		b = f.appendName(b, &first)
 		var err error
 		if !f.list {
 			b, err = e.structSingular(b, fv, f)
