@@ -178,7 +178,8 @@ ws_idle_smoke() {
 	rm -f "$json"
 }
 
-# step_browser drives the console page in Debian's chromium.
+# step_browser drives the console page in Debian's chromium, against the
+# server binary and the tool loop's test gateway.
 step_browser() {
 	[[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]] || fail "chromium is missing: run scripts/setup.sh"
 	node_test test/browser.test.ts

@@ -1,7 +1,10 @@
 // The console page in a real browser (Debian's chromium, driven by
 // playwright-core) against the real server binary: it sends and streams, two
 // pages share an agent, a restart is survived with resume, a disallowed
-// origin cannot open the socket, and a refused page says why.
+// origin cannot open the socket, and a refused page says why, a user's token
+// that may not administer the agent among the refused. Against the gateway
+// with a scripted model that calls tools: an approval asked and given from
+// the page, a client tool's call answered from it, both again after reloads.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import http from "node:http";
