@@ -76,6 +76,7 @@ export {
   toolDefs,
   type AnyClientTool,
   type ClientTool,
+  type ToolLoopOptions,
   type ToolOutcome,
   type ToolRunnerOptions,
 } from "./tools.js";

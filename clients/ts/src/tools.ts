@@ -189,6 +189,7 @@ export class ToolRunner {
    * state: consider does.
    */
   answer(call: RunToolCall): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const key = keyOf(call);
     let a = this.answers.get(key);
     if (!a) {
