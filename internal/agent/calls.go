@@ -31,8 +31,9 @@ type Answer struct {
 	Duplicate bool
 	// Resumed is set when this was the last answer the run waited for.
 	Resumed bool
-	// With Wait and Resumed: the run's persisted events after the answer,
-	// to its next pause or end, and that step (or its run error).
+	// With Wait and Resumed: the run's persisted events after Event (a
+	// denial's result first), to its next pause or end, and that step (or
+	// its run error).
 	Events []*agentv1.AgentEvent
 	Reply  *agentv1.AgentEvent
 	// Follower, with Follow and Resumed, follows the resumed run from the
@@ -262,7 +263,10 @@ func (s *Service) answered(ctx context.Context, a answering, pc engine.PendingCa
 	if err := s.await(ctx, f, follow.collect); err != nil {
 		return Answer{}, err
 	}
-	out.Events, out.Reply = follow.Events, follow.Reply
+	// The answer's own events after the first (a denial's result) are
+	// the run's too: the caller sees every event after the answer.
+	out.Events = append(res.Events[1:len(res.Events):len(res.Events)], follow.Events...)
+	out.Reply = follow.Reply
 	return out, nil
 }
 

@@ -116,6 +116,8 @@ type App struct {
 	rdb *redis.Client
 
 	bridge *bridge.Bridge
+	// burst returns the memory of a burst of new sockets (gctune.Burst).
+	burst *gctune.Burst
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
 	// mcp is the tools of MCP_SERVERS, connected in the background; nil
@@ -212,8 +214,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.closeMCP(context.Background())
 		return nil, err
 	}
-	// A large reply leaves a large heap behind; see gctune.Releaser.
+	// A large reply leaves a large heap behind, and so does a burst of new
+	// sockets; see gctune.Releaser and gctune.Burst.
 	releaser := gctune.NewReleaser(10 * time.Second)
+	a.burst = gctune.NewBurst(releaser, burstSockets, burstQuiet)
 	a.service = agent.New(agent.Config{
 		Engine:          a.engine,
 		MaxTextBytes:    cfg.MaxTextBytes,
@@ -397,6 +401,7 @@ func (a *App) websocketBridge(h *api.Handler) error {
 		ReadLimit:    a.cfg.WSReadLimit,
 		SendQueue:    a.cfg.WSSendQueue,
 		WriteTimeout: config.WriteTimeout,
+		Opened:       a.burst.Opened,
 	})
 	a.bridge = b
 	return err
@@ -613,6 +618,7 @@ func (a *App) Close() error {
 		a.stopConnect()
 		<-a.connected
 	}
+	a.burst.Stop()
 	a.service.Close()
 	ctx, cancel := context.WithDeadline(context.Background(), a.shutdownDeadline())
 	defer cancel()
@@ -645,6 +651,14 @@ func (a *App) closeAll() {
 		_ = a.rdb.Close()
 	}
 }
+
+// A burst of at least burstSockets new sockets, followed by burstQuiet
+// without one, has its garbage returned to the OS (gctune.Burst): fewer
+// make too little garbage to be worth a collection.
+const (
+	burstSockets = 1000
+	burstQuiet   = 500 * time.Millisecond
+)
 
 // startRedis returns the Redis engine at once, still connecting: the
 // server listens meanwhile, /health/live answers 200, /health and the gRPC
