@@ -40,6 +40,13 @@ type Service interface {
 	// ActiveRun follows the reply being written to the agent, or returns
 	// nil if none is.
 	ActiveRun(ctx context.Context, agentID string) (*agent.Follower, error)
+	// SubmitToolResult and DecideToolCall take a client's answer to what
+	// a paused run waits for; with Follow, the answer that resumes the run
+	// comes with a follower of what the run does next.
+	SubmitToolResult(ctx context.Context, in agent.ToolResult) (agent.Answer, error)
+	DecideToolCall(ctx context.Context, in agent.Decision) (agent.Answer, error)
+	// Paused reads the run that waits for answers now, nil if none does.
+	Paused(ctx context.Context, agentID string) (*agent.PausedRun, error)
 }
 
 var _ Service = (*agent.Service)(nil)
