@@ -3,6 +3,7 @@ package doortest_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +12,10 @@ import (
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/agentgate/agentgate/internal/door/doortest"
+	"github.com/agentgate/agentgate/tool"
 )
 
 // burstUpstream is an OpenAI-compatible model server that answers with n
@@ -132,6 +136,88 @@ func TestDoorStreamsEndWhenTheAgentIsDeleted(t *testing.T) {
 				if n < 2 || rest[n-1].str("type") != "[DONE]" || rest[n-2].str("type") != "error" ||
 					!strings.HasPrefix(rest[n-2].str("errorText"), "agent_deleted: ") {
 					t.Fatalf("AI SDK stream ended with %v, want an agent_deleted error chunk, then [DONE]", rest[max(0, n-2):])
+				}
+			}
+		})
+	}
+}
+
+// toolThenBurstUpstream is an OpenAI-compatible model server that calls
+// the server tool lookup first, its arguments in two pieces, and once the
+// tool's result is in the conversation answers with a burst as
+// burstUpstream does.
+func toolThenBurstUpstream(t *testing.T, n, perWrite int, pad string, done chan<- struct{}) *httptest.Server {
+	burst := burstUpstream(t, n, perWrite, pad, done)
+	u := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"role":"tool"`)) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			burst.Config.Handler.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, chunk := range []string{
+			`{"index":0,"id":"call_1","type":"function","function":{"name":"lookup","arguments":""}}`,
+			`{"index":0,"function":{"arguments":"{\"q\":"}}`,
+			`{"index":0,"function":{"arguments":"\"x\"}"}}`,
+		} {
+			fmt.Fprintf(w, `data: {"id":"c0","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[%s]},"finish_reason":null}]}`+"\n\n", chunk)
+		}
+		fmt.Fprint(w, `data: {"id":"c0","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`+"\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// The same burst as the second step of a run, after a server tool's step:
+// the door streams both steps in one response, the burst whole, when its
+// subscription overflows mid-step too.
+func TestDoorStreamsSurviveABurstAfterAToolStep(t *testing.T) {
+	t.Parallel()
+	for _, reader := range []struct {
+		name string
+		pad  string
+		wait bool
+	}{{"fast reader", "", false}, {"stalled reader", strings.Repeat("x", 200), true}} {
+		t.Run(reader.name, func(t *testing.T) {
+			t.Parallel()
+			written := make(chan struct{}, 2)
+			up := toolThenBurstUpstream(t, 20000, 50, reader.pad, written)
+			srv := apptest.Start(t, map[string]string{
+				"RESPONDER": "openai", "OPENAI_BASE_URL": up.URL + "/v1", "OPENAI_MODEL": "m",
+			}, func(o *app.Options) { o.Tools = []tool.Source{doortest.Tools()} })
+			for _, tc := range []struct{ name, path, body, delta string }{
+				{"agui", "/agui/steps-agui", aguiBody("t", "r", "u1", "go"), "TEXT_MESSAGE_CONTENT"},
+				{"aisdk", "/ai/chat", chatBody("steps-aisdk", "u1", "go"), "text-delta"},
+			} {
+				ctx := testCtx(t)
+				res := post(t, ctx, client(t), srv.URL+tc.path, tc.body)
+				if reader.wait {
+					awaitWritten(t, written)
+				}
+				evs := newEvents(t, res).all()
+				if !reader.wait {
+					awaitWritten(t, written)
+				}
+				if tc.name == "agui" {
+					verifyAGUI(t, evs)
+				}
+				hist, err := connectClient(t, srv).GetHistory(ctx, connect.NewRequest(&agentv1.GetHistoryRequest{AgentId: "steps-" + tc.name}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				log := hist.Msg.GetEvents()
+				if len(log) != 3 || log[1].GetMessage().GetToolCalls()[0].GetResult() != `{"found":{"q":"x"}}` {
+					t.Fatalf("%s: the log %v", tc.name, log[:min(len(log), 2)])
+				}
+				reply := log[2].GetMessage()
+				if got := text(evs, tc.delta, "delta"); got != reply.GetText() || !strings.HasPrefix(got, "w0"+reader.pad+" w1") {
+					t.Fatalf("%s: the stream's text is %d bytes, the last step's %d; they differ", tc.name, len(got), len(reply.GetText()))
+				}
+				for _, typ := range []string{"TOOL_CALL_RESULT", "tool-output-available"} {
+					if r := find(evs, typ); r != nil && !strings.Contains(fmt.Sprint(r), "found") {
+						t.Fatalf("%s: the tool's result %v", tc.name, r)
+					}
 				}
 			}
 		})
