@@ -310,6 +310,15 @@ func TestAGUIAnswersThatCannotBe(t *testing.T) {
 	if code, _ := errorBody(t, res); res.StatusCode != http.StatusBadRequest || code != "invalid_argument" {
 		t.Fatalf("a tool message without its call: %d %s", res.StatusCode, code)
 	}
+	bad := []any{map[string]any{"name": "no spaces please", "description": "x"}}
+	res = post(t, ctx, c, srv.URL+"/agui/agui-unknown", aguiRun("r", toolMessage("x")[:1], bad, nil))
+	if code, msg := errorBody(t, res); res.StatusCode != http.StatusBadRequest || code != "invalid_argument" || !strings.Contains(msg, "no spaces please") {
+		t.Fatalf("a tool that is not valid: %d %s %q", res.StatusCode, code, msg)
+	}
+	res = post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-bad-tool", []any{chatUser("u1", "hi")}, bad))
+	if code, msg := errorBody(t, res); res.StatusCode != http.StatusBadRequest || code != "invalid_argument" || !strings.Contains(msg, "no spaces please") {
+		t.Fatalf("a chat's tool that is not valid: %d %s %q", res.StatusCode, code, msg)
+	}
 
 	for _, how := range []string{"cancelled", "moved on"} {
 		agentID := "agui-closed-" + strings.ReplaceAll(how, " ", "-")

@@ -220,3 +220,34 @@ func TestAISDKResumeOfAPausedRun(t *testing.T) {
 		t.Fatalf("after the answer: %d, want 204", res.StatusCode)
 	}
 }
+
+// TestAISDKResumeMidStep: the resume GET of a run being written at its
+// second step replays the first from the log, then the second so far,
+// then live: the whole message, as useChat replays it.
+func TestAISDKResumeMidStep(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	ctx := testCtx(t)
+	c := client(t)
+	words := strings.TrimSpace(strings.Repeat("one two three four five six seven eight ", 6))
+	writer := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-step", []any{chatUser("u1", "tools lookup then say "+words)}, nil)))
+	seen := writer.until("start-step")
+	seen = append(seen, writer.until("text-delta")...)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ai/chat/ai-resume-step/stream", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	resumed := newEvents(t, res).all()
+	rest := writer.all()
+	if got := coalesced(resumed); got != coalesced(append(seen, rest...)) {
+		t.Fatalf("the resumed stream:\n%s\nthe writer's:\n%s", got, coalesced(append(seen, rest...)))
+	}
+	if resumed[0].str("messageId") != seen[0].str("messageId") {
+		t.Fatalf("resumed message %q, the writer's %q", resumed[0].str("messageId"), seen[0].str("messageId"))
+	}
+	if got := text(resumed, "text-delta", "delta"); got != "Calling lookup. "+words {
+		t.Fatalf("resumed text %q", got)
+	}
+}
