@@ -110,6 +110,8 @@ type App struct {
 	rdb *redis.Client
 
 	bridge *bridge.Bridge
+	// burst returns the memory of a burst of new sockets (gctune.Burst).
+	burst *gctune.Burst
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
 
@@ -194,8 +196,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err := checkToolNames(ctx, cfg, opts.Tools); err != nil {
 		return nil, err
 	}
-	// A large reply leaves a large heap behind; see gctune.Releaser.
+	// A large reply leaves a large heap behind, and so does a burst of new
+	// sockets; see gctune.Releaser and gctune.Burst.
 	releaser := gctune.NewReleaser(10 * time.Second)
+	a.burst = gctune.NewBurst(releaser, burstSockets, burstQuiet)
 	a.service = agent.New(agent.Config{
 		Engine:          a.engine,
 		MaxTextBytes:    cfg.MaxTextBytes,
@@ -328,6 +332,7 @@ func (a *App) websocketBridge(h *api.Handler) error {
 		ReadLimit:    a.cfg.WSReadLimit,
 		SendQueue:    a.cfg.WSSendQueue,
 		WriteTimeout: config.WriteTimeout,
+		Opened:       a.burst.Opened,
 	})
 	a.bridge = b
 	return err
@@ -487,6 +492,7 @@ func (a *App) Close() error {
 		a.stopConnect()
 		<-a.connected
 	}
+	a.burst.Stop()
 	a.service.Close()
 	err := a.engine.Close()
 	a.closeAll()
@@ -505,6 +511,14 @@ func (a *App) closeAll() {
 		_ = a.rdb.Close()
 	}
 }
+
+// A burst of at least burstSockets new sockets, followed by burstQuiet
+// without one, has its garbage returned to the OS (gctune.Burst): fewer
+// make too little garbage to be worth a collection.
+const (
+	burstSockets = 1000
+	burstQuiet   = 500 * time.Millisecond
+)
 
 // startRedis returns the Redis engine at once, still connecting: the
 // server listens meanwhile, /health/live answers 200, /health and the gRPC

@@ -31,7 +31,8 @@
 // A socket's state is split by owner. Its reader, the one goroutine that
 // lives as long as the socket, reads frames, checks each against the
 // edge's frame rate and starts a call for it: the socket's session holds
-// the calls in flight, each in a goroutine of its own, which answer into
+// the calls in flight, each in a goroutine of its own (one that ran the
+// socket's last call lingers briefly for its next), which answer into
 // the socket's outbox, a bounded queue that also holds the pong to send,
 // the work of the ping and resume timers and the close once decided. The
 // writer is no goroutine of the socket's whole life: it is started
@@ -84,6 +85,7 @@ import (
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/jsonerror"
+	"github.com/agentgate/agentgate/internal/pbjson"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -145,6 +147,10 @@ type Config struct {
 	// MaxCalls is how many requests may be in flight on one socket; more
 	// get resource_exhausted. Default 64.
 	MaxCalls int
+	// Opened, if set, is called for every socket that opened (upgraded);
+	// it must not block. The gateway counts bursts of new sockets with it
+	// (gctune.Burst).
+	Opened func()
 }
 
 func (c Config) withDefaults() Config {
@@ -189,6 +195,8 @@ type Bridge struct {
 	edge   *edge.Policy
 	rpc    *rpc
 	frames *eventFrames
+	// json writes every message the sockets send.
+	json   pbjson.Encoder
 	up     websocket.Upgrader
 	roster roster
 }
@@ -207,10 +215,10 @@ func New(cfg Config) (*Bridge, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		edge:   cfg.Edge,
-		rpc:    &rpc{methods: ms, edge: cfg.Edge, log: cfg.Logger},
-		frames: newEventFrames(),
 		roster: roster{sockets: make(map[*socket]struct{})},
 	}
+	b.rpc = &rpc{methods: ms, edge: cfg.Edge, log: cfg.Logger, json: &b.json}
+	b.frames = newEventFrames(&b.json)
 	b.up = websocket.Upgrader{
 		// Small buffers and a shared write pool keep an idle socket small:
 		// frames larger than a buffer are read and written in pieces. The
