@@ -105,6 +105,23 @@ func (x *Exchange) Answer(agentID string, answers []Answer) (Answered, bool) {
 	return out, true
 }
 
+// Continue starts asm on the rest of the run the answers answered, which
+// the client showed up to its pause (Assembler.Continue, with the calls
+// whose results the client has), passes on the answers' own events (a
+// denial's result) and returns what the door streams on: the follower of
+// the run, or, without one, the step to end with (WaitingStep; nil if no
+// run waits). The caller closes the follower.
+func (res Answered) Continue(asm *Assembler, known ...string) (*agent.Follower, *agentv1.Message) {
+	asm.Continue(known...)
+	for _, ev := range res.Appended {
+		asm.Event(ev)
+	}
+	if res.Reply != nil || res.Paused == nil {
+		return res.Reply, nil
+	}
+	return nil, WaitingStep(res.Paused)
+}
+
 // WaitingStep is the step that paused p's run as it stands now: each call
 // answered since in state DONE, ERROR or DENIED as its answer made it, so
 // that only the calls and interrupts p still waits for wait. A translator

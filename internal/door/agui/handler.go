@@ -72,14 +72,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		asm.Continue(cont.Known...)
-		for _, ev := range res.Appended {
-			asm.Event(ev)
-		}
-		reply = res.Reply
-		if res.Paused != nil {
-			paused = door.WaitingStep(res.Paused)
-		}
+		reply, paused = res.Continue(asm, cont.Known...)
 	default:
 		x.Rec.Outcome = edge.OutcomeEmpty
 	}

@@ -72,14 +72,7 @@ func (h *Handler) Chat(w http.ResponseWriter, r *http.Request) {
 		// comes back as the gateway's, providerExecuted, so that
 		// sendAutomaticallyWhen does not send it again while the run still
 		// waits for others), and a denial.
-		asm.Continue()
-		for _, ev := range res.Appended {
-			asm.Event(ev)
-		}
-		reply = res.Reply
-		if res.Paused != nil {
-			paused = door.WaitingStep(res.Paused)
-		}
+		reply, paused = res.Continue(asm)
 	default:
 		x.Rec.Outcome = edge.OutcomeEmpty
 	}
