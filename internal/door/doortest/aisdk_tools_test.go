@@ -1,6 +1,7 @@
 package doortest_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -58,6 +59,18 @@ func assistantOf(evs []event, answer func(part map[string]any)) map[string]any {
 		answer(p)
 	}
 	return map[string]any{"id": msgID, "role": "assistant", "parts": parts}
+}
+
+// resumeGET is useChat's resume request for agentID.
+func resumeGET(t *testing.T, ctx context.Context, c *http.Client, base, agentID string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/ai/chat/"+agentID+"/stream", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
 }
 
 func chatUser(id, text string) map[string]any {
@@ -185,15 +198,7 @@ func TestAISDKResumeOfAPausedRun(t *testing.T) {
 	c := client(t)
 	user := chatUser("u1", "tools lookup then get_location")
 	first := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-paused", []any{user}, []any{getLocation}))).all()
-	get := func() *http.Response {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ai/chat/ai-resume-paused/stream", nil)
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { res.Body.Close() })
-		return res
-	}
+	get := func() *http.Response { return resumeGET(t, ctx, c, srv.URL, "ai-resume-paused") }
 	replay := newEvents(t, get()).all()
 	if coalesced(replay) != coalesced(first) || replay[0].str("messageId") != first[0].str("messageId") {
 		t.Fatalf("the replay:\n%s\nthe stream:\n%s", coalesced(replay), coalesced(first))
@@ -233,13 +238,7 @@ func TestAISDKResumeMidStep(t *testing.T) {
 	writer := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-step", []any{chatUser("u1", "tools lookup then say "+words)}, nil)))
 	seen := writer.until("start-step")
 	seen = append(seen, writer.until("text-delta")...)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ai/chat/ai-resume-step/stream", nil)
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	resumed := newEvents(t, res).all()
+	resumed := newEvents(t, resumeGET(t, ctx, c, srv.URL, "ai-resume-step")).all()
 	rest := writer.all()
 	if got := coalesced(resumed); got != coalesced(append(seen, rest...)) {
 		t.Fatalf("the resumed stream:\n%s\nthe writer's:\n%s", got, coalesced(append(seen, rest...)))
