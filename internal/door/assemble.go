@@ -108,6 +108,11 @@ func (a *Assembler) Ended() bool { return a.ended }
 // run ends the sequence.
 func (a *Assembler) Event(ev *agentv1.AgentEvent) { a.event(ev, agent.Stops(ev)) }
 
+// Pass passes one event of the reply on without ending the sequence, even
+// if it is a step that paused the run: for a door that replays a run from
+// the log and ends it itself (Finish).
+func (a *Assembler) Pass(ev *agentv1.AgentEvent) { a.event(ev, false) }
+
 // event passes ev on; last says that it ends the reply (see Relay: a
 // reply followed from a later step passes earlier pauses on).
 func (a *Assembler) event(ev *agentv1.AgentEvent, last bool) {

@@ -128,7 +128,7 @@ func (h *Handler) Resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, ev := range p.Events {
-		asm.Event(ev)
+		asm.Pass(ev) // its pauses too: the answers given since follow
 	}
 	h.stream(x, w, r, asm, tr, nil, door.WaitingStep(p))
 }

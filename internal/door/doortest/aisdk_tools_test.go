@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"connectrpc.com/connect"
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 )
 
 // The AI SDK door's tool loop on the wire: tool chunks, a client tool's
@@ -248,5 +251,58 @@ func TestAISDKResumeMidStep(t *testing.T) {
 	}
 	if got := text(resumed, "text-delta", "delta"); got != "Calling lookup. "+words {
 		t.Fatalf("resumed text %q", got)
+	}
+}
+
+// TestAISDKResumeOfARunAnsweredInPart: the replay of a run that paused
+// before, went on, and waits again, some of its answers given: each
+// answer shows, and only the call still waiting is the client's to run.
+func TestAISDKResumeOfARunAnsweredInPart(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	ctx := testCtx(t)
+	c := client(t)
+	user := chatUser("u1", "tools get_location then get_location+get_location")
+	first := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-part", []any{user}, []any{getLocation}))).all()
+	answer := func(evs []event, output string) []event {
+		return newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-part", []any{user, assistantOf(evs, func(p map[string]any) {
+			if p["state"] == "input-available" {
+				p["state"], p["output"] = "output-available", output
+			}
+		})}, nil))).all()
+	}
+	// The first pause answered: the run goes on, and waits for two calls.
+	second := answer(first, "Oslo")
+	var waiting []string
+	for _, ev := range second {
+		if ev.str("type") == "tool-input-available" {
+			waiting = append(waiting, ev.str("toolCallId"))
+		}
+	}
+	if len(waiting) != 2 {
+		t.Fatalf("the second pause: %v", second)
+	}
+	// One of the two answered, by another client.
+	if _, err := connectClient(t, srv).SubmitToolResult(ctx, connect.NewRequest(&agentv1.SubmitToolResultRequest{
+		AgentId: "ai-resume-part", ToolCallId: waiting[0], Result: &agentv1.SubmitToolResultRequest_Output{Output: "Bergen"}})); err != nil {
+		t.Fatal(err)
+	}
+	replay := newEvents(t, resumeGET(t, ctx, c, srv.URL, "ai-resume-part")).all()
+	var toRun, outputs []string
+	for _, ev := range replay {
+		switch ev.str("type") {
+		case "tool-input-available":
+			if ev["providerExecuted"] == false {
+				toRun = append(toRun, ev.str("toolCallId"))
+			}
+		case "tool-output-available":
+			outputs = append(outputs, string(ev["output"].(string)))
+		}
+	}
+	if len(toRun) != 1 || toRun[0] != waiting[1] || strings.Join(outputs, " ") != "Oslo Bergen" {
+		t.Fatalf("the replay hands the client %v, outputs %v; want %s alone, and both answers\n%s", toRun, outputs, waiting[1], coalesced(replay))
+	}
+	if f := replay[len(replay)-2]; f.str("type") != "finish" || f.str("finishReason") != "tool-calls" || strings.Count(coalesced(replay), "start-step") != 1 {
+		t.Fatalf("the replay: %s", coalesced(replay))
 	}
 }
