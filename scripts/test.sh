@@ -196,7 +196,8 @@ step_frontends() {
 	"$dir/node_modules/.bin/tsc" --noEmit -p "$dir"
 	go build -o "$bin" ./internal/door/doortest/gateway
 	(cd "$dir" && DOORTEST_BIN="$bin" node --import tsx --test --test-concurrency=1 \
-		test/agui.test.ts test/agui-upstream.test.ts test/aisdk.test.ts test/tokens.test.ts test/browser.test.ts)
+		test/agui.test.ts test/agui-upstream.test.ts test/agui-tools.test.ts test/aisdk.test.ts test/aisdk-tools.test.ts \
+		test/tokens.test.ts test/browser.test.ts)
 }
 
 fail() {
