@@ -141,11 +141,11 @@ type Config struct {
 	// finish reason max_steps. Default DefaultMaxSteps.
 	MaxSteps int
 	// ToolTimeout is TOOL_TIMEOUT: the bound on one call of a server tool.
-	// Default 60s.
+	// Default tool.DefaultTimeout (60s).
 	ToolTimeout time.Duration
 	// ToolResultMaxBytes is TOOL_RESULT_MAX_BYTES: a server tool's result
 	// is cut to it, with a marker; a client's longer result is refused.
-	// Default 64 KiB.
+	// Default tool.DefaultMaxResultBytes (64 KiB).
 	ToolResultMaxBytes int
 	// ContextTokens is CONTEXT_TOKENS: the most tokens of context a step
 	// sends the responder, estimated as a quarter of the bytes of the
@@ -168,15 +168,12 @@ type ToolCallDone struct {
 	Duration time.Duration
 }
 
-// The defaults of Config.MaxSteps, Config.ToolTimeout and
-// Config.ToolResultMaxBytes (MAX_STEPS, TOOL_TIMEOUT,
-// TOOL_RESULT_MAX_BYTES). Ten steps let a model look something up a few
-// times and act, and stop one that loops before it costs much.
-const (
-	DefaultMaxSteps           = 10
-	DefaultToolTimeout        = 60 * time.Second
-	DefaultToolResultMaxBytes = 64 << 10
-)
+// DefaultMaxSteps is the default of Config.MaxSteps (MAX_STEPS). Ten
+// steps let a model look something up a few times and act, and stop one
+// that loops before it costs much. Those of Config.ToolTimeout and
+// Config.ToolResultMaxBytes are tool.DefaultTimeout and
+// tool.DefaultMaxResultBytes, which the MCP source applies too.
+const DefaultMaxSteps = 10
 
 // The defaults of Config.LeaseTTL and CONTEXT_MESSAGES (LEASE_TTL's too).
 // Ten seconds of lease bound how long an agent stays silent after its
@@ -232,10 +229,10 @@ func (c Config) withDefaults() Config {
 		c.MaxSteps = DefaultMaxSteps
 	}
 	if c.ToolTimeout <= 0 {
-		c.ToolTimeout = DefaultToolTimeout
+		c.ToolTimeout = tool.DefaultTimeout
 	}
 	if c.ToolResultMaxBytes <= 0 {
-		c.ToolResultMaxBytes = DefaultToolResultMaxBytes
+		c.ToolResultMaxBytes = tool.DefaultMaxResultBytes
 	}
 	if c.OnToolCall == nil {
 		c.OnToolCall = func(ToolCallDone) {}
