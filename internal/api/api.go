@@ -262,9 +262,9 @@ func (h *Handler) GetAgent(ctx context.Context, req *agentv1.GetAgentRequest) (*
 	return &agentv1.GetAgentResponse{Agent: agentInfo(st)}, nil
 }
 
-// ListAgents lists a page of the agents that the caller may see
-// (edge.Shows): every agent for a service or an admin, a user's own for a
-// user. A page of a user may so hold fewer agents than the page size, or
+// ListAgents lists a page of the agents that the caller reaches
+// (identity.Identity.Reaches): every agent for a service or an admin, a
+// user's own for a user. A page of a user may so hold fewer agents than the page size, or
 // none, and still have a next page.
 func (h *Handler) ListAgents(ctx context.Context, req *agentv1.ListAgentsRequest) (*agentv1.ListAgentsResponse, error) {
 	stats, next, err := h.svc.List(ctx, req.GetPageToken(), int(req.GetPageSize()))
@@ -273,7 +273,7 @@ func (h *Handler) ListAgents(ctx context.Context, req *agentv1.ListAgentsRequest
 	}
 	res := &agentv1.ListAgentsResponse{NextPageToken: next, Agents: make([]*agentv1.Agent, 0, len(stats))}
 	for _, st := range stats {
-		if edge.Shows(ctx, st.AgentID) {
+		if edge.IdentityFrom(ctx).Reaches(st.AgentID) {
 			res.Agents = append(res.Agents, agentInfo(st))
 		}
 	}

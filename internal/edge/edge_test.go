@@ -252,26 +252,6 @@ func TestAuthorizeOutsideACall(t *testing.T) {
 	}
 }
 
-func TestShows(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		id    identity.Identity
-		agent string
-		want  bool
-	}{
-		{alice, "alice:1", true},
-		{alice, "bob", false},
-		{root, "bob", true},
-		{identity.Identity{Kind: identity.KindUser, Subject: "adm", Agents: []string{"adm"}, Perms: identity.Admin}, "bob", true},
-		{identity.Service(), "bob", true},
-		{identity.Anonymous(), "bob", true},
-	} {
-		if got := Shows(WithIdentity(context.Background(), tc.id), tc.agent); got != tc.want {
-			t.Errorf("%s sees %s: %v, want %v", tc.id.Name(), tc.agent, got, tc.want)
-		}
-	}
-}
-
 // TestFrames: a socket may send a burst of twice the rate; past it frames
 // are refused, and past a second burst of refusals it is a flood.
 func TestFrames(t *testing.T) {

@@ -115,11 +115,3 @@ func (p *Policy) Authorize(r *http.Request, d Door, agentID string, perm identit
 	p.refused(r, d, ref)
 	return ref
 }
-
-// Shows reports whether a listing shows agentID to the caller in ctx:
-// every agent for an identity that may do everything or an admin, its own
-// agents for any other.
-func Shows(ctx context.Context, agentID string) bool {
-	id := IdentityFrom(ctx)
-	return id.Unlimited() || id.Perms&identity.Admin != 0 || id.Reaches(agentID)
-}

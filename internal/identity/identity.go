@@ -11,6 +11,14 @@
 // on every agent. A user's token (a JWT) is a User identity: its subject,
 // the agents it names (exact ids, or prefixes ending in '*'), its scopes,
 // and when it expires.
+//
+// One rule says which agents a User reaches: the agents its token names,
+// or every agent when it has Admin (the scope agents:admin, which grants
+// agents:read and agents:write too). An admin token is an operator's
+// (deleting, listing every agent, the console, the metrics), and an
+// operator's work is not bounded by the agents claim: it may do
+// everything to every agent, as a service token may, and is still logged
+// and limited as the user it is.
 package identity
 
 import (
@@ -29,7 +37,8 @@ const (
 	Read Permission = 1 << iota
 	// Write: sending messages, cancelling runs, tool results, decisions.
 	Write
-	// Admin: deleting agents, listing every agent, the console.
+	// Admin: deleting agents, listing every agent, the console. An
+	// identity with Admin reaches every agent (see Identity.Reaches).
 	Admin
 )
 
@@ -99,9 +108,10 @@ func (id Identity) Name() string {
 }
 
 // Reaches reports whether the identity may use agentID at all, whatever the
-// permission: ListAgents shows a User only these.
+// permission: ListAgents shows a User only these. A User reaches the
+// agents its token names, and every agent if it has Admin.
 func (id Identity) Reaches(agentID string) bool {
-	if id.Unlimited() {
+	if id.ReachesAll() {
 		return true
 	}
 	for _, p := range id.Agents {
@@ -114,6 +124,12 @@ func (id Identity) Reaches(agentID string) bool {
 		}
 	}
 	return false
+}
+
+// ReachesAll reports whether the identity reaches every agent: it is not a
+// User's, or it has Admin.
+func (id Identity) ReachesAll() bool {
+	return id.Unlimited() || id.Perms&Admin != 0
 }
 
 // Allows returns nil if the identity may do what perm says to agentID, and
