@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/agentid"
 )
 
 // Permission is what a call does to an agent.
@@ -124,6 +126,35 @@ func (id Identity) Reaches(agentID string) bool {
 		}
 	}
 	return false
+}
+
+// Skip says where a listing of the agents in id order goes on after pos
+// (an agent the identity does not reach, or a position to list after):
+// the greatest position p ≥ pos such that the identity reaches no agent
+// whose id sorts after pos and at or before p, so that the listing may
+// jump there without passing one it reaches. ok is false when the
+// identity reaches no agent after pos at all. p is pos itself, or the
+// position just before one of the identity's own patterns
+// (agentid.Before): it never tells the caller of an agent it does not
+// reach. Skip reads every pattern once.
+func (id Identity) Skip(pos string) (p string, ok bool) {
+	if id.ReachesAll() {
+		return pos, true
+	}
+	next, found := "", false
+	for _, a := range id.Agents {
+		start, prefix := strings.CutSuffix(a, "*")
+		switch {
+		case prefix && strings.HasPrefix(pos, start):
+			return pos, true // the agents just after pos may be its own
+		case start > pos && (!found || start < next):
+			next, found = start, true
+		}
+	}
+	if !found {
+		return "", false
+	}
+	return agentid.Before(next), true
 }
 
 // ReachesAll reports whether the identity reaches every agent: it is not a

@@ -2,7 +2,10 @@ package identity
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/agentgate/agentgate/internal/agentid"
 )
 
 func TestAllows(t *testing.T) {
@@ -72,5 +75,60 @@ func TestPermissionString(t *testing.T) {
 		if p.String() != want {
 			t.Errorf("%d: %q, want %q", p, p.String(), want)
 		}
+	}
+}
+
+// TestSkip: a listing that jumps where Skip says passes no agent the
+// identity reaches, and stops only when it reaches none further.
+func TestSkip(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	const chars = "-.:abz"
+	word := func(n int) string {
+		b := make([]byte, 1+r.IntN(n))
+		for i := range b {
+			b[i] = chars[r.IntN(len(chars))]
+		}
+		return string(b)
+	}
+	for range 500 {
+		id := Identity{Kind: KindUser, Subject: "s", Perms: Read}
+		for range r.IntN(4) {
+			p := word(3)
+			if r.IntN(2) == 0 {
+				p += "*"
+			}
+			id.Agents = append(id.Agents, p)
+		}
+		for range 50 {
+			pos := word(4)
+			p, ok := id.Skip(pos)
+			if ok && p < pos {
+				t.Fatalf("%v: Skip(%q) = %q, before pos", id.Agents, pos, p)
+			}
+			for range 50 {
+				agent := word(5)
+				if agent <= pos || !id.Reaches(agent) {
+					continue
+				}
+				if !ok || agent <= p {
+					t.Fatalf("%v: Skip(%q) = %q, %v passes %q, which it reaches", id.Agents, pos, p, ok, agent)
+				}
+			}
+		}
+	}
+	for _, who := range []Identity{Service(), {Kind: KindUser, Perms: Admin}} {
+		if p, ok := who.Skip("x"); p != "x" || !ok {
+			t.Errorf("%s: Skip(x) = %q, %v; want x, true: it reaches every agent", who.Name(), p, ok)
+		}
+	}
+	alice := Identity{Kind: KindUser, Subject: "alice", Agents: []string{"alice:*", "team"}, Perms: Read}
+	for pos, want := range map[string]string{"": agentid.Before("alice:"), "alice:3": "alice:3", "bob": agentid.Before("team")} {
+		if p, ok := alice.Skip(pos); p != want || !ok {
+			t.Errorf("Skip(%q) = %q, %v; want %q", pos, p, ok, want)
+		}
+	}
+	if _, ok := alice.Skip("team"); ok {
+		t.Error("Skip(team): there is more to list, it says")
 	}
 }
