@@ -89,15 +89,45 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestEveryProcedureHasARow: a method of AgentService without a row in the
-// permission table would need Admin, silently; it must be written down.
+// permission table would need Admin, silently; it must be written down,
+// and the row must say what SPEC says the method needs: agents:read to
+// read and follow, agents:write to send, cancel, answer tool calls and
+// decide them, agents:admin to delete; listing is open to everyone and
+// filtered. A method added to the service fails here until it is given
+// its expected permission below.
 func TestEveryProcedureHasARow(t *testing.T) {
 	t.Parallel()
+	anyone := need{anyone: true}
+	expected := map[string]need{
+		"GetHistory":       {perm: identity.Read},
+		"GetAgent":         {perm: identity.Read},
+		"Subscribe":        {perm: identity.Read},
+		"SendMessage":      {perm: identity.Write},
+		"Converse":         {perm: identity.Write},
+		"CancelRun":        {perm: identity.Write},
+		"SubmitToolResult": {perm: identity.Write},
+		"DecideToolCall":   {perm: identity.Write},
+		"DeleteAgent":      {perm: identity.Admin},
+		"ListAgents":       anyone,
+	}
 	sd := agentv1.File_agent_v1_agent_proto.Services().ByName("AgentService")
 	for i := range sd.Methods().Len() {
-		procedure := fmt.Sprintf("/%s/%s", sd.FullName(), sd.Methods().Get(i).Name())
-		if _, ok := needOf(procedure); !ok {
+		name := string(sd.Methods().Get(i).Name())
+		procedure := fmt.Sprintf("/%s/%s", sd.FullName(), name)
+		n, ok := needOf(procedure)
+		want, known := expected[name]
+		switch {
+		case !ok:
 			t.Errorf("%s has no row in needOf", procedure)
+		case !known:
+			t.Errorf("%s has no expected permission in this test: add it", procedure)
+		case n != want:
+			t.Errorf("%s needs %+v (%v), want %+v (%v)", procedure, n, n.perm, want, want.perm)
 		}
+		delete(expected, name)
+	}
+	for name := range expected {
+		t.Errorf("%s is expected, and no method of the service", name)
 	}
 	if n, ok := needOf("/probe.v1.Probe/Echo"); ok || n.perm != identity.Admin {
 		t.Errorf("an unknown procedure needs %v (known %v); want Admin", n.perm, ok)
