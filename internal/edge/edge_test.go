@@ -88,6 +88,50 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// refusing is a Verifier that refuses every token with err.
+type refusing struct{ err error }
+
+// foreignToken is the refusal of a Verifier that does not know the
+// token's kind.
+type foreignToken string
+
+func (f foreignToken) Error() string { return string(f) }
+func (f foreignToken) Is(target error) bool {
+	return target == identity.ErrInvalid || target == identity.ErrUnrecognized
+}
+
+func (r refusing) Verify(context.Context, string) (identity.Identity, error) {
+	return identity.Identity{}, r.err
+}
+
+// TestAuthRefusalSaysWhy: a refused token is told what is wrong with it:
+// the refusals of the Verifiers that knew its kind, or every refusal when
+// none did, then how to send one; the log says it too, as the detail.
+func TestAuthRefusalSaysWhy(t *testing.T) {
+	t.Parallel()
+	audience := fmt.Errorf("its audience is another gateway's: %w", identity.ErrInvalid)
+	for _, tc := range []struct {
+		verifiers []Verifier
+		says      string
+	}{
+		{[]Verifier{refusing{foreignToken("no service token")}, refusing{audience}}, "its audience is another gateway's: the token is not valid; send it so"},
+		{[]Verifier{refusing{foreignToken("no service token")}, refusing{foreignToken("no JWT")}}, "no service token; no JWT; send it so"},
+		{[]Verifier{refusing{foreignToken("no service token")}}, "no service token; send it so"},
+	} {
+		logs := &bytes.Buffer{}
+		p := New(Config{Verifiers: tc.verifiers, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		_, err := p.Authenticate(context.Background(), "tok-0123456789")
+		ref := authRefusal(err, "send it so")
+		if ref.Reason != "invalid_token" || ref.Message != tc.says {
+			t.Errorf("%q, want %q", ref.Message, tc.says)
+		}
+		p.refused(httptest.NewRequest(http.MethodGet, "/x", nil), Connect, ref)
+		if !strings.Contains(logs.String(), "detail=") || strings.Contains(logs.String(), "tok-0123456789") {
+			t.Errorf("the log: %s; want the detail, without the token", logs)
+		}
+	}
+}
+
 // TestEveryProcedureHasARow: a method of AgentService without a row in the
 // permission table would need Admin, silently; it must be written down,
 // and the row must say what SPEC says the method needs: agents:read to

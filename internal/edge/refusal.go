@@ -38,6 +38,16 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return r.Message }
 
+// detail is what the logs say of why a token was refused: the Verifiers'
+// whole refusal, which never holds the token (Verifier's contract), cut
+// to a line's worth; "" for any other refusal.
+func (r *Refusal) detail() string {
+	if r.Status != http.StatusUnauthorized || r.cause == nil || errors.Is(r.cause, ErrMissing) {
+		return ""
+	}
+	return clip.Message(r.cause.Error())
+}
+
 // Unwrap returns the cause: errors.As finds the *identity.Denied of a
 // permission refusal.
 func (r *Refusal) Unwrap() error { return r.cause }
@@ -103,7 +113,7 @@ func (p *Policy) refused(r *http.Request, d Door, ref *Refusal) {
 	if d == WebSocket {
 		msg = "websocket refused"
 	}
-	attrs := make([]slog.Attr, 0, 8)
+	attrs := make([]slog.Attr, 0, 9)
 	attrs = append(attrs, slog.String("reason", ref.Reason))
 	switch {
 	case ref.Reason == "origin":
@@ -117,5 +127,8 @@ func (p *Policy) refused(r *http.Request, d Door, ref *Refusal) {
 		slog.String("request_id", accesslog.RequestID(r.Context())),
 		slog.String("door", string(d)),
 	)
+	if d := ref.detail(); d != "" {
+		attrs = append(attrs, slog.String("detail", d))
+	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, msg, attrs...)
 }

@@ -359,12 +359,23 @@ func (r refetching) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error)
 // unknown is the refusal of a token whose kid is not in the key set.
 func (ks *keySet) unknown(kid, why string) error {
 	msg := fmt.Sprintf("the token's key %q is not among AUTH_JWKS_URL's keys", clip.String(kid, 64))
-	if why != "" {
-		msg += " (" + why + ")"
-	} else if reason := ks.failureReason(); reason != "" {
-		msg += " (the key set cannot be fetched: " + reason + ")"
+	if why == "" {
+		return ks.unfetched(msg)
 	}
-	return invalidf("%s", msg)
+	return &tokenError{kind: ErrInvalid, msg: msg + " (" + why + ")", public: msg + " (the key set could not be fetched in time)"}
+}
+
+// unfetched is the refusal msg, which says why a token's key is not
+// known, with why the key set cannot be fetched if it cannot: in the
+// error's text, and in words that name no address in what the client is
+// told (see Public).
+func (ks *keySet) unfetched(msg string) error {
+	reason := ks.failureReason()
+	if reason == "" {
+		return invalidf("%s", msg)
+	}
+	return &tokenError{kind: ErrInvalid, msg: msg + " (the key set cannot be fetched: " + reason + ")",
+		public: msg + " (the key set cannot be fetched now)"}
 }
 
 // failureReason is why fetching fails, or "".
@@ -417,11 +428,7 @@ func (ks *keySet) keyfunc(ctx context.Context) jwt.Keyfunc {
 			}
 		}
 		if len(fit.Keys) == 0 {
-			why := ""
-			if reason := ks.failureReason(); reason != "" {
-				why = " (the key set cannot be fetched: " + reason + ")"
-			}
-			return nil, invalidf("the token has no kid, and AUTH_JWKS_URL has no %s key%s", tok.Method.Alg(), why)
+			return nil, ks.unfetched(fmt.Sprintf("the token has no kid, and AUTH_JWKS_URL has no %s key", tok.Method.Alg()))
 		}
 		return fit, nil
 	}

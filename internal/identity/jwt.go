@@ -177,7 +177,8 @@ func (cfg JWTConfig) check() error {
 }
 
 // Verify returns the identity of a user's token, or an error that wraps
-// ErrExpired or ErrInvalid. ctx bounds the wait for the key set when the
+// ErrExpired or ErrInvalid (and ErrUnrecognized for a token that is no
+// JWT). ctx bounds the wait for the key set when the
 // token names a key the verifier has not fetched yet; nothing else blocks.
 func (v *JWT) Verify(ctx context.Context, token string) (Identity, error) {
 	switch {
@@ -267,7 +268,7 @@ func (v *JWT) refusal(tok *jwt.Token, c *claims, err error) error {
 	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return invalidf("the token is not a well-formed JWT: %s", detail(err, jwt.ErrTokenMalformed))
+		return &tokenError{kind: ErrInvalid, msg: "the token is not a well-formed JWT: " + malformed(err), foreign: true}
 	case tok != nil && !slices.Contains(v.methods, alg(tok)):
 		return invalidf("the token is signed with %s; %s", clip.String(alg(tok), 16), v.accepts())
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
@@ -324,8 +325,11 @@ func alg(tok *jwt.Token) string {
 	return "no alg"
 }
 
-// detail is err's text without the jwt package's prefix for kind.
-func detail(err, kind error) string {
-	s := strings.TrimPrefix(err.Error(), kind.Error()+": ")
+// malformed says what the jwt package found malformed, in its own words
+// ("could not JSON decode header"), without the decoder's error beneath
+// them, which may quote a piece of the token ("invalid character 'i'").
+func malformed(err error) string {
+	s := strings.TrimPrefix(err.Error(), jwt.ErrTokenMalformed.Error()+": ")
+	s, _, _ = strings.Cut(s, ": ")
 	return clip.String(s, 200)
 }
