@@ -278,3 +278,28 @@ func frameAnswer(t *testing.T, c *websocket.Conn, frame string) socketFrame {
 	}
 	return f
 }
+
+// TestFrameForAnotherAgentIsARefusal: a frame on alice's socket that names
+// another agent, even one of hers, is refused as ever (permission_denied
+// naming both), and the edge counts and logs it as the refusal it is: who
+// sent it, why, on which socket.
+func TestFrameForAnotherAgentIsARefusal(t *testing.T) {
+	t.Parallel()
+	logs := &apptest.LogBuffer{}
+	srv := userServer(t, logs)
+	c, res := dial(t, wsURL(srv, "alice:ws", ""), nil, "agent.v1", "bearer."+aliceToken)
+	if c == nil {
+		t.Fatalf("alice's socket: %d", res.StatusCode)
+	}
+	f := frameAnswer(t, c, `{"id":"h","method":"GetHistory","request":{"agentId":"alice:other"}}`)
+	if f.Error == nil || f.Error.Code != "permission_denied" ||
+		f.Error.Message != `this socket talks to agent "alice:ws"; the request names "alice:other": open a socket at /ws/agent/alice:other for it` {
+		t.Fatalf("a frame for another agent: %s", f.raw)
+	}
+	// Counted before the error frame was sent.
+	if _, m := doAs(t, testCtx(t), token, http.MethodGet, srv.URL+"/metrics", "", ""); !strings.Contains(m, `agentgate_refusals_total{door="websocket",reason="agent"} 1`) {
+		t.Errorf("the refusal is not counted:\n%s", m)
+	}
+	_ = srv.Stop()
+	wantLogged(t, logs, `msg="websocket frame refused" reason=agent subject=alice agent=alice:ws`, "door=websocket", `detail="this socket talks to agent`)
+}

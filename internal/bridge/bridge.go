@@ -78,12 +78,11 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/agent"
-	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/identity"
-	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -222,8 +221,10 @@ func New(cfg Config) (*Bridge, error) {
 		Subprotocols:    []string{"agent.v1"},
 		// ServeHTTP has checked the origin before the upgrade.
 		CheckOrigin: func(*http.Request) bool { return true },
-		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			jsonerror.Write(w, status, refusalCode(status), reason.Error())
+		// A handshake that gorilla/websocket refuses (a missing key, a
+		// version it does not speak) is a refusal like the bridge's own.
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			b.refuse(w, r, status, "bad_handshake", reason.Error())
 		},
 	}
 	return b, nil
@@ -307,27 +308,26 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions)
 	return newSocket(b, w, r, opts, release), true
 }
 
-// refuse answers an upgrade request that cannot become a socket, and logs
-// why: every refusal is visible to the operator. The answer is the status
-// and the JSON error body of every refusal at the edge (package
-// jsonerror).
+// refuse answers an upgrade request that cannot become a socket for a
+// reason of the bridge's own, through the edge, which observes it as it
+// does every refusal: counted by reason and door, and logged with who and
+// why. The answer is the status and the JSON error body of every refusal
+// at the edge (package jsonerror).
 func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
-	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", clip.Value(r.URL.Path),
-		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", clip.Message(msg))
-	jsonerror.Write(w, status, refusalCode(status), msg)
+	b.edge.Refuse(w, r, edge.WebSocket, &edge.Refusal{Status: status, Code: refusalCode(status), Reason: reason, Message: msg})
 }
 
 // refusalCode is the error code of an upgrade refused with status.
-func refusalCode(status int) string {
+func refusalCode(status int) connect.Code {
 	switch status {
 	case http.StatusUnauthorized:
-		return "unauthenticated"
+		return connect.CodeUnauthenticated
 	case http.StatusForbidden:
-		return "permission_denied"
+		return connect.CodePermissionDenied
 	case http.StatusServiceUnavailable:
-		return "unavailable"
+		return connect.CodeUnavailable
 	}
-	return "invalid_argument"
+	return connect.CodeInvalidArgument
 }
 
 // Drain closes every socket for shutdown, within ctx, and refuses new ones.

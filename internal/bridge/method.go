@@ -147,8 +147,8 @@ func (m *method) decode(raw []byte) (proto.Message, error) {
 }
 
 // bindAgent fills the request's agent_id with the socket's agent, or refuses
-// a request that names another one.
-func (m *method) bindAgent(msg proto.Message, agentID string) error {
+// a request that names another one (permission_denied).
+func (m *method) bindAgent(msg proto.Message, agentID string) *frameError {
 	if m.agentID == nil {
 		return nil
 	}
