@@ -68,7 +68,7 @@ func TestTokenRefusalsSayWhy(t *testing.T) {
 	}{
 		{"another audience", wrongAudience, []string{`the token's audience "another-gateway" does not include AUTH_JWT_AUDIENCE`}},
 		{"an unknown key", unknownKey, []string{`the token's key "k9" is not among AUTH_JWKS_URL's keys`}},
-		{"a mistyped service token", "not-the-service-token-0123", []string{"the token is not one of AUTH_TOKENS", "not a well-formed JWT"}},
+		{"a mistyped service token", "not-the-service-token-0123", []string{"the token is not one of this gateway's AUTH_TOKENS", "not a well-formed JWT"}},
 	} {
 		for door, msg := range refusalMessages(t, srv, tc.tok) {
 			for _, says := range tc.says {
@@ -99,7 +99,7 @@ func TestTokenRefusalsSayWhy(t *testing.T) {
 	_ = dead.Stop()
 	wantLogged(t, logs, `msg="request refused"`, "reason=invalid_token", "door=grpc", `detail="the token's audience \"another-gateway\" does not include AUTH_JWT_AUDIENCE"`)
 	wantLogged(t, logs, `msg="websocket refused"`, "reason=invalid_token", `detail="the token's key \"k9\" is not among AUTH_JWKS_URL's keys`)
-	wantLogged(t, logs, `msg="request refused"`, "reason=invalid_token", "door=agui", `detail="the token is not one of AUTH_TOKENS; the token is not a well-formed JWT`)
+	wantLogged(t, logs, `msg="request refused"`, "reason=invalid_token", "door=agui", `detail="the token is not one of this gateway's AUTH_TOKENS; the token is not a well-formed JWT`)
 	wantLogged(t, down, `msg="request refused"`, "reason=invalid_token", "door=connect", "the key set cannot be fetched: GET failed", addr)
 	for _, tok := range []string{wrongAudience, unknownKey, "not-the-service-token-0123"} {
 		if strings.Contains(logs.String(), tok) {

@@ -75,7 +75,7 @@ var errNotOurs error = notOurs{}
 // is not one of them may well be another verifier's.
 type notOurs struct{}
 
-func (notOurs) Error() string        { return "the token is not one of AUTH_TOKENS" }
+func (notOurs) Error() string        { return "the token is not one of this gateway's AUTH_TOKENS" }
 func (notOurs) Unwrap() error        { return identity.ErrInvalid }
 func (notOurs) Is(target error) bool { return target == identity.ErrUnrecognized }
 

@@ -261,8 +261,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // socket without one needs only to reach it, since each of its calls is
 // authorized on its own.
 func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, bool) {
-	if err := agent.ValidateID(r.PathValue("agent_id")); err != nil {
-		b.refuse(w, r, http.StatusBadRequest, "bad_agent_id", err.Error())
+	// The edge observes its refusals itself.
+	if ref := b.edge.CheckAgentID(r, edge.WebSocket, r.PathValue("agent_id")); ref != nil {
+		ref.Write(w)
 		return pushOptions{}, false
 	}
 	opts, err := parsePushOptions(r)
@@ -275,7 +276,6 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 		b.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "this endpoint is a WebSocket: connect with a WebSocket client")
 		return opts, false
 	}
-	// The edge observes its refusals itself.
 	if ref := b.edge.CheckOrigin(r, edge.WebSocket); ref != nil {
 		ref.Write(w)
 		return opts, false

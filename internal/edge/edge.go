@@ -60,8 +60,8 @@ import (
 
 // Door names a way in, in logs and metrics. The console has none of its
 // own: its page talks through the socket, and its check of a refused
-// socket (AuthenticateRequest, OriginAllowed, Full, Identity.Allows)
-// explains a refusal the socket's door observed already.
+// socket (CheckUpgrade) explains a refusal the socket's door observed
+// already.
 type Door string
 
 // The doors.
@@ -161,23 +161,22 @@ func (p *Policy) Authenticates() bool { return len(p.verifiers) > 0 }
 // AllowsAnyOrigin reports whether every origin is allowed.
 func (p *Policy) AllowsAnyOrigin() bool { return p.origins.AllowsAny() }
 
-// OriginAllowed reports whether r may come from its origin: a request
-// without an Origin header (not from a browser, so no cross-site risk), or
-// one from an allowed origin. It observes nothing; CheckOrigin does.
-func (p *Policy) OriginAllowed(r *http.Request) bool { return p.origins.CheckRequest(r) }
-
 // CheckOrigin refuses, with 403, a browser request from an origin that
 // ALLOWED_ORIGINS does not allow, and observes the refusal.
 func (p *Policy) CheckOrigin(r *http.Request, d Door) *Refusal {
-	if p.origins.CheckRequest(r) {
-		return nil
+	ref := p.originStep(r)
+	if ref != nil {
+		p.refused(r, d, ref)
 	}
-	ref := originRefusal()
-	p.refused(r, d, ref)
 	return ref
 }
 
-// Full reports whether the next connection would be refused for
-// MAX_CONNECTIONS, without entering: for a client that asks why it was
-// refused (the console).
-func (p *Policy) Full() bool { return p.gate.Full() }
+// originStep is CheckOrigin without observing: a request without an
+// Origin header (not from a browser, so no cross-site risk) or from an
+// allowed origin passes.
+func (p *Policy) originStep(r *http.Request) *Refusal {
+	if p.origins.CheckRequest(r) {
+		return nil
+	}
+	return originRefusal()
+}

@@ -138,8 +138,10 @@ func authRefusal(err error, how string) *Refusal {
 	switch ref.Reason {
 	case "expired_token":
 		ref.Message = publicReason(err)
+		ref.why = ref.Message
 	case "invalid_token":
-		ref.Message = publicReason(err) + "; " + how
+		ref.why = publicReason(err)
+		ref.Message = ref.why + "; " + how
 	}
 	return ref
 }
@@ -154,9 +156,8 @@ func (p *Policy) AuthenticateUpgrade(w http.ResponseWriter, r *http.Request) *ht
 		return r // Anonymous, as IdentityFrom says by default
 	}
 	token, _ := auth.WebSocketToken(r)
-	id, err := p.Authenticate(r.Context(), token)
-	if err != nil {
-		ref := authRefusal(err, "a valid token is required: pass access_token or the bearer.<token> subprotocol")
+	id, ref := p.tokenStep(r.Context(), token, "a valid token is required: pass access_token or the bearer.<token> subprotocol")
+	if ref != nil {
 		p.refused(r, WebSocket, ref)
 		ref.Write(w)
 		return nil
@@ -164,10 +165,14 @@ func (p *Policy) AuthenticateUpgrade(w http.ResponseWriter, r *http.Request) *ht
 	return r.WithContext(WithIdentity(r.Context(), id))
 }
 
-// AuthenticateRequest authenticates r by its Authorization header, and
-// observes nothing: for a client that asks why it was refused (the
-// console).
-func (p *Policy) AuthenticateRequest(r *http.Request) (identity.Identity, error) {
-	token, _ := auth.BearerToken(r.Header.Get("Authorization"))
-	return p.Authenticate(r.Context(), token)
+// tokenStep is the first step of the policy: the token a request sent
+// (empty for none) becomes its caller, or is refused (401) with what to
+// fix and then how, which says how to send a token (see authRefusal). It
+// observes nothing.
+func (p *Policy) tokenStep(ctx context.Context, token, how string) (identity.Identity, *Refusal) {
+	id, err := p.Authenticate(ctx, token)
+	if err != nil {
+		return identity.Identity{}, authRefusal(err, how)
+	}
+	return id, nil
 }

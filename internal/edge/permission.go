@@ -99,7 +99,16 @@ func invalidID(err error) error {
 // its push), a door's request (Write), the console (Admin). A refusal (403
 // permission_denied) is observed; the caller answers it.
 func (p *Policy) Authorize(r *http.Request, d Door, agentID string, perm identity.Permission) *Refusal {
-	id, ok := identityIn(r.Context())
+	ref := p.authorizeStep(r.Context(), agentID, perm)
+	if ref != nil {
+		p.refused(r, d, ref)
+	}
+	return ref
+}
+
+// authorizeStep is Authorize without observing: nil, or the refusal.
+func (p *Policy) authorizeStep(ctx context.Context, agentID string, perm identity.Permission) *Refusal {
+	id, ok := identityIn(ctx)
 	var err error
 	switch {
 	case !ok && p.Authenticates():
@@ -111,7 +120,5 @@ func (p *Policy) Authorize(r *http.Request, d Door, agentID string, perm identit
 	if !errors.As(err, &denied) {
 		return nil
 	}
-	ref := deniedRefusal(denied)
-	p.refused(r, d, ref)
-	return ref
+	return deniedRefusal(denied)
 }

@@ -38,9 +38,22 @@ type Refusal struct {
 	// cause is the error refused with, if any: an *identity.Denied, or a
 	// Verifier's error.
 	cause error
+	// why, if set, is what is wrong, without what to do about it: the
+	// Verifiers' words of a refused token.
+	why string
 }
 
 func (r *Refusal) Error() string { return r.Message }
+
+// Why says what is wrong, without Message's how to go on where the two
+// differ (a refused token: the Verifiers' words, before how to send a
+// token), for a client that words the rest its own way (the console).
+func (r *Refusal) Why() string {
+	if r.why != "" {
+		return r.why
+	}
+	return r.Message
+}
 
 // detail is what the logs say of why a request was refused, cut to a
 // line's worth: for a token, the Verifiers' whole refusal, which never
