@@ -202,10 +202,10 @@ func TestSocketRefreshedInTimeMissesNothing(t *testing.T) {
 	t.Logf("%d messages across the refresh, their events seq 1 to %d", len(seqs)/2, len(seqs))
 }
 
-// TestStreamsEndWhenTokenExpires: a Subscribe or Converse stream (Connect
-// and gRPC) and a door's stream live no longer than their token plus the
-// grace, and end then with unauthenticated: the client fetches a new token
-// and resumes.
+// TestStreamsEndWhenTokenExpires: a Subscribe stream (Connect, gRPC and
+// gRPC-Web), a Converse stream and both doors' streams live no longer than
+// their token plus the grace, and end then with unauthenticated: the
+// client fetches a new token and resumes.
 func TestStreamsEndWhenTokenExpires(t *testing.T) {
 	t.Parallel()
 	srv := startShortGraceGateway(t)
@@ -219,7 +219,7 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 			t.Errorf("%s ended at %s, before %s", what, now, end)
 		}
 	}
-	for _, p := range threeProtocols[:2] {
+	for _, p := range threeProtocols {
 		tok, exp := shortToken(t)
 		stream, err := jwtClient(t, srv, p, tok).Subscribe(ctx, connect.NewRequest(&agentv1.SubscribeRequest{AgentId: "alice:sub"}))
 		if err != nil {
@@ -268,6 +268,35 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 	var runErr struct{ Type, Code, Message string }
 	if json.Unmarshal([]byte(last), &runErr) != nil || runErr.Type != "RUN_ERROR" || runErr.Code != "unauthenticated" || !strings.Contains(runErr.Message, "expired") {
 		t.Errorf("the AG-UI stream's last event: %s, want RUN_ERROR unauthenticated", last)
+	}
+
+	// An AI SDK chat whose reply is still being written when the token
+	// expires ends with an error chunk that says unauthenticated, then the
+	// stream's end.
+	tok, exp = shortToken(t)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/ai/chat", strings.NewReader(
+		`{"id":"alice:chat","messages":[{"id":"w2","role":"user","parts":[{"type":"text","text":"wait"}]}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	chat, err := httpClient(t, false).Do(req)
+	if err != nil || chat.StatusCode != http.StatusOK {
+		t.Fatalf("the AI SDK chat: %v, %v", chat, err)
+	}
+	defer chat.Body.Close()
+	var chunks []string
+	for sc := bufio.NewScanner(chat.Body); sc.Scan(); {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			chunks = append(chunks, data)
+		}
+	}
+	if now := time.Now(); now.Before(exp.Add(shortGrace)) {
+		t.Errorf("the AI SDK stream ended at %s, before %s", now, exp.Add(shortGrace))
+	}
+	var failed struct{ Type, ErrorText string }
+	n := len(chunks)
+	if n < 2 || chunks[n-1] != "[DONE]" || json.Unmarshal([]byte(chunks[n-2]), &failed) != nil || failed.Type != "error" ||
+		!strings.HasPrefix(failed.ErrorText, "unauthenticated: ") || !strings.Contains(failed.ErrorText, "expired") {
+		t.Errorf("the AI SDK stream's last chunks: %q, want an error chunk unauthenticated, then [DONE]", chunks[max(n-3, 0):])
 	}
 }
 
