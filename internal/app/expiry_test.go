@@ -247,21 +247,9 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 	// An AG-UI run whose reply is still being written when the token
 	// expires ends with RUN_ERROR unauthenticated.
 	tok, exp = shortToken(t)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/agui/alice:door", strings.NewReader(
-		`{"threadId":"alice:door","runId":"r1","messages":[{"id":"w1","role":"user","content":"wait"}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := httpClient(t, false).Do(req)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("the AG-UI run: %v, %v", res, err)
-	}
-	defer res.Body.Close()
-	var last string
-	for sc := bufio.NewScanner(res.Body); sc.Scan(); {
-		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			last = data
-		}
-	}
+	events := doorStream(t, ctx, srv.URL+"/agui/alice:door", tok,
+		`{"threadId":"alice:door","runId":"r1","messages":[{"id":"w1","role":"user","content":"wait"}]}`)
+	last := events[len(events)-1]
 	if now := time.Now(); now.Before(exp.Add(shortGrace)) {
 		t.Errorf("the AG-UI stream ended at %s, before %s", now, exp.Add(shortGrace))
 	}
@@ -274,21 +262,8 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 	// expires ends with an error chunk that says unauthenticated, then the
 	// stream's end.
 	tok, exp = shortToken(t)
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/ai/chat", strings.NewReader(
-		`{"id":"alice:chat","messages":[{"id":"w2","role":"user","parts":[{"type":"text","text":"wait"}]}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	chat, err := httpClient(t, false).Do(req)
-	if err != nil || chat.StatusCode != http.StatusOK {
-		t.Fatalf("the AI SDK chat: %v, %v", chat, err)
-	}
-	defer chat.Body.Close()
-	var chunks []string
-	for sc := bufio.NewScanner(chat.Body); sc.Scan(); {
-		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			chunks = append(chunks, data)
-		}
-	}
+	chunks := doorStream(t, ctx, srv.URL+"/ai/chat", tok,
+		`{"id":"alice:chat","messages":[{"id":"w2","role":"user","parts":[{"type":"text","text":"wait"}]}]}`)
 	if now := time.Now(); now.Before(exp.Add(shortGrace)) {
 		t.Errorf("the AI SDK stream ended at %s, before %s", now, exp.Add(shortGrace))
 	}
@@ -298,6 +273,30 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 		!strings.HasPrefix(failed.ErrorText, "unauthenticated: ") || !strings.Contains(failed.ErrorText, "expired") {
 		t.Errorf("the AI SDK stream's last chunks: %q, want an error chunk unauthenticated, then [DONE]", chunks[max(n-3, 0):])
 	}
+}
+
+// doorStream posts body to a door's url with tok, and returns the data of
+// every server-sent event of its answer, once the stream has ended.
+func doorStream(t *testing.T, ctx context.Context, url, tok, body string) []string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := httpClient(t, false).Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %v, %v", url, res, err)
+	}
+	defer res.Body.Close()
+	var data []string
+	for sc := bufio.NewScanner(res.Body); sc.Scan(); {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			data = append(data, d)
+		}
+	}
+	if len(data) == 0 {
+		t.Fatalf("%s: no event", url)
+	}
+	return data
 }
 
 // TestExpiredTokenOpensNoConnection: a token whose exp plus the grace has

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/agentgate/agentgate/internal/agent"
@@ -18,24 +17,6 @@ import (
 	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/metrics"
 )
-
-// lockedBuffer is a log that the bridge's goroutines may write at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // refusals is agentgate_refusals_total of reason at door websocket.
 func refusals(t *testing.T, m *metrics.Metrics, reason string) float64 {
@@ -77,7 +58,7 @@ func (aliceOnly) Verify(_ context.Context, token string) (identity.Identity, err
 // logged with the caller, the reason, the status and what was wrong.
 func TestUpgradeRefusalsGoThroughTheEdge(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &bytes.Buffer{} // every refusal below is served by this goroutine
 	m := metrics.New("test", "memory")
 	p := edge.New(edge.Config{Verifiers: []edge.Verifier{aliceOnly{}}, Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	eng := engine.NewMemory(engine.Config{})
