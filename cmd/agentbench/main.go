@@ -5,7 +5,8 @@
 //
 //	agentbench compare [flags]          every mode, gateway and bare alternately (A B A B), medians and ratios
 //	agentbench compare -peers centrifugo
-//	                                    also each socket mode against Centrifugo (-centrifugo or $CENTRIFUGO_BIN)
+//	                                    also each socket mode against Centrifugo (-centrifugo or $CENTRIFUGO_BIN),
+//	                                    and with -redis-url both on Redis (mode/centrifugo+redis)
 //	agentbench ws-rtt|ws-idle|ws-fanout|rpc|startup [flags]
 //	                                    one mode against one server (-target)
 //	agentbench baseline-server [-small-buffers]
@@ -88,9 +89,9 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.server, "server", "", "gateway binary to run (default: go build ./cmd/server into a temporary directory)")
 	fs.Var(&o.env, "env", "KEY=VALUE for the gateway's environment, repeatable (after the tool's own: "+strings.Join(gatewayEnv, " ")+")")
-	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "REDIS_URL for the agentgate+redis target and the ws-rtt-redis comparison")
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "REDIS_URL for the agentgate+redis and centrifugo+redis targets, the ws-rtt-redis comparison and, with -peers centrifugo, the modes against Centrifugo on Redis")
 	fs.StringVar(&o.token, "token", "", "the bearer token the gateway's sockets send as access_token and its rpc calls as Authorization, for a gateway run with AUTH_TOKENS or users' JWTs (-env; agentbench jwt-issuer mints one)")
-	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis, bare or centrifugo")
+	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis, bare, centrifugo or centrifugo+redis")
 	fs.StringVar(&o.centrifugo, "centrifugo", os.Getenv("CENTRIFUGO_BIN"), "Centrifugo "+bench.CentrifugoVersion+" binary for the centrifugo target (scripts/bench.sh installs it)")
 	fs.StringVar(&o.peers, "peers", "", "compare: peer servers to compare the socket modes with too; the one known is centrifugo")
 	fs.IntVar(&o.relayDeltas, "relay-deltas", 100, "relay-100, relay-1000: content chunks of each streamed reply")
@@ -110,7 +111,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.startupRuns, "startup-runs", 5, "startup: starts and stops per run")
 	fs.BoolVar(&o.subscribe, "subscribe", false, "ws-rtt: leave the gateway's push on for the sending sockets")
 	fs.BoolVar(&o.smallBuffers, "small-buffers", false, "bare WebSocket servers: 1 KiB buffers and a write buffer pool instead of gorilla's defaults")
-	fs.BoolVar(&o.onRedis, "on-redis", false, "compare: run the gateway on Redis (-redis-url) in every mode, not only in ws-rtt-redis")
+	fs.BoolVar(&o.onRedis, "on-redis", false, "compare: run the gateway on Redis (-redis-url) in every mode, not only in ws-rtt-redis, and Centrifugo on its Redis engine")
 	fs.IntVar(&o.rounds, "rounds", 2, "compare: runs of each server per mode")
 	fs.StringVar(&o.modes, "modes", "", "compare: comma list of modes (default all; ws-rtt-redis when -redis-url is set)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
@@ -255,7 +256,7 @@ func newSetup(ctx context.Context, o options, dir string, stderr io.Writer) (*be
 	if err != nil {
 		return nil, err
 	}
-	peer, err := centrifugoCommand(o, dir)
+	peer, peerRedis, err := centrifugoCommands(o, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -279,33 +280,39 @@ func newSetup(ctx context.Context, o options, dir string, stderr io.Writer) (*be
 		baseArgs = append(baseArgs, "-small-buffers")
 	}
 	return &bench.Setup{
-		Gateway:    bench.Command{Path: server, Env: append(append([]string(nil), gatewayEnv...), o.env...)},
-		Baseline:   bench.Command{Path: self, Args: baseArgs},
-		Centrifugo: peer,
-		RedisURL:   o.redisURL,
-		Dir:        dir,
-		Token:      o.token,
+		Gateway:         bench.Command{Path: server, Env: append(append([]string(nil), gatewayEnv...), o.env...)},
+		Baseline:        bench.Command{Path: self, Args: baseArgs},
+		Centrifugo:      peer,
+		CentrifugoRedis: peerRedis,
+		RedisURL:        o.redisURL,
+		Dir:             dir,
+		Token:           o.token,
 	}, nil
 }
 
-// centrifugoCommand checks -peers and, given -centrifugo, the binary's
-// version, and writes Centrifugo's configuration into dir. Without
+// centrifugoCommands checks -peers and, given -centrifugo, the binary's
+// version, and writes Centrifugo's configurations into dir: on its memory
+// engine, and with -redis-url on its Redis engine on that server. Without
 // -centrifugo the peer is not available, which only -peers and
 // -target centrifugo need.
-func centrifugoCommand(o options, dir string) (bench.Command, error) {
+func centrifugoCommands(o options, dir string) (memory, onRedis bench.Command, err error) {
 	if o.peers != "" && o.peers != bench.Centrifugo {
-		return bench.Command{}, fmt.Errorf("unknown peer %q; the one known is %s", o.peers, bench.Centrifugo)
+		return memory, onRedis, fmt.Errorf("unknown peer %q; the one known is %s", o.peers, bench.Centrifugo)
 	}
 	if o.centrifugo == "" {
 		if o.peers != "" {
-			return bench.Command{}, errors.New("-peers centrifugo needs the Centrifugo binary: -centrifugo PATH or CENTRIFUGO_BIN (scripts/bench.sh installs it)")
+			return memory, onRedis, errors.New("-peers centrifugo needs the Centrifugo binary: -centrifugo PATH or CENTRIFUGO_BIN (scripts/bench.sh installs it)")
 		}
-		return bench.Command{}, nil
+		return memory, onRedis, nil
 	}
 	if err := bench.CheckCentrifugo(o.centrifugo); err != nil {
-		return bench.Command{}, err
+		return memory, onRedis, err
 	}
-	return bench.CentrifugoCommand(o.centrifugo, dir)
+	if memory, err = bench.CentrifugoCommand(o.centrifugo, dir, ""); err != nil || o.redisURL == "" {
+		return memory, onRedis, err
+	}
+	onRedis, err = bench.CentrifugoCommand(o.centrifugo, dir, o.redisURL)
+	return memory, onRedis, err
 }
 
 func writeJSON(path string, rep *bench.Report) error {

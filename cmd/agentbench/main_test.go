@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,32 +152,37 @@ func TestRedisSmoke(t *testing.T) {
 }
 
 // TestCentrifugoSmoke runs every Centrifugo peer mode once against the
-// gateway and Centrifugo, briefly and with few sockets. It needs the
-// Centrifugo binary (CENTRIFUGO_BIN, as scripts/bench.sh installs it) and
-// skips without it, also in CI: Centrifugo is a benchmark peer, not a
-// dependency of the gateway, and compiling it would cost CI minutes of its
-// 90. Its protocol client is tested without it, against a fake, in
-// internal/bench.
+// gateway and Centrifugo, briefly and with few sockets, both on memory and
+// both on a throwaway redis-server. It needs the Centrifugo binary
+// (CENTRIFUGO_BIN, as scripts/bench.sh installs it) and skips without it,
+// also in CI: Centrifugo is a benchmark peer, not a dependency of the
+// gateway, and compiling it would cost CI minutes of its 90. Its protocol
+// client is tested without it, against a fake, in internal/bench.
 func TestCentrifugoSmoke(t *testing.T) {
 	bin := os.Getenv("CENTRIFUGO_BIN")
 	if bin == "" {
 		t.Skip("CENTRIFUGO_BIN is not set; scripts/bench.sh -install-only installs Centrifugo and prints its path")
 	}
+	rs := redistest.Start(t)
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
 	var stdout, stderr bytes.Buffer
-	modes := "ws-rtt/centrifugo,ws-rtt-sub/centrifugo,ws-idle/centrifugo,ws-fanout/centrifugo,ws-fanout-whole/centrifugo"
-	args := append([]string{"compare", "-modes", modes, "-centrifugo", bin, "-peer-messages", "10"}, smallRun(jsonPath)...)
+	positive := map[string]string{
+		"ws-rtt/centrifugo":                "server_cpu_us_per_op",
+		"ws-rtt-sub/centrifugo":            "server_cpu_us_per_op",
+		"ws-idle/centrifugo":               "rss_after_mb",
+		"ws-fanout/centrifugo":             "deliveries_per_s",
+		"ws-fanout-whole/centrifugo":       "deliveries_per_s",
+		"ws-rtt/centrifugo+redis":          "server_cpu_us_per_op",
+		"ws-rtt-sub/centrifugo+redis":      "server_cpu_us_per_op",
+		"ws-fanout/centrifugo+redis":       "deliveries_per_s",
+		"ws-fanout-whole/centrifugo+redis": "deliveries_per_s",
+	}
+	modes := slices.Sorted(maps.Keys(positive))
+	args := append([]string{"compare", "-modes", strings.Join(modes, ","), "-centrifugo", bin, "-redis-url", rs.URL(), "-peer-messages", "10"}, smallRun(jsonPath)...)
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("compare exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	rep := readReport(t, jsonPath)
-	positive := map[string]string{
-		"ws-rtt/centrifugo":          "server_cpu_us_per_op",
-		"ws-rtt-sub/centrifugo":      "server_cpu_us_per_op",
-		"ws-idle/centrifugo":         "rss_after_mb",
-		"ws-fanout/centrifugo":       "deliveries_per_s",
-		"ws-fanout-whole/centrifugo": "deliveries_per_s",
-	}
 	seen := map[string]int{}
 	for _, r := range rep.Results {
 		seen[r.Mode+" "+r.Target]++
@@ -187,7 +194,11 @@ func TestCentrifugoSmoke(t *testing.T) {
 		}
 	}
 	for mode := range positive {
-		for _, target := range []string{bench.Gateway, bench.Centrifugo} {
+		targets := []string{bench.Gateway, bench.Centrifugo}
+		if strings.HasSuffix(mode, "+redis") {
+			targets = []string{bench.GatewayRedis, bench.CentrifugoRedis}
+		}
+		for _, target := range targets {
 			if seen[mode+" "+target] != 1 {
 				t.Errorf("%s ran %d times against %s, want once", mode, seen[mode+" "+target], target)
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/agentgate/agentgate/internal/bridge"
 	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/edge"
@@ -37,7 +38,8 @@ type consoleAnswer struct {
 //	400 invalid_argument: the agent id is not one
 //	403 origin: the page's origin is not in ALLOWED_ORIGINS
 //	403 permission_denied: the token may not do what the console's socket
-//	    needs on the agent (consoleNeeds)
+//	    needs on the agent (consoleNeeds: agents:admin, the console being
+//	    an operator's)
 //	503 max_connections: the server is at MAX_CONNECTIONS
 //	429 user_max_connections: the user holds USER_MAX_CONNECTIONS
 //	200 ok: nothing stands in the way now (retrying may help)
@@ -59,9 +61,9 @@ func (a *App) consoleCheck(w http.ResponseWriter, r *http.Request) {
 }
 
 // consoleNeeds is what the console's socket needs of its caller on the
-// agent, the one place the console check learns it: agents:admin, the
-// console being an operator's.
-func consoleNeeds() identity.Permission { return identity.Admin }
+// agent, the one place the console check learns it: the bridge's rule for
+// a socket that says it is the console's (agents:admin).
+func consoleNeeds() identity.Permission { return bridge.ConsoleNeeds() }
 
 // consoleWords is the answer to the page for the edge's refusal ref: the
 // refusal's reason, and words that say what to do on the page.
@@ -80,7 +82,7 @@ func consoleWords(r *http.Request, ref *edge.Refusal) consoleAnswer {
 	case "bad_agent_id":
 		ans.Reason = "invalid_argument"
 	case "agent", "scope":
-		ans.Reason, ans.Message = "permission_denied", ref.Message+": the console needs it"
+		ans.Reason, ans.Message = "permission_denied", "the console is for operators: "+ref.Message
 	case "max_connections":
 		ans.Message, ans.Retry = "the gateway is at its connection limit (MAX_CONNECTIONS); the page retries", true
 	case "user_max_connections":

@@ -27,7 +27,9 @@ const centrifugoPortEnv = "CENTRIFUGO_HTTP_SERVER_PORT"
 func centrifugoChannel(name string) string { return CentrifugoNamespace + ":" + name }
 
 // CentrifugoConfig is the configuration the tool runs Centrifugo with, as
-// Centrifugo v6's JSON file: the memory engine; one namespace whose channels
+// Centrifugo v6's JSON file: the memory engine, or with a redisURL its
+// Redis engine (broker and presence) on that server, as the gateway's
+// REDIS_URL puts the gateway's store there; one namespace whose channels
 // keep a history of 1000 publications for 300 s, recover a subscription's
 // missed publications on every subscribe (force_recovery: the gateway's
 // event log resumes a socket too), and take publications from any client;
@@ -35,10 +37,16 @@ func centrifugoChannel(name string) string { return CentrifugoNamespace + ":" + 
 // with no JWT, since the gateway's sockets carry no token either. It listens
 // on loopback only and sends no usage statistics; the port comes from the
 // environment.
-func CentrifugoConfig() map[string]any {
+func CentrifugoConfig(redisURL string) map[string]any {
+	engine := map[string]any{"type": "memory"}
+	if redisURL != "" {
+		// Centrifugo's keys and channels carry its default prefix,
+		// "centrifugo", apart from the gateway's.
+		engine = map[string]any{"type": "redis", "redis": map[string]any{"address": []string{redisURL}}}
+	}
 	return map[string]any{
 		"http_server": map[string]any{"address": "127.0.0.1"},
-		"engine":      map[string]any{"type": "memory"},
+		"engine":      engine,
 		// The tool's dialer sends no Origin header, which Centrifugo lets
 		// through without allowed_origins.
 		"client": map[string]any{"insecure": true},
@@ -60,14 +68,18 @@ func CentrifugoConfig() map[string]any {
 	}
 }
 
-// CentrifugoCommand writes CentrifugoConfig into dir and returns how to
-// start bin with it.
-func CentrifugoCommand(bin, dir string) (Command, error) {
-	data, err := json.MarshalIndent(CentrifugoConfig(), "", "  ")
+// CentrifugoCommand writes CentrifugoConfig(redisURL) into dir and returns
+// how to start bin with it.
+func CentrifugoCommand(bin, dir, redisURL string) (Command, error) {
+	data, err := json.MarshalIndent(CentrifugoConfig(redisURL), "", "  ")
 	if err != nil {
 		return Command{}, err
 	}
-	path := filepath.Join(dir, "centrifugo.json")
+	name := "centrifugo.json"
+	if redisURL != "" {
+		name = "centrifugo-redis.json"
+	}
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return Command{}, err
 	}

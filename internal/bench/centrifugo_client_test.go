@@ -157,40 +157,54 @@ func TestCentrifugoModes(t *testing.T) {
 
 func TestCentrifugoCommand(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	c, err := CentrifugoCommand("/bin/centrifugo", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "centrifugo.json")
-	if c.Path != "/bin/centrifugo" || !slices.Equal(c.Args, []string{"--config", path}) || c.PortEnv != centrifugoPortEnv {
-		t.Errorf("command = %+v", c)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		Engine  struct{ Type string }
-		Client  struct{ Insecure bool }
-		Channel struct {
-			Namespaces []struct {
-				Name                  string
-				HistorySize           int    `json:"history_size"`
-				HistoryTTL            string `json:"history_ttl"`
-				ForceRecovery         bool   `json:"force_recovery"`
-				AllowPublishForClient bool   `json:"allow_publish_for_client"`
-			}
+	for _, redisURL := range []string{"", "redis://127.0.0.1:16399"} {
+		dir := t.TempDir()
+		c, err := CentrifugoCommand("/bin/centrifugo", dir, redisURL)
+		if err != nil {
+			t.Fatal(err)
 		}
-		UsageStats struct{ Disabled bool } `json:"usage_stats"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	ns := cfg.Channel.Namespaces
-	if cfg.Engine.Type != "memory" || !cfg.Client.Insecure || !cfg.UsageStats.Disabled || len(ns) != 1 ||
-		ns[0].Name != CentrifugoNamespace || ns[0].HistorySize != 1000 || ns[0].HistoryTTL != "300s" || !ns[0].ForceRecovery || !ns[0].AllowPublishForClient {
-		t.Errorf("config:\n%s", data)
+		path := filepath.Join(dir, "centrifugo.json")
+		if redisURL != "" {
+			path = filepath.Join(dir, "centrifugo-redis.json")
+		}
+		if c.Path != "/bin/centrifugo" || !slices.Equal(c.Args, []string{"--config", path}) || c.PortEnv != centrifugoPortEnv {
+			t.Errorf("command = %+v", c)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			Engine struct {
+				Type  string
+				Redis struct{ Address []string }
+			}
+			Client  struct{ Insecure bool }
+			Channel struct {
+				Namespaces []struct {
+					Name                  string
+					HistorySize           int    `json:"history_size"`
+					HistoryTTL            string `json:"history_ttl"`
+					ForceRecovery         bool   `json:"force_recovery"`
+					AllowPublishForClient bool   `json:"allow_publish_for_client"`
+				}
+			}
+			UsageStats struct{ Disabled bool } `json:"usage_stats"`
+		}
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		ns := cfg.Channel.Namespaces
+		if !cfg.Client.Insecure || !cfg.UsageStats.Disabled || len(ns) != 1 ||
+			ns[0].Name != CentrifugoNamespace || ns[0].HistorySize != 1000 || ns[0].HistoryTTL != "300s" || !ns[0].ForceRecovery || !ns[0].AllowPublishForClient {
+			t.Errorf("config:\n%s", data)
+		}
+		switch {
+		case redisURL == "" && (cfg.Engine.Type != "memory" || cfg.Engine.Redis.Address != nil):
+			t.Errorf("engine without a Redis URL:\n%s", data)
+		case redisURL != "" && (cfg.Engine.Type != "redis" || !slices.Equal(cfg.Engine.Redis.Address, []string{redisURL})):
+			t.Errorf("engine on %s:\n%s", redisURL, data)
+		}
 	}
 }
 
@@ -207,9 +221,58 @@ func TestCheckCentrifugo(t *testing.T) {
 
 func TestWithPeers(t *testing.T) {
 	t.Parallel()
-	got := withPeers([]string{"ws-rtt", "rpc", "ws-idle", "ws-idle/centrifugo"})
+	got := withPeers([]string{"ws-rtt", "rpc", "ws-idle", "ws-idle/centrifugo"}, false)
 	want := []string{"ws-rtt", "ws-rtt/centrifugo", "ws-rtt-sub/centrifugo", "rpc", "ws-idle", "ws-idle/centrifugo"}
 	if !slices.Equal(got, want) {
 		t.Errorf("withPeers = %v, want %v", got, want)
+	}
+	got = withPeers([]string{"ws-rtt", "ws-idle", "ws-fanout-whole"}, true)
+	want = []string{"ws-rtt", "ws-rtt/centrifugo", "ws-rtt-sub/centrifugo", "ws-rtt/centrifugo+redis", "ws-rtt-sub/centrifugo+redis",
+		"ws-idle", "ws-idle/centrifugo", "ws-fanout-whole", "ws-fanout-whole/centrifugo", "ws-fanout-whole/centrifugo+redis"}
+	if !slices.Equal(got, want) {
+		t.Errorf("withPeers with Redis = %v, want %v", got, want)
+	}
+}
+
+// TestPeerModes checks which servers each comparison with Centrifugo runs
+// and the issue's targets it carries: both on memory, or both on Redis.
+func TestPeerModes(t *testing.T) {
+	t.Parallel()
+	s := &Setup{}
+	tests := []struct {
+		name, a, b string
+		checks     []Check
+	}{
+		{"ws-rtt/centrifugo", Gateway, Centrifugo, []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: 2}}},
+		{"ws-rtt-sub/centrifugo", Gateway, Centrifugo, []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: 2.5}}},
+		{"ws-fanout-whole/centrifugo", Gateway, Centrifugo, []Check{{Metric: "deliveries_per_s", Ratio: true, Limit: 1}, {Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1}}},
+		{"ws-fanout/centrifugo", Gateway, Centrifugo, []Check{{Metric: "deliveries_per_s", Ratio: true, Limit: 0.9}, {Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.1}}},
+		{"ws-rtt/centrifugo+redis", GatewayRedis, CentrifugoRedis, []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: 3}}},
+		{"ws-rtt-sub/centrifugo+redis", GatewayRedis, CentrifugoRedis, nil},
+		{"ws-fanout-whole/centrifugo+redis", GatewayRedis, CentrifugoRedis, []Check{{Metric: "deliveries_per_s", Ratio: true, Limit: 0.8}, {Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.25}}},
+		{"ws-fanout/centrifugo+redis", GatewayRedis, CentrifugoRedis, nil},
+	}
+	for _, tt := range tests {
+		modes, err := s.Modes(Plan{}, []string{tt.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := modes[0]
+		if m.Name != tt.name || m.A != tt.a || m.B != tt.b || !slices.Equal(m.Checks, tt.checks) {
+			t.Errorf("%s: %s against %s, checks %v; want %s against %s, checks %v", tt.name, m.A, m.B, m.Checks, tt.a, tt.b, tt.checks)
+		}
+	}
+	// -on-redis puts both sides of every comparison on Redis.
+	modes, err := s.Modes(Plan{OnRedis: true}, []string{"ws-rtt/centrifugo", "ws-rtt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if modes[0].A != GatewayRedis || modes[0].B != CentrifugoRedis || modes[1].A != GatewayRedis || modes[1].B != Bare {
+		t.Errorf("on Redis: %s against %s, %s against %s", modes[0].A, modes[0].B, modes[1].A, modes[1].B)
+	}
+	for _, bad := range []string{"ws-idle/centrifugo+redis", "ws-rtt/nats", "rpc/centrifugo"} {
+		if _, err := s.Modes(Plan{}, []string{bad}); err == nil {
+			t.Errorf("mode %q was accepted", bad)
+		}
 	}
 }

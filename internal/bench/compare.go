@@ -20,6 +20,9 @@ const (
 	// Centrifugo is the peer baseline: another real-time server, at
 	// CentrifugoVersion with CentrifugoConfig.
 	Centrifugo = "centrifugo"
+	// CentrifugoRedis is the peer on its Redis engine, on the gateway's
+	// redis-server (Setup.RedisURL).
+	CentrifugoRedis = "centrifugo+redis"
 )
 
 // Setup says how to start each server.
@@ -31,6 +34,9 @@ type Setup struct {
 	// Centrifugo starts the Centrifugo peer (CentrifugoCommand); without a
 	// Path the centrifugo target is not available.
 	Centrifugo Command
+	// CentrifugoRedis starts it on its Redis engine, on RedisURL; without a
+	// Path the centrifugo+redis target is not available.
+	CentrifugoRedis Command
 	// RedisURL, when set, is given to the gateway as REDIS_URL for the
 	// agentgate+redis target.
 	RedisURL string
@@ -63,6 +69,11 @@ func (s *Setup) command(which string) (Command, error) {
 			return Command{}, fmt.Errorf("%s needs the Centrifugo binary (-centrifugo or CENTRIFUGO_BIN; scripts/bench.sh installs it)", which)
 		}
 		return s.Centrifugo, nil
+	case CentrifugoRedis:
+		if s.CentrifugoRedis.Path == "" {
+			return Command{}, fmt.Errorf("%s needs the Centrifugo binary and a Redis URL (-centrifugo, -redis-url)", which)
+		}
+		return s.CentrifugoRedis, nil
 	}
 	return Command{}, fmt.Errorf("unknown target %q", which)
 }
@@ -84,7 +95,7 @@ func (s *Setup) RunEnv(ctx context.Context, which string, env []string, fn Runne
 		return nil, err
 	}
 	defer p.Kill()
-	t := Target{Name: which, Addr: p.Addr, Project: which == Gateway || which == GatewayRedis, Centrifugo: which == Centrifugo, PID: p.PID()}
+	t := Target{Name: which, Addr: p.Addr, Project: which == Gateway || which == GatewayRedis, Centrifugo: which == Centrifugo || which == CentrifugoRedis, PID: p.PID()}
 	if t.Project {
 		t.Token = s.Token
 	}

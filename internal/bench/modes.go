@@ -41,15 +41,27 @@ const peerFanoutLimit = 30 * time.Second
 // that repeat mode, the same work on both servers: ws-rtt (publish with
 // acknowledgement, unsubscribed and subscribed), ws-idle (subscribed
 // sockets) and the two fan-outs (Centrifugo's one publication per message
-// either way).
-func PeerModes(mode string) []string {
+// either way). With redis, each also with both servers on their Redis
+// engines, on the one redis-server (mode/centrifugo+redis; not ws-idle,
+// whose sockets hold no store's work).
+func PeerModes(mode string, redis bool) []string {
+	var names []string
 	switch mode {
 	case "ws-rtt":
-		return []string{"ws-rtt/centrifugo", "ws-rtt-sub/centrifugo"}
+		names = []string{"ws-rtt", "ws-rtt-sub"}
 	case "ws-idle", "ws-fanout", "ws-fanout-whole":
-		return []string{mode + "/centrifugo"}
+		names = []string{mode}
 	}
-	return nil
+	var out []string
+	for _, n := range names {
+		out = append(out, n+"/"+Centrifugo)
+	}
+	if redis && mode != "ws-idle" {
+		for _, n := range names {
+			out = append(out, n+"/"+CentrifugoRedis)
+		}
+	}
+	return out
 }
 
 // ModeNames are the modes a comparison knows, in the order they run.
@@ -70,7 +82,7 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 		}
 	}
 	if p.Centrifugo {
-		names = withPeers(names)
+		names = withPeers(names, p.Redis)
 	}
 	var out []Mode
 	for _, n := range names {
@@ -106,8 +118,9 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 					Run: func(ctx context.Context, which string) (*Result, error) {
 						return s.Run(ctx, which, func(ctx context.Context, t Target) (*Result, error) { return RPC(ctx, t, cfg) })
 					},
-					Show:   []string{"req_per_s", "p50_ms", "p99_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
-					Checks: []Check{{Metric: "req_per_s", Ratio: true, Limit: 0.6}},
+					Show: []string{"req_per_s", "p50_ms", "p99_ms", "server_cpu_pct", "server_cpu_us_per_op", "errors"},
+					// Issue 18: no regression below 0.9 × bare connect-go.
+					Checks: []Check{{Metric: "req_per_s", Ratio: true, Limit: 0.9}},
 				})
 			}
 		case "relay-1", "relay-100", "relay-1000":
@@ -132,13 +145,18 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 				},
 			})
 		default:
-			return nil, fmt.Errorf("unknown mode %q; the modes are %s, and with the Centrifugo peer %s", n, strings.Join(ModeNames, ", "), strings.Join(slices.DeleteFunc(withPeers(ModeNames), func(m string) bool { return slices.Contains(ModeNames, m) }), ", "))
+			return nil, fmt.Errorf("unknown mode %q; the modes are %s, and with the Centrifugo peer %s", n, strings.Join(ModeNames, ", "), strings.Join(slices.DeleteFunc(withPeers(ModeNames, true), func(m string) bool { return slices.Contains(ModeNames, m) }), ", "))
 		}
 	}
 	if p.OnRedis {
+		// Both sides on Redis: the gateway against the bare servers, and
+		// against Centrifugo on its Redis engine.
 		for i := range out {
 			if out[i].A == Gateway {
 				out[i].A = GatewayRedis
+			}
+			if out[i].B == Centrifugo {
+				out[i].B = CentrifugoRedis
 			}
 		}
 	}
@@ -146,11 +164,11 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 }
 
 // withPeers adds each mode's PeerModes after it, unless named already.
-func withPeers(names []string) []string {
+func withPeers(names []string, redis bool) []string {
 	var out []string
 	for _, n := range names {
 		out = append(out, n)
-		for _, peer := range PeerModes(n) {
+		for _, peer := range PeerModes(n, redis) {
 			if !slices.Contains(names, peer) {
 				out = append(out, peer)
 			}
@@ -160,47 +178,79 @@ func withPeers(names []string) []string {
 }
 
 // peerMode returns the comparison with the Centrifugo peer called name, with
-// the targets the team tracks against it, if name is one.
+// the targets the team tracks against it, if name is one: the mode before
+// the slash, with the gateway against Centrifugo, both on memory
+// (mode/centrifugo) or both on Redis (mode/centrifugo+redis).
 func (s *Setup) peerMode(name string, p Plan) (Mode, bool) {
-	switch name {
-	case "ws-rtt/centrifugo", "ws-rtt-sub/centrifugo":
+	base, peer, ok := strings.Cut(name, "/")
+	if !ok || (peer != Centrifugo && peer != CentrifugoRedis) {
+		return Mode{}, false
+	}
+	onRedis := peer == CentrifugoRedis
+	var m Mode
+	switch base {
+	case "ws-rtt", "ws-rtt-sub":
 		cfg := p.RTT
-		cfg.Subscribe = name == "ws-rtt-sub/centrifugo"
-		limit := 2.0
-		if cfg.Subscribe {
-			limit = 2.5
+		cfg.Subscribe = base == "ws-rtt-sub"
+		m = s.rttMode(name, peer, cfg)
+		switch {
+		case onRedis && !cfg.Subscribe:
+			m.Checks = []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: 3}}
+		case onRedis:
+			m.Checks = nil // the target is on the round trip unsubscribed
+		case cfg.Subscribe:
+			m.Checks = []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: 2.5}}
+		default:
+			m.Checks = []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: 2}}
 		}
-		m := s.rttMode(name, Centrifugo, cfg)
-		m.Checks = []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: limit}}
-		return m, true
-	case "ws-idle/centrifugo":
-		m := s.idleMode(name, Centrifugo, p.Idle)
+	case "ws-idle":
+		if onRedis {
+			return Mode{}, false
+		}
+		m = s.idleMode(name, peer, p.Idle)
 		m.Checks = []Check{
 			{Metric: "kb_per_conn", AtMost: true, Limit: 12},
 			{Metric: "kb_per_conn", Ratio: true, AtMost: true, Limit: 0.25},
 			{Metric: "errors", AtMost: true, Limit: 0},
 		}
-		return m, true
-	case "ws-fanout/centrifugo", "ws-fanout-whole/centrifugo":
+	case "ws-fanout", "ws-fanout-whole":
 		cfg := p.Fanout
-		cfg.SkipDeltas = name == "ws-fanout-whole/centrifugo"
+		cfg.SkipDeltas = base == "ws-fanout-whole"
 		cfg.Messages = p.PeerMessages
 		if cfg.Messages <= 0 {
 			cfg.Messages = 200
 		}
 		cfg.Duration = max(cfg.Duration, peerFanoutLimit)
-		m := s.fanoutMode(name, Centrifugo, cfg)
+		m = s.fanoutMode(name, peer, cfg)
 		// The team's targets are on the fan-out without deltas; the default
-		// one is shown for what the deltas cost.
-		if cfg.SkipDeltas {
+		// one is shown for what the deltas cost (on memory: its own).
+		switch {
+		case cfg.SkipDeltas && onRedis:
+			m.Checks = []Check{
+				{Metric: "deliveries_per_s", Ratio: true, Limit: 0.8},
+				{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.25},
+			}
+		case cfg.SkipDeltas:
 			m.Checks = []Check{
 				{Metric: "deliveries_per_s", Ratio: true, Limit: 1},
 				{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1},
 			}
+		default:
+			m.Checks = []Check{
+				{Metric: "deliveries_per_s", Ratio: true, Limit: 0.9},
+				{Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.1},
+			}
+			if onRedis {
+				m.Checks = nil
+			}
 		}
-		return m, true
+	default:
+		return Mode{}, false
 	}
-	return Mode{}, false
+	if onRedis {
+		m.A = GatewayRedis
+	}
+	return m, true
 }
 
 func (s *Setup) idleMode(name, b string, cfg WSIdleConfig) Mode {

@@ -173,8 +173,13 @@ func (c WSRTTConfig) withDefaults() WSRTTConfig {
 func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
 	cfg = cfg.withDefaults()
 	r := newResult("ws-rtt", t.Name)
+	// Each run's agents (channels) are new, so that a server on Redis,
+	// whose store outlives it, starts every run from empty logs, as on
+	// memory.
+	run := "rtt-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	name := func(i int) string { return run + strconv.Itoa(i) }
 	conns, err := dialAll(ctx, cfg.Conns, 16, func(ctx context.Context, i int) (*websocket.Conn, error) {
-		return t.open(ctx, "rtt-"+strconv.Itoa(i), "/echo", cfg.Subscribe)
+		return t.open(ctx, name(i), "/echo", cfg.Subscribe)
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +195,7 @@ func WSRTT(ctx context.Context, t Target, cfg WSRTTConfig) (*Result, error) {
 			s := &Samples{}
 			loop := func() error { return rttLoop(c, i, from, until, s) }
 			if t.Centrifugo {
-				loop = func() error { return centrifugoRTTLoop(c, centrifugoChannel("rtt-"+strconv.Itoa(i)), from, until, s) }
+				loop = func() error { return centrifugoRTTLoop(c, centrifugoChannel(name(i)), from, until, s) }
 			}
 			if err := loop(); err != nil {
 				errs.add(err)

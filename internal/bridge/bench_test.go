@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/pbjson"
 )
 
 // benchFrame measures one frame from the reader's hand-off to its answer,
@@ -51,7 +53,7 @@ func BenchmarkGetHistoryFrame(b *testing.B) {
 // BenchmarkEventFrame is the writer's share of a fan-out: the encoded frame
 // of an event that another socket already pushed.
 func BenchmarkEventFrame(b *testing.B) {
-	c := newEventFrames()
+	c := newEventFrames(&pbjson.Encoder{})
 	ev := testEvent()
 	if _, err := c.frame(ev); err != nil {
 		b.Fatal(err)

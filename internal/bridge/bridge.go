@@ -31,7 +31,8 @@
 // A socket's state is split by owner. Its reader, the one goroutine that
 // lives as long as the socket, reads frames, checks each against the
 // edge's frame rate and starts a call for it: the socket's session holds
-// the calls in flight, each in a goroutine of its own, which answer into
+// the calls in flight, each in a goroutine of its own (one that ran the
+// socket's last call lingers briefly for its next), which answer into
 // the socket's outbox, a bounded queue that also holds the pong to send,
 // the work of the ping and resume timers and the close once decided. The
 // writer is no goroutine of the socket's whole life: it is started
@@ -82,7 +83,7 @@ import (
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/edge"
-	"github.com/agentgate/agentgate/internal/identity"
+	"github.com/agentgate/agentgate/internal/pbjson"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -144,6 +145,10 @@ type Config struct {
 	// MaxCalls is how many requests may be in flight on one socket; more
 	// get resource_exhausted. Default 64.
 	MaxCalls int
+	// Opened, if set, is called for every socket that opened (upgraded);
+	// it must not block. The gateway counts bursts of new sockets with it
+	// (gctune.Burst).
+	Opened func()
 }
 
 func (c Config) withDefaults() Config {
@@ -188,6 +193,8 @@ type Bridge struct {
 	edge   *edge.Policy
 	rpc    *rpc
 	frames *eventFrames
+	// json writes every message the sockets send.
+	json   pbjson.Encoder
 	up     websocket.Upgrader
 	roster roster
 }
@@ -206,10 +213,10 @@ func New(cfg Config) (*Bridge, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		edge:   cfg.Edge,
-		rpc:    &rpc{methods: ms, edge: cfg.Edge, log: cfg.Logger},
-		frames: newEventFrames(),
 		roster: roster{sockets: make(map[*socket]struct{})},
 	}
+	b.rpc = &rpc{methods: ms, edge: cfg.Edge, log: cfg.Logger, json: &b.json}
+	b.frames = newEventFrames(&b.json)
 	b.up = websocket.Upgrader{
 		// Small buffers and a shared write pool keep an idle socket small:
 		// frames larger than a buffer are read and written in pieces. The
@@ -257,9 +264,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // validate refuses what is wrong with the request itself: its agent_id, its
 // query, its not being an upgrade, its origin, an agent the caller may not
 // use. It costs the server nothing: no place, no rate token and no
-// subscription is taken before it. The push needs Read on the agent; a
-// socket without one needs only to reach it, since each of its calls is
-// authorized on its own.
+// subscription is taken before it. The push needs Read on the agent, the
+// console's socket Admin; a socket without either needs only to reach
+// it, since each of its calls is authorized on its own.
 func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, bool) {
 	// The edge observes its refusals itself.
 	if ref := b.edge.CheckAgentID(r, edge.WebSocket, r.PathValue("agent_id")); ref != nil {
@@ -280,11 +287,7 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 		ref.Write(w)
 		return opts, false
 	}
-	var perm identity.Permission // reach the agent
-	if opts.subscribe {
-		perm = identity.Read
-	}
-	if ref := b.edge.Authorize(r, edge.WebSocket, r.PathValue("agent_id"), perm); ref != nil {
+	if ref := b.edge.Authorize(r, edge.WebSocket, r.PathValue("agent_id"), opts.perm()); ref != nil {
 		ref.Write(w)
 		return opts, false
 	}

@@ -24,7 +24,7 @@ func (s *session) runUnary(c *call, req proto.Message) *[]byte {
 	if err != nil {
 		return errorFrame(c, s.outcome(c, wireError(err)))
 	}
-	b, e := response(c, res)
+	b, e := s.response(c, res)
 	if e != nil {
 		return errorFrame(c, e)
 	}
@@ -38,7 +38,7 @@ func (s *session) runStream(c *call, req proto.Message) *[]byte {
 		if res == nil {
 			return nil // the stream is live: the socket has nothing to say
 		}
-		b, e := response(c, res)
+		b, e := s.response(c, res)
 		if e != nil {
 			return connect.NewError(connect.CodeInternal, errors.New(e.Message))
 		}
@@ -67,11 +67,11 @@ func (s *session) edgeCall(c *call) edge.Call {
 var errStreamClosed = connect.NewError(connect.CodeCanceled, errors.New("bridge: socket closed"))
 
 // response makes the response frame of a call.
-func response(c *call, msg proto.Message) (*[]byte, *rpcError) {
+func (s *session) response(c *call, msg proto.Message) (*[]byte, *rpcError) {
 	b := getBuf()
 	*b = append(append(*b, c.prefix...), `"response":`...)
 	var err error
-	if *b, err = jsonOpts.MarshalAppend(*b, msg); err != nil {
+	if *b, err = s.rpc.json.Append(*b, msg); err != nil {
 		putBuf(b)
 		return nil, &rpcError{Code: connect.CodeInternal.String(), Message: "the response cannot be encoded as JSON"}
 	}

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/pbjson"
 )
 
 // eventCacheSize is how many recent events keep their encoded frame.
@@ -15,13 +16,14 @@ const eventCacheSize = 256
 // writer to push it encodes its {"event":…} frame, WebSocket header
 // included (a server's frames are not masked, so the bytes are the same on
 // every socket), and the others reuse the bytes. A fan-out to a thousand
-// sockets thus costs one protojson encoding and a thousand copies.
+// sockets thus costs one JSON encoding and a thousand copies.
 //
 // It holds the last eventCacheSize events; an entry keeps its event alive,
 // so a pointer cannot be reused for another event while it is cached.
 // Lookups, nearly all hits during a fan-out, take no lock.
 type eventFrames struct {
-	m sync.Map // *agentv1.AgentEvent → *eventFrame
+	json *pbjson.Encoder
+	m    sync.Map // *agentv1.AgentEvent → *eventFrame
 
 	mu   sync.Mutex // guards ring and next, and orders eviction
 	ring [eventCacheSize]*agentv1.AgentEvent
@@ -34,8 +36,8 @@ type eventFrame struct {
 	err  error
 }
 
-func newEventFrames() *eventFrames {
-	return &eventFrames{}
+func newEventFrames(json *pbjson.Encoder) *eventFrames {
+	return &eventFrames{json: json}
 }
 
 // frame returns ev's frame, header and payload. The bytes are shared: read
@@ -57,7 +59,7 @@ func (c *eventFrames) frame(ev *agentv1.AgentEvent) ([]byte, error) {
 	}
 	e := v.(*eventFrame)
 	e.once.Do(func() {
-		payload, err := appendEvent(make([]byte, 0, 256), ev)
+		payload, err := appendEvent(make([]byte, 0, 256), c.json, ev)
 		if err != nil {
 			e.err = err
 			return

@@ -10,7 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/clip"
-	"google.golang.org/protobuf/encoding/protojson"
+	"github.com/agentgate/agentgate/internal/pbjson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -272,10 +272,10 @@ func isObject(data []byte) bool {
 func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // Server → client frames are built by appending to pooled buffers: a prefix
-// that carries the request id, then the body. protojson writes the messages
-// in protobuf's canonical JSON, as Connect's JSON codec does.
-
-var jsonOpts = protojson.MarshalOptions{}
+// that carries the request id, then the body. The messages are in
+// protobuf's canonical JSON, as Connect's JSON codec writes them
+// (protojson); package pbjson writes them, in a fraction of protojson's
+// time.
 
 // framePrefix returns the start of every frame answering a request:
 // {"id":"…", or just { when the request had no id.
@@ -310,9 +310,9 @@ func appendError(b []byte, prefix, code, msg string, retry int) []byte {
 }
 
 // appendEvent appends {"event":<ev>}.
-func appendEvent(b []byte, ev proto.Message) ([]byte, error) {
+func appendEvent(b []byte, enc *pbjson.Encoder, ev proto.Message) ([]byte, error) {
 	b = append(b, `{"event":`...)
-	b, err := jsonOpts.MarshalAppend(b, ev)
+	b, err := enc.Append(b, ev)
 	return append(b, '}'), err
 }
 

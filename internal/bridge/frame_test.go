@@ -14,6 +14,7 @@ import (
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/api"
+	"github.com/agentgate/agentgate/internal/pbjson"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
@@ -100,7 +101,7 @@ func testEvent() *agentv1.AgentEvent {
 // socket, and that evicted events are encoded again.
 func TestEventFramesAreShared(t *testing.T) {
 	t.Parallel()
-	c := newEventFrames()
+	c := newEventFrames(&pbjson.Encoder{})
 	ev := testEvent()
 	a, err := c.frame(ev)
 	if err != nil {

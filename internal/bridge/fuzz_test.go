@@ -17,6 +17,7 @@ import (
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/identity"
+	"github.com/agentgate/agentgate/internal/pbjson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -36,7 +37,7 @@ func newTestRPC(tb testing.TB) *rpc {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &rpc{methods: ms, edge: edge.New(edge.Config{Logger: quiet}), log: quiet}
+	return &rpc{methods: ms, edge: edge.New(edge.Config{Logger: quiet}), log: quiet, json: &pbjson.Encoder{}}
 }
 
 // agentService is the descriptor of agent.v1.AgentService.

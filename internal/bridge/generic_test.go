@@ -316,3 +316,24 @@ func probeServer(t *testing.T, calls *atomic.Int32, cfg bridge.Config) *httptest
 	})
 	return srv
 }
+
+// TestOpenedCountsSockets: Config.Opened hears of every socket that
+// opened, and of no request refused before its upgrade.
+func TestOpenedCountsSockets(t *testing.T) {
+	t.Parallel()
+	var calls, opened atomic.Int32
+	srv := probeServer(t, &calls, bridge.Config{TextMethod: "-", Opened: func() { opened.Add(1) }})
+	url := "ws://" + srv.Listener.Addr().String() + "/ws/agent/probe"
+	for range 3 {
+		c := dialWith(t, websocket.DefaultDialer, url, http.Header{"Authorization": {"Bearer " + probeServiceToken}})
+		c.call("1", "Echo", `{"text":"hi"}`) // answered: the socket has opened
+		c.read()
+		c.ws.Close()
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial(url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a socket without a token: %v, %v", resp, err)
+	}
+	if n := opened.Load(); n != 3 {
+		t.Errorf("Opened was called %d times for 3 sockets and a refusal, want 3", n)
+	}
+}

@@ -1,8 +1,11 @@
 package bridge
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/clip"
@@ -134,16 +137,50 @@ func (ms *methods) lookup(name string) (*method, error) {
 var decodeOpts = protojson.UnmarshalOptions{DiscardUnknown: false}
 
 // decode reads the request of a call frame: raw is protojson (nil means
-// the empty message).
+// the empty message), a JSON object that parseFrame found valid.
 func (m *method) decode(raw []byte) (proto.Message, error) {
 	msg := m.in.New().Interface()
-	if raw == nil {
+	if raw == nil || decodeStrings(raw, msg.ProtoReflect()) {
 		return msg, nil
 	}
+	msg = m.in.New().Interface()
 	if err := decodeOpts.Unmarshal(raw, msg); err != nil {
 		return nil, invalidFrame("invalid %s request: %s", m.name, protojsonMessage(err))
 	}
 	return msg, nil
+}
+
+// decodeStrings is protojson's decoding of the requests most frames carry,
+// an object of plain strings such as {"text":"hello"}, in a fraction of
+// its time: it sets each string field that raw names, by its JSON or its
+// proto name. It reports false, having perhaps set some fields, for
+// anything else (another kind of field or value, an escape, a field named
+// twice, a oneof, a name it does not know, text that is not UTF-8), which
+// protojson then decodes, or refuses, as ever. raw must be valid JSON.
+func decodeStrings(raw []byte, msg protoreflect.Message) bool {
+	fields := msg.Descriptor().Fields()
+	var seen [8]protoreflect.FieldNumber
+	n, ok := 0, true
+	eachMember(raw, func(key, value []byte) bool {
+		if bytes.IndexByte(key, '\\') >= 0 || value[0] != '"' || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(value) || n == len(seen) {
+			ok = false
+			return false
+		}
+		name := key[1 : len(key)-1]
+		fd := fields.ByJSONName(string(name))
+		if fd == nil {
+			fd = fields.ByTextName(string(name))
+		}
+		if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() || fd.ContainingOneof() != nil || slices.Contains(seen[:n], fd.Number()) {
+			ok = false
+			return false
+		}
+		seen[n] = fd.Number()
+		n++
+		msg.Set(fd, protoreflect.ValueOfString(string(value[1:len(value)-1])))
+		return true
+	})
+	return ok
 }
 
 // bindAgent fills the request's agent_id with the socket's agent, or refuses

@@ -76,10 +76,7 @@ func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptio
 	s.wr.init(s)
 	s.push = push{s: s, skipDeltas: opts.skipDeltas}
 	s.calls = session{rpc: b.rpc, agentID: s.agentID, peer: r.RemoteAddr,
-		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s}
-	if opts.subscribe {
-		s.calls.perm = identity.Read
-	}
+		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s, next: make(chan started), perm: opts.perm()}
 	return s
 }
 
@@ -105,6 +102,9 @@ func (s *socket) open(w http.ResponseWriter, r *http.Request, opts pushOptions) 
 	s.ws, s.wr.out = ws, hw.conn
 	s.rd.attach(hw.conn, hw.br)
 	s.b.edge.SocketOpened() // before wire, which may start the writer
+	if s.b.cfg.Opened != nil {
+		s.b.cfg.Opened()
+	}
 	s.wire()
 	if !s.b.roster.track(s) {
 		s.drain()
