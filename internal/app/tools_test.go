@@ -549,10 +549,10 @@ func TestClientToolOverConverse(t *testing.T) {
 // server tool's name does not start, and says which.
 func TestClientToolNamedLikeAServerTool(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load(func(k string) (string, bool) {
+	cfg, err := config.LoadWith(func(k string) (string, bool) {
 		v, ok := map[string]string{"CLIENT_TOOLS": `[{"name":"transfer","description":"A client's."}]`}[k]
 		return v, ok
-	})
+	}, config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
