@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,5 +59,19 @@ func TestFrameReader(t *testing.T) {
 	err = discardFrames(c)
 	if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
 		t.Fatalf("after the messages: %v, want the server's 1000 close", err)
+	}
+}
+
+// discardFrames reads and drops a socket's messages until it fails, and
+// returns that error.
+func discardFrames(c *websocket.Conn) error {
+	for {
+		_, r, err := c.NextReader()
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
 	}
 }
