@@ -40,7 +40,10 @@ const clientTools = `[
  {"name": "get_time", "description": "The time in a zone.", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}
 ]`
 
+// startOpenAIWithTools runs the gateway with the openai responder against
+// model, and clientTools lent to every client.
 func startOpenAIWithTools(t *testing.T, model *tooltest.OpenAI) *apptest.Server {
+	t.Helper()
 	env := model.Env()
 	env["CLIENT_TOOLS"] = clientTools
 	return apptest.Start(t, env)
@@ -460,7 +463,9 @@ func TestFailedServerToolOnTheWire(t *testing.T) {
 	t.Parallel()
 	set, err := tool.NewSet(
 		tool.Tool{Def: tool.Def{Name: "full", Description: "Fails."},
-			Run: func(context.Context, json.RawMessage) (tool.Result, error) { return tool.Result{}, errors.New("the disk is full") }},
+			Run: func(context.Context, json.RawMessage) (tool.Result, error) {
+				return tool.Result{}, errors.New("the disk is full")
+			}},
 		tool.Tool{Def: tool.Def{Name: "panics", Description: "Panics."},
 			Run: func(context.Context, json.RawMessage) (tool.Result, error) { panic("no") }},
 	)
