@@ -113,6 +113,11 @@ func (s *Service) ask(ctx context.Context, agentID, text, clientMessageID string
 	if err != nil {
 		return nil, err
 	}
+	return s.askEvent(ctx, agentID, ev, clientMessageID, opts)
+}
+
+// askEvent is ask of a message validated already.
+func (s *Service) askEvent(ctx context.Context, agentID string, ev *agentv1.AgentEvent, clientMessageID string, opts engine.SubscribeOptions) (*Follower, error) {
 	f, err := s.follow(ctx, agentID, opts)
 	if err != nil {
 		return nil, err
@@ -195,19 +200,92 @@ func (res *SendResult) collect(ev *agentv1.AgentEvent) error {
 	return nil
 }
 
-// Send appends a user message to the agent's log and waits for the reply:
-// it follows the reply to its message, on a subscription of its own that
-// skips the deltas, until the run ends or pauses. If clientMessageID
+// Send appends a user message to the agent's log and waits for the reply,
+// the step that ends or pauses the run, or a run error. If clientMessageID
 // repeats an earlier one, nothing is appended and the original message and
 // reply are returned. tools are the client tools the message lends.
+//
+// When its append takes the agent's lease, and no reply of the agent is
+// being written here, Send writes the reply itself, on its caller's
+// goroutine (see replier.answerOwn), and returns it from what it appended:
+// no hand-off to the replier's goroutine, and no subscription to wait on.
+// Otherwise it follows the reply to its message, on a subscription of its
+// own that skips the deltas, until the run ends or pauses. Either way a
+// caller that goes away cancels nothing: the reply is written.
 func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string, tools ...tool.Def) (SendResult, error) {
-	f, err := s.ask(ctx, agentID, text, clientMessageID, tools, engine.SubscribeOptions{Internal: true, SkipDeltas: true})
+	ev, err := s.validateSend(ctx, agentID, text, clientMessageID, tools)
 	if err != nil {
 		return SendResult{}, err
 	}
+	if s.answering(agentID) {
+		// The message waits behind the reply being written: subscribed
+		// before the append, the follower has its reply live.
+		f, err := s.askEvent(ctx, agentID, ev, clientMessageID, sendSubscription)
+		if err != nil {
+			return SendResult{}, err
+		}
+		return s.awaitSend(ctx, f)
+	}
+	res, err := s.log.AppendUser(ctx, agentID, ev,
+		engine.AppendOptions{IdempotencyKey: clientMessageID, Claim: s.claim})
+	if err != nil {
+		return SendResult{}, s.engineError(ctx, "append message", err)
+	}
+	if res.Work != nil {
+		if out, ok := s.answerOwn(agentID, res); ok {
+			if ctx.Err() != nil {
+				return SendResult{}, ctxError(ctx)
+			}
+			return out, nil
+		}
+	}
+	// Another writes the reply, or it was not written here after all:
+	// the log, then the live events, have it.
+	f, err := s.follow(ctx, agentID, sendSubscription)
+	if err != nil {
+		return SendResult{}, err
+	}
+	r := newOneReply(res.Event, res.Duplicate, false)
+	if err := r.checkAnswered(ctx, s, agentID); err != nil {
+		f.Close()
+		return SendResult{}, err
+	}
+	f.one = r
+	seq := res.Event.GetSeq()
+	f.after = &seq
+	return s.awaitSend(ctx, f)
+}
+
+// sendSubscription is the subscription Send follows a reply on: its own,
+// not a client's, and without the deltas, which the reply holds.
+var sendSubscription = engine.SubscribeOptions{Internal: true, SkipDeltas: true}
+
+// answerOwn writes the reply to res, a message whose append took the
+// lease, on the caller's goroutine if no reply of the agent is being
+// written here, and returns it; ok is false if the reply must be
+// followed instead.
+func (s *Service) answerOwn(agentID string, res engine.Appended) (out SendResult, ok bool) {
+	r := s.takeReplier(agentID)
+	if r == nil {
+		s.hand(agentID, res.Work)
+		return SendResult{}, false
+	}
+	defer s.wg.Done()
+	kept := r.answerOwn(res.Work, res.Event.GetSeq())
+	for i, ev := range kept {
+		if Stops(ev) {
+			return SendResult{Message: res.Event, Reply: ev, Events: kept[: i+1 : i+1]}, true
+		}
+	}
+	return SendResult{}, false
+}
+
+// awaitSend waits for the reply f, a follower of one reply, follows, and
+// closes f.
+func (s *Service) awaitSend(ctx context.Context, f *Follower) (SendResult, error) {
 	defer f.Close()
 	res := SendResult{Message: f.one.message, Duplicate: f.one.duplicate}
-	err = s.await(ctx, f, res.collect)
+	err := s.await(ctx, f, res.collect)
 	switch {
 	case err == nil:
 	case res.Duplicate && errors.Is(err, errReplyTrimmed):
