@@ -53,8 +53,15 @@ type agentKeys struct {
 	// each encoded as the append scripts store events, without create_time
 	// (the closing stamps it).
 	closes string
-	// channel carries the agent's live events to every replica.
+	// channel carries the agent's live events to every replica, and its
+	// deletion.
 	channel string
+	// control carries CancelRun and the agent's deletion to the cancel
+	// listeners (Broker.SubscribeCancels) of every replica. It is a
+	// channel of its own so that a replica whose only interest in the
+	// agent is its replier's listener receives none of the agent's
+	// events: nobody there would take them.
+	control string
 }
 
 func (k keyspace) agent(id string) agentKeys {
@@ -69,6 +76,7 @@ func (k keyspace) agent(id string) agentKeys {
 		calls:   base + "calls",
 		closes:  base + "closes",
 		channel: base + "events",
+		control: base + "control",
 	}
 }
 
@@ -86,7 +94,9 @@ func (k keyspace) due() string { return k.prefix + "due" }
 // replica is the liveness key of one replica epoch (see presence).
 func (k keyspace) replica(epoch string) string { return k.prefix + "replica:" + epoch }
 
-// Messages on an agent's channel start with one byte that says what follows.
+// Messages on an agent's channels start with one byte that says what
+// follows. Events go on its channel, cancels on its control channel, and
+// deletions on both.
 const (
 	msgEvent   = 'e' // a protobuf AgentEvent, persisted (seq > 0) or ephemeral
 	msgDeleted = 'd' // the agent was deleted; nothing follows

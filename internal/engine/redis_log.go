@@ -202,8 +202,8 @@ func (r *Redis) List(ctx context.Context, after string, limit int) ([]Stat, erro
 	return out, nil
 }
 
-// Delete implements Log. If this replica has subscribers of the agent, it
-// returns once their subscriptions have ended.
+// Delete implements Log. If this replica has subscribers or cancel
+// listeners of the agent, it returns once they have ended.
 func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
@@ -212,9 +212,10 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	defer cancel()
 	k := r.keys.agent(agentID)
 	h, deletes := r.fan.watch(k.channel)
+	hc, cdeletes := r.fan.watch(k.control)
 	var res *redis.Cmd
 	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
-		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run, r.keys.due(), r.keys.index(), k.calls, k.closes}, k.channel, agentID)
+		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run, r.keys.due(), r.keys.index(), k.calls, k.closes}, k.channel, agentID, k.control)
 	})
 	if err != nil {
 		return r.fail(ctx, err)
@@ -223,5 +224,6 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 		return err // ErrNotFound
 	}
 	r.fan.await(opCtx, h, func(h *hub) bool { return h.deletes > deletes })
+	r.fan.await(opCtx, hc, func(h *hub) bool { return h.deletes > cdeletes })
 	return nil
 }
