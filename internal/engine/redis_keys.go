@@ -1,5 +1,7 @@
 package engine
 
+import "strings"
+
 // keyspace names the Redis keys of one deployment. Every key starts with the
 // configured prefix, so that several deployments (or tests) can share one
 // Redis.
@@ -64,19 +66,41 @@ type agentKeys struct {
 	control string
 }
 
+// agent returns the agent's keys, all of them slices of one string: every
+// call of the engine names its agent's keys, and eleven allocations a
+// call were more than the rest of some calls took.
 func (k keyspace) agent(id string) agentKeys {
-	base := k.prefix + "{agent:" + id + "}:"
+	suffixes := [...]string{"meta", "log", "idem", "lease", "run", "subs", "calls", "closes", "events", "control"}
+	n := 0
+	for _, s := range suffixes {
+		n += len(s)
+	}
+	base := len(k.prefix) + len("{agent:") + len(id) + len("}:")
+	var b strings.Builder
+	b.Grow(len(suffixes)*base + n)
+	var keys [len(suffixes)][2]int // each key's bounds in b
+	for i, s := range suffixes {
+		keys[i][0] = b.Len()
+		b.WriteString(k.prefix)
+		b.WriteString("{agent:")
+		b.WriteString(id)
+		b.WriteString("}:")
+		b.WriteString(s)
+		keys[i][1] = b.Len()
+	}
+	all := b.String()
+	key := func(i int) string { return all[keys[i][0]:keys[i][1]] }
 	return agentKeys{
-		meta:    base + "meta",
-		log:     base + "log",
-		idem:    base + "idem",
-		lease:   base + "lease",
-		run:     base + "run",
-		subs:    base + "subs",
-		calls:   base + "calls",
-		closes:  base + "closes",
-		channel: base + "events",
-		control: base + "control",
+		meta:    key(0),
+		log:     key(1),
+		idem:    key(2),
+		lease:   key(3),
+		run:     key(4),
+		subs:    key(5),
+		calls:   key(6),
+		closes:  key(7),
+		channel: key(8),
+		control: key(9),
 	}
 }
 

@@ -40,11 +40,17 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	if err != nil {
 		return Appended{}, r.fail(ctx, err)
 	}
-	out, err := decodeLog("append_user.lua", res, statusAppended, statusDuplicate)
+	var stored *agentv1.AgentEvent
+	out, err := decodeLogKnown("append_user.lua", res, func(out logResult) *agentv1.AgentEvent {
+		stored = out.stored(ev, agentID)
+		return stored
+	}, statusAppended, statusDuplicate)
 	if err != nil {
 		return Appended{}, err
 	}
-	stored := out.stored(ev, agentID)
+	if stored == nil {
+		stored = out.stored(ev, agentID)
+	}
 	dup := out.status == statusDuplicate
 	if !dup {
 		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })

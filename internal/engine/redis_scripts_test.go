@@ -89,6 +89,15 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 		if returned := got.stored(ev, agentID); !proto.Equal(stored, want) || !proto.Equal(returned, want) {
 			t.Fatalf("seq %d, epoch of %d bytes: stored %v, returned %v, want %v", c.seq, len(c.epoch), stored, returned, want)
 		}
+		// The stored bytes begin with the seq, which decodeStoredEvents
+		// reads without decoding the rest.
+		raw, err := rdb.LIndex(ctx, k.log, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, n := uvarint(raw[1:]); raw[0] != seqTag || n == 0 || seq != c.seq {
+			t.Fatalf("seq %d: stored bytes begin % x", c.seq, raw[:min(len(raw), 12)])
+		}
 
 		// append_run.lua, under a lease, stores the next seq likewise.
 		if err := rdb.Set(ctx, k.lease, "token", time.Minute).Err(); err != nil {
