@@ -14,12 +14,14 @@ import (
 // events after N first (&epoch=E names the log N counts in, so that a log
 // created anew is replayed whole after a history_reset), ?subscribe=false
 // turns push off, ?deltas=false leaves the reply's text deltas out of the
-// push.
+// push, and ?batch=true lets several frames share a WebSocket message,
+// one a line.
 type pushOptions struct {
 	subscribe  bool
 	after      *uint64
 	epoch      string
 	skipDeltas bool
+	batch      bool
 }
 
 func parsePushOptions(r *http.Request) (pushOptions, error) {
@@ -60,6 +62,13 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 			return o, errors.New("deltas chooses the pushed events: it cannot go with subscribe=false")
 		}
 		o.skipDeltas = !d
+	}
+	if v := q.Get("batch"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("batch=%q: want true or false", clip.String(v, 32))
+		}
+		o.batch = b
 	}
 	return o, nil
 }
