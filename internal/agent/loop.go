@@ -59,6 +59,10 @@ type run struct {
 	// kept are the events the run appended, as stored: a SendMessage
 	// that answers its own message returns the reply from them.
 	kept []*agentv1.AgentEvent
+	// begun is the run_started its first step began with, published by
+	// the append of its message (engine.Work.Begun); nil once that step
+	// is under way, or if the run published its own.
+	begun *agentv1.AgentEvent
 }
 
 // runDone is how the writing of a run ended: next is the work the lease
@@ -93,7 +97,12 @@ func (r *replier) runFor(ctx context.Context, seq uint64, w *engine.Work) (runDo
 		next, err := x.end(ctx, nil, nil)
 		return runDone{next: next, kept: x.kept}, err
 	}
-	if st.runID == "" {
+	switch b := w.Begun; {
+	case st.runID != "":
+	case b.GetRunStarted().GetReplyToSeq() == seq:
+		// The append began the run (engine.AppendOptions.Begin).
+		st.runID, x.begun = b.GetRunStarted().GetRunId(), b
+	default:
 		st.runID = newID()
 	}
 	x.message = messageOf(st.user.GetMessage())
@@ -137,7 +146,13 @@ func (x *run) loop(ctx context.Context) (*engine.Work, error) {
 	}
 	for {
 		out := x.stream(uint32(step))
-		_ = out.started(x.st.seq)
+		if b := x.begun; b != nil && step == 0 {
+			// Published already: the step goes on from it.
+			out.replyID, out.seq, out.events = b.GetRunStarted().GetMessageId(), b.GetRunSeq(), 1
+		} else {
+			_ = out.started(x.st.seq)
+		}
+		x.begun = nil
 		var pre []*agentv1.AgentEvent
 		var resume []responder.Resume
 		if resumed != nil {

@@ -214,9 +214,9 @@ func (r *replier) take() (w *engine.Work, busy, ok bool) {
 
 // takeReplier makes the caller the one who answers for the agent's
 // replier here, unless another does or work waits for its goroutine: a
-// SendMessage whose append took the lease answers its message itself
+// SendMessage whose append takes the lease answers its message itself
 // (answerOwn). It returns nil then, or when the service closed. The
-// caller must call done, then s.wg.Done.
+// caller must call done (answerOwn does), then s.wg.Done.
 func (s *Service) takeReplier(agentID string) *replier {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -230,15 +230,6 @@ func (s *Service) takeReplier(agentID string) *replier {
 	r.busy = true
 	s.wg.Add(1) // Close waits for the answering, as for the goroutine's
 	return r
-}
-
-// answering reports whether a reply of the agent is being written here
-// now: a message sent meanwhile waits behind it.
-func (s *Service) answering(agentID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.repliers[agentID]
-	return r != nil && r.busy
 }
 
 // done ends an answering: next, the work the last reply handed back with

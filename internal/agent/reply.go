@@ -9,6 +9,7 @@ import (
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/tool"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // This file is the Follower of one reply: the answer to one user message,
@@ -205,10 +206,12 @@ func (res *SendResult) collect(ev *agentv1.AgentEvent) error {
 // repeats an earlier one, nothing is appended and the original message and
 // reply are returned. tools are the client tools the message lends.
 //
-// When its append takes the agent's lease, and no reply of the agent is
-// being written here, Send writes the reply itself, on its caller's
-// goroutine (see replier.answerOwn), and returns it from what it appended:
-// no hand-off to the replier's goroutine, and no subscription to wait on.
+// When no reply of the agent is being written here, Send offers to write
+// the reply itself, on its caller's goroutine (see replier.answerOwn): if
+// its append takes the agent's lease, the append begins the run too
+// (engine.AppendOptions.Begin), and Send returns the reply from what the
+// run appended: no hand-off to the replier's goroutine, no subscription
+// to wait on, and no store call of its own for the run's start.
 // Otherwise it follows the reply to its message, on a subscription of its
 // own that skips the deltas, until the run ends or pauses. Either way a
 // caller that goes away cancels nothing: the reply is written.
@@ -217,27 +220,26 @@ func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID strin
 	if err != nil {
 		return SendResult{}, err
 	}
-	if s.answering(agentID) {
-		// The message waits behind the reply being written: subscribed
-		// before the append, the follower has its reply live.
+	r := s.takeReplier(agentID)
+	if r == nil {
+		// A reply is being written here, and the message waits behind
+		// it: subscribed before the append, the follower has its reply
+		// live.
 		f, err := s.askEvent(ctx, agentID, ev, clientMessageID, sendSubscription)
 		if err != nil {
 			return SendResult{}, err
 		}
 		return s.awaitSend(ctx, f)
 	}
-	res, err := s.log.AppendUser(ctx, agentID, ev,
-		engine.AppendOptions{IdempotencyKey: clientMessageID, Claim: s.claim})
-	if err != nil {
-		return SendResult{}, s.engineError(ctx, "append message", err)
-	}
-	if res.Work != nil {
-		if out, ok := s.answerOwn(agentID, res); ok {
-			if ctx.Err() != nil {
-				return SendResult{}, ctxError(ctx)
-			}
-			return out, nil
+	res, out, err := s.sendOwn(ctx, r, ev, clientMessageID)
+	switch {
+	case err != nil:
+		return SendResult{}, err
+	case out.Reply != nil:
+		if ctx.Err() != nil {
+			return SendResult{}, ctxError(ctx)
 		}
+		return out, nil
 	}
 	// Another writes the reply, or it was not written here after all:
 	// the log, then the live events, have it.
@@ -245,12 +247,12 @@ func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID strin
 	if err != nil {
 		return SendResult{}, err
 	}
-	r := newOneReply(res.Event, res.Duplicate, false)
-	if err := r.checkAnswered(ctx, s, agentID); err != nil {
+	one := newOneReply(res.Event, res.Duplicate, false)
+	if err := one.checkAnswered(ctx, s, agentID); err != nil {
 		f.Close()
 		return SendResult{}, err
 	}
-	f.one = r
+	f.one = one
 	seq := res.Event.GetSeq()
 	f.after = &seq
 	return s.awaitSend(ctx, f)
@@ -260,24 +262,33 @@ func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID strin
 // not a client's, and without the deltas, which the reply holds.
 var sendSubscription = engine.SubscribeOptions{Internal: true, SkipDeltas: true}
 
-// answerOwn writes the reply to res, a message whose append took the
-// lease, on the caller's goroutine if no reply of the agent is being
-// written here, and returns it; ok is false if the reply must be
-// followed instead.
-func (s *Service) answerOwn(agentID string, res engine.Appended) (out SendResult, ok bool) {
-	r := s.takeReplier(agentID)
-	if r == nil {
-		s.hand(agentID, res.Work)
-		return SendResult{}, false
-	}
+// sendOwn appends ev for Send, which holds r, the agent's replier here
+// (takeReplier), and, if the append takes the lease, writes the reply on
+// the caller's goroutine: out is it, with no Reply if it must be
+// followed instead. The replier listens for cancels before the append,
+// which begins the run a CancelRun may then find.
+func (s *Service) sendOwn(ctx context.Context, r *replier, ev *agentv1.AgentEvent, clientMessageID string) (engine.Appended, SendResult, error) {
 	defer s.wg.Done()
+	r.listen()
+	begin := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now()), RunSeq: 1,
+		Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{RunId: newID(), MessageId: newID()}}}
+	r.cancels.expect(begin.GetRunStarted().GetRunId())
+	res, err := s.log.AppendUser(ctx, r.agentID, ev,
+		engine.AppendOptions{IdempotencyKey: clientMessageID, Claim: s.claim, Begin: begin})
+	if err != nil || res.Work == nil {
+		r.done(nil)
+		if err != nil {
+			return res, SendResult{}, s.engineError(ctx, "append message", err)
+		}
+		return res, SendResult{}, nil
+	}
 	kept := r.answerOwn(res.Work, res.Event.GetSeq())
 	for i, ev := range kept {
 		if Stops(ev) {
-			return SendResult{Message: res.Event, Reply: ev, Events: kept[: i+1 : i+1]}, true
+			return res, SendResult{Message: res.Event, Reply: ev, Events: kept[: i+1 : i+1]}, nil
 		}
 	}
-	return SendResult{}, false
+	return res, SendResult{}, nil
 }
 
 // awaitSend waits for the reply f, a follower of one reply, follows, and

@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"strconv"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 )
 
 // The Redis engine's Log: each call one script (lua/*.lua) in one round
@@ -30,12 +32,17 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	if opts.Claim.TTL > 0 {
 		lease.Token = rand.Text()
 	}
+	runID, head, inner, err := encodeBegin(opts.Begin, agentID)
+	if err != nil {
+		return Appended{}, err
+	}
 	h, _ := r.fan.watch(k.channel)
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, r.keys.due(), r.keys.index(), k.calls, k.closes},
+		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, r.keys.due(), r.keys.index(), k.calls, k.closes, k.run},
 			body, opts.IdempotencyKey, r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch(),
-			agentID, lease.Token, leaseTTL(opts.Claim.TTL).Milliseconds(), opts.Claim.Context, workLimit(opts.Claim))
+			agentID, lease.Token, leaseTTL(opts.Claim.TTL).Milliseconds(), opts.Claim.Context, workLimit(opts.Claim),
+			runID, head, inner)
 	})
 	if err != nil {
 		return Appended{}, r.fail(ctx, err)
@@ -55,7 +62,31 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	if !dup {
 		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
 	}
-	return Appended{Event: stored, Duplicate: dup, Work: out.workOf(lease)}, nil
+	w := out.workOf(lease)
+	if w != nil && out.begun {
+		w.Begun = begun(opts.Begin, stored)
+	}
+	return Appended{Event: stored, Duplicate: dup, Work: w}, nil
+}
+
+// encodeBegin encodes AppendOptions.Begin for append_user.lua, which
+// assembles the run_started with the message's seq and the log's epoch:
+// the run id, the event without its epoch and its run_started, and the
+// run_started without reply_to_seq. A Begin that is no run_started is
+// none: three empty strings.
+func encodeBegin(begin *agentv1.AgentEvent, agentID string) (runID string, head, inner []byte, err error) {
+	rs := begin.GetRunStarted()
+	if rs == nil || rs.GetRunId() == "" {
+		return "", nil, nil, nil
+	}
+	h := &agentv1.AgentEvent{AgentId: agentID, CreateTime: begin.GetCreateTime(), RunSeq: begin.GetRunSeq()}
+	if head, err = proto.Marshal(h); err == nil {
+		inner, err = proto.Marshal(&agentv1.RunStarted{RunId: rs.GetRunId(), MessageId: rs.GetMessageId()})
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("engine: encode run start: %w", err)
+	}
+	return rs.GetRunId(), head, inner, nil
 }
 
 // AppendReply implements Log: AppendRun of one event that ends the run.

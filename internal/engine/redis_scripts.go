@@ -158,6 +158,7 @@ type logResult struct {
 	closed  bool
 	resumed bool
 	work    string
+	begun   bool
 	page    Page
 }
 
@@ -197,6 +198,10 @@ func decodeLogKnown(script string, cmd *redis.Cmd, known func(logResult) *agentv
 			res.resumed = n == 1
 		case "work":
 			res.work, err = asString(v)
+		case "begun":
+			var n uint64
+			n, err = asUint(v)
+			res.begun = n == 1
 		case "first":
 			res.page.FirstSeq, err = asUint(v)
 		case "last":
