@@ -104,9 +104,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 func (g *Gateway) Shutdown(ctx context.Context) error { return g.app.Drain(ctx) }
 
 // Close drains the gateway, if Shutdown or Serve has not, within
-// ShutdownTimeout, then stops its repliers and its engine: a reply in
-// progress is abandoned, and with Redis the next replica to take the agent
-// answers its message. A Redis client given in Config stays open. Calls
+// ShutdownTimeout, then stops its repliers, its MCP servers (MCPServers:
+// their connections close and their commands stop, by ShutdownTimeout
+// after the drain began) and its engine: a reply in progress is
+// abandoned, and with Redis the next replica to take the agent answers its
+// message. A Redis client given in Config stays open. Calls
 // after Close fail with unavailable. Close is idempotent.
 func (g *Gateway) Close() error { return g.close(true) }
 

@@ -1,7 +1,9 @@
 // Runs railway.ts the way the Railway CLI does, with a context per
 // environment, and checks what the type checker cannot: every variable
-// reference points to a resource of the project, and the deploy settings keep
-// the server's shutdown inside Railway's draining window.
+// reference points to a resource of the project, and the deploy settings of
+// the gateway's service keep the server's shutdown inside Railway's draining
+// window. Other services of the project (an MCP server, say: docs/tools.md)
+// are checked for their references only.
 import {
   RAILWAY_GRAPH_VERSION,
   createRailwayContext,
@@ -20,19 +22,23 @@ function check(environment: string): string[] {
   const resources: ResourceNode[] = (definition.resources ?? []).flat();
   const edges: Edge[] = [];
   const errors: string[] = [];
+  let gateways = 0;
   for (const resource of resources) {
     if (resource.type !== "service") continue;
     for (const [key, value] of Object.entries(resource.variables ?? {})) {
       if (value.type === "reference") {
         edges.push({ from: resource.address, to: value.resource, type: "variable", key });
       }
-      if (key === "PORT") errors.push(`${resource.name}: PORT is Railway's to set`);
     }
+    if (resource.name !== gatewayService) continue;
+    gateways++;
+    if (resource.variables?.["PORT"]) errors.push(`${resource.name}: PORT is Railway's to set`);
     errors.push(...checkDeploy(resource.name, resource.deploy, resource.variables));
     if (resource.build?.builder !== "DOCKERFILE") {
       errors.push(`${resource.name}: build.builder must be DOCKERFILE`);
     }
   }
+  if (gateways !== 1) errors.push(`want one service named ${gatewayService}, the gateway`);
   errors.push(
     ...validateGraph({
       version: RAILWAY_GRAPH_VERSION,
@@ -44,6 +50,9 @@ function check(environment: string): string[] {
   );
   return errors.map((e) => `${environment}: ${e}`);
 }
+
+// gatewayService is the name of the gateway's service in railway.ts.
+const gatewayService = "agentgate";
 
 type Service = Extract<ResourceNode, { type: "service" }>;
 

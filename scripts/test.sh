@@ -116,24 +116,27 @@ use_ollama() {
 }
 
 # node_test runs test files of clients/ts with node's test runner, against
-# the server binary built from this tree.
+# the server binary built from this tree, and the tool loop's test gateway
+# (internal/tooltest/gateway: a scripted model that calls tools).
 node_test() {
-	local bin="$REPO_ROOT/bin/agentgate-server"
+	local bin="$REPO_ROOT/bin/agentgate-server" tools="$REPO_ROOT/bin/tooltest-gateway"
 	[[ -x clients/ts/node_modules/.bin/tsx ]] || fail "clients/ts/node_modules is missing: run scripts/setup.sh"
 	go build -o "$bin" ./cmd/server
+	go build -o "$tools" ./internal/tooltest/gateway
 	# Node 20 has the global WebSocket (test/socket.test.ts) behind a flag
 	# that later versions take and ignore.
-	(cd clients/ts && AGENTGATE_BIN="$bin" node --experimental-websocket --import tsx --test --test-concurrency=1 "$@")
+	(cd clients/ts && AGENTGATE_BIN="$bin" TOOLTEST_BIN="$tools" node --experimental-websocket --import tsx --test --test-concurrency=1 "$@")
 }
 
 # step_ts-client type-checks the TypeScript client and calls the binary
 # through it: Connect over HTTP/1.1 and gRPC over h2c, docs/clients.md's
-# snippet run as the page says, followAgent's resume (seq and epoch,
-# historyReset after a restart), and tokens that expire on open sockets
-# and streams (getToken, the refresh frame, 4001).
+# snippets run as the page says, followAgent's resume (seq and epoch,
+# historyReset after a restart), tokens that expire on open sockets and
+# streams (getToken, the refresh frame, 4001), and the tool loop's
+# helpers (client tools run once per call, approvals, reloads).
 step_ts-client() {
 	clients/ts/node_modules/.bin/tsc --noEmit -p clients/ts
-	node_test test/client.test.ts test/quickstart.test.ts test/follow.test.ts test/socket.test.ts
+	node_test test/client.test.ts test/quickstart.test.ts test/follow.test.ts test/socket.test.ts test/run.test.ts test/toolloop.test.ts
 }
 
 # step_tool-smoke calls the binary with grpcurl and buf curl, as
@@ -175,7 +178,8 @@ ws_idle_smoke() {
 	rm -f "$json"
 }
 
-# step_browser drives the console page in Debian's chromium.
+# step_browser drives the console page in Debian's chromium, against the
+# server binary and the tool loop's test gateway.
 step_browser() {
 	[[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]] || fail "chromium is missing: run scripts/setup.sh"
 	node_test test/browser.test.ts
@@ -192,7 +196,8 @@ step_frontends() {
 	"$dir/node_modules/.bin/tsc" --noEmit -p "$dir"
 	go build -o "$bin" ./internal/door/doortest/gateway
 	(cd "$dir" && DOORTEST_BIN="$bin" node --import tsx --test --test-concurrency=1 \
-		test/agui.test.ts test/agui-upstream.test.ts test/aisdk.test.ts test/tokens.test.ts test/browser.test.ts)
+		test/agui.test.ts test/agui-upstream.test.ts test/agui-tools.test.ts test/aisdk.test.ts test/aisdk-tools.test.ts \
+		test/tokens.test.ts test/browser.test.ts)
 }
 
 fail() {

@@ -31,15 +31,24 @@ type Answer struct {
 	Duplicate bool
 	// Resumed is set when this was the last answer the run waited for.
 	Resumed bool
-	// With Wait and Resumed: the run's persisted events after the answer,
-	// to its next pause or end, and that step (or its run error).
+	// With Wait and Resumed: the run's persisted events after Event (a
+	// denial's result first), to its next pause or end, and that step (or
+	// its run error).
 	Events []*agentv1.AgentEvent
 	Reply  *agentv1.AgentEvent
-	// Follower, with Follow and Resumed, follows the resumed run from the
-	// answer on, to its next pause or end, as Ask's follows a reply: the
-	// caller drives it (Start, Pump, Check) and must Close it. A door
-	// streams the run on with it.
+	// Follower, with Follow, follows the run after the answer, to its next
+	// pause or its end, as Ask's follows a reply: the caller drives it
+	// (Start, Pump, Check) and must Close it. A door streams the run on
+	// with it. It is set when this answer resumed the run, and for a
+	// duplicate whose run went on after the original answer (a retried
+	// request then streams what the first one did); it is nil while the
+	// run still waits for other answers.
 	Follower *Follower
+	// Appended are the events the answer appended, in order: the result or
+	// the decision, then, for a denial, the call's result (for a
+	// duplicate, the original ones). A door shows a denial's result from
+	// here: a follower starts after it.
+	Appended []*agentv1.AgentEvent
 }
 
 // ToolResult is a client's result of its tool's call.
@@ -229,8 +238,13 @@ func (s *Service) answer(ctx context.Context, a answering) (Answer, error) {
 			}
 			// Answered or closed meanwhile: the log says how.
 		}
-		out, err := s.notPending(ctx, a)
+		out, found, err := s.notPending(ctx, a)
 		if !errors.Is(err, errStepUnderWay) || try > 0 {
+			if err == nil && out.Duplicate && a.follow && f != nil {
+				if out, err = s.followDuplicate(ctx, a, out, found, f); out.Follower != nil {
+					f = nil // the caller's now
+				}
+			}
 			return out, err
 		}
 		if err := s.awaitStep(ctx, a); err != nil {
@@ -243,7 +257,7 @@ func (s *Service) answer(ctx context.Context, a answering) (Answer, error) {
 // resumed run goes to the replier here, and, with wait, the run is
 // followed to its next pause or end.
 func (s *Service) answered(ctx context.Context, a answering, pc engine.PendingCall, res engine.Answered, f *Follower) (Answer, error) {
-	out := Answer{Event: res.Events[0], Resumed: res.Resumed}
+	out := Answer{Event: res.Events[0], Resumed: res.Resumed, Appended: res.Events}
 	if res.Work != nil {
 		s.hand(a.agentID, res.Work)
 	}
@@ -262,7 +276,34 @@ func (s *Service) answered(ctx context.Context, a answering, pc engine.PendingCa
 	if err := s.await(ctx, f, follow.collect); err != nil {
 		return Answer{}, err
 	}
-	out.Events, out.Reply = follow.Events, follow.Reply
+	// The answer's own events after the first (a denial's result) are
+	// the run's too: the caller sees every event after the answer.
+	out.Events = append(res.Events[1:len(res.Events):len(res.Events)], follow.Events...)
+	out.Reply = follow.Reply
+	return out, nil
+}
+
+// followDuplicate gives out, a duplicate answer, a Follower of the run
+// after the original answer: f, subscribed before the log was read, then
+// replays what followed the answer in the log, and goes on live. Nothing
+// is followed while the run still waits at the step the answer answered
+// (other answers are missing): the caller says so itself (Paused).
+func (s *Service) followDuplicate(ctx context.Context, a answering, out Answer, found *foundCall, f *Follower) (Answer, error) {
+	if found == nil || found.runID == "" || found.replyTo == 0 {
+		return out, nil
+	}
+	after := out.Appended[len(out.Appended)-1].GetSeq()
+	p, err := s.Paused(ctx, a.agentID)
+	if err != nil {
+		return Answer{}, err
+	}
+	if p != nil && p.RunID == found.runID && p.StepSeq < after {
+		return out, nil
+	}
+	r := newOneReply(&agentv1.AgentEvent{Seq: found.replyTo}, false, false)
+	r.runID = found.runID
+	f.one, f.after = r, &after
+	out.Follower = f
 	return out, nil
 }
 
@@ -286,14 +327,24 @@ var errStepUnderWay = errors.New("the call's step is being written")
 // notPending says why nothing is pending under a.key, from the log: the
 // same answer given before is a duplicate (the original returned); any
 // other reason is an error naming it.
-func (s *Service) notPending(ctx context.Context, a answering) (Answer, error) {
+func (s *Service) notPending(ctx context.Context, a answering) (Answer, *foundCall, error) {
 	found, err := s.findCall(ctx, a)
 	if err != nil {
-		return Answer{}, err
+		return Answer{}, nil, err
 	}
+	out, err := found.why(a)
+	return out, &found, err
+}
+
+// why is notPending's answer, from what the log says of the call.
+func (found *foundCall) why(a answering) (Answer, error) {
 	switch {
 	case found.answer != nil && a.same(found.answer):
-		return Answer{Event: found.answer, Duplicate: true}, nil
+		appended := []*agentv1.AgentEvent{found.answer}
+		if found.denial != nil {
+			appended = append(appended, found.denial)
+		}
+		return Answer{Event: found.answer, Duplicate: true, Appended: appended}, nil
 	case found.answer != nil && found.closed:
 		return Answer{}, &Error{Kind: KindFailedPrecondition, Msg: fmt.Sprintf("%s was closed without its answer: %s", a.what, found.answer.GetToolCallResult().GetContent())}
 	case found.answer != nil:
@@ -326,6 +377,12 @@ type foundCall struct {
 	ended bool
 	// underWay is set when the call is in the step being written.
 	underWay bool
+	// runID and replyTo are the call's run and the user message it
+	// answers; denial is the result a denial appended after answer, if
+	// answer is one.
+	runID   string
+	replyTo uint64
+	denial  *agentv1.AgentEvent
 }
 
 // findCall reads the log for the call or interrupt a answers, and, if it
@@ -343,6 +400,7 @@ func (s *Service) findCall(ctx context.Context, a answering) (foundCall, error) 
 		}
 	}
 	if f.call != nil || f.interrupt {
+		f.runID, f.replyTo = runID, replyTo
 		return f, nil
 	}
 	run, err := s.runs.Run(ctx, a.agentID)
@@ -391,10 +449,14 @@ func (f *foundCall) see(ev *agentv1.AgentEvent, a answering, runID *string, repl
 		}
 	case *agentv1.AgentEvent_ToolCallResult:
 		r := k.ToolCallResult
-		if r.GetRunId() != *runID || engine.CallKey(r.GetToolCallId()) != a.key || f.answer != nil && !f.closed {
+		if r.GetRunId() != *runID || engine.CallKey(r.GetToolCallId()) != a.key {
 			return
 		}
 		switch {
+		case f.answer != nil && !f.closed:
+			if a.kind == engine.PendingDecision && r.GetState() == agentv1.ToolCallState_TOOL_CALL_STATE_DENIED && f.denial == nil {
+				f.denial = ev // the result the decision, a denial, appended
+			}
 		case r.GetState() == agentv1.ToolCallState_TOOL_CALL_STATE_CLOSED:
 			f.answer, f.closed = ev, true
 		case a.kind == engine.PendingResult && r.GetState() != agentv1.ToolCallState_TOOL_CALL_STATE_DENIED:

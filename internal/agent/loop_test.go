@@ -253,6 +253,16 @@ func TestApprovals(t *testing.T) {
 		if got := ans.Reply.GetMessage().GetText(); got != want {
 			t.Fatalf("approve %v: the model read %q, want %q", approve, got, want)
 		}
+		// The events are every one after the decision, the call's result
+		// first (a denial's, or the approved call's), then the step.
+		wantState := agentv1.ToolCallState_TOOL_CALL_STATE_DONE
+		if !approve {
+			wantState = agentv1.ToolCallState_TOOL_CALL_STATE_DENIED
+		}
+		if evs := ans.Events; len(evs) != 2 || evs[0].GetSeq() != ans.Event.GetSeq()+1 || evs[0].GetToolCallResult().GetState() != wantState ||
+			evs[1].GetSeq() != evs[0].GetSeq()+1 || evs[1].GetSeq() != ans.Reply.GetSeq() {
+			t.Fatalf("approve %v: the events after the decision: %v", approve, evs)
+		}
 		if again, err := s.DecideToolCall(c, Decision{AgentID: agentID, ToolCallID: call.GetToolCallId(), Approve: approve, Reason: "why not"}); err != nil || !again.Duplicate {
 			t.Fatalf("the decision replayed: %+v, %v; want a duplicate", again, err)
 		}

@@ -128,7 +128,8 @@ type Config struct {
 
 	// Tools are the sources of server tools: the gateway offers their
 	// tools to the model at every step and runs the calls itself. A name
-	// two sources offer is the first one's. Default none.
+	// two sources offer is the first one's. A client tool may not have a
+	// name a source offers or owns (tool.Owner). Default none.
 	Tools []tool.Source
 	// ClientTools are CLIENT_TOOLS: client tools every message lends, as
 	// if it sent them (a message's own of the same name replaces one).
@@ -155,17 +156,23 @@ type Config struct {
 	// 0 bounds nothing beyond MaxContextBytes.
 	ContextTokens int
 	// OnToolCall, if set, is told of every call of a server tool the
-	// gateway ran, when it ends, for metrics. It must return quickly.
+	// gateway ran, when it ends, for metrics and the call's log line. It
+	// must return quickly.
 	OnToolCall func(ToolCallDone)
 }
 
 // ToolCallDone describes a call of a server tool that ended: never its
 // arguments or its result.
 type ToolCallDone struct {
-	// Source is the tool's source; Tool its name as offered.
+	// Source is the tool's source (nil for a name no source offers or
+	// owns); Tool its name as offered.
 	Source tool.Source
 	Tool   string
-	// Outcome is ok, tool_error, timeout, cancelled or failed.
+	// Call names the agent, the run and the call.
+	Call tool.CallInfo
+	// Outcome is ok, tool_error, timeout, cancelled, failed, or
+	// unknown_tool for a tool no longer offered: the outcomes of the MCP
+	// source's calls, so that one set of words counts every call.
 	Outcome  string
 	Duration time.Duration
 }

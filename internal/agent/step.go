@@ -219,11 +219,18 @@ func (x *run) runCalls(out *runStream, box toolbox, calls []*agentv1.ToolCall, m
 }
 
 // call runs one server tool's call. A panic of the tool is its failure.
+// A call of a tool its step's toolbox no longer has (an approved call run
+// on resume) goes to the source that owns the name, if any, whose error
+// says why it cannot run.
 func (x *run) call(box toolbox, c *agentv1.ToolCall) (d callDone) {
 	s := x.s
 	d.c = c
 	name := c.GetName()
 	src := box.sourceOf(name)
+	if src == nil {
+		src = s.ownerOf(name)
+	}
+	info := tool.CallInfo{AgentID: x.r.agentID, RunID: x.st.runID, ToolCallID: c.GetToolCallId()}
 	start := time.Now()
 	outcome := "ok"
 	defer func() {
@@ -232,12 +239,10 @@ func (x *run) call(box toolbox, c *agentv1.ToolCall) (d callDone) {
 			d.result, d.isError, d.state, outcome = "error: the tool failed", true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "failed"
 		}
 		d.d = time.Since(start)
-		s.cfg.OnToolCall(ToolCallDone{Source: src, Tool: name, Outcome: outcome, Duration: d.d})
-		s.logger.Debug("tool call", "agent", x.r.agentID, "run_id", x.st.runID, "tool", name,
-			"outcome", outcome, "duration_ms", d.d.Milliseconds())
+		s.cfg.OnToolCall(ToolCallDone{Source: src, Tool: name, Call: info, Outcome: outcome, Duration: d.d})
 	}()
 	if src == nil {
-		d.result, d.isError, d.state, outcome = fmt.Sprintf("error: the tool %q is no longer offered", name), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "failed"
+		d.result, d.isError, d.state, outcome = fmt.Sprintf("error: the tool %q is no longer offered", name), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "unknown_tool"
 		return d
 	}
 	args := json.RawMessage(c.GetArguments())
@@ -246,7 +251,7 @@ func (x *run) call(box toolbox, c *agentv1.ToolCall) (d callDone) {
 	}
 	ctx, cancel := x.bounded(s.cfg.ToolTimeout)
 	defer cancel()
-	res, err := src.Call(ctx, name, args)
+	res, err := src.Call(tool.WithCallInfo(ctx, info), name, args)
 	max := s.cfg.ToolResultMaxBytes
 	switch {
 	case x.r.cancels.was() || x.ctx.Err() != nil:

@@ -50,7 +50,7 @@ func (s *Service) ValidateTools(ctx context.Context, defs []tool.Def) error {
 		if server == nil {
 			server = s.serverNames(ctx)
 		}
-		if server[d.Name] {
+		if server[d.Name] || s.ownerOf(d.Name) != nil {
 			return invalidf("tool %q is a server tool's name: the gateway runs that tool; give the client's another name", d.Name)
 		}
 	}
@@ -94,6 +94,17 @@ func (s *Service) serverNames(ctx context.Context) map[string]bool {
 	return names
 }
 
+// ownerOf is the first source that owns name (tool.Owner), offered now
+// or not, or nil.
+func (s *Service) ownerOf(name string) tool.Source {
+	for _, src := range s.cfg.Tools {
+		if o, ok := src.(tool.Owner); ok && o.Owns(name) {
+			return src
+		}
+	}
+	return nil
+}
+
 // toolbox is what one step offers the model and who runs each tool.
 type toolbox struct {
 	defs   []tool.Def
@@ -105,7 +116,9 @@ type toolbox struct {
 // lent: the server tools (listed again at every step, since an MCP
 // server's list may change), then the client tools, the message's
 // replacing Config.ClientTools' of the same name. A client tool with a
-// server tool's name is left out: the server's is offered.
+// server tool's name is left out: the server's is offered. (Validation
+// keeps such names out of new messages; a message kept in the log from
+// before a server was configured may still lend one.)
 func (s *Service) toolbox(ctx context.Context, lent []tool.Def) toolbox {
 	var b toolbox
 	if len(s.cfg.Tools) == 0 && len(lent) == 0 && len(s.cfg.ClientTools) == 0 {

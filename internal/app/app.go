@@ -28,6 +28,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -39,6 +42,7 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/agentgate/agentgate/internal/bridge"
+	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/console"
 	"github.com/agentgate/agentgate/internal/edge"
@@ -79,8 +83,10 @@ type Options struct {
 	// built: for tests of key rotation that cannot wait for the defaults.
 	JWT func(*identity.JWTConfig)
 	// Tools are the sources of server tools the gateway runs in the tool
-	// loop: tools written in Go, and later MCP servers. A source's tool
-	// that has the name of one of CLIENT_TOOLS stops the start.
+	// loop besides the MCP servers of MCP_SERVERS, which the App connects
+	// itself: tools written in Go, or any tool.Source of the caller's,
+	// which the caller closes. A name of CLIENT_TOOLS that a source
+	// offers or owns stops the start.
 	Tools []tool.Source
 }
 
@@ -114,6 +120,13 @@ type App struct {
 	burst *gctune.Burst
 	// metricsSrv serves /metrics on METRICS_ADDR, when set.
 	metricsSrv *http.Server
+	// mcp is the tools of MCP_SERVERS, connected in the background; nil
+	// without servers.
+	mcp *mcp.Source
+	// shutdownBy is when the shutdown must be over: SHUTDOWN_TIMEOUT after
+	// the drain began. Zero until it begins.
+	shutdownMu sync.Mutex
+	shutdownBy time.Time
 
 	// With Redis: stopConnect ends the connecting goroutine, which closes
 	// connected when it returns and sends on fatal (buffered) the failure
@@ -193,7 +206,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.log.Warn("ALLOWED_ORIGINS is empty: web pages from any site may open the WebSocket")
 	}
 
-	if err := checkToolNames(ctx, cfg, opts.Tools); err != nil {
+	tools, err := a.toolSources(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkToolNames(ctx, cfg, tools); err != nil {
+		a.closeMCP(context.Background())
 		return nil, err
 	}
 	// A large reply leaves a large heap behind, and so does a burst of new
@@ -213,20 +231,21 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		ContextMessages: cfg.Responder.ContextMessages,
 		Redact:          red.String,
 
-		Tools:              opts.Tools,
+		Tools:              tools,
 		ClientTools:        cfg.Tools.Client,
 		ToolApproval:       cfg.Tools.Approval,
 		MaxSteps:           cfg.Tools.MaxSteps,
 		ToolTimeout:        cfg.Tools.Timeout,
 		ToolResultMaxBytes: cfg.Tools.ResultMaxBytes,
 		ContextTokens:      cfg.Tools.ContextTokens,
-		OnToolCall:         a.countToolCall,
+		OnToolCall:         a.toolCalled,
 	})
 	a.health = health.New(health.Config{
 		Ping:       a.service.Ready,
 		Reason:     a.unreadyReason,
 		Services:   []string{agentv1connect.AgentServiceName},
 		Components: a.components(),
+		Details:    a.details(),
 		Logger:     a.log,
 	})
 	agentAPI := api.New(api.Config{
@@ -245,6 +264,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout}
 	}
 	if err := a.websocketBridge(agentAPI); err != nil {
+		a.closeMCP(context.Background())
 		return nil, err
 	}
 	routes["GET /ws/agent/{agent_id}"] = a.bridge
@@ -276,8 +296,35 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
+// toolSources are the sources of server tools of the loop: the caller's,
+// then the MCP servers' (MCP_SERVERS), whose Source starts connecting
+// now, in the background. A server down at start is logged by the Source
+// and retried; the gateway starts all the same, and /health's body shows
+// each server's state.
+func (a *App) toolSources(opts Options) ([]tool.Source, error) {
+	if len(a.cfg.Tools.MCPServers) == 0 {
+		return opts.Tools, nil
+	}
+	src, err := mcp.New(mcp.Config{
+		Servers:        a.cfg.Tools.MCPServers,
+		Timeout:        a.cfg.Tools.Timeout,
+		MaxResultBytes: a.cfg.Tools.ResultMaxBytes,
+		Logger:         a.log,
+		Observer:       a.metrics.Tools.MCP(),
+		Version:        a.version,
+	})
+	if err != nil {
+		return nil, &config.Error{Var: "MCP_SERVERS", Value: "[…]", Accept: err.Error()}
+	}
+	a.mcp = src
+	return append(slices.Clip(opts.Tools), src), nil
+}
+
 // checkToolNames refuses server tools that bear a name of CLIENT_TOOLS: a
-// call of that name would be run by the gateway, never by the client.
+// call of that name would be run by the gateway, never by the client. A
+// name a source owns (an MCP server's server__…) is refused too, though
+// its server may not be connected yet, so that no server tool can take a
+// client tool's name later.
 func checkToolNames(ctx context.Context, cfg config.Config, sources []tool.Source) error {
 	client := map[string]bool{}
 	for _, d := range cfg.Tools.Client {
@@ -289,17 +336,39 @@ func checkToolNames(ctx context.Context, cfg config.Config, sources []tool.Sourc
 				return &config.Error{Var: "CLIENT_TOOLS", Value: d.Name, Accept: "a client tool may not have a server tool's name: rename one of them"}
 			}
 		}
+		if o, ok := src.(tool.Owner); ok {
+			for _, d := range cfg.Tools.Client {
+				if o.Owns(d.Name) {
+					return &config.Error{Var: "CLIENT_TOOLS", Value: d.Name, Accept: "a client tool may not take a name of an MCP server's tools (server__tool): rename it"}
+				}
+			}
+		}
 	}
 	return nil
 }
 
-// countToolCall counts a server tool's call in the metrics. An MCP
-// server's calls are counted by its source, with the server's name.
-func (a *App) countToolCall(c agent.ToolCallDone) {
+// toolCalled counts a server tool's call in the metrics and writes its
+// log line: server "go" for any source but the MCP servers', whose calls
+// their Source counts and logs itself, with the server's name (so that
+// no call is counted twice).
+func (a *App) toolCalled(c agent.ToolCallDone) {
 	if _, isMCP := c.Source.(*mcp.Source); isMCP {
 		return
 	}
 	a.metrics.Tools.ToolCalled("go", c.Tool, c.Outcome, c.Duration)
+	level := slog.LevelInfo
+	if c.Outcome == "failed" || c.Outcome == "timeout" {
+		level = slog.LevelWarn
+	}
+	a.log.LogAttrs(context.Background(), level, "tool call",
+		slog.String("server", "go"),
+		slog.String("tool", clip.Value(c.Tool)),
+		logattr.Millis("duration_ms", c.Duration),
+		slog.String("outcome", c.Outcome),
+		slog.String("agent", clip.Value(c.Call.AgentID)),
+		slog.String("run_id", c.Call.RunID),
+		slog.String("tool_call_id", clip.Value(c.Call.ToolCallID)),
+	)
 }
 
 // agentHandler builds the Connect handler of the agent API, once, for the
@@ -403,8 +472,25 @@ func (a *App) components() map[string]func() string {
 	return map[string]func() string{"jwks": a.jwt.Status}
 }
 
+// details are what /health's body shows besides readiness: each MCP
+// server's state ("mcp_servers": name, transport, state, tools, reason,
+// since; never a URL, a command or a secret). A server that is down does
+// not fail readiness: the gateway works on without its tools, and a
+// replica that failed its probes for it would be taken out of service,
+// every replica at once, for one server's outage.
+func (a *App) details() map[string]func() any {
+	if a.mcp == nil {
+		return nil
+	}
+	return map[string]func() any{"mcp_servers": func() any { return a.mcp.Status() }}
+}
+
 // Serve serves on ln until ctx is done, then drains (see server.Serve).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	// The drain starts when ctx ends; Close ends the shutdown by
+	// SHUTDOWN_TIMEOUT after.
+	stop := context.AfterFunc(ctx, a.shuttingDown)
+	defer stop()
 	attrs := []any{
 		"addr", ln.Addr().String(),
 		"engine", a.name,
@@ -454,7 +540,30 @@ func (a *App) Handler() http.Handler { return a.server.Handler() }
 // Drain ends what Handler serves as Serve's drain does, for a program that
 // serves Handler itself: readiness fails, streams end with unavailable and
 // sockets close with 1001, by the time ctx is done (see server.Drain).
-func (a *App) Drain(ctx context.Context) error { return a.server.Drain(ctx) }
+func (a *App) Drain(ctx context.Context) error {
+	a.shuttingDown()
+	return a.server.Drain(ctx)
+}
+
+// shuttingDown notes when the shutdown began, the first time it is told.
+func (a *App) shuttingDown() {
+	a.shutdownMu.Lock()
+	defer a.shutdownMu.Unlock()
+	if a.shutdownBy.IsZero() {
+		a.shutdownBy = time.Now().Add(a.cfg.ShutdownTimeout)
+	}
+}
+
+// shutdownDeadline is when the shutdown must be over: SHUTDOWN_TIMEOUT
+// after it began, or from now if no drain began.
+func (a *App) shutdownDeadline() time.Time {
+	a.shutdownMu.Lock()
+	defer a.shutdownMu.Unlock()
+	if a.shutdownBy.IsZero() {
+		return time.Now().Add(a.cfg.ShutdownTimeout)
+	}
+	return a.shutdownBy
+}
 
 // startFacts says, for the start line, what answers the agents and where
 // clients come in: the responder, its model and upstream host (never a
@@ -472,7 +581,15 @@ func (a *App) startFacts() []any {
 	if a.cfg.Console {
 		doors += ",console"
 	}
-	return append(facts, "doors", doors)
+	facts = append(facts, "doors", doors)
+	if servers := a.cfg.Tools.MCPServers; len(servers) > 0 {
+		names := make([]string, len(servers))
+		for i, s := range servers {
+			names[i] = s.Name
+		}
+		facts = append(facts, "mcp_servers", strings.Join(names, ","))
+	}
+	return facts
 }
 
 // hostOf is a URL's host[:port], or "" if it has none.
@@ -484,9 +601,18 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
-// Close stops the repliers, the engine, and its connecting if it is
-// still under way, then the per-user limits, the JWT verifier and the
-// Redis client the App made.
+// Close stops the repliers, the MCP servers, the engine, and its
+// connecting if it is still under way, then the per-user limits, the JWT
+// verifier and the Redis client the App made.
+//
+// The MCP servers stop after the drain and after the repliers, by
+// SHUTDOWN_TIMEOUT after the drain began: in-flight calls finish during
+// the drain, and the runs they wait for may call tools until then; once
+// the repliers have stopped, no run calls a tool any more, and a run cut
+// by the shutdown is not written (the next replica to take the agent runs
+// the step again). Stopped before, a server would fail the calls in
+// flight, and their runs would write those failures as the calls'
+// results.
 func (a *App) Close() error {
 	if a.stopConnect != nil {
 		a.stopConnect()
@@ -494,9 +620,23 @@ func (a *App) Close() error {
 	}
 	a.burst.Stop()
 	a.service.Close()
+	ctx, cancel := context.WithDeadline(context.Background(), a.shutdownDeadline())
+	defer cancel()
+	a.closeMCP(ctx)
 	err := a.engine.Close()
 	a.closeAll()
 	return err
+}
+
+// closeMCP stops the MCP servers' connections and commands by ctx's
+// deadline; what is left then is killed.
+func (a *App) closeMCP(ctx context.Context) {
+	if a.mcp == nil {
+		return
+	}
+	if err := a.mcp.Close(ctx); err != nil {
+		a.log.Warn("mcp servers stopped late", "err", err)
+	}
 }
 
 // closeAll closes what the App made besides the service and the engine.

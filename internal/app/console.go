@@ -27,7 +27,8 @@ const consoleCheckPath = console.Path + "/check"
 //	403 origin: the page's origin is not in ALLOWED_ORIGINS
 //	400 invalid_argument: the agent id is not one
 //	403 permission_denied: the token may not administer the agent (the
-//	    console is an operator's: agents:admin)
+//	    console is an operator's: its socket, which says it is the
+//	    console's, needs agents:admin)
 //	503 max_connections: the server is at MAX_CONNECTIONS
 //	200 ok: nothing stands in the way now (retrying may help)
 //
@@ -62,7 +63,7 @@ func (a *App) consoleCheck(w http.ResponseWriter, r *http.Request) {
 		if err := agent.ValidateID(agentID); err != nil {
 			refuse(http.StatusBadRequest, "invalid_argument", err.Error(), false)
 		} else if err := id.Allows(agentID, identity.Admin); err != nil {
-			refuse(http.StatusForbidden, "permission_denied", err.Error()+": the console needs it", false)
+			refuse(http.StatusForbidden, "permission_denied", "the console is for operators: "+err.Error(), false)
 		} else if a.edge.Full() {
 			refuse(http.StatusServiceUnavailable, "max_connections", "the gateway is at its connection limit (MAX_CONNECTIONS); the page retries", true)
 		}

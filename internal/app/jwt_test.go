@@ -93,8 +93,8 @@ var threeProtocols = allProtocols[:3]
 // everyDoor says how every way in answers tok for agentID, by door: the
 // Connect code of a SendMessage in each protocol ("ok" when it is
 // answered), the HTTP status of a socket's upgrade (101 when it opens),
-// of an AG-UI run and of an AI SDK chat, and the console check's status
-// and reason.
+// of the console's socket (console=true), of an AG-UI run and of an AI
+// SDK chat, and the console check's status and reason.
 func everyDoor(t *testing.T, srv *apptest.Server, tok, agentID string) map[string]string {
 	t.Helper()
 	ctx := testCtx(t)
@@ -106,6 +106,11 @@ func everyDoor(t *testing.T, srv *apptest.Server, tok, agentID string) map[strin
 	}
 	c, res := dial(t, wsURL(srv, agentID, ""), nil, "agent.v1", "bearer."+tok)
 	got["socket"] = strconv.Itoa(res.StatusCode)
+	if c != nil {
+		c.Close()
+	}
+	c, res = dial(t, wsURL(srv, agentID, "console=true"), nil, "agent.v1", "bearer."+tok)
+	got["console socket"] = strconv.Itoa(res.StatusCode)
 	if c != nil {
 		c.Close()
 	}
@@ -130,10 +135,16 @@ func codeOf(err error) string {
 	return connect.CodeOf(err).String()
 }
 
-// answers are the answers of everyDoor to a kind of token.
+// answers are the answers of everyDoor to a kind of token. The console's
+// socket is refused with the status of the console check's answer, which
+// explains that refusal to the page.
 func answers(connectCode, socket, doors, console string) map[string]string {
+	consoleSocket, _, _ := strings.Cut(console, " ")
+	if consoleSocket == "200" {
+		consoleSocket = "101"
+	}
 	return map[string]string{"connect": connectCode, "grpc": connectCode, "grpcweb": connectCode,
-		"socket": socket, "agui": doors, "aisdk": doors, "console": console}
+		"socket": socket, "console socket": consoleSocket, "agui": doors, "aisdk": doors, "console": console}
 }
 
 // TestJWTAlgorithms: users' tokens signed with HS256 (AUTH_JWT_SECRET) or

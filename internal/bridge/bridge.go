@@ -83,7 +83,6 @@ import (
 	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/edge"
-	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/agentgate/agentgate/internal/pbjson"
 	"github.com/gorilla/websocket"
@@ -264,9 +263,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // validate refuses what is wrong with the request itself: its agent_id, its
 // query, its not being an upgrade, its origin, an agent the caller may not
 // use. It costs the server nothing: no place, no rate token and no
-// subscription is taken before it. The push needs Read on the agent; a
-// socket without one needs only to reach it, since each of its calls is
-// authorized on its own.
+// subscription is taken before it. The push needs Read on the agent, the
+// console's socket Admin; a socket without either needs only to reach
+// it, since each of its calls is authorized on its own.
 func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, bool) {
 	if err := agent.ValidateID(r.PathValue("agent_id")); err != nil {
 		b.refuse(w, r, http.StatusBadRequest, "bad_agent_id", err.Error())
@@ -287,11 +286,7 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 		ref.Write(w)
 		return opts, false
 	}
-	var perm identity.Permission // reach the agent
-	if opts.subscribe {
-		perm = identity.Read
-	}
-	if ref := b.edge.Authorize(r, edge.WebSocket, r.PathValue("agent_id"), perm); ref != nil {
+	if ref := b.edge.Authorize(r, edge.WebSocket, r.PathValue("agent_id"), opts.perm()); ref != nil {
 		ref.Write(w)
 		return opts, false
 	}

@@ -209,6 +209,7 @@ func TestRefusedBeforeUpgrade(t *testing.T) {
 		{"/ws/agent/ok?deltas=some", http.StatusBadRequest},
 		{"/ws/agent/ok?subscribe=false&deltas=false", http.StatusBadRequest},
 		{"/ws/agent/ok?batch=often", http.StatusBadRequest},
+		{"/ws/agent/ok?console=perhaps", http.StatusBadRequest},
 	} {
 		ctx := testCtx(t)
 		_, res, err := websocket.DefaultDialer.DialContext(ctx, wsURL(srv, tc.path), nil)

@@ -8,20 +8,25 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/clip"
+	"github.com/agentgate/agentgate/internal/identity"
 )
 
 // pushOptions are the socket's query parameters: ?after_seq=N replays the
 // events after N first (&epoch=E names the log N counts in, so that a log
 // created anew is replayed whole after a history_reset), ?subscribe=false
 // turns push off, ?deltas=false leaves the reply's text deltas out of the
-// push, and ?batch=true lets several frames share a WebSocket message,
-// one a line.
+// push, ?batch=true lets several frames share a WebSocket message, one a
+// line, and ?console=true says the socket is the operator's console's.
 type pushOptions struct {
 	subscribe  bool
 	after      *uint64
 	epoch      string
 	skipDeltas bool
 	batch      bool
+	// console: the console page's socket, which is an operator's: its
+	// caller needs Admin on the agent, at the upgrade and at each refresh.
+	// A socket that does not say so needs what its push needs.
+	console bool
 }
 
 func parsePushOptions(r *http.Request) (pushOptions, error) {
@@ -70,5 +75,25 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 		}
 		o.batch = b
 	}
+	if v := q.Get("console"); v != "" {
+		c, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("console=%q: want true or false", clip.String(v, 32))
+		}
+		o.console = c
+	}
 	return o, nil
+}
+
+// perm is what the socket needs of its caller on the agent: Admin for the
+// console, Read for the push, and otherwise only to reach the agent, since
+// each call is authorized on its own.
+func (o pushOptions) perm() identity.Permission {
+	switch {
+	case o.console:
+		return identity.Admin
+	case o.subscribe:
+		return identity.Read
+	}
+	return 0
 }

@@ -44,7 +44,7 @@ type session struct {
 	maxCalls int
 	sink     sink
 	// perm is what the socket needs of its caller on the agent (Read for
-	// its push): a refresh must still allow it.
+	// its push, Admin for the console's): a refresh must still allow it.
 	perm identity.Permission
 
 	// caller, once the socket's token was refreshed, is ctx with the

@@ -76,10 +76,7 @@ func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptio
 	s.wr.init(s)
 	s.push = push{s: s, skipDeltas: opts.skipDeltas}
 	s.calls = session{rpc: b.rpc, agentID: s.agentID, peer: r.RemoteAddr,
-		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s, next: make(chan started)}
-	if opts.subscribe {
-		s.calls.perm = identity.Read
-	}
+		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s, next: make(chan started), perm: opts.perm()}
 	return s
 }
 

@@ -2,7 +2,14 @@
 // the binary, that talks to one agent over the WebSocket bridge exactly as
 // the legacy browser frontend does. It is the quickest proof, right after a
 // deploy, that the gateway answers: open /console, pick an agent, send a
-// message and watch the reply stream in.
+// message and watch the reply stream in. It also shows the tool loop at
+// work, step by step, and lets the operator answer it: type the result of
+// a client tool's pending call, approve or deny a call that waits for a
+// person.
+//
+// It is an operator's page: its socket says so (console=true), and the
+// edge then wants agents:admin on the agent, where a plain socket needs
+// agents:read.
 //
 // The page is plain HTML, CSS and JavaScript with no build step and no
 // third-party code, so it adds nothing to the binary's supply chain.

@@ -19,9 +19,20 @@ func (r *record) ToolStart(id, name string) { r.add("tool-start %s %s", id, name
 func (r *record) ToolArgs(id, d string)     { r.add("tool-args %s %s", id, d) }
 func (r *record) ToolEnd(id string)         { r.add("tool-end %s", id) }
 func (r *record) ToolResult(id, c string)   { r.add("tool-result %s %s", id, c) }
-func (r *record) Finish(m *agentv1.Message) { r.add("finish %s", m.GetFinishReason()) }
-func (r *record) Fail(code, msg string)     { r.add("fail %s %s", code, msg) }
-func (r *record) String() string            { return strings.Join(*r, "\n") }
+func (r *record) Step(id string)            { r.add("step %s", id) }
+func (r *record) ToolError(id, c string, s agentv1.ToolCallState) {
+	r.add("tool-error %s %s %s", id, c, s)
+}
+func (r *record) Approval(a *agentv1.ToolApprovalRequest) {
+	r.add("approval %s %s", a.GetToolCallId(), a.GetApprovalId())
+}
+func (r *record) Decided(d *agentv1.ToolCallDecision) {
+	r.add("decided %s %v", d.GetToolCallId(), d.GetApproved())
+}
+func (r *record) Persisted(*agentv1.Message) {}
+func (r *record) Finish(m *agentv1.Message)  { r.add("finish %s", m.GetFinishReason()) }
+func (r *record) Fail(code, msg string)      { r.add("fail %s %s", code, msg) }
+func (r *record) String() string             { return strings.Join(*r, "\n") }
 func started(run, msg string) *agentv1.AgentEvent {
 	return &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{RunId: run, MessageId: msg}}}
 }
@@ -145,5 +156,131 @@ func TestAssemblerFailEndsOnce(t *testing.T) {
 	a.Event(reply("m", "x"))
 	if want := "start m\nfail unavailable server is shutting down; retry"; got.String() != want {
 		t.Fatalf("got\n%s", got.String())
+	}
+}
+
+func stepStarted(run, msg string) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_StepStarted{StepStarted: &agentv1.StepStarted{RunId: run, MessageId: msg, Step: 1}}}
+}
+
+// step is a persisted step of run r that called tools: the run goes on, or
+// pauses if a call waits.
+func step(msg, text string, calls ...*agentv1.ToolCall) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{Seq: 2, Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{
+		MessageId: msg, Role: agentv1.Role_ROLE_ASSISTANT, Text: text, ToolCalls: calls, RunId: "r",
+		FinishReason: agentv1.FinishReason_FINISH_REASON_TOOL_CALLS}}}
+}
+
+func persistedResult(msg, id, c string, state agentv1.ToolCallState) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{Seq: 3, Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: &agentv1.ToolCallResult{
+		RunId: "r", MessageId: msg, ToolCallId: id, Content: c, State: state,
+		IsError: state != agentv1.ToolCallState_TOOL_CALL_STATE_DONE}}}
+}
+
+// earlierResult is the live result of a call of the earlier step msg: an
+// approved call that ran as its run went on.
+func earlierResult(msg, id, c string) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolCallResult{ToolCallResult: &agentv1.ToolCallResult{
+		RunId: "r", MessageId: msg, ToolCallId: id, Content: c, State: done}}}
+}
+
+func approvalAsked(msg, id, approval string) *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_ToolApprovalRequest{ToolApprovalRequest: &agentv1.ToolApprovalRequest{
+		RunId: "r", MessageId: msg, ToolCallId: id, ApprovalId: approval, Name: "transfer", Reason: "tool_call"}}}
+}
+
+var (
+	done     = agentv1.ToolCallState_TOOL_CALL_STATE_DONE
+	denied   = agentv1.ToolCallState_TOOL_CALL_STATE_DENIED
+	pending  = agentv1.ToolCallState_TOOL_CALL_STATE_PENDING
+	awaiting = agentv1.ToolCallState_TOOL_CALL_STATE_AWAITING_APPROVAL
+)
+
+func call(id, name, args, result string, state agentv1.ToolCallState) *agentv1.ToolCall {
+	return &agentv1.ToolCall{ToolCallId: id, Name: name, Arguments: args, Result: result, State: state,
+		IsError: state == denied, ApprovalId: map[bool]string{true: "ap-" + id}[state == awaiting]}
+}
+
+// TestAssemblerSteps: a run of several steps, each its own message; pauses
+// that end the sequence, or not when the follower says so (last false);
+// a run that goes on after the client's answers.
+func TestAssemblerSteps(t *testing.T) {
+	t.Parallel()
+	type ev struct {
+		e    *agentv1.AgentEvent
+		last bool
+	}
+	for _, tc := range []struct {
+		name      string
+		continue_ []string // Continue with these known calls, if not nil
+		events    []ev
+		want      []string
+	}{{
+		name: "a server tool's step goes on, live",
+		events: []ev{
+			{e: started("r", "m0")}, {e: delta("r", "m0", "Looking. ")}, {e: toolStart("r", "m0", "s1", "lookup")},
+			{e: toolArgs("r", "s1", `{}`)}, {e: toolEnd("r", "s1")}, {e: toolResult("r", "s1", "found")},
+			{e: step("m0", "Looking. ", call("s1", "lookup", `{}`, "found", done))},
+			{e: stepStarted("r", "m1")}, {e: delta("r", "m1", "Found it.")}, {e: reply("m1", "Found it."), last: true},
+		},
+		want: []string{`start m0`, `text "Looking. "`, `tool-start s1 lookup`, `tool-args s1 {}`, `tool-end s1`, `tool-result s1 found`,
+			`step m1`, `text "Found it."`, `finish FINISH_REASON_STOP`},
+	}, {
+		name: "a run read from the log: each step from its message, the step_started lost",
+		events: []ev{
+			{e: step("m0", "", call("s1", "lookup", `{}`, "found", done))}, {e: reply("m1", "Found it."), last: true},
+		},
+		want: []string{`start m0`, `tool-start s1 lookup`, `tool-args s1 {}`, `tool-end s1`, `tool-result s1 found`,
+			`step m1`, `text "Found it."`, `finish FINISH_REASON_STOP`},
+	}, {
+		name: "a pause for a client call and an approval, its request live",
+		events: []ev{
+			{e: started("r", "m0")}, {e: toolStart("r", "m0", "c1", "get_location")}, {e: toolEnd("r", "c1")},
+			{e: toolStart("r", "m0", "t1", "transfer")}, {e: approvalAsked("m0", "t1", "ap-t1")},
+			{e: step("m0", "", call("c1", "get_location", "", "", pending), call("t1", "transfer", "", "", awaiting)), last: true},
+		},
+		want: []string{`start m0`, `tool-start c1 get_location`, `tool-end c1`, `tool-start t1 transfer`, `tool-end t1`,
+			`approval t1 ap-t1`, `finish FINISH_REASON_TOOL_CALLS`},
+	}, {
+		name: "a replayed pause that the run went on after (last false), its answers, then the end",
+		events: []ev{
+			{e: step("m0", "", call("c1", "get_location", "{}", "", pending), call("t1", "transfer", "{}", "", awaiting))},
+			{e: persistedResult("m0", "c1", "Lyon", done)},
+			{e: &agentv1.AgentEvent{Seq: 4, Kind: &agentv1.AgentEvent_ToolCallDecision{ToolCallDecision: &agentv1.ToolCallDecision{
+				RunId: "r", MessageId: "m0", ToolCallId: "t1", ApprovalId: "ap-t1"}}}},
+			{e: persistedResult("m0", "t1", "denied", denied)},
+			{e: stepStarted("r", "m1")}, {e: reply("m1", "No."), last: true},
+		},
+		want: []string{`start m0`, `tool-start c1 get_location`, `tool-args c1 {}`, `tool-end c1`, `tool-start t1 transfer`,
+			`tool-args t1 {}`, `tool-end t1`, `approval t1 ap-t1`, `tool-result c1 Lyon`, `decided t1 false`,
+			`tool-error t1 denied TOOL_CALL_STATE_DENIED`, `step m1`, `text "No."`, `finish FINISH_REASON_STOP`},
+	}, {
+		name:      "a run that goes on after the client's answers: known results are not passed on, an approved call's result is",
+		continue_: []string{"c1"},
+		events: []ev{
+			{e: persistedResult("m0", "c1", "Lyon", done)}, {e: persistedResult("m0", "t2", "denied", denied)},
+			{e: stepStarted("r", "m1")}, {e: earlierResult("m0", "t1", "sent")}, {e: delta("r", "m1", "Sent.")},
+			{e: reply("m1", "Sent."), last: true},
+		},
+		want: []string{`start `, `tool-error t2 denied TOOL_CALL_STATE_DENIED`, `step m1`, `tool-result t1 sent`, `text "Sent."`,
+			`finish FINISH_REASON_STOP`},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got record
+			a := NewAssembler(&got)
+			if tc.continue_ != nil {
+				a.Continue(tc.continue_...)
+			}
+			for _, e := range tc.events {
+				a.event(e.e, e.last)
+			}
+			if !a.Ended() {
+				t.Error("not ended")
+			}
+			if want := record(tc.want); got.String() != want.String() {
+				t.Errorf("got\n%s\nwant\n%s", got.String(), want.String())
+			}
+		})
 	}
 }

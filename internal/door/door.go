@@ -10,13 +10,16 @@
 // (Exchange.Check: the origin, the content type; Config.DecodeBody),
 // authorized (Exchange.Authorize: Write on the agent, or Read to resume)
 // and admitted (Exchange.Admit: the connection limits), asks the service
-// (Exchange.Ask), and is observed, its access-log line and metrics, when it
-// ends. Its reply is relayed
-// (Config.Relay): Follow streams the reply's events until it ends, the
-// client goes or the server drains; an Assembler turns them into a
-// well-formed sequence of calls on the door's Translator, filling in from
-// the persisted reply what the live events missed; and SSE writes the Translator's wire events as Server-Sent
-// Events frames. Errors become an Error (ErrorOf): an HTTP status and a
+// (Exchange.Ask) or answers what the agent's paused run waits for
+// (Exchange.Answer: a client tool's result, a person's decision), and is
+// observed, its access-log line and metrics, when it ends. Its reply, a
+// run of one or more steps, is relayed (Config.Relay): Follow streams the
+// reply's events until the run ends or pauses, the client goes or the
+// server drains; an Assembler turns them into a well-formed sequence of
+// calls on the door's Translator, filling in from the persisted steps what
+// the live events missed; and SSE writes the Translator's wire events as
+// Server-Sent Events frames. A run that still waits after the answers is
+// told as it stands (WaitingStep), without a follower. Errors become an Error (ErrorOf): an HTTP status and a
 // JSON body before the stream, the wire's error event after it. Config is
 // the settings and the policy the wiring gives every door.
 package door
@@ -40,6 +43,13 @@ type Service interface {
 	// ActiveRun follows the reply being written to the agent, or returns
 	// nil if none is.
 	ActiveRun(ctx context.Context, agentID string) (*agent.Follower, error)
+	// SubmitToolResult and DecideToolCall take a client's answer to what
+	// a paused run waits for; with Follow, the answer that resumes the run
+	// comes with a follower of what the run does next.
+	SubmitToolResult(ctx context.Context, in agent.ToolResult) (agent.Answer, error)
+	DecideToolCall(ctx context.Context, in agent.Decision) (agent.Answer, error)
+	// Paused reads the run that waits for answers now, nil if none does.
+	Paused(ctx context.Context, agentID string) (*agent.PausedRun, error)
 }
 
 var _ Service = (*agent.Service)(nil)

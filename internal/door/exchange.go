@@ -10,6 +10,7 @@ import (
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/edge"
 	"github.com/agentgate/agentgate/internal/identity"
+	"github.com/agentgate/agentgate/tool"
 )
 
 // Exchange is one door request as it is answered: it keeps the record that
@@ -93,16 +94,17 @@ func (x *Exchange) Admit() bool {
 }
 
 // Ask appends text as the user message of the request, with messageID as
-// its client_message_id, and follows its reply (Service.Ask), recording
-// whether the message was a retry. The message counts against the user's
-// USER_MESSAGE_RATE first (429 with Retry-After). A refusal is answered
-// (Refuse) and reported as false. The caller closes the reply.
-func (x *Exchange) Ask(agentID, text, messageID string) (*agent.Follower, bool) {
+// its client_message_id and the client tools it lends, and follows its
+// reply (Service.Ask), recording whether the message was a retry. The
+// message counts against the user's USER_MESSAGE_RATE first (429 with
+// Retry-After). A refusal is answered (Refuse) and reported as false. The
+// caller closes the reply.
+func (x *Exchange) Ask(agentID, text, messageID string, tools ...tool.Def) (*agent.Follower, bool) {
 	if ref := x.c.Edge.LimitMessage(x.r, x.Rec.Door); ref != nil {
 		x.refuseAtEdge(ref)
 		return nil, false
 	}
-	reply, err := x.c.Service.Ask(x.r.Context(), agentID, text, messageID)
+	reply, err := x.c.Service.Ask(x.r.Context(), agentID, text, messageID, tools...)
 	if err != nil {
 		x.Refuse(ErrorOf(err))
 		return nil, false

@@ -33,6 +33,11 @@ type Config struct {
 	// is wrong. They do not change readiness: each is something the server
 	// works on without (with less), which a person should see.
 	Components map[string]func() string
+	// Details are more states /health's body reports, each under its own
+	// key beside status (such as "mcp_servers": a list of objects), for
+	// what a string cannot say. Like Components, they do not change
+	// readiness. Their keys must not be status, reason or components.
+	Details map[string]func() any
 	// PingTimeout bounds one Ping. Default 1s.
 	PingTimeout time.Duration
 	// CacheFor is how long a Ping result is reused, so that frequent probes
@@ -132,6 +137,35 @@ type status struct {
 	Status     string            `json:"status"`
 	Reason     string            `json:"reason,omitempty"`
 	Components map[string]string `json:"components,omitempty"`
+	// details are written after the fields, each under its key, sorted.
+	details map[string]any
+}
+
+// MarshalJSON writes the fields, then the details.
+func (st status) MarshalJSON() ([]byte, error) {
+	type fields status // without this method
+	b, err := json.Marshal(fields(st))
+	if err != nil || len(st.details) == 0 {
+		return b, err
+	}
+	more, err := json.Marshal(st.details) // keys sorted
+	if err != nil {
+		return nil, err
+	}
+	// {"status":…} and {"k":…} make {"status":…,"k":…}.
+	return append(append(b[:len(b)-1], ','), more[1:]...), nil
+}
+
+// details reads the states of Config.Details.
+func (s *State) details() map[string]any {
+	if len(s.cfg.Details) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(s.cfg.Details))
+	for name, f := range s.cfg.Details {
+		out[name] = f()
+	}
+	return out
 }
 
 // components reads the states of Config.Components.
@@ -155,14 +189,14 @@ func (s *State) Root(w http.ResponseWriter, r *http.Request) {
 }
 
 // Readiness answers /health: 200 while ready, 503 with the reason otherwise,
-// with the components' states either way.
+// with the components' states and the details either way.
 func (s *State) Readiness(w http.ResponseWriter, r *http.Request) {
 	reason, ok := s.Ready(r.Context())
 	if ok {
-		writeJSON(w, http.StatusOK, status{Status: "ok", Components: s.components()})
+		writeJSON(w, http.StatusOK, status{Status: "ok", Components: s.components(), details: s.details()})
 		return
 	}
-	writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: reason, Components: s.components()})
+	writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: reason, Components: s.components(), details: s.details()})
 }
 
 // Liveness answers /health/live: 200 while the process runs, draining or not,

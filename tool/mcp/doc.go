@@ -39,7 +39,9 @@
 // description (or title) and input schema are the server's. The list is
 // listed again when the server says it changed (notifications/tools/
 // list_changed), and after each reconnection; a server's tools are offered
-// only while it is connected.
+// only while it is connected. The Source owns (tool.Owner) every name of
+// its servers' prefixes, offered now or not: the gateway keeps client
+// tools out of them.
 //
 // # Results
 //
@@ -75,8 +77,10 @@
 // Status gives each server's state for /health's body: connecting, ready
 // with its number of tools, down with a short reason, or closed, and
 // since when; never a URL, a command or a secret. Each call writes one log
-// line (message "mcp call": server, tool, duration_ms, outcome,
-// result_bytes; never the arguments or the result), and is told to the
+// line (message "mcp call": mcp_server, tool, duration_ms, outcome,
+// result_bytes, and agent, run_id and tool_call_id when the context has a
+// tool.CallInfo, as the gateway's calls do; never the arguments or the
+// result), and is told to the
 // Observer with its duration, for metrics; each change of a server's
 // state is logged and told too. A command's standard error is logged at
 // debug level.

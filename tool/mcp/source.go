@@ -72,7 +72,10 @@ type Source struct {
 	wg sync.WaitGroup
 }
 
-var _ tool.Source = (*Source)(nil)
+var (
+	_ tool.Source = (*Source)(nil)
+	_ tool.Owner  = (*Source)(nil)
+)
 
 // New checks cfg and starts connecting to its servers in the background.
 // It does not wait for them: a server that is down is retried until it
@@ -171,6 +174,15 @@ func (s *Source) Tools(context.Context) []tool.Def {
 		c.mu.Unlock()
 	}
 	return out
+}
+
+// Owns implements tool.Owner: the Source owns every name of its servers'
+// prefixes (server__…), offered now or not, so that the gateway keeps
+// client tools out of them and sends it a call of one whose server is
+// down, which fails saying so.
+func (s *Source) Owns(name string) bool {
+	server, ok := serverOf(name)
+	return ok && s.byName[server] != nil
 }
 
 // Status returns each server's state, in the order of Config.Servers.
@@ -285,7 +297,8 @@ func (s *Source) callError(ctx context.Context, c *conn, cs *sdk.ClientSession, 
 }
 
 // report tells the Observer of a call and writes its log line: server,
-// tool, duration and outcome, never its arguments or its result.
+// tool, duration and outcome, and the agent, run and call that made it
+// when ctx says (tool.CallInfo); never its arguments or its result.
 func (s *Source) report(ctx context.Context, info Call, err error) {
 	s.cfg.Observer.Called(info)
 	level := slog.LevelInfo
@@ -298,6 +311,10 @@ func (s *Source) report(ctx context.Context, info Call, err error) {
 		slog.String("tool", clip.Value(info.Tool)),
 		logattr.Millis("duration_ms", info.Duration),
 		slog.String("outcome", string(info.Outcome)),
+	}
+	if ci, ok := tool.CallInfoFrom(ctx); ok {
+		attrs = append(attrs, slog.String("agent", clip.Value(ci.AgentID)), slog.String("run_id", clip.Value(ci.RunID)),
+			slog.String("tool_call_id", clip.Value(ci.ToolCallID)))
 	}
 	if err == nil {
 		attrs = append(attrs, slog.Int("result_bytes", info.ResultBytes))

@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import { build } from "esbuild";
 import { chromium, type Browser } from "playwright-core";
 import { freePort } from "../../ts/test/ports.js";
-import { startGateway } from "./gateway.js";
+import { history, startGateway } from "./gateway.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -42,10 +42,14 @@ after(async () => {
   await browser?.close();
 });
 
-/** servePage serves the chat page and its bundle on a loopback port of its own. */
-async function servePage(): Promise<{ origin: string; close: () => Promise<void> }> {
+const chatPage = `<!doctype html><meta charset="utf-8"><title>useChat page</title>
+<form id="form"><input id="text" autocomplete="off"><button>Send</button></form>
+<p id="reply"></p><script type="module" src="/chat.js"></script>`;
+
+/** servePage serves a page (html) and the bundle of its script (entry, at /chat.js) on a loopback port of its own. */
+async function servePage(entry = "chat.ts", html = chatPage): Promise<{ origin: string; close: () => Promise<void> }> {
   const bundle = await build({
-    entryPoints: [path.join(here, "page", "chat.ts")],
+    entryPoints: [path.join(here, "page", entry)],
     bundle: true,
     format: "esm",
     platform: "browser",
@@ -54,9 +58,6 @@ async function servePage(): Promise<{ origin: string; close: () => Promise<void>
     logLevel: "silent",
   });
   const js = bundle.outputFiles[0].text;
-  const html = `<!doctype html><meta charset="utf-8"><title>useChat page</title>
-<form id="form"><input id="text" autocomplete="off"><button>Send</button></form>
-<p id="reply"></p><script type="module" src="/chat.js"></script>`;
   const srv = http.createServer((req, res) => {
     if (req.url?.startsWith("/chat.js")) {
       res.writeHead(200, { "content-type": "text/javascript" }).end(js);
@@ -111,6 +112,39 @@ test("a useChat-style page streams the reply, and the console sees the conversat
       );
       return JSON.stringify(got) === JSON.stringify(w);
     }, want, { timeout: 20_000 });
+    assert.deepEqual(errors.map(String), [], "no script errors");
+  } finally {
+    await ctx.close();
+    assert.equal(await gw.stop(), 0);
+    await page.close();
+  }
+});
+
+test("a page lends a tool: the agent calls it, the page runs it, the run goes on", { timeout: 120_000 }, async () => {
+  const page = await servePage(
+    "tools.ts",
+    `<!doctype html><meta charset="utf-8"><title>The tools page</title>
+<form id="form"><input id="text" autocomplete="off"><button>Send</button></form>
+<p id="reply"></p><script type="module" src="/chat.js"></script>`,
+  );
+  const gw = await startGateway({ AUTH_TOKENS: token, ALLOWED_ORIGINS: page.origin });
+  const ctx = await browser.newContext();
+  try {
+    const errors: Error[] = [];
+    const tab = await ctx.newPage();
+    tab.on("pageerror", (e) => errors.push(e));
+    const q = new URLSearchParams({ gateway: gw.url, agent: "browser-tools", token });
+    await tab.goto(`${page.origin}/?${q}`);
+    await tab.fill("#text", "tools get_page_title");
+    await tab.press("#text", "Enter");
+    await tab.locator('#reply[data-state="done"]').waitFor({ timeout: 30_000 });
+    assert.equal(await tab.textContent("#reply"), "Calling get_page_title. done: get_page_title=The tools page");
+    const ran = await tab.evaluate(() => (window as unknown as { ran: string[] }).ran);
+    assert.equal(ran.length, 1, "the page ran the call once");
+    const log = await history(gw, "browser-tools", { Authorization: `Bearer ${token}` });
+    const result = log.find((e) => e.toolCallResult)?.toolCallResult;
+    assert.equal(result?.toolCallId, ran[0]);
+    assert.equal(result?.content, "The tools page");
     assert.deepEqual(errors.map(String), [], "no script errors");
   } finally {
     await ctx.close();

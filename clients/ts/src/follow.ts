@@ -22,6 +22,11 @@ export interface FollowOptions {
   baseDelayMs?: number;
   /** Longest retry delay in ms. Default 10000. */
   maxDelayMs?: number;
+  /**
+   * Told as each Subscribe starts, the first and every resume, with the
+   * seq it replays after (undefined: live events only).
+   */
+  onSubscribe?: (afterSeq: bigint | undefined) => void;
 }
 
 /** Codes that retrying cannot fix: the caller's request is wrong. */
@@ -55,6 +60,7 @@ export class AgentFollower implements AsyncIterable<AgentEvent> {
       // resumed at once, with the client's next token (its getToken). One
       // refused as it starts is final: the client has no better token.
       const began = Date.now();
+      this.opts.onSubscribe?.(this.lastSeq);
       try {
         const stream = this.client.subscribe(
           {

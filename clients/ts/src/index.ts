@@ -56,4 +56,27 @@ export function createNodeClient(opts: NodeClientOptions): AgentClient {
 }
 
 export { AgentFollower, followAgent, type FollowOptions } from "./follow.js";
-export { AgentSocket, connectSocket, CLOSE_TOKEN_EXPIRED, SocketCallError, type SocketOptions } from "./socket.js";
+export {
+  AgentSocket,
+  connectSocket,
+  CLOSE_TOKEN_EXPIRED,
+  SocketCallError,
+  type AnswerOptions,
+  type DecideOptions,
+  type SendOptions,
+  type SocketOptions,
+} from "./socket.js";
+export { Run, RunTracker, answered, type RunStatus, type RunStep, type RunToolCall, type ToolDecision } from "./run.js";
+export { AgentSession, openSession, type SessionOptions } from "./session.js";
+export {
+  ToolRunner,
+  codeOf,
+  defineTool,
+  outcomeOf,
+  toolDefs,
+  type AnyClientTool,
+  type ClientTool,
+  type ToolLoopOptions,
+  type ToolOutcome,
+  type ToolRunnerOptions,
+} from "./tools.js";

@@ -8,15 +8,35 @@
 // network), it reconnects with a fresh token and resumes after the last
 // persisted event it saw, with its epoch, so that nothing is missed and
 // nothing shown twice.
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { SendMessageResponseSchema, type SendMessageResponse } from "./gen/agent/v1/agent_pb.js";
-import { AgentEventSchema, type AgentEvent } from "./gen/agent/v1/event_pb.js";
+//
+// It keeps the agent's runs (runs, a RunTracker) from every event it gets,
+// pushed or in a response, and answers the calls of its client tools: it
+// lends its tools with each message, runs a call of one with execute once,
+// and sends the result until the gateway took it, across reconnects. After
+// a reconnect that replays, it runs nothing until the replay reached the
+// log's end as it was at the open (GetAgent's lastSeq): a call replayed as
+// pending may have been answered since, a few events later.
+import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  DecideToolCallResponseSchema,
+  GetAgentResponseSchema,
+  GetHistoryResponseSchema,
+  SendMessageRequestSchema,
+  SendMessageResponseSchema,
+  SubmitToolResultResponseSchema,
+  type DecideToolCallResponse,
+  type SendMessageResponse,
+  type SubmitToolResultResponse,
+} from "./gen/agent/v1/agent_pb.js";
+import { AgentEventSchema, type AgentEvent, type Tool } from "./gen/agent/v1/event_pb.js";
+import { RunTracker } from "./run.js";
+import { foldEvents, newRunner, toolDefs, ToolRunner, type AnyClientTool, type ToolLoopOptions, type ToolOutcome } from "./tools.js";
 
 /** The close code of a socket whose token expired (docs/websocket.md). */
 export const CLOSE_TOKEN_EXPIRED = 4001;
 
 /** How an AgentSocket reaches its agent. */
-export interface SocketOptions {
+export interface SocketOptions extends ToolLoopOptions {
   /** The gateway's base URL: http(s):// or ws(s)://. */
   baseUrl: string;
   agentId: string;
@@ -47,6 +67,31 @@ export interface SocketOptions {
   maxDelayMs?: number;
 }
 
+/** How sendMessage sends. */
+export interface SendOptions {
+  /** Makes the send idempotent: a retry with the same id appends nothing. */
+  clientMessageId?: string;
+  /** The client tools to lend with this message, in place of the socket's tools. */
+  tools?: readonly (AnyClientTool | Tool)[];
+}
+
+/** How an answer is sent. */
+export interface AnswerOptions {
+  /**
+   * Wait for what the run does next when this answer lets it go on, and
+   * return its events with the answer (it arrives pushed either way).
+   */
+  wait?: boolean;
+}
+
+/** How a decision is given. */
+export interface DecideOptions extends AnswerOptions {
+  /** Why, in a person's words; a denial's reason is told to the model. At most 1 KiB. */
+  reason?: string;
+  /** The approval request decided (RunToolCall.approvalId); refused if it is not the call's. */
+  approvalId?: string;
+}
+
 /** An error frame's error: a Connect code, a message, and when to retry if the server says. */
 export class SocketCallError extends Error {
   constructor(
@@ -70,6 +115,8 @@ export class AgentSocket {
   epoch: string;
   /** How many times the socket opened. */
   connections = 0;
+  /** The agent's runs, from every event the socket got. */
+  readonly runs = new RunTracker();
 
   private ws: WebSocket | undefined;
   private token = "";
@@ -81,6 +128,11 @@ export class AgentSocket {
   private readonly pending = new Map<string, Pending>();
   private waiters: Array<() => void> = [];
   private readonly WS: typeof WebSocket;
+  private readonly runner: ToolRunner;
+  // While a replay is under way: the seq it must reach before the runner
+  // may run anything (undefined until GetAgent answered).
+  private catchingUp = false;
+  private catchUpTo: bigint | undefined;
 
   constructor(private readonly opts: SocketOptions) {
     this.lastSeq = opts.afterSeq;
@@ -88,6 +140,7 @@ export class AgentSocket {
     const WS = opts.WebSocket ?? globalThis.WebSocket;
     if (!WS) throw new Error("no WebSocket class: pass one in SocketOptions.WebSocket (Node 20 needs --experimental-websocket)");
     this.WS = WS;
+    this.runner = newRunner(opts, (call, outcome) => this.submitToolResult(call.id, outcome));
     void this.connect();
   }
 
@@ -108,10 +161,72 @@ export class AgentSocket {
     return this.send(id, { id, method, request });
   }
 
-  /** sendMessage sends a message and resolves with the message and its reply. */
-  async sendMessage(text: string, clientMessageId?: string): Promise<SendMessageResponse> {
-    const res = await this.call("SendMessage", clientMessageId ? { text, clientMessageId } : { text });
-    return fromJson(SendMessageResponseSchema, res, { ignoreUnknownFields: true });
+  /**
+   * sendMessage sends a message, lending the socket's tools (or those of
+   * opts), and resolves with the message and the reply: the step that
+   * ended the run, or paused it for tool results or decisions (see runs
+   * for the run as it goes on). A string opts is the clientMessageId.
+   */
+  async sendMessage(text: string, opts?: string | SendOptions): Promise<SendMessageResponse> {
+    const o = typeof opts === "string" ? { clientMessageId: opts } : (opts ?? {});
+    const tools = o.tools ?? this.opts.tools;
+    const req = create(SendMessageRequestSchema, { text, clientMessageId: o.clientMessageId, tools: tools ? toolDefs(tools) : [] });
+    const res = fromJson(SendMessageResponseSchema, await this.call("SendMessage", toJson(SendMessageRequestSchema, req)), { ignoreUnknownFields: true });
+    this.absorb(res.events);
+    return res;
+  }
+
+  /**
+   * submitToolResult answers a client tool's pending call with its output,
+   * or the error it failed with. The same answer again is a duplicate
+   * (duplicate set); another is refused (already_exists).
+   */
+  async submitToolResult(toolCallId: string, outcome: ToolOutcome, opts: AnswerOptions = {}): Promise<SubmitToolResultResponse> {
+    const req: Record<string, JsonValue> = { toolCallId, ...outcome };
+    if (opts.wait) req.wait = true;
+    const res = fromJson(SubmitToolResultResponseSchema, await this.call("SubmitToolResult", req), { ignoreUnknownFields: true });
+    this.absorb([res.result, ...res.events]);
+    return res;
+  }
+
+  /** approve approves a call that waits for a person: the tool runs, and the run goes on. */
+  approve(toolCallId: string, opts: DecideOptions = {}): Promise<DecideToolCallResponse> {
+    return this.decide(toolCallId, true, opts);
+  }
+
+  /** deny denies a call that waits for a person: the model is told, with the reason. */
+  deny(toolCallId: string, opts: DecideOptions = {}): Promise<DecideToolCallResponse> {
+    return this.decide(toolCallId, false, opts);
+  }
+
+  private async decide(toolCallId: string, approve: boolean, opts: DecideOptions): Promise<DecideToolCallResponse> {
+    const req: Record<string, JsonValue> = { toolCallId, approve };
+    if (opts.reason) req.reason = opts.reason;
+    if (opts.approvalId) req.approvalId = opts.approvalId;
+    if (opts.wait) req.wait = true;
+    const res = fromJson(DecideToolCallResponseSchema, await this.call("DecideToolCall", req), { ignoreUnknownFields: true });
+    this.absorb([res.decision, ...res.events]);
+    return res;
+  }
+
+  /**
+   * loadHistory reads the agent's whole retained log with GetHistory into
+   * runs, and answers the pending calls it finds: for a socket opened
+   * without afterSeq, which gets live events only. (A socket opened with
+   * afterSeq 0n replays the log by itself.)
+   */
+  async loadHistory(): Promise<void> {
+    this.runner.hold();
+    try {
+      for (let after = 0n; ; ) {
+        const page = fromJson(GetHistoryResponseSchema, await this.call("GetHistory", { afterSeq: String(after), limit: 1000 }), { ignoreUnknownFields: true });
+        this.absorb(page.events);
+        if (!page.hasMore || page.events.length === 0) return;
+        after = page.events[page.events.length - 1].seq;
+      }
+    } finally {
+      this.runner.release();
+    }
   }
 
   /**
@@ -131,6 +246,7 @@ export class AgentSocket {
   close(): void {
     this.closed = true;
     clearTimeout(this.retry);
+    this.runner.close();
     this.ws?.close(1000, "done");
     this.fail("the socket was closed");
   }
@@ -165,6 +281,12 @@ export class AgentSocket {
       // No token now: the attempt is refused, and retried with backoff.
     }
     if (this.closed) return;
+    if (this.lastSeq !== undefined && !this.catchingUp) {
+      // This connection replays: the runner waits for the replay's end.
+      this.catchingUp = true;
+      this.catchUpTo = undefined;
+      this.runner.hold();
+    }
     // Browsers cannot set headers on a WebSocket: the token rides in a
     // subprotocol, which keeps it out of URLs and access logs.
     const ws = new this.WS(this.url(), token ? ["agent.v1", `bearer.${token}`] : ["agent.v1"]);
@@ -176,6 +298,8 @@ export class AgentSocket {
       this.connections++;
       this.opts.onState?.("open");
       for (const w of this.waiters.splice(0)) w();
+      if (this.catchingUp) this.measureReplay();
+      this.runner.flush();
     };
     ws.onmessage = (m) => this.frame(String(m.data));
     ws.onclose = (e) => {
@@ -236,6 +360,38 @@ export class AgentSocket {
       if (ev.epoch) this.epoch = ev.epoch;
     }
     this.opts.onEvent?.(ev);
+    this.absorb([ev]);
+    if (this.catchingUp && this.catchUpTo !== undefined && (this.lastSeq ?? 0n) >= this.catchUpTo) this.caughtUp();
+  }
+
+  /** absorb folds events into runs and answers the pending calls they show. */
+  private absorb(events: readonly (AgentEvent | undefined)[]): void {
+    foldEvents(this.runs, this.runner, events, this.opts.onRun);
+  }
+
+  /**
+   * measureReplay asks where the log ends, which the replay of this
+   * connection reaches; the runner waits until it has. If the socket
+   * cannot tell (the agent is new, the call fails), it waits no longer.
+   */
+  private measureReplay(): void {
+    this.call("GetAgent").then(
+      (res) => {
+        this.catchUpTo = fromJson(GetAgentResponseSchema, res, { ignoreUnknownFields: true }).agent?.lastSeq ?? 0n;
+        if ((this.lastSeq ?? 0n) >= this.catchUpTo) this.caughtUp();
+      },
+      (err) => {
+        // A socket that closed asks again when it opens; otherwise
+        // (not_found: a new agent, nothing to replay) there is no wait.
+        if ((err as SocketCallError).code !== "unavailable") this.caughtUp();
+      },
+    );
+  }
+
+  private caughtUp(): void {
+    if (!this.catchingUp) return;
+    this.catchingUp = false;
+    this.runner.release();
   }
 }
 

@@ -1,7 +1,10 @@
 // The console page in a real browser (Debian's chromium, driven by
 // playwright-core) against the real server binary: it sends and streams, two
 // pages share an agent, a restart is survived with resume, a disallowed
-// origin cannot open the socket, and a refused page says why.
+// origin cannot open the socket, and a refused page says why, a user's token
+// that may not administer the agent among the refused. Against the gateway
+// with a scripted model that calls tools: an approval asked and given from
+// the page, a client tool's call answered from it, both again after reloads.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import http from "node:http";
@@ -11,8 +14,8 @@ import { after, afterEach, before, test } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { createNodeClient } from "../src/index.js";
 import { freePort, startRedis } from "./ports.js";
-import { startServer, type Server } from "./server.js";
-import { jwtEnv, mint } from "./tokens.js";
+import { startServer, startToolGateway } from "./server.js";
+import { jwtEnv, mint, operatorScope } from "./tokens.js";
 
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // A name for an allowed origin that resolves to loopback inside the browser.
@@ -355,26 +358,26 @@ test("with AUTH_TOKENS, the console sends its token as a subprotocol", { timeout
   }
 });
 
-test("screenshot of a conversation with a reply streaming in", { timeout: 120_000 }, async () => {
-  // A slow echo, so that the picture catches the reply half-written.
-  const server = await startServer({ ECHO_DELAY: "1s" });
+test("screenshot of a conversation with a tool call answered and an approval asked", { timeout: 120_000 }, async () => {
+  const server = await startToolGateway({ CLIENT_TOOLS: weatherTools });
   const out = process.env.CONSOLE_SCREENSHOT ?? path.join(os.tmpdir(), "agentgate-console.png");
   try {
     const cp = await openConsole(server.url, "demo");
     const { page } = cp;
     await send(page, "Hello! Is the gateway up?");
     await page.locator('.msg[data-role="assistant"][data-seq="2"]').waitFor({ timeout: 20_000 });
-    await send(page, "Stream this reply back to me slowly, please");
-    await page
-      .locator(".msg.streaming .text", { hasText: "echo: Stream this reply back " })
-      .waitFor({ timeout: 20_000 });
+    await send(page, 'get_weather {"city":"Paris"} get_time then transfer {"amount":1200,"to":"the landlord"}');
+    await answerCall(page, '{"sky":"sunny","celsius":21}');
+    const ask = toolCall(page, "TOOL_CALL_STATE_AWAITING_APPROVAL");
+    await ask.locator(".reason").fill("rent for June");
     mkdirSync(path.dirname(out), { recursive: true });
     await page.screenshot({ path: out });
     await waitForConversation(page, [
       "user #1: Hello! Is the gateway up?",
       "assistant #2: echo: Hello! Is the gateway up?",
-      "user #3: Stream this reply back to me slowly, please",
-      "assistant #4: echo: Stream this reply back to me slowly, please",
+      'user #3: get_weather {"city":"Paris"} get_time then transfer {"amount":1200,"to":"the landlord"}',
+      "assistant #4: Calling get_weather, get_time. ",
+      "assistant #6: Calling transfer. ",
     ]);
     noErrors(cp);
   } finally {
@@ -439,7 +442,7 @@ test("with users' tokens, the console refreshes its token on the open socket and
     const cp = await openConsole(server.url, "alice:console", true, (ctx) =>
       ctx.exposeFunction("agentgateGetToken", () => {
         tokens++;
-        return mint(2);
+        return mint(2, operatorScope);
       }),
     );
     const { page } = cp;
@@ -467,10 +470,10 @@ test("a console whose token expired reconnects with a fresh one and resumes, or 
   try {
     // The embedding page cannot refresh in time: it gives the same token
     // again until the socket is closed, then a fresh one.
-    const short = mint(2);
+    const short = mint(2, operatorScope);
     let calls = 0;
     const cp = await openConsole(server.url, "alice:console-expired", true, (ctx) =>
-      ctx.exposeFunction("agentgateGetToken", () => (++calls <= 2 ? short : mint(3600))),
+      ctx.exposeFunction("agentgateGetToken", () => (++calls <= 2 ? short : mint(3600, operatorScope))),
     );
     const { page } = cp;
     await send(page, "before");
@@ -486,15 +489,159 @@ test("a console whose token expired reconnects with a fresh one and resumes, or 
     // A token typed into the field, with nothing fresher at hand: the page
     // says the token expired, and waits for a new one.
     const typed = await openConsole(server.url, "alice:console-typed", false);
-    await typed.page.fill("#token", mint(2));
+    await typed.page.fill("#token", mint(2, operatorScope));
     await typed.page.click("#open");
     await typed.page.locator('#status[data-state="open"]').waitFor();
     await typed.page.locator('#status[data-state="refused"]').waitFor({ timeout: 20_000 });
     assert.match((await typed.page.locator("#status-text").textContent()) ?? "", /token expired/);
-    await typed.page.fill("#token", mint(3600));
+    await typed.page.fill("#token", mint(3600, operatorScope));
     await typed.page.click("#open");
     await typed.page.locator('#status[data-state="open"]').waitFor();
     noErrors(typed);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+// The tool loop in the console, against the gateway with a scripted model
+// that calls the tools a message names (internal/tooltest): transfer, a
+// server tool, waits for approval; get_weather is a client tool of
+// CLIENT_TOOLS, which the operator answers.
+
+const weatherTools = JSON.stringify([
+  { name: "get_weather", description: "The weather in a city.", parameters: { type: "object", properties: { city: { type: "string" } } } },
+]);
+
+/** toolCall is the page's line of the (one) tool call in state. */
+function toolCall(page: Page, state: string) {
+  return page.locator(`.tool[data-state="${state}"]`);
+}
+
+/** answerCall types output as the result of the pending client call and sends it. */
+async function answerCall(page: Page, output: string) {
+  const call = toolCall(page, "TOOL_CALL_STATE_PENDING");
+  await call.locator(".answer-text").fill(output);
+  await call.getByRole("button", { name: "Send result" }).click();
+}
+
+/** toolLines describes the tool calls on the page: "name kind: state → result decision". */
+function toolLines(page: Page): Promise<string[]> {
+  return page.$$eval(".tool", (ts) =>
+    ts.map((t) =>
+      [t.querySelector(".name")?.textContent, t.querySelector(".kind")?.textContent + ":", t.querySelector(".state")?.textContent, t.querySelector(".result")?.textContent, t.querySelector(".decision")?.textContent]
+        .filter((x) => x)
+        .join(" ")
+        .replace(/ · (<1|\d+) ms| · \d+\.\d s/, ""), // how long a server tool took varies
+    ),
+  );
+}
+
+test("an approval request has Approve and Deny; approving goes on with the run and the reply appears", { timeout: 120_000 }, async () => {
+  const server = await startToolGateway();
+  try {
+    const cp = await openConsole(server.url, "browser-approve");
+    const { page } = cp;
+    await send(page, 'transfer {"amount":100}');
+    const ask = toolCall(page, "TOOL_CALL_STATE_AWAITING_APPROVAL");
+    await ask.getByRole("button", { name: "Approve" }).waitFor();
+    assert.equal(await ask.getByRole("button", { name: "Deny" }).isVisible(), true);
+    assert.equal(await ask.locator(".state").textContent(), "waiting for approval");
+    assert.equal(await ask.locator(".args").textContent(), '{"amount":100}');
+    await ask.locator(".reason").fill("rent is due");
+    await ask.getByRole("button", { name: "Approve" }).click();
+    await waitForConversation(page, [
+      'user #1: transfer {"amount":100}',
+      "assistant #2: Calling transfer. ",
+      "assistant #5: Done: transfer → transferred 100 to the landlord.",
+    ]);
+    assert.deepEqual(await toolLines(page), ["transfer server: done → transferred 100 to the landlord approved by anonymous: rent is due"]);
+    assert.equal(await page.locator(".tool .decide:visible").count(), 0, "no buttons once decided");
+    await waitForLogLine(page, "toolCallDecision", "approved");
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("a pending client call is answered from the console", { timeout: 120_000 }, async () => {
+  const server = await startToolGateway({ CLIENT_TOOLS: weatherTools });
+  try {
+    const cp = await openConsole(server.url, "browser-answer");
+    const { page } = cp;
+    await send(page, 'get_weather {"city":"Oslo"}');
+    const call = toolCall(page, "TOOL_CALL_STATE_PENDING");
+    await call.locator(".answer-text").waitFor();
+    assert.deepEqual(await toolLines(page), ["get_weather client: waiting for a client's result"]);
+    await answerCall(page, "snow, -3 °C");
+    await waitForConversation(page, [
+      'user #1: get_weather {"city":"Oslo"}',
+      "assistant #2: Calling get_weather. ",
+      "assistant #4: Done: get_weather → snow, -3 °C.",
+    ]);
+    assert.deepEqual(await toolLines(page), ["get_weather client: done → snow, -3 °C"]);
+    assert.equal(await page.locator(".tool .answer:visible").count(), 0, "no field once answered");
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("a reloaded page shows the pending call and the approval request, and answers them", { timeout: 120_000 }, async () => {
+  const server = await startToolGateway({ CLIENT_TOOLS: weatherTools });
+  try {
+    const cp = await openConsole(server.url, "browser-reload-tools");
+    const { page } = cp;
+    await send(page, 'get_weather {"city":"Rome"} then transfer {"amount":50}');
+    await toolCall(page, "TOOL_CALL_STATE_PENDING").locator(".answer-text").waitFor();
+
+    await page.reload();
+    await page.locator('#status[data-state="open"]').waitFor();
+    await answerCall(page, "hot");
+    const ask = toolCall(page, "TOOL_CALL_STATE_AWAITING_APPROVAL");
+    await ask.getByRole("button", { name: "Deny" }).waitFor();
+
+    await page.reload();
+    await page.locator('#status[data-state="open"]').waitFor();
+    await ask.locator(".reason").fill("not this month");
+    await ask.getByRole("button", { name: "Deny" }).click();
+    await waitForConversation(page, [
+      'user #1: get_weather {"city":"Rome"} then transfer {"amount":50}',
+      "assistant #2: Calling get_weather. ",
+      "assistant #4: Calling transfer. ",
+      "assistant #7: Done: get_weather → hot; transfer failed: denied: the user did not approve this call: not this month.",
+    ]);
+    assert.deepEqual(await toolLines(page), [
+      "get_weather client: done → hot",
+      "transfer server: denied → denied: the user did not approve this call: not this month denied by anonymous: not this month",
+    ]);
+    noErrors(cp);
+  } finally {
+    await closePages();
+    await server.stop();
+  }
+});
+
+test("the console is refused, in words, to a user's token that may not administer the agent", { timeout: 120_000 }, async () => {
+  const server = await startServer(jwtEnv);
+  try {
+    for (const [name, scope] of [["no scope claim (read and write)", undefined], ["read only", "agents:read"]] as const) {
+      const cp = await openConsole(server.url, "alice:console-user", false, (ctx) => ctx.exposeFunction("agentgateGetToken", () => mint(3600, scope)));
+      const sockets: string[] = [];
+      cp.page.on("websocket", (ws) => sockets.push(ws.url()));
+      await cp.page.locator('#status[data-state="refused"]').waitFor({ timeout: 20_000 });
+      const text = (await cp.page.locator("#status-text").textContent()) ?? "";
+      assert.match(text, /the console is for operators: .*it needs the scope agents:admin/, `${name}: the page says ${JSON.stringify(text)}`);
+      const seen = sockets.length;
+      await new Promise((r) => setTimeout(r, 1500)); // the first backoff would have retried within 500 ms
+      assert.equal(sockets.length, seen, `${name}: the page kept retrying: ${sockets}`);
+      noErrors(cp);
+    }
+    // The same user with agents:admin is an operator: the console opens.
+    const ok = await openConsole(server.url, "alice:console-user", true, (ctx) => ctx.exposeFunction("agentgateGetToken", () => mint(3600, operatorScope)));
+    noErrors(ok);
   } finally {
     await closePages();
     await server.stop();

@@ -11,25 +11,58 @@ import { promisify } from "node:util";
 /** The repository root. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
-let built: Promise<string> | undefined;
+const built = new Map<string, Promise<string>>();
+
+/**
+ * goBinary returns the path of a build of the Go package pkg (such as
+ * "./cmd/server") into bin/name: the path in $envVar when set, else a
+ * build made once per test process.
+ */
+function goBinary(pkg: string, name: string, envVar: string): Promise<string> {
+  const given = process.env[envVar];
+  if (given) return Promise.resolve(given);
+  let p = built.get(pkg);
+  if (!p) {
+    p = (async () => {
+      const out = path.join(repoRoot, "bin", name);
+      mkdirSync(path.dirname(out), { recursive: true });
+      // Test files run in parallel processes: each builds to its own name and
+      // renames, which is atomic, so none starts a half-written binary.
+      const tmp = `${out}.${process.pid}`;
+      await promisify(execFile)("go", ["build", "-o", tmp, pkg], { cwd: repoRoot });
+      renameSync(tmp, out);
+      return out;
+    })();
+    built.set(pkg, p);
+  }
+  return p;
+}
 
 /**
  * serverBinary returns the path of the server binary: $AGENTGATE_BIN when
  * set, else a build of ./cmd/server into bin/ (once per test process).
  */
 export function serverBinary(): Promise<string> {
-  if (process.env.AGENTGATE_BIN) return Promise.resolve(process.env.AGENTGATE_BIN);
-  built ??= (async () => {
-    const out = path.join(repoRoot, "bin", "agentgate-server");
-    mkdirSync(path.dirname(out), { recursive: true });
-    // Test files run in parallel processes: each builds to its own name and
-    // renames, which is atomic, so none starts a half-written binary.
-    const tmp = `${out}.${process.pid}`;
-    await promisify(execFile)("go", ["build", "-o", tmp, "./cmd/server"], { cwd: repoRoot });
-    renameSync(tmp, out);
-    return out;
-  })();
-  return built;
+  return goBinary("./cmd/server", "agentgate-server", "AGENTGATE_BIN");
+}
+
+/**
+ * toolGatewayBinary returns the path of the tool loop's test gateway
+ * (internal/tooltest/gateway: a scripted model that calls the tools a
+ * message names, and the server tools get_time and transfer):
+ * $TOOLTEST_BIN when set, else a build into bin/.
+ */
+export function toolGatewayBinary(): Promise<string> {
+  return goBinary("./internal/tooltest/gateway", "tooltest-gateway", "TOOLTEST_BIN");
+}
+
+/**
+ * startToolGateway runs the tool loop's test gateway with env, transfers
+ * waiting for a person's approval (TOOL_APPROVAL=transfer) unless env
+ * says otherwise.
+ */
+export async function startToolGateway(env: Record<string, string> = {}): Promise<Server> {
+  return startBinary(await toolGatewayBinary(), { TOOL_APPROVAL: "transfer", ...env });
 }
 
 /** A running server process. */

@@ -20,17 +20,22 @@ export const jwtEnv = {
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
+/** The scopes of an operator, whom the console takes. */
+export const operatorScope = "agents:read agents:write agents:admin";
+
 /**
  * mint returns alice's token for her agents (alice:*), expiring in
- * lifetimeSeconds (JWT times are whole seconds, so one to that many).
+ * lifetimeSeconds (JWT times are whole seconds, so one to that many), with
+ * the scope claim given (none by default: she may read and write).
  */
-export function mint(lifetimeSeconds: number): string {
+export function mint(lifetimeSeconds: number, scope?: string): string {
   const now = Math.floor(Date.now() / 1000);
   const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({
     iss: jwtEnv.AUTH_JWT_ISSUER,
     aud: jwtEnv.AUTH_JWT_AUDIENCE,
     sub: "alice",
     agents: ["alice:*"],
+    ...(scope === undefined ? {} : { scope }),
     iat: now,
     exp: now + lifetimeSeconds,
   })}`;

@@ -1421,7 +1421,9 @@ type DecideToolCallResponse struct {
 	// True if this was the last answer the paused run waited for: the run
 	// goes on.
 	RunResumed bool `protobuf:"varint,3,opt,name=run_resumed,json=runResumed,proto3" json:"run_resumed,omitempty"`
-	// With wait and run_resumed: as in SubmitToolResultResponse.
+	// With wait and run_resumed: the run's persisted events after the
+	// decision, up to reply (a denial's result first), as in
+	// SubmitToolResultResponse.events.
 	Events []*AgentEvent `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
 	// With wait and run_resumed: as in SubmitToolResultResponse.
 	Reply         *AgentEvent `protobuf:"bytes,5,opt,name=reply,proto3" json:"reply,omitempty"`

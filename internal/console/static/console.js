@@ -20,6 +20,18 @@
 // the console defines it (a function returning a token or a promise of
 // one), else from the token field: there an operator pastes a new token
 // and presses Open.
+//
+// The console is an operator's: its socket says so (console=true), and the
+// gateway then wants a token that may administer the agent (agents:admin).
+// A refused page asks the gateway why (/console/check) and says it.
+//
+// Runs of the tool loop are shown as they go: each step of a reply is a
+// bubble of its own, with its tool calls, each with its state; a client
+// tool's call that waits for a result has a field where the operator types
+// one, and a call that waits for a person's approval has Approve and Deny
+// buttons with a reason. Decisions and results are shown as they arrive,
+// and a page reloaded while a run is paused replays the log and shows the
+// pending call and the approval request again.
 "use strict";
 
 (() => {
@@ -28,6 +40,19 @@
   const BACKOFF_MAX_MS = 10000;
   const MAX_LOG_LINES = 500;
   const CLOSE_TOKEN_EXPIRED = 4001;
+  // What each state of a tool call is called on the page.
+  const STATES = {
+    "": "writing…",
+    TOOL_CALL_STATE_UNSPECIFIED: "done",
+    TOOL_CALL_STATE_PENDING: "waiting for a client's result",
+    TOOL_CALL_STATE_AWAITING_APPROVAL: "waiting for approval",
+    TOOL_CALL_STATE_DONE: "done",
+    TOOL_CALL_STATE_ERROR: "failed",
+    TOOL_CALL_STATE_DENIED: "denied",
+    TOOL_CALL_STATE_CLOSED: "closed",
+  };
+  const ANSWERED = new Set(["TOOL_CALL_STATE_DONE", "TOOL_CALL_STATE_ERROR", "TOOL_CALL_STATE_DENIED", "TOOL_CALL_STATE_CLOSED"]);
+  const KINDS = { TOOL_CALL_KIND_SERVER: "server", TOOL_CALL_KIND_CLIENT: "client", TOOL_CALL_KIND_UPSTREAM: "upstream" };
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -54,8 +79,9 @@
   let epoch = ""; // the epoch of the log lastSeq counts in
   const shown = new Set(); // keys of persisted events shown
   const replies = new Map(); // message id → element of a reply being streamed
-  const runs = new Map(); // run id → message id
+  const runs = new Map(); // run id → message id of its step being written
   const pending = new Map(); // client message id → {text, el, requestId}
+  const calls = new Map(); // run id + "/" + tool call id → the call, with its element
 
   // ---- rendering ----------------------------------------------------------
 
@@ -121,6 +147,7 @@
     replies.clear();
     runs.clear();
     pending.clear();
+    calls.clear();
     showSeq();
   }
 
@@ -130,7 +157,12 @@
   function eventKey(ev) {
     if (ev.message) return "m:" + ev.message.messageId;
     if (ev.runError) return "e:" + (ev.runError.runId || "") + ":" + (ev.runError.replyToSeq || "");
-    return "";
+    if (ev.toolCallResult) return "r:" + callKey(ev.toolCallResult.runId, ev.toolCallResult.toolCallId);
+    if (ev.toolCallDecision) {
+      const d = ev.toolCallDecision;
+      return "d:" + callKey(d.runId, d.toolCallId || d.interruptId);
+    }
+    return "s:" + ev.seq;
   }
 
   function onEvent(ev) {
@@ -144,11 +176,11 @@
       showSeq();
     }
     if (ev.message) return showMessage(ev, seq);
-    if (ev.runStarted) {
-      const r = ev.runStarted;
+    if (ev.runStarted || ev.stepStarted) {
+      const r = ev.runStarted || ev.stepStarted;
       runs.set(r.runId, r.messageId);
-      logLine("runStarted", 0, "reply to #" + (r.replyToSeq || "?"));
-      streamingReply(r.messageId);
+      logLine(ev.runStarted ? "runStarted" : "stepStarted", 0, (ev.stepStarted ? "step " + r.step + ", " : "") + "reply to #" + (r.replyToSeq || "?"));
+      streamingReply(r.messageId, r.step || 0);
       return;
     }
     if (ev.textDelta) {
@@ -162,17 +194,39 @@
     if (ev.toolCallStart) {
       const c = ev.toolCallStart;
       logLine("toolCallStart", 0, c.name + " " + c.toolCallId);
-      toolCall(streamingReply(c.messageId), c.toolCallId, c.name);
+      render(callIn(streamingReply(c.messageId), c.runId, c.toolCallId, c.name));
       return;
     }
-    if (ev.toolCallArgs || ev.toolCallEnd || ev.toolCallResult) {
-      const c = ev.toolCallArgs || ev.toolCallEnd || ev.toolCallResult;
-      const kind = ev.toolCallArgs ? "toolCallArgs" : ev.toolCallEnd ? "toolCallEnd" : "toolCallResult";
-      logLine(kind, 0, c.toolCallId + (c.delta ? " " + c.delta : "") + (c.content ? " → " + c.content : ""));
-      const li = replies.get(runs.get(c.runId));
-      const t = li && li.querySelector('.tool[data-id="' + CSS.escape(c.toolCallId) + '"]');
-      if (t && ev.toolCallArgs) t.querySelector(".args").textContent += c.delta;
-      if (t && ev.toolCallResult) t.querySelector(".result").textContent = "→ " + c.content;
+    if (ev.toolCallArgs || ev.toolCallEnd) {
+      const c = ev.toolCallArgs || ev.toolCallEnd;
+      logLine(ev.toolCallArgs ? "toolCallArgs" : "toolCallEnd", 0, c.toolCallId + (c.delta ? " " + c.delta : ""));
+      const call = calls.get(callKey(c.runId, c.toolCallId));
+      if (call && ev.toolCallArgs && !call.state) {
+        call.args += c.delta;
+        render(call);
+      }
+      return;
+    }
+    if (ev.toolCallResult) return showResult(ev.toolCallResult, seq);
+    if (ev.toolApprovalRequest) {
+      const r = ev.toolApprovalRequest;
+      logLine("toolApprovalRequest", 0, (r.name || r.interruptId) + " " + (r.toolCallId || ""));
+      const call = calls.get(callKey(r.runId, r.toolCallId));
+      if (call && !ANSWERED.has(call.state)) {
+        call.state = "TOOL_CALL_STATE_AWAITING_APPROVAL";
+        call.approvalId = r.approvalId;
+        render(call);
+      }
+      return;
+    }
+    if (ev.toolCallDecision) {
+      const d = ev.toolCallDecision;
+      logLine("toolCallDecision", seq, (d.approved ? "approved " : "denied ") + (d.toolCallId || d.interruptId) + " by " + (d.decidedBy || "?"));
+      const call = calls.get(callKey(d.runId, d.toolCallId));
+      if (call) {
+        call.decision = { approved: !!d.approved, reason: d.reason || "", by: d.decidedBy || "" };
+        render(call);
+      }
       return;
     }
     if (ev.historyReset) {
@@ -199,10 +253,10 @@
     logLine("unknown", seq, Object.keys(ev).join(" "));
   }
 
-  function streamingReply(messageId) {
+  function streamingReply(messageId, step) {
     let li = replies.get(messageId);
     if (!li) {
-      li = bubble("assistant", "", "agent · typing…");
+      li = bubble("assistant", "", "agent" + (step ? " · step " + step : "") + " · typing…");
       li.classList.add("streaming");
       li.dataset.messageId = messageId;
       replies.set(messageId, li);
@@ -210,16 +264,159 @@
     return li;
   }
 
-  // toolCall returns the tool call's line in a reply, adding it if needed.
-  function toolCall(li, id, name) {
-    let t = li.querySelector('.tool[data-id="' + CSS.escape(id) + '"]');
-    if (!t) {
-      t = el("div", "tool");
-      t.dataset.id = id;
-      t.append(el("span", "name", name || "tool"), el("code", "args", ""), el("span", "result", ""));
-      li.append(t);
+  // ---- tool calls ---------------------------------------------------------
+
+  function callKey(runId, id) {
+    return (runId || "") + "/" + (id || "");
+  }
+
+  // callIn returns the tool call of a run, adding it, with its element, to
+  // the step's bubble li if it is new (or moving it there: a step's
+  // persisted message may come to a new bubble).
+  function callIn(li, runId, id, name) {
+    const key = callKey(runId, id);
+    let call = calls.get(key);
+    if (!call) {
+      call = { key, runId, id, name: name || "tool", kind: "", state: "", args: "", result: "", isError: false, approvalId: "", decision: null, duration: "", el: toolElement(key) };
+      calls.set(key, call);
     }
+    if (call.el.parentElement !== li) li.append(call.el);
+    return call;
+  }
+
+  // toolElement is a tool call's line: its name, kind and state, its
+  // arguments and result, the decision on it, and the forms that answer it.
+  function toolElement(key) {
+    const t = el("div", "tool");
+    t.dataset.key = key;
+    const head = el("div", "tool-head");
+    head.append(el("span", "name"), el("span", "kind"), el("span", "state"));
+    const answer = el("form", "answer");
+    const text = el("input", "answer-text");
+    text.placeholder = "the result: text or JSON";
+    text.setAttribute("aria-label", "Tool result");
+    answer.append(text, button("send-result", "Send result"), button("send-error", "Send as error", "secondary"));
+    const decide = el("form", "decide");
+    const reason = el("input", "reason");
+    reason.placeholder = "reason (optional)";
+    reason.setAttribute("aria-label", "Reason");
+    decide.append(reason, button("approve", "Approve"), button("deny", "Deny", "danger"));
+    t.append(head, el("code", "args"), el("div", "result"), el("div", "decision"), answer, decide, el("div", "answer-error"));
+    // Enter in a field does what its first button does.
+    answer.addEventListener("submit", (e) => {
+      e.preventDefault();
+      answerCall(key, false);
+    });
+    decide.addEventListener("submit", (e) => e.preventDefault());
+    t.addEventListener("click", (e) => {
+      const act = e.target.dataset && e.target.dataset.act;
+      if (act === "approve" || act === "deny") decideCall(key, act === "approve");
+      else if (act) answerCall(key, act === "send-error");
+    });
     return t;
+  }
+
+  function button(act, label, cls) {
+    const b = el("button", cls || "", label);
+    b.type = "button";
+    b.dataset.act = act;
+    return b;
+  }
+
+  // render shows a call as it stands.
+  function render(call) {
+    const t = call.el;
+    const awaiting = call.state === "TOOL_CALL_STATE_AWAITING_APPROVAL";
+    const d = call.decision;
+    t.dataset.state = call.state || "writing";
+    t.querySelector(".name").textContent = call.name;
+    t.querySelector(".kind").textContent = KINDS[call.kind] || "";
+    t.querySelector(".state").textContent =
+      awaiting && d ? (d.approved ? "approved · running" : "denied") : STATES[call.state] + took(call.duration);
+    t.querySelector(".args").textContent = call.args;
+    t.querySelector(".result").textContent = call.result || ANSWERED.has(call.state) ? "→ " + call.result : "";
+    t.querySelector(".decision").textContent = d ? (d.approved ? "approved" : "denied") + (d.by ? " by " + d.by : "") + (d.reason ? ": " + d.reason : "") : "";
+    t.querySelector(".answer").hidden = call.state !== "TOOL_CALL_STATE_PENDING";
+    t.querySelector(".decide").hidden = !awaiting || !!d;
+    if (ANSWERED.has(call.state) || d) t.querySelector(".answer-error").textContent = "";
+  }
+
+  // took says how long a server tool took: " · 12 ms", from the JSON of a
+  // protobuf Duration ("0.012s").
+  function took(duration) {
+    const ms = parseFloat(duration) * 1000;
+    if (!duration || !isFinite(ms)) return "";
+    return " · " + (ms < 1 ? "<1 ms" : ms < 10000 ? Math.round(ms) + " ms" : (ms / 1000).toFixed(1) + " s");
+  }
+
+  // fromStep takes a call as its persisted step has it, keeping an answer
+  // that came since (the step's state predates it).
+  function fromStep(call, c) {
+    call.name = c.name || call.name;
+    call.args = c.arguments || "";
+    call.kind = c.kind || call.kind;
+    call.approvalId = c.approvalId || call.approvalId;
+    const state = c.state || "TOOL_CALL_STATE_UNSPECIFIED";
+    if (ANSWERED.has(call.state) && !ANSWERED.has(state)) return;
+    call.state = state;
+    call.result = c.result || "";
+    call.isError = !!c.isError;
+    call.duration = c.duration || call.duration;
+  }
+
+  function showResult(r, seq) {
+    logLine("toolCallResult", seq, r.toolCallId + " → " + r.content);
+    const call = calls.get(callKey(r.runId, r.toolCallId));
+    // A live result is the first news of an answer; the persisted one wins.
+    if (!call || (ANSWERED.has(call.state) && !seq)) return;
+    call.result = r.content || "";
+    call.isError = !!r.isError;
+    call.state = r.state || (r.isError ? "TOOL_CALL_STATE_ERROR" : "TOOL_CALL_STATE_DONE");
+    call.duration = r.duration || call.duration;
+    render(call);
+  }
+
+  // answerCall sends the operator's result of a pending call: its output,
+  // or, asError, why it failed.
+  function answerCall(key, asError) {
+    const call = calls.get(key);
+    if (!call) return;
+    const body = { toolCallId: call.id };
+    body[asError ? "error" : "output"] = call.el.querySelector(".answer-text").value;
+    ask(call, "SubmitToolResult", body, ".answer");
+  }
+
+  // decideCall sends the operator's decision on an approval request.
+  function decideCall(key, approve) {
+    const call = calls.get(key);
+    if (!call) return;
+    const body = { toolCallId: call.id, approve };
+    const reason = call.el.querySelector(".reason").value.trim();
+    if (reason) body.reason = reason;
+    if (call.approvalId) body.approvalId = call.approvalId;
+    ask(call, "DecideToolCall", body, ".decide");
+  }
+
+  // ask sends an answer to a call; its buttons wait for the reply, and an
+  // error is shown under the call. The answer itself shows when its event
+  // is pushed.
+  function ask(call, method, body, form) {
+    const problem = call.el.querySelector(".answer-error");
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      problem.textContent = "not connected: try again once the console is connected";
+      return;
+    }
+    for (const b of call.el.querySelectorAll(form + " button")) b.disabled = true;
+    problem.textContent = "";
+    request("answer", method, body, { call, form });
+  }
+
+  function answered(frame, r) {
+    for (const b of r.call.el.querySelectorAll(r.form + " button")) b.disabled = false;
+    if (frame.error) {
+      r.call.el.querySelector(".answer-error").textContent = frame.error.code + ": " + frame.error.message;
+      logLine("error", 0, frame.error.code + ": " + frame.error.message);
+    }
   }
 
   // finish says how a reply ended, where that is news: cut short,
@@ -240,7 +437,7 @@
     const m = ev.message;
     const user = m.role === "ROLE_USER";
     logLine("message", seq, (user ? "user: " : "agent: ") + m.text);
-    const meta = "#" + seq + " · " + (user ? "you" : "agent") + finish(m) + " · " + clock(ev.createTime);
+    const meta = "#" + seq + " · " + (user ? "you" : "agent") + (m.step ? " · step " + m.step : "") + finish(m) + " · " + clock(ev.createTime);
     let li;
     if (user && m.clientMessageId && pending.has(m.clientMessageId)) {
       li = pending.get(m.clientMessageId).el;
@@ -255,9 +452,9 @@
     }
     li.querySelector(".text").textContent = m.text;
     for (const c of m.toolCalls || []) {
-      const t = toolCall(li, c.toolCallId, c.name);
-      t.querySelector(".args").textContent = c.arguments || "";
-      t.querySelector(".result").textContent = c.result ? "→ " + c.result : "";
+      const call = callIn(li, m.runId, c.toolCallId, c.name);
+      fromStep(call, c);
+      render(call);
     }
     li.dataset.seq = String(seq);
     li.dataset.messageId = m.messageId;
@@ -279,6 +476,7 @@
     if (!r) return;
     requests.delete(frame.id);
     if (r.kind === "refresh") return refreshed(frame, r);
+    if (r.kind === "answer") return answered(frame, r);
     if (r.kind !== "send") return;
     const p = pending.get(r.cmid);
     if (frame.error) {
@@ -331,6 +529,7 @@
     for (const li of replies.values()) li.remove();
     replies.clear();
     runs.clear();
+    calls.clear();
     divider("The server's history started over (a restart without Redis?) — showing it from the beginning");
     lastSeq = 0;
     epoch = newEpoch;
@@ -377,7 +576,8 @@
 
   function socketURL(withToken) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    let url = scheme + "//" + location.host + "/ws/agent/" + encodeURIComponent(agentId) + "?after_seq=" + lastSeq;
+    // console=true: this socket is the console's, an operator's.
+    let url = scheme + "//" + location.host + "/ws/agent/" + encodeURIComponent(agentId) + "?console=true&after_seq=" + lastSeq;
     if (epoch) url += "&epoch=" + encodeURIComponent(epoch);
     if (withToken) url += "&access_token=" + encodeURIComponent(token);
     return url;
@@ -407,6 +607,11 @@
     const tok = await tokenSource();
     if (want !== agentId || ws) return; // moved on meanwhile
     token = tok;
+    // Answers whose reply the old socket took with it: the operator may
+    // send them again (the same answer is taken as a duplicate).
+    for (const r of requests.values()) {
+      if (r.kind === "answer") answered({ error: { code: "unavailable", message: "the connection dropped before the answer: send it again" } }, r);
+    }
     requests.clear();
     for (const p of pending.values()) if (p.requestId !== "done") p.requestId = "";
     setStatus(attempt ? "reconnecting" : "connecting", "connecting to " + agentId + "…");

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
 	wire "github.com/agentgate/agentgate/internal/agui"
 	"github.com/agentgate/agentgate/internal/door"
@@ -46,22 +47,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.Refuse(e)
 		return
 	}
+	var cont Continuation
+	if turn.Text == "" {
+		if cont, e = NewContinuation(&in); e != nil {
+			x.Refuse(e)
+			return
+		}
+	}
 	if !x.Authorize(agentID, identity.Write) || !x.Admit() {
 		return
 	}
+	tr := NewTranslator(turn.ThreadID, turn.RunID)
+	asm := door.NewAssembler(tr)
 	var reply *agent.Follower
-	if turn.Text != "" {
+	var paused *agentv1.Message
+	switch {
+	case turn.Text != "":
 		var ok bool
-		if reply, ok = x.Ask(agentID, turn.Text, turn.MessageID); !ok {
+		if reply, ok = x.Ask(agentID, turn.Text, turn.MessageID, ToolDefs(in.Tools)...); !ok {
 			return
 		}
+	case len(cont.Answers) > 0:
+		res, ok := x.Answer(agentID, cont.Answers)
+		if !ok {
+			return
+		}
+		reply, paused = res.Continue(asm, cont.Known...)
+	default:
+		x.Rec.Outcome = edge.OutcomeEmpty
+	}
+	if reply != nil {
 		defer reply.Close()
 	}
-	h.stream(x, w, r, turn, reply)
+	h.stream(x, w, r, asm, tr, reply, paused)
 }
 
-// stream writes the run: RUN_STARTED, the reply's events, the end.
-func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, turn Turn, reply *agent.Follower) {
+// stream writes the run: RUN_STARTED, then the reply's events, or, without
+// a reply, the end: RUN_FINISHED, with what the run waits for if paused
+// is set.
+func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, asm *door.Assembler, tr *Translator, reply *agent.Follower, paused *agentv1.Message) {
 	sse, err := door.StartSSE(w, h.c.WriteTimeout)
 	x.Streaming()
 	if err != nil {
@@ -69,19 +93,17 @@ func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Reques
 		return
 	}
 	defer sse.End()
-	tr := NewTranslator(turn.ThreadID, turn.RunID)
 	if reply == nil {
-		tr.Finish(nil)
+		asm.Finish(paused)
 		_ = sse.DataAll(tr.Take())
-		_ = sse.Flush()
-		x.Rec.Outcome = edge.OutcomeEmpty
+		if err := sse.Flush(); err != nil {
+			x.Ended(door.ErrClientGone, "")
+		} else if x.Rec.Outcome == "" {
+			x.Ended(nil, "")
+		}
 		return
 	}
-	if err = sse.DataAll(tr.Take()); err != nil {
-		x.Ended(err, "")
-		return
-	}
-	code, err := h.c.Relay(r.Context(), reply, sse, tr)
+	code, err := h.c.Relay(r.Context(), reply, sse, asm, tr)
 	if err != nil && !errors.Is(err, door.ErrClientGone) {
 		_ = sse.Flush() // the RUN_ERROR
 	}

@@ -5,11 +5,17 @@
 // message of the run, its id the message's client_message_id, so that a
 // retried run appends nothing and streams the reply the first one got.
 //
+// A run whose input ends with tool messages, or carries resume entries,
+// answers the agent's paused run instead (see NewContinuation): the tool
+// messages are results of the client's tools, the resume entries decide
+// the interrupts the paused run's RUN_FINISHED asked, and the run streams
+// what the agent does next, in the same response. The input's tools are
+// the client tools its user message lends.
+//
 // The wire types are those of internal/agui, which the upstream responder
-// shares. Of the input, only the thread, the run and the messages are
-// used; the rest (state, tools, context, forwardedProps, resume) is
-// accepted and ignored: the agent behind the gateway has its own tools and
-// its context is the agent's log.
+// shares. Of the input, the thread, the run, the messages, the tools and
+// resume are used; the rest (state, context, forwardedProps) is accepted
+// and ignored: the agent's context is its log.
 package agui
 
 // RunResult is RUN_FINISHED's result: what the gateway knows of the reply.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/door"
 	"github.com/agentgate/agentgate/internal/edge"
@@ -41,23 +42,50 @@ func (h *Handler) Chat(w http.ResponseWriter, r *http.Request) {
 		x.Refuse(e)
 		return
 	}
+	var answers []door.Answer
+	if turn.Text == "" && len(req.Messages) > 0 && req.Messages[len(req.Messages)-1].Role == "assistant" {
+		if answers, e = NewContinuation(&req); e != nil {
+			x.Refuse(e)
+			return
+		}
+	}
 	if !x.Authorize(turn.AgentID, identity.Write) || !x.Admit() {
 		return
 	}
+	tr := NewTranslator()
+	asm := door.NewAssembler(tr)
 	var reply *agent.Follower
-	if turn.Text != "" {
+	var paused *agentv1.Message
+	switch {
+	case turn.Text != "":
 		var ok bool
-		if reply, ok = x.Ask(turn.AgentID, turn.Text, turn.ClientMessageID); !ok {
+		if reply, ok = x.Ask(turn.AgentID, turn.Text, turn.ClientMessageID, req.Tools...); !ok {
 			return
 		}
+	case len(answers) > 0:
+		res, ok := x.Answer(turn.AgentID, answers)
+		if !ok {
+			return
+		}
+		// The stream goes on with the client's assistant message; the
+		// answers' events show what the gateway took (a client's output
+		// comes back as the gateway's, providerExecuted, so that
+		// sendAutomaticallyWhen does not send it again while the run still
+		// waits for others), and a denial.
+		reply, paused = res.Continue(asm)
+	default:
+		x.Rec.Outcome = edge.OutcomeEmpty
+	}
+	if reply != nil {
 		defer reply.Close()
 	}
-	h.stream(x, w, r, reply)
+	h.stream(x, w, r, asm, tr, reply, paused)
 }
 
-// Resume answers useChat's resume request: 204 when the agent writes no
-// reply now, else the reply being written from its start (the text so far,
-// then live), which the client takes as a replay of the whole message.
+// Resume answers useChat's resume request: the reply being written, from
+// its start (the text so far, then live), which the client takes as a
+// replay of the whole message; else a run that waits for answers, as it
+// stands (ending with finish tool-calls); else 204.
 func (h *Handler) Resume(w http.ResponseWriter, r *http.Request) {
 	x := h.c.Begin(w, r, edge.AISDK)
 	defer x.End()
@@ -79,17 +107,36 @@ func (h *Handler) Resume(w http.ResponseWriter, r *http.Request) {
 		x.Refuse(door.ErrorOf(err))
 		return
 	}
-	if reply == nil {
+	tr := NewTranslator()
+	asm := door.NewAssembler(tr)
+	if reply != nil {
+		defer reply.Close()
+		h.stream(x, w, r, asm, tr, reply, nil)
+		return
+	}
+	// A run that waits for the client's answers is shown as it stands, so
+	// that a page that reloads runs its tools' calls (onToolCall) and asks
+	// its approvals again.
+	p, err := h.c.Service.Paused(r.Context(), agentID)
+	if err != nil {
+		x.Refuse(door.ErrorOf(err))
+		return
+	}
+	if p == nil {
 		x.Rec.Status, x.Rec.Outcome = http.StatusNoContent, edge.OutcomeEmpty
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	defer reply.Close()
-	h.stream(x, w, r, reply)
+	for _, ev := range p.Events {
+		asm.Pass(ev) // its pauses too: the answers given since follow
+	}
+	h.stream(x, w, r, asm, tr, nil, door.WaitingStep(p))
 }
 
-// stream writes the reply as UI message chunks, then [DONE].
-func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, reply *agent.Follower) {
+// stream writes the reply as UI message chunks, then [DONE]; without a
+// reply, what asm and tr made, ended with paused (the run waits), or with
+// an empty message.
+func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Request, asm *door.Assembler, tr *Translator, reply *agent.Follower, paused *agentv1.Message) {
 	w.Header().Set(Header, HeaderValue)
 	sse, err := door.StartSSE(w, h.c.WriteTimeout)
 	x.Streaming()
@@ -98,17 +145,18 @@ func (h *Handler) stream(x *door.Exchange, w http.ResponseWriter, r *http.Reques
 		return
 	}
 	defer sse.End()
-	tr := NewTranslator()
 	if reply == nil {
-		tr.Start("")
-		tr.Finish(nil)
+		asm.Finish(paused)
 		_ = sse.DataAll(tr.Take())
 		sse.Raw(Done)
-		_ = sse.Flush()
-		x.Rec.Outcome = edge.OutcomeEmpty
+		if err := sse.Flush(); err != nil {
+			x.Ended(door.ErrClientGone, "")
+		} else if x.Rec.Outcome == "" {
+			x.Ended(nil, "")
+		}
 		return
 	}
-	code, err := h.c.Relay(r.Context(), reply, sse, tr)
+	code, err := h.c.Relay(r.Context(), reply, sse, asm, tr)
 	if errors.Is(err, door.ErrClientGone) {
 		x.Ended(err, code)
 		return

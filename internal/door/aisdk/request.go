@@ -1,8 +1,10 @@
 package aisdk
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -101,4 +103,70 @@ func derivedID(kind string, parts ...string) string {
 		fmt.Fprintf(h, "%d:%s", len(p), p)
 	}
 	return kind + ":" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// NewContinuation reads the answers of a request whose last message is the
+// assistant's (the caller checks that): the tool parts of its last step
+// (after its last step-start part) that answer a call. A part whose
+// approval was responded to (addToolApprovalResponse) is a decision, on
+// the approval id the server issued: a part without one, or with another,
+// decides nothing (the request is refused). A part with an output
+// (addToolOutput: output-available, or output-error with its errorText) is
+// a client tool's result, unless the gateway ran or holds the call
+// (providerExecuted). Other parts are left as they are.
+func NewContinuation(req *ChatRequest) ([]door.Answer, *door.Error) {
+	i := len(req.Messages) - 1
+	parts := req.Messages[i].Parts
+	first := 0
+	for j, p := range parts {
+		if p.Type == "step-start" {
+			first = j + 1
+		}
+	}
+	var answers []door.Answer
+	for j := first; j < len(parts); j++ {
+		p := parts[j]
+		if p.Type != "dynamic-tool" && !strings.HasPrefix(p.Type, "tool-") {
+			continue
+		}
+		where := fmt.Sprintf("messages[%d].parts[%d]", i, j)
+		answered := p.State == StateApprovalResponded || (p.State == StateOutputAvailable || p.State == StateOutputError) && !p.ProviderExecuted
+		if !answered {
+			continue
+		}
+		if p.ToolCallID == "" {
+			return nil, door.Invalid(where + " has no toolCallId")
+		}
+		a := door.Answer{Where: where, ToolCallID: p.ToolCallID}
+		switch p.State {
+		case StateApprovalResponded:
+			if p.Approval == nil || p.Approval.ID == "" {
+				return nil, door.Invalid(where + " answers an approval without its id: only an approval request the server issued can be answered")
+			}
+			if p.Approval.Approved == nil {
+				return nil, door.Invalid(where + ".approval.approved must be true or false")
+			}
+			a.Decide, a.ApprovalID, a.Approve, a.Reason = true, p.Approval.ID, *p.Approval.Approved, p.Approval.Reason
+		case StateOutputAvailable:
+			a.Output = outputText(p.Output)
+		case StateOutputError:
+			a.Output, a.IsError = p.ErrorText, true
+		}
+		answers = append(answers, a)
+	}
+	return answers, nil
+}
+
+// outputText is a tool part's output as the result the model reads: a
+// string as it is, any other JSON value compacted (nothing is "").
+func outputText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
 }

@@ -4,7 +4,22 @@
 // Server-Sent Events; GET /ai/chat/{agent_id}/stream resumes the reply
 // being written, as useChat({resume: true}) asks on mount. A chat is an
 // agent: the request's id names it.
+//
+// A request whose last message is the assistant's carries answers instead
+// of a message (see NewContinuation): its tool parts with an output
+// (addToolOutput) are the client's tools' results, those whose approval
+// was responded to (addToolApprovalResponse) are decisions, and the stream
+// goes on with what the agent does next, so that useChat's
+// sendAutomaticallyWhen works as it does against the AI SDK's own server.
+// The request body's tools (an array of AG-UI-shaped tools, which the
+// transport's body option sends) are the client tools the message lends.
 package aisdk
+
+import (
+	"encoding/json"
+
+	"github.com/agentgate/agentgate/tool"
+)
 
 // Header is the response header that marks a UI message stream.
 const Header = "X-Vercel-Ai-Ui-Message-Stream"
@@ -23,20 +38,54 @@ type ChatRequest struct {
 	// MessageID is, for regenerate-message, the assistant message to
 	// replace.
 	MessageID string `json:"messageId"`
+	// Tools are the client tools the new message lends: name,
+	// description, parameters (a JSON Schema), as AG-UI's Tool.
+	Tools []tool.Def `json:"tools"`
 }
 
-// UIMessage is one message of the chat; only text parts are used.
+// UIMessage is one message of the chat; its text parts, and the tool
+// parts of the last one, are used.
 type UIMessage struct {
 	ID    string   `json:"id"`
 	Role  string   `json:"role"`
 	Parts []UIPart `json:"parts"`
 }
 
-// UIPart is one part of a UIMessage.
+// UIPart is one part of a UIMessage: text, a tool call (type "tool-NAME"
+// or "dynamic-tool"), or another the door does not read.
 type UIPart struct {
 	Type string `json:"type"`
 	Text string `json:"text"`
+	// A tool part's call, and where it stands: input-available,
+	// approval-requested, approval-responded, output-available,
+	// output-error, output-denied…
+	ToolCallID string `json:"toolCallId"`
+	State      string `json:"state"`
+	// Output is an output-available part's output, any JSON.
+	Output json.RawMessage `json:"output"`
+	// ErrorText is an output-error part's error.
+	ErrorText string `json:"errorText"`
+	// ProviderExecuted marks a call the gateway ran or holds.
+	ProviderExecuted bool `json:"providerExecuted"`
+	// Approval is the approval request of the call, with the answer.
+	Approval *Approval `json:"approval"`
 }
+
+// Approval is a tool part's approval request (tool-approval-request) and
+// its response (addToolApprovalResponse).
+type Approval struct {
+	// ID is the approval id the server issued.
+	ID       string `json:"id"`
+	Approved *bool  `json:"approved"`
+	Reason   string `json:"reason"`
+}
+
+// The states of a tool part that answer a call.
+const (
+	StateOutputAvailable   = "output-available"
+	StateOutputError       = "output-error"
+	StateApprovalResponded = "approval-responded"
+)
 
 // The triggers of a chat request.
 const (
@@ -72,8 +121,15 @@ type TextEnd struct {
 	ID   string `json:"id"`
 }
 
-// ToolInputStart opens a tool part. The tools run behind the gateway, so
-// the part says providerExecuted: the client must not run them itself.
+// StartStep begins a step of the run after its first: the client puts a
+// step-start part between the steps' parts.
+type StartStep struct {
+	Type string `json:"type"` // "start-step"
+}
+
+// ToolInputStart opens a tool part. Most tools run behind the gateway, so
+// the part says providerExecuted; ToolInputAvailable says otherwise for a
+// client tool's call, which the client runs (useChat's onToolCall).
 type ToolInputStart struct {
 	Type             string `json:"type"` // "tool-input-start"
 	ToolCallID       string `json:"toolCallId"`
@@ -88,7 +144,8 @@ type ToolInputDelta struct {
 	InputTextDelta string `json:"inputTextDelta"`
 }
 
-// ToolInputAvailable carries a tool call's whole input.
+// ToolInputAvailable carries a tool call's whole input. providerExecuted
+// false makes the client run the tool (onToolCall).
 type ToolInputAvailable struct {
 	Type             string `json:"type"` // "tool-input-available"
 	ToolCallID       string `json:"toolCallId"`
@@ -103,6 +160,37 @@ type ToolOutputAvailable struct {
 	ToolCallID       string `json:"toolCallId"`
 	Output           any    `json:"output"`
 	ProviderExecuted bool   `json:"providerExecuted"`
+}
+
+// ToolOutputError says that a tool call failed, or was closed unanswered.
+type ToolOutputError struct {
+	Type             string `json:"type"` // "tool-output-error"
+	ToolCallID       string `json:"toolCallId"`
+	ErrorText        string `json:"errorText"`
+	ProviderExecuted bool   `json:"providerExecuted"`
+}
+
+// ToolOutputDenied says that a person denied a tool call.
+type ToolOutputDenied struct {
+	Type       string `json:"type"` // "tool-output-denied"
+	ToolCallID string `json:"toolCallId"`
+}
+
+// ToolApprovalRequest asks a person to approve a tool call: the client
+// answers with the approval id (addToolApprovalResponse).
+type ToolApprovalRequest struct {
+	Type       string `json:"type"` // "tool-approval-request"
+	ApprovalID string `json:"approvalId"`
+	ToolCallID string `json:"toolCallId"`
+}
+
+// ToolApprovalResponse is a person's decision on an approval request, as
+// a replay shows it.
+type ToolApprovalResponse struct {
+	Type       string `json:"type"` // "tool-approval-response"
+	ApprovalID string `json:"approvalId"`
+	Approved   bool   `json:"approved"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // Finish closes the assistant message.

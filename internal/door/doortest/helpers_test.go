@@ -17,6 +17,7 @@ import (
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/internal/door/doortest"
+	"github.com/agentgate/agentgate/tool"
 	"go.uber.org/goleak"
 )
 
@@ -31,7 +32,10 @@ func testCtx(t *testing.T) context.Context {
 // start runs the gateway with the scripted responder.
 func start(t *testing.T, env map[string]string) *apptest.Server {
 	t.Helper()
-	return apptest.Start(t, env, func(o *app.Options) { o.Responder = doortest.Scripted{Delay: 20 * time.Millisecond} })
+	return apptest.Start(t, env, func(o *app.Options) {
+		o.Responder = doortest.Scripted{Delay: 20 * time.Millisecond}
+		o.Tools = []tool.Source{doortest.Tools()}
+	})
 }
 
 func client(t *testing.T) *http.Client {

@@ -1,8 +1,8 @@
 // Command gateway is a test program: the whole gateway, configured by the
 // environment as the server binary is, with doortest.Scripted as its
-// responder (ECHO_DELAY paces its slow replies). The doors' Node tests start
-// it, since they need tool calls and run errors, which the echo responder
-// does not make.
+// responder (ECHO_DELAY paces its slow replies) and doortest.Tools as its
+// server tools. The doors' Node tests start it, since they need tool calls
+// and run errors, which the echo responder does not make.
 package main
 
 import (
@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentgate/agentgate"
 	"github.com/agentgate/agentgate/internal/door/doortest"
+	"github.com/agentgate/agentgate/tool"
 )
 
 func main() {
@@ -26,5 +27,7 @@ func main() {
 		}
 		delay = d
 	}
-	os.Exit(agentgate.Main(agentgate.Options{Responder: doortest.Scripted{Delay: delay}, Version: "doortest"}))
+	os.Exit(agentgate.Main(agentgate.Options{
+		Responder: doortest.Scripted{Delay: delay}, Tools: []tool.Source{doortest.Tools()}, Version: "doortest",
+	}))
 }

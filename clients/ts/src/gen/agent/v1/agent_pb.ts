@@ -826,7 +826,9 @@ export type DecideToolCallResponse = Message<"agent.v1.DecideToolCallResponse"> 
   runResumed: boolean;
 
   /**
-   * With wait and run_resumed: as in SubmitToolResultResponse.
+   * With wait and run_resumed: the run's persisted events after the
+   * decision, up to reply (a denial's result first), as in
+   * SubmitToolResultResponse.events.
    *
    * @generated from field: repeated agent.v1.AgentEvent events = 4;
    */
