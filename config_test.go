@@ -19,7 +19,7 @@ import (
 // defaults is the server binary's configuration with no variable set.
 func defaults(t *testing.T) config.Config {
 	t.Helper()
-	c, err := config.Load(func(string) (string, bool) { return "", false })
+	c, err := config.LoadWith(func(string) (string, bool) { return "", false }, config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,14 @@ import (
 	"github.com/agentgate/agentgate/tool"
 )
 
+// DefaultMaxEventBytes is the default of UPSTREAM_MAX_EVENT_BYTES, 1 MiB:
+// the largest event (and line) of a server-sent event stream that the
+// built-in upstream responders read (openai.Config.MaxEventBytes,
+// agui.Config.MaxFrameBytes), so that a broken upstream cannot grow a
+// buffer without bound. A model's delta or an agent's event is far
+// smaller.
+const DefaultMaxEventBytes = 1 << 20
+
 // Responder writes the reply to one user message. The gateway calls it for
 // one message of an agent at a time, in seq order, on whichever replica
 // holds the agent's reply lease: once per step of the run that answers it

@@ -15,7 +15,21 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 	"unicode/utf8"
+)
+
+// The defaults of TOOL_TIMEOUT and TOOL_RESULT_MAX_BYTES, which the
+// gateway's tool loop and the MCP source (package tool/mcp) both apply:
+// a minute bounds a call that does real work (a search, a build) and
+// stops one that hangs; 64 KiB of result is a long page of text, far less
+// than a model's window.
+const (
+	// DefaultTimeout bounds one call of a server tool.
+	DefaultTimeout = 60 * time.Second
+	// DefaultMaxResultBytes is the longest result of a server tool the
+	// model is given (see Cut).
+	DefaultMaxResultBytes = 64 << 10
 )
 
 // Def is a tool as the model sees it, and as AG-UI's Tool describes it: a

@@ -11,6 +11,8 @@
 //	                                    one mode against one server (-target)
 //	agentbench baseline-server [-small-buffers]
 //	                                    the bare servers, on $PORT
+//	agentbench jwt-issuer -alg ES256|RS256|HS256
+//	                                    a key, its key set served, and a user's JWT of it, for -token
 //
 // The tool builds cmd/server into a temporary directory (or runs -server),
 // starts every server itself as a child process, one at a time, and stops
@@ -58,6 +60,7 @@ modes:
                     (compare adds door-agui and door-aisdk: a message and its
                     streamed reply through a frontend door, against the WebSocket)
   baseline-server   serve the bare servers on $PORT (used by the other modes)
+  jwt-issuer        mint a user's JWT for -token, and serve its key set (-alg)
 
 Run "agentbench <mode> -h" for the flags.
 `
@@ -88,7 +91,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.server, "server", "", "gateway binary to run (default: go build ./cmd/server into a temporary directory)")
 	fs.Var(&o.env, "env", "KEY=VALUE for the gateway's environment, repeatable (after the tool's own: "+strings.Join(gatewayEnv, " ")+")")
 	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "REDIS_URL for the agentgate+redis and centrifugo+redis targets, the ws-rtt-redis comparison and, with -peers centrifugo, the modes against Centrifugo on Redis")
-	fs.StringVar(&o.token, "token", "", "the bearer token the gateway's sockets send as access_token, for a gateway run with AUTH_TOKENS or users' JWTs (-env)")
+	fs.StringVar(&o.token, "token", "", "the bearer token the gateway's sockets send as access_token and its rpc calls as Authorization, for a gateway run with AUTH_TOKENS or users' JWTs (-env; agentbench jwt-issuer mints one)")
 	fs.StringVar(&o.target, "target", bench.Gateway, "server for a single mode: agentgate, agentgate+redis, bare, centrifugo or centrifugo+redis")
 	fs.StringVar(&o.centrifugo, "centrifugo", os.Getenv("CENTRIFUGO_BIN"), "Centrifugo "+bench.CentrifugoVersion+" binary for the centrifugo target (scripts/bench.sh installs it)")
 	fs.StringVar(&o.peers, "peers", "", "compare: peer servers to compare the socket modes with too; the one known is centrifugo")
@@ -124,6 +127,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	mode := args[0]
 	if mode == "baseline-server" {
 		return baselineServer(args[1:], stderr)
+	}
+	if mode == "jwt-issuer" {
+		return jwtIssuer(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("agentbench "+mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -355,9 +354,6 @@ func (x *run) runError(err error, timedOut bool) *agentv1.AgentEvent {
 	return x.event(&agentv1.AgentEvent{Kind: &agentv1.AgentEvent_RunError{
 		RunError: x.s.runError(x.r.agentID, x.st.runID, x.st.seq, err, timedOut)}})
 }
-
-// errToolResult is the text of a failed call's result.
-func errToolResult(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 // resultEvent is the persisted result of call c of the step msgID.
 func (x *run) resultEvent(msgID string, c *agentv1.ToolCall) *agentv1.AgentEvent {

@@ -65,6 +65,7 @@ import (
 	"unicode/utf8"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
+	"github.com/agentgate/agentgate/internal/agentid"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/internal/logattr"
 	"github.com/agentgate/agentgate/responder"
@@ -144,11 +145,11 @@ type Config struct {
 	// finish reason max_steps. Default DefaultMaxSteps.
 	MaxSteps int
 	// ToolTimeout is TOOL_TIMEOUT: the bound on one call of a server tool.
-	// Default 60s.
+	// Default tool.DefaultTimeout (60s).
 	ToolTimeout time.Duration
 	// ToolResultMaxBytes is TOOL_RESULT_MAX_BYTES: a server tool's result
 	// is cut to it, with a marker; a client's longer result is refused.
-	// Default 64 KiB.
+	// Default tool.DefaultMaxResultBytes (64 KiB).
 	ToolResultMaxBytes int
 	// ContextTokens is CONTEXT_TOKENS: the most tokens of context a step
 	// sends the responder, estimated as a quarter of the bytes of the
@@ -177,15 +178,12 @@ type ToolCallDone struct {
 	Duration time.Duration
 }
 
-// The defaults of Config.MaxSteps, Config.ToolTimeout and
-// Config.ToolResultMaxBytes (MAX_STEPS, TOOL_TIMEOUT,
-// TOOL_RESULT_MAX_BYTES). Ten steps let a model look something up a few
-// times and act, and stop one that loops before it costs much.
-const (
-	DefaultMaxSteps           = 10
-	DefaultToolTimeout        = 60 * time.Second
-	DefaultToolResultMaxBytes = 64 << 10
-)
+// DefaultMaxSteps is the default of Config.MaxSteps (MAX_STEPS). Ten
+// steps let a model look something up a few times and act, and stop one
+// that loops before it costs much. Those of Config.ToolTimeout and
+// Config.ToolResultMaxBytes are tool.DefaultTimeout and
+// tool.DefaultMaxResultBytes, which the MCP source applies too.
+const DefaultMaxSteps = 10
 
 // The defaults of Config.LeaseTTL and CONTEXT_MESSAGES (LEASE_TTL's too).
 // Ten seconds of lease bound how long an agent stays silent after its
@@ -241,10 +239,10 @@ func (c Config) withDefaults() Config {
 		c.MaxSteps = DefaultMaxSteps
 	}
 	if c.ToolTimeout <= 0 {
-		c.ToolTimeout = DefaultToolTimeout
+		c.ToolTimeout = tool.DefaultTimeout
 	}
 	if c.ToolResultMaxBytes <= 0 {
-		c.ToolResultMaxBytes = DefaultToolResultMaxBytes
+		c.ToolResultMaxBytes = tool.DefaultMaxResultBytes
 	}
 	if c.OnToolCall == nil {
 		c.OnToolCall = func(ToolCallDone) {}
@@ -491,29 +489,89 @@ func (s *Service) Get(ctx context.Context, agentID string) (engine.Stat, error) 
 	return st, nil
 }
 
-// List returns up to size (default 100, at most MaxPage) agents with ids
-// greater than after, and the id to continue after, empty on the last page.
-func (s *Service) List(ctx context.Context, after string, size int) ([]engine.Stat, string, error) {
-	if after != "" {
-		if err := ValidateID(after); err != nil {
-			return nil, "", invalidf("page_token is not one this server returned")
-		}
+// Reach is which agents a listing shows its caller: ListAgents shows a
+// user only the agents it reaches. identity.Identity is one.
+type Reach interface {
+	// Reaches reports whether the listing shows agentID.
+	Reaches(agentID string) bool
+	// Skip returns where the listing goes on after pos: a position p ≥
+	// pos such that no agent the caller reaches sorts after pos and at or
+	// before p, or ok false when it reaches none after pos. p must tell
+	// nothing of the agents the caller does not reach: it becomes a page
+	// token when a page ends on it.
+	Skip(pos string) (p string, ok bool)
+}
+
+// everyAgent is the Reach of a caller that sees every agent.
+type everyAgent struct{}
+
+func (everyAgent) Reaches(string) bool            { return true }
+func (everyAgent) Skip(pos string) (string, bool) { return pos, true }
+
+// maxListReads bounds the reads of the log one List makes.
+const maxListReads = 16
+
+// List returns up to size (default 100, at most MaxPage) of the agents
+// that reach shows (nil: every agent) with ids greater than after, and
+// the page token to continue after, empty on the last page.
+//
+// The caller's filter applies before the paging, so that neither a page
+// nor its token tells of an agent the caller does not reach: List reads
+// the log on, jumping over what the caller cannot reach (Reach.Skip),
+// until the page is full, and the token is the last agent shown. The work
+// is bounded: at most maxListReads reads of the log, each of at most
+// size+1 agents (each read shows an agent or passes one of the caller's
+// patterns). A page that reaches the bound first is shorter than size,
+// perhaps empty, and its token is the last agent shown or, with none, the
+// position Reach.Skip gave, before the caller's next pattern.
+//
+// A page token is a position in the order of agent ids, not always an
+// agent id: a string of at most MaxIDLen agent id characters.
+func (s *Service) List(ctx context.Context, after string, size int, reach Reach) ([]engine.Stat, string, error) {
+	if len(after) > MaxIDLen || !agentid.OfChars(after) {
+		return nil, "", invalidf("page_token is not one this server returned")
 	}
 	size, err := pageSize("page_size", size)
 	if err != nil {
 		return nil, "", err
 	}
-	// One more than asked tells whether another page follows.
-	stats, err := s.log.List(ctx, after, size+1)
-	if err != nil {
-		return nil, "", s.engineError(ctx, "list agents", err)
+	if reach == nil {
+		reach = everyAgent{}
 	}
-	next := ""
-	if len(stats) > size {
-		stats = stats[:size]
-		next = stats[size-1].AgentID
+	shown := make([]engine.Stat, 0, min(size+1, 100))
+	pos := after
+	for range maxListReads {
+		from, ok := reach.Skip(pos)
+		if !ok {
+			return shown, "", nil
+		}
+		// One more than asked tells whether another page follows.
+		stats, err := s.log.List(ctx, from, size+1)
+		if err != nil {
+			return nil, "", s.engineError(ctx, "list agents", err)
+		}
+		for _, st := range stats {
+			pos = st.AgentID
+			if !reach.Reaches(pos) {
+				continue
+			}
+			if len(shown) == size {
+				return shown, shown[size-1].AgentID, nil
+			}
+			shown = append(shown, st)
+		}
+		if len(stats) <= size {
+			return shown, "", nil
+		}
 	}
-	return stats, next, nil
+	if n := len(shown); n > 0 {
+		return shown, shown[n-1].AgentID, nil
+	}
+	next, ok := reach.Skip(pos)
+	if !ok {
+		return shown, "", nil
+	}
+	return shown, next, nil
 }
 
 // Delete removes an agent and its history.

@@ -262,20 +262,21 @@ func (h *Handler) GetAgent(ctx context.Context, req *agentv1.GetAgentRequest) (*
 	return &agentv1.GetAgentResponse{Agent: agentInfo(st)}, nil
 }
 
-// ListAgents lists a page of the agents that the caller may see
-// (edge.Shows): every agent for a service or an admin, a user's own for a
-// user. A page of a user may so hold fewer agents than the page size, or
-// none, and still have a next page.
+// ListAgents lists a page of the agents that the caller reaches
+// (identity.Identity.Reaches): every agent for a service or an admin, a
+// user's own for a user. The service filters before it pages (see
+// agent.Service.List), so that neither a page nor its token names an
+// agent the caller does not reach. A page of a user may hold fewer agents
+// than the page size, or none, and still have a next page, when the
+// service's bound on the work of one call ends it.
 func (h *Handler) ListAgents(ctx context.Context, req *agentv1.ListAgentsRequest) (*agentv1.ListAgentsResponse, error) {
-	stats, next, err := h.svc.List(ctx, req.GetPageToken(), int(req.GetPageSize()))
+	stats, next, err := h.svc.List(ctx, req.GetPageToken(), int(req.GetPageSize()), edge.IdentityFrom(ctx))
 	if err != nil {
 		return nil, ToConnect(err)
 	}
 	res := &agentv1.ListAgentsResponse{NextPageToken: next, Agents: make([]*agentv1.Agent, 0, len(stats))}
 	for _, st := range stats {
-		if edge.Shows(ctx, st.AgentID) {
-			res.Agents = append(res.Agents, agentInfo(st))
-		}
+		res.Agents = append(res.Agents, agentInfo(st))
 	}
 	return res, nil
 }

@@ -3,11 +3,14 @@ package app_test
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/apptest"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 )
 
@@ -101,17 +104,19 @@ func TestConsoleCheck(t *testing.T) {
 		status                    int
 		reason                    string
 		retry                     bool
+		says                      string
 	}{
-		{"no token", "a", "", "https://app.example.com", http.StatusUnauthorized, "unauthenticated", false},
-		{"wrong token", "a", "wrong-token-0123456789", "https://app.example.com", http.StatusUnauthorized, "invalid_token", false},
-		{"foreign origin", "a", token, "https://evil.example.org", http.StatusForbidden, "origin", false},
-		{"bad agent id", "no%20spaces", token, "https://app.example.com", http.StatusBadRequest, "invalid_argument", false},
-		{"all good", "a", token, "https://app.example.com", http.StatusOK, "", true},
+		{"no token", "a", "", "https://app.example.com", http.StatusUnauthorized, "unauthenticated", false, "needs a token"},
+		{"wrong token", "a", "wrong-token-0123456789", "https://app.example.com", http.StatusUnauthorized, "invalid_token", false, "not one of this gateway's AUTH_TOKENS"},
+		{"foreign origin", "a", token, "https://evil.example.org", http.StatusForbidden, "origin", false, "is not in the gateway's ALLOWED_ORIGINS"},
+		{"bad agent id", "no%20spaces", token, "https://app.example.com", http.StatusBadRequest, "invalid_argument", false, "agent_id"},
+		{"all good", "a", token, "https://app.example.com", http.StatusOK, "", true, ""},
 	} {
 		status, ans := check(tc.agent, tc.auth, tc.origin)
 		reason, _ := ans["reason"].(string)
-		if status != tc.status || reason != tc.reason || ans["retry"] != tc.retry {
-			t.Errorf("%s: %d %v, want %d reason %q retry %v", tc.name, status, ans, tc.status, tc.reason, tc.retry)
+		msg, _ := ans["message"].(string)
+		if status != tc.status || reason != tc.reason || ans["retry"] != tc.retry || !strings.Contains(msg, tc.says) {
+			t.Errorf("%s: %d %v, want %d reason %q retry %v saying %q", tc.name, status, ans, tc.status, tc.reason, tc.retry, tc.says)
 		}
 		if msg, _ := ans["message"].(string); strings.Contains(msg, token) {
 			t.Errorf("%s: the answer shows the token: %q", tc.name, msg)
@@ -127,5 +132,55 @@ func TestConsoleCheck(t *testing.T) {
 	status, ans := check("a", token, "")
 	if status != http.StatusServiceUnavailable || ans["reason"] != "max_connections" || ans["retry"] != true {
 		t.Fatalf("at the limit: %d %v, want 503 max_connections, retry", status, ans)
+	}
+}
+
+// TestConsoleCheckIsTheUpgrades: the console's check runs the upgrade's
+// own steps, so it refuses exactly what the upgrade refuses, with its
+// status: a token in its verifier's leeway whose connection would end at
+// once (AUTH_EXPIRY_GRACE passed), a user at USER_MAX_CONNECTIONS, a token
+// refused for a reason the verifier gives, and says so in words.
+func TestConsoleCheckIsTheUpgrades(t *testing.T) {
+	t.Parallel()
+	srv, _ := startSecretGateway(t, map[string]string{"AUTH_EXPIRY_GRACE": "0s", "USER_MAX_CONNECTIONS": "1"})
+	ctx := testCtx(t)
+	admin := func(changes jwt.MapClaims) string {
+		c := claimsOf("ops", jwt.MapClaims{"scope": "agents:admin"})
+		maps.Copy(c, changes)
+		return hsToken(t, c)
+	}
+	held := admin(nil)
+	if c, res := dial(t, wsURL(srv, "a", ""), nil, "agent.v1", "bearer."+held); c == nil {
+		t.Fatalf("the operator's first socket: %d", res.StatusCode)
+	}
+	now := time.Now()
+	for _, tc := range []struct {
+		name, tok, reason, says string
+		retry                   bool
+	}{
+		{"past its time, in the leeway", admin(jwt.MapClaims{"sub": "late", "exp": now.Add(-5 * time.Second).Unix()}), "expired_token", "expired", false},
+		{"at the user's cap", held, "user_max_connections", "USER_MAX_CONNECTIONS", true},
+		{"another audience", admin(jwt.MapClaims{"sub": "x", "aud": "another-gateway"}), "invalid_token", `audience "another-gateway" does not include AUTH_JWT_AUDIENCE`, false},
+		{"all good", admin(jwt.MapClaims{"sub": "fresh"}), "", "", true},
+	} {
+		// The check first: a socket that opens gives its place back only
+		// once the server has seen it close.
+		checked, body := doAs(t, ctx, tc.tok, http.MethodPost, srv.URL+"/console/check?agent=a", "", "")
+		c, res := dial(t, wsURL(srv, "a", ""), nil, "agent.v1", "bearer."+tc.tok)
+		upgrade := res.StatusCode
+		if c != nil {
+			upgrade = http.StatusOK // the check answers 200 for a socket that would open
+			c.Close()
+		}
+		res = checked
+		var ans struct {
+			Reason, Message string
+			Retry           bool
+		}
+		_ = json.Unmarshal([]byte(body), &ans)
+		if res.StatusCode != upgrade || ans.Reason != tc.reason || !strings.Contains(ans.Message, tc.says) || ans.Retry != tc.retry {
+			t.Errorf("%s: the check %d %s, the upgrade %d; want the upgrade's status, reason %q saying %q, retry %v",
+				tc.name, res.StatusCode, body, upgrade, tc.reason, tc.says, tc.retry)
+		}
 	}
 }

@@ -202,10 +202,10 @@ func TestSocketRefreshedInTimeMissesNothing(t *testing.T) {
 	t.Logf("%d messages across the refresh, their events seq 1 to %d", len(seqs)/2, len(seqs))
 }
 
-// TestStreamsEndWhenTokenExpires: a Subscribe or Converse stream (Connect
-// and gRPC) and a door's stream live no longer than their token plus the
-// grace, and end then with unauthenticated: the client fetches a new token
-// and resumes.
+// TestStreamsEndWhenTokenExpires: a Subscribe stream (Connect, gRPC and
+// gRPC-Web), a Converse stream and both doors' streams live no longer than
+// their token plus the grace, and end then with unauthenticated: the
+// client fetches a new token and resumes.
 func TestStreamsEndWhenTokenExpires(t *testing.T) {
 	t.Parallel()
 	srv := startShortGraceGateway(t)
@@ -219,7 +219,7 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 			t.Errorf("%s ended at %s, before %s", what, now, end)
 		}
 	}
-	for _, p := range threeProtocols[:2] {
+	for _, p := range threeProtocols {
 		tok, exp := shortToken(t)
 		stream, err := jwtClient(t, srv, p, tok).Subscribe(ctx, connect.NewRequest(&agentv1.SubscribeRequest{AgentId: "alice:sub"}))
 		if err != nil {
@@ -247,21 +247,9 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 	// An AG-UI run whose reply is still being written when the token
 	// expires ends with RUN_ERROR unauthenticated.
 	tok, exp = shortToken(t)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/agui/alice:door", strings.NewReader(
-		`{"threadId":"alice:door","runId":"r1","messages":[{"id":"w1","role":"user","content":"wait"}]}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := httpClient(t, false).Do(req)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("the AG-UI run: %v, %v", res, err)
-	}
-	defer res.Body.Close()
-	var last string
-	for sc := bufio.NewScanner(res.Body); sc.Scan(); {
-		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			last = data
-		}
-	}
+	events := doorStream(t, ctx, srv.URL+"/agui/alice:door", tok,
+		`{"threadId":"alice:door","runId":"r1","messages":[{"id":"w1","role":"user","content":"wait"}]}`)
+	last := events[len(events)-1]
 	if now := time.Now(); now.Before(exp.Add(shortGrace)) {
 		t.Errorf("the AG-UI stream ended at %s, before %s", now, exp.Add(shortGrace))
 	}
@@ -269,6 +257,46 @@ func TestStreamsEndWhenTokenExpires(t *testing.T) {
 	if json.Unmarshal([]byte(last), &runErr) != nil || runErr.Type != "RUN_ERROR" || runErr.Code != "unauthenticated" || !strings.Contains(runErr.Message, "expired") {
 		t.Errorf("the AG-UI stream's last event: %s, want RUN_ERROR unauthenticated", last)
 	}
+
+	// An AI SDK chat whose reply is still being written when the token
+	// expires ends with an error chunk that says unauthenticated, then the
+	// stream's end.
+	tok, exp = shortToken(t)
+	chunks := doorStream(t, ctx, srv.URL+"/ai/chat", tok,
+		`{"id":"alice:chat","messages":[{"id":"w2","role":"user","parts":[{"type":"text","text":"wait"}]}]}`)
+	if now := time.Now(); now.Before(exp.Add(shortGrace)) {
+		t.Errorf("the AI SDK stream ended at %s, before %s", now, exp.Add(shortGrace))
+	}
+	var failed struct{ Type, ErrorText string }
+	n := len(chunks)
+	if n < 2 || chunks[n-1] != "[DONE]" || json.Unmarshal([]byte(chunks[n-2]), &failed) != nil || failed.Type != "error" ||
+		!strings.HasPrefix(failed.ErrorText, "unauthenticated: ") || !strings.Contains(failed.ErrorText, "expired") {
+		t.Errorf("the AI SDK stream's last chunks: %q, want an error chunk unauthenticated, then [DONE]", chunks[max(n-3, 0):])
+	}
+}
+
+// doorStream posts body to a door's url with tok, and returns the data of
+// every server-sent event of its answer, once the stream has ended.
+func doorStream(t *testing.T, ctx context.Context, url, tok, body string) []string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := httpClient(t, false).Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %v, %v", url, res, err)
+	}
+	defer res.Body.Close()
+	var data []string
+	for sc := bufio.NewScanner(res.Body); sc.Scan(); {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			data = append(data, d)
+		}
+	}
+	if len(data) == 0 {
+		t.Fatalf("%s: no event", url)
+	}
+	return data
 }
 
 // TestExpiredTokenOpensNoConnection: a token whose exp plus the grace has

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -277,4 +278,87 @@ func frameAnswer(t *testing.T, c *websocket.Conn, frame string) socketFrame {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestFrameForAnotherAgentIsARefusal: a frame on alice's socket that names
+// another agent, even one of hers, is refused as ever (permission_denied
+// naming both), and the edge counts and logs it as the refusal it is: who
+// sent it, why, on which socket.
+func TestFrameForAnotherAgentIsARefusal(t *testing.T) {
+	t.Parallel()
+	logs := &apptest.LogBuffer{}
+	srv := userServer(t, logs)
+	c, res := dial(t, wsURL(srv, "alice:ws", ""), nil, "agent.v1", "bearer."+aliceToken)
+	if c == nil {
+		t.Fatalf("alice's socket: %d", res.StatusCode)
+	}
+	f := frameAnswer(t, c, `{"id":"h","method":"GetHistory","request":{"agentId":"alice:other"}}`)
+	if f.Error == nil || f.Error.Code != "permission_denied" ||
+		f.Error.Message != `this socket talks to agent "alice:ws"; the request names "alice:other": open a socket at /ws/agent/alice:other for it` {
+		t.Fatalf("a frame for another agent: %s", f.raw)
+	}
+	// Counted before the error frame was sent.
+	if _, m := doAs(t, testCtx(t), token, http.MethodGet, srv.URL+"/metrics", "", ""); !strings.Contains(m, `agentgate_refusals_total{door="websocket",reason="agent"} 1`) {
+		t.Errorf("the refusal is not counted:\n%s", m)
+	}
+	_ = srv.Stop()
+	wantLogged(t, logs, `msg="websocket frame refused" reason=agent subject=alice agent=alice:ws`, "door=websocket", `detail="this socket talks to agent`)
+}
+
+// TestRefusedStreamsCostNoPlace: a Connect stream is authorized on its
+// first request before it is admitted, so a stream to another's agent is
+// refused as such (permission_denied), takes no place and is counted as
+// no connection refusal, even while the server or the user is at its cap;
+// a stream to her own agent then finds the cap full.
+func TestRefusedStreamsCostNoPlace(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ cap, reason string }{
+		{"MAX_CONNECTIONS", "max_connections"},
+		{"USER_MAX_CONNECTIONS", "user_max_connections"},
+	} {
+		srv := apptest.Start(t, map[string]string{"AUTH_TOKENS": token, tc.cap: "1"},
+			func(o *app.Options) { o.Verifiers = []edge.Verifier{users{}} })
+		ctx := testCtx(t)
+		if c, res := dial(t, wsURL(srv, "alice:held", ""), nil, "agent.v1", "bearer."+aliceToken); c == nil {
+			t.Fatalf("%s: alice's socket: %d", tc.cap, res.StatusCode)
+		}
+		subscribe := func(c agentv1connect.AgentServiceClient, agentID string) error {
+			stream, err := c.Subscribe(ctx, connect.NewRequest(&agentv1.SubscribeRequest{AgentId: agentID}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			for stream.Receive() {
+			}
+			return stream.Err()
+		}
+		for _, p := range allProtocols {
+			c := agentv1connect.NewAgentServiceClient(httpClient(t, p.h2c), srv.URL, append(p.opts, connect.WithInterceptors(bearer(aliceToken)))...)
+			wantDenied(t, tc.cap+", "+p.name+": Subscribe to bob", subscribe(c, "bob"), "bob")
+			if err := subscribe(c, "alice:1"); connect.CodeOf(err) != connect.CodeResourceExhausted {
+				t.Errorf("%s, %s: Subscribe to her own agent: %v, want resource_exhausted", tc.cap, p.name, err)
+			}
+		}
+		conv := agentv1connect.NewAgentServiceClient(httpClient(t, true), srv.URL, connect.WithInterceptors(bearer(aliceToken))).Converse(ctx)
+		if err := conv.Send(&agentv1.ConverseRequest{AgentId: "bob", Text: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := conv.Receive()
+		wantDenied(t, tc.cap+": Converse with bob", err, "bob")
+		_ = conv.CloseRequest()
+		_ = conv.CloseResponse()
+
+		// Only the streams to her own agent met the cap, each once.
+		_, m := doAs(t, ctx, token, http.MethodGet, srv.URL+"/metrics", "", "")
+		capped := 0
+		for _, l := range strings.Split(m, "\n") {
+			if strings.HasPrefix(l, "agentgate_refusals_total{") && strings.Contains(l, `reason="`+tc.reason+`"`) {
+				n, _ := strconv.Atoi(l[strings.LastIndexByte(l, ' ')+1:])
+				capped += n
+			}
+		}
+		if capped != len(allProtocols) {
+			t.Errorf("%s: %d streams refused at the cap, want %d (the streams to her own agent)", tc.cap, capped, len(allProtocols))
+		}
+	}
 }

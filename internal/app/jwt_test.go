@@ -270,6 +270,63 @@ func TestJWTRefusedEverywhere(t *testing.T) {
 	}
 }
 
+// TestJWTRefusedEverywhereWithASecret: the same refusals on a gateway that
+// verifies users' HS256 tokens with AUTH_JWT_SECRET, on every way in: a
+// token that proves nothing is unauthenticated (expired, not valid yet,
+// from another issuer or for another audience, unsigned, signed with
+// another secret or with an RSA key, not a JWT), one of another's agent or
+// that may only read and sends is permission_denied, and the console
+// needs agents:admin. The logs say who and why, and never hold a token.
+func TestJWTRefusedEverywhereWithASecret(t *testing.T) {
+	t.Parallel()
+	srv, logs := startSecretGateway(t, nil)
+	now := time.Now()
+	signed := func(secret string, claims jwt.MapClaims) string {
+		return identitytest.SignWith(t, jwt.SigningMethodHS256, "", []byte(secret), claims)
+	}
+	unauthenticated := answers("unauthenticated", "401", "401", "401 invalid_token")
+	var tokens []string
+	for _, tc := range []struct {
+		name string
+		tok  string
+		want map[string]string
+	}{
+		{"expired", hsToken(t, aliceClaims(jwt.MapClaims{"iat": now.Add(-10 * time.Minute).Unix(), "exp": now.Add(-2 * time.Minute).Unix()})),
+			answers("unauthenticated", "401", "401", "401 expired_token")},
+		{"not valid yet", hsToken(t, aliceClaims(jwt.MapClaims{"nbf": now.Add(2 * time.Minute).Unix()})), unauthenticated},
+		{"another issuer", hsToken(t, aliceClaims(jwt.MapClaims{"iss": "https://evil.example.test/"})), unauthenticated},
+		{"another audience", hsToken(t, aliceClaims(jwt.MapClaims{"aud": "another-gateway"})), unauthenticated},
+		{"no exp", hsToken(t, aliceClaims(jwt.MapClaims{"exp": nil})), unauthenticated},
+		{"alg none", identitytest.Unsigned(t, aliceClaims(nil)), unauthenticated},
+		{"another secret", signed("another-secret-of-32-bytes-or-more!!", aliceClaims(nil)), unauthenticated},
+		{"RS256 to the secret", identitytest.NewRSA(t, "k1").Sign(t, aliceClaims(nil)), unauthenticated},
+		{"not a JWT", "alice-please", unauthenticated},
+		{"another's agent", hsToken(t, claimsOf("bob", jwt.MapClaims{"agents": []string{"bob:*"}})),
+			answers("permission_denied", "403", "403", "403 permission_denied")},
+		{"read only, sending", hsToken(t, aliceClaims(jwt.MapClaims{"scope": "agents:read"})),
+			answers("permission_denied", "101", "403", "403 permission_denied")},
+		{"read and write", hsToken(t, aliceClaims(nil)), answers("ok", "101", "200", "403 permission_denied")},
+		{"admin", hsToken(t, aliceClaims(jwt.MapClaims{"scope": "agents:read agents:write agents:admin"})), answers("ok", "101", "200", "200")},
+		{"the service token", token, answers("ok", "101", "200", "200")},
+	} {
+		tokens = append(tokens, tc.tok)
+		if got := everyDoor(t, srv, tc.tok, "alice:1"); !maps.Equal(got, tc.want) {
+			t.Errorf("%s: %v\nwant %v", tc.name, got, tc.want)
+		}
+	}
+	_ = srv.Stop()
+	wantLogged(t, logs, `msg="request refused"`, "reason=expired_token", "door=aisdk")
+	wantLogged(t, logs, `msg="websocket refused"`, "reason=invalid_token", "signature does not match AUTH_JWT_SECRET")
+	wantLogged(t, logs, `msg="request refused"`, "reason=invalid_token", "door=grpc", "signed with RS256; AUTH_JWT_SECRET verifies HS256 only")
+	wantLogged(t, logs, "msg=rpc", "code=permission_denied", "agent=alice:1", "subject=bob", "reason=agent")
+	wantLogged(t, logs, "msg=door door=agui", "status=403", "subject=alice", "reason=scope")
+	for _, tok := range tokens {
+		if strings.Contains(logs.String(), tok) {
+			t.Fatalf("a token is in the logs: %.40s…", tok)
+		}
+	}
+}
+
 // TestJWTListsOwnAgents: ListAgents shows a user only the agents of its
 // token, in every protocol; an admin and the service token see all.
 func TestJWTListsOwnAgents(t *testing.T) {
@@ -469,8 +526,9 @@ func TestJWKSRotationAndOutage(t *testing.T) {
 
 // TestOpenIDProviderEndToEnd: a real OpenID provider (oidc-provider)
 // issues access tokens by client credentials; the gateway verifies them
-// through the provider's key set, and they open a socket and a Connect
-// call to the client's own agents ({sub}:*), and no other.
+// through the provider's key set, and they open a socket, a Connect call
+// and both frontend doors (AG-UI, the AI SDK) to the client's own agents
+// ({sub}:*), and no other.
 func TestOpenIDProviderEndToEnd(t *testing.T) {
 	t.Parallel()
 	p := identitytest.StartProvider(t)
@@ -501,6 +559,26 @@ func TestOpenIDProviderEndToEnd(t *testing.T) {
 	send(ctx, t, team, "team:x", "hello team")
 	_, err = team.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "alice-app:chat", Text: "hi"}))
 	wantDenied(t, "team-app to alice-app:chat", err, "alice-app:chat")
+
+	// Both doors, with the provider's tokens of each algorithm.
+	for _, resource := range []string{"urn:agentgate:rs256", "urn:agentgate:es256", "urn:agentgate:eddsa"} {
+		tok := p.Token(t, "alice-app", "agents:read agents:write", resource)
+		for _, door := range []struct{ name, url, body, says string }{
+			{"AG-UI", srv.URL + "/agui/%s", `{"threadId":"%s","runId":"r1","messages":[{"id":"m-%s","role":"user","content":"hi"}]}`, "RUN_FINISHED"},
+			{"AI SDK", srv.URL + "/ai/chat", `{"id":"%s","messages":[{"id":"c-%s","role":"user","parts":[{"type":"text","text":"hi"}]}]}`, `"type":"finish"`},
+		} {
+			for agentID, status := range map[string]int{"alice-app:" + resource[len("urn:agentgate:"):]: http.StatusOK, "team:x": http.StatusForbidden} {
+				url := door.url
+				if strings.Contains(url, "%s") {
+					url = fmt.Sprintf(url, agentID)
+				}
+				res, body := doAs(t, ctx, tok, http.MethodPost, url, "application/json", fmt.Sprintf(door.body, agentID, agentID))
+				if res.StatusCode != status || (status == http.StatusOK && !strings.Contains(body, door.says)) {
+					t.Errorf("%s, %s token, %s: %d %.300s; want %d", door.name, resource, agentID, res.StatusCode, body, status)
+				}
+			}
+		}
+	}
 }
 
 // frameWithin reads frames from c until one satisfies keep, for at most d.

@@ -120,7 +120,7 @@ func TestClientValuesAreCutInLogs(t *testing.T) {
 		"msg=door door=agui method=POST path=/agui/" + cut,
 		"msg=door door=aisdk method=GET path=/ai/chat/" + cut,
 		"msg=\"request refused\" reason=unauthenticated path=/agui/" + cut,
-		"msg=\"websocket refused\" reason=bad_agent_id status=400 path=/ws/agent/" + cut,
+		"msg=\"websocket refused\" reason=bad_agent_id subject=service path=/ws/agent/" + cut,
 		"msg=\"websocket refused\" reason=origin origin=https://" + cut,
 		"procedure=/agent.v1.AgentService/SendMessage",
 		"procedure=/agent.v1.AgentService/Subscribe",
@@ -129,6 +129,7 @@ func TestClientValuesAreCutInLogs(t *testing.T) {
 			t.Errorf("no log line with %q", want)
 		}
 	}
+	wantLogged(t, logs, "reason=bad_agent_id", "door=websocket status=400 detail=")
 	if n := strings.Count(got, "agent="+cut); n < 5 {
 		t.Errorf("%d lines name the cut agent id, want one per door request and RPC (5)", n)
 	}

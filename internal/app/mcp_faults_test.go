@@ -364,13 +364,13 @@ func TestServerAndClientToolsInOneRun(t *testing.T) {
 // connected yet.
 func TestClientToolsMayNotTakeAnMCPServersNames(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load(func(k string) (string, bool) {
+	cfg, err := config.LoadWith(func(k string) (string, bool) {
 		v, ok := map[string]string{
 			"CLIENT_TOOLS": `[{"name":"files__read","description":"A client's."}]`,
 			"MCP_SERVERS":  `[{"name":"files","url":"http://127.0.0.1:1/mcp"}]`,
 		}[k]
 		return v, ok
-	})
+	}, config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -224,9 +224,9 @@ func everythingOverTheSocket(t *testing.T, srv *apptest.Server) {
 	}
 	pushed := c.events(func(ev *agentv1.AgentEvent) bool { return ev.GetSeq() == sent.GetReply().GetSeq() })
 	want := []string{"*message", "runStarted",
-		"toolCallStart", "toolCallArgs", "toolCallArgs", "toolCallEnd", "toolCallStart", "toolCallArgs", "toolCallArgs", "toolCallEnd",
+		"toolCallStart", "toolCallArgs", "toolCallEnd", "toolCallStart", "toolCallArgs", "toolCallEnd",
 		"toolCallResult", "toolCallResult", "*message", "stepStarted", "textDelta", "*message"}
-	if got := kinds(pushed); !slices.Equal(got, want) {
+	if got := deltaKinds(pushed); !slices.Equal(got, want) {
 		t.Fatalf("pushed %v\nwant %v", got, want)
 	}
 	results := map[string]*agentv1.ToolCallResult{}
@@ -235,12 +235,24 @@ func everythingOverTheSocket(t *testing.T, srv *apptest.Server) {
 			results[r.GetToolCallId()] = r
 		}
 	}
-	step := pushed[12].GetMessage()
+	var step *agentv1.Message
+	args := map[string]string{}
+	for _, ev := range pushed {
+		if m := ev.GetMessage(); m.GetFinishReason() == agentv1.FinishReason_FINISH_REASON_TOOL_CALLS {
+			step = m
+		}
+		if a := ev.GetToolCallArgs(); a != nil {
+			args[a.GetToolCallId()] += a.GetDelta()
+		}
+	}
 	wantServerCalls(t, step)
 	for _, c := range step.GetToolCalls() {
 		r := results[c.GetToolCallId()]
 		if r.GetContent() != c.GetResult() || r.GetState() != agentv1.ToolCallState_TOOL_CALL_STATE_DONE || r.GetDuration().AsDuration() <= 0 {
 			t.Errorf("the live result of %s: %v", c.GetName(), r)
+		}
+		if args[c.GetToolCallId()] != c.GetArguments() {
+			t.Errorf("the live arguments of %s: %q; the step keeps %q", c.GetName(), args[c.GetToolCallId()], c.GetArguments())
 		}
 	}
 	wantEverythingAnswer(t, sent.GetReply().GetMessage().GetText())

@@ -10,7 +10,7 @@ import (
 )
 
 // newResponder builds the responder RESPONDER chose. Its settings were
-// checked by config.Load; what only the responder itself can check is
+// checked by config.LoadWith; what only the responder itself can check is
 // reported as a *config.Error naming the variable, so that the server
 // stops at start (exit 2) rather than failing every reply.
 func newResponder(cfg config.Config, log *slog.Logger) (responder.Responder, error) {

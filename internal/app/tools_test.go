@@ -289,6 +289,22 @@ func kinds(evs []*agentv1.AgentEvent) []string {
 	return out
 }
 
+// deltaKinds names the events as kinds does, with each run of deltas of
+// one kind named once: a socket that joins a run while it streams is sent
+// the run so far, in which the deltas it missed come as one, so how many
+// pieces a call's arguments or a step's text arrive in is not for a test
+// to fix.
+func deltaKinds(evs []*agentv1.AgentEvent) []string {
+	var out []string
+	for _, k := range kinds(evs) {
+		if (k == "toolCallArgs" || k == "textDelta") && len(out) > 0 && out[len(out)-1] == k {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
 // TestClientToolRoundTripOverTheSocket: the same round trip in frames, a
 // client's tools sent with its message, the events every socket of the
 // agent is pushed, and a reload that shows the call still pending.
@@ -313,9 +329,9 @@ func TestClientToolRoundTripOverTheSocket(t *testing.T) {
 		t.Fatalf("the message's tools: %v", got)
 	}
 	pushed := c.events(func(ev *agentv1.AgentEvent) bool { return ev.GetSeq() == sent.GetReply().GetSeq() })
-	want := []string{"*message", "runStarted", "toolCallStart", "toolCallArgs", "toolCallArgs", "toolCallArgs", "toolCallEnd",
-		"toolCallStart", "toolCallArgs", "toolCallArgs", "toolCallEnd", "*message"}
-	if got := kinds(pushed); !slices.Equal(got, want) {
+	want := []string{"*message", "runStarted", "toolCallStart", "toolCallArgs", "toolCallEnd",
+		"toolCallStart", "toolCallArgs", "toolCallEnd", "*message"}
+	if got := deltaKinds(pushed); !slices.Equal(got, want) {
 		t.Fatalf("pushed %v\nwant %v", got, want)
 	}
 
@@ -533,10 +549,10 @@ func TestClientToolOverConverse(t *testing.T) {
 // server tool's name does not start, and says which.
 func TestClientToolNamedLikeAServerTool(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load(func(k string) (string, bool) {
+	cfg, err := config.LoadWith(func(k string) (string, bool) {
 		v, ok := map[string]string{"CLIENT_TOOLS": `[{"name":"transfer","description":"A client's."}]`}[k]
 		return v, ok
-	})
+	}, config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

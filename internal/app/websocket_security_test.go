@@ -222,6 +222,7 @@ func TestWebSocketFrameFlood(t *testing.T) {
 	// The close is counted once the socket's goroutines are done, which may
 	// be just after the client saw it.
 	metricsContain(t, srv, `agentgate_websockets_closed_total{code="1008"} 1`, `agentgate_refusals_total{door="websocket",reason="frame_rate"}`,
+		`agentgate_refusals_total{door="websocket",reason="frame_flood"} 1`,
 		`agentgate_websockets_opened_total 2`, `agentgate_websocket_frames_total{direction="in"}`)
 }
 

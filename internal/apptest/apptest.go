@@ -39,7 +39,7 @@ func Start(t testing.TB, env map[string]string, opts ...func(*app.Options)) *Ser
 		v, ok := env[k]
 		return v, ok
 	}
-	cfg, err := config.Load(lookup)
+	cfg, err := config.LoadWith(lookup, config.Options{})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -69,7 +68,16 @@ func (t *Tokens) Verify(_ context.Context, token string) (identity.Identity, err
 }
 
 // errNotOurs refuses a token that is not one of AUTH_TOKENS.
-var errNotOurs = fmt.Errorf("not one of AUTH_TOKENS: %w", identity.ErrInvalid)
+var errNotOurs error = notOurs{}
+
+// notOurs is errNotOurs: an identity.ErrInvalid whose text says which
+// list the token is not in, and an identity.ErrUnrecognized: a token that
+// is not one of them may well be another verifier's.
+type notOurs struct{}
+
+func (notOurs) Error() string        { return "the token is not one of this gateway's AUTH_TOKENS" }
+func (notOurs) Unwrap() error        { return identity.ErrInvalid }
+func (notOurs) Is(target error) bool { return target == identity.ErrUnrecognized }
 
 // BearerToken extracts the token of an "Authorization: Bearer <token>"
 // header value; the scheme is case-insensitive.

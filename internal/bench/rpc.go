@@ -42,6 +42,16 @@ func (c RPCConfig) withDefaults() RPCConfig {
 	return c
 }
 
+// bearer sends token as the calls' bearer token.
+func bearer(token string) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+token)
+			return next(ctx, req)
+		}
+	}
+}
+
 // h2cClient speaks HTTP/2 with prior knowledge to http:// URLs, as gRPC
 // clients do.
 func h2cClient() *http.Client {
@@ -67,6 +77,9 @@ func RPC(ctx context.Context, t Target, cfg RPCConfig) (*Result, error) {
 	r := newResult("rpc-"+cfg.Protocol, t.Name)
 	hc := h2cClient()
 	defer hc.CloseIdleConnections()
+	if t.Token != "" {
+		opts = append(opts, connect.WithInterceptors(bearer(t.Token)))
+	}
 	client := agentv1connect.NewAgentServiceClient(hc, "http://"+t.Addr, opts...)
 	// One call first, so that the connection exists before the clock runs.
 	if _, err := client.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "rpc-warm", Text: "hello"})); err != nil {

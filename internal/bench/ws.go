@@ -285,17 +285,3 @@ func (f *frameReader) next(c *websocket.Conn) ([]byte, error) {
 		}
 	}
 }
-
-// discardFrames reads and drops a socket's messages until it fails, and
-// returns that error.
-func discardFrames(c *websocket.Conn) error {
-	for {
-		_, r, err := c.NextReader()
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return err
-		}
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -94,5 +95,19 @@ func TestMsgReaderLines(t *testing.T) {
 	want := []string{`{"event":{"message":{"text":"m7t9"}}}`, `{}`, `{"id":"s7","response":{}}`}
 	if !slices.Equal(got, want) {
 		t.Fatalf("messages %q, want %q", got, want)
+	}
+}
+
+// discardFrames reads and drops a socket's messages until it fails, and
+// returns that error.
+func discardFrames(c *websocket.Conn) error {
+	for {
+		_, r, err := c.NextReader()
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
 	}
 }

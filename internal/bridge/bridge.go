@@ -79,11 +79,10 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/agentgate/agentgate/internal/agent"
-	"github.com/agentgate/agentgate/internal/clip"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/edge"
-	"github.com/agentgate/agentgate/internal/jsonerror"
 	"github.com/agentgate/agentgate/internal/pbjson"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -229,8 +228,10 @@ func New(cfg Config) (*Bridge, error) {
 		Subprotocols:    []string{"agent.v1"},
 		// ServeHTTP has checked the origin before the upgrade.
 		CheckOrigin: func(*http.Request) bool { return true },
-		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			jsonerror.Write(w, status, refusalCode(status), reason.Error())
+		// A handshake that gorilla/websocket refuses (a missing key, a
+		// version it does not speak) is a refusal like the bridge's own.
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			b.refuse(w, r, status, "bad_handshake", reason.Error())
 		},
 	}
 	return b, nil
@@ -267,8 +268,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // console's socket Admin; a socket without either needs only to reach
 // it, since each of its calls is authorized on its own.
 func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, bool) {
-	if err := agent.ValidateID(r.PathValue("agent_id")); err != nil {
-		b.refuse(w, r, http.StatusBadRequest, "bad_agent_id", err.Error())
+	// The edge observes its refusals itself.
+	if ref := b.edge.CheckAgentID(r, edge.WebSocket, r.PathValue("agent_id")); ref != nil {
+		ref.Write(w)
 		return pushOptions{}, false
 	}
 	opts, err := parsePushOptions(r)
@@ -281,7 +283,6 @@ func (b *Bridge) validate(w http.ResponseWriter, r *http.Request) (pushOptions, 
 		b.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "this endpoint is a WebSocket: connect with a WebSocket client")
 		return opts, false
 	}
-	// The edge observes its refusals itself.
 	if ref := b.edge.CheckOrigin(r, edge.WebSocket); ref != nil {
 		ref.Write(w)
 		return opts, false
@@ -310,27 +311,26 @@ func (b *Bridge) admit(w http.ResponseWriter, r *http.Request, opts pushOptions)
 	return newSocket(b, w, r, opts, release), true
 }
 
-// refuse answers an upgrade request that cannot become a socket, and logs
-// why: every refusal is visible to the operator. The answer is the status
-// and the JSON error body of every refusal at the edge (package
-// jsonerror).
+// refuse answers an upgrade request that cannot become a socket for a
+// reason of the bridge's own, through the edge, which observes it as it
+// does every refusal: counted by reason and door, and logged with who and
+// why. The answer is the status and the JSON error body of every refusal
+// at the edge (package jsonerror).
 func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
-	b.log.Warn("websocket refused", "reason", reason, "status", status, "path", clip.Value(r.URL.Path),
-		"peer", r.RemoteAddr, "request_id", w.Header().Get("X-Request-Id"), "detail", clip.Message(msg))
-	jsonerror.Write(w, status, refusalCode(status), msg)
+	b.edge.Refuse(w, r, edge.WebSocket, &edge.Refusal{Status: status, Code: refusalCode(status), Reason: reason, Message: msg})
 }
 
 // refusalCode is the error code of an upgrade refused with status.
-func refusalCode(status int) string {
+func refusalCode(status int) connect.Code {
 	switch status {
 	case http.StatusUnauthorized:
-		return "unauthenticated"
+		return connect.CodeUnauthenticated
 	case http.StatusForbidden:
-		return "permission_denied"
+		return connect.CodePermissionDenied
 	case http.StatusServiceUnavailable:
-		return "unavailable"
+		return connect.CodeUnavailable
 	}
-	return "invalid_argument"
+	return connect.CodeInvalidArgument
 }
 
 // Drain closes every socket for shutdown, within ctx, and refuses new ones.

@@ -184,8 +184,8 @@ func decodeStrings(raw []byte, msg protoreflect.Message) bool {
 }
 
 // bindAgent fills the request's agent_id with the socket's agent, or refuses
-// a request that names another one.
-func (m *method) bindAgent(msg proto.Message, agentID string) error {
+// a request that names another one (permission_denied).
+func (m *method) bindAgent(msg proto.Message, agentID string) *frameError {
 	if m.agentID == nil {
 		return nil
 	}

@@ -85,6 +85,11 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 	return o, nil
 }
 
+// ConsoleNeeds is what the console's socket (console=true) needs of its
+// caller on the agent: the console's check of a refused socket asks it
+// here, so that its answer is the upgrade's.
+func ConsoleNeeds() identity.Permission { return pushOptions{subscribe: true, console: true}.perm() }
+
 // perm is what the socket needs of its caller on the agent: Admin for the
 // console, Read for the push, and otherwise only to reach the agent, since
 // each call is authorized on its own.

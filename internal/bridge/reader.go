@@ -99,9 +99,9 @@ func (rd *reader) allowFrame() bool {
 	case edge.FrameServed:
 		return true
 	case edge.FrameFlood:
-		s.b.log.Warn("websocket refused", "reason", "frame_flood", "agent", s.agentID,
-			"peer", s.calls.peer, "request_id", s.requestID, "frame_rate", rd.frames.Rate())
-		s.closeFlush(ClosePolicyViolation, "too many frames: the client kept sending over the rate limit")
+		const why = "too many frames: the client kept sending over the rate limit"
+		s.b.edge.SocketRefused(s.calls.callCtx(), edge.WebSocket, s.agentID, "frame_flood", why)
+		s.closeFlush(ClosePolicyViolation, why)
 	default:
 		s.calls.reject("", false, &frameError{
 			code: connect.CodeResourceExhausted,

@@ -180,6 +180,9 @@ func (s *session) request(f clientFrame) (*method, proto.Message, error) {
 		}
 	}
 	if err := m.bindAgent(msg, s.agentID); err != nil {
+		// A refusal of a permission, as the edge's are: counted and logged
+		// by the edge, with who sent it.
+		s.rpc.edge.SocketRefused(s.callCtx(), edge.WebSocket, s.agentID, "agent", err.msg)
 		return nil, nil, err
 	}
 	return m, msg, nil

@@ -154,13 +154,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("invalid %s=%q: %s", e.Var, e.Value, e.Accept)
 }
 
-// Load reads the configuration through lookup (os.LookupEnv in main). It
-// returns the first invalid variable as an *Error.
-func Load(lookup func(string) (string, bool)) (Config, error) {
-	return LoadWith(lookup, Options{})
-}
-
-// LoadWith is Load with Options.
+// LoadWith reads the configuration through lookup (os.LookupEnv in main),
+// with opts. It returns the first invalid variable as an *Error.
 func LoadWith(lookup func(string) (string, bool), opts Options) (Config, error) {
 	p := parser{lookup: lookup}
 	c := Config{

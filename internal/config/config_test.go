@@ -11,6 +11,11 @@ func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// Load is LoadWith without options, as the tests of the variables read.
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	return LoadWith(lookup, Options{})
+}
+
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(nil))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/redact"
+	"github.com/agentgate/agentgate/responder"
 )
 
 // Responder is which agent logic answers, and its settings. Only the
@@ -93,7 +94,7 @@ func LoadAGUI(lookup func(string) (string, bool)) (Responder, error) {
 // maxEventBytes reads UPSTREAM_MAX_EVENT_BYTES, which both built-in
 // upstream responders share.
 func (p *parser) maxEventBytes() int {
-	return p.int("UPSTREAM_MAX_EVENT_BYTES", 1<<20, 1<<10, 16<<20)
+	return p.int("UPSTREAM_MAX_EVENT_BYTES", responder.DefaultMaxEventBytes, 1<<10, 16<<20)
 }
 
 func (p *parser) openAI() OpenAI {

@@ -45,8 +45,8 @@ type Tools struct {
 func (p *parser) tools() Tools {
 	return Tools{
 		MCPServers:     p.mcpServers("MCP_SERVERS"),
-		Timeout:        p.duration("TOOL_TIMEOUT", mcp.DefaultTimeout, 10*time.Millisecond, time.Hour),
-		ResultMaxBytes: p.int("TOOL_RESULT_MAX_BYTES", mcp.DefaultMaxResultBytes, 1<<10, 16<<20),
+		Timeout:        p.duration("TOOL_TIMEOUT", tool.DefaultTimeout, 10*time.Millisecond, time.Hour),
+		ResultMaxBytes: p.int("TOOL_RESULT_MAX_BYTES", tool.DefaultMaxResultBytes, 1<<10, 16<<20),
 		Client:         p.clientTools("CLIENT_TOOLS"),
 		Approval:       p.toolNames("TOOL_APPROVAL"),
 		MaxSteps:       p.int("MAX_STEPS", agent.DefaultMaxSteps, 1, 1000),

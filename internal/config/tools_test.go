@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/responder"
+	"github.com/agentgate/agentgate/tool"
 )
 
 func TestToolsDefaults(t *testing.T) {
@@ -18,6 +21,12 @@ func TestToolsDefaults(t *testing.T) {
 	}
 	if c.Tools.MCPServers != nil || c.Tools.Timeout != 60*time.Second || c.Tools.ResultMaxBytes != 64<<10 {
 		t.Fatalf("defaults: %+v", c.Tools)
+	}
+	// The defaults are the ones the tool loop, the MCP source and the
+	// responders apply to a zero field, stated once.
+	if c.Tools.Timeout != tool.DefaultTimeout || c.Tools.ResultMaxBytes != tool.DefaultMaxResultBytes ||
+		c.Responder.MaxEventBytes != responder.DefaultMaxEventBytes {
+		t.Fatalf("the environment's defaults %+v, %d differ from the packages'", c.Tools, c.Responder.MaxEventBytes)
 	}
 }
 

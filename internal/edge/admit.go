@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -15,35 +16,58 @@ import (
 // calls release once the connection ends. A refusal is observed; the
 // caller answers it.
 func (p *Policy) Admit(r *http.Request, d Door) (release func(), ref *Refusal) {
-	id := IdentityFrom(r.Context())
-	if ref := p.expiredRefusal(id); ref != nil {
+	leave, ref := p.admitStep(r.Context(), false)
+	if ref != nil {
 		p.refused(r, d, ref)
-		return nil, ref
-	}
-	leave, reason, ok := p.gate.Enter()
-	if !ok {
-		ref = gateRefusal(reason)
-		p.refused(r, d, ref)
-		return nil, ref
-	}
-	out, err := p.limits.Enter(r.Context(), id)
-	if ref := p.limitRefusal(r, d, err); ref != nil {
-		leave()
 		return nil, ref
 	}
 	if p.m == nil || (d != AGUI && d != AISDK) {
-		return func() {
-			out()
-			leave()
-		}, nil
+		return leave, nil
 	}
 	streams := p.m.DoorStreams.WithLabelValues(string(d))
 	streams.Inc()
 	return func() {
 		streams.Dec()
-		out()
 		leave()
 	}, nil
+}
+
+// admitStep is Admit without observing: the caller in ctx takes a place,
+// or is refused. A dry run (CheckUpgrade) asks the same questions and
+// keeps nothing: it checks MAX_CONNECTIONS without entering, so that it
+// spends no CONNECTION_RATE token (the rate is the upgrade's alone), and
+// the user's USER_MAX_CONNECTIONS by taking a place and giving it back at
+// once, the one way the limits have to ask.
+func (p *Policy) admitStep(ctx context.Context, dry bool) (release func(), ref *Refusal) {
+	id := IdentityFrom(ctx)
+	if ref := p.expiredRefusal(id); ref != nil {
+		return nil, ref
+	}
+	leave := func() {}
+	switch {
+	case dry && p.gate.Full():
+		return nil, gateRefusal("max_connections")
+	case !dry:
+		var reason string
+		var ok bool
+		if leave, reason, ok = p.gate.Enter(); !ok {
+			return nil, gateRefusal(reason)
+		}
+	}
+	out, err := p.limits.Enter(ctx, id)
+	if err != nil {
+		leave()
+		return nil, limitRefusalOf(err)
+	}
+	both := func() {
+		out()
+		leave()
+	}
+	if dry {
+		both()
+		return func() {}, nil
+	}
+	return both, nil
 }
 
 // Frames is one socket's share of WS_FRAME_RATE: a token bucket of its

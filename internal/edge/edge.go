@@ -14,8 +14,10 @@
 //     a user's under USER_MAX_CONNECTIONS; a socket's frames under
 //     WS_FRAME_RATE;
 //   - it authorizes: every call needs a permission on the agent it names
-//     (the table of needOf), a socket's upgrade needs Read for its push, a
-//     door's request Write, the console Admin;
+//     (the table of needOf), a socket's upgrade needs Read for its push
+//     (the console's Admin), a door's request Write; a stream is
+//     authorized on its first request before it is admitted, so a refused
+//     one takes no place;
 //   - it limits what a user spends: every message, whichever way it comes
 //     in, counts against USER_MESSAGE_RATE (userlimits.go);
 //   - it bounds a connection's life by its token's (expiry.go): a stream
@@ -27,9 +29,13 @@
 //     and every refusal counted by reason and door.
 //
 // A refusal is a *Refusal: the status, code and message the client gets
-// (401 unauthenticated, 403 permission_denied, 429 resource_exhausted for
-// a user over its limits, 503 resource_exhausted for a server at its
-// caps), and the reason the logs and metrics give, never a token.
+// (401 unauthenticated, with what is wrong with the token; 403
+// permission_denied; 429 resource_exhausted for a user over its limits,
+// 503 resource_exhausted for a server at its caps), and the reason the
+// logs and metrics give, never a token. The refusals a door makes for
+// reasons of its own (the socket's bad agent id, a frame for another
+// agent, a flood) go through the policy too (Refuse, SocketRefused), and
+// the console's check runs the upgrade's steps dry (CheckUpgrade).
 //
 // How a door meets the policy depends on its wire. A Connect handler is
 // wrapped by Protect (CORS, then authentication before the body is read)
@@ -41,7 +47,7 @@
 //
 // A Policy is safe for concurrent use. Its locks (the connection rate's
 // limiter, the logger's) are leaves: it calls out of the package with none
-// held.
+// held (the Verifiers' own, such as the JWT cache's, are leaves too).
 package edge
 
 import (
@@ -60,8 +66,8 @@ import (
 
 // Door names a way in, in logs and metrics. The console has none of its
 // own: its page talks through the socket, and its check of a refused
-// socket (AuthenticateRequest, OriginAllowed, Full, Identity.Allows)
-// explains a refusal the socket's door observed already.
+// socket (CheckUpgrade) explains a refusal the socket's door observed
+// already.
 type Door string
 
 // The doors.
@@ -161,23 +167,22 @@ func (p *Policy) Authenticates() bool { return len(p.verifiers) > 0 }
 // AllowsAnyOrigin reports whether every origin is allowed.
 func (p *Policy) AllowsAnyOrigin() bool { return p.origins.AllowsAny() }
 
-// OriginAllowed reports whether r may come from its origin: a request
-// without an Origin header (not from a browser, so no cross-site risk), or
-// one from an allowed origin. It observes nothing; CheckOrigin does.
-func (p *Policy) OriginAllowed(r *http.Request) bool { return p.origins.CheckRequest(r) }
-
 // CheckOrigin refuses, with 403, a browser request from an origin that
 // ALLOWED_ORIGINS does not allow, and observes the refusal.
 func (p *Policy) CheckOrigin(r *http.Request, d Door) *Refusal {
-	if p.origins.CheckRequest(r) {
-		return nil
+	ref := p.originStep(r)
+	if ref != nil {
+		p.refused(r, d, ref)
 	}
-	ref := originRefusal()
-	p.refused(r, d, ref)
 	return ref
 }
 
-// Full reports whether the next connection would be refused for
-// MAX_CONNECTIONS, without entering: for a client that asks why it was
-// refused (the console).
-func (p *Policy) Full() bool { return p.gate.Full() }
+// originStep is CheckOrigin without observing: a request without an
+// Origin header (not from a browser, so no cross-site risk) or from an
+// allowed origin passes.
+func (p *Policy) originStep(r *http.Request) *Refusal {
+	if p.origins.CheckRequest(r) {
+		return nil
+	}
+	return originRefusal()
+}

@@ -5,15 +5,19 @@ import (
 	"errors"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // Interceptor is the policy of the Connect handler's calls, which Protect
 // authenticated already: it observes every call (metrics and the
-// access-log line, as for a socket's frames), admits streams under
-// MAX_CONNECTIONS and CONNECTION_RATE as sockets are and under the user's
+// access-log line, as for a socket's frames), authorizes every call on
+// the agent its request names, a stream's on its first request, read
+// before the stream is admitted, admits streams under MAX_CONNECTIONS and
+// CONNECTION_RATE as sockets are and under the user's
 // USER_MAX_CONNECTIONS (a refused stream ends at once with
-// resource_exhausted), authorizes every call on the agent its request
-// names, a stream's on its first request, and counts every message sent
+// resource_exhausted), and counts every message sent
 // (a SendMessage, each message of a Converse) against the user's
 // USER_MESSAGE_RATE. A refusal is permission_denied, with the message of
 // the *identity.Denied, or resource_exhausted with Retry-After. A stream
@@ -57,9 +61,29 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 	}
 }
 
-// serveStream admits a stream and serves it with next in a context that
-// ends when its token expires, which it then ends with: unauthenticated.
+// serveStream authorizes a stream, admits it and serves it with next in a
+// context that ends when its token expires, which it then ends with:
+// unauthenticated. The stream's first request, which names its agent, is
+// read before anything is taken, so that a stream refused its agent costs
+// no place under MAX_CONNECTIONS or USER_MAX_CONNECTIONS, nor a
+// CONNECTION_RATE token; then its token's time, then the places. A
+// stream whose first request cannot be read (the client sent none) is
+// served at once: its handler ends with that error.
 func (p *Policy) serveStream(ctx context.Context, c Call, ac *authorizingConn, next connect.StreamingHandlerFunc) error {
+	if ac.readAhead() {
+		if ac.firstErr != nil {
+			return next(ctx, ac)
+		}
+		if err := ac.authorize(); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := p.Expiring(ctx)
+	defer cancel()
+	if e := ExpiredOf(ctx); e != nil {
+		p.m.Refused("expired_token", string(c.Door))
+		return e.ConnectError() // it would end at once
+	}
 	release, reason, ok := p.gate.Enter()
 	if !ok {
 		return p.streamRefused(c, reason)
@@ -70,12 +94,6 @@ func (p *Policy) serveStream(ctx context.Context, c Call, ac *authorizingConn, n
 		return err
 	}
 	defer out()
-	ctx, cancel := p.Expiring(ctx)
-	defer cancel()
-	if e := ExpiredOf(ctx); e != nil {
-		p.m.Refused("expired_token", string(c.Door))
-		return e.ConnectError() // it would end at once
-	}
 	ac.ctx = ctx
 	err = next(ctx, ac)
 	if e := ExpiredOf(ctx); e != nil && err != nil {
@@ -96,6 +114,10 @@ func (p *Policy) streamRefused(c Call, reason string) error {
 // names, and counts every message its requests send: the stream's handler
 // gets a refusal from Receive, and ends with it. It remembers the agent
 // for the access log.
+//
+// The first request is read ahead of the handler where the method's input
+// type is known (readAhead), so that the stream is authorized before it
+// is admitted; the handler's first Receive then gets a copy of it.
 type authorizingConn struct {
 	connect.StreamingHandlerConn
 	p         *Policy
@@ -103,15 +125,63 @@ type authorizingConn struct {
 	door      Door
 	procedure string
 	agentID   string
-	received  bool
+	// authorized: the stream was authorized on its first request.
+	authorized bool
+	// ahead: first and firstErr hold what the handler's first Receive
+	// gets, read ahead.
+	ahead    bool
+	first    proto.Message
+	firstErr error
+}
+
+// readAhead reads the stream's first request into first (and the error
+// that read ended with into firstErr), and reports whether it could: the
+// method's input type is known from its schema, as the generated handlers
+// give it.
+func (c *authorizingConn) readAhead() bool {
+	md, ok := c.Spec().Schema.(protoreflect.MethodDescriptor)
+	if !ok {
+		return false
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName())
+	if err != nil {
+		return false
+	}
+	c.first = mt.New().Interface()
+	c.firstErr = c.StreamingHandlerConn.Receive(c.first)
+	c.ahead = true
+	return true
+}
+
+// authorize authorizes the stream on the agent its first request (read
+// ahead) names: nil, or the Connect error to end the stream with.
+func (c *authorizingConn) authorize() error {
+	c.authorized = true
+	c.agentID = agentIDOf(c.first)
+	return c.p.authorizeCall(c.ctx, c.procedure, c.agentID)
 }
 
 func (c *authorizingConn) Receive(m any) error {
-	if err := c.StreamingHandlerConn.Receive(m); err != nil {
-		return err
+	switch {
+	case c.ahead:
+		c.ahead = false
+		if c.firstErr != nil {
+			return c.firstErr
+		}
+		dst, ok := m.(proto.Message)
+		if !ok {
+			return errWrongType
+		}
+		proto.Reset(dst)
+		proto.Merge(dst, c.first)
+		c.first = nil
+	default:
+		if err := c.StreamingHandlerConn.Receive(m); err != nil {
+			return err
+		}
 	}
-	if !c.received {
-		c.received = true
+	if !c.authorized {
+		c.authorized = true
 		c.agentID = agentIDOf(m)
 		if err := c.p.authorizeCall(c.ctx, c.procedure, c.agentID); err != nil {
 			return err

@@ -99,7 +99,16 @@ func invalidID(err error) error {
 // its push), a door's request (Write), the console (Admin). A refusal (403
 // permission_denied) is observed; the caller answers it.
 func (p *Policy) Authorize(r *http.Request, d Door, agentID string, perm identity.Permission) *Refusal {
-	id, ok := identityIn(r.Context())
+	ref := p.authorizeStep(r.Context(), agentID, perm)
+	if ref != nil {
+		p.refused(r, d, ref)
+	}
+	return ref
+}
+
+// authorizeStep is Authorize without observing: nil, or the refusal.
+func (p *Policy) authorizeStep(ctx context.Context, agentID string, perm identity.Permission) *Refusal {
+	id, ok := identityIn(ctx)
 	var err error
 	switch {
 	case !ok && p.Authenticates():
@@ -111,15 +120,5 @@ func (p *Policy) Authorize(r *http.Request, d Door, agentID string, perm identit
 	if !errors.As(err, &denied) {
 		return nil
 	}
-	ref := deniedRefusal(denied)
-	p.refused(r, d, ref)
-	return ref
-}
-
-// Shows reports whether a listing shows agentID to the caller in ctx:
-// every agent for an identity that may do everything or an admin, its own
-// agents for any other.
-func Shows(ctx context.Context, agentID string) bool {
-	id := IdentityFrom(ctx)
-	return id.Unlimited() || id.Perms&identity.Admin != 0 || id.Reaches(agentID)
+	return deniedRefusal(denied)
 }

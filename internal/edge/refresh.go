@@ -44,12 +44,17 @@ func (p *Policy) Refresh(ctx context.Context, cur identity.Identity, token, agen
 	}
 	if ref != nil {
 		p.m.Refused(ref.Reason, string(WebSocket))
-		p.log.LogAttrs(ctx, slog.LevelWarn, "websocket refresh refused",
+		attrs := []slog.Attr{
 			slog.String("reason", ref.Reason),
 			slog.String("subject", clip.Value(cur.Name())),
 			slog.String("agent", clip.Value(agentID)),
 			slog.String("request_id", clip.Value(accesslog.RequestID(ctx))),
-			slog.String("door", string(WebSocket)))
+			slog.String("door", string(WebSocket)),
+		}
+		if d := ref.detail(); d != "" {
+			attrs = append(attrs, slog.String("detail", d))
+		}
+		p.log.LogAttrs(ctx, slog.LevelWarn, "websocket refresh refused", attrs...)
 		return cur, ref
 	}
 	p.log.LogAttrs(ctx, slog.LevelDebug, "websocket token refreshed",

@@ -102,21 +102,25 @@ func (p *Policy) limitRefusal(r *http.Request, d Door, err error) *Refusal {
 	if err == nil {
 		return nil
 	}
-	var ref *Refusal
+	ref := limitRefusalOf(err)
+	p.refused(r, d, ref)
+	return ref
+}
+
+// limitRefusalOf is the refusal for the limits' error err, not nil.
+func limitRefusalOf(err error) *Refusal {
 	var ex *userlimit.Exceeded
 	switch {
 	case errors.As(err, &ex):
-		ref = &Refusal{Status: http.StatusTooManyRequests, Code: connect.CodeResourceExhausted, Reason: ex.Reason,
+		return &Refusal{Status: http.StatusTooManyRequests, Code: connect.CodeResourceExhausted, Reason: ex.Reason,
 			Message: ex.Error(), RetryAfter: ex.RetryAfterSeconds(), cause: ex}
 	case errors.Is(err, userlimit.ErrClosed):
-		ref = &Refusal{Status: http.StatusServiceUnavailable, Code: connect.CodeUnavailable, Reason: "draining",
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: connect.CodeUnavailable, Reason: "draining",
 			Message: "the server is shutting down; retry"}
-	default: // the client went away
-		ref = &Refusal{Status: http.StatusServiceUnavailable, Code: contextCode(err), Reason: "canceled",
-			Message: "the request ended before it was admitted"}
 	}
-	p.refused(r, d, ref)
-	return ref
+	// the client went away
+	return &Refusal{Status: http.StatusServiceUnavailable, Code: contextCode(err), Reason: "canceled",
+		Message: "the request ended before it was admitted"}
 }
 
 // retryAfter sets the Retry-After header of a refusal that knows when to

@@ -116,26 +116,9 @@ type Redis struct {
 	borrowed bool
 }
 
-// NewRedis connects to Redis, loads the scripts and starts the pub/sub
-// reader and the heartbeat. It fails if Redis cannot be reached within ctx
-// and OperationTimeout: a replica that starts without its store is
-// misconfigured more often than unlucky.
-func NewRedis(ctx context.Context, rc RedisConfig) (*Redis, error) {
-	rdb, err := NewClient(rc)
-	if err != nil {
-		return nil, err
-	}
-	r, err := openRedis(ctx, rdb, rc.withDefaults())
-	if err != nil {
-		_ = rdb.Close()
-		return nil, err
-	}
-	return r, nil
-}
-
-// NewClient makes the client NewRedis would make of rc.URL, for a caller
-// that shares it with other users of the same Redis (the per-user limits)
-// and passes it to NewRedisClient: the URL's options, the timeouts of
+// NewClient makes the engine's client of rc.URL, for a caller that shares
+// it with other users of the same Redis (the per-user limits) and passes
+// it to NewRedisClient: the URL's options, the timeouts of
 // OperationTimeout where the URL sets none, no retries. The caller closes
 // it.
 func NewClient(rc RedisConfig) (*redis.Client, error) {
@@ -166,9 +149,13 @@ func NewClient(rc RedisConfig) (*redis.Client, error) {
 	return redis.NewClient(opts), nil
 }
 
-// NewRedisClient is NewRedis over a client the caller made (with its own
-// TLS, credentials, pool or Sentinel failover: redis.NewFailoverClient) and
-// keeps: Close leaves it open. RedisConfig.URL is not read. The client must
+// NewRedisClient connects an engine to Redis over rdb, a client the caller
+// made (NewClient, or one with its own TLS, credentials, pool or Sentinel
+// failover: redis.NewFailoverClient) and keeps: Close leaves it open. It
+// loads the scripts and starts the pub/sub reader and the heartbeat, and
+// fails if Redis cannot be reached within ctx and OperationTimeout: a
+// replica that starts without its store is misconfigured more often than
+// unlucky. RedisConfig.URL is not read. The client must
 // not retry commands (MaxRetries -1; see CheckRedisClient), and its own
 // timeouts bound each command; OperationTimeout still bounds each call
 // when the client has ContextTimeoutEnabled.

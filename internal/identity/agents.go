@@ -4,38 +4,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/agentgate/agentgate/internal/agentid"
 	"github.com/agentgate/agentgate/internal/clip"
 )
-
-// maxIDLen is the longest agent id (agent.MaxIDLen; the package agent is
-// not imported, so that identity stays a leaf the domain may use).
-const maxIDLen = 128
 
 // maxPatterns bounds the agents a token may list: Reaches reads them all
 // on every call.
 const maxPatterns = 1000
-
-// idChar reports whether c may be part of an agent id: A-Z a-z 0-9 . _ : -,
-// as agent.ValidateID has it.
-func idChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	case c == '.', c == '_', c == ':', c == '-':
-		return true
-	}
-	return false
-}
-
-// idChars reports whether s is made of agent id characters only.
-func idChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !idChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
 
 // checkPattern accepts what Reaches understands: an agent id, or a prefix
 // of agent id characters followed by one '*' ("alice:*", or "*" for every
@@ -45,10 +20,10 @@ func checkPattern(p string) error {
 	switch {
 	case p == "":
 		return fmt.Errorf("an empty entry")
-	case len(body) > maxIDLen:
-		return fmt.Errorf("an entry of %d characters; an agent id has at most %d", len(body), maxIDLen)
-	case !idChars(body):
-		return fmt.Errorf("%q, which is neither an agent id (A-Z a-z 0-9 . _ : -) nor such a prefix followed by *", clip.String(p, 64))
+	case len(body) > agentid.MaxLen:
+		return fmt.Errorf("an entry of %d characters; an agent id has at most %d", len(body), agentid.MaxLen)
+	case !agentid.OfChars(body):
+		return fmt.Errorf("%q, which is neither an agent id (%s) nor such a prefix followed by *", clip.String(p, 64), agentid.Chars)
 	case !prefix && (p == "." || p == ".."):
 		return fmt.Errorf("%q, which no agent id can be", p)
 	}
@@ -107,15 +82,15 @@ func splitTemplate(s string) (before, after string, err error) {
 		return "", "", fmt.Errorf("the template %q must hold {sub} once, such as {sub} or {sub}:*", s)
 	}
 	before, after, _ = strings.Cut(s, subjectPlaceholder)
-	if !idChars(before) {
-		return "", "", fmt.Errorf("the template %q has characters other than A-Z a-z 0-9 . _ : - before {sub}", s)
+	if !agentid.OfChars(before) {
+		return "", "", fmt.Errorf("the template %q has characters other than %s before {sub}", s, agentid.Chars)
 	}
 	if after == "" {
 		return before, after, nil
 	}
 	rest, ok := strings.CutPrefix(after, ":")
 	rest = strings.TrimSuffix(rest, "*")
-	if !ok || !idChars(rest) {
+	if !ok || !agentid.OfChars(rest) {
 		return "", "", fmt.Errorf("the template %q must end at {sub} or go on with a ':' and agent id characters, perhaps ending in *, such as {sub}:*: anything else could make one subject's agents another's", s)
 	}
 	return before, after, nil
@@ -124,7 +99,7 @@ func splitTemplate(s string) (before, after string, err error) {
 // fitsTemplate reports whether a subject may be put into the templates:
 // 1 to 128 agent id characters, none of them ':'.
 func fitsTemplate(sub string) bool {
-	return sub != "" && len(sub) <= maxIDLen && idChars(sub) && !strings.Contains(sub, ":")
+	return sub != "" && len(sub) <= agentid.MaxLen && agentid.OfChars(sub) && !strings.Contains(sub, ":")
 }
 
 // expand returns the patterns of subject sub: none if it does not fit.
@@ -136,7 +111,7 @@ func (t templates) expand(sub string) []string {
 	out := make([]string, 0, len(t.suffixes))
 	for _, suffix := range t.suffixes {
 		p := t.prefix + sub + suffix
-		if len(strings.TrimSuffix(p, "*")) <= maxIDLen {
+		if len(strings.TrimSuffix(p, "*")) <= agentid.MaxLen {
 			out = append(out, p)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentgate/agentgate/internal/agentid"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -71,14 +72,14 @@ func TestBadAgentsClaims(t *testing.T) {
 	for _, bad := range []any{
 		7, true, map[string]any{"a": 1}, []any{"a", nil}, []any{[]string{"a"}},
 		[]string{""}, []string{"a*b"}, []string{"**"}, []string{"a b"}, []string{"."}, []string{"x/y"},
-		[]string{strings.Repeat("a", maxIDLen+1)}, "ok bad|id", many,
+		[]string{strings.Repeat("a", agentid.MaxLen+1)}, "ok bad|id", many,
 	} {
 		_, err := verifyClaims(t, nil, jwt.MapClaims{"agents": bad})
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "agents claim") {
 			t.Errorf("agents %v: %v, want a refusal naming the agents claim", bad, err)
 		}
 	}
-	for _, good := range [][]string{{strings.Repeat("a", maxIDLen)}, {strings.Repeat("a", maxIDLen) + "*"}, {".*"}, {"a.b_c:d-e"}} {
+	for _, good := range [][]string{{strings.Repeat("a", agentid.MaxLen)}, {strings.Repeat("a", agentid.MaxLen) + "*"}, {".*"}, {"a.b_c:d-e"}} {
 		if _, err := verifyClaims(t, nil, jwt.MapClaims{"agents": good}); err != nil {
 			t.Errorf("agents %q: %v", good, err)
 		}
@@ -155,7 +156,7 @@ func TestDefaultAgentsKeepSubjectsApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"*", "a*", "alice:x", "auth0|123", "a@b.example", "", strings.Repeat("a", maxIDLen+1)} {
+	for _, sub := range []string{"*", "a*", "alice:x", "auth0|123", "a@b.example", "", strings.Repeat("a", agentid.MaxLen+1)} {
 		if got := tmpl.expand(sub); len(got) != 0 {
 			t.Errorf("subject %q: %q, want no default agents", sub, got)
 		}

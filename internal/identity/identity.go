@@ -11,12 +11,22 @@
 // on every agent. A user's token (a JWT) is a User identity: its subject,
 // the agents it names (exact ids, or prefixes ending in '*'), its scopes,
 // and when it expires.
+//
+// One rule says which agents a User reaches: the agents its token names,
+// or every agent when it has Admin (the scope agents:admin, which grants
+// agents:read and agents:write too). An admin token is an operator's
+// (deleting, listing every agent, the console, the metrics), and an
+// operator's work is not bounded by the agents claim: it may do
+// everything to every agent, as a service token may, and is still logged
+// and limited as the user it is.
 package identity
 
 import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/agentid"
 )
 
 // Permission is what a call does to an agent.
@@ -29,7 +39,8 @@ const (
 	Read Permission = 1 << iota
 	// Write: sending messages, cancelling runs, tool results, decisions.
 	Write
-	// Admin: deleting agents, listing every agent, the console.
+	// Admin: deleting agents, listing every agent, the console. An
+	// identity with Admin reaches every agent (see Identity.Reaches).
 	Admin
 )
 
@@ -99,9 +110,10 @@ func (id Identity) Name() string {
 }
 
 // Reaches reports whether the identity may use agentID at all, whatever the
-// permission: ListAgents shows a User only these.
+// permission: ListAgents shows a User only these. A User reaches the
+// agents its token names, and every agent if it has Admin.
 func (id Identity) Reaches(agentID string) bool {
-	if id.Unlimited() {
+	if id.ReachesAll() {
 		return true
 	}
 	for _, p := range id.Agents {
@@ -114,6 +126,41 @@ func (id Identity) Reaches(agentID string) bool {
 		}
 	}
 	return false
+}
+
+// Skip says where a listing of the agents in id order goes on after pos
+// (an agent the identity does not reach, or a position to list after):
+// the greatest position p ≥ pos such that the identity reaches no agent
+// whose id sorts after pos and at or before p, so that the listing may
+// jump there without passing one it reaches. ok is false when the
+// identity reaches no agent after pos at all. p is pos itself, or the
+// position just before one of the identity's own patterns
+// (agentid.Before): it never tells the caller of an agent it does not
+// reach. Skip reads every pattern once.
+func (id Identity) Skip(pos string) (p string, ok bool) {
+	if id.ReachesAll() {
+		return pos, true
+	}
+	next, found := "", false
+	for _, a := range id.Agents {
+		start, prefix := strings.CutSuffix(a, "*")
+		switch {
+		case prefix && strings.HasPrefix(pos, start):
+			return pos, true // the agents just after pos may be its own
+		case start > pos && (!found || start < next):
+			next, found = start, true
+		}
+	}
+	if !found {
+		return "", false
+	}
+	return agentid.Before(next), true
+}
+
+// ReachesAll reports whether the identity reaches every agent: it is not a
+// User's, or it has Admin.
+func (id Identity) ReachesAll() bool {
+	return id.Unlimited() || id.Perms&Admin != 0
 }
 
 // Allows returns nil if the identity may do what perm says to agentID, and

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ type keySet struct {
 
 	store *jwkset.MemoryJWKSet
 	find  keyfunc.Keyfunc
+	// changed is called, with no lock held, when a fetch brought keys
+	// other than the ones before: the verified tokens' cache forgets
+	// what the old keys verified.
+	changed func()
 
 	// kick asks run for a fetch now; a token with an unknown kid sends it
 	// after setting pending.
@@ -78,22 +83,27 @@ type keySet struct {
 	fetched time.Time // when a fetch last succeeded; zero if none did
 	failure string    // why the last fetch failed; "" if it succeeded
 	since   time.Time // when the fetches started failing
+	// digest tells the keys of the last successful fetch apart from the
+	// next one's (keysDigest).
+	digest [sha256.Size]byte
 }
 
-// newKeySet starts fetching cfg's key set.
-func newKeySet(cfg JWTConfig) *keySet {
+// newKeySet starts fetching cfg's key set; changed is called when a fetch
+// brings other keys than the ones before.
+func newKeySet(cfg JWTConfig, changed func()) *keySet {
 	ks := &keySet{
-		url:    cfg.JWKSURL,
-		client: cfg.Client,
-		log:    cfg.Logger,
-		now:    cfg.Now,
-		every:  orDefault(cfg.RefreshInterval, defaultRefreshInterval),
-		gap:    orDefault(cfg.RefetchInterval, defaultRefetchInterval),
-		limit:  orDefault(cfg.FetchTimeout, defaultFetchTimeout),
-		red:    redact.New(redact.URLSecrets(cfg.JWKSURL)...),
-		store:  jwkset.NewMemoryStorage(),
-		kick:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		url:     cfg.JWKSURL,
+		client:  cfg.Client,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		every:   orDefault(cfg.RefreshInterval, defaultRefreshInterval),
+		gap:     orDefault(cfg.RefetchInterval, defaultRefetchInterval),
+		limit:   orDefault(cfg.FetchTimeout, defaultFetchTimeout),
+		red:     redact.New(redact.URLSecrets(cfg.JWKSURL)...),
+		store:   jwkset.NewMemoryStorage(),
+		changed: changed,
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 		// The first fetch is asked for at once: tokens that come before
 		// it ends wait for it.
 		pending: make(chan struct{}),
@@ -191,13 +201,19 @@ func (ks *keySet) fetch(ctx context.Context) bool {
 	if err == nil {
 		err = ks.store.KeyReplaceAll(ctx, keys)
 	}
+	var digest [sha256.Size]byte
+	if err == nil {
+		digest = keysDigest(keys)
+	}
 
 	closing := err != nil && ctx.Err() != nil // not a failure of the provider
 	ks.mu.Lock()
 	was, since, fetched := ks.failure, ks.since, ks.fetched
+	changed := false
 	switch {
 	case err == nil:
 		ks.fetched, ks.failure, ks.since = ks.now(), "", time.Time{}
+		changed, ks.digest = digest != ks.digest, digest
 	case !closing:
 		if ks.failure == "" {
 			ks.since = ks.now()
@@ -206,8 +222,13 @@ func (ks *keySet) fetch(ctx context.Context) bool {
 	}
 	failure := ks.failure
 	ks.pending = nil
-	close(done)
 	ks.mu.Unlock()
+	// Before the tokens waiting for the fetch go on: none of them may find
+	// an identity the old keys verified.
+	if changed && ks.changed != nil {
+		ks.changed()
+	}
+	close(done)
 
 	u := redact.URL(ks.url)
 	switch {
@@ -221,6 +242,19 @@ func (ks *keySet) fetch(ctx context.Context) bool {
 			"error", failure, "keys_fetched_at", fetched)
 	}
 	return err == nil
+}
+
+// keysDigest tells one set of keys apart from another: the SHA-256 of
+// their JSON, in the order the provider gave them.
+func keysDigest(keys []jwkset.JWK) [sha256.Size]byte {
+	h := sha256.New()
+	for _, k := range keys {
+		b, _ := json.Marshal(k.Marshal())
+		h.Write(b)
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
 }
 
 // get fetches and parses the key set. It keeps the keys that can verify
@@ -359,12 +393,23 @@ func (r refetching) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error)
 // unknown is the refusal of a token whose kid is not in the key set.
 func (ks *keySet) unknown(kid, why string) error {
 	msg := fmt.Sprintf("the token's key %q is not among AUTH_JWKS_URL's keys", clip.String(kid, 64))
-	if why != "" {
-		msg += " (" + why + ")"
-	} else if reason := ks.failureReason(); reason != "" {
-		msg += " (the key set cannot be fetched: " + reason + ")"
+	if why == "" {
+		return ks.unfetched(msg)
 	}
-	return invalidf("%s", msg)
+	return &tokenError{kind: ErrInvalid, msg: msg + " (" + why + ")", public: msg + " (the key set could not be fetched in time)"}
+}
+
+// unfetched is the refusal msg, which says why a token's key is not
+// known, with why the key set cannot be fetched if it cannot: in the
+// error's text, and in words that name no address in what the client is
+// told (see Public).
+func (ks *keySet) unfetched(msg string) error {
+	reason := ks.failureReason()
+	if reason == "" {
+		return invalidf("%s", msg)
+	}
+	return &tokenError{kind: ErrInvalid, msg: msg + " (the key set cannot be fetched: " + reason + ")",
+		public: msg + " (the key set cannot be fetched now)"}
 }
 
 // failureReason is why fetching fails, or "".
@@ -417,11 +462,7 @@ func (ks *keySet) keyfunc(ctx context.Context) jwt.Keyfunc {
 			}
 		}
 		if len(fit.Keys) == 0 {
-			why := ""
-			if reason := ks.failureReason(); reason != "" {
-				why = " (the key set cannot be fetched: " + reason + ")"
-			}
-			return nil, invalidf("the token has no kid, and AUTH_JWKS_URL has no %s key%s", tok.Method.Alg(), why)
+			return nil, ks.unfetched(fmt.Sprintf("the token has no kid, and AUTH_JWKS_URL has no %s key", tok.Method.Alg()))
 		}
 		return fit, nil
 	}

@@ -338,3 +338,36 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestPublicLeavesOutTheProvidersAddress: a token refused because the key
+// set cannot be fetched says why in its error (the log's): the address
+// the fetch failed at, which may be inside the operator's network. What
+// the client is told (Public) says only that the key set cannot be
+// fetched now.
+func TestPublicLeavesOutTheProvidersAddress(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	rs := newRSA(t, "k1")
+	gone := httptest.NewServer(http.NotFoundHandler())
+	addr := gone.Listener.Addr().String()
+	gone.Close()
+	v := newVerifier(t, JWTConfig{JWKSURL: "http://" + addr + "/jwks", Issuer: testIssuer, Audience: testAudience, Now: clk.Now, Logger: discard}, nil)
+	waitFirstFetch(t, v)
+	for _, tok := range []string{
+		rs.Sign(t, userClaims(clk.Now(), "alice", nil)),
+		signWith(t, jwt.SigningMethodRS256, "", rs.Key, userClaims(clk.Now(), "alice", nil)), // no kid
+	} {
+		_, err := v.Verify(context.Background(), tok)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), addr) {
+			t.Fatalf("%v: want the refusal to say where the fetch failed", err)
+		}
+		if pub := Public(err); strings.Contains(pub, addr) || strings.Contains(pub, "GET") || !strings.Contains(pub, "cannot be fetched now") {
+			t.Fatalf("what the client is told: %q; want that the key set cannot be fetched now, without where", pub)
+		}
+	}
+	// Any other refusal is told whole.
+	_, err := newSecretVerifier(t, clk, nil).Verify(context.Background(), rs.Sign(t, userClaims(clk.Now(), "alice", nil)))
+	if Public(err) != err.Error() {
+		t.Fatalf("Public(%q) = %q, want it whole", err, Public(err))
+	}
+}

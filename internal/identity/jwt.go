@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,11 @@ type JWTConfig struct {
 	RefetchInterval time.Duration
 	// FetchTimeout bounds one fetch of the key set. Default 10 seconds.
 	FetchTimeout time.Duration
+	// CacheSize is how many verified tokens Verify remembers, so that a
+	// token sent again (by every unary call of a client) is not verified
+	// again until its exp, or until the key set changes. Default
+	// DefaultCacheSize; negative: none.
+	CacheSize int
 }
 
 // JWT verifies users' tokens: their signature (with the secret, or a key of
@@ -103,6 +109,10 @@ type JWT struct {
 	// is set.
 	secretKey jwt.Keyfunc
 	keys      *keySet
+	// cache remembers the tokens verified lately (nil: none), which a
+	// change of the key set forgets.
+	cache *verified
+	now   func() time.Time
 }
 
 // NewJWT returns a verifier of cfg's tokens. With a key set, it starts
@@ -122,7 +132,8 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	v := &JWT{claim: cfg.AgentsClaim, named: agentsClaimType(cfg.AgentsClaim), templates: tmpl, methods: secretMethods}
+	v := &JWT{claim: cfg.AgentsClaim, named: agentsClaimType(cfg.AgentsClaim), templates: tmpl, methods: secretMethods,
+		cache: newVerified(cfg.CacheSize), now: cfg.Now}
 	if cfg.JWKSURL != "" {
 		v.methods = keySetMethods
 	} else {
@@ -144,7 +155,7 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	}
 	v.parser = jwt.NewParser(opts...)
 	if cfg.JWKSURL != "" {
-		v.keys = newKeySet(cfg)
+		v.keys = newKeySet(cfg, v.cache.invalidate)
 	}
 	return v, nil
 }
@@ -177,8 +188,11 @@ func (cfg JWTConfig) check() error {
 }
 
 // Verify returns the identity of a user's token, or an error that wraps
-// ErrExpired or ErrInvalid. ctx bounds the wait for the key set when the
-// token names a key the verifier has not fetched yet; nothing else blocks.
+// ErrExpired or ErrInvalid (and ErrUnrecognized for a token that is no
+// JWT). ctx bounds the wait for the key set when the token names a key the
+// verifier has not fetched yet; nothing else blocks. A token verified
+// lately is taken from the cache (see verified); the slices of the
+// Identity returned are shared, and the caller must not change them.
 func (v *JWT) Verify(ctx context.Context, token string) (Identity, error) {
 	switch {
 	case token == "":
@@ -186,12 +200,24 @@ func (v *JWT) Verify(ctx context.Context, token string) (Identity, error) {
 	case len(token) > maxTokenLen:
 		return Identity{}, invalidf("the token is %d bytes long; the limit is %d", len(token), maxTokenLen)
 	}
+	var key [sha256.Size]byte
+	if v.cache != nil {
+		key = sha256.Sum256([]byte(token))
+		if id, ok := v.cache.get(key, v.now()); ok {
+			return id, nil
+		}
+	}
+	gen := v.cache.generation()
 	c := claims{named: v.named}
 	tok, err := v.parser.ParseWithClaims(token, &c, v.keyfunc(ctx))
 	if err != nil {
 		return Identity{}, v.refusal(tok, &c, err)
 	}
-	return v.identity(&c)
+	id, err := v.identity(&c)
+	if err == nil {
+		v.cache.put(key, id, id.Expires.Add(Leeway), gen)
+	}
+	return id, err
 }
 
 // Status says whether the verifier has what it needs, for /health: "ok",
@@ -267,7 +293,7 @@ func (v *JWT) refusal(tok *jwt.Token, c *claims, err error) error {
 	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return invalidf("the token is not a well-formed JWT: %s", detail(err, jwt.ErrTokenMalformed))
+		return &tokenError{kind: ErrInvalid, msg: "the token is not a well-formed JWT: " + malformed(err), foreign: true}
 	case tok != nil && !slices.Contains(v.methods, alg(tok)):
 		return invalidf("the token is signed with %s; %s", clip.String(alg(tok), 16), v.accepts())
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
@@ -324,8 +350,11 @@ func alg(tok *jwt.Token) string {
 	return "no alg"
 }
 
-// detail is err's text without the jwt package's prefix for kind.
-func detail(err, kind error) string {
-	s := strings.TrimPrefix(err.Error(), kind.Error()+": ")
+// malformed says what the jwt package found malformed, in its own words
+// ("could not JSON decode header"), without the decoder's error beneath
+// them, which may quote a piece of the token ("invalid character 'i'").
+func malformed(err error) string {
+	s := strings.TrimPrefix(err.Error(), jwt.ErrTokenMalformed.Error()+": ")
+	s, _, _ = strings.Cut(s, ": ")
 	return clip.String(s, 200)
 }

@@ -134,6 +134,7 @@ func TestRefusals(t *testing.T) {
 		{"bad scope claim", keys, rs.Sign(t, valid(jwt.MapClaims{"scope": 3})), ErrInvalid, "scope claim must be"},
 		{"sub of control characters", keys, rs.Sign(t, valid(jwt.MapClaims{"sub": "a\nb"})), ErrInvalid, "control characters"},
 		{"exp not a number", keys, rs.Sign(t, valid(jwt.MapClaims{"exp": "tomorrow"})), ErrInvalid, "not a well-formed JWT"},
+		{"a header that is no JSON", keys, "abcdefgh.ijklmnop.qrstu", ErrInvalid, "not a well-formed JWT: could not JSON decode header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := tc.v.Verify(context.Background(), tc.token)
@@ -149,6 +150,11 @@ func TestRefusals(t *testing.T) {
 			}
 			if len(tc.token) > 20 && strings.Contains(err.Error(), tc.token[len(tc.token)-20:]) {
 				t.Fatalf("%q quotes the token", err)
+			}
+			// The decoder's own words quote what they choke on, a piece
+			// of the token: they are left out.
+			if strings.Contains(err.Error(), "invalid character") || strings.Contains(err.Error(), "tomorrow") {
+				t.Fatalf("%q quotes a piece of the token", err)
 			}
 			if id.Kind != KindAnonymous || id.Subject != "" {
 				t.Fatalf("refused with identity %+v, want the zero Identity", id)

@@ -55,8 +55,7 @@ import (
 
 // The defaults of Config.
 const (
-	DefaultIdleTimeout   = 60 * time.Second
-	DefaultMaxFrameBytes = 1 << 20
+	DefaultIdleTimeout = 60 * time.Second
 )
 
 // Config configures a Responder. The zero value of every field but URL is
@@ -82,7 +81,7 @@ type Config struct {
 	// MaxFrameBytes caps the data of one event, and any one line of the
 	// stream, so that a broken upstream cannot grow a buffer without bound;
 	// a larger one fails the reply with upstream_event_too_large. Default
-	// 1 MiB. From UPSTREAM_MAX_EVENT_BYTES.
+	// responder.DefaultMaxEventBytes (1 MiB). From UPSTREAM_MAX_EVENT_BYTES.
 	MaxFrameBytes int
 	// Logger receives what the responder skips (a tool result for an
 	// unknown call, an interrupt's id given twice), with the token and the
@@ -136,7 +135,7 @@ func (c Config) withDefaults() Config {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxFrameBytes == 0 {
-		c.MaxFrameBytes = DefaultMaxFrameBytes
+		c.MaxFrameBytes = responder.DefaultMaxEventBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/responder"
 )
 
 // TestNew checks that New names the setting that is wrong, never repeats a
@@ -39,7 +41,7 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Model: "m", BaseURL: DefaultBaseURL, IdleTimeout: DefaultIdleTimeout, MinBackoff: DefaultMinBackoff,
-		MaxBackoff: DefaultMaxBackoff, MaxAttempts: DefaultMaxAttempts, MaxEventBytes: DefaultMaxEventBytes, HTTPClient: r.cfg.HTTPClient, Logger: r.cfg.Logger}
+		MaxBackoff: DefaultMaxBackoff, MaxAttempts: DefaultMaxAttempts, MaxEventBytes: responder.DefaultMaxEventBytes, HTTPClient: r.cfg.HTTPClient, Logger: r.cfg.Logger}
 	if r.cfg != want || r.cfg.Logger == nil {
 		t.Errorf("defaults %+v, want %+v", r.cfg, want)
 	}

@@ -70,8 +70,6 @@ const (
 	DefaultMinBackoff  = 500 * time.Millisecond
 	DefaultMaxBackoff  = 10 * time.Second
 	DefaultMaxAttempts = 6
-	// DefaultMaxEventBytes is the default of Config.MaxEventBytes: 1 MiB.
-	DefaultMaxEventBytes = 1 << 20
 )
 
 // Config configures a Responder. The zero value of every field but Model
@@ -120,7 +118,7 @@ type Config struct {
 	// that sends more without ending the event (a huge delta, an endless
 	// line) fails the reply with upstream_event_too_large, without a retry:
 	// the same request would get the same answer. Default
-	// DefaultMaxEventBytes; at most 16 MiB. From UPSTREAM_MAX_EVENT_BYTES.
+	// responder.DefaultMaxEventBytes (1 MiB); at most 16 MiB. From UPSTREAM_MAX_EVENT_BYTES.
 	MaxEventBytes int
 	// Logger receives retries and failures, with the API key and the base
 	// URL's secrets taken out. Default slog.Default(), which agentgate.Main
@@ -210,7 +208,7 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.MaxEventBytes > maxEventBytes {
 		return cfg, fmt.Errorf("openai responder: MaxEventBytes must be at most %d (16 MiB), got %d", maxEventBytes, cfg.MaxEventBytes)
 	}
-	cfg.MaxEventBytes = orDefault(cfg.MaxEventBytes, DefaultMaxEventBytes)
+	cfg.MaxEventBytes = orDefault(cfg.MaxEventBytes, responder.DefaultMaxEventBytes)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.MinBackoff = orDefault(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = orDefault(cfg.MaxBackoff, max(DefaultMaxBackoff, cfg.MinBackoff))

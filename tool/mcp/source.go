@@ -23,11 +23,11 @@ type Config struct {
 	// Servers are the MCP servers (MCP_SERVERS), with distinct names.
 	Servers []Server
 	// Timeout (TOOL_TIMEOUT) bounds each call, and each attempt to connect
-	// a server and list its tools. Default 60s.
+	// a server and list its tools. Default tool.DefaultTimeout (60s).
 	Timeout time.Duration
 	// MaxResultBytes (TOOL_RESULT_MAX_BYTES) is the longest result a call
-	// returns; a longer one is cut, with a marker saying so. Default 64
-	// KiB; at least 1 KiB.
+	// returns; a longer one is cut, with a marker saying so. Default
+	// tool.DefaultMaxResultBytes (64 KiB); at least 1 KiB.
 	MaxResultBytes int
 	// Logger gets a line per call and per change of a server's state,
 	// with the servers' Secrets taken out. Default slog.Default().
@@ -44,12 +44,8 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 }
 
-// The defaults of Config.
-const (
-	DefaultTimeout        = 60 * time.Second
-	DefaultMaxResultBytes = 64 << 10
-	minResultBytes        = 1 << 10
-)
+// minResultBytes is the least Config.MaxResultBytes.
+const minResultBytes = 1 << 10
 
 // Source is the tools of MCP servers, as a tool.Source. It keeps every
 // server connected from New to Close, and is safe for concurrent use.
@@ -85,10 +81,10 @@ func New(cfg Config) (*Source, error) {
 		return nil, err
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
+		cfg.Timeout = tool.DefaultTimeout
 	}
 	if cfg.MaxResultBytes == 0 {
-		cfg.MaxResultBytes = DefaultMaxResultBytes
+		cfg.MaxResultBytes = tool.DefaultMaxResultBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
