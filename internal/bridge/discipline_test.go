@@ -208,6 +208,7 @@ func TestRefusedBeforeUpgrade(t *testing.T) {
 		{"/ws/agent/ok?subscribe=false&after_seq=3", http.StatusBadRequest},
 		{"/ws/agent/ok?deltas=some", http.StatusBadRequest},
 		{"/ws/agent/ok?subscribe=false&deltas=false", http.StatusBadRequest},
+		{"/ws/agent/ok?batch=often", http.StatusBadRequest},
 		{"/ws/agent/ok?console=perhaps", http.StatusBadRequest},
 	} {
 		ctx := testCtx(t)
