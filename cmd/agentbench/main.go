@@ -49,7 +49,8 @@ modes:
   ws-rtt            WebSocket SendMessage round trips
   ws-idle           RSS per idle subscribed WebSocket
   ws-fanout         one agent, many sockets: delivery rate and latency
-                    (compare adds ws-fanout-whole: the same with ?deltas=false)
+                    (compare adds ws-fanout-whole: the same with ?deltas=false,
+                    and ws-fanout-whole-batch: with ?deltas=false&batch=true)
   relay-1, relay-100, relay-1000
                     (compare only) replies streamed from a fast OpenAI-compatible
                     upstream through RESPONDER=openai to subscribed sockets, 1, 100
@@ -78,7 +79,7 @@ type options struct {
 	duration, warmup, settle                            time.Duration
 	conns, rttConns, idleConns, idleAgents, fanoutConns int
 	callers, startupRuns, rounds, window                int
-	subscribe, smallBuffers, onRedis, deltas            bool
+	subscribe, smallBuffers, onRedis, deltas, batch     bool
 }
 
 type multiFlag []string
@@ -106,6 +107,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.fanoutConns, "fanout-conns", 1000, "ws-fanout sockets on the one agent")
 	fs.IntVar(&o.window, "window", 1, "ws-fanout messages on their way at once")
 	fs.BoolVar(&o.deltas, "deltas", true, "ws-fanout: false opens the gateway's sockets with ?deltas=false (compare: the ws-fanout-whole mode)")
+	fs.BoolVar(&o.batch, "batch", false, "ws-fanout: open the gateway's sockets with ?batch=true, several frames to a message (compare: the ws-fanout-whole-batch mode)")
 	fs.IntVar(&o.callers, "callers", 64, "rpc concurrent callers")
 	fs.StringVar(&o.protocol, "protocol", "connect", "rpc protocol for the rpc mode: connect, grpc or grpcweb")
 	fs.IntVar(&o.startupRuns, "startup-runs", 5, "startup: starts and stops per run")
@@ -190,7 +192,7 @@ func (o options) plan() bench.Plan {
 	return bench.Plan{
 		RTT:          bench.WSRTTConfig{Conns: o.rttConns, Warmup: o.warmup, Duration: o.duration, Subscribe: o.subscribe},
 		Idle:         bench.WSIdleConfig{Conns: o.idleConns, Agents: o.idleAgents, Settle: o.settle},
-		Fanout:       bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window, SkipDeltas: !o.deltas},
+		Fanout:       bench.WSFanoutConfig{Conns: o.fanoutConns, Duration: o.duration, Window: o.window, SkipDeltas: !o.deltas, Batch: o.batch},
 		RPC:          bench.RPCConfig{Protocol: o.protocol, Callers: o.callers, Warmup: o.warmup, Duration: o.duration},
 		StartupRuns:  o.startupRuns,
 		Redis:        o.redisURL != "",

@@ -274,12 +274,27 @@ func (f *Follower) resume(ctx context.Context, emit func(*agentv1.AgentEvent) er
 	case err != nil:
 		return f.s.engineError(ctx, "subscribe", err)
 	}
-	f.stopRetry()
 	f.sub.Close()
 	f.sub = sub
 	if f.notify != nil {
 		sub.Notify(f.notify)
 	}
+	err = f.rejoin(ctx, emit)
+	if KindOf(err) == KindUnavailable && ctx.Err() == nil {
+		// The store answered the subscription but not the reads after it
+		// (a restarted Redis whose pooled connections are still the dead
+		// ones): try again later, as if the subscription had failed. What
+		// was delivered stays delivered; the next attempt goes on from it.
+		f.retryLater()
+		return nil
+	}
+	f.stopRetry()
+	return err
+}
+
+// rejoin delivers, on a resumed subscription, what was appended while the
+// store was away and the rest of the active run.
+func (f *Follower) rejoin(ctx context.Context, emit func(*agentv1.AgentEvent) error) error {
 	if f.synced {
 		if err := f.catchUp(ctx, 0, emit); err != nil {
 			return err

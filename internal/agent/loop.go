@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,37 +55,60 @@ type run struct {
 	used map[string]bool
 	// written is how much the run's steps wrote, for Config.ReleaseMemory.
 	written int
+	// kept are the events the run appended, as stored: a SendMessage
+	// that answers its own message returns the reply from them.
+	kept []*agentv1.AgentEvent
+	// begun is the run_started its first step began with, published by
+	// the append of its message (engine.Work.Begun); nil once that step
+	// is under way, or if the run published its own.
+	begun *agentv1.AgentEvent
+}
+
+// runDone is how the writing of a run ended: next is the work the lease
+// was kept for (nil once it is released), kept the events the run
+// appended, as stored, which end with its reply unless an append's answer
+// was lost on the way (the log has them then).
+type runDone struct {
+	next *engine.Work
+	kept []*agentv1.AgentEvent
 }
 
 // runFor writes (or goes on with) the run that answers the user message at
-// seq, under w's lease, and returns the next work: nil once the lease is
-// released.
-func (r *replier) runFor(ctx context.Context, seq uint64, w *engine.Work) (*engine.Work, error) {
+// seq, under w's lease, and returns the next work (nil once the lease is
+// released) with the events it appended.
+func (r *replier) runFor(ctx context.Context, seq uint64, w *engine.Work) (runDone, error) {
 	s := r.s
 	st, err := s.loadRun(ctx, r.agentID, seq, w.Page)
 	if err != nil {
-		return nil, err
+		return runDone{}, err
 	}
 	x := &run{r: r, s: s, lease: w.Lease, st: st}
 	switch {
 	case st.user == nil:
 		// Only a run to resume can lose its message: one waiting was read
 		// just now. The history no longer holds it.
-		return x.end(ctx, nil, &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now()), Kind: &agentv1.AgentEvent_RunError{RunError: &agentv1.RunError{
+		next, err := x.end(ctx, nil, &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now()), Kind: &agentv1.AgentEvent_RunError{RunError: &agentv1.RunError{
 			RunId: st.runID, ReplyToSeq: seq, Code: "run_lost",
 			Message: "the message this run answered is no longer in the agent's history; send it again",
 		}}})
+		return runDone{next: next, kept: x.kept}, err
 	case st.ended:
-		return x.end(ctx, nil, nil)
+		next, err := x.end(ctx, nil, nil)
+		return runDone{next: next, kept: x.kept}, err
 	}
-	if st.runID == "" {
+	switch b := w.Begun; {
+	case st.runID != "":
+	case b.GetRunStarted().GetReplyToSeq() == seq:
+		// The append began the run (engine.AppendOptions.Begin).
+		st.runID, x.begun = b.GetRunStarted().GetRunId(), b
+	default:
 		st.runID = newID()
 	}
 	x.message = messageOf(st.user.GetMessage())
 	x.history, err = s.conversation(ctx, r.agentID, seq, s.contextMessages, w.Page)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return runDone{}, ctx.Err()
 		}
 		s.logger.Warn("reading the conversation failed; answering without it", "agent", r.agentID, "seq", seq, "err", err)
 	}
@@ -99,7 +123,16 @@ func (r *replier) runFor(ctx context.Context, seq uint64, w *engine.Work) (*engi
 	if release := s.cfg.ReleaseMemory; release != nil && x.written >= largeRun {
 		release()
 	}
-	return next, err
+	return runDone{next: next, kept: x.kept}, err
+}
+
+// keep records events the run appended, as stored.
+func (x *run) keep(evs []*agentv1.AgentEvent) {
+	if x.kept == nil {
+		x.kept = slices.Clip(evs) // an append copies: evs are the engine's
+		return
+	}
+	x.kept = append(x.kept, evs...)
 }
 
 // loop writes steps until the run ends or pauses.
@@ -112,7 +145,13 @@ func (x *run) loop(ctx context.Context) (*engine.Work, error) {
 	}
 	for {
 		out := x.stream(uint32(step))
-		_ = out.started(x.st.seq)
+		if b := x.begun; b != nil && step == 0 {
+			// Published already: the step goes on from it.
+			out.replyID, out.seq, out.events = b.GetRunStarted().GetMessageId(), b.GetRunSeq(), 1
+		} else {
+			_ = out.started(x.st.seq)
+		}
+		x.begun = nil
 		var pre []*agentv1.AgentEvent
 		var resume []responder.Resume
 		if resumed != nil {
@@ -143,9 +182,11 @@ func (x *run) loop(ctx context.Context) (*engine.Work, error) {
 			// One try: a step appended twice would be two steps. A failure
 			// gives the lease up, and whoever takes the run next reads
 			// from the log where it stands.
-			if _, err := s.log.AppendRun(ctx, x.r.agentID, evs, engine.RunAppend{Lease: x.lease, Answers: x.st.seq, End: engine.RunGoesOn}); err != nil {
+			res, err := s.log.AppendRun(ctx, x.r.agentID, evs, engine.RunAppend{Lease: x.lease, Answers: x.st.seq, End: engine.RunGoesOn})
+			if err != nil {
 				return nil, err
 			}
+			x.keep(res.Events)
 			x.steps = append(x.steps, x.st.stepMessage(st.event.GetMessage()))
 			x.use(st.event.GetMessage())
 			x.st.runSeq = out.seq
@@ -281,7 +322,18 @@ func (x *run) end(ctx context.Context, evs []*agentv1.AgentEvent, last *agentv1.
 	if last != nil {
 		evs = append(evs, last)
 	}
-	return x.r.appendRunEnd(ctx, evs, engine.RunAppend{Lease: x.lease, Answers: x.st.seq, End: engine.RunEnds, Next: x.s.claim})
+	return x.appendEnd(ctx, evs, engine.RunAppend{Lease: x.lease, Answers: x.st.seq, End: engine.RunEnds, Next: x.s.claim})
+}
+
+// appendEnd appends the events that end or pause the run, keeps them, and
+// returns the next work (see replier.appendRunEnd).
+func (x *run) appendEnd(ctx context.Context, evs []*agentv1.AgentEvent, opts engine.RunAppend) (*engine.Work, error) {
+	res, err := x.r.appendRunEnd(ctx, evs, opts)
+	if err != nil {
+		return nil, err
+	}
+	x.keep(res.Events)
+	return res.Work, nil
 }
 
 // cancelledStep is the step of a run cancelled before its responder was

@@ -28,26 +28,40 @@ import (
 // (engine.Leases.Due) on every replica and asks the replier here to look,
 // and the first replica to take the lease answers.
 //
+// Two kinds of goroutine answer for it, one at a time (busy says whether
+// one does): a SendMessage whose append took the lease answers its own
+// message on its caller's goroutine (Send, answerOwn), which then has the
+// reply in hand without a hand-off or a subscription; everything else
+// (the sweep's finds, a run resumed by an answer, the messages queued
+// behind a reply, Enqueue and Ask) is answered by the replier's goroutine,
+// started when work is handed over (hand).
+//
 // A replier lives while its agent is busy, and replierLinger after: its
 // goroutine, its lease-renewal timer and its cancel listener are made once
 // for back-to-back messages, not per message.
 type replier struct {
 	s       *Service
 	agentID string
-	wake    chan struct{} // a token when work was handed over or asked for
+	wake    chan struct{} // a token when work was handed over or asked for, or the replier retired
 
 	// Guarded by Service.mu:
-	work *engine.Work // handed over with its lease, to answer next
-	look bool         // asked to look for work nobody answers (the sweep)
-	busy bool         // answering now
+	work    *engine.Work // handed over with its lease, to answer next
+	look    bool         // asked to look for work nobody answers (the sweep)
+	busy    bool         // answering now, on its goroutine or a caller's
+	running bool         // its goroutine lives
+	retired bool         // taken out of Service.repliers: its goroutine ends
+	// idle retires the replier once nobody answered for replierLinger;
+	// whoever ends an answering arms it again.
+	idle *time.Timer
 
 	// cancels routes CancelRun to the run being written.
 	cancels cancels
-	// listener hears the cancels, while it lasts; owned by the goroutine.
+	// listener hears the cancels, while it lasts; learned is a context
+	// budget in bytes that the model server took after it refused a
+	// longer one (see budget). Both are owned by whoever is answering
+	// (busy), and by retire once the replier is out of the map.
 	listener engine.Subscription
-	// learned is a context budget in bytes that the model server took
-	// after it refused a longer one (see budget); owned by the goroutine.
-	learned int
+	learned  int
 
 	// mu guards the lease held now, for its renewal. The cancel
 	// listener's Notify takes it with the engine's lock held, which so
@@ -63,6 +77,18 @@ type replier struct {
 // that a client sending one message after another finds it.
 const replierLinger = 10 * time.Second
 
+// replierLocked returns the agent's replier here, made if there is none;
+// s.mu is held and s is not closed.
+func (s *Service) replierLocked(agentID string) *replier {
+	r := s.repliers[agentID]
+	if r == nil {
+		r = &replier{s: s, agentID: agentID, wake: make(chan struct{}, 1)}
+		r.idle = time.AfterFunc(replierLinger, r.retire)
+		s.repliers[agentID] = r
+	}
+	return r
+}
+
 // hand gives the agent's replier here work to answer (whose lease the
 // caller took), or, with none, asks it to look for work nobody answers.
 func (s *Service) hand(agentID string, work *engine.Work) {
@@ -74,13 +100,7 @@ func (s *Service) hand(agentID string, work *engine.Work) {
 		}
 		return
 	}
-	r := s.repliers[agentID]
-	if r == nil {
-		r = &replier{s: s, agentID: agentID, wake: make(chan struct{}, 1)}
-		s.repliers[agentID] = r
-		s.wg.Add(1)
-		go r.loop()
-	}
+	r := s.replierLocked(agentID)
 	switch {
 	case work != nil:
 		// An older work's lease was lost, or the new one would not have
@@ -92,7 +112,23 @@ func (s *Service) hand(agentID string, work *engine.Work) {
 	default:
 		r.look = true
 	}
+	r.startLocked()
 	s.mu.Unlock()
+	r.kick()
+}
+
+// startLocked starts the replier's goroutine if it is not running; s.mu
+// is held.
+func (r *replier) startLocked() {
+	if !r.running {
+		r.running = true
+		r.s.wg.Add(1)
+		go r.loop()
+	}
+}
+
+// kick wakes the replier's goroutine.
+func (r *replier) kick() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -108,74 +144,139 @@ func (s *Service) giveUp(lease engine.Lease) {
 	_ = s.leases.ReleaseLease(ctx, lease)
 }
 
-// loop is the replier's goroutine: it answers what it is handed until it
-// was idle for replierLinger or the service closes.
+// loop is the replier's goroutine: it answers what it is handed until
+// the replier retires or the service closes.
 func (r *replier) loop() {
 	s := r.s
 	defer s.wg.Done()
-	defer r.quiet()
-	idle := time.NewTimer(replierLinger)
-	defer idle.Stop()
 	for {
 		select {
 		case <-r.wake:
-		case <-idle.C:
-			if r.retire() {
-				return
-			}
-			idle.Reset(replierLinger)
-			continue
 		case <-s.ctx.Done():
-			if w := r.take(false); w != nil {
+			s.mu.Lock()
+			w := r.work
+			r.work = nil
+			s.mu.Unlock()
+			if w != nil {
 				s.giveUp(w.Lease)
 			}
 			return
 		}
-		if w := r.take(true); w != nil {
+		w, busy, ok := r.take()
+		switch {
+		case !ok:
+			return
+		case !busy:
+			continue
+		}
+		if w != nil {
 			r.answerAll(w)
 		}
-		s.mu.Lock()
-		r.busy = false
-		s.mu.Unlock()
-		idle.Reset(replierLinger)
+		r.done(nil)
 	}
 }
 
 // take returns the work handed over, or, if asked to look, the work of
-// the lease if it can take it. busy marks the replier as answering.
-func (r *replier) take(busy bool) *engine.Work {
+// the lease if it can take it. busy is true if the goroutine now answers
+// for the replier (nothing waits, or a caller answers: its done kicks the
+// goroutine again); ok is false once the replier retired, which ends the
+// goroutine.
+func (r *replier) take() (w *engine.Work, busy, ok bool) {
 	s := r.s
 	s.mu.Lock()
+	switch {
+	case r.retired:
+		r.running = false
+		s.mu.Unlock()
+		return nil, false, false
+	case r.busy || (r.work == nil && !r.look):
+		s.mu.Unlock()
+		return nil, false, true
+	}
 	w, look := r.work, r.look
-	r.work, r.look = nil, false
-	r.busy = busy
+	r.work, r.look, r.busy = nil, false, true
 	s.mu.Unlock()
-	if w != nil || !look || !busy {
-		return w
+	if w != nil || !look {
+		return w, true, true
 	}
 	lease, ok, err := s.leases.AcquireLease(s.ctx, r.agentID, s.cfg.LeaseTTL)
 	if err != nil || !ok {
-		return nil
+		return nil, true, true
 	}
 	w, err = s.leases.Settle(s.ctx, lease, 0, s.claim)
 	if err != nil {
 		s.logger.Warn("reading the waiting messages failed", "agent", r.agentID, "err", err)
 		s.giveUp(lease)
-		return nil
+		return nil, true, true
 	}
-	return w
+	return w, true, true
 }
 
-// retire ends an idle replier, unless work arrived meanwhile.
-func (r *replier) retire() bool {
-	s := r.s
+// takeReplier makes the caller the one who answers for the agent's
+// replier here, unless another does or work waits for its goroutine: a
+// SendMessage whose append takes the lease answers its message itself
+// (answerOwn). It returns nil then, or when the service closed. The
+// caller must call done (answerOwn does), then s.wg.Done.
+func (s *Service) takeReplier(agentID string) *replier {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.work != nil || r.look {
-		return false
+	if s.closed {
+		return nil
+	}
+	r := s.replierLocked(agentID)
+	if r.busy || r.work != nil || r.look {
+		return nil
+	}
+	r.busy = true
+	s.wg.Add(1) // Close waits for the answering, as for the goroutine's
+	return r
+}
+
+// done ends an answering: next, the work the last reply handed back with
+// the lease kept, and whatever was handed over meanwhile go to the
+// replier's goroutine, and the replier stays replierLinger for the
+// agent's next message.
+func (r *replier) done(next *engine.Work) {
+	s := r.s
+	s.mu.Lock()
+	r.busy = false
+	if r.retired { // by Close, while answering
+		s.mu.Unlock()
+		if next != nil {
+			s.giveUp(next.Lease)
+		}
+		r.quiet()
+		return
+	}
+	if next != nil {
+		r.work = next
+	}
+	more := r.work != nil || r.look
+	if more {
+		r.startLocked()
+	}
+	s.mu.Unlock()
+	if more {
+		r.kick()
+	}
+	r.idle.Reset(replierLinger)
+}
+
+// retire ends a replier that nobody answered for replierLinger: its
+// goroutine, its cancel listener and its renewal timer go. One that works
+// again meanwhile stays, and is armed again when that ends.
+func (r *replier) retire() {
+	s := r.s
+	s.mu.Lock()
+	if r.busy || r.work != nil || r.look || r.retired || s.repliers[r.agentID] != r {
+		s.mu.Unlock()
+		return
 	}
 	delete(s.repliers, r.agentID)
-	return true
+	r.retired = true
+	s.mu.Unlock()
+	r.kick()
+	r.quiet()
 }
 
 // quiet closes what the replier held while it lived.
@@ -188,6 +289,39 @@ func (r *replier) quiet() {
 	if r.renewT != nil {
 		r.renewT.Stop()
 	}
+}
+
+// answerOwn answers, on the caller's goroutine, the user message at seq
+// whose append took the lease with w, and returns the events its run
+// appended, the reply last. The caller holds the replier (takeReplier).
+// A run to resume or an older message that waits comes first: then the
+// replier's goroutine answers them all in order, this one too, and
+// answerOwn returns nil, as it does when the run was not written here
+// after all (the lease lost, a failure that leaves the message due) or
+// the answer of its last append was lost: the log has the reply then.
+//
+// The run is written under the service's context, not the caller's: a
+// caller that goes away cancels nothing, and waits for the run to end.
+func (r *replier) answerOwn(w *engine.Work, seq uint64) []*agentv1.AgentEvent {
+	s := r.s
+	if first, _, err := r.next(s.ctx, w); err != nil || first != seq {
+		r.done(w)
+		return nil
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	r.hold(w.Lease, stop)
+	r.listen()
+	res, err := r.runFor(ctx, seq, w)
+	// Unheld before done: the next work's holder holds it anew.
+	r.unhold()
+	stop()
+	if err != nil {
+		r.failed(w.Lease, seq, err)
+		r.done(nil)
+		return nil
+	}
+	r.done(res.next)
+	return res.kept
 }
 
 // answerAll answers the waiting messages in seq order, one work after
@@ -207,7 +341,9 @@ func (r *replier) answerAll(w *engine.Work) {
 		if err == nil && seq == 0 {
 			w, err = s.leases.Settle(ctx, lease, seen, s.claim)
 		} else if err == nil {
-			w, err = r.runFor(ctx, seq, w)
+			var done runDone
+			done, err = r.runFor(ctx, seq, w)
+			w = done.next
 		}
 		if err != nil {
 			r.failed(lease, seq, err)
@@ -372,10 +508,11 @@ func (r *replier) listen() {
 }
 
 // appendRunEnd appends the events that end or pause a run and takes the
-// next work from it, retrying through short store outages while the lease
-// lasts. Events that an earlier try appended after all (its answer was
-// lost on the way) are there already: the lease is settled instead.
-func (r *replier) appendRunEnd(ctx context.Context, evs []*agentv1.AgentEvent, opts engine.RunAppend) (*engine.Work, error) {
+// next work from it (RunAppended.Work), retrying through short store
+// outages while the lease lasts. Events that an earlier try appended after
+// all (its answer was lost on the way) are there already: the lease is
+// settled instead, and no events are returned.
+func (r *replier) appendRunEnd(ctx context.Context, evs []*agentv1.AgentEvent, opts engine.RunAppend) (engine.RunAppended, error) {
 	s := r.s
 	retry := backoff.New(20*time.Millisecond, time.Second)
 	for {
@@ -385,15 +522,16 @@ func (r *replier) appendRunEnd(ctx context.Context, evs []*agentv1.AgentEvent, o
 			if res.Closed {
 				s.logger.Info("a newer message waits: the run closed instead of pausing", "agent", r.agentID, "seq", opts.Answers)
 			}
-			return res.Work, nil
+			return res, nil
 		case errors.Is(err, engine.ErrAlreadyAnswered):
-			return s.leases.Settle(ctx, opts.Lease, opts.Answers, s.claim)
+			w, err := s.leases.Settle(ctx, opts.Lease, opts.Answers, s.claim)
+			return engine.RunAppended{Work: w}, err
 		case errors.Is(err, engine.ErrUnavailable):
 			if !backoff.Sleep(ctx, retry.Next()) {
-				return nil, ctx.Err()
+				return engine.RunAppended{}, ctx.Err()
 			}
 		default:
-			return nil, err
+			return engine.RunAppended{}, err
 		}
 	}
 }

@@ -163,3 +163,127 @@ func TestReplierStaysBetweenMessagesWithoutTheLease(t *testing.T) {
 		t.Fatal("the second message got a new replier")
 	}
 }
+
+// replierOf is the agent's replier here, nil if none.
+func replierOf(s *Service, agentID string) *replier {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repliers[agentID]
+}
+
+// A SendMessage whose append takes the lease writes its reply itself: no
+// replier goroutine is started for it. A message sent while that reply is
+// being written waits behind it, and the replier's goroutine answers it
+// once the first caller is done, in order.
+func TestSendWritesItsOwnReply(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan string, 2)
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, req responder.Request, emit func(string) error) error {
+		started <- req.Message.Text
+		if req.Message.Text == "first" {
+			<-release
+		}
+		return emit("re: " + req.Message.Text)
+	})})
+	c := ctx(t)
+	res, err := s.Send(c, "own", "alone", "")
+	if err != nil || res.Reply.GetMessage().GetText() != "re: alone" || len(res.Events) != 1 || res.Events[0] != res.Reply {
+		t.Fatalf("Send: %v, events %v, %v; want the reply, the only event", res.Reply, res.Events, err)
+	}
+	<-started
+	if r := replierOf(s, "own"); r == nil || r.running {
+		t.Fatalf("replier after a lone Send: %+v; want one without a goroutine", r)
+	}
+
+	type sent struct {
+		res SendResult
+		err error
+	}
+	f, err := s.Follow(c, "own", FollowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Start(c, func(*agentv1.AgentEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	first, second := make(chan sent, 1), make(chan sent, 1)
+	go func() {
+		res, err := s.Send(c, "own", "first", "")
+		first <- sent{res, err}
+	}()
+	<-started
+	go func() {
+		res, err := s.Send(c, "own", "second", "")
+		second <- sent{res, err}
+	}()
+	// The second message is in the log, waiting, before the first reply.
+	waitFor(t, f, func(ev *agentv1.AgentEvent) bool { return ev.GetMessage().GetText() == "second" })
+	close(release)
+	a, b := <-first, <-second
+	if a.err != nil || b.err != nil {
+		t.Fatalf("Send: %v, %v", a.err, b.err)
+	}
+	if a.res.Reply.GetMessage().GetText() != "re: first" || b.res.Reply.GetMessage().GetText() != "re: second" ||
+		a.res.Reply.GetSeq() >= b.res.Reply.GetSeq() {
+		t.Fatalf("replies %v then %v; want first's, then second's", a.res.Reply, b.res.Reply)
+	}
+	if r := replierOf(s, "own"); r == nil || !r.running {
+		t.Fatalf("replier after a message that waited: %+v; want its goroutine running", r)
+	}
+}
+
+// A SendMessage whose caller goes away while it writes its own reply
+// cancels nothing: the reply is written whole, and the call then ends
+// with the caller's cancellation.
+func TestSendWhoseCallerGoesAwayWritesTheReply(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s, _ := newService(t, Config{Responder: responderFunc(func(ctx context.Context, _ responder.Request, emit func(string) error) error {
+		started <- struct{}{}
+		<-release
+		if err := emit("written "); err != nil {
+			return err
+		}
+		return emit("anyway")
+	})})
+	c, cancel := context.WithCancel(ctx(t))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Send(c, "left", "hello", "")
+		errc <- err
+	}()
+	<-started
+	cancel()
+	close(release)
+	if err := <-errc; KindOf(err) != KindCanceled {
+		t.Fatalf("Send whose caller went away: %v, want canceled", err)
+	}
+	p, err := s.History(ctx(t), "left", 0, 10)
+	if err != nil || len(p.Events) != 2 || p.Events[1].GetMessage().GetText() != "written anyway" {
+		t.Fatalf("history %v, %v; want the message and its whole reply", p.Events, err)
+	}
+}
+
+// waitFor pumps f until an event it delivers satisfies ok.
+func waitFor(t *testing.T, f *Follower, ok func(*agentv1.AgentEvent) bool) {
+	t.Helper()
+	c := ctx(t)
+	found := false
+	emit := func(ev *agentv1.AgentEvent) error {
+		found = found || ok(ev)
+		return nil
+	}
+	for !found {
+		select {
+		case <-f.Ready():
+			if err := f.Pump(c, emit); err != nil {
+				t.Fatal(err)
+			}
+		case <-c.Done():
+			t.Fatal("the event never came")
+		}
+	}
+}

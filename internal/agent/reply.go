@@ -9,6 +9,7 @@ import (
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
 	"github.com/agentgate/agentgate/tool"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // This file is the Follower of one reply: the answer to one user message,
@@ -113,6 +114,11 @@ func (s *Service) ask(ctx context.Context, agentID, text, clientMessageID string
 	if err != nil {
 		return nil, err
 	}
+	return s.askEvent(ctx, agentID, ev, clientMessageID, opts)
+}
+
+// askEvent is ask of a message validated already.
+func (s *Service) askEvent(ctx context.Context, agentID string, ev *agentv1.AgentEvent, clientMessageID string, opts engine.SubscribeOptions) (*Follower, error) {
 	f, err := s.follow(ctx, agentID, opts)
 	if err != nil {
 		return nil, err
@@ -195,19 +201,102 @@ func (res *SendResult) collect(ev *agentv1.AgentEvent) error {
 	return nil
 }
 
-// Send appends a user message to the agent's log and waits for the reply:
-// it follows the reply to its message, on a subscription of its own that
-// skips the deltas, until the run ends or pauses. If clientMessageID
+// Send appends a user message to the agent's log and waits for the reply,
+// the step that ends or pauses the run, or a run error. If clientMessageID
 // repeats an earlier one, nothing is appended and the original message and
 // reply are returned. tools are the client tools the message lends.
+//
+// When no reply of the agent is being written here, Send offers to write
+// the reply itself, on its caller's goroutine (see replier.answerOwn): if
+// its append takes the agent's lease, the append begins the run too
+// (engine.AppendOptions.Begin), and Send returns the reply from what the
+// run appended: no hand-off to the replier's goroutine, no subscription
+// to wait on, and no store call of its own for the run's start.
+// Otherwise it follows the reply to its message, on a subscription of its
+// own that skips the deltas, until the run ends or pauses. Either way a
+// caller that goes away cancels nothing: the reply is written.
 func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string, tools ...tool.Def) (SendResult, error) {
-	f, err := s.ask(ctx, agentID, text, clientMessageID, tools, engine.SubscribeOptions{Internal: true, SkipDeltas: true})
+	ev, err := s.validateSend(ctx, agentID, text, clientMessageID, tools)
 	if err != nil {
 		return SendResult{}, err
 	}
+	r := s.takeReplier(agentID)
+	if r == nil {
+		// A reply is being written here, and the message waits behind
+		// it: subscribed before the append, the follower has its reply
+		// live.
+		f, err := s.askEvent(ctx, agentID, ev, clientMessageID, sendSubscription)
+		if err != nil {
+			return SendResult{}, err
+		}
+		return s.awaitSend(ctx, f)
+	}
+	res, out, err := s.sendOwn(ctx, r, ev, clientMessageID)
+	switch {
+	case err != nil:
+		return SendResult{}, err
+	case out.Reply != nil:
+		if ctx.Err() != nil {
+			return SendResult{}, ctxError(ctx)
+		}
+		return out, nil
+	}
+	// Another writes the reply, or it was not written here after all:
+	// the log, then the live events, have it.
+	f, err := s.follow(ctx, agentID, sendSubscription)
+	if err != nil {
+		return SendResult{}, err
+	}
+	one := newOneReply(res.Event, res.Duplicate, false)
+	if err := one.checkAnswered(ctx, s, agentID); err != nil {
+		f.Close()
+		return SendResult{}, err
+	}
+	f.one = one
+	seq := res.Event.GetSeq()
+	f.after = &seq
+	return s.awaitSend(ctx, f)
+}
+
+// sendSubscription is the subscription Send follows a reply on: its own,
+// not a client's, and without the deltas, which the reply holds.
+var sendSubscription = engine.SubscribeOptions{Internal: true, SkipDeltas: true}
+
+// sendOwn appends ev for Send, which holds r, the agent's replier here
+// (takeReplier), and, if the append takes the lease, writes the reply on
+// the caller's goroutine: out is it, with no Reply if it must be
+// followed instead. The replier listens for cancels before the append,
+// which begins the run a CancelRun may then find.
+func (s *Service) sendOwn(ctx context.Context, r *replier, ev *agentv1.AgentEvent, clientMessageID string) (engine.Appended, SendResult, error) {
+	defer s.wg.Done()
+	r.listen()
+	begin := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now()), RunSeq: 1,
+		Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{RunId: newID(), MessageId: newID()}}}
+	r.cancels.expect(begin.GetRunStarted().GetRunId())
+	res, err := s.log.AppendUser(ctx, r.agentID, ev,
+		engine.AppendOptions{IdempotencyKey: clientMessageID, Claim: s.claim, Begin: begin})
+	if err != nil || res.Work == nil {
+		r.done(nil)
+		if err != nil {
+			return res, SendResult{}, s.engineError(ctx, "append message", err)
+		}
+		return res, SendResult{}, nil
+	}
+	kept := r.answerOwn(res.Work, res.Event.GetSeq())
+	for i, ev := range kept {
+		if Stops(ev) {
+			return res, SendResult{Message: res.Event, Reply: ev, Events: kept[: i+1 : i+1]}, nil
+		}
+	}
+	return res, SendResult{}, nil
+}
+
+// awaitSend waits for the reply f, a follower of one reply, follows, and
+// closes f.
+func (s *Service) awaitSend(ctx context.Context, f *Follower) (SendResult, error) {
 	defer f.Close()
 	res := SendResult{Message: f.one.message, Duplicate: f.one.duplicate}
-	err = s.await(ctx, f, res.collect)
+	err := s.await(ctx, f, res.collect)
 	switch {
 	case err == nil:
 	case res.Duplicate && errors.Is(err, errReplyTrimmed):

@@ -400,10 +400,25 @@ func (c *cancels) wasDeleted() bool {
 	return c.deleted
 }
 
+// expect routes the cancels of runID, a run that begins with the append
+// about to be made (engine.AppendOptions.Begin), to the run once it
+// begins: a CancelRun that finds the run before then is kept for it.
+func (c *cancels) expect(runID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runID, c.stop, c.cancelled = runID, nil, false
+}
+
+// begin routes the cancels of runID to stop; one kept for it since
+// expect stops it at once.
 func (c *cancels) begin(runID string, stop context.CancelFunc) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.runID, c.stop, c.cancelled = runID, stop, false
+	kept := c.cancelled && c.runID == runID
+	c.runID, c.stop, c.cancelled = runID, stop, kept
+	if kept {
+		stop()
+	}
 }
 
 // end reports whether the run was cancelled by CancelRun.
@@ -424,8 +439,10 @@ func (c *cancels) was() bool {
 func (c *cancels) cancel(runID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stop != nil && c.runID == runID {
+	if c.runID == runID && runID != "" {
 		c.cancelled = true
-		c.stop()
+		if c.stop != nil {
+			c.stop()
+		}
 	}
 }

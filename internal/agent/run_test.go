@@ -123,3 +123,41 @@ func TestLargeRunReleasesMemory(t *testing.T) {
 		t.Fatalf("released %d times after a reply of %d bytes, want once", n, largeRun)
 	}
 }
+
+// A CancelRun of a run that the append began, heard before the run's
+// writer got to it, stops the run as soon as it begins; one of another
+// run, or after the run ended, stops nothing.
+func TestCancelsKeepACancelForTheRunExpected(t *testing.T) {
+	t.Parallel()
+	var c cancels
+	stopped := 0
+	stop := func() { stopped++ }
+
+	c.expect("r1")
+	c.cancel("r0")
+	c.cancel("r1")
+	c.begin("r1", stop)
+	if stopped != 1 || !c.was() {
+		t.Fatalf("a cancel heard before the run began: stopped %d times, was %v; want once, true", stopped, c.was())
+	}
+	if !c.end() {
+		t.Fatal("end: the run was cancelled")
+	}
+
+	c.expect("r2")
+	c.begin("r3", stop) // the append began no run: the writer made its own
+	c.cancel("r2")
+	if stopped != 1 || c.was() {
+		t.Fatalf("a cancel of the run expected, not the one begun: stopped %d, was %v", stopped, c.was())
+	}
+	c.cancel("r3")
+	if stopped != 2 || !c.was() {
+		t.Fatalf("a cancel of the run begun: stopped %d, was %v", stopped, c.was())
+	}
+	c.end()
+	c.cancel("")
+	c.cancel("r3")
+	if stopped != 2 {
+		t.Fatalf("cancels after the run ended: stopped %d times, want 2", stopped)
+	}
+}

@@ -13,10 +13,12 @@
 //     appended to the agent's log in the engine (Enqueue; Send and Ask
 //     also follow its reply), and takes the engine's reply lease with it
 //     when the lease is free, so that one replica at a time writes;
-//   - replier: the agent's replier in this process (replier.go) is handed
-//     the work and answers the waiting messages in seq order, each reply
-//     handing the lease on to the next message or releasing it, so that
-//     answering costs the store no round trip of its own;
+//   - replier: the agent's replier in this process (replier.go) answers
+//     the waiting messages in seq order, each reply handing the lease on
+//     to the next message or releasing it, so that answering costs the
+//     store no round trip of its own; a SendMessage whose append took the
+//     lease answers its own message on its caller's goroutine, and has
+//     the reply in hand, and the replier's goroutine is handed the rest;
 //   - steps: the message's run (loop.go) calls the responder once per
 //     step, with the conversation before the message, within a message
 //     count, a byte budget and CONTEXT_TOKENS (conversation.go), the
@@ -345,6 +347,26 @@ func (s *Service) Close() {
 	case <-done:
 	case <-t.C:
 		s.logger.Warn("repliers still running at exit", logattr.Millis("waited_ms", closeWait))
+	}
+	s.retireAll()
+}
+
+// retireAll retires every replier once the service closed: an idle one
+// lets go of its cancel listener now, one still answering when it is done.
+func (s *Service) retireAll() {
+	s.mu.Lock()
+	var idle []*replier
+	for id, r := range s.repliers {
+		delete(s.repliers, id)
+		r.retired = true
+		r.idle.Stop()
+		if !r.busy {
+			idle = append(idle, r)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range idle {
+		r.quiet()
 	}
 }
 

@@ -364,7 +364,7 @@ func (x *run) pause(ctx context.Context, evs []*agentv1.AgentEvent, st stepResul
 		MessageId: newID(), Role: agentv1.Role_ROLE_ASSISTANT, RunId: x.st.runID, ReplyToSeq: x.st.seq,
 		Step: m.GetStep() + 1, FinishReason: agentv1.FinishReason_FINISH_REASON_CANCELLED,
 	}}}
-	return x.r.appendRunEnd(ctx, evs, engine.RunAppend{Lease: x.lease, Answers: x.st.seq, End: engine.RunPauses,
+	return x.appendEnd(ctx, evs, engine.RunAppend{Lease: x.lease, Answers: x.st.seq, End: engine.RunPauses,
 		RunID: x.st.runID, Pending: st.pending, Closing: closing, Next: x.s.claim})
 }
 

@@ -34,15 +34,18 @@ const (
 const centrifugoHandshakeTimeout = 10 * time.Second
 
 // msgReader reads a socket's protocol messages through one reused buffer.
-// For the gateway and the bare servers a message is a frame. For Centrifugo
-// a frame holds one message per line, and a ping is answered at once when
-// pong is set: only the socket's one writer may set it, since gorilla allows
-// one writer at a time. Centrifugo pings every 25 s and drops a socket that
-// has not answered 8 s later, so a socket without pong lives at most that
-// long; every such socket of the tool (the fan-out's sender) lives less.
+// For the gateway and the bare servers a message is a frame, unless lines
+// is set (the gateway's ?batch=true): then, as for Centrifugo, a frame
+// holds one message per line. For Centrifugo a ping is answered at once
+// when pong is set: only the socket's one writer may set it, since gorilla
+// allows one writer at a time. Centrifugo pings every 25 s and drops a
+// socket that has not answered 8 s later, so a socket without pong lives
+// at most that long; every such socket of the tool (the fan-out's sender)
+// lives less.
 type msgReader struct {
 	c          *websocket.Conn
 	centrifugo bool
+	lines      bool
 	pong       bool
 	fr         frameReader
 	rest       []byte // the frame's messages not yet returned
@@ -52,7 +55,7 @@ type msgReader struct {
 // following call.
 func (m *msgReader) next() ([]byte, error) {
 	for {
-		if !m.centrifugo {
+		if !m.centrifugo && !m.lines {
 			return m.fr.next(m.c)
 		}
 		if len(m.rest) == 0 {
@@ -67,7 +70,7 @@ func (m *msgReader) next() ([]byte, error) {
 		if len(msg) == 0 {
 			continue // a blank line, or the end of a frame
 		}
-		if !isPing(msg) {
+		if !m.centrifugo || !isPing(msg) {
 			return msg, nil
 		}
 		if m.pong {

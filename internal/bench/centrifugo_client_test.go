@@ -250,6 +250,8 @@ func TestPeerModes(t *testing.T) {
 		{"ws-rtt/centrifugo+redis", GatewayRedis, CentrifugoRedis, []Check{{Metric: "server_cpu_us_per_op", Ratio: true, AtMost: true, Limit: 3}}},
 		{"ws-rtt-sub/centrifugo+redis", GatewayRedis, CentrifugoRedis, nil},
 		{"ws-fanout-whole/centrifugo+redis", GatewayRedis, CentrifugoRedis, []Check{{Metric: "deliveries_per_s", Ratio: true, Limit: 0.8}, {Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.25}}},
+		{"ws-fanout-whole-batch/centrifugo", Gateway, Centrifugo, []Check{{Metric: "deliveries_per_s", Ratio: true, Limit: 1}, {Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1}}},
+		{"ws-fanout-whole-batch/centrifugo+redis", GatewayRedis, CentrifugoRedis, []Check{{Metric: "deliveries_per_s", Ratio: true, Limit: 0.8}, {Metric: "p99_ms", Ratio: true, AtMost: true, Limit: 1.25}}},
 		{"ws-fanout/centrifugo+redis", GatewayRedis, CentrifugoRedis, nil},
 	}
 	for _, tt := range tests {

@@ -49,7 +49,7 @@ func PeerModes(mode string, redis bool) []string {
 	switch mode {
 	case "ws-rtt":
 		names = []string{"ws-rtt", "ws-rtt-sub"}
-	case "ws-idle", "ws-fanout", "ws-fanout-whole":
+	case "ws-idle", "ws-fanout", "ws-fanout-whole", "ws-fanout-whole-batch":
 		names = []string{mode}
 	}
 	var out []string
@@ -66,11 +66,13 @@ func PeerModes(mode string, redis bool) []string {
 
 // ModeNames are the modes a comparison knows, in the order they run.
 // "rpc" stands for its three protocols.
-// "ws-fanout-whole" is ws-fanout with sockets that skip deltas.
+// "ws-fanout-whole" is ws-fanout with sockets that skip deltas, and
+// "ws-fanout-whole-batch" the same with sockets that take several frames
+// to a message (?batch=true).
 // "door-agui" and "door-aisdk" measure a frontend door against the
 // WebSocket, both on the gateway, for the same work: a message and its
 // streamed reply.
-var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "rpc", "startup", "door-agui", "door-aisdk", "relay-1", "relay-100", "relay-1000", "ws-rtt-redis"}
+var ModeNames = []string{"ws-rtt", "ws-idle", "ws-fanout", "ws-fanout-whole", "ws-fanout-whole-batch", "rpc", "startup", "door-agui", "door-aisdk", "relay-1", "relay-100", "relay-1000", "ws-rtt-redis"}
 
 // Modes returns the comparisons named in names (ModeNames when empty), with
 // the targets as their checks.
@@ -100,9 +102,10 @@ func (s *Setup) Modes(p Plan, names []string) ([]Mode, error) {
 			out = append(out, m)
 		case "ws-idle":
 			out = append(out, s.idleMode(n, Bare, p.Idle))
-		case "ws-fanout", "ws-fanout-whole":
+		case "ws-fanout", "ws-fanout-whole", "ws-fanout-whole-batch":
 			cfg := p.Fanout
-			cfg.SkipDeltas = n == "ws-fanout-whole"
+			cfg.SkipDeltas = n != "ws-fanout"
+			cfg.Batch = n == "ws-fanout-whole-batch"
 			m := s.fanoutMode(n, Bare, cfg)
 			m.Checks = []Check{
 				{Metric: "deliveries_per_s", Ratio: true, Limit: 0.7},
@@ -213,17 +216,20 @@ func (s *Setup) peerMode(name string, p Plan) (Mode, bool) {
 			{Metric: "kb_per_conn", Ratio: true, AtMost: true, Limit: 0.25},
 			{Metric: "errors", AtMost: true, Limit: 0},
 		}
-	case "ws-fanout", "ws-fanout-whole":
+	case "ws-fanout", "ws-fanout-whole", "ws-fanout-whole-batch":
 		cfg := p.Fanout
-		cfg.SkipDeltas = base == "ws-fanout-whole"
+		cfg.SkipDeltas = base != "ws-fanout"
+		cfg.Batch = base == "ws-fanout-whole-batch"
 		cfg.Messages = p.PeerMessages
 		if cfg.Messages <= 0 {
 			cfg.Messages = 200
 		}
 		cfg.Duration = max(cfg.Duration, peerFanoutLimit)
 		m = s.fanoutMode(name, peer, cfg)
-		// The team's targets are on the fan-out without deltas; the default
-		// one is shown for what the deltas cost (on memory: its own).
+		// The team's targets are on the fan-out without deltas, with the
+		// socket's default framing and with ?batch=true (Centrifugo batches
+		// as it likes); the default one is shown for what the deltas cost
+		// (on memory: its own).
 		switch {
 		case cfg.SkipDeltas && onRedis:
 			m.Checks = []Check{

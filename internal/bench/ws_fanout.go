@@ -36,6 +36,11 @@ type WSFanoutConfig struct {
 	// frontend that shows whole replies only would: three frames a message
 	// instead of five. The bare room's one frame is the same either way.
 	SkipDeltas bool
+	// Batch opens the gateway's sockets with ?batch=true: the frames the
+	// server has at once share a WebSocket message, one a line, which the
+	// tool splits as it splits Centrifugo's. The bare room is the same
+	// either way.
+	Batch bool
 }
 
 func (c WSFanoutConfig) withDefaults() WSFanoutConfig {
@@ -63,8 +68,10 @@ type fanout struct {
 	// centrifugo says the server is Centrifugo: a message is a publication
 	// to channel, not a SendMessage frame.
 	centrifugo bool
-	channel    string
-	measuring  atomic.Bool
+	// lines says the gateway's sockets were opened with ?batch=true.
+	lines     bool
+	channel   string
+	measuring atomic.Bool
 	// seen counts, per message seq, the sockets that received it.
 	seen     []atomic.Int32
 	complete chan int // seqs that reached every socket
@@ -87,9 +94,12 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 	if cfg.SkipDeltas {
 		name = "ws-fanout-whole"
 	}
+	if cfg.Batch {
+		name += "-batch"
+	}
 	r := newResult(name, t.Name)
 	room := "fanout-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	listen, err := fanoutListener(t, room, cfg.SkipDeltas)
+	listen, err := fanoutListener(t, room, cfg.SkipDeltas, cfg.Batch)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +125,7 @@ func WSFanout(ctx context.Context, t Target, cfg WSFanoutConfig) (*Result, error
 		<-senderRead
 	}()
 
-	f := &fanout{conns: cfg.Conns, centrifugo: t.Centrifugo, channel: centrifugoChannel(room), seen: make([]atomic.Int32, maxFanoutMessages), complete: make(chan int, 1024)}
+	f := &fanout{conns: cfg.Conns, centrifugo: t.Centrifugo, lines: cfg.Batch && t.Project, channel: centrifugoChannel(room), seen: make([]atomic.Int32, maxFanoutMessages), complete: make(chan int, 1024)}
 	samples := make([]*Samples, len(conns))
 	var wg sync.WaitGroup
 	var dropped atomic.Int64
@@ -288,19 +298,25 @@ func (f *fanout) send(c *websocket.Conn, seq int) error {
 }
 
 // fanoutListener returns how to open a listening socket of room: on the
-// gateway, with ?deltas=false when skipDeltas is set.
-func fanoutListener(t Target, room string, skipDeltas bool) (func(context.Context, int) (*websocket.Conn, error), error) {
+// gateway, with ?deltas=false when skipDeltas is set, and ?batch=true when
+// batch is.
+func fanoutListener(t Target, room string, skipDeltas, batch bool) (func(context.Context, int) (*websocket.Conn, error), error) {
 	listen := t.wsURL(room, "/room/"+room, true)
 	if t.Centrifugo {
 		return func(ctx context.Context, _ int) (*websocket.Conn, error) { return t.open(ctx, room, "", true) }, nil
 	}
-	if skipDeltas && t.Project {
+	if (skipDeltas || batch) && t.Project {
 		u, err := url.Parse(listen)
 		if err != nil {
 			return nil, err
 		}
 		q := u.Query()
-		q.Set("deltas", "false")
+		if skipDeltas {
+			q.Set("deltas", "false")
+		}
+		if batch {
+			q.Set("batch", "true")
+		}
 		u.RawQuery = q.Encode()
 		listen = u.String()
 	}
@@ -334,10 +350,10 @@ func parseMarker(data []byte) (seq int, sent int64, ok bool) {
 
 // receive reads one socket until it fails. It reports whether the server
 // closed it (rather than the tool).
-// For Centrifugo, frames_per_s counts protocol messages, several of which
-// may share a frame.
+// For Centrifugo, and the gateway with ?batch=true, frames_per_s counts
+// protocol messages, several of which may share a frame.
 func (f *fanout) receive(c *websocket.Conn, s *Samples) bool {
-	m := msgReader{c: c, centrifugo: f.centrifugo, pong: true}
+	m := msgReader{c: c, centrifugo: f.centrifugo, lines: f.lines, pong: true}
 	for {
 		data, err := m.next()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,6 +60,41 @@ func TestFrameReader(t *testing.T) {
 	err = discardFrames(c)
 	if ce := (*websocket.CloseError)(nil); !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
 		t.Fatalf("after the messages: %v, want the server's 1000 close", err)
+	}
+}
+
+// The gateway's frames with ?batch=true are read as Centrifugo's are, one
+// message a line, without Centrifugo's pings: an empty object is a
+// message like any other.
+func TestMsgReaderLines(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"event":{"message":{"text":"m7t9"}}}`+"\n"+`{}`+"\n"+`{"id":"s7","response":{}}`))
+		_, _, _ = ws.ReadMessage() // until the client goes
+	}))
+	defer srv.Close()
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := msgReader{c: c, lines: true}
+	var got []string
+	for range 3 {
+		msg, err := m.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(msg))
+	}
+	want := []string{`{"event":{"message":{"text":"m7t9"}}}`, `{}`, `{"id":"s7","response":{}}`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("messages %q, want %q", got, want)
 	}
 }
 

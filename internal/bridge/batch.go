@@ -37,8 +37,15 @@ type batchConn struct {
 	net.Conn
 	mu  sync.Mutex
 	buf *[]byte // non-nil between begin and end
-	// frames counts the frames in buf.
+	// frames counts the frames in buf (the lines, with lines set).
 	frames int
+	// lines is ?batch=true: the frames of a batch go in one WebSocket
+	// message, one per line (see writeLineLocked). Set before the socket
+	// serves, never changed.
+	lines bool
+	// open is where the message being filled with lines begins in buf, at
+	// a gap of maxTextHeader bytes kept for its header; -1 for none.
+	open int
 	// deadline is the write deadline asked for during the batch: setting it
 	// on the connection costs a timer update, once per batch is enough.
 	deadline time.Time
@@ -72,6 +79,7 @@ func (c *batchConn) begin() {
 	defer c.mu.Unlock()
 	if c.buf == nil {
 		c.buf = getBuf()
+		c.open = -1
 	}
 }
 
@@ -92,6 +100,7 @@ func (c *batchConn) end() error {
 
 // flushLocked writes the buffer out; c.mu is held.
 func (c *batchConn) flushLocked() error {
+	c.closeLinesLocked()
 	if len(*c.buf) == 0 {
 		return nil
 	}
@@ -128,6 +137,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	if err := c.roomLocked(len(p)); err != nil {
 		return 0, err
 	}
+	c.closeLinesLocked() // a control frame goes between two messages
 	*c.buf = append(*c.buf, p...)
 	return len(p), nil
 }
@@ -221,6 +231,9 @@ func (c *batchConn) writeText(b []byte, framed bool, deadline time.Time) error {
 		return err
 	}
 	c.deadline = deadline
+	if c.lines {
+		return c.writeLineLocked(b, framed)
+	}
 	n := len(b)
 	if !framed {
 		n += maxTextHeader
@@ -233,4 +246,55 @@ func (c *batchConn) writeText(b []byte, framed bool, deadline time.Time) error {
 	}
 	*c.buf = append(*c.buf, b...)
 	return nil
+}
+
+// writeLineLocked adds a frame to the message being filled, one JSON
+// object a line, as ?batch=true asks: the frames of a batch leave as one
+// WebSocket message, which costs the client one message to read for a
+// burst of events rather than one per event. A batch flushed as it goes
+// (maxBatch, maxBatchFrames) ends its message first. c.mu is held.
+func (c *batchConn) writeLineLocked(b []byte, framed bool) error {
+	if framed {
+		b = textPayload(b)
+	}
+	if err := c.roomLocked(len(b) + 1 + maxTextHeader); err != nil {
+		return err
+	}
+	if c.open < 0 {
+		c.open = len(*c.buf)
+		*c.buf = append(*c.buf, make([]byte, maxTextHeader)...)
+	} else {
+		*c.buf = append(*c.buf, '\n')
+	}
+	*c.buf = append(*c.buf, b...)
+	return nil
+}
+
+// closeLinesLocked ends the message being filled with lines, if any: its
+// header goes in front of its payload, in the gap kept for it, and the
+// payload moves up to meet it. c.mu is held.
+func (c *batchConn) closeLinesLocked() {
+	if c.open < 0 {
+		return
+	}
+	buf := *c.buf
+	start := c.open + maxTextHeader
+	var hdr [maxTextHeader]byte
+	h := appendTextHeader(hdr[:0], len(buf)-start)
+	copy(buf[c.open:], h)
+	n := copy(buf[c.open+len(h):], buf[start:])
+	*c.buf = buf[:c.open+len(h)+n]
+	c.open = -1
+}
+
+// textPayload is the payload of b, a whole text frame as appendTextHeader
+// begins it.
+func textPayload(b []byte) []byte {
+	switch b[1] {
+	case 126:
+		return b[4:]
+	case 127:
+		return b[10:]
+	}
+	return b[2:]
 }

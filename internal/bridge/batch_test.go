@@ -230,3 +230,66 @@ func TestBatchConnFlushesPastMaxBatchFrames(t *testing.T) {
 		t.Fatalf("a burst of %d frames took %d writes (%v), want 1", maxBatchFrames, len(rc.writes)-3, err)
 	}
 }
+
+// With lines set (?batch=true), the frames of a batch leave as one text
+// message, one frame a line, whatever their size; a control frame ends
+// the message it comes after; a batch that flushes as it goes (too many
+// frames) ends its message too; outside a batch a frame is a message of
+// its own.
+func TestBatchConnLines(t *testing.T) {
+	rc := &recordConn{}
+	c := &batchConn{Conn: rc, lines: true}
+	long := strings.Repeat("x", 300) // a 4-byte header
+	framed := appendTextHeader(nil, len(long))
+	framed = append(framed, long...)
+
+	c.begin()
+	for _, f := range []struct {
+		b      string
+		framed bool
+	}{{`{"a":1}`, false}, {string(framed), true}, {`{"b":2}`, false}} {
+		if err := c.writeText([]byte(f.b), f.framed, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Write([]byte("\x89\x00")); err != nil { // a ping
+		t.Fatal(err)
+	}
+	if err := c.writeText([]byte(`{"c":3}`), false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	first := `{"a":1}` + "\n" + long + "\n" + `{"b":2}`
+	want := string(appendTextHeader(nil, len(first))) + first + "\x89\x00" + string(appendTextHeader(nil, 7)) + `{"c":3}`
+	if len(rc.writes) != 1 || string(rc.writes[0]) != want {
+		t.Fatalf("writes %q, want one of %q", rc.writes, want)
+	}
+
+	rc.writes = nil
+	c.begin()
+	for range maxBatchFrames + 2 {
+		if err := c.writeText([]byte("d"), false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.end(); err != nil {
+		t.Fatal(err)
+	}
+	lines := func(n int) string {
+		body := strings.TrimSuffix(strings.Repeat("d\n", n), "\n")
+		return string(appendTextHeader(nil, len(body))) + body
+	}
+	if len(rc.writes) != 2 || string(rc.writes[0]) != lines(maxBatchFrames) || string(rc.writes[1]) != lines(2) {
+		t.Fatalf("a burst of %d frames: writes %q, want messages of %d and 2 lines", maxBatchFrames+2, rc.writes, maxBatchFrames)
+	}
+
+	rc.writes = nil
+	if err := c.writeText([]byte("alone"), false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.writes) != 1 || string(rc.writes[0]) != "\x81\x05alone" {
+		t.Fatalf("outside a batch: %q", rc.writes)
+	}
+}

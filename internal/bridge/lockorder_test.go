@@ -96,7 +96,7 @@ func (t *T) fine() { t.mu.Lock(); n := len(t.q); t.q = append(t.q, n); t.mu.Unlo
 func isLeafCall(name string) bool {
 	switch name {
 	case "append", "cap", "clear", "close", "copy", "delete", "len", "make", "max", "min", "new",
-		"putBuf", "getBuf", "clip.String", "invalidFrame", "appendTextHeader",
+		"putBuf", "getBuf", "clip.String", "invalidFrame", "appendTextHeader", "textPayload",
 		"fmt.Sprintf", "time.Now",
 		"Load", "Store", "Delete", "Add", "cancel", "IsZero", "After", "Sub", "Reset", "Stop", "Equal", "Before",
 		"SetReadDeadline", "SetWriteDeadline", "Write":

@@ -1,7 +1,9 @@
 package bridge_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -304,5 +306,79 @@ func TestDeltasFalse(t *testing.T) {
 	}
 	if d, got := kinds(streamed); d != 0 || fmt.Sprint(got) != want {
 		t.Fatalf("Subscribe with skip_deltas: %d deltas and %v, want none and %s", d, got, want)
+	}
+}
+
+// TestBatchTrue: a socket opened with ?batch=true gets the same frames, in
+// the same order, several to a WebSocket message, one a line: the replay
+// of its first turn leaves in messages of up to eight lines. Without it,
+// every message is one frame. Responses and errors are lines like any
+// other.
+func TestBatchTrue(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, nil)
+	ctx := testCtx(t)
+	cc := connectClient(t, srv)
+	for i := range 5 {
+		if _, err := cc.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "lines", Text: fmt.Sprint("message ", i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	messages := func(c *client, n int) [][]frame {
+		var out [][]frame
+		for seen := 0; seen < n; {
+			_ = c.ws.SetReadDeadline(c.expires)
+			_, data, err := c.ws.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []frame
+			for line := range strings.SplitSeq(string(data), "\n") {
+				f := frame{raw: line}
+				if err := json.Unmarshal([]byte(line), &f); err != nil {
+					t.Fatalf("line %q of a message is not a frame: %v", line, err)
+				}
+				lines = append(lines, f)
+			}
+			out = append(out, lines)
+			seen += len(lines)
+		}
+		return out
+	}
+	sizes := func(msgs [][]frame) (sizes []int, seqs []uint64) {
+		for _, m := range msgs {
+			sizes = append(sizes, len(m))
+			for _, f := range m {
+				seqs = append(seqs, decodeEvent(t, f.Event).GetSeq())
+			}
+		}
+		return sizes, seqs
+	}
+	want := fmt.Sprint([]uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
+	batched := dial(t, srv, "/ws/agent/lines?after_seq=0&batch=true")
+	if n, s := sizes(messages(batched, 10)); fmt.Sprint(n) != "[8 2]" || fmt.Sprint(s) != want {
+		t.Fatalf("batch=true: messages of %v lines, seqs %v; want [8 2] and %s", n, s, want)
+	}
+	plain := dial(t, srv, "/ws/agent/lines?after_seq=0")
+	if n, s := sizes(messages(plain, 10)); fmt.Sprint(n) != "[1 1 1 1 1 1 1 1 1 1]" || fmt.Sprint(s) != want {
+		t.Fatalf("without batch: messages of %v lines, seqs %v; want one frame each and %s", n, s, want)
+	}
+
+	batched.call("h", "GetHistory", `{"afterSeq":"8"}`)
+	batched.call("bad", "NoSuchMethod", `{}`)
+	got := map[string]frame{}
+	for len(got) < 2 {
+		for _, m := range messages(batched, 1) {
+			for _, f := range m {
+				if f.ID != "" {
+					got[f.ID] = f
+				}
+			}
+		}
+	}
+	var h agentv1.GetHistoryResponse
+	decodeInto(t, got["h"].Response, &h)
+	if len(h.GetEvents()) != 2 || got["bad"].Error == nil {
+		t.Fatalf("GetHistory: %s; NoSuchMethod: %s", got["h"].raw, got["bad"].raw)
 	}
 }

@@ -15,12 +15,14 @@ import (
 // events after N first (&epoch=E names the log N counts in, so that a log
 // created anew is replayed whole after a history_reset), ?subscribe=false
 // turns push off, ?deltas=false leaves the reply's text deltas out of the
-// push, ?console=true says the socket is the operator's console's.
+// push, ?batch=true lets several frames share a WebSocket message, one a
+// line, and ?console=true says the socket is the operator's console's.
 type pushOptions struct {
 	subscribe  bool
 	after      *uint64
 	epoch      string
 	skipDeltas bool
+	batch      bool
 	// console: the console page's socket, which is an operator's: its
 	// caller needs Admin on the agent, at the upgrade and at each refresh.
 	// A socket that does not say so needs what its push needs.
@@ -65,6 +67,13 @@ func parsePushOptions(r *http.Request) (pushOptions, error) {
 			return o, errors.New("deltas chooses the pushed events: it cannot go with subscribe=false")
 		}
 		o.skipDeltas = !d
+	}
+	if v := q.Get("batch"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("batch=%q: want true or false", clip.String(v, 32))
+		}
+		o.batch = b
 	}
 	if v := q.Get("console"); v != "" {
 		c, err := strconv.ParseBool(v)

@@ -100,6 +100,7 @@ func (s *socket) open(w http.ResponseWriter, r *http.Request, opts pushOptions) 
 		return
 	}
 	s.ws, s.wr.out = ws, hw.conn
+	hw.conn.lines = opts.batch
 	s.rd.attach(hw.conn, hw.br)
 	s.b.edge.SocketOpened() // before wire, which may start the writer
 	if s.b.cfg.Opened != nil {

@@ -298,6 +298,20 @@ type AppendOptions struct {
 	// Claim, if its TTL is set, takes the agent's reply lease with the
 	// append when it is free (see Appended.Work).
 	Claim Claim
+	// Begin, if it is a run_started, is the start of the run that will
+	// answer the message, made by a caller that writes that run itself: its run id,
+	// message id, create_time and run_seq are kept; its reply_to_seq and
+	// epoch are the engine's to set. If the append takes the lease
+	// (Claim) and the message is the one its holder answers first (no
+	// older message waits, no paused run goes on before it), the run
+	// begins in the same step: the run_started, with reply_to_seq the
+	// message's seq and the log's epoch, becomes the run's progress under
+	// the lease and is delivered right after the message, as PublishRun
+	// would, and Work.Begun is it. Otherwise nothing begins, and the
+	// caller publishes its run's start itself. A caller that gives Begin
+	// listens for cancels (Broker.SubscribeCancels) before it appends: a
+	// CancelRun finds the run from then on.
+	Begin *agentv1.AgentEvent
 }
 
 // Claim asks for the reply lease with the work it comes with.
@@ -324,6 +338,10 @@ const WorkEvents = 64
 type Work struct {
 	Lease Lease
 	Page  Page
+	// Begun, if not nil, is the run_started the append began the run of
+	// the message it appended with (AppendOptions.Begin): that run's
+	// progress holds it, and subscribers have it.
+	Begun *agentv1.AgentEvent
 }
 
 // Appended is what an append did.

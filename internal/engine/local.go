@@ -78,6 +78,20 @@ func (l *localSubs[S]) clients() int64 {
 	return n
 }
 
+// takes reports whether a subscription would queue an event: any, or,
+// for a text delta, one that does not skip deltas.
+func (l *localSubs[S]) takes(delta bool) bool {
+	if !delta {
+		return len(l.subs) > 0
+	}
+	for _, ls := range l.subs {
+		if !ls.skipDeltas {
+			return true
+		}
+	}
+	return false
+}
+
 // deliver queues ev for every subscription; one whose queue is full is
 // ended with ErrOverflow.
 func (l *localSubs[S]) deliver(ev *agentv1.AgentEvent) {

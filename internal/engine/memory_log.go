@@ -25,6 +25,7 @@ func (m *Memory) AppendUser(ctx context.Context, agentID string, ev *agentv1.Age
 	if a.paused != nil {
 		m.closeLocked(agentID, a, false)
 	}
+	first := a.user <= a.answered && a.resume == 0 // no message waits before this one
 	stored := m.appendLocked(agentID, a, ev)
 	a.user = stored.Seq
 	if a.dueSince.IsZero() {
@@ -37,9 +38,26 @@ func (m *Memory) AppendUser(ctx context.Context, agentID string, ev *agentv1.Age
 	if c := opts.Claim; c.TTL > 0 {
 		if lease, ok := m.acquireLocked(agentID, c.TTL); ok {
 			res.Work = &Work{Lease: lease, Page: m.workLocked(a, c)}
+			if opts.Begin.GetRunStarted() != nil && first {
+				res.Work.Begun = begun(opts.Begin, stored)
+				a.run = &memRun{id: RunID(res.Work.Begun), started: res.Work.Begun}
+				m.fanOutLocked(agentID, res.Work.Begun)
+			}
 		}
 	}
 	return res, nil
+}
+
+// begun is the run_started an append began the run of msg with
+// (AppendOptions.Begin, a run_started): begin, answering msg, in msg's
+// log. begin is not modified.
+func begun(begin, msg *agentv1.AgentEvent) *agentv1.AgentEvent {
+	rs := begin.GetRunStarted()
+	ev := cloneEvent(begin)
+	ev.Seq, ev.AgentId, ev.Epoch = 0, msg.GetAgentId(), msg.GetEpoch()
+	ev.Kind = &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{
+		RunId: rs.GetRunId(), MessageId: rs.GetMessageId(), ReplyToSeq: msg.GetSeq()}}
+	return ev
 }
 
 // AppendReply implements Log.

@@ -18,20 +18,25 @@ func (r *Redis) Subscribe(ctx context.Context, agentID string, opts SubscribeOpt
 }
 
 // SubscribeCancels implements Broker: CancelRun reaches it on the agent's
-// channel, whichever replica calls it.
+// control channel, whichever replica calls it.
 func (r *Redis) SubscribeCancels(ctx context.Context, agentID string, onCancel func(runID string)) (Subscription, error) {
 	return r.subscribe(ctx, agentID, SubscribeOptions{Internal: true}, onCancel)
 }
 
-// subscribe registers a subscription: one that hears cancels only if
-// onCancel is set.
+// subscribe registers a subscription: one that hears cancels only, on the
+// control channel, if onCancel is set.
 func (r *Redis) subscribe(ctx context.Context, agentID string, opts SubscribeOptions, onCancel func(runID string)) (Subscription, error) {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	s, err := r.fan.subscribe(opCtx, agentID, r.keys.agent(agentID).channel, opts, onCancel)
+	k := r.keys.agent(agentID)
+	channel := k.channel
+	if onCancel != nil {
+		channel = k.control
+	}
+	s, err := r.fan.subscribe(opCtx, agentID, channel, opts, onCancel)
 	if err != nil {
 		return nil, r.fail(ctx, err)
 	}
@@ -47,8 +52,10 @@ func (r *Redis) subscribe(ctx context.Context, agentID string, opts SubscribeOpt
 
 // fanout delivers the live events of every agent this replica watches over
 // one Redis pub/sub connection, whatever the number of subscribers: each
-// watched agent has a hub, which holds the agent's local subscriptions (a
-// localSubs, as the memory engine's) and one SUBSCRIBE to its channel.
+// watched channel has a hub, which holds the agent's local subscriptions (a
+// localSubs, as the memory engine's) and one SUBSCRIBE to the channel. An
+// agent's subscriptions are on its channel, its cancel listeners on its
+// control channel, each with a hub of its own.
 //
 // One goroutine, the reader, receives messages and hands them to the hub's
 // subscriptions. Queues never block (a full one ends its
@@ -89,7 +96,8 @@ type fanout struct {
 	wg   sync.WaitGroup
 }
 
-// hub is one watched agent. Its fields are guarded by fanout.mu.
+// hub is one watched channel of an agent. Its fields are guarded by
+// fanout.mu.
 type hub struct {
 	agentID string
 	channel string

@@ -1,5 +1,7 @@
 package engine
 
+import "strings"
+
 // keyspace names the Redis keys of one deployment. Every key starts with the
 // configured prefix, so that several deployments (or tests) can share one
 // Redis.
@@ -53,22 +55,52 @@ type agentKeys struct {
 	// each encoded as the append scripts store events, without create_time
 	// (the closing stamps it).
 	closes string
-	// channel carries the agent's live events to every replica.
+	// channel carries the agent's live events to every replica, and its
+	// deletion.
 	channel string
+	// control carries CancelRun and the agent's deletion to the cancel
+	// listeners (Broker.SubscribeCancels) of every replica. It is a
+	// channel of its own so that a replica whose only interest in the
+	// agent is its replier's listener receives none of the agent's
+	// events: nobody there would take them.
+	control string
 }
 
+// agent returns the agent's keys, all of them slices of one string: every
+// call of the engine names its agent's keys, and eleven allocations a
+// call were more than the rest of some calls took.
 func (k keyspace) agent(id string) agentKeys {
-	base := k.prefix + "{agent:" + id + "}:"
+	suffixes := [...]string{"meta", "log", "idem", "lease", "run", "subs", "calls", "closes", "events", "control"}
+	n := 0
+	for _, s := range suffixes {
+		n += len(s)
+	}
+	base := len(k.prefix) + len("{agent:") + len(id) + len("}:")
+	var b strings.Builder
+	b.Grow(len(suffixes)*base + n)
+	var keys [len(suffixes)][2]int // each key's bounds in b
+	for i, s := range suffixes {
+		keys[i][0] = b.Len()
+		b.WriteString(k.prefix)
+		b.WriteString("{agent:")
+		b.WriteString(id)
+		b.WriteString("}:")
+		b.WriteString(s)
+		keys[i][1] = b.Len()
+	}
+	all := b.String()
+	key := func(i int) string { return all[keys[i][0]:keys[i][1]] }
 	return agentKeys{
-		meta:    base + "meta",
-		log:     base + "log",
-		idem:    base + "idem",
-		lease:   base + "lease",
-		run:     base + "run",
-		subs:    base + "subs",
-		calls:   base + "calls",
-		closes:  base + "closes",
-		channel: base + "events",
+		meta:    key(0),
+		log:     key(1),
+		idem:    key(2),
+		lease:   key(3),
+		run:     key(4),
+		subs:    key(5),
+		calls:   key(6),
+		closes:  key(7),
+		channel: key(8),
+		control: key(9),
 	}
 }
 
@@ -86,7 +118,9 @@ func (k keyspace) due() string { return k.prefix + "due" }
 // replica is the liveness key of one replica epoch (see presence).
 func (k keyspace) replica(epoch string) string { return k.prefix + "replica:" + epoch }
 
-// Messages on an agent's channel start with one byte that says what follows.
+// Messages on an agent's channels start with one byte that says what
+// follows. Events go on its channel, cancels on its control channel, and
+// deletions on both.
 const (
 	msgEvent   = 'e' // a protobuf AgentEvent, persisted (seq > 0) or ephemeral
 	msgDeleted = 'd' // the agent was deleted; nothing follows

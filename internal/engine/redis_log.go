@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"strconv"
 
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 )
 
 // The Redis engine's Log: each call one script (lua/*.lua) in one round
@@ -30,26 +32,61 @@ func (r *Redis) AppendUser(ctx context.Context, agentID string, ev *agentv1.Agen
 	if opts.Claim.TTL > 0 {
 		lease.Token = rand.Text()
 	}
+	runID, head, inner, err := encodeBegin(opts.Begin, agentID)
+	if err != nil {
+		return Appended{}, err
+	}
 	h, _ := r.fan.watch(k.channel)
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
-		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, r.keys.due(), r.keys.index(), k.calls, k.closes},
+		res = scriptAppendUser.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, r.keys.due(), r.keys.index(), k.calls, k.closes, k.run},
 			body, opts.IdempotencyKey, r.cfg.HistoryLimit, r.now(), k.channel, NewEpoch(),
-			agentID, lease.Token, leaseTTL(opts.Claim.TTL).Milliseconds(), opts.Claim.Context, workLimit(opts.Claim))
+			agentID, lease.Token, leaseTTL(opts.Claim.TTL).Milliseconds(), opts.Claim.Context, workLimit(opts.Claim),
+			runID, head, inner)
 	})
 	if err != nil {
 		return Appended{}, r.fail(ctx, err)
 	}
-	out, err := decodeLog("append_user.lua", res, statusAppended, statusDuplicate)
+	var stored *agentv1.AgentEvent
+	out, err := decodeLogKnown("append_user.lua", res, func(out logResult) *agentv1.AgentEvent {
+		stored = out.stored(ev, agentID)
+		return stored
+	}, statusAppended, statusDuplicate)
 	if err != nil {
 		return Appended{}, err
 	}
-	stored := out.stored(ev, agentID)
+	if stored == nil {
+		stored = out.stored(ev, agentID)
+	}
 	dup := out.status == statusDuplicate
 	if !dup {
 		r.fan.await(opCtx, h, func(h *hub) bool { return h.seen >= stored.GetSeq() })
 	}
-	return Appended{Event: stored, Duplicate: dup, Work: out.workOf(lease)}, nil
+	w := out.workOf(lease)
+	if w != nil && out.begun {
+		w.Begun = begun(opts.Begin, stored)
+	}
+	return Appended{Event: stored, Duplicate: dup, Work: w}, nil
+}
+
+// encodeBegin encodes AppendOptions.Begin for append_user.lua, which
+// assembles the run_started with the message's seq and the log's epoch:
+// the run id, the event without its epoch and its run_started, and the
+// run_started without reply_to_seq. A Begin that is no run_started is
+// none: three empty strings.
+func encodeBegin(begin *agentv1.AgentEvent, agentID string) (runID string, head, inner []byte, err error) {
+	rs := begin.GetRunStarted()
+	if rs == nil || rs.GetRunId() == "" {
+		return "", nil, nil, nil
+	}
+	h := &agentv1.AgentEvent{AgentId: agentID, CreateTime: begin.GetCreateTime(), RunSeq: begin.GetRunSeq()}
+	if head, err = proto.Marshal(h); err == nil {
+		inner, err = proto.Marshal(&agentv1.RunStarted{RunId: rs.GetRunId(), MessageId: rs.GetMessageId()})
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("engine: encode run start: %w", err)
+	}
+	return rs.GetRunId(), head, inner, nil
 }
 
 // AppendReply implements Log: AppendRun of one event that ends the run.
@@ -202,8 +239,8 @@ func (r *Redis) List(ctx context.Context, after string, limit int) ([]Stat, erro
 	return out, nil
 }
 
-// Delete implements Log. If this replica has subscribers of the agent, it
-// returns once their subscriptions have ended.
+// Delete implements Log. If this replica has subscribers or cancel
+// listeners of the agent, it returns once they have ended.
 func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	opCtx, cancel, err := r.begin(ctx)
 	if err != nil {
@@ -212,9 +249,10 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 	defer cancel()
 	k := r.keys.agent(agentID)
 	h, deletes := r.fan.watch(k.channel)
+	hc, cdeletes := r.fan.watch(k.control)
 	var res *redis.Cmd
 	_, err = pipelined(opCtx, r.rdb, func(p redis.Pipeliner) {
-		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run, r.keys.due(), r.keys.index(), k.calls, k.closes}, k.channel, agentID)
+		res = scriptDelete.EvalSha(opCtx, p, []string{k.meta, k.log, k.idem, k.lease, k.run, r.keys.due(), r.keys.index(), k.calls, k.closes}, k.channel, agentID, k.control)
 	})
 	if err != nil {
 		return r.fail(ctx, err)
@@ -223,5 +261,6 @@ func (r *Redis) Delete(ctx context.Context, agentID string) error {
 		return err // ErrNotFound
 	}
 	r.fan.await(opCtx, h, func(h *hub) bool { return h.deletes > deletes })
+	r.fan.await(opCtx, hc, func(h *hub) bool { return h.deletes > cdeletes })
 	return nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/backoff"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -131,13 +133,18 @@ func (f *fanout) confirm(channel string) {
 }
 
 // dispatch delivers one message to the channel's subscriptions. The event is
-// decoded once and shared by all of them, as Subscription allows.
+// decoded once and shared by all of them, as Subscription allows, and only
+// if one of them takes it: a text delta that every subscription skips is
+// not decoded, nor an event of a hub that has no subscription left.
 func (f *fanout) dispatch(channel, payload string) {
 	if payload == "" {
 		return
 	}
 	var ev *agentv1.AgentEvent
 	if payload[0] == msgEvent {
+		if !f.wanted(channel, payload[1:]) {
+			return
+		}
 		ev = &agentv1.AgentEvent{}
 		if err := proto.Unmarshal([]byte(payload[1:]), ev); err != nil {
 			f.log.Error("redis engine: undecodable event dropped", "channel", channel, "err", err)
@@ -166,6 +173,73 @@ func (f *fanout) dispatch(channel, payload string) {
 	}
 	h.wakeLocked()
 }
+
+// wanted reports whether a subscription of channel's hub takes the event
+// encoded in body, which it tells without decoding it.
+func (f *fanout) wanted(channel, body string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hubs[channel]
+	if h == nil || !h.confirmed {
+		return false
+	}
+	return h.subs.takes(isTextDelta(body))
+}
+
+// isTextDelta reports whether body, an encoded AgentEvent, holds a text
+// delta, from its fields' tags alone (the body is not copied). A body it
+// cannot read is not one.
+func isTextDelta(body string) bool {
+	for len(body) > 0 {
+		tag, n := uvarint(body)
+		if n == 0 {
+			return false
+		}
+		body = body[n:]
+		if protowire.Number(tag>>3) == textDeltaField && protowire.Type(tag&7) == protowire.BytesType {
+			return true
+		}
+		switch protowire.Type(tag & 7) {
+		case protowire.VarintType:
+			_, n = uvarint(body)
+		case protowire.Fixed64Type:
+			n = 8
+		case protowire.Fixed32Type:
+			n = 4
+		case protowire.BytesType:
+			l, m := uvarint(body)
+			if m == 0 || l > uint64(len(body)-m) {
+				return false
+			}
+			n = m + int(l)
+		default:
+			return false
+		}
+		if n == 0 || n > len(body) {
+			return false
+		}
+		body = body[n:]
+	}
+	return false
+}
+
+// uvarint decodes a varint at the start of s, and its length; 0 if s does
+// not start with one.
+func uvarint(s string) (uint64, int) {
+	var v uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		b := s[i]
+		v |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, 0
+}
+
+// textDeltaField is the field number of AgentEvent's text_delta (a test
+// checks it against the descriptor).
+const textDeltaField protowire.Number = 12
 
 // reset ends every hub of ps, which failed: their subscriptions end with
 // ErrUnavailable (ErrClosed if the engine closed), and the hubs go, since

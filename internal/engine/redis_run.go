@@ -106,7 +106,7 @@ func (r *Redis) Run(ctx context.Context, agentID string) ([]*agentv1.AgentEvent,
 }
 
 // CancelRun implements Runs: the lease holder hears the request on the
-// agent's channel, through its replier's SubscribeCancels; a paused run is
+// agent's control channel, through its replier's SubscribeCancels; a paused run is
 // closed by the script itself.
 func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, error) {
 	opCtx, cancel, err := r.begin(ctx)
@@ -118,7 +118,7 @@ func (r *Redis) CancelRun(ctx context.Context, agentID, runID string) (string, e
 	var res *redis.Cmd
 	err = r.pipe.do(opCtx, func(p redis.Pipeliner) {
 		res = scriptCancelRun.EvalSha(opCtx, p, []string{k.run, k.meta, k.log, k.calls, k.closes},
-			runID, k.channel, r.cfg.HistoryLimit, r.now(), NewEpoch())
+			runID, k.channel, r.cfg.HistoryLimit, r.now(), NewEpoch(), k.control)
 	})
 	if err != nil {
 		return "", r.fail(ctx, err)

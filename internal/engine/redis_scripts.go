@@ -158,6 +158,7 @@ type logResult struct {
 	closed  bool
 	resumed bool
 	work    string
+	begun   bool
 	page    Page
 }
 
@@ -165,7 +166,17 @@ type logResult struct {
 // of ok (or no status, for read.lua), the engine's error for a refusal
 // (ErrLeaseLost, ErrNotFound, ErrAlreadyAnswered).
 func decodeLog(script string, cmd *redis.Cmd, ok ...string) (logResult, error) {
+	return decodeLogKnown(script, cmd, nil, ok...)
+}
+
+// decodeLogKnown is decodeLog for a caller that has one of the page's
+// events already: known, given the result, returns it (nil for none),
+// and the page holds it rather than a decoded copy of its stored bytes.
+// An append that takes the lease gets its own message back in the
+// Work's page, and so decodes nothing.
+func decodeLogKnown(script string, cmd *redis.Cmd, known func(logResult) *agentv1.AgentEvent, ok ...string) (logResult, error) {
 	var res logResult
+	var events any
 	err := eachPair(script, cmd, func(name string, v any) error {
 		var err error
 		switch name {
@@ -187,6 +198,10 @@ func decodeLog(script string, cmd *redis.Cmd, ok ...string) (logResult, error) {
 			res.resumed = n == 1
 		case "work":
 			res.work, err = asString(v)
+		case "begun":
+			var n uint64
+			n, err = asUint(v)
+			res.begun = n == 1
 		case "first":
 			res.page.FirstSeq, err = asUint(v)
 		case "last":
@@ -198,7 +213,7 @@ func decodeLog(script string, cmd *redis.Cmd, ok ...string) (logResult, error) {
 		case "epoch":
 			res.page.Epoch, err = asString(v)
 		case "events":
-			res.page.Events, err = decodeEvents(v)
+			events = v
 		}
 		return err
 	})
@@ -210,8 +225,38 @@ func decodeLog(script string, cmd *redis.Cmd, ok ...string) (logResult, error) {
 			return logResult{}, err
 		}
 	}
+	if events != nil {
+		var k *agentv1.AgentEvent
+		if known != nil {
+			k = known(res)
+		}
+		if res.page.Events, err = decodeStoredEvents(events, k); err != nil {
+			return logResult{}, fmt.Errorf("engine: redis: %s returned bad events: %w", script, err)
+		}
+	}
 	return res, nil
 }
+
+// decodeStoredEvents decodes a list of stored events; one whose seq is
+// known's is known itself. The stored bytes begin with the seq (see
+// lua/log.lua), read without decoding the rest.
+func decodeStoredEvents(v any, known *agentv1.AgentEvent) ([]*agentv1.AgentEvent, error) {
+	if known == nil {
+		return decodeEvents(v)
+	}
+	return asList(v, func(v any) (*agentv1.AgentEvent, error) {
+		if s, ok := v.(string); ok && len(s) > 1 && s[0] == seqTag {
+			if seq, n := uvarint(s[1:]); n > 0 && seq == known.GetSeq() {
+				return known, nil
+			}
+		}
+		return decodeEvent(v)
+	})
+}
+
+// seqTag is the tag byte an append script writes the seq with, first in
+// the stored bytes: field 1, varint (see encodeForAppend).
+const seqTag = 0x08
 
 // stored is the event an append script stored: ev with the agent id, and
 // the seq and epoch the script gave it, as the stored bytes decode (see

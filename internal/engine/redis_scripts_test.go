@@ -77,8 +77,8 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 			t.Fatal(err)
 		}
 		due := keyspace{prefix: "test:"}.due()
-		res := scriptAppendUser.Run(ctx, rdb, []string{k.meta, k.log, k.idem, k.lease, due, "test:agents", k.calls, k.closes},
-			body, "", 10, "1", k.channel, fresh, agentID, "", 0, 0, WorkEvents)
+		res := scriptAppendUser.Run(ctx, rdb, []string{k.meta, k.log, k.idem, k.lease, due, "test:agents", k.calls, k.closes, k.run},
+			body, "", 10, "1", k.channel, fresh, agentID, "", 0, 0, WorkEvents, "", "", "")
 		got, err := decodeLog("append_user.lua", res, statusAppended)
 		if err != nil {
 			t.Fatalf("seq %d: append_user.lua: %v", c.seq, err)
@@ -88,6 +88,15 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 		stored := unmarshalNewest(t, rdb, k.log)
 		if returned := got.stored(ev, agentID); !proto.Equal(stored, want) || !proto.Equal(returned, want) {
 			t.Fatalf("seq %d, epoch of %d bytes: stored %v, returned %v, want %v", c.seq, len(c.epoch), stored, returned, want)
+		}
+		// The stored bytes begin with the seq, which decodeStoredEvents
+		// reads without decoding the rest.
+		raw, err := rdb.LIndex(ctx, k.log, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq, n := uvarint(raw[1:]); raw[0] != seqTag || n == 0 || seq != c.seq {
+			t.Fatalf("seq %d: stored bytes begin % x", c.seq, raw[:min(len(raw), 12)])
 		}
 
 		// append_run.lua, under a lease, stores the next seq likewise.
@@ -106,6 +115,65 @@ func TestAppendScriptsEncodeSeqAndEpoch(t *testing.T) {
 			t.Fatalf("reply after seq %d: stored %v, returned %v (%v), want %v", c.seq, stored, all, err, want)
 		}
 	}
+}
+
+// append_user.lua assembles the run_started it begins a run with from
+// encodeBegin's pieces, the message's seq and the log's epoch: the run's
+// progress holds what begun makes without decoding, for seqs and epochs
+// whose varints take one byte or several.
+func TestAppendUserEncodesTheRunStart(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := newTestClient(t, srv)
+	ctx := t.Context()
+	begin := &agentv1.AgentEvent{
+		AgentId: "ignored", Seq: 5, Epoch: "ignored", CreateTime: timestamppb.New(time.Unix(1700000000, 456)), RunSeq: 1,
+		Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{RunId: "run-1", MessageId: "msg-1", ReplyToSeq: 99}},
+	}
+	for i, c := range []struct {
+		seq   uint64
+		epoch string
+	}{{1, "e"}, {200, strings.Repeat("y", 130)}} {
+		agentID := "begin" + strconv.Itoa(i)
+		k := keyspace{prefix: "test:"}.agent(agentID)
+		if c.seq > 1 {
+			if err := rdb.HSet(ctx, k.meta, "last", c.seq-1, "answered", c.seq-1, "epoch", c.epoch).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		body, err := encodeForAppend(userEventForTest(), agentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runID, head, inner, err := encodeBegin(begin, agentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := scriptAppendUser.Run(ctx, rdb, []string{k.meta, k.log, k.idem, k.lease, "test:due", "test:agents", k.calls, k.closes, k.run},
+			body, "", 10, "1", k.channel, c.epoch, agentID, "token", 60000, 0, WorkEvents, runID, head, inner)
+		got, err := decodeLog("append_user.lua", res, statusAppended)
+		if err != nil || !got.begun {
+			t.Fatalf("seq %d: begun %v, %v; want the run begun", c.seq, got.begun, err)
+		}
+		progress, err := rdb.LRange(ctx, k.run, 0, -1).Result()
+		if err != nil || len(progress) != 2 || progress[0] != "run-1" {
+			t.Fatalf("seq %d: progress %q, %v", c.seq, progress, err)
+		}
+		stored := &agentv1.AgentEvent{}
+		if err := proto.Unmarshal([]byte(progress[1]), stored); err != nil {
+			t.Fatal(err)
+		}
+		want := begun(begin, got.stored(userEventForTest(), agentID))
+		if !proto.Equal(stored, want) || want.GetRunStarted().GetReplyToSeq() != c.seq || want.GetEpoch() != c.epoch {
+			t.Fatalf("seq %d: stored %v, want %v", c.seq, stored, want)
+		}
+		if begin.GetRunStarted().GetReplyToSeq() != 99 || begin.GetEpoch() != "ignored" {
+			t.Fatalf("begun modified its begin: %v", begin)
+		}
+	}
+}
+
+func userEventForTest() *agentv1.AgentEvent {
+	return &agentv1.AgentEvent{Kind: &agentv1.AgentEvent_Message{Message: &agentv1.Message{Role: agentv1.Role_ROLE_USER, Text: "hi"}}}
 }
 
 // unmarshalNewest decodes the newest element of a log with

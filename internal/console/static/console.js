@@ -16,10 +16,11 @@
 // server says the token expires soon (an "expiring" frame), the page asks
 // for a fresh one and sends it in a refresh frame; a socket closed all the
 // same with 4001 reconnects with a fresh token and resumes. A fresh token
-// comes from window.agentgateGetToken, if the page that embeds or drives
-// the console defines it (a function returning a token or a promise of
-// one), else from the token field: there an operator pastes a new token
-// and presses Open.
+// comes from window.agentgateGetToken, if whatever drives the browser
+// defines it (an extension, a test's exposeFunction: a function returning
+// a token or a promise of one; the page's CSP lets no other page's script
+// in, nor frames it), else from the token field: there an operator pastes
+// a new token and presses Open.
 //
 // The console is an operator's: its socket says so (console=true), and the
 // gateway then wants a token that may administer the agent (agents:admin).
@@ -539,7 +540,7 @@
   // ---- tokens -------------------------------------------------------------
 
   // tokenSource resolves with the token to connect or refresh with: the
-  // embedding page's, or the one typed into the field.
+  // driver's (window.agentgateGetToken), or the one typed into the field.
   async function tokenSource() {
     if (typeof window.agentgateGetToken === "function") {
       try {

@@ -53,6 +53,7 @@ func Run(t *testing.T, newEngine func(t *testing.T, cfg engine.Config) engine.En
 		{"RunExpiresWithLease", testRunExpiresWithLease},
 		{"CancelRun", testCancelRun},
 		{"ClaimWithAppend", testClaimWithAppend},
+		{"BeginWithAppend", testBeginWithAppend},
 		{"Settle", testSettle},
 		{"Due", testDue},
 		{"DueOrder", testDueOrder},

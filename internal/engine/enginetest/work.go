@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/engine"
 )
 
@@ -237,5 +238,72 @@ func testSharedClaim(t *testing.T, newPair PairFactory) {
 	}
 	if due, err := b.Due(ctx, 10); err != nil || !slices.Equal(due, []string{"x"}) {
 		t.Fatalf("Due on b once a let go: %v, %v; want x", due, err)
+	}
+}
+
+// testBeginWithAppend: an append that takes the lease for the message its
+// holder answers first begins that message's run with the caller's
+// run_started (AppendOptions.Begin): a subscriber gets the message, then
+// the run_started answering it in the log's epoch; Run returns it, and
+// the writer goes on with the run as if it had published it. An append
+// that takes no lease, or whose message waits behind another, begins
+// nothing.
+func testBeginWithAppend(t *testing.T, newEngine Factory) {
+	e := open(t, newEngine, engine.Config{})
+	ctx := testCtx(t)
+	sub := subscribe(t, e, "b", engine.SubscribeOptions{})
+	begin := func(runID string) engine.AppendOptions {
+		ev := runStarted("ignored", runID, 1)
+		ev.GetRunStarted().ReplyToSeq = 0
+		return engine.AppendOptions{Claim: claim, Begin: ev}
+	}
+	res, err := e.AppendUser(ctx, "b", userMsg("q1"), begin("r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := res.Work
+	if w == nil || w.Begun == nil {
+		t.Fatalf("work %+v; want the lease, and the run begun", w)
+	}
+	rs := w.Begun.GetRunStarted()
+	if rs.GetRunId() != "r1" || rs.GetMessageId() != "r-r1" || rs.GetReplyToSeq() != 1 || w.Begun.GetSeq() != 0 ||
+		w.Begun.GetRunSeq() != 1 || w.Begun.GetAgentId() != "b" || w.Begun.GetEpoch() != res.Event.GetEpoch() {
+		t.Fatalf("begun %v; want r1 answering seq 1, run_seq 1, in the log's epoch %q", w.Begun, res.Event.GetEpoch())
+	}
+	if got := nextN(t, sub, 2); got[0].GetSeq() != 1 || got[1].GetRunStarted() == nil {
+		t.Fatalf("the subscriber got %v; want the message, then the run_started", descriptions(got))
+	} else {
+		sameEvent(t, "the run_started delivered", got[1], w.Begun)
+	}
+	run, err := e.Run(ctx, "b")
+	if err != nil || len(run) != 1 {
+		t.Fatalf("Run: %v, %v; want the run_started", run, err)
+	}
+	sameEvent(t, "Run's run_started", run[0], w.Begun)
+	publishRun(t, e, w.Lease, runDelta("b", "r1", "a", 2))
+	if got := runOf(t, e, "b"); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("Run after a delta: run_seqs %v, want [1 2]", got)
+	}
+
+	// The lease is held: a second message takes nothing and begins nothing.
+	if res, err := e.AppendUser(ctx, "b", userMsg("q2"), begin("r2")); err != nil || res.Work != nil {
+		t.Fatalf("an append while the lease is held: %+v, %v", res.Work, err)
+	}
+	if got := runOf(t, e, "b"); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("Run after an append that began nothing: %v", got)
+	}
+	// The lease is free, but q2 waits before q3: q3's run does not begin.
+	if _, err := e.AppendRun(ctx, "b", []*agentv1.AgentEvent{replyMsg("a1", 1)}, engine.RunAppend{Lease: w.Lease, Answers: 1, End: engine.RunEnds}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ReleaseLease(ctx, w.Lease); err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.AppendUser(ctx, "b", userMsg("q3"), begin("r3"))
+	if err != nil || res.Work == nil || res.Work.Begun != nil {
+		t.Fatalf("an append behind a waiting message: work %+v, %v; want the lease, no run begun", res.Work, err)
+	}
+	if got := runOf(t, e, "b"); len(got) != 0 {
+		t.Fatalf("Run: %v, want none", got)
 	}
 }

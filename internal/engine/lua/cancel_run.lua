@@ -1,6 +1,9 @@
 -- cancel_run.lua (after log.lua): tells every replica to stop the active
 -- run, if it is the one named (or any, for an empty name), by publishing
--- 'c' (msgCancel) and the run id on the agent's channel. With no active
+-- 'c' (msgCancel) and the run id on the agent's control channel, where the
+-- cancel listeners are; and on its channel, where a replica of a release
+-- before the control channel listens, so that a cancel reaches it during
+-- a rolling deploy (the agent's subscriptions ignore it). With no active
 -- run, a run paused for answers is closed instead, at once (close in
 -- log.lua), if it is the one named.
 --
@@ -10,6 +13,7 @@
 -- ARGV[3] the history limit
 -- ARGV[4] now, Unix nanoseconds
 -- ARGV[5] a fresh epoch, used if the agent has none
+-- ARGV[6] the agent's control channel
 --
 -- Returns name/value pairs: status 'cancelled' and run_id, the run asked to
 -- stop, or closed 1 and the run_id of the paused run closed; or status
@@ -18,6 +22,7 @@
 local id = redis.call('LINDEX', KEYS[1], 0)
 if id then
   if ARGV[1] ~= '' and ARGV[1] ~= id then return {'status', 'no_run'} end
+  redis.call('PUBLISH', ARGV[6], 'c' .. id)
   redis.call('PUBLISH', ARGV[2], 'c' .. id)
   return {'status', 'cancelled', 'run_id', id}
 end
