@@ -187,15 +187,16 @@ step_browser() {
 
 # step_frontends runs the frontend doors' tests with the real client
 # libraries (@ag-ui/client, the ai package) from Node and in chromium,
-# against the gateway with the scripted responder of internal/door/doortest,
-# users' tokens among them as docs/frontends.md passes them.
+# against the gateway with the scripted responder of internal/tooltest
+# (internal/tooltest/gateway), users' tokens among them as
+# docs/frontends.md passes them.
 step_frontends() {
-	local dir=clients/frontends bin="$REPO_ROOT/bin/doortest-gateway"
+	local dir=clients/frontends bin="$REPO_ROOT/bin/tooltest-gateway"
 	[[ -x $dir/node_modules/.bin/tsx ]] || fail "$dir/node_modules is missing: run scripts/setup.sh"
 	[[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]] || fail "chromium is missing: run scripts/setup.sh"
 	"$dir/node_modules/.bin/tsc" --noEmit -p "$dir"
-	go build -o "$bin" ./internal/door/doortest/gateway
-	(cd "$dir" && DOORTEST_BIN="$bin" node --import tsx --test --test-concurrency=1 \
+	go build -o "$bin" ./internal/tooltest/gateway
+	(cd "$dir" && TOOLTEST_BIN="$bin" node --import tsx --test --test-concurrency=1 \
 		test/agui.test.ts test/agui-upstream.test.ts test/agui-tools.test.ts test/aisdk.test.ts test/aisdk-tools.test.ts \
 		test/tokens.test.ts test/browser.test.ts)
 }

@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/mcptest"
+	"github.com/agentgate/agentgate/internal/tooltest"
 )
 
 // awaitMCPReady polls the process's /health until its body says the MCP
@@ -49,7 +50,7 @@ func (p *process) awaitMCPReady(t *testing.T, name string) {
 func TestReplicaDiesDuringAnMCPCall(t *testing.T) {
 	t.Parallel()
 	tools := mcptest.StartHTTP(t)
-	model := mcptest.StartModel(t)
+	model := tooltest.StartOpenAI(t)
 	servers := fmt.Sprintf(`[{"name":"t","url":%q}]`, tools.URL)
 	_, ps := replicas(t, 2, "RESPONDER=openai", "OPENAI_BASE_URL="+model.URL, "OPENAI_MODEL=m", "MCP_SERVERS="+servers)
 	a, b := ps[0], ps[1]
@@ -64,7 +65,7 @@ func TestReplicaDiesDuringAnMCPCall(t *testing.T) {
 		// Sent to A, which takes the lease and runs the call; its answer
 		// never comes, since A dies.
 		_, _ = a.client(t).SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: agentID,
-			Text: mcptest.Ask(mcptest.Call{Name: "t__wait", Arguments: json.RawMessage(`{"label":"k"}`)})}))
+			Text: tooltest.Ask(tooltest.Call{Name: "t__wait", Arguments: json.RawMessage(`{"label":"k"}`)})}))
 	}()
 	<-tools.Started()
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -82,7 +83,7 @@ func TestReplicaDiesDuringAnMCPCall(t *testing.T) {
 			final = m
 		}
 	}
-	read, err := mcptest.Answer(final.GetText())
+	read, err := tooltest.Answer(final.GetText())
 	if err != nil || len(read) != 1 || read[0].Content != "released k" {
 		t.Fatalf("B's answer %q; want the model to have read the call's result", final.GetText())
 	}

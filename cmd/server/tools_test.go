@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,69 +16,15 @@ import (
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/redistest"
+	"github.com/agentgate/agentgate/internal/tooltest"
 )
 
 // The tool loop across replicas on Redis, with real server processes: a
 // run paused on one replica goes on once on another, after the first was
 // killed; approvals are the server's to issue; a reload shows what waits.
 
-// toolUpstream is a scripted OpenAI-compatible server: a request that ends
-// with the user's message gets the recorded stream of two tool calls
-// (get_weather and get_time, as OpenAI streams them); one that ends with
-// tool messages gets text listing them. It counts the latter.
-type toolUpstream struct {
-	*httptest.Server
-	mu        sync.Mutex
-	continued int
-}
-
-func newToolUpstream(t *testing.T) *toolUpstream {
-	t.Helper()
-	recorded, err := os.ReadFile(filepath.Join("..", "..", "responder", "openai", "testdata", "openai_tool_calls.sse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &toolUpstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Messages []struct {
-				Role       string `json:"role"`
-				Content    any    `json:"content"`
-				ToolCallID string `json:"tool_call_id"`
-			} `json:"messages"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		if req.Messages[len(req.Messages)-1].Role == "user" {
-			_, _ = w.Write(recorded)
-			return
-		}
-		u.mu.Lock()
-		u.continued++
-		u.mu.Unlock()
-		var said []string
-		for _, m := range req.Messages {
-			if m.Role == "tool" {
-				said = append(said, fmt.Sprintf("%s=%v", m.ToolCallID, m.Content))
-			}
-		}
-		text, _ := json.Marshal(strings.Join(said, "; "))
-		fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},\"finish_reason\":null}]}\n\n", text)
-		fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *toolUpstream) continuations() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.continued
-}
-
+// weatherAndTime are CLIENT_TOOLS: the two tools of OpenAI's recorded
+// stream, which tooltest.OpenAI replays.
 const weatherAndTime = `[{"name":"get_weather","description":"The weather.","parameters":{"type":"object"}},` +
 	`{"name":"get_time","description":"The time.","parameters":{"type":"object"}}]`
 
@@ -89,7 +34,7 @@ const weatherAndTime = `[{"name":"get_weather","description":"The weather.","par
 // with the same run and run_seq going on.
 func TestPausedRunGoesOnOnceOnAnotherReplica(t *testing.T) {
 	t.Parallel()
-	up := newToolUpstream(t)
+	up := tooltest.StartOpenAI(t)
 	env := []string{"RESPONDER=openai", "OPENAI_BASE_URL=" + up.URL, "OPENAI_MODEL=m", "CLIENT_TOOLS=" + weatherAndTime}
 	_, ps := replicas(t, 2, env...)
 	a, b := ps[0], ps[1]
@@ -97,7 +42,7 @@ func TestPausedRunGoesOnOnceOnAnotherReplica(t *testing.T) {
 	defer cancel()
 	const agentID = "paused"
 
-	sent := sendTo(ctx, t, a.client(t), agentID, "weather and time", "")
+	sent := sendTo(ctx, t, a.client(t), agentID, tooltest.Replay("openai_tool_calls"), "")
 	step := sent.GetReply()
 	calls := step.GetMessage().GetToolCalls()
 	if len(calls) != 2 || calls[0].GetState() != agentv1.ToolCallState_TOOL_CALL_STATE_PENDING {
@@ -127,10 +72,10 @@ func TestPausedRunGoesOnOnceOnAnotherReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("%s=sunny; %s=noon", calls[0].GetToolCallId(), calls[1].GetToolCallId())
+	want := []tooltest.Result{{ID: calls[0].GetToolCallId(), Content: "sunny"}, {ID: calls[1].GetToolCallId(), Content: "noon"}}
 	reply := res.Msg.GetReply()
-	if !res.Msg.GetRunResumed() || reply.GetMessage().GetText() != want {
-		t.Fatalf("B went on with %v; want %q", reply, want)
+	if read, err := tooltest.Answer(reply.GetMessage().GetText()); !res.Msg.GetRunResumed() || err != nil || !slices.Equal(read, want) {
+		t.Fatalf("B went on with %v; want the model to have read %v", reply, want)
 	}
 	if reply.GetMessage().GetRunId() != step.GetMessage().GetRunId() || reply.GetMessage().GetStep() != 1 || reply.GetRunSeq() <= step.GetRunSeq() {
 		t.Fatalf("the run on B: run %q step %d run_seq %d; want run %q, step 1, run_seq past %d",
@@ -147,8 +92,8 @@ func TestPausedRunGoesOnOnceOnAnotherReplica(t *testing.T) {
 			steps++
 		}
 	}
-	if steps != 1 || up.continuations() != 1 {
-		t.Fatalf("%d steps 1 in the log, %d continuations asked; want one of each", steps, up.continuations())
+	if _, continued := up.Requests(); steps != 1 || continued != 1 {
+		t.Fatalf("%d steps 1 in the log, %d continuations asked; want one of each", steps, continued)
 	}
 	// The socket on B saw the results and the next step live.
 	for {

@@ -131,10 +131,10 @@ func TestServerToolsInSteps(t *testing.T) {
 		result  string
 	}{
 		{agentv1.ToolCallState_TOOL_CALL_STATE_DONE, agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER, false, "12:00"},
-		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER, true, "error: the disk is full"},
-		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER, true, "error: the tool failed"},
-		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_UNSPECIFIED, true, `error: there is no tool named "nope"`},
-		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER, true, "error: the arguments are not a JSON object"},
+		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER, true, "the disk is full"},
+		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER, true, "the tool failed"},
+		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_UNSPECIFIED, true, `there is no tool named "nope"`},
+		{agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER, true, "the arguments are not a JSON object"},
 	}
 	for i, c := range s0.GetToolCalls() {
 		w := want[i]
@@ -145,7 +145,7 @@ func TestServerToolsInSteps(t *testing.T) {
 	if d := s0.GetToolCalls()[0].GetDuration(); d == nil {
 		t.Error("a server call has no duration")
 	}
-	if got := steps[1].GetText(); !strings.Contains(got, "clock=12:00(error false)") || !strings.Contains(got, "nope=error: there is no tool") {
+	if got := steps[1].GetText(); !strings.Contains(got, "clock=12:00(error false)") || !strings.Contains(got, `nope=there is no tool named "nope"`) {
 		t.Fatalf("the next step read %q", got)
 	}
 }

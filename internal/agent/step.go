@@ -155,11 +155,11 @@ func (x *run) classify(c *agentv1.ToolCall, out *runStream, box toolbox, held ma
 		c.Kind = agentv1.ToolCallKind_TOOL_CALL_KIND_CLIENT
 	default:
 		c.State, c.IsError = agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, true
-		c.Result = fmt.Sprintf("error: there is no tool named %q; %s", name, box.names())
+		c.Result = fmt.Sprintf("there is no tool named %q; %s", name, box.names())
 		return
 	}
 	if why := badArguments(c.GetArguments()); why != "" {
-		c.State, c.IsError, c.Result = agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, true, "error: "+why
+		c.State, c.IsError, c.Result = agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, true, why
 		return
 	}
 	switch {
@@ -236,13 +236,13 @@ func (x *run) call(box toolbox, c *agentv1.ToolCall) (d callDone) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("a server tool panicked", "agent", x.r.agentID, "tool", name, "panic", fmt.Sprint(p))
-			d.result, d.isError, d.state, outcome = "error: the tool failed", true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "failed"
+			d.result, d.isError, d.state, outcome = "the tool failed", true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "failed"
 		}
 		d.d = time.Since(start)
 		s.cfg.OnToolCall(ToolCallDone{Source: src, Tool: name, Call: info, Outcome: outcome, Duration: d.d})
 	}()
 	if src == nil {
-		d.result, d.isError, d.state, outcome = fmt.Sprintf("error: the tool %q is no longer offered", name), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "unknown_tool"
+		d.result, d.isError, d.state, outcome = fmt.Sprintf("the tool %q is no longer offered", name), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "unknown_tool"
 		return d
 	}
 	args := json.RawMessage(c.GetArguments())
@@ -261,9 +261,9 @@ func (x *run) call(box toolbox, c *agentv1.ToolCall) (d callDone) {
 	case err == nil:
 		d.result, d.state = tool.Cut(res.Output, max), agentv1.ToolCallState_TOOL_CALL_STATE_DONE
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		d.result, d.isError, d.state, outcome = fmt.Sprintf("error: the tool did not answer within %s (TOOL_TIMEOUT)", s.cfg.ToolTimeout), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "timeout"
+		d.result, d.isError, d.state, outcome = fmt.Sprintf("the tool did not answer within %s (TOOL_TIMEOUT)", s.cfg.ToolTimeout), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "timeout"
 	default:
-		d.result, d.isError, d.state, outcome = tool.Cut("error: "+s.cfg.Redact(err.Error()), max), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "failed"
+		d.result, d.isError, d.state, outcome = tool.Cut(s.cfg.Redact(err.Error()), max), true, agentv1.ToolCallState_TOOL_CALL_STATE_ERROR, "failed"
 	}
 	return d
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/mcptest"
+	"github.com/agentgate/agentgate/internal/tooltest"
 	"github.com/agentgate/agentgate/tool"
 )
 
@@ -34,7 +36,7 @@ import (
 // SDK's, over HTTP), ready, and a Connect client of it.
 type mcpGateway struct {
 	*apptest.Server
-	model  *mcptest.Model
+	model  *tooltest.OpenAI
 	mcp    *mcptest.Server
 	client agentv1connect.AgentServiceClient
 	logs   *apptest.LogBuffer
@@ -42,7 +44,7 @@ type mcpGateway struct {
 
 func startMCPGateway(t *testing.T, env map[string]string, opts ...func(*app.Options)) *mcpGateway {
 	t.Helper()
-	g := &mcpGateway{model: mcptest.StartModel(t), mcp: mcptest.StartHTTP(t), logs: &apptest.LogBuffer{}}
+	g := &mcpGateway{model: tooltest.StartOpenAI(t), mcp: mcptest.StartHTTP(t), logs: &apptest.LogBuffer{}}
 	g.Server = startWithMCP(t, g.model, env, []mcpServer{{Name: "t", URL: g.mcp.URL}}, append([]func(*app.Options){capture(g.logs)}, opts...)...)
 	awaitMCP(t, g.Server, "t", "ready")
 	g.client = newClient(t, g.URL, h2cConnect)
@@ -51,9 +53,9 @@ func startMCPGateway(t *testing.T, env map[string]string, opts ...func(*app.Opti
 
 // ask sends a message that has the model call calls, and returns what
 // SendMessage returned.
-func ask(ctx context.Context, t *testing.T, c agentv1connect.AgentServiceClient, agentID string, calls ...mcptest.Call) *agentv1.SendMessageResponse {
+func ask(ctx context.Context, t *testing.T, c agentv1connect.AgentServiceClient, agentID string, calls ...tooltest.Call) *agentv1.SendMessageResponse {
 	t.Helper()
-	res, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: agentID, Text: mcptest.Ask(calls...)}))
+	res, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: agentID, Text: tooltest.Ask(calls...)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func oneCall(t *testing.T, res *agentv1.SendMessageResponse) (*agentv1.ToolCall,
 		t.Fatalf("the first step's calls: %v", evs[0])
 	}
 	last := res.GetReply().GetMessage()
-	read, err := mcptest.Answer(last.GetText())
+	read, err := tooltest.Answer(last.GetText())
 	if err != nil || len(read) != 1 || read[0].ID != calls[0].GetToolCallId() {
 		t.Fatalf("the model wrote %q after the call %v; want it to have read the call's result", last.GetText(), calls[0])
 	}
@@ -144,7 +146,7 @@ func TestMCPServerKilledMidCall(t *testing.T) {
 		ctx := testCtx(t)
 		done := make(chan *agentv1.SendMessageResponse, 1)
 		go func() {
-			res, err := g.client.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "killed", Text: mcptest.Ask(call("t__wait", map[string]string{"label": "k"}))}))
+			res, err := g.client.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "killed", Text: tooltest.Ask(call("t__wait", map[string]string{"label": "k"}))}))
 			if err != nil {
 				t.Error(err)
 			}
@@ -171,7 +173,7 @@ func TestMCPServerKilledMidCall(t *testing.T) {
 	})
 	t.Run("stdio", func(t *testing.T) {
 		t.Parallel()
-		model := mcptest.StartModel(t)
+		model := tooltest.StartOpenAI(t)
 		command, env := mcptest.StdioCommand(t, "")
 		srv := startWithMCP(t, model, nil, []mcpServer{{Name: "t", Command: command, Env: env}})
 		awaitMCP(t, srv, "t", "ready")
@@ -197,7 +199,7 @@ func TestMCPServerDownAtStart(t *testing.T) {
 	t.Parallel()
 	server := mcptest.StartHTTP(t)
 	server.Kill()
-	model := mcptest.StartModel(t)
+	model := tooltest.StartOpenAI(t)
 	logs := &apptest.LogBuffer{}
 	srv := startWithMCP(t, model, nil, []mcpServer{{Name: "t", URL: server.URL}}, capture(logs))
 	down := awaitMCP(t, srv, "t", "down")
@@ -208,8 +210,8 @@ func TestMCPServerDownAtStart(t *testing.T) {
 	ctx := testCtx(t)
 	c := newClient(t, srv.URL, h2cConnect)
 	echo := call("t__echo", map[string]string{"text": "up?"})
-	if res := ask(ctx, t, c, "late", echo); res.GetReply().GetMessage().GetText() != "no call: t__echo" {
-		t.Fatalf("while the server is down, the model wrote %q; want it offered no t__echo", res.GetReply().GetMessage().GetText())
+	if res := ask(ctx, t, c, "late", echo); res.GetReply().GetMessage().GetText() != "echo: "+tooltest.Ask(echo) || slices.Contains(model.Offered(), "t__echo") {
+		t.Fatalf("while the server is down, the model wrote %q, offered %v; want it offered no t__echo", res.GetReply().GetMessage().GetText(), model.Offered())
 	}
 
 	server.Restart(t)
@@ -273,7 +275,7 @@ func TestCancelRunDuringAnMCPCall(t *testing.T) {
 	ctx := testCtx(t)
 	done := make(chan *agentv1.SendMessageResponse, 1)
 	go func() {
-		res, err := g.client.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "cancel", Text: mcptest.Ask(call("t__wait", map[string]string{"label": "c"}))}))
+		res, err := g.client.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "cancel", Text: tooltest.Ask(call("t__wait", map[string]string{"label": "c"}))}))
 		if err != nil {
 			t.Error(err)
 		}
@@ -321,7 +323,7 @@ func TestServerAndClientToolsInOneRun(t *testing.T) {
 	ctx := testCtx(t)
 	lent := []*agentv1.Tool{{Name: "pick", Description: "The user picks a colour."}}
 	res, err := g.client.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: "mixed", Tools: lent,
-		Text: mcptest.Ask(call("t__echo", map[string]string{"text": "private words"}), call("now", struct{}{}), call("pick", struct{}{}))}))
+		Text: tooltest.Ask(call("t__echo", map[string]string{"text": "private words"}), call("now", struct{}{}), call("pick", struct{}{}))}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +337,7 @@ func TestServerAndClientToolsInOneRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read, err := mcptest.Answer(done.Msg.GetReply().GetMessage().GetText())
+	read, err := tooltest.Answer(done.Msg.GetReply().GetMessage().GetText())
 	if err != nil || len(read) != 3 || read[0].Content != "echo: private words" || read[1].Content != "noon for mixed" || read[2].Content != "blue" {
 		t.Fatalf("the model read %v (%v)", read, err)
 	}
@@ -406,11 +408,11 @@ func TestApprovalOfAnMCPTool(t *testing.T) {
 		}
 		return d.Msg
 	}
-	read, err := mcptest.Answer(decide("approve").GetReply().GetMessage().GetText())
+	read, err := tooltest.Answer(decide("approve").GetReply().GetMessage().GetText())
 	if err != nil || len(read) != 1 || read[0].Content != "echo: go" {
 		t.Fatalf("approved: the model read %v (%v)", read, err)
 	}
-	read, err = mcptest.Answer(decide("approve-down").GetReply().GetMessage().GetText())
+	read, err = tooltest.Answer(decide("approve-down").GetReply().GetMessage().GetText())
 	if err != nil || len(read) != 1 || !strings.Contains(read[0].Content, `MCP server "t" is unavailable (down for`) {
 		t.Fatalf("approved while down: the model read %v (%v)", read, err)
 	}
@@ -423,7 +425,7 @@ func TestMCPProcessStoppedOnShutdown(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	command, env := mcptest.StdioCommand(t, pidFile)
-	srv := startWithMCP(t, mcptest.StartModel(t), map[string]string{"SHUTDOWN_TIMEOUT": "5s"}, []mcpServer{{Name: "t", Command: command, Env: env}})
+	srv := startWithMCP(t, tooltest.StartOpenAI(t), map[string]string{"SHUTDOWN_TIMEOUT": "5s"}, []mcpServer{{Name: "t", Command: command, Env: env}})
 	awaitMCP(t, srv, "t", "ready")
 	b, err := os.ReadFile(pidFile)
 	if err != nil {

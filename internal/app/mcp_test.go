@@ -16,11 +16,12 @@ import (
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/internal/mcptest"
+	"github.com/agentgate/agentgate/internal/tooltest"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // MCP servers' tools through the whole gateway: the openai responder
-// against a scripted model (mcptest.Model) that calls the tools its user
+// against a scripted model (tooltest.OpenAI) that calls the tools its user
 // message names and then writes what they returned, with the MCP
 // project's reference server and with a server built with the Go SDK,
 // over stdio and Streamable HTTP, on every way in.
@@ -36,7 +37,7 @@ type mcpServer struct {
 
 // startWithMCP runs a gateway whose model is model and whose MCP servers
 // are servers, with env added.
-func startWithMCP(t *testing.T, model *mcptest.Model, env map[string]string, servers []mcpServer, opts ...func(*app.Options)) *apptest.Server {
+func startWithMCP(t *testing.T, model *tooltest.OpenAI, env map[string]string, servers []mcpServer, opts ...func(*app.Options)) *apptest.Server {
 	t.Helper()
 	all := model.Env()
 	b, err := json.Marshal(servers)
@@ -102,18 +103,18 @@ func awaitMCPSince(t testing.TB, srv *apptest.Server, name, state string, since 
 	}
 }
 
-func call(name string, args any) mcptest.Call {
+func call(name string, args any) tooltest.Call {
 	b, err := json.Marshal(args)
 	if err != nil {
 		panic(err)
 	}
-	return mcptest.Call{Name: name, Arguments: b}
+	return tooltest.Call{Name: name, Arguments: b}
 }
 
 // everythingCalls are the calls of the reference server's tools the tests
 // make, and what each returns.
 var everythingCalls = []struct {
-	call mcptest.Call
+	call tooltest.Call
 	want string
 }{
 	{call("everything__echo", map[string]string{"message": "hello"}), "Echo: hello"},
@@ -121,18 +122,18 @@ var everythingCalls = []struct {
 }
 
 func askEverything() string {
-	var calls []mcptest.Call
+	var calls []tooltest.Call
 	for _, c := range everythingCalls {
 		calls = append(calls, c.call)
 	}
-	return mcptest.Ask(calls...)
+	return tooltest.Ask(calls...)
 }
 
 // wantEverythingAnswer checks the model's last text: it read each call's
 // result, in order.
 func wantEverythingAnswer(t *testing.T, text string) {
 	t.Helper()
-	got, err := mcptest.Answer(text)
+	got, err := tooltest.Answer(text)
 	if err != nil || len(got) != len(everythingCalls) {
 		t.Fatalf("the model wrote %q; want the results of %d calls", text, len(everythingCalls))
 	}
@@ -176,7 +177,7 @@ func TestEverythingServerOnEveryWayIn(t *testing.T) {
 			} else {
 				entry.URL = mcptest.EverythingHTTP(t)
 			}
-			model := mcptest.StartModel(t)
+			model := tooltest.StartOpenAI(t)
 			srv := startWithMCP(t, model, nil, []mcpServer{entry})
 			if st := awaitMCP(t, srv, "everything", "ready"); st.Tools != 2 || st.Transport != transport {
 				t.Fatalf("/health says %+v; want the two allowed tools over %s", st, transport)

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +19,8 @@ import (
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/tooltest"
 	"github.com/agentgate/agentgate/responder"
-	"github.com/agentgate/agentgate/responder/respondertest"
 	"github.com/agentgate/agentgate/tool"
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -31,9 +29,10 @@ import (
 
 // The tool loop on the wire: a client tool's round trip and an approval,
 // over the socket and over Connect in every protocol, with the openai
-// responder against a scripted OpenAI-compatible server that streams tool
-// calls as real servers do (its recordings are the openai responder's
-// testdata), and with a scripted model written in Go.
+// responder against a scripted OpenAI-compatible server (tooltest.OpenAI)
+// that streams tool calls as real servers do (it replays the openai
+// responder's recordings), and with the scripted responder
+// (tooltest.Responder).
 
 // clientTools are CLIENT_TOOLS: the two tools the recorded streams call.
 const clientTools = `[
@@ -41,94 +40,18 @@ const clientTools = `[
  {"name": "get_time", "description": "The time in a zone.", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}
 ]`
 
-// chatRequest is what the scripted server reads of a Chat Completions
-// request.
-type chatRequest struct {
-	Messages []struct {
-		Role       string `json:"role"`
-		Content    any    `json:"content"`
-		ToolCallID string `json:"tool_call_id"`
-		ToolCalls  []struct {
-			ID       string `json:"id"`
-			Function struct {
-				Name, Arguments string
-			} `json:"function"`
-		} `json:"tool_calls"`
-	} `json:"messages"`
-	Tools []struct {
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	} `json:"tools"`
-}
-
-// toolModelServer is a scripted OpenAI-compatible server: a request whose
-// last message is the user's replays a recorded stream of tool calls
-// (which one, the user's text says: "openai", "ollama" or "vllm"); one that
-// ends with tool messages answers with text that lists them, as
-// "id=content" pairs. It keeps every request.
-type toolModelServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []chatRequest
-}
-
-func newToolModel(t *testing.T) *toolModelServer {
+// startOpenAIWithTools runs the gateway with the openai responder against
+// model, and clientTools lent to every client.
+func startOpenAIWithTools(t *testing.T, model *tooltest.OpenAI) *apptest.Server {
 	t.Helper()
-	recorded := map[string][]byte{}
-	for word, file := range map[string]string{"openai": "openai_tool_calls.sse", "ollama": "ollama_no_index.sse", "vllm": "vllm_no_id.sse"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "responder", "openai", "testdata", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		recorded[word] = b
-	}
-	m := &toolModelServer{}
-	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req chatRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		m.mu.Lock()
-		m.requests = append(m.requests, req)
-		m.mu.Unlock()
-		w.Header().Set("Content-Type", "text/event-stream")
-		last := req.Messages[len(req.Messages)-1]
-		if last.Role == "user" {
-			text, _ := last.Content.(string)
-			_, _ = w.Write(recorded[strings.Fields(text)[0]])
-			return
-		}
-		var said []string
-		for _, msg := range req.Messages {
-			if msg.Role == "tool" {
-				said = append(said, fmt.Sprintf("%s=%v", msg.ToolCallID, msg.Content))
-			}
-		}
-		chunk := func(delta, finish string) {
-			fmt.Fprintf(w, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":%s,"finish_reason":%s}]}`+"\n\n", delta, finish)
-		}
-		content, _ := json.Marshal(strings.Join(said, "; "))
-		chunk(`{"role":"assistant","content":`+string(content)+`}`, "null")
-		chunk(`{}`, `"stop"`)
-		fmt.Fprint(w, "data: [DONE]\n\n")
-	}))
-	t.Cleanup(m.Close)
-	return m
+	env := model.Env()
+	env["CLIENT_TOOLS"] = clientTools
+	return apptest.Start(t, env)
 }
 
-func (m *toolModelServer) last() chatRequest {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.requests[len(m.requests)-1]
-}
-
-func startOpenAIWithTools(t *testing.T, model *toolModelServer) *apptest.Server {
-	return apptest.Start(t, map[string]string{
-		"RESPONDER": "openai", "OPENAI_BASE_URL": model.URL, "OPENAI_MODEL": "m", "CLIENT_TOOLS": clientTools,
-	})
-}
+// recordings are the recorded streams of tool calls the tests replay: as
+// OpenAI, Ollama and vLLM stream them.
+var recordings = []string{"openai_tool_calls", "ollama_no_index", "vllm_no_id"}
 
 // TestClientToolRoundTripOverConnect: in each protocol, a SendMessage pauses
 // with the model's calls pending, SubmitToolResult answers them, and the
@@ -136,15 +59,14 @@ func startOpenAIWithTools(t *testing.T, model *toolModelServer) *apptest.Server 
 // the model got each call and its result, by id.
 func TestClientToolRoundTripOverConnect(t *testing.T) {
 	t.Parallel()
-	model := newToolModel(t)
+	model := tooltest.StartOpenAI(t)
 	srv := startOpenAIWithTools(t, model)
 	for i, p := range allProtocols {
 		t.Run(p.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			c := newClient(t, srv.URL, p)
 			agentID := fmt.Sprintf("tools-%d", i)
-			word := []string{"openai", "ollama", "vllm"}[i%3]
-			sent, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: agentID, Text: word + " please"}))
+			sent, err := c.SendMessage(ctx, connect.NewRequest(&agentv1.SendMessageRequest{AgentId: agentID, Text: tooltest.Replay(recordings[i%3])}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,15 +101,16 @@ func TestClientToolRoundTripOverConnect(t *testing.T) {
 				}
 				last = res.Msg
 			}
-			var want []string
+			var want []tooltest.Result
 			for j, call := range calls {
-				want = append(want, fmt.Sprintf(`%s={"n":%d}`, call.GetToolCallId(), j))
+				want = append(want, tooltest.Result{ID: call.GetToolCallId(), Content: fmt.Sprintf(`{"n":%d}`, j)})
 			}
-			if got := last.GetReply().GetMessage().GetText(); got != strings.Join(want, "; ") {
-				t.Fatalf("the model wrote %q; want %q", got, strings.Join(want, "; "))
+			if got, err := tooltest.Answer(last.GetReply().GetMessage().GetText()); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("the model read %v (%v); want %v", got, err, want)
 			}
 			// The model was sent the assistant's calls, then each result.
-			req := model.last()
+			received := model.Received()
+			req := received[len(received)-1]
 			n := len(req.Messages)
 			if len(req.Tools) != 2 || req.Messages[n-len(calls)-1].Role != "assistant" || len(req.Messages[n-len(calls)-1].ToolCalls) != len(calls) {
 				t.Fatalf("the second request: %+v", req)
@@ -310,12 +233,14 @@ func deltaKinds(evs []*agentv1.AgentEvent) []string {
 // agent is pushed, and a reload that shows the call still pending.
 func TestClientToolRoundTripOverTheSocket(t *testing.T) {
 	t.Parallel()
-	model := newToolModel(t)
-	srv := apptest.Start(t, map[string]string{"RESPONDER": "openai", "OPENAI_BASE_URL": model.URL, "OPENAI_MODEL": "m", "TOOL_RESULT_MAX_BYTES": "1024"})
+	model := tooltest.StartOpenAI(t)
+	env := model.Env()
+	env["TOOL_RESULT_MAX_BYTES"] = "1024"
+	srv := apptest.Start(t, env)
 	c := openSock(t, wsURL(srv, "sock", ""))
 	tools := `[{"name":"get_weather","description":"The weather.","parameters":{"type":"object","properties":{"city":{"type":"string"}}}},` +
 		`{"name":"get_time","description":"The time.","parameters":{"type":"object"}}]`
-	f := c.call("s1", "SendMessage", `{"text":"openai now","tools":`+tools+`}`)
+	f := c.call("s1", "SendMessage", fmt.Sprintf(`{"text":%q,"tools":%s}`, tooltest.Replay("openai_tool_calls"), tools))
 	var sent agentv1.SendMessageResponse
 	if f.Error != nil || protojson.Unmarshal(f.Response, &sent) != nil {
 		t.Fatalf("SendMessage: %s", f.raw)
@@ -351,8 +276,9 @@ func TestClientToolRoundTripOverTheSocket(t *testing.T) {
 	if f.Error != nil || protojson.Unmarshal(f.Response, &res) != nil || !res.GetRunResumed() {
 		t.Fatalf("the last result: %s", f.raw)
 	}
-	if got := res.GetReply().GetMessage().GetText(); got != "call_Xj3kP9qLr2=sunny; call_Vb8nT4mWs6=Error: no clock here" {
-		t.Fatalf("the model wrote %q", got)
+	read := []tooltest.Result{{ID: "call_Xj3kP9qLr2", Content: "sunny"}, {ID: "call_Vb8nT4mWs6", Content: "Error: no clock here"}}
+	if got, err := tooltest.Answer(res.GetReply().GetMessage().GetText()); err != nil || !slices.Equal(got, read) {
+		t.Fatalf("the model read %v (%v); want %v", got, err, read)
 	}
 	pushed = c.events(func(ev *agentv1.AgentEvent) bool { return ev.GetSeq() == res.GetReply().GetSeq() })
 	want = []string{"*toolCallResult", "*toolCallResult", "stepStarted", "textDelta", "*message"}
@@ -372,29 +298,12 @@ func TestClientToolRoundTripOverTheSocket(t *testing.T) {
 	}
 }
 
-// approvalModel is a scripted model that calls the server tool "transfer"
-// and then says what it returned.
-func approvalModel(req responder.Request) respondertest.Turn {
-	if req.Step == 0 {
-		return respondertest.Turn{Text: "Sending it. ", Calls: []respondertest.Call{{ID: "t1", Name: "transfer", Arguments: `{"amount":100}`}}}
-	}
-	c := req.Steps[len(req.Steps)-1].ToolCalls[0]
-	return respondertest.Turn{Text: fmt.Sprintf("%s (error %v)", c.Result, c.IsError)}
-}
-
+// startWithApproval runs the gateway with the scripted responder and its
+// server tools, transfers waiting for a person's approval.
 func startWithApproval(t *testing.T) *apptest.Server {
-	set, err := tool.NewSet(tool.Tool{
-		Def: tool.Def{Name: "transfer", Description: "Moves money.", Parameters: json.RawMessage(`{"type":"object","properties":{"amount":{"type":"number"}}}`)},
-		Run: func(_ context.Context, args json.RawMessage) (tool.Result, error) {
-			return tool.Result{Output: "transferred " + string(args)}, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return apptest.Start(t, map[string]string{"TOOL_APPROVAL": "transfer"}, func(o *app.Options) {
-		o.Responder = respondertest.Model(approvalModel)
-		o.Tools = []tool.Source{set}
+		o.Responder = tooltest.Responder{}
+		o.Tools = []tool.Source{tooltest.ServerTools()}
 	})
 }
 
@@ -408,12 +317,13 @@ func TestApprovalOverTheSocket(t *testing.T) {
 	for _, approve := range []bool{true, false} {
 		agentID := fmt.Sprint("approval-", approve)
 		c := openSock(t, wsURL(srv, agentID, ""))
-		f := c.call("s", "SendMessage", `{"text":"pay the rent"}`)
+		f := c.call("s", "SendMessage", `{"text":"transfer {\"amount\":100}"}`)
 		var sent agentv1.SendMessageResponse
 		if f.Error != nil || protojson.Unmarshal(f.Response, &sent) != nil {
 			t.Fatalf("SendMessage: %s", f.raw)
 		}
 		call := sent.GetReply().GetMessage().GetToolCalls()[0]
+		id := call.GetToolCallId()
 		if call.GetState() != agentv1.ToolCallState_TOOL_CALL_STATE_AWAITING_APPROVAL || call.GetKind() != agentv1.ToolCallKind_TOOL_CALL_KIND_SERVER || call.GetApprovalId() == "" {
 			t.Fatalf("the call: %v", call)
 		}
@@ -424,13 +334,13 @@ func TestApprovalOverTheSocket(t *testing.T) {
 				asked = a
 			}
 		}
-		if asked.GetApprovalId() != call.GetApprovalId() || asked.GetToolCallId() != "t1" || asked.GetName() != "transfer" {
+		if asked.GetApprovalId() != call.GetApprovalId() || asked.GetToolCallId() != id || asked.GetName() != "transfer" {
 			t.Fatalf("the approval request pushed: %v", asked)
 		}
-		if f := c.call("forged", "DecideToolCall", `{"toolCallId":"t1","approve":true,"approvalId":"made-up"}`); f.Error == nil || f.Error.Code != "failed_precondition" {
+		if f := c.call("forged", "DecideToolCall", fmt.Sprintf(`{"toolCallId":%q,"approve":true,"approvalId":"made-up"}`, id)); f.Error == nil || f.Error.Code != "failed_precondition" {
 			t.Fatalf("a forged approval: %s", f.raw)
 		}
-		f = c.call("d", "DecideToolCall", fmt.Sprintf(`{"toolCallId":"t1","approve":%v,"reason":"checked","approvalId":%q,"wait":true}`, approve, call.GetApprovalId()))
+		f = c.call("d", "DecideToolCall", fmt.Sprintf(`{"toolCallId":%q,"approve":%v,"reason":"checked","approvalId":%q,"wait":true}`, id, approve, call.GetApprovalId()))
 		var res agentv1.DecideToolCallResponse
 		if f.Error != nil || protojson.Unmarshal(f.Response, &res) != nil || !res.GetRunResumed() {
 			t.Fatalf("the decision: %s", f.raw)
@@ -438,17 +348,17 @@ func TestApprovalOverTheSocket(t *testing.T) {
 		if d := res.GetDecision().GetToolCallDecision(); d.GetApproved() != approve || d.GetDecidedBy() != "anonymous" {
 			t.Fatalf("the decision persisted: %v", d)
 		}
-		want := `transferred {"amount":100} (error false)`
+		want := "Done: transfer → transferred 100 to the landlord."
 		if !approve {
-			want = "denied: the user did not approve this call: checked (error true)"
+			want = "Done: transfer failed: denied: the user did not approve this call: checked."
 		}
 		if got := res.GetReply().GetMessage().GetText(); got != want {
 			t.Fatalf("approve %v: the model wrote %q, want %q", approve, got, want)
 		}
-		if f := c.call("replay", "DecideToolCall", fmt.Sprintf(`{"toolCallId":"t1","approve":%v,"reason":"checked"}`, approve)); f.Error != nil || !strings.Contains(string(f.Response), `"duplicate":true`) {
+		if f := c.call("replay", "DecideToolCall", fmt.Sprintf(`{"toolCallId":%q,"approve":%v,"reason":"checked"}`, id, approve)); f.Error != nil || !strings.Contains(string(f.Response), `"duplicate":true`) {
 			t.Fatalf("the decision replayed: %s", f.raw)
 		}
-		if f := c.call("other", "DecideToolCall", fmt.Sprintf(`{"toolCallId":"t1","approve":%v}`, !approve)); f.Error == nil || f.Error.Code != "already_exists" {
+		if f := c.call("other", "DecideToolCall", fmt.Sprintf(`{"toolCallId":%q,"approve":%v}`, id, !approve)); f.Error == nil || f.Error.Code != "already_exists" {
 			t.Fatalf("the other decision: %s", f.raw)
 		}
 	}
@@ -493,8 +403,7 @@ func TestToolsAreValidated(t *testing.T) {
 // the results and the run's next step.
 func TestClientToolOverConverse(t *testing.T) {
 	t.Parallel()
-	model := newToolModel(t)
-	srv := apptest.Start(t, map[string]string{"RESPONDER": "openai", "OPENAI_BASE_URL": model.URL, "OPENAI_MODEL": "m"})
+	srv := apptest.Start(t, tooltest.StartOpenAI(t).Env())
 	ctx := testCtx(t)
 	c := newClient(t, srv.URL, h2cConnect)
 	stream := c.Converse(ctx)
@@ -503,7 +412,7 @@ func TestClientToolOverConverse(t *testing.T) {
 		_ = stream.CloseResponse()
 	}()
 	tools := []*agentv1.Tool{{Name: "get_weather", Description: "The weather."}, {Name: "get_time", Description: "The time."}}
-	if err := stream.Send(&agentv1.ConverseRequest{AgentId: "conv-tools", Text: "vllm please", Tools: tools, SkipDeltas: true}); err != nil {
+	if err := stream.Send(&agentv1.ConverseRequest{AgentId: "conv-tools", Text: tooltest.Replay("vllm_no_id"), Tools: tools, SkipDeltas: true}); err != nil {
 		t.Fatal(err)
 	}
 	next := func(stop func(*agentv1.AgentEvent) bool) []*agentv1.AgentEvent {
@@ -540,8 +449,54 @@ func TestClientToolOverConverse(t *testing.T) {
 	if got := kinds(rest); !slices.Equal(got, []string{"*toolCallResult", "*toolCallResult", "stepStarted", "*message"}) {
 		t.Fatalf("after the results: %v", got)
 	}
-	if got := rest[len(rest)-1].GetMessage().GetText(); !strings.Contains(got, "=get_weather done") || !strings.Contains(got, "=get_time done") {
-		t.Fatalf("the model wrote %q", got)
+	read, err := tooltest.Answer(rest[len(rest)-1].GetMessage().GetText())
+	if err != nil || len(read) != 2 || read[0].Content != "get_weather done" || read[1].Content != "get_time done" {
+		t.Fatalf("the model read %v (%v)", read, err)
+	}
+}
+
+// TestFailedServerToolOnTheWire: a server tool that fails, or panics, is
+// a result marked as an error, whose text says why and nothing more; the
+// model reads it once marked, by the openai responder, in the request
+// body it receives: "Error: " and the reason.
+func TestFailedServerToolOnTheWire(t *testing.T) {
+	t.Parallel()
+	set, err := tool.NewSet(
+		tool.Tool{Def: tool.Def{Name: "full", Description: "Fails."},
+			Run: func(context.Context, json.RawMessage) (tool.Result, error) {
+				return tool.Result{}, errors.New("the disk is full")
+			}},
+		tool.Tool{Def: tool.Def{Name: "panics", Description: "Panics."},
+			Run: func(context.Context, json.RawMessage) (tool.Result, error) { panic("no") }},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := tooltest.StartOpenAI(t)
+	srv := apptest.Start(t, model.Env(), func(o *app.Options) { o.Tools = []tool.Source{set} })
+	res := send(testCtx(t), t, newClient(t, srv.URL, h2cConnect), "failed-tools", tooltest.Ask(tooltest.Call{Name: "full"}, tooltest.Call{Name: "panics"}))
+	var calls []*agentv1.ToolCall
+	for _, ev := range res.GetEvents() {
+		calls = append(calls, ev.GetMessage().GetToolCalls()...)
+	}
+	want := []string{"the disk is full", "the tool failed"}
+	if len(calls) != 2 {
+		t.Fatalf("the run's calls: %v", calls)
+	}
+	for i, c := range calls {
+		if !c.GetIsError() || c.GetState() != agentv1.ToolCallState_TOOL_CALL_STATE_ERROR || c.GetResult() != want[i] {
+			t.Errorf("call %s: %v; want an error result %q", c.GetName(), c, want[i])
+		}
+	}
+	received := model.Received()
+	var read []string
+	for _, m := range received[len(received)-1].Messages {
+		if m.Role == "tool" {
+			read = append(read, m.Text())
+		}
+	}
+	if !slices.Equal(read, []string{"Error: the disk is full", "Error: the tool failed"}) {
+		t.Fatalf("the tool messages the model received: %q", read)
 	}
 }
 

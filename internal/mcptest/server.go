@@ -1,12 +1,11 @@
-// Package mcptest runs MCP servers and a model for the tests of the
-// gateway's server tools: a server built with the official Go SDK, over
-// Streamable HTTP in the test's process or over stdio as the test binary
-// run again, whose tools let a test steer faults (a call that waits until
-// the test releases it, a huge result, a process that dies mid-call); the
-// MCP project's reference server, @modelcontextprotocol/server-everything,
-// over stdio and Streamable HTTP; and a scripted OpenAI-compatible model
-// that calls the tools its user message names, then writes what they
-// returned.
+// Package mcptest runs MCP servers for the tests of the gateway's server
+// tools: a server built with the official Go SDK, over Streamable HTTP in
+// the test's process or over stdio as the test binary run again, whose
+// tools let a test steer faults (a call that waits until the test
+// releases it, a huge result, a process that dies mid-call); and the MCP
+// project's reference server, @modelcontextprotocol/server-everything,
+// over stdio and Streamable HTTP. The model that calls their tools in
+// those tests is tooltest.OpenAI.
 package mcptest
 
 import (

@@ -66,7 +66,7 @@ type Assistant = Extract<Message, { role: "assistant" }>;
 type ToolMessage = Extract<Message, { role: "tool" }>;
 
 test("a frontend tool: the run pauses, the next run carries its result and goes on", { timeout: 30_000 }, async () => {
-  const agent = newAgent("agui-node-frontend-tool", "tools get_location");
+  const agent = newAgent("agui-node-frontend-tool", 'get_location {"step":0}');
   const first = await run(agent, { tools: [getLocation] });
   assert.equal(first.finished.outcome?.type, "success");
   const pending = first.finished.outcome?.pendingToolCallIds ?? [];
@@ -81,7 +81,7 @@ test("a frontend tool: the run pauses, the next run carries its result and goes 
   agent.addMessage({ id: "tool-1", role: "tool", toolCallId: call!.id, content: JSON.stringify({ city: "Paris" }) });
   const second = await run(agent, { tools: [getLocation] });
   assert.deepEqual(squeeze(types(second.events)), ["RUN_STARTED", "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED"]);
-  assert.equal(deltas(second.events), 'done: get_location={"city":"Paris"}');
+  assert.equal(deltas(second.events), 'Done: get_location → {"city":"Paris"}.');
   assert.equal(second.finished.outcome, undefined, "the run ended");
   const tools = agent.messages.filter((m) => m.role === "tool") as ToolMessage[];
   assert.deepEqual(
@@ -105,7 +105,7 @@ test("a frontend tool: the run pauses, the next run carries its result and goes 
 for (const approved of [true, false]) {
   test(`an approval through the interrupt outcome and resume: ${approved ? "approved" : "denied"}`, { timeout: 30_000 }, async () => {
     const agentId = `agui-node-approval-${approved}`;
-    const agent = newAgent(agentId, "tools transfer");
+    const agent = newAgent(agentId, 'transfer {"amount":100}');
     const first = await run(agent);
     const interrupts = first.finished.outcome?.interrupts ?? [];
     assert.equal(first.finished.outcome?.type, "interrupt");
@@ -128,9 +128,9 @@ for (const approved of [true, false]) {
     ]);
     const result = second.events.find((e) => e.type === "TOOL_CALL_RESULT") as unknown as { toolCallId: string; content: string };
     assert.equal(result.toolCallId, call?.id, "the result of the original call, its start not sent again");
-    const want = approved ? "transferred" : "denied: the user did not approve this call: not today";
+    const want = approved ? "transferred 100 to the landlord" : "denied: the user did not approve this call: not today";
     assert.equal(result.content, want);
-    assert.equal(deltas(second.events), `done: transfer=${want}${approved ? "" : " (error)"}`);
+    assert.equal(deltas(second.events), `Done: transfer ${approved ? "→" : "failed:"} ${want}.`);
     assert.deepEqual(agent.pendingInterrupts, [], "nothing is pending");
     assert.deepEqual(
       agent.messages.map((m) => m.role),
@@ -145,7 +145,7 @@ for (const approved of [true, false]) {
 }
 
 test("a server tool's run of several steps streams in one run, each step its own message", { timeout: 30_000 }, async () => {
-  const agent = newAgent("agui-node-steps", "tools lookup then lookup+lookup");
+  const agent = newAgent("agui-node-steps", 'lookup {"step":0} then lookup {"step":1} lookup {"step":1}');
   const { events, finished } = await run(agent);
   assert.equal(finished.outcome, undefined);
   const starts = events.filter((e) => e.type === "TEXT_MESSAGE_START").map((e) => (e as unknown as { messageId: string }).messageId);
@@ -162,7 +162,7 @@ test("a server tool's run of several steps streams in one run, each step its own
     assistants.map((m) => m.toolCalls?.length ?? 0),
     [1, 2, 0],
   );
-  assert.match(assistants[2].content ?? "", /^done: lookup=\{"found":\{"step":0\}\}; lookup=\{"found":\{"step":1\}\}; lookup=/);
+  assert.match(assistants[2].content ?? "", /^Done: lookup → \{"found":\{"step":0\}\}; lookup → \{"found":\{"step":1\}\}; lookup → /);
   const log = await history(gw, "agui-node-steps", auth);
   assert.deepEqual(
     log.slice(1).map((e) => e.message.messageId),
@@ -172,7 +172,7 @@ test("a server tool's run of several steps streams in one run, each step its own
 });
 
 test("a new message instead of an answer: the pending call is closed, the message answered", { timeout: 30_000 }, async () => {
-  const agent = newAgent("agui-node-moved-on", "tools transfer");
+  const agent = newAgent("agui-node-moved-on", 'transfer {"amount":100}');
   const first = await run(agent);
   const interrupt = first.finished.outcome!.interrupts![0];
   // The client requires every open interrupt in resume; a frontend that

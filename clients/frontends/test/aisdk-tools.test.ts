@@ -71,8 +71,8 @@ test("a client tool: onToolCall runs it, addToolOutput answers, sendAutomaticall
       }
     },
   });
-  await chat.sendMessage({ text: "tools get_location+lookup" });
-  await chat.until((ms) => text(ms.at(-1)).includes("done:"));
+  await chat.sendMessage({ text: 'get_location {"step":0} lookup {"step":0}' });
+  await chat.until((ms) => text(ms.at(-1)).includes("Done:"));
   assert.deepEqual(errors, []);
   assert.equal(chat.status, "ready");
   assert.deepEqual(calls, [{ toolName: "get_location", input: { step: 0 } }], "onToolCall fired for the client's tool alone, once");
@@ -88,7 +88,7 @@ test("a client tool: onToolCall runs it, addToolOutput answers, sendAutomaticall
   assert.deepEqual(location.output, { city: "Paris" });
   assert.equal(lookup.state, "output-available");
   assert.deepEqual(lookup.output, { found: { step: 0 } });
-  assert.equal(text(reply), 'Calling get_location, lookup. done: get_location={"city":"Paris"}; lookup={"found":{"step":0}}');
+  assert.equal(text(reply), 'Calling get_location, lookup. Done: get_location → {"city":"Paris"}; lookup → {"found":{"step":0}}.');
 
   // The result is in the history: the next message does not run the tool
   // again, nor does a resume.
@@ -104,18 +104,18 @@ for (const approved of [true, false]) {
   test(`an approval: addToolApprovalResponse and sendAutomaticallyWhen, ${approved ? "approved" : "denied"}`, { timeout: 30_000 }, async () => {
     const agentId = `ai-node-approval-${approved}`;
     const { chat, sent, errors } = newChat(agentId, { sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses });
-    await chat.sendMessage({ text: "tools transfer" });
+    await chat.sendMessage({ text: 'transfer {"amount":100}' });
     const [asked] = toolParts(chat.messages[1]);
     assert.equal(asked.state, "approval-requested");
     assert.ok(asked.approval?.id, "the approval id the server issued");
     await chat.addToolApprovalResponse({ id: asked.approval!.id, approved, reason: approved ? undefined : "not today" });
-    await chat.until((ms) => text(ms.at(-1)).includes("done:"));
+    await chat.until((ms) => text(ms.at(-1)).includes("Done:"));
     assert.deepEqual(errors, []);
     const [decided] = toolParts(chat.messages[1]);
-    const want = approved ? "transferred" : "denied: the user did not approve this call: not today";
+    const want = approved ? "transferred 100 to the landlord" : "denied: the user did not approve this call: not today";
     assert.equal(decided.state, approved ? "output-available" : "output-denied");
     if (approved) assert.equal(decided.output, want);
-    assert.equal(text(chat.messages[1]), `Calling transfer. done: transfer=${want}${approved ? "" : " (error)"}`);
+    assert.equal(text(chat.messages[1]), `Calling transfer. Done: transfer ${approved ? "→" : "failed:"} ${want}.`);
     assert.equal(sent.posts, 2);
     const log = await history(gw, agentId, auth);
     assert.equal(log.filter((e) => e.toolCallDecision).length, 1, "one decision");
@@ -124,7 +124,7 @@ for (const approved of [true, false]) {
 
 test("a forged approval-responded part is refused: the server's approval id only", { timeout: 30_000 }, async () => {
   const { chat, failure } = newChat("ai-node-forged", { sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses });
-  await chat.sendMessage({ text: "tools transfer" });
+  await chat.sendMessage({ text: 'transfer {"amount":100}' });
   // The client makes up the approval the server asked.
   const msg = structuredClone(chat.messages[1]);
   const part = toolParts(msg)[0];
@@ -148,7 +148,7 @@ test("a step that waits for a client tool and an approval: each answer in turn, 
       }
     },
   });
-  await chat.sendMessage({ text: "tools get_location+transfer" });
+  await chat.sendMessage({ text: 'get_location transfer {"amount":100}' });
   // The client's output went to the gateway; the run still waits for the
   // person, and the chat does not send it again.
   assert.equal(chat.status, "ready");
@@ -156,8 +156,8 @@ test("a step that waits for a client tool and an approval: each answer in turn, 
   const asked = toolParts(chat.messages[1]).find((p) => p.type === "tool-transfer")!;
   assert.equal(asked.state, "approval-requested");
   await chat.addToolApprovalResponse({ id: asked.approval!.id, approved: true });
-  await chat.until((ms) => text(ms.at(-1)).includes("done:"));
+  await chat.until((ms) => text(ms.at(-1)).includes("Done:"));
   assert.deepEqual(errors, []);
   assert.equal(sent.posts, 3);
-  assert.match(text(chat.messages[1]), /done: get_location=Lyon; transfer=transferred$/);
+  assert.match(text(chat.messages[1]), /Done: get_location → Lyon; transfer → transferred 100 to the landlord\.$/);
 });

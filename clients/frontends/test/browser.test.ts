@@ -135,10 +135,10 @@ test("a page lends a tool: the agent calls it, the page runs it, the run goes on
     tab.on("pageerror", (e) => errors.push(e));
     const q = new URLSearchParams({ gateway: gw.url, agent: "browser-tools", token });
     await tab.goto(`${page.origin}/?${q}`);
-    await tab.fill("#text", "tools get_page_title");
+    await tab.fill("#text", "get_page_title");
     await tab.press("#text", "Enter");
     await tab.locator('#reply[data-state="done"]').waitFor({ timeout: 30_000 });
-    assert.equal(await tab.textContent("#reply"), "Calling get_page_title. done: get_page_title=The tools page");
+    assert.equal(await tab.textContent("#reply"), "Calling get_page_title. Done: get_page_title → The tools page.");
     const ran = await tab.evaluate(() => (window as unknown as { ran: string[] }).ran);
     assert.equal(ran.length, 1, "the page ran the call once");
     const log = await history(gw, "browser-tools", { Authorization: `Bearer ${token}` });

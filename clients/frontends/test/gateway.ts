@@ -1,44 +1,22 @@
 // Starts the gateway for the doors' tests: the whole gateway with the
-// scripted responder of internal/door/doortest (tool calls, run errors and
-// slow replies on demand), built from this tree, on a loopback port, and
-// stops it by its PID.
-import { execFile } from "node:child_process";
-import { mkdirSync, renameSync } from "node:fs";
+// scripted responder and server tools of internal/tooltest (tool calls,
+// run errors and slow replies on demand), built from this tree
+// ($TOOLTEST_BIN when set), on a loopback port, and stops it by its PID.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { startBinary, type Server } from "../../ts/test/server.js";
+import { startBinary, toolGatewayBinary, type Server } from "../../ts/test/server.js";
 
 export { startRedis, type Redis } from "../../ts/test/ports.js";
 
 /** The repository root. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
-let built: Promise<string> | undefined;
-
-/**
- * gatewayBinary is $DOORTEST_BIN when set, else a build of
- * ./internal/door/doortest/gateway into bin/ (once per test process).
- */
-function gatewayBinary(): Promise<string> {
-  if (process.env.DOORTEST_BIN) return Promise.resolve(process.env.DOORTEST_BIN);
-  built ??= (async () => {
-    const out = path.join(repoRoot, "bin", "doortest-gateway");
-    mkdirSync(path.dirname(out), { recursive: true });
-    const tmp = `${out}.${process.pid}`;
-    await promisify(execFile)("go", ["build", "-o", tmp, "./internal/door/doortest/gateway"], { cwd: repoRoot });
-    renameSync(tmp, out);
-    return out;
-  })();
-  return built;
-}
-
 /** A running gateway process. */
 export type Gateway = Server;
 
 /** startGateway runs the gateway with env and resolves once it serves (30s at most). */
 export async function startGateway(env: Record<string, string> = {}): Promise<Gateway> {
-  return startBinary(await gatewayBinary(), env);
+  return startBinary(await toolGatewayBinary(), env);
 }
 
 /** history reads an agent's persisted events through the Connect API (JSON). */

@@ -48,8 +48,8 @@ export function serverBinary(): Promise<string> {
 
 /**
  * toolGatewayBinary returns the path of the tool loop's test gateway
- * (internal/tooltest/gateway: a scripted model that calls the tools a
- * message names, and the server tools get_time and transfer):
+ * (internal/tooltest/gateway: a scripted responder that calls the tools a
+ * message names, and the server tools get_time, lookup and transfer):
  * $TOOLTEST_BIN when set, else a build into bin/.
  */
 export function toolGatewayBinary(): Promise<string> {

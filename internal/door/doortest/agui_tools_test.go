@@ -77,7 +77,7 @@ func TestAGUIAStepThatGoesOnStaysInTheRun(t *testing.T) {
 	t.Parallel()
 	srv := start(t, nil)
 	ctx := testCtx(t)
-	evs := newEvents(t, post(t, ctx, client(t), srv.URL+"/agui/agui-steps", aguiBody("t", "r", "u1", "tools lookup"))).all()
+	evs := newEvents(t, post(t, ctx, client(t), srv.URL+"/agui/agui-steps", aguiBody("t", "r", "u1", `lookup {"step":0}`))).all()
 	verifyAGUI(t, evs)
 	want := "RUN_STARTED TEXT_MESSAGE_START TEXT_MESSAGE_CONTENT TEXT_MESSAGE_CONTENT TOOL_CALL_START TOOL_CALL_ARGS TOOL_CALL_ARGS " +
 		"TOOL_CALL_END TOOL_CALL_RESULT TEXT_MESSAGE_END TEXT_MESSAGE_START TEXT_MESSAGE_CONTENT TEXT_MESSAGE_CONTENT TEXT_MESSAGE_END RUN_FINISHED"
@@ -107,7 +107,7 @@ func TestAGUIAStepThatGoesOnStaysInTheRun(t *testing.T) {
 	if r := find(evs, "TOOL_CALL_RESULT"); r.str("content") != `{"found":{"step":0}}` {
 		t.Fatalf("result %v", r)
 	}
-	if got := text(evs, "TEXT_MESSAGE_CONTENT", "delta"); got != `Calling lookup. done: lookup={"found":{"step":0}}` {
+	if got := text(evs, "TEXT_MESSAGE_CONTENT", "delta"); got != `Calling lookup. Done: lookup → {"found":{"step":0}}.` {
 		t.Fatalf("text %q", got)
 	}
 	fin := evs[len(evs)-1]
@@ -140,7 +140,7 @@ func TestAGUIClientToolPause(t *testing.T) {
 	srv := start(t, nil)
 	ctx := testCtx(t)
 	c := client(t)
-	user := map[string]any{"id": "u1", "role": "user", "content": "tools get_location+lookup"}
+	user := map[string]any{"id": "u1", "role": "user", "content": `get_location lookup {"step":0}`}
 	first := newEvents(t, post(t, ctx, c, srv.URL+"/agui/agui-pause", aguiRun("r1", []any{user}, []any{getLocation}, nil))).all()
 	verifyAGUI(t, first)
 	fin := first[len(first)-1]
@@ -175,7 +175,7 @@ func TestAGUIClientToolPause(t *testing.T) {
 	if second[0].str("runId") != "r2" {
 		t.Fatalf("RUN_STARTED %v", second[0])
 	}
-	if got := text(second, "TEXT_MESSAGE_CONTENT", "delta"); got != `done: get_location=Paris; lookup={"found":{"step":0}}` {
+	if got := text(second, "TEXT_MESSAGE_CONTENT", "delta"); got != `Done: get_location → Paris; lookup → {"found":{"step":0}}.` {
 		t.Fatalf("text %q", got)
 	}
 	if o := outcome(second[len(second)-1]); o != nil {
@@ -227,13 +227,13 @@ func TestAGUIApprovals(t *testing.T) {
 		status  string
 		result  string
 	}{
-		{"approved", map[string]any{"approved": true}, "resolved", "transferred"},
+		{"approved", map[string]any{"approved": true}, "resolved", "transferred 100 to the landlord"},
 		{"denied", map[string]any{"approved": false, "reason": "too much"}, "resolved", "denied: the user did not approve this call: too much"},
 		{"cancelled", nil, "cancelled", "denied: the user did not approve this call: cancelled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			agentID := "agui-approval-" + tc.name
-			user := map[string]any{"id": "u1", "role": "user", "content": "tools transfer"}
+			user := map[string]any{"id": "u1", "role": "user", "content": `transfer {"amount":100}`}
 			first := newEvents(t, post(t, ctx, c, srv.URL+"/agui/"+agentID, aguiRun("r1", []any{user}, nil, nil))).all()
 			verifyAGUI(t, first)
 			o := outcome(first[len(first)-1])
@@ -274,9 +274,9 @@ func TestAGUIApprovals(t *testing.T) {
 			if r.str("toolCallId") != callID || r.str("content") != tc.result {
 				t.Fatalf("the call's result %v, want %q", r, tc.result)
 			}
-			wantText := "done: transfer=" + tc.result
+			wantText := "Done: transfer → " + tc.result + "."
 			if tc.name != "approved" {
-				wantText += " (error)"
+				wantText = "Done: transfer failed: " + tc.result + "."
 			}
 			if got := text(second, "TEXT_MESSAGE_CONTENT", "delta"); got != wantText {
 				t.Fatalf("text %q, want %q", got, wantText)
@@ -299,7 +299,7 @@ func TestAGUIAnswersThatCannotBe(t *testing.T) {
 	ctx := testCtx(t)
 	c := client(t)
 	toolMessage := func(callID string) []any {
-		return []any{map[string]any{"id": "u1", "role": "user", "content": "tools get_location"},
+		return []any{map[string]any{"id": "u1", "role": "user", "content": "get_location"},
 			map[string]any{"id": "t1", "role": "tool", "toolCallId": callID, "content": "Paris"}}
 	}
 	res := post(t, ctx, c, srv.URL+"/agui/agui-unknown", aguiRun("r", toolMessage("never-made"), nil, nil))
@@ -355,7 +355,7 @@ func TestDoorContinuationEndsWhenTheAgentIsDeleted(t *testing.T) {
 	srv := start(t, nil)
 	ctx := testCtx(t)
 	c := client(t)
-	say := "tools get_location then say " + strings.Repeat("word ", 300)
+	say := "get_location then slow " + strings.Repeat("word ", 300)
 	for _, door := range []string{"agui", "aisdk"} {
 		t.Run(door, func(t *testing.T) {
 			agentID := "continued-" + door

@@ -85,7 +85,7 @@ func TestAISDKClientToolRoundTrip(t *testing.T) {
 	srv := start(t, nil)
 	ctx := testCtx(t)
 	c := client(t)
-	user := chatUser("u1", "tools get_location+lookup")
+	user := chatUser("u1", `get_location lookup {"step":0}`)
 	first := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-client-tool", []any{user}, []any{getLocation}))).all()
 	want := "start text-start text-delta text-end tool-input-start tool-input-delta tool-input-start tool-input-delta " +
 		"tool-input-available tool-output-available tool-input-available finish [DONE]"
@@ -125,7 +125,7 @@ func TestAISDKClientToolRoundTrip(t *testing.T) {
 	if echo.str("toolCallId") != clientCall.str("toolCallId") || echo["providerExecuted"] != true {
 		t.Fatalf("the output taken %v: the gateway's now", echo)
 	}
-	if got := text(second, "text-delta", "delta"); got != `done: get_location={"city":"Paris"}; lookup={"found":{"step":0}}` {
+	if got := text(second, "text-delta", "delta"); got != `Done: get_location → {"city":"Paris"}; lookup → {"found":{"step":0}}.` {
 		t.Fatalf("text %q", got)
 	}
 	if f := second[len(second)-2]; f.str("finishReason") != "stop" {
@@ -151,7 +151,7 @@ func TestAISDKApprovals(t *testing.T) {
 	c := client(t)
 	for _, approve := range []bool{true, false} {
 		agentID := map[bool]string{true: "ai-approve", false: "ai-deny"}[approve]
-		user := chatUser("u1", "tools transfer")
+		user := chatUser("u1", `transfer {"amount":100}`)
 		first := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest(agentID, []any{user}, nil))).all()
 		if got := coalesced(first); got != "start text-start text-delta text-end tool-input-start tool-input-delta tool-input-available tool-approval-request finish [DONE]" {
 			t.Fatalf("the pause: %s", got)
@@ -178,14 +178,14 @@ func TestAISDKApprovals(t *testing.T) {
 		}
 
 		second := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest(agentID, []any{user, respond(ask.str("approvalId"))}, nil))).all()
-		want, result := "start start-step tool-output-available text-start text-delta text-end finish [DONE]", "transferred"
+		want, said := "start start-step tool-output-available text-start text-delta text-end finish [DONE]", "Done: transfer → transferred 100 to the landlord."
 		if !approve {
-			want, result = "start tool-output-denied start-step text-start text-delta text-end finish [DONE]", "denied: the user did not approve this call: checked (error)"
+			want, said = "start tool-output-denied start-step text-start text-delta text-end finish [DONE]", "Done: transfer failed: denied: the user did not approve this call: checked."
 		}
 		if got := coalesced(second); got != want {
 			t.Fatalf("approve %v: %s\nwant %s", approve, got, want)
 		}
-		if got := text(second, "text-delta", "delta"); got != "done: transfer="+result {
+		if got := text(second, "text-delta", "delta"); got != said {
 			t.Fatalf("text %q", got)
 		}
 	}
@@ -199,7 +199,7 @@ func TestAISDKResumeOfAPausedRun(t *testing.T) {
 	srv := start(t, nil)
 	ctx := testCtx(t)
 	c := client(t)
-	user := chatUser("u1", "tools lookup then get_location")
+	user := chatUser("u1", "lookup then get_location")
 	first := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-paused", []any{user}, []any{getLocation}))).all()
 	get := func() *http.Response { return resumeGET(t, ctx, c, srv.URL, "ai-resume-paused") }
 	replay := newEvents(t, get()).all()
@@ -238,7 +238,7 @@ func TestAISDKResumeMidStep(t *testing.T) {
 	ctx := testCtx(t)
 	c := client(t)
 	words := strings.TrimSpace(strings.Repeat("one two three four five six seven eight ", 6))
-	writer := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-step", []any{chatUser("u1", "tools lookup then say "+words)}, nil)))
+	writer := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-step", []any{chatUser("u1", "lookup then slow "+words)}, nil)))
 	seen := writer.until("start-step")
 	seen = append(seen, writer.until("text-delta")...)
 	resumed := newEvents(t, resumeGET(t, ctx, c, srv.URL, "ai-resume-step")).all()
@@ -262,7 +262,7 @@ func TestAISDKResumeOfARunAnsweredInPart(t *testing.T) {
 	srv := start(t, nil)
 	ctx := testCtx(t)
 	c := client(t)
-	user := chatUser("u1", "tools get_location then get_location+get_location")
+	user := chatUser("u1", "get_location then get_location get_location")
 	first := newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-part", []any{user}, []any{getLocation}))).all()
 	answer := func(evs []event, output string) []event {
 		return newEvents(t, post(t, ctx, c, srv.URL+"/ai/chat", chatRequest("ai-resume-part", []any{user, assistantOf(evs, func(p map[string]any) {

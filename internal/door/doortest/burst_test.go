@@ -14,7 +14,7 @@ import (
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
-	"github.com/agentgate/agentgate/internal/door/doortest"
+	"github.com/agentgate/agentgate/internal/tooltest"
 	"github.com/agentgate/agentgate/tool"
 )
 
@@ -197,7 +197,7 @@ func TestDoorStreamsSurviveABurstAfterAToolStep(t *testing.T) {
 	newUp := func(t *testing.T, pad string, written chan<- struct{}) *httptest.Server {
 		return toolThenBurstUpstream(t, 20000, 50, pad, written)
 	}
-	tools := func(o *app.Options) { o.Tools = []tool.Source{doortest.Tools()} }
+	tools := func(o *app.Options) { o.Tools = []tool.Source{tooltest.ServerTools()} }
 	burstThroughDoors(t, "steps-", newUp, tools, func(t *testing.T, door, pad string, evs []event, log []*agentv1.AgentEvent) {
 		if len(log) != 3 || log[1].GetMessage().GetToolCalls()[0].GetResult() != `{"found":{"q":"x"}}` {
 			t.Fatalf("%s: the log %v", door, log[:min(len(log), 2)])

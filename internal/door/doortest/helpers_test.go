@@ -16,7 +16,7 @@ import (
 	"github.com/agentgate/agentgate/gen/agent/v1/agentv1connect"
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
-	"github.com/agentgate/agentgate/internal/door/doortest"
+	"github.com/agentgate/agentgate/internal/tooltest"
 	"github.com/agentgate/agentgate/tool"
 	"go.uber.org/goleak"
 )
@@ -29,12 +29,13 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// start runs the gateway with the scripted responder.
+// start runs the gateway with the scripted responder and its server
+// tools (tooltest).
 func start(t *testing.T, env map[string]string) *apptest.Server {
 	t.Helper()
 	return apptest.Start(t, env, func(o *app.Options) {
-		o.Responder = doortest.Scripted{Delay: 20 * time.Millisecond}
-		o.Tools = []tool.Source{doortest.Tools()}
+		o.Responder = tooltest.Responder{Delay: 20 * time.Millisecond}
+		o.Tools = []tool.Source{tooltest.ServerTools()}
 	})
 }
 
