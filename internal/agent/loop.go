@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -277,16 +279,36 @@ func (x *run) respond(out *runStream, step int, box toolbox, resume []responder.
 	}
 	budget := x.r.budget(s)
 	req.History, req.Steps = fit(x.history, x.message, x.steps, box.defs, budget)
-	res, err := s.cfg.Responder.Respond(out.ctx, req, out)
+	res, err := x.ask(out, req)
 	if errors.Is(err, responder.ErrContextTooLong) && out.quiet() && out.ctx.Err() == nil {
 		less := contextBytes(req.History, req.Message, req.Steps, req.Tools) / 2
 		s.logger.Info("the model server found the context too long; trying the step once with half of it",
 			"agent", x.r.agentID, "run_id", x.st.runID, "step", step, "bytes", less)
 		x.r.learn(less)
 		req.History, req.Steps = fit(x.history, x.message, x.steps, box.defs, less)
-		res, err = s.cfg.Responder.Respond(out.ctx, req, out)
+		res, err = x.ask(out, req)
 	}
 	return res, err, errors.Is(out.ctx.Err(), context.DeadlineExceeded)
+}
+
+// errResponderPanicked is the error of a responder that panicked: the run
+// ends with responder_failed, as for any error the responder returns.
+var errResponderPanicked = errors.New("the responder panicked")
+
+// ask calls the responder once. A responder is the user's code, and it
+// runs on a caller's goroutine when a SendMessage writes its own reply,
+// under the recovers of the server that called it: a panic that went up
+// would leave the agent's replier answering and its lease renewed for
+// ever. It is the run's error instead, logged with its stack.
+func (x *run) ask(out *runStream, req responder.Request) (res responder.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			x.s.logger.Error("the responder panicked", "agent", x.r.agentID, "run_id", x.st.runID,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res, err = responder.Result{}, errResponderPanicked
+		}
+	}()
+	return x.s.cfg.Responder.Respond(out.ctx, req, out)
 }
 
 // bounded is a context of the run, for a step or a tool call, that ends

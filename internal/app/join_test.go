@@ -3,14 +3,17 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	agentv1 "github.com/agentgate/agentgate/gen/agent/v1"
 	"github.com/agentgate/agentgate/internal/app"
 	"github.com/agentgate/agentgate/internal/apptest"
 	"github.com/agentgate/agentgate/responder"
+	"github.com/gorilla/websocket"
 )
 
 // gated is a responder that writes some text and a tool call, then waits
@@ -172,4 +175,42 @@ func TestConverseResumesWithEpoch(t *testing.T) {
 	}
 	_ = s2.CloseRequest()
 	_ = s2.CloseResponse()
+}
+
+// TestClosedSocketGivesItsPlaceBackMidReply: a socket closed while the
+// reply to its SendMessage is being written gives its place back at once,
+// since the call returns without waiting for the run, so that a client
+// that reconnects at MAX_CONNECTIONS is let in; and the reply is written
+// all the same, for the new socket to see.
+func TestClosedSocketGivesItsPlaceBackMidReply(t *testing.T) {
+	t.Parallel()
+	g := gated{halfway: make(chan struct{}), resume: make(chan struct{})}
+	srv := apptest.Start(t, map[string]string{"MAX_CONNECTIONS": "1"}, func(o *app.Options) { o.Responder = g })
+	first, _ := dial(t, wsURL(srv, "place", ""), nil)
+	writeFrame(t, first, `{"id":"s","method":"SendMessage","request":{"text":"go"}}`)
+	<-g.halfway
+	if err := first.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The server ends the socket on its own time: dial until it has, or
+	// until the reply, still held, would be the only way it could.
+	deadline := time.Now().Add(5 * time.Second)
+	var again *websocket.Conn
+	for again == nil {
+		c, res := dial(t, wsURL(srv, "place", "after_seq=0"), nil)
+		switch {
+		case c != nil:
+			again = c
+		case res.StatusCode != http.StatusServiceUnavailable:
+			t.Fatalf("a new socket after the first closed: %d; want 101, or 503 until the place is back", res.StatusCode)
+		case time.Now().After(deadline):
+			t.Fatal("the closed socket's place is still taken 5 s later: its SendMessage waits for the run")
+		}
+	}
+	close(g.resume)
+	s := &sock{t: t, c: again}
+	reply := s.events(func(ev *agentv1.AgentEvent) bool { return ev.GetMessage().GetRole() == agentv1.Role_ROLE_ASSISTANT })
+	if got := reply[len(reply)-1].GetMessage().GetText(); got != "first half, then the rest" {
+		t.Fatalf("the reply the new socket sees: %q", got)
+	}
 }
