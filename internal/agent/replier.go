@@ -63,10 +63,6 @@ type replier struct {
 	listener engine.Subscription
 	learned  int
 
-	// runs hands a reply to write (answerOwn) to a goroutine of the
-	// replier's that lingers after its last one (see goRun).
-	runs chan func()
-
 	// mu guards the lease held now, for its renewal. The cancel
 	// listener's Notify takes it with the engine's lock held, which so
 	// comes first; mu is never held over a call of the engine.
@@ -81,53 +77,12 @@ type replier struct {
 // that a client sending one message after another finds it.
 const replierLinger = 10 * time.Second
 
-// runLinger is how long the goroutine that wrote a SendMessage's reply
-// waits for the agent's next one (goRun).
-const runLinger = 100 * time.Millisecond
-
-// goRun runs fn, the writing of a reply that a SendMessage waits for, on a
-// goroutine of its own, so that the caller can go away while it runs: on
-// the goroutine that wrote the agent's last such reply if it still
-// lingers, else on a new one. A goroutine starts at a small stack that a
-// run grows, copying it each time; reusing the last one's is most of what
-// the hop would cost (runtime.copystack). The caller holds the replier
-// (takeReplier), so at most one fn of a replier runs at once, and holds a
-// count of Service.wg, so that adding the new goroutine's is safe.
-func (r *replier) goRun(fn func()) {
-	select {
-	case r.runs <- fn: // a lingering goroutine takes it
-		return
-	default:
-	}
-	r.s.wg.Add(1)
-	go r.runLoop(fn)
-}
-
-// runLoop runs fn, then what goRun hands over within runLinger of the
-// last, and ends then or when the service closes.
-func (r *replier) runLoop(fn func()) {
-	defer r.s.wg.Done()
-	t := time.NewTimer(runLinger)
-	defer t.Stop()
-	for {
-		fn()
-		t.Reset(runLinger)
-		select {
-		case fn = <-r.runs:
-		case <-t.C:
-			return
-		case <-r.s.ctx.Done():
-			return
-		}
-	}
-}
-
 // replierLocked returns the agent's replier here, made if there is none;
 // s.mu is held and s is not closed.
 func (s *Service) replierLocked(agentID string) *replier {
 	r := s.repliers[agentID]
 	if r == nil {
-		r = &replier{s: s, agentID: agentID, wake: make(chan struct{}, 1), runs: make(chan func())}
+		r = &replier{s: s, agentID: agentID, wake: make(chan struct{}, 1)}
 		r.idle = time.AfterFunc(replierLinger, r.retire)
 		s.repliers[agentID] = r
 	}

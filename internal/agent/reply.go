@@ -214,8 +214,9 @@ func (res *SendResult) collect(ev *agentv1.AgentEvent) error {
 // to wait on, and no store call of its own for the run's start.
 // Otherwise it follows the reply to its message, on a subscription of its
 // own that skips the deltas, until the run ends or pauses. Either way a
-// caller that goes away cancels nothing: Send returns at once, and the
-// reply is written.
+// caller that goes away cancels nothing: the reply is written, and Send
+// returns then at once if it follows the reply, once the reply is
+// written if it writes it.
 func (s *Service) Send(ctx context.Context, agentID, text, clientMessageID string, tools ...tool.Def) (SendResult, error) {
 	ev, err := s.validateSend(ctx, agentID, text, clientMessageID, tools)
 	if err != nil {
@@ -269,13 +270,14 @@ var sendSubscription = engine.SubscribeOptions{Internal: true, SkipDeltas: true}
 // followed instead. The replier listens for cancels before the append,
 // which begins the run a CancelRun may then find.
 //
-// The run goes on a goroutine of the replier's (goRun), and the caller
-// waits for it: a caller that goes away (a closed socket, whose place is
-// given back once its calls return; a cancel frame; a deadline) returns
-// at once, and the run is written all the same. That goroutine is the one
-// hop the reply makes; the replier's hand-off, and the subscription to
-// wait on, are what this path saves.
+// The run is written here, on the caller's goroutine, whoever the caller
+// is: no hop to another goroutine, no hand-off to the replier's, no
+// subscription to wait on. A caller that goes away cancels nothing, and
+// returns once the run is written; a door that must not wait that long
+// detaches the call (the socket's cancel frame and close do: see
+// internal/bridge).
 func (s *Service) sendOwn(ctx context.Context, r *replier, ev *agentv1.AgentEvent, clientMessageID string) (engine.Appended, SendResult, error) {
+	defer s.wg.Done()
 	r.listen()
 	begin := &agentv1.AgentEvent{CreateTime: timestamppb.New(s.cfg.Now()), RunSeq: 1,
 		Kind: &agentv1.AgentEvent_RunStarted{RunStarted: &agentv1.RunStarted{RunId: newID(), MessageId: newID()}}}
@@ -284,23 +286,12 @@ func (s *Service) sendOwn(ctx context.Context, r *replier, ev *agentv1.AgentEven
 		engine.AppendOptions{IdempotencyKey: clientMessageID, Claim: s.claim, Begin: begin})
 	if err != nil || res.Work == nil {
 		r.done(nil)
-		s.wg.Done()
 		if err != nil {
 			return res, SendResult{}, s.engineError(ctx, "append message", err)
 		}
 		return res, SendResult{}, nil
 	}
-	answered := make(chan []*agentv1.AgentEvent, 1)
-	r.goRun(func() {
-		defer s.wg.Done()
-		answered <- r.answerOwn(res.Work, res.Event.GetSeq())
-	})
-	var kept []*agentv1.AgentEvent
-	select {
-	case kept = <-answered:
-	case <-ctx.Done():
-		return res, SendResult{}, ctxError(ctx)
-	}
+	kept := r.answerOwn(res.Work, res.Event.GetSeq())
 	for i, ev := range kept {
 		if Stops(ev) {
 			return res, SendResult{Message: res.Event, Reply: ev, Events: kept[: i+1 : i+1]}, nil

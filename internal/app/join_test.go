@@ -214,3 +214,35 @@ func TestClosedSocketGivesItsPlaceBackMidReply(t *testing.T) {
 		t.Fatalf("the reply the new socket sees: %q", got)
 	}
 }
+
+// TestCancelFrameAnswersSendMessageAtOnce: a cancel frame for a
+// SendMessage whose reply is being written is answered at once with
+// canceled, while the responder still holds the run; the id is free for
+// the next call at once; and the reply is written whole all the same,
+// for the socket's push to deliver.
+func TestCancelFrameAnswersSendMessageAtOnce(t *testing.T) {
+	t.Parallel()
+	g := gated{halfway: make(chan struct{}), resume: make(chan struct{})}
+	srv := apptest.Start(t, nil, func(o *app.Options) { o.Responder = g })
+	s := openSock(t, wsURL(srv, "cancel-frame", ""))
+	writeFrame(t, s.c, `{"id":"s","method":"SendMessage","request":{"text":"go"}}`)
+	<-g.halfway
+	writeFrame(t, s.c, `{"id":"s","cancel":true}`)
+	// The responder is held until the test resumes it: only the socket
+	// can answer now.
+	var f *socketFrame
+	for f == nil || f.ID != "s" {
+		f = s.read()
+	}
+	if f.Error == nil || f.Error.Code != "canceled" {
+		t.Fatalf("the canceled SendMessage: %s; want an error frame with code canceled", f.raw)
+	}
+	if got := s.call("s", "GetAgent", `{}`); got.Error != nil || got.Response == nil {
+		t.Fatalf("a call that reuses the canceled call's id: %s; want its response", got.raw)
+	}
+	close(g.resume)
+	reply := s.events(func(ev *agentv1.AgentEvent) bool { return ev.GetMessage().GetRole() == agentv1.Role_ROLE_ASSISTANT })
+	if got := reply[len(reply)-1].GetMessage().GetText(); got != "first half, then the rest" {
+		t.Fatalf("the reply the socket sees: %q", got)
+	}
+}

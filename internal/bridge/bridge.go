@@ -43,6 +43,11 @@
 // rather than in the outbox, and each is encoded once for all the sockets
 // that receive it.
 //
+// A unary call that the client cancels, or whose socket closes, is
+// detached: the socket answers it canceled at once and forgets it, and
+// its goroutine ends on its own when the service returns, writing nothing
+// more; the socket's close does not wait for it, the bridge's drain does.
+//
 // Every call of a socket runs in the socket's context, which outlives the
 // upgrade request but keeps its values: the identity the edge proved at
 // the upgrade, and the request id that ties the calls' log lines to the
@@ -337,10 +342,11 @@ func refusalCode(status int) connect.Code {
 // Unary calls in flight may finish first, for up to half the time ctx
 // leaves; streams end with unavailable. Then every socket gets 1001 (going
 // away), so that clients reconnect to the next instance and resume with
-// after_seq. Drain waits for the sockets' goroutines; if ctx ends first, it
-// cuts the remaining connections and returns. It suits
-// server.Config.OnShutdown: http.Server.Shutdown does not touch hijacked
-// connections.
+// after_seq. Drain waits for the sockets' goroutines, and for those of
+// the unary calls they detached (canceled, or cut by a socket's close,
+// and still in the service); if ctx ends first, it cuts the remaining
+// connections and returns. It suits server.Config.OnShutdown:
+// http.Server.Shutdown does not touch hijacked connections.
 func (b *Bridge) Drain(ctx context.Context) {
 	for _, s := range b.roster.drain() {
 		s.drain()

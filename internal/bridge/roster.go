@@ -10,7 +10,9 @@ type roster struct {
 	mu       sync.Mutex
 	sockets  map[*socket]struct{} // the tracked ones; guarded by mu
 	draining bool                 // no socket enters any more; guarded by mu
-	// wg counts the sockets that entered and have not left.
+	// wg counts the sockets that entered and have not left, and the
+	// goroutines of their detached calls that have not ended (see
+	// session.outlive).
 	wg sync.WaitGroup
 }
 
@@ -66,7 +68,8 @@ func (r *roster) snapshotLocked() []*socket {
 	return out
 }
 
-// done is closed once every socket that entered has left.
+// done is closed once every socket that entered has left, and every
+// detached call has ended.
 func (r *roster) done() <-chan struct{} {
 	done := make(chan struct{})
 	go func() {

@@ -60,6 +60,12 @@ type session struct {
 	next      chan started
 	lingering atomic.Int32
 
+	// outlive counts the goroutines of detached calls, which may outlive
+	// the socket, for the bridge's shutdown to wait for: the roster's
+	// count (see roster.wg), which counts the socket as long as it serves,
+	// so that adding to it then is safe. Nil: they are not counted.
+	outlive *sync.WaitGroup
+
 	mu       sync.Mutex
 	calls    []*call // in flight; guarded by mu
 	draining bool    // no call starts any more; guarded by mu
@@ -127,10 +133,29 @@ type call struct {
 	token  string
 	ctx    context.Context
 	cancel context.CancelFunc
+	// detachable: a unary call, but a refresh (see detachable).
+	detachable bool
 	// Guarded by session.mu.
 	canceled bool // the client sent cancel
 	drained  bool // the server is shutting down
+	detached bool // answered and out of the session while it runs on (detach)
 }
+
+// A unary call that the client cancels, or whose socket ends, is
+// detached: it leaves the session at once, answered canceled if the socket
+// is still open, so that its id and its slot are free again and the
+// socket's end does not wait for it to give its place back; its goroutine
+// runs on until the service returns, writes nothing more to the socket,
+// and is counted for the bridge's shutdown instead (session.outlive).
+// The service may take long to return, and rightly: a SendMessage that
+// writes its agent's reply writes it whole whoever waits for it. A stream
+// cannot be detached: it sends until it returns, and ends as soon as it
+// is canceled. Nor can a refresh, which renews the socket it was sent on.
+func detachable(m *method) bool { return !m.stream && m != refreshMethod }
+
+// errDetached is the answer of a unary call the client canceled, the one
+// the service gives a call whose context ends.
+var errDetached = &rpcError{Code: connect.CodeCanceled.String(), Message: "canceled"}
 
 // handle serves one text frame.
 func (s *session) handle(data []byte) {
@@ -190,7 +215,8 @@ func (s *session) request(f clientFrame) (*method, proto.Message, error) {
 
 // start registers a call and runs it in its own goroutine.
 func (s *session) start(f clientFrame, m *method, msg proto.Message) {
-	c := &call{m: m, id: f.id, hasID: f.hasID, token: f.token, ctx: s.callCtx(), cancel: func() {}}
+	c := &call{m: m, id: f.id, hasID: f.hasID, token: f.token, ctx: s.callCtx(), cancel: func() {},
+		detachable: detachable(m)}
 	if c.hasID {
 		// Before the lock: a context derived from the socket's takes the
 		// socket context's lock.
@@ -220,12 +246,13 @@ func (s *session) start(f clientFrame, m *method, msg proto.Message) {
 	}
 }
 
-// runAll runs c, then each call that it is handed while it lingers.
+// runAll runs c, then each call that it is handed while it lingers. The
+// goroutine of a call that was detached does not linger: its socket may
+// have ended, and nothing waits for it there.
 func (s *session) runAll(c *call, req proto.Message) {
 	var t *time.Timer
 	for {
-		s.run(c, req) // which counts this goroutine as lingering
-		if s.next == nil {
+		if !s.run(c, req) || s.next == nil { // run counts this goroutine as lingering
 			return
 		}
 		if t == nil {
@@ -284,8 +311,10 @@ func (s *session) admitLocked(c *call) error {
 
 // run performs a call and sends its frames; its last frame is the response,
 // end or error. The call leaves the session before that frame is sent, so
-// that a client may reuse the id as soon as it has the answer.
-func (s *session) run(c *call, req proto.Message) {
+// that a client may reuse the id as soon as it has the answer. It reports
+// false for a call that was detached meanwhile: its final frame is
+// dropped, the client has its answer.
+func (s *session) run(c *call, req proto.Message) (attached bool) {
 	var final *[]byte
 	defer func() {
 		// The edge turns a panic of the service into an internal error; one
@@ -294,7 +323,17 @@ func (s *session) run(c *call, req proto.Message) {
 			s.rpc.log.Error("panic in a socket's call", "method", c.m.name, "panic", p)
 			final = errorFrame(c, &rpcError{Code: connect.CodeInternal.String(), Message: "internal error"})
 		}
-		last := s.finish(c)
+		last, detached := s.finish(c)
+		if detached {
+			if final != nil {
+				putBuf(final)
+			}
+			if s.outlive != nil {
+				s.outlive.Done()
+			}
+			return
+		}
+		attached = true
 		if s.next != nil {
 			// Lingering from now on (runAll): a call that the client sends
 			// once it has this answer finds this goroutine.
@@ -314,6 +353,7 @@ func (s *session) run(c *call, req proto.Message) {
 	default:
 		final = s.runUnary(c, req)
 	}
+	return // attached is set by the deferred function
 }
 
 // outcome adjusts the error a call ended with for the client: a stream the
@@ -350,26 +390,80 @@ func (s *session) reject(id string, hasID bool, err error) {
 	s.sink.send(b)
 }
 
-// cancelCall cancels the call with the given id. Canceling a call that
-// already finished does nothing: the two cross on the wire.
+// cancelCall cancels the call with the given id; a unary one is detached
+// and answered canceled at once. Canceling a call that already finished
+// does nothing: the two cross on the wire.
 func (s *session) cancelCall(id string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.calls {
-		if c.hasID && c.id == id {
-			c.canceled = true
-			c.cancel()
-			return
+	var c *call
+	for _, o := range s.calls {
+		if o.hasID && o.id == id {
+			c = o
+			break
 		}
+	}
+	if c == nil {
+		s.mu.Unlock()
+		return
+	}
+	c.canceled = true
+	c.cancel()
+	if !c.detachable {
+		s.mu.Unlock()
+		return
+	}
+	s.detachLocked(c)
+	last := s.draining && len(s.calls) == 0
+	s.mu.Unlock()
+	s.sink.send(errorFrame(c, errDetached))
+	s.wg.Done() // the call's, which its goroutine no longer gives
+	if last {
+		s.sink.closeDrained()
+	}
+}
+
+// detach detaches the unary calls in flight of a socket that ended, whose
+// calls' context is canceled: its close waits only for the streams.
+func (s *session) detach() {
+	s.mu.Lock()
+	n := 0
+	for i := len(s.calls) - 1; i >= 0; i-- {
+		if c := s.calls[i]; c.detachable {
+			s.detachLocked(c)
+			n++
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Add(-n)
+}
+
+// detachLocked takes c out of the session for good and counts its
+// goroutine for the shutdown; s.mu is held. The caller gives the call's
+// count of s.wg in its goroutine's stead.
+func (s *session) detachLocked(c *call) {
+	c.detached = true
+	s.removeLocked(c)
+	if s.outlive != nil {
+		s.outlive.Add(1)
 	}
 }
 
 // finish removes a call from the session. It reports whether it was the
-// last one of a draining session.
-func (s *session) finish(c *call) bool {
+// last one of a draining session, and whether the call was detached
+// meanwhile, which removed it already.
+func (s *session) finish(c *call) (last, detached bool) {
 	c.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.detached {
+		return false, true
+	}
+	s.removeLocked(c)
+	return s.draining && len(s.calls) == 0, false
+}
+
+// removeLocked removes c from the calls in flight; s.mu is held.
+func (s *session) removeLocked(c *call) {
 	for i, o := range s.calls {
 		if o == c {
 			last := len(s.calls) - 1
@@ -381,7 +475,6 @@ func (s *session) finish(c *call) bool {
 	if len(s.calls) == 0 {
 		s.calls = nil // an idle socket keeps no slice
 	}
-	return s.draining && len(s.calls) == 0
 }
 
 // drain refuses new calls and ends the streams in flight, which cannot
@@ -400,5 +493,5 @@ func (s *session) drain() bool {
 	return len(s.calls) == 0
 }
 
-// wait waits for every call to return.
+// wait waits for every call to return, but those detached.
 func (s *session) wait() { s.wg.Wait() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -64,4 +65,45 @@ func goroutineID(t *testing.T) uint64 {
 		t.Errorf("no goroutine id in %q", buf)
 	}
 	return id
+}
+
+// TestCanceledUnaryCallIsDetached cancels a unary call whose service is
+// still running: the cancel is answered canceled at once, the socket's
+// wait no longer counts the call, and the goroutine, counted in outlive
+// instead until it ends, drops the call's late response.
+func TestCanceledUnaryCallIsDetached(t *testing.T) {
+	t.Parallel()
+	r := newTestRPC(t)
+	running, release := make(chan struct{}), make(chan struct{})
+	m := r.methods.byName["SendMessage"]
+	impl := m.impl.Unary
+	m.impl.Unary = func(ctx context.Context, req proto.Message) (proto.Message, error) {
+		close(running)
+		<-release // the service ignores its context, as a reply being written does
+		return impl(context.WithoutCancel(ctx), req)
+	}
+	frames := make(chan []byte, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var outlive sync.WaitGroup
+	s := &session{rpc: r, agentID: "detach", ctx: ctx, maxCalls: 4, next: make(chan started), outlive: &outlive,
+		sink: funcSink(func(b *[]byte) bool {
+			frames <- bytes.Clone(*b)
+			putBuf(b)
+			return true
+		})}
+	s.handle([]byte(`{"id":"a","method":"SendMessage","request":{"text":"hi"}}`))
+	<-running
+	s.handle([]byte(`{"id":"a","cancel":true}`))
+	if f := <-frames; string(f) != `{"id":"a","error":{"code":"canceled","message":"canceled"}}` {
+		t.Fatalf("the answer to the cancel: %s", f)
+	}
+	s.wait() // returns while the service still runs
+	close(release)
+	outlive.Wait()
+	select {
+	case f := <-frames:
+		t.Fatalf("a detached call sent %s after its answer", f)
+	default:
+	}
 }

@@ -76,7 +76,8 @@ func newSocket(b *Bridge, w http.ResponseWriter, r *http.Request, opts pushOptio
 	s.wr.init(s)
 	s.push = push{s: s, skipDeltas: opts.skipDeltas}
 	s.calls = session{rpc: b.rpc, agentID: s.agentID, peer: r.RemoteAddr,
-		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s, next: make(chan started), perm: opts.perm()}
+		ctx: ctx, maxCalls: b.cfg.MaxCalls, sink: s, next: make(chan started), perm: opts.perm(),
+		outlive: &b.roster.wg}
 	return s
 }
 
@@ -141,8 +142,9 @@ func (s *socket) wire() {
 
 // serve is the reader goroutine; when the reader is done, it closes the
 // socket and cleans up, in order: the writer sends the close and ends, the
-// connection closes, the calls are canceled and waited for, the place is
-// given back.
+// connection closes, the calls are canceled, the unary ones detached (the
+// bridge's shutdown waits for them, the socket does not) and the streams
+// waited for, the place is given back.
 func (s *socket) serve() {
 	s.wr.kick() // the first turn replays what the client missed
 	s.rd.touch()
@@ -154,6 +156,7 @@ func (s *socket) serve() {
 	s.wr.wait()
 	_ = s.ws.NetConn().Close()
 	s.cancel()
+	s.calls.detach()
 	s.calls.wait()
 	s.end()
 }
