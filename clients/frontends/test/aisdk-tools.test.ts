@@ -72,7 +72,7 @@ test("a client tool: onToolCall runs it, addToolOutput answers, sendAutomaticall
     },
   });
   await chat.sendMessage({ text: 'get_location {"step":0} lookup {"step":0}' });
-  await chat.until((ms) => text(ms.at(-1)).includes("Done:"));
+  await chat.until((ms) => text(ms.at(-1)).includes("Done:") && chat.status === "ready"); // the whole answer
   assert.deepEqual(errors, []);
   assert.equal(chat.status, "ready");
   assert.deepEqual(calls, [{ toolName: "get_location", input: { step: 0 } }], "onToolCall fired for the client's tool alone, once");
@@ -109,7 +109,7 @@ for (const approved of [true, false]) {
     assert.equal(asked.state, "approval-requested");
     assert.ok(asked.approval?.id, "the approval id the server issued");
     await chat.addToolApprovalResponse({ id: asked.approval!.id, approved, reason: approved ? undefined : "not today" });
-    await chat.until((ms) => text(ms.at(-1)).includes("Done:"));
+    await chat.until((ms) => text(ms.at(-1)).includes("Done:") && chat.status === "ready"); // the whole answer
     assert.deepEqual(errors, []);
     const [decided] = toolParts(chat.messages[1]);
     const want = approved ? "transferred 100 to the landlord" : "denied: the user did not approve this call: not today";
@@ -156,7 +156,7 @@ test("a step that waits for a client tool and an approval: each answer in turn, 
   const asked = toolParts(chat.messages[1]).find((p) => p.type === "tool-transfer")!;
   assert.equal(asked.state, "approval-requested");
   await chat.addToolApprovalResponse({ id: asked.approval!.id, approved: true });
-  await chat.until((ms) => text(ms.at(-1)).includes("Done:"));
+  await chat.until((ms) => text(ms.at(-1)).includes("Done:") && chat.status === "ready"); // the whole answer
   assert.deepEqual(errors, []);
   assert.equal(sent.posts, 3);
   assert.match(text(chat.messages[1]), /Done: get_location → Lyon; transfer → transferred 100 to the landlord\.$/);

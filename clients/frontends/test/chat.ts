@@ -4,8 +4,17 @@
 import { AbstractChat, DefaultChatTransport, type ChatInit, type ChatState, type ChatStatus, type UIMessage } from "ai";
 
 class State implements ChatState<UIMessage> {
-  status: ChatStatus = "ready";
+  #status: ChatStatus = "ready";
   error: Error | undefined = undefined;
+  /** status tells the listeners when it changes too: a stream has ended
+   * only once the chat is ready again, after its last chunk. */
+  get status(): ChatStatus {
+    return this.#status;
+  }
+  set status(s: ChatStatus) {
+    this.#status = s;
+    this.changed();
+  }
   messages: UIMessage[] = [];
   listeners = new Set<() => void>();
   changed() {
@@ -35,7 +44,8 @@ export class Chat extends AbstractChat<UIMessage> {
     this.store = state;
   }
 
-  /** until resolves once pred holds of the messages (checked on each change). */
+  /** until resolves once pred holds of the messages (checked on each change
+   * of the messages or the status). */
   until(pred: (messages: UIMessage[]) => boolean, timeoutMs = 20_000): Promise<void> {
     if (pred(this.store.messages)) return Promise.resolve();
     return new Promise((resolve, reject) => {
